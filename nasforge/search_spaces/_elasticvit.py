@@ -1,0 +1,474 @@
+"""ElasticViT search space and its efficient-attention variant.
+
+Papers:
+    ElasticViT: Conflict-aware Supernet Training for Deploying Fast Vision Transformer on
+    Diverse Mobile Devices, https://arxiv.org/abs/2303.09730
+    Neural Architecture Search on Efficient Transformers and Beyond,
+    https://arxiv.org/abs/2207.13955 (mixing attention kinds per stage)
+
+The macro structure is the ElasticViT repository's (microsoft/Moonlit, ``ElasticViT/models``):
+3x3 s2 first conv, a stem of expand-1 MBConvs, two MBConv stages (C2 with SE), four transformer
+stages each opened by a reduction MBConv (expand 6, k3, SE), and the MobileNetV3-style head.
+Transformer-stage feature maps use ceil(x / 2); CNN stages floor (they are always even).
+
+FLOPs conventions (MACs) — ``flops`` counts what the built module executes; ``flops_reference``
+reproduces the repository's ``compute_flops``, which differs in these documented places:
+
+* the 3x3 depthwise conv on V is counted as ``N*v*H`` (as if 1x1) there, ``9*N*v*H`` here;
+* softmax is counted as ``H*N^2`` there, not at all here (not a multiply-accumulate);
+* stride-2 MBConvs count a 1x1 shortcut ``C_in*C*R^2`` there even when ``C_in == C`` (the module
+  then adds the pooled input without a conv); here only when the conv runs;
+* the reduction MBConv of a transformer stage counts neither SE nor shortcut there;
+* a stride-2 layer's expansion conv is counted at ``(2R)^2`` there, at the true input size here.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+from typing import ClassVar
+
+import numpy as np
+
+from nasforge.errors import InvalidArchitectureError
+from nasforge.errors import InvalidInputError
+from nasforge.search_spaces.arch import Arch
+from nasforge.search_spaces.base import Choice
+from nasforge.search_spaces.base import ChoiceSpace
+from nasforge.search_spaces.block import Block
+from nasforge.search_spaces.block import register_block_kind
+from nasforge.search_spaces.registry import register_space
+
+__all__ = [
+    "ATTENTION_KINDS",
+    "ElasticViTArch",
+    "ElasticViTEfficientSpace",
+    "ElasticViTSpace",
+    "arch_from_elasticvit_tuple",
+    "arch_to_elasticvit_tuple",
+]
+
+HEAD_DIM = 16
+HEAD_MUL = 6
+HEAD_DIM_OUT = 1984
+WINDOW = 7
+ATTENTION_KINDS = ("softmax", "linear", "window")
+
+STAGES = ("stem", "C1", "C2", "T1", "T2", "T3", "T4")
+STRIDES = (1, 2, 2, 2, 1, 2, 2)  # after the stride-2 first conv
+RESOLUTIONS = (128, 160, 176, 192, 224, 256)
+WIDTHS = (
+    (16, 24),
+    tuple(range(16, 33, 8)),
+    tuple(range(16, 49, 8)),
+    tuple(range(48, 97, 16)),
+    tuple(range(80, 161, 16)),
+    tuple(range(144, 289, 16)),
+    tuple(range(160, 321, 16)),
+)
+DEPTHS = ((1, 2), (2, 3, 4, 5), (2, 3, 4, 5, 6), (1, 2, 3, 4, 5), *([(1, 2, 3, 4, 5, 6)] * 3))
+KERNELS = (3, 5)
+EXPANDS = (3, 4, 5, 6)
+MLP_RATIOS = (2, 3, 4, 5)
+V_SCALES = (2, 3, 4)
+SE_STAGES = frozenset({"C2"})
+
+
+@dataclass(frozen=True)
+class ElasticViTArch(Arch):
+    """An ElasticViT architecture: per-stage choices, stages ordered (stem, C1, C2, T1..T4).
+
+    Attributes:
+        resolution: deployment input resolution.
+        widths: output channels of the 7 stages (the stem width is also the first conv's).
+        depths: layers per stage.
+        kernels: depthwise kernel of the stem, C1 and C2 (shared within a stage).
+        expands: expand ratio of C1 and C2.
+        mlp_ratios: FFN ratio of T1..T4.
+        v_scales: V width multiplier of T1..T4.
+        attention: attention kind of T1..T4 (``softmax`` everywhere in ``elasticvit``).
+    """
+
+    resolution: int = 224
+    widths: tuple[int, ...] = ()
+    depths: tuple[int, ...] = ()
+    kernels: tuple[int, ...] = ()
+    expands: tuple[int, ...] = ()
+    mlp_ratios: tuple[int, ...] = ()
+    v_scales: tuple[int, ...] = ()
+    attention: tuple[str, ...] = ()
+
+
+def _conv_out(h: int, stride: int) -> int:
+    # k3/p1 and k5/p2 convolutions: floor((h - 1) / s) + 1 == ceil(h / s)
+    return (h - 1) // stride + 1
+
+
+class ElasticViTSpace(ChoiceSpace):
+    """ElasticViT (arXiv 2303.09730) exactly as its public repository defines it."""
+
+    arch_cls: ClassVar[type[Arch]] = ElasticViTArch
+    description: ClassVar[str] = "ElasticViT hybrid CNN + ViT (MBConv stages, 4 transformer stages)"
+    attention_kinds: ClassVar[tuple[str, ...]] = ("softmax",)
+
+    def __init__(self, num_classes: int = 1000) -> None:
+        self.num_classes = num_classes
+        super().__init__()
+
+    def choices(self) -> list[Choice]:
+        return [
+            Choice.one("resolution", RESOLUTIONS),
+            Choice.each("widths", WIDTHS),
+            Choice.each("depths", DEPTHS),
+            Choice.repeat("kernels", KERNELS, 3),
+            Choice.repeat("expands", EXPANDS, 2),
+            Choice.repeat("mlp_ratios", MLP_RATIOS, 4),
+            Choice.repeat("v_scales", V_SCALES, 4),
+            Choice.repeat("attention", self.attention_kinds, 4),
+        ]
+
+    # ---- widths are non-decreasing from stage to stage -------------------------------------
+    def _repair(self, values: dict[str, Any], rng: np.random.Generator | None) -> None:
+        w = values["widths"]
+        for i in range(1, len(w)):
+            if w[i] < w[i - 1]:
+                ok = [c for c in WIDTHS[i] if c >= w[i - 1]]
+                w[i] = ok[int(rng.integers(len(ok)))] if rng is not None else ok[0]
+
+    def _check(self, arch: Arch) -> None:
+        w = arch.widths  # type: ignore[attr-defined]
+        for i in range(1, len(w)):
+            if w[i] < w[i - 1]:
+                raise InvalidArchitectureError(
+                    f"{self.name}: widths must be non-decreasing from stage to stage, but "
+                    f"widths[{i}] = {w[i]} ({STAGES[i]}) < widths[{i - 1}] = {w[i - 1]} "
+                    f"({STAGES[i - 1]})"
+                )
+
+    def size(self) -> int:
+        # number of non-decreasing width chains, by dynamic programming over stages
+        counts = {w: 1 for w in WIDTHS[0]}
+        for opts in WIDTHS[1:]:
+            counts = {w: sum(n for p, n in counts.items() if p <= w) for w in opts}
+        chains = sum(counts.values())
+        other = math.prod(len(o) for o in self._flat) // math.prod(len(o) for o in WIDTHS)
+        return chains * other
+
+    # ---- blocks --------------------------------------------------------------------------
+    def blocks(self, arch: Arch) -> list[Block]:
+        a: ElasticViTArch = arch  # type: ignore[assignment]
+        return list(_elasticvit_blocks(a, self.num_classes))
+
+
+def _elasticvit_blocks(a: ElasticViTArch, num_classes: int) -> tuple[Block, ...]:
+    return _blocks_cached(a.resolution, a.widths, a.depths, a.kernels, a.expands, a.mlp_ratios,
+                          a.v_scales, a.attention, num_classes)
+
+
+_BLOCK_CACHE: dict[tuple[Any, ...], tuple[Block, ...]] = {}
+
+
+def _blocks_cached(*key: Any) -> tuple[Block, ...]:
+    hit = _BLOCK_CACHE.get(key)
+    if hit is None:
+        if len(_BLOCK_CACHE) > 200_000:
+            _BLOCK_CACHE.clear()
+        hit = _BLOCK_CACHE[key] = _make_blocks(*key)
+    return hit
+
+
+def _make_blocks(
+    res: int,
+    widths: Sequence[int],
+    depths: Sequence[int],
+    kernels: Sequence[int],
+    expands: Sequence[int],
+    mlps: Sequence[int],
+    vs: Sequence[int],
+    attn: Sequence[str],
+    num_classes: int,
+) -> tuple[Block, ...]:
+    out: list[Block] = []
+    c0 = widths[0]
+    h = _conv_out(res, 2)
+    out.append(Block("firstconv", "first", res, h, 3, c0, stride=2, kernel=3, act="hswish"))
+    cin = c0
+    for s in range(3):  # stem, C1, C2
+        stage = STAGES[s]
+        cout = widths[s]
+        e = 1 if s == 0 else expands[s - 1]
+        for layer in range(depths[s]):
+            stride = STRIDES[s] if layer == 0 else 1
+            h_out = _conv_out(h, stride)
+            mid = cin * e
+            out.append(Block(
+                "mbconv", stage, h, h_out, cin, cout, stride=stride, kernel=kernels[s], mid=mid,
+                expand=e, se_mid=mid // 4 if stage in SE_STAGES else 0, act="hswish",
+                shortcut="avgpool_conv",
+            ))
+            cin, h = cout, h_out
+    for t in range(4):
+        s = 3 + t
+        stage, cout = STAGES[s], widths[s]
+        stride = STRIDES[s]
+        h_out = _conv_out(h, stride)
+        mid = cin * 6
+        out.append(Block(
+            "transds", stage, h, h_out, cin, cout, stride=stride, kernel=3, mid=mid, expand=6,
+            se_mid=mid // 4, act="hswish", shortcut="avgpool_conv",
+        ))
+        h = h_out
+        heads = cout // HEAD_DIM
+        kind = attn[t]
+        window = min(WINDOW, h) if kind == "window" else 0
+        grid = h if kind == "softmax" else window if kind == "window" else 0
+        for _ in range(depths[s]):
+            out.append(Block(
+                "attention", stage, h, h, cout, cout, heads=heads, head_dim=HEAD_DIM,
+                v_scale=vs[t], attn=kind, window=window, bias_grid=grid, act="hswish",
+                shortcut="identity",
+            ))
+            out.append(Block(
+                "ffn", stage, h, h, cout, cout, mid=cout * mlps[t], expand=mlps[t], act="hswish",
+                shortcut="identity",
+            ))
+        cin = cout
+    out.append(Block(
+        "head", "head", h, 1, cin, cin * HEAD_MUL, mid=cin * HEAD_MUL, out_dim=HEAD_DIM_OUT,
+        classes=num_classes, act="hswish",
+    ))
+    return tuple(out)
+
+
+# ---- cost rules ------------------------------------------------------------------------------
+def _firstconv_flops(b: Block) -> int:
+    return b.cin * b.cout * b.kernel**2 * b.hw_out**2
+
+
+def _firstconv_params(b: Block) -> int:
+    return b.cin * b.cout * b.kernel**2 + 2 * b.cout
+
+
+def _firstconv_ref(b: Block) -> int:
+    # the repo's `3 * C0 * r//2 * r//2 * 9` (Python precedence, left to right)
+    return ((3 * b.cout * b.hw_in) // 2 * b.hw_in) // 2 * 9
+
+
+def _mbconv_flops(b: Block) -> int:
+    total = 0
+    if b.expand > 1:
+        total += b.cin * b.mid * b.hw_in**2
+    total += b.mid * b.kernel**2 * b.hw_out**2 + 2 * b.mid * b.se_mid + b.mid * b.cout * b.hw_out**2
+    if b.shortcut == "avgpool_conv" and b.cin != b.cout:
+        total += b.cin * b.cout * b.hw_out**2
+    return total
+
+
+def _mbconv_params(b: Block) -> int:
+    total = 0
+    if b.expand > 1:
+        total += b.cin * b.mid + 2 * b.mid
+    total += b.mid * b.kernel**2 + 2 * b.mid + b.mid * b.cout + 2 * b.cout
+    if b.se_mid:
+        total += 2 * b.mid * b.se_mid + b.se_mid + b.mid
+    if b.shortcut == "avgpool_conv" and b.cin != b.cout:
+        total += b.cin * b.cout
+    return total
+
+
+def _mbconv_ref(b: Block) -> int:
+    r = b.hw_out
+    r_in = 2 * r if b.stride > 1 else r
+    total = b.cin * b.mid * r_in**2 if b.expand > 1 else 0
+    total += b.mid * b.kernel**2 * r**2 + b.mid * b.cout * r**2 + 2 * b.mid * (b.mid // 4) * (
+        b.se_mid > 0)
+    if b.stride == 2:
+        total += b.cin * b.cout * r**2
+    return total
+
+
+def _transds_ref(b: Block) -> int:
+    r = b.hw_out
+    r_in = 2 * r if b.stride > 1 else r
+    return b.cin * b.mid * r_in**2 + b.mid * 9 * r**2 + b.mid * b.cout * r**2
+
+
+def _attention_flops(b: Block) -> int:
+    n, c, h, d = b.hw_in**2, b.cin, b.heads, b.head_dim
+    v = d * b.v_scale
+    total = n * c * h * (2 * d + v) + 9 * n * h * v + n * h * v * c  # qkv, dw on V, proj
+    if b.attn == "softmax":
+        total += h * n * n * (d + v)
+    elif b.attn == "window":
+        nw = math.ceil(b.hw_in / b.window) ** 2
+        total += nw * h * b.window**4 * (d + v)
+    elif b.attn == "linear":
+        total += 2 * h * n * d * v + h * n * d
+    else:  # pragma: no cover - validated by the space
+        raise ValueError(f"unknown attention kind {b.attn!r}")
+    return total
+
+
+def _attention_params(b: Block) -> int:
+    c, h, d = b.cin, b.heads, b.head_dim
+    v = d * b.v_scale
+    total = 2 * c + c * h * (2 * d + v) + 9 * h * v + h * v * c + c
+    if b.bias_grid:
+        total += (2 * b.bias_grid - 1) ** 2 * h
+    return total
+
+
+def _attention_ref(b: Block) -> int:
+    if b.attn != "softmax":  # ElasticViT has no rule for other kinds
+        return _attention_flops(b)
+    n, c, h, d = b.hw_in**2, b.cin, b.heads, b.head_dim
+    v = d * b.v_scale
+    return (h * n * n * d + h * n * n + h * n * n * v + n * c * (2 * d * h + v * h)
+            + n * v * h * c + n * v * h)
+
+
+def _ffn_flops(b: Block) -> int:
+    return 2 * b.hw_in**2 * b.cin * b.mid
+
+
+def _ffn_params(b: Block) -> int:
+    return 2 * b.cin + b.cin * b.mid + b.mid + b.mid * b.cin + b.cin
+
+
+def _head_flops(b: Block) -> int:
+    return b.hw_in**2 * b.cin * b.mid + b.mid * b.out_dim + b.out_dim * b.classes
+
+
+def _head_params(b: Block) -> int:
+    return (b.cin * b.mid + b.mid + 2 * b.mid + b.mid * b.out_dim + b.out_dim
+            + b.out_dim * b.classes + b.classes)
+
+
+register_block_kind("firstconv", _firstconv_flops, _firstconv_params, _firstconv_ref)
+register_block_kind("mbconv", _mbconv_flops, _mbconv_params, _mbconv_ref)
+register_block_kind("transds", _mbconv_flops, _mbconv_params, _transds_ref)
+register_block_kind("attention", _attention_flops, _attention_params, _attention_ref)
+register_block_kind("ffn", _ffn_flops, _ffn_params)
+register_block_kind("head", _head_flops, _head_params)
+
+
+@register_space("elasticvit")
+class _ElasticViT(ElasticViTSpace):
+    pass
+
+
+@register_space("elasticvit_efficient")
+class ElasticViTEfficientSpace(ElasticViTSpace):
+    """ElasticViT plus a per-stage attention kind: softmax, ReLU linear, or 7x7 window."""
+
+    description: ClassVar[str] = (
+        "ElasticViT + per-stage attention kind {softmax, linear, window} (arXiv 2207.13955)"
+    )
+    attention_kinds: ClassVar[tuple[str, ...]] = ATTENTION_KINDS
+
+
+# ---- the repository's 10-field tuple ---------------------------------------------------------
+def arch_to_elasticvit_tuple(arch: ElasticViTArch) -> list[Any]:
+    """ElasticViT's 10-field tuple ``(res, channels, depths, conv_ratio, kernel, mlp_ratio,
+    num_heads, window, qk_scale, v_scale)``, per CNN layer (stem incl.) and per T layer."""
+    if any(k != "softmax" for k in arch.attention):
+        raise InvalidArchitectureError(
+            f"the elasticvit-tuple format holds softmax attention only, but attention = "
+            f"{list(arch.attention)}"
+        )
+    d = arch.depths
+    conv_ratio = [1] * d[0] + [arch.expands[0]] * d[1] + [arch.expands[1]] * d[2]
+    kernel = [arch.kernels[0]] * d[0] + [arch.kernels[1]] * d[1] + [arch.kernels[2]] * d[2]
+    mlp, heads, window, qk, v = [], [], [], [], []
+    for t in range(4):
+        n = d[3 + t]
+        mlp += [arch.mlp_ratios[t]] * n
+        heads += [arch.widths[3 + t] // HEAD_DIM] * n
+        window += [1] * n
+        qk += [1] * n
+        v += [arch.v_scales[t]] * n
+    return [arch.resolution, list(arch.widths), list(d), conv_ratio, kernel, mlp, heads, window,
+            qk, v]
+
+
+def arch_from_elasticvit_tuple(space: ElasticViTSpace, data: Sequence[Any]) -> ElasticViTArch:
+    """Parse ElasticViT's 10-field tuple (see :func:`arch_to_elasticvit_tuple`) and validate it.
+
+    Raises:
+        InvalidInputError: the tuple is malformed (length, types, per-layer list lengths).
+        InvalidArchitectureError: a value is outside the space, or per-layer values differ within
+            a stage (the space shares them per stage).
+    """
+    names = ("res", "channels", "depths", "conv_ratio", "kernel", "mlp_ratio", "num_heads",
+             "window", "qk_scale", "v_scale")
+    if not isinstance(data, list | tuple) or len(data) != 10:
+        raise InvalidInputError(
+            f"an elasticvit tuple has 10 fields ({', '.join(names)}), got "
+            f"{len(data) if isinstance(data, list | tuple) else type(data).__name__}"
+        )
+    res, ch, dep, ratio, kern, mlp, heads, window, qk, vs = data
+    for name, val in zip(names[1:], data[1:], strict=True):
+        if not isinstance(val, list | tuple) or not all(isinstance(x, int | float) for x in val):
+            raise InvalidInputError(f"elasticvit tuple field {name} must be a list of numbers, "
+                                    f"got {val!r}")
+    if not isinstance(res, int):
+        raise InvalidInputError(f"elasticvit tuple field res must be an int, got {res!r}")
+    if len(ch) != 7 or len(dep) != 7:
+        raise InvalidInputError(
+            f"channels and depths list the 7 stages (stem, C1, C2, T1..T4), got {len(ch)} and "
+            f"{len(dep)}"
+        )
+    dep = [int(x) for x in dep]
+    n_cnn, n_t = sum(dep[:3]), sum(dep[3:])
+    for name, val, n in (("conv_ratio", ratio, n_cnn), ("kernel", kern, n_cnn), ("mlp_ratio", mlp,
+                         n_t), ("num_heads", heads, n_t), ("window", window, n_t),
+                         ("qk_scale", qk, n_t), ("v_scale", vs, n_t)):
+        if len(val) != n:
+            raise InvalidInputError(
+                f"elasticvit tuple field {name} needs one value per layer ({n} for depths "
+                f"{dep}), got {len(val)}"
+            )
+
+    def per_stage(name: str, values: Sequence[Any], starts: Sequence[int], lens: Sequence[int]
+                  ) -> list[int]:
+        out = []
+        for s, (a, n) in enumerate(zip(starts, lens, strict=True)):
+            seg = [int(x) for x in values[a:a + n]]
+            if len(set(seg)) > 1:
+                raise InvalidArchitectureError(
+                    f"{name} differs within stage {s} ({seg}); {space.name} shares it per stage"
+                )
+            out.append(seg[0])
+        return out
+
+    cnn_starts = [0, dep[0], dep[0] + dep[1]]
+    t_starts = [sum(dep[3:3 + t]) for t in range(4)]
+    ratios = per_stage("conv_ratio", ratio, cnn_starts, dep[:3])
+    if ratios[0] != 1:
+        raise InvalidArchitectureError(f"conv_ratio of the stem must be 1, got {ratios[0]}")
+    for name, val in (("window", window), ("qk_scale", qk)):
+        if any(int(x) != 1 for x in val):
+            raise InvalidArchitectureError(f"{name} must be 1 in every layer (global attention, "
+                                           f"qk head dim 16), got {list(val)}")
+    hs = per_stage("num_heads", heads, t_starts, dep[3:])
+    for t, h in enumerate(hs):
+        if h != int(ch[3 + t]) // HEAD_DIM:
+            raise InvalidArchitectureError(
+                f"num_heads of T{t + 1} must be channels // 16 = {int(ch[3 + t]) // HEAD_DIM}, "
+                f"got {h}"
+            )
+    arch = ElasticViTArch(
+        space=space.name,
+        resolution=res,
+        widths=tuple(int(x) for x in ch),
+        depths=tuple(dep),
+        kernels=tuple(per_stage("kernel", kern, cnn_starts, dep[:3])),
+        expands=tuple(ratios[1:]),
+        mlp_ratios=tuple(per_stage("mlp_ratio", mlp, t_starts, dep[3:])),
+        v_scales=tuple(per_stage("v_scale", vs, t_starts, dep[3:])),
+        attention=("softmax",) * 4,
+    )
+    space.validate(arch)
+    return arch

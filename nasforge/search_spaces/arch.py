@@ -1,0 +1,86 @@
+"""Architectures: frozen dataclasses with a canonical JSON/YAML form and a stable ``arch_id``.
+
+Every space defines one subclass of :class:`Arch`. Fields are ints, strings or tuples of them,
+so the canonical JSON (``sort_keys``, no floats) is identical across runs and machines, and
+``arch_id`` (the first 16 hex digits of its sha1) can key caches and deduplicate candidates.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from functools import cached_property
+from typing import Any
+from typing import ClassVar
+
+import yaml
+
+__all__ = ["Arch", "canonical_json"]
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, tuple | list):
+        return [_plain(v) for v in value]
+    return value
+
+
+def canonical_json(data: dict[str, Any]) -> str:
+    """The canonical JSON text of a plain dict: sorted keys, no spaces."""
+    return json.dumps(data, sort_keys=True, separators=(",", ":"))
+
+
+@dataclasses.dataclass(frozen=True)
+class Arch:
+    """Base of every space's architecture dataclass.
+
+    Attributes:
+        space: the registered name of the search space the architecture belongs to.
+    """
+
+    space: str
+
+    #: Fields that hold tuples; ``from_dict`` turns lists back into tuples for these.
+    TUPLE_FIELDS: ClassVar[tuple[str, ...]] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        """A plain dict (lists for tuples), the form written to JSON and YAML."""
+        return {f.name: _plain(getattr(self, f.name)) for f in dataclasses.fields(self)}
+
+    def to_json(self) -> str:
+        """Canonical JSON: sorted keys, compact, ints stay ints."""
+        return canonical_json(self.to_dict())
+
+    def to_yaml(self) -> str:
+        """YAML with the same content as :meth:`to_json`, lists in flow style."""
+        return _dump_yaml(self.to_dict())
+
+    @cached_property
+    def arch_id(self) -> str:
+        """First 16 hex digits of the sha1 of the canonical JSON."""
+        return hashlib.sha1(self.to_json().encode()).hexdigest()[:16]
+
+    @classmethod
+    def field_names(cls) -> tuple[str, ...]:
+        """Names of the dataclass fields, ``space`` first."""
+        return tuple(f.name for f in dataclasses.fields(cls))
+
+    def replace(self, **changes: Any) -> Arch:
+        """A copy with some fields changed (``dataclasses.replace``); not validated."""
+        return dataclasses.replace(self, **changes)
+
+
+class _FlowDumper(yaml.SafeDumper):
+    pass
+
+
+def _represent_list(dumper: yaml.SafeDumper, data: list[Any]) -> yaml.Node:
+    flow = all(not isinstance(v, dict | list) for v in data)
+    return dumper.represent_sequence("tag:yaml.org,2002:seq", data, flow_style=flow)
+
+
+_FlowDumper.add_representer(list, _represent_list)
+
+
+def _dump_yaml(data: Any) -> str:
+    return yaml.dump(data, Dumper=_FlowDumper, sort_keys=True, default_flow_style=False)
