@@ -27,6 +27,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 from typing import ClassVar
 
@@ -39,6 +40,9 @@ from nasforge.search_spaces.base import Choice
 from nasforge.search_spaces.base import ChoiceSpace
 from nasforge.search_spaces.block import Block
 from nasforge.search_spaces.block import register_block_kind
+from nasforge.search_spaces.block import block_flops
+from nasforge.search_spaces.block import block_flops_reference
+from nasforge.search_spaces.block import block_params
 from nasforge.search_spaces.registry import register_space
 
 __all__ = [
@@ -161,85 +165,130 @@ class ElasticViTSpace(ChoiceSpace):
         a: ElasticViTArch = arch  # type: ignore[assignment]
         return list(_elasticvit_blocks(a, self.num_classes))
 
+    # per-stage cached sums of the block costs (the hot path of search and sampling)
+    def flops(self, arch: Arch) -> int:
+        return sum(_stage_costs(*k)[0] for k in _stage_keys(arch, self.num_classes))  # type: ignore[arg-type]
+
+    def flops_reference(self, arch: Arch) -> int:
+        return sum(_stage_costs(*k)[1] for k in _stage_keys(arch, self.num_classes))  # type: ignore[arg-type]
+
+    def params(self, arch: Arch) -> int:
+        return sum(_stage_costs(*k)[2] for k in _stage_keys(arch, self.num_classes))  # type: ignore[arg-type]
+
 
 def _elasticvit_blocks(a: ElasticViTArch, num_classes: int) -> tuple[Block, ...]:
-    return _blocks_cached(a.resolution, a.widths, a.depths, a.kernels, a.expands, a.mlp_ratios,
-                          a.v_scales, a.attention, num_classes)
+    out: list[Block] = []
+    for stage in _stage_keys(a, num_classes):
+        out.extend(_stage_blocks(*stage))
+    return tuple(out)
 
 
-_BLOCK_CACHE: dict[tuple[Any, ...], tuple[Block, ...]] = {}
+def _stage_keys(a: ElasticViTArch, num_classes: int) -> list[tuple[Any, ...]]:
+    """One hashable key per stage; every stage's blocks are a pure function of its key."""
+    hs = _SIZES[a.resolution]
+    w, d = a.widths, a.depths
+    keys: list[tuple[Any, ...]] = [("first", a.resolution, w[0], d[0], a.kernels[0])]
+    keys.append(("C", 1, hs[1], w[0], w[1], d[1], a.kernels[1], a.expands[0]))
+    keys.append(("C", 2, hs[2], w[1], w[2], d[2], a.kernels[2], a.expands[1]))
+    for t in range(4):
+        keys.append(("T", 3 + t, hs[3 + t], w[2 + t], w[3 + t], d[3 + t], a.mlp_ratios[t],
+                     a.v_scales[t], a.attention[t]))
+    keys.append(("head", hs[7], w[6], num_classes))
+    return keys
 
 
-def _blocks_cached(*key: Any) -> tuple[Block, ...]:
-    hit = _BLOCK_CACHE.get(key)
+def _sizes(res: int) -> tuple[int, ...]:
+    """Input side of each stage (stem, C1, C2, T1..T4) and of the head, for ``res``."""
+    h = _conv_out(res, 2)
+    out = [h]
+    for s in range(1, 7):
+        h = _conv_out(h, STRIDES[s])
+        out.append(h)
+    # out[i] is the *output* side of stage i; stage i's input is out[i - 1]
+    return (out[0], *out[:6], out[6])
+
+
+_SIZES = {r: _sizes(r) for r in RESOLUTIONS}
+
+
+@lru_cache(maxsize=1 << 18)
+def _stage_blocks(*key: Any) -> tuple[Block, ...]:
+    return tuple(_LAYERS[args][0] for args, n in _stage_layers(key) for _ in range(n))
+
+
+@lru_cache(maxsize=1 << 18)
+def _stage_costs(*key: Any) -> tuple[int, int, int]:
+    """(flops, flops_reference, params) of a stage: the sum over its blocks' cost rules."""
+    f = r = p = 0
+    for args, n in _stage_layers(key):
+        _, bf, br, bp = _layer(args)
+        f, r, p = f + n * bf, r + n * br, p + n * bp
+    return f, r, p
+
+
+_LAYERS: dict[tuple[Any, ...], tuple[Block, int, int, int]] = {}
+
+
+def _layer(args: tuple[Any, ...]) -> tuple[Block, int, int, int]:
+    """The block of a layer key and its cost triple, memoised (few distinct layers exist)."""
+    hit = _LAYERS.get(args)
     if hit is None:
-        if len(_BLOCK_CACHE) > 200_000:
-            _BLOCK_CACHE.clear()
-        hit = _BLOCK_CACHE[key] = _make_blocks(*key)
+        b = Block(*args[0], **dict(args[1]))
+        hit = _LAYERS[args] = (b, block_flops(b), block_flops_reference(b), block_params(b))
     return hit
 
 
-def _make_blocks(
-    res: int,
-    widths: Sequence[int],
-    depths: Sequence[int],
-    kernels: Sequence[int],
-    expands: Sequence[int],
-    mlps: Sequence[int],
-    vs: Sequence[int],
-    attn: Sequence[str],
-    num_classes: int,
-) -> tuple[Block, ...]:
-    out: list[Block] = []
-    c0 = widths[0]
-    h = _conv_out(res, 2)
-    out.append(Block("firstconv", "first", res, h, 3, c0, stride=2, kernel=3, act="hswish"))
-    cin = c0
-    for s in range(3):  # stem, C1, C2
-        stage = STAGES[s]
-        cout = widths[s]
-        e = 1 if s == 0 else expands[s - 1]
-        for layer in range(depths[s]):
-            stride = STRIDES[s] if layer == 0 else 1
-            h_out = _conv_out(h, stride)
-            mid = cin * e
-            out.append(Block(
-                "mbconv", stage, h, h_out, cin, cout, stride=stride, kernel=kernels[s], mid=mid,
-                expand=e, se_mid=mid // 4 if stage in SE_STAGES else 0, act="hswish",
-                shortcut="avgpool_conv",
-            ))
-            cin, h = cout, h_out
-    for t in range(4):
-        s = 3 + t
-        stage, cout = STAGES[s], widths[s]
-        stride = STRIDES[s]
+def _L(*pos: Any, **kw: Any) -> tuple[Any, ...]:  # noqa: N802 - a layer key
+    key = (pos, tuple(sorted(kw.items())))
+    _layer(key)
+    return key
+
+
+def _stage_layers(key: tuple[Any, ...]) -> list[tuple[tuple[Any, ...], int]]:
+    """The layers of a stage as (layer key, repeat count), in order."""
+    if key[0] == "first":
+        _, res, c0, depth, kernel = key
+        h = _conv_out(res, 2)
+        return [(_L("firstconv", "first", res, h, 3, c0, stride=2, kernel=3, act="hswish"), 1),
+                *_cnn_layers("stem", h, c0, c0, depth, kernel, 1, 1)]
+    if key[0] == "C":
+        _, s, h, cin, cout, depth, kernel, e = key
+        return _cnn_layers(STAGES[s], h, cin, cout, depth, kernel, e, STRIDES[s])
+    if key[0] == "T":
+        _, s, h, cin, cout, depth, mlp, vs, kind = key
+        stage, stride = STAGES[s], STRIDES[s]
         h_out = _conv_out(h, stride)
         mid = cin * 6
-        out.append(Block(
-            "transds", stage, h, h_out, cin, cout, stride=stride, kernel=3, mid=mid, expand=6,
-            se_mid=mid // 4, act="hswish", shortcut="avgpool_conv",
-        ))
-        h = h_out
-        heads = cout // HEAD_DIM
-        kind = attn[t]
-        window = min(WINDOW, h) if kind == "window" else 0
-        grid = h if kind == "softmax" else window if kind == "window" else 0
-        for _ in range(depths[s]):
-            out.append(Block(
-                "attention", stage, h, h, cout, cout, heads=heads, head_dim=HEAD_DIM,
-                v_scale=vs[t], attn=kind, window=window, bias_grid=grid, act="hswish",
-                shortcut="identity",
-            ))
-            out.append(Block(
-                "ffn", stage, h, h, cout, cout, mid=cout * mlps[t], expand=mlps[t], act="hswish",
-                shortcut="identity",
-            ))
-        cin = cout
-    out.append(Block(
-        "head", "head", h, 1, cin, cin * HEAD_MUL, mid=cin * HEAD_MUL, out_dim=HEAD_DIM_OUT,
-        classes=num_classes, act="hswish",
-    ))
-    return tuple(out)
+        ds = _L("transds", stage, h, h_out, cin, cout, stride=stride, kernel=3, mid=mid, expand=6,
+                se_mid=mid // 4, act="hswish", shortcut="avgpool_conv")
+        window = min(WINDOW, h_out) if kind == "window" else 0
+        grid = h_out if kind == "softmax" else window
+        attn = _L("attention", stage, h_out, h_out, cout, cout, heads=cout // HEAD_DIM,
+                  head_dim=HEAD_DIM, v_scale=vs, attn=kind, window=window, bias_grid=grid,
+                  act="hswish", shortcut="identity")
+        ffn = _L("ffn", stage, h_out, h_out, cout, cout, mid=cout * mlp, expand=mlp, act="hswish",
+                 shortcut="identity")
+        return [(ds, 1)] + [(attn, 1), (ffn, 1)] * depth
+    _, h, c, classes = key
+    return [(_L("head", "head", h, 1, c, c * HEAD_MUL, mid=c * HEAD_MUL, out_dim=HEAD_DIM_OUT,
+                classes=classes, act="hswish"), 1)]
+
+
+def _cnn_layers(stage: str, h: int, cin: int, cout: int, depth: int, kernel: int, e: int,
+                stride0: int) -> list[tuple[tuple[Any, ...], int]]:
+    out = []
+    se = stage in SE_STAGES
+    h_out = _conv_out(h, stride0)
+    mid = cin * e
+    out.append((_L("mbconv", stage, h, h_out, cin, cout, stride=stride0, kernel=kernel, mid=mid,
+                   expand=e, se_mid=mid // 4 if se else 0, act="hswish",
+                   shortcut="avgpool_conv"), 1))
+    if depth > 1:
+        mid = cout * e
+        out.append((_L("mbconv", stage, h_out, h_out, cout, cout, stride=1, kernel=kernel, mid=mid,
+                       expand=e, se_mid=mid // 4 if se else 0, act="hswish",
+                       shortcut="avgpool_conv"), depth - 1))
+    return out
 
 
 # ---- cost rules ------------------------------------------------------------------------------

@@ -1,0 +1,78 @@
+"""Latency: devices, lookup tables, per-block regressors, the analytical estimate, profilers.
+
+Importing this package registers the shipped devices (``pixel1``, ``pixel4``, ``pixel6``,
+``xiaomi11``, ``pixel7``) and the key schemes of the spaces it can key. Latency is a function
+of ``space.blocks(arch)`` only; nothing here imports :mod:`nasforge.supernet`.
+
+Example:
+    >>> import numpy as np
+    >>> from nasforge.hardware_models import get_device
+    >>> from nasforge.search_spaces import get_space
+    >>> space = get_space("elasticvit")
+    >>> model = get_device("pixel6")
+    >>> ms = model.predict(space.min_arch())
+    >>> 0 < ms < 100
+    True
+"""
+
+from __future__ import annotations
+
+from nasforge.hardware_models._analytic import AnalyticEstimator
+from nasforge.hardware_models._derive import pixel7_derivation
+from nasforge.hardware_models._devices import DEVICES
+from nasforge.hardware_models._devices import SHIPPED_DIR
+from nasforge.hardware_models._devices import device_profile
+from nasforge.hardware_models._devices import get_device
+from nasforge.hardware_models._devices import import_table
+from nasforge.hardware_models._devices import list_devices
+from nasforge.hardware_models._devices import register_device
+from nasforge.hardware_models._fit import regressor_report
+from nasforge.hardware_models._keys import KEY_SCHEMES
+from nasforge.hardware_models._keys import KeyScheme
+from nasforge.hardware_models._keys import NnMeterHybridKeys
+from nasforge.hardware_models._keys import OfaKeys
+from nasforge.hardware_models._keys import get_key_scheme
+from nasforge.hardware_models._keys import key_family
+from nasforge.hardware_models._keys import register_key_scheme
+from nasforge.hardware_models._lut import TABLE_FORMATS
+from nasforge.hardware_models._lut import LatencyEntry
+from nasforge.hardware_models._lut import LatencyTable
+from nasforge.hardware_models._lut import read_table
+from nasforge.hardware_models._model import BlockSumLatencyModel
+from nasforge.hardware_models._profile import DeviceProfile
+from nasforge.hardware_models._regressor import BlockRegressors
+from nasforge.hardware_models.base import PROVENANCES
+from nasforge.hardware_models.base import BlockLatency
+from nasforge.hardware_models.base import LatencyModel
+from nasforge.hardware_models.base import Provenance
+
+__all__ = [
+    "DEVICES",
+    "KEY_SCHEMES",
+    "PROVENANCES",
+    "SHIPPED_DIR",
+    "TABLE_FORMATS",
+    "AnalyticEstimator",
+    "BlockLatency",
+    "BlockRegressors",
+    "BlockSumLatencyModel",
+    "DeviceProfile",
+    "KeyScheme",
+    "LatencyEntry",
+    "LatencyModel",
+    "LatencyTable",
+    "NnMeterHybridKeys",
+    "OfaKeys",
+    "Provenance",
+    "device_profile",
+    "get_device",
+    "get_key_scheme",
+    "import_table",
+    "key_family",
+    "list_devices",
+    "pixel7_derivation",
+    "read_table",
+    "register_device",
+    "register_key_scheme",
+    "regressor_report",
+]

@@ -1,0 +1,209 @@
+"""The device registry: shipped phones, derived devices, and the user's imported devices.
+
+* Shipped devices live in ``nasforge/hardware_models/devices/<name>/`` (package data): a
+  ``profile.json`` plus fitted regressors, or a ``derived`` section naming a base device and a
+  factor.
+* ``nas hw import`` writes ``$NASFORGE_CACHE/devices/<name>/`` (a ``table.csv`` and a
+  ``profile.json``). A user device with a shipped name overlays it: the measured table answers
+  first, the shipped regressors fill the gaps.
+
+:func:`get_device` resolves a name to a :class:`~nasforge.hardware_models.base.LatencyModel`;
+an unknown name raises :class:`~nasforge.errors.UnknownNameError` with the closest name.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from functools import partial
+from pathlib import Path
+
+from nasforge._paths import devices_cache_dir
+from nasforge.errors import InvalidInputError
+from nasforge.errors import UnknownNameError
+from nasforge.hardware_models._analytic import AnalyticEstimator
+from nasforge.hardware_models._features import parse_key
+from nasforge.hardware_models._keys import get_key_scheme
+from nasforge.hardware_models._lut import LatencyTable
+from nasforge.hardware_models._lut import read_table
+from nasforge.hardware_models._model import BlockSumLatencyModel
+from nasforge.hardware_models._profile import PROFILE_FILE
+from nasforge.hardware_models._profile import DeviceProfile
+from nasforge.hardware_models._regressor import BlockRegressors
+from nasforge.hardware_models.base import LatencyModel
+from nasforge.registry import Registry
+
+__all__ = [
+    "DEVICES",
+    "SHIPPED_DIR",
+    "device_profile",
+    "get_device",
+    "import_table",
+    "list_devices",
+    "register_device",
+]
+
+#: Folder of the shipped device profiles (package data).
+SHIPPED_DIR = Path(__file__).parent / "devices"
+USER_TABLE = "table.csv"
+
+#: name -> zero-argument factory returning the device's latency model.
+DEVICES: Registry[Callable[[], LatencyModel]] = Registry("device")
+
+_MODELS: dict[tuple[object, ...], LatencyModel] = {}
+
+
+def register_device(name: str, factory: Callable[[], LatencyModel]) -> None:
+    """Register a device ``name`` whose model ``factory()`` builds (duplicates raise)."""
+    DEVICES.add(name, factory)
+
+
+def _user_names() -> list[str]:
+    root = devices_cache_dir()
+    if not root.is_dir():
+        return []
+    return sorted(p.name for p in root.iterdir() if (p / PROFILE_FILE).is_file())
+
+
+def _view() -> Registry[Callable[[], LatencyModel]]:
+    reg: Registry[Callable[[], LatencyModel]] = Registry("device")
+    for n in DEVICES.list():
+        reg.add(n, DEVICES.get(n))
+    for n in _user_names():
+        if n not in reg:
+            reg.add(n, partial(_load_device, n))
+    return reg
+
+
+def list_devices() -> list[str]:
+    """All device names: registered (shipped) and the user's imported or profiled ones."""
+    return _view().list()
+
+
+def _mtime(folder: Path) -> float:
+    p = folder / PROFILE_FILE
+    return p.stat().st_mtime_ns if p.is_file() else -1.0
+
+
+def get_device(name: str) -> LatencyModel:
+    """The latency model of device ``name`` (cached while its files are unchanged).
+
+    Raises:
+        UnknownNameError: no such device; the message lists them and the closest name.
+    """
+    factory = _view().get(name)
+    key = (name, str(devices_cache_dir()), _mtime(devices_cache_dir() / name),
+           _mtime(SHIPPED_DIR / name))
+    model = _MODELS.get(key)
+    if model is None:
+        model = _MODELS[key] = factory()
+    return model
+
+
+def device_profile(name: str) -> DeviceProfile:
+    """The profile of ``name`` (as :func:`get_device` would use it)."""
+    return get_device(name).profile
+
+
+def _read_profile(folder: Path) -> DeviceProfile | None:
+    return DeviceProfile.load(folder) if (folder / PROFILE_FILE).is_file() else None
+
+
+def _load_device(name: str) -> LatencyModel:
+    shipped = _read_profile(SHIPPED_DIR / name)
+    user = _read_profile(devices_cache_dir() / name)
+    if shipped is None and user is None:
+        raise _unknown_device(name)
+    table: LatencyTable | None = None
+    if user is not None and user.table and user.folder is not None:
+        table = read_table(user.folder / user.table, "csv")
+    if shipped is not None and shipped.derived and table is None:
+        base = get_device(str(shipped.derived["from"]))
+        if not isinstance(base, BlockSumLatencyModel):
+            raise InvalidInputError(f"device {name!r} is derived from {base.name!r}, which is "
+                                    "not a block-sum model")
+        return BlockSumLatencyModel(shipped, table=base.table, regressors=base.regressors,
+                                    analytic=base.analytic,
+                                    factor=float(shipped.derived["factor"]),
+                                    derived_from=base.name)
+    regs = None
+    if shipped is not None and shipped.regressors and shipped.folder is not None:
+        regs = BlockRegressors.load(shipped.folder / shipped.regressors)
+    ana_src = user if (user is not None and user.analytic) else shipped
+    analytic = AnalyticEstimator.from_dict(ana_src.analytic) if (
+        ana_src is not None and ana_src.analytic) else None
+    if user is not None and shipped is not None:
+        profile = dataclasses.replace(
+            shipped, provenance="measured", table=user.table, folder=user.folder,
+            source=f"table: {user.source}; regressors: {shipped.source}",
+            spaces=sorted(set(shipped.spaces) | set(user.spaces)),
+            analytic=ana_src.analytic if ana_src is not None else None,
+            description=(shipped.description + " Measured table imported by the user.").strip())
+    else:
+        profile = user if user is not None else shipped  # type: ignore[assignment]
+    return BlockSumLatencyModel(profile, table=table, regressors=regs, analytic=analytic)
+
+
+def _unknown_device(name: str) -> UnknownNameError:
+    return UnknownNameError(_view().unknown_message(name))
+
+
+def import_table(
+    path: Path,
+    fmt: str,
+    device: str,
+    space: str,
+    *,
+    hardware: str = "",
+    runtime: str = "",
+) -> DeviceProfile:
+    """Import a measured table into the user's cache as device ``device``.
+
+    The table is validated (every key must follow a known key pattern), the analytical
+    estimate is calibrated on it (fallback for keys it lacks), and both are written to
+    ``$NASFORGE_CACHE/devices/<device>/``.
+
+    Args:
+        path: the table file.
+        fmt: ``nnmeter-hybrid``, ``ofa-yaml`` or ``csv``.
+        device: the device name to create or overlay (a shipped name overlays it).
+        space: the search space the table keys (must have a key scheme).
+        hardware: hardware description for the profile.
+        runtime: runtime description for the profile.
+
+    Raises:
+        InvalidInputError: malformed file or key (names the file and the key or line), or a
+            device name that is not a simple identifier.
+        UnknownNameError: unknown space.
+    """
+    if not device or not all(c.isalnum() or c in "-_." for c in device) or device[0] == ".":
+        raise InvalidInputError(
+            f"device names use letters, digits, '-', '_' and '.', got {device!r}")
+    get_key_scheme(space)  # unknown space -> UnknownNameError with the closest name
+    table = read_table(path, fmt)
+    for k in table:
+        try:
+            parse_key(k)
+        except Exception as e:
+            raise InvalidInputError(f"{path}: key {k!r}: {e}") from None
+    analytic = AnalyticEstimator.calibrate(table.means)
+    folder = devices_cache_dir() / device
+    table.write_csv(folder / USER_TABLE)
+    shipped = _read_profile(SHIPPED_DIR / device)
+    profile = DeviceProfile(
+        name=device,
+        hardware=hardware or (shipped.hardware if shipped else ""),
+        runtime=runtime or (shipped.runtime if shipped else ""),
+        provenance="measured",
+        spaces=[space],
+        source=f"imported from {Path(path).resolve()} ({fmt}, {len(table)} entries)",
+        table=USER_TABLE,
+        analytic=analytic.to_dict(),
+    )
+    profile.save(folder)
+    _MODELS.clear()
+    return profile
+
+
+for _p in sorted(SHIPPED_DIR.glob(f"*/{PROFILE_FILE}")):
+    register_device(_p.parent.name, partial(_load_device, _p.parent.name))

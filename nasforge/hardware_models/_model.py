@@ -1,0 +1,204 @@
+"""The block-sum latency model: table entries, then regressors, then the analytical estimate.
+
+For each block of ``space.blocks(arch)`` the device's key scheme gives a key; its latency is
+
+1. the measured table entry (provenance ``measured``), else
+2. the per-family regressor (``predicted``), else
+3. the analytical estimate calibrated on the device's measured entries (``predicted``), else
+4. :class:`~nasforge.errors.MissingLatencyError` -- never a silent zero.
+
+A derived device multiplies every number by its documented factor (provenance ``derived``).
+Whole-network latency is the sum over blocks. :meth:`BlockSumLatencyModel.predict_many` caches
+per key and per segment (stage) of the key scheme, so the hot path is a few dict lookups and a
+sum per architecture.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from nasforge.errors import MissingLatencyError
+from nasforge.hardware_models._keys import get_key_scheme
+from nasforge.hardware_models._keys import key_family
+from nasforge.hardware_models.base import BlockLatency
+from nasforge.hardware_models.base import LatencyModel
+from nasforge.hardware_models.base import Provenance
+from nasforge.search_spaces.registry import get_space
+
+if TYPE_CHECKING:
+    from nasforge.hardware_models._analytic import AnalyticEstimator
+    from nasforge.hardware_models._keys import KeyScheme
+    from nasforge.hardware_models._lut import LatencyTable
+    from nasforge.hardware_models._profile import DeviceProfile
+    from nasforge.hardware_models._regressor import BlockRegressors
+    from nasforge.search_spaces.arch import Arch
+    from nasforge.search_spaces.base import SearchSpace
+
+__all__ = ["BlockSumLatencyModel"]
+
+
+class BlockSumLatencyModel(LatencyModel):
+    """Latency = sum over blocks of table entry / regressor / analytical estimate.
+
+    Args:
+        profile: the device profile.
+        table: measured entries, or None.
+        regressors: per-family regressors, or None.
+        analytic: the calibrated analytical estimate, or None.
+        factor: multiplier applied to every number (derived devices; 1.0 otherwise).
+        derived_from: the base device of a derived device ("" otherwise).
+    """
+
+    def __init__(
+        self,
+        profile: DeviceProfile,
+        *,
+        table: LatencyTable | None = None,
+        regressors: BlockRegressors | None = None,
+        analytic: AnalyticEstimator | None = None,
+        factor: float = 1.0,
+        derived_from: str = "",
+    ) -> None:
+        self.profile = profile
+        self.table = table
+        self.regressors = regressors
+        self.analytic = analytic
+        self.factor = float(factor)
+        self.derived_from = derived_from
+        self._means: dict[str, float] = table.means if table is not None else {}
+        self._keys: dict[str, tuple[float, Provenance, str]] = {}
+        self._segments: dict[str, dict[Hashable, float]] = {}
+
+    # ---- key resolution ------------------------------------------------------------------
+    def lookup(self, keys: Sequence[str]) -> list[tuple[float, Provenance, str]]:
+        """``(ms, provenance, source)`` of each key (cached).
+
+        Raises:
+            MissingLatencyError: a key with no entry, regressor or calibrated estimate.
+        """
+        new = [k for k in dict.fromkeys(keys) if k not in self._keys]
+        if new:
+            self._resolve(new)
+        return [self._keys[k] for k in keys]
+
+    def _resolve(self, keys: list[str]) -> None:
+        derived = self.factor != 1.0 or bool(self.derived_from)
+        tag = f" x {self.factor:g} ({self.derived_from})" if derived else ""
+
+        def put(k: str, ms: float, prov: Provenance, src: str) -> None:
+            if not np.isfinite(ms) or ms <= 0:
+                raise MissingLatencyError(
+                    f"{self.name}: {src} gave a non-positive or non-finite latency {ms!r} for "
+                    f"key {k!r}; the table or regressor is broken, refit or re-import it")
+            self._keys[k] = (ms * self.factor, "derived" if derived else prov, src + tag)
+
+        rest: list[str] = []
+        for k in keys:
+            ms = self._means.get(k)
+            if ms is not None:
+                put(k, ms, "measured", "table")
+            else:
+                rest.append(k)
+        if rest and self.regressors is not None:
+            by_reg = [k for k in rest if self.regressors.has(key_family(k))]
+            if by_reg:
+                for k, ms in zip(by_reg, self.regressors.predict(by_reg).tolist(), strict=True):
+                    put(k, ms, "predicted", "regressor")
+                done = set(by_reg)
+                rest = [k for k in rest if k not in done]
+        if rest:
+            if self.analytic is None:
+                raise MissingLatencyError(
+                    f"{self.name}: no latency for key {rest[0]!r} (family "
+                    f"{key_family(rest[0])!r}): the device has no table entry and no regressor "
+                    "for it; import a table that holds it (nas hw import) or profile the device "
+                    "(nas profile)")
+            for k, ms in zip(rest, self.analytic.predict(rest).tolist(), strict=True):
+                err = self.analytic.calibration_error(key_family(k))
+                put(k, ms, "predicted", f"analytic (calib. err {err:.1%})")
+
+    # ---- the contract ---------------------------------------------------------------------
+    def _scheme(self, arch: Arch) -> tuple[SearchSpace, KeyScheme]:
+        return get_space(arch.space), get_key_scheme(arch.space)
+
+    def keys(self, arch: Arch) -> list[str]:
+        """The latency keys of ``arch``'s blocks."""
+        space, scheme = self._scheme(arch)
+        return scheme.keys(space.blocks(arch))
+
+    def explain(self, arch: Arch) -> list[BlockLatency]:
+        space, scheme = self._scheme(arch)
+        blocks = space.blocks(arch)
+        keys = scheme.keys(blocks)
+        return [BlockLatency(b, k, ms, prov, src) for b, k, (ms, prov, src) in
+                zip(blocks, keys, self.lookup(keys), strict=True)]
+
+    def predict_many(self, archs: Sequence[Arch]) -> np.ndarray:
+        out = np.empty(len(archs), dtype=np.float64)
+        last_space = ""
+        segments = None
+        get = None
+        pending: list[int] = []
+        for i, a in enumerate(archs):
+            if a.space != last_space:
+                last_space = a.space
+                segments = get_key_scheme(a.space).segments
+                get = self._segments.setdefault(a.space, {}).__getitem__
+            segs = segments(a) or (a,)  # type: ignore[misc]
+            try:
+                out[i] = sum(map(get, segs))  # type: ignore[arg-type]
+            except KeyError:
+                pending.append(i)
+        if pending:
+            self._fill([archs[i] for i in pending])
+            for i in pending:
+                a = archs[i]
+                cache = self._segments[a.space]
+                out[i] = sum(cache[s] for s in get_key_scheme(a.space).segments(a) or (a,))
+        return out
+
+    def _fill(self, archs: Sequence[Arch]) -> None:
+        """Compute and cache the segment latencies of ``archs`` (batched key resolution).
+
+        Only architectures that bring a segment not yet cached or planned are decomposed.
+        """
+        todo: list[tuple[Arch, KeyScheme, tuple[Hashable, ...] | None, list[str], list[str]]]
+        todo = []
+        planned: set[tuple[str, Hashable]] = set()
+        new_keys: dict[str, None] = {}
+        for a in archs:
+            space, scheme = self._scheme(a)
+            cache = self._segments.setdefault(a.space, {})
+            segs = scheme.segments(a)
+            ids = segs if segs is not None else (a,)
+            if all(s in cache or (a.space, s) in planned for s in ids):
+                continue
+            planned.update((a.space, s) for s in ids)
+            blocks = space.blocks(a)
+            keys = scheme.keys(blocks)
+            todo.append((a, scheme, segs, keys, [b.stage for b in blocks]))
+            for k in keys:
+                if k not in self._keys:
+                    new_keys[k] = None
+        if new_keys:
+            self._resolve(list(new_keys))
+        for a, scheme, segs, keys, stages in todo:
+            cache = self._segments[a.space]
+            if segs is None:
+                cache[a] = sum(self._keys[k][0] for k in keys)
+                continue
+            sums = [0.0] * len(segs)
+            for k, st in zip(keys, stages, strict=True):
+                j = scheme.segment_of_stage.get(st)
+                if j is None:
+                    raise MissingLatencyError(
+                        f"block stage {st!r} has no segment in the {scheme.name} key scheme "
+                        f"({', '.join(scheme.segment_of_stage)}); it does not fit space "
+                        f"{a.space!r}")
+                sums[j] += self._keys[k][0]
+            for s, v in zip(segs, sums, strict=True):
+                cache[s] = v

@@ -1,0 +1,135 @@
+"""Reading and writing architecture files (our YAML/JSON), and the exchange-format registry.
+
+Our format is one mapping with a ``space`` key and the arch's fields, or a list of them.
+Exchange formats (``elasticvit-tuple``, ``ofa``, ``nb201``) register an importer that turns a
+file's text into architectures, and optionally an exporter.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from nasforge.errors import InvalidInputError
+from nasforge.registry import Registry
+from nasforge.search_spaces.arch import Arch
+from nasforge.search_spaces.arch import _dump_yaml
+from nasforge.search_spaces.registry import get_space
+
+__all__ = [
+    "ARCH_FORMATS",
+    "ArchFormat",
+    "archs_from_data",
+    "archs_to_yaml",
+    "load_archs",
+    "parse_text",
+    "read_text",
+]
+
+
+@dataclass(frozen=True)
+class ArchFormat:
+    """An exchange format: ``load(text) -> archs`` and optionally ``dump(arch) -> text``."""
+
+    load: Callable[[str], list[Arch]]
+    dump: Callable[[Arch], str] | None = None
+    description: str = ""
+
+
+ARCH_FORMATS: Registry[ArchFormat] = Registry("architecture format")
+
+
+def read_text(path: str | Path) -> str:
+    """Read a text file; a missing or unreadable file is an :class:`InvalidInputError`."""
+    try:
+        return Path(path).read_text()
+    except OSError as e:
+        raise InvalidInputError(f"cannot read {path}: {e.strerror or e}") from None
+
+
+def parse_text(text: str, source: str = "<input>") -> Any:
+    """Parse YAML (a superset of JSON) safely; a syntax error names the line."""
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        line = f" line {mark.line + 1}" if mark is not None else ""
+        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+        raise InvalidInputError(f"{source}{line}: malformed YAML/JSON: {problem}") from None
+
+
+def archs_from_data(data: Any, source: str = "<input>") -> list[Arch]:
+    """Architectures from parsed YAML/JSON: a mapping with ``space``, or a list of them."""
+    items = data if isinstance(data, list) else [data]
+    if not items:
+        raise InvalidInputError(f"{source}: no architecture in the file")
+    out = []
+    for i, item in enumerate(items):
+        where = source if len(items) == 1 else f"{source}[{i}]"
+        if not isinstance(item, dict):
+            raise InvalidInputError(
+                f"{where}: an architecture is a mapping with a `space` key and its fields, got "
+                f"{type(item).__name__}"
+            )
+        if "space" not in item:
+            raise InvalidInputError(f"{where}: missing `space` (which search space the "
+                                    f"architecture belongs to)")
+        out.append(get_space(str(item["space"])).arch_from_dict(item))
+    return out
+
+
+def load_archs(path: str | Path) -> list[Arch]:
+    """Load architectures from one of our YAML/JSON files (validated against their space)."""
+    return archs_from_data(parse_text(read_text(path), str(path)), str(path))
+
+
+def archs_to_yaml(archs: list[Arch]) -> str:
+    """YAML text: one mapping for one arch, a list for several."""
+    if len(archs) == 1:
+        return archs[0].to_yaml()
+    return _dump_yaml([a.to_dict() for a in archs])
+
+
+# ---- built-in exchange formats ----------------------------------------------------------------
+def _literal(text: str) -> Any:
+    """JSON/YAML, or a Python literal such as ElasticViT's tuple text (safely, no eval)."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        pass
+    try:
+        return ast.literal_eval(text.strip())
+    except (ValueError, SyntaxError):
+        return parse_text(text)
+
+
+def _load_elasticvit_tuple(text: str) -> list[Arch]:
+    from nasforge.search_spaces._elasticvit import arch_from_elasticvit_tuple
+
+    data = _literal(text)
+    space = get_space("elasticvit")
+    if isinstance(data, dict):  # {name: tuple} as in the repo's configs
+        data = list(data.values())
+    if isinstance(data, list | tuple) and data and isinstance(data[0], list | tuple) and len(
+            data[0]) == 10 and not isinstance(data[0][0], list | tuple):
+        return [arch_from_elasticvit_tuple(space, d) for d in data]  # type: ignore[arg-type]
+    return [arch_from_elasticvit_tuple(space, data)]  # type: ignore[arg-type]
+
+
+def _dump_elasticvit_tuple(arch: Arch) -> str:
+    from nasforge.search_spaces._elasticvit import arch_to_elasticvit_tuple
+
+    return json.dumps(arch_to_elasticvit_tuple(arch)) + "\n"  # type: ignore[arg-type]
+
+
+ARCH_FORMATS.add("elasticvit-tuple", ArchFormat(
+    _load_elasticvit_tuple, _dump_elasticvit_tuple,
+    "ElasticViT's 10-field tuple (res, channels, depths, conv_ratio, kernel, mlp_ratio, "
+    "num_heads, window, qk_scale, v_scale); JSON or Python literal, one or a list",
+))
