@@ -82,7 +82,12 @@ class Registry(Generic[T]):
         """The one-line message for an unknown ``name``."""
         names = sorted(self._items)
         close = difflib.get_close_matches(name, names, n=1, cutoff=0.5)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
+        if not close:  # a misspelt part of a longer name ("tupel" for "elasticvit-tuple")
+            scored = [(difflib.SequenceMatcher(None, name, part).ratio(), n)
+                      for n in names for part in n.replace("-", "_").split("_")]
+            scored = [s for s in scored if s[0] >= 0.6]
+            close = [max(scored)[1]] if scored else []
+        hint = f"; did you mean {close[0]!r}?" if close else "."
         return f"unknown {self.kind} {name!r}{hint} Available: {', '.join(names) or '(none)'}"
 
     def create(self, name: str, **kwargs: Any) -> Any:
