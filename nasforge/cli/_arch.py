@@ -46,6 +46,8 @@ def import_(
     file: Path = typer.Argument(..., help="File in the foreign format."),
     fmt: str = typer.Option(..., "--from", help="Format: elasticvit-tuple, ofa, nb201."),
     out: Path | None = typer.Option(None, "--out", "-o", help="Write our YAML here."),
+    resolution: int | None = typer.Option(
+        None, "--resolution", help="Input resolution, for formats that do not carry one (ofa)."),
 ) -> None:
     """Convert an architecture from a published format to our YAML.
 
@@ -53,7 +55,7 @@ def import_(
     stored), `ofa` (Once-for-All's `net.config` JSON of a released subnet), `nb201` (a
     NAS-Bench-201 `arch_str`, one per line).
     """
-    archs = ARCH_FORMATS.get(fmt).load(read_text(file))
+    archs = ARCH_FORMATS.get(fmt).load(read_text(file), resolution=resolution)
     _emit(archs_to_yaml(archs), out)
 
 

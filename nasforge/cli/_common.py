@@ -29,26 +29,39 @@ def fail(message: str) -> typer.Exit:
     return typer.Exit(EXIT_USAGE)
 
 
+def _click_exceptions() -> tuple[tuple[type[BaseException], ...], tuple[type[BaseException], ...],
+                                  tuple[type[BaseException], ...]]:
+    """(exit, abort, usage-error) exception classes of click and of typer's vendored click."""
+    exits: list[type[BaseException]] = [click.exceptions.Exit, typer.Exit]
+    aborts: list[type[BaseException]] = [click.exceptions.Abort, typer.Abort]
+    usage: list[type[BaseException]] = [click.ClickException]
+    vendored = getattr(getattr(typer, "_click", None), "exceptions", None)
+    if vendored is not None:
+        usage.append(vendored.ClickException)
+    return tuple(exits), tuple(aborts), tuple(usage)
+
+
 def run_app(app: typer.Typer, argv: list[str] | None = None) -> int:
     """Run ``app``; user errors become one line on stderr and exit code 2, no traceback."""
     command = typer.main.get_command(app)
+    exits, aborts, usage = _click_exceptions()
     try:
-        command.main(args=argv, prog_name="nas", standalone_mode=False)
+        rv = command.main(args=argv, prog_name="nas", standalone_mode=False)
     except NasforgeError as e:
         err_console.print(f"error: {e}", markup=False, highlight=False)
         return EXIT_USAGE
-    except click.exceptions.Exit as e:
-        return int(e.exit_code or 0)
-    except click.exceptions.Abort:
+    except exits as e:
+        return int(getattr(e, "exit_code", 0) or 0)
+    except aborts:
         err_console.print("aborted", markup=False)
         return 130
-    except click.ClickException as e:
-        e.show()
-        return EXIT_USAGE
+    except usage as e:
+        e.show()  # type: ignore[attr-defined]
+        return int(getattr(e, "exit_code", EXIT_USAGE) or EXIT_USAGE)
     except KeyboardInterrupt:
         err_console.print("interrupted", markup=False)
         return 130
-    return 0
+    return rv if isinstance(rv, int) else 0
 
 
 def read_structured(path: Path) -> Any:

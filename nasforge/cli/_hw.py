@@ -40,10 +40,19 @@ def devices(
     (another device's model times a documented factor). Tables you import with
     `nas hw import` and devices you profile with `nas profile` are listed too.
     """
+    from nasforge.errors import MissingLatencyError
+    from nasforge.hardware_models import DeviceProfile
     from nasforge.hardware_models import device_profile
     from nasforge.hardware_models import list_devices
 
-    profiles = [device_profile(n) for n in list_devices()]
+    profiles = []
+    for n in list_devices():
+        try:
+            profiles.append(device_profile(n))
+        except MissingLatencyError:  # cpu-local before `nas profile`
+            profiles.append(DeviceProfile(n, hardware="this machine", provenance="measured",
+                                          description="not profiled yet: run `nas profile "
+                                          "--device cpu-local --space SPACE`"))
     if as_json:
         console.print_json(json.dumps([p.to_dict() for p in profiles]))
         return
@@ -59,6 +68,8 @@ def devices(
             note = f"held-out keys: median {_pct(h['median_rel_err'])}"
         elif p.analytic:
             note = f"fallback calib.: median {_pct(p.analytic['calibration']['median_rel_err'])}"
+        elif p.description.startswith("not profiled"):
+            note = p.description
         else:
             note = "-"
         t.add_row(p.name, p.provenance, p.hardware, p.runtime, ", ".join(p.spaces), note)
@@ -121,6 +132,8 @@ def hw_predict(
     model = get_device(device)
     rows = model.explain(arch)
     total = model.predict(arch)
+    fusion = getattr(model, "fusion", None)
+    extra = float(fusion.per_network_ms) if fusion is not None else 0.0
     provs = {r.provenance for r in rows}
     overall = "derived" if "derived" in provs else "measured" if provs == {"measured"} else (
         "predicted" if provs == {"predicted"} else "measured+predicted")
@@ -128,7 +141,7 @@ def hw_predict(
         console.print_json(json.dumps({
             "latency_ms": total, "device": device, "provenance": overall,
             "device_provenance": model.provenance, "arch_id": arch.arch_id,
-            "blocks": [r.to_dict() for r in rows]}))
+            "blocks": [r.to_dict() for r in rows], "network_overhead_ms": extra}))
         return
     t = Table(title=f"{arch.arch_id} on {device}: {total:.3f} ms ({overall})")
     for col in ("#", "stage", "kind", "key", "ms", "provenance", "source"):
@@ -136,55 +149,86 @@ def hw_predict(
     for i, r in enumerate(rows):
         t.add_row(str(i), r.block.stage, r.block.kind, r.key, f"{r.ms:.4f}", r.provenance,
                   r.source)
+    if extra:
+        t.add_row("", "", "network", "(per-network fusion term)", f"{extra:.4f}", "measured",
+                  "fusion rule")
     console.print(t)
 
 
 def profile(
-    device: str = typer.Option("cpu-local", "--device", help="Device to profile; only "
-                               "cpu-local (this machine) is reachable."),
+    device: str = typer.Option("cpu-local", "--device", help="cpu-local (this machine), or a "
+                               "name for a device reached through --backend command."),
     space: str = typer.Option(..., "--space", help="Search space whose blocks are measured."),
-    backend: str = typer.Option("torch", "--backend", help="torch (eager, fixed threads), "
-                                "onnxruntime, or command (see --command)."),
+    backend: str = typer.Option("torch", "--backend", help="torch (eager), onnxruntime, or "
+                                "command (see --command)."),
     command: str = typer.Option("", "--command", help="For --backend command: a template with "
-                                "{model} (an ONNX file) that prints one latency in ms."),
+                                "{model} (an ONNX file) and optionally {threads}; it must print "
+                                "the latency in ms as its last line."),
     threads: int = typer.Option(1, "--threads", help="Intra-op threads (pinned count)."),
+    budget: int = typer.Option(400, "--budget", help="Blocks of the space to measure in all "
+                               "(seed set + adaptive rounds)."),
+    seed_blocks: int = typer.Option(150, "--seed-blocks", help="Size of the seed set."),
+    batch: int = typer.Option(16, "--batch", help="Blocks measured per adaptive round."),
+    time_budget: float = typer.Option(0.0, "--time-budget", help="Stop measuring blocks after "
+                                      "this many seconds (0: no limit)."),
+    n_networks: int = typer.Option(12, "--networks", help="Whole networks measured to fit the "
+                                   "runtime's fusion rule (0: plain block sum)."),
+    repeats: int = typer.Option(15, "--repeats", help="Timed rounds per block."),
+    clock: str = typer.Option("wall", "--clock", help="wall (latency) or cpu (the thread's "
+                              "CPU time: robust on a loaded machine; --threads 1 only)."),
+    cpu: list[int] = typer.Option([], "--cpu", help="Pin to this CPU while measuring "
+                                  "(repeatable; default: no pinning)."),
     n_archs: int = typer.Option(200, "--n-archs", help="Random architectures whose blocks "
-                                "seed the measured set."),
-    seed: int = typer.Option(0, "--seed", help="Seed of the architecture sample."),
+                                "are the candidates."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the candidates and of the sampling."),
 ) -> None:
     """Measure a latency table for the blocks a space can produce on this machine.
 
-    Blocks are measured in context (warm-up, median of repeats), the table is cached in
-    $NASFORGE_CACHE/devices/<device>/ and written as it grows, so an interrupted run resumes
-    where it stopped. Needs the static model builder (nasforge.search_spaces.static).
+    Blocks are sampled adaptively (nn-Meter): a seed set is measured, per-family regressors are
+    fitted, then the blocks where a bootstrap ensemble disagrees most (weighted by how often
+    they occur) are measured, up to --budget. A few whole networks fit the runtime's fusion
+    rule. The table is appended to $NASFORGE_CACHE/devices/cpu-local-<backend>-t<threads>/ as
+    it grows, so an interrupted run resumes where it stopped.
     """
     from nasforge.hardware_models._cpu import profile_device
 
     profile_device(device, space, backend=backend, command=command, threads=threads,
-                   n_archs=n_archs, seed=seed, console=console)
+                   budget=budget, seed_blocks=seed_blocks, batch=batch,
+                   time_budget_s=time_budget or None, n_networks=n_networks, repeats=repeats,
+                   cpus=tuple(cpu) or None, clock=clock, n_archs=n_archs, seed=seed,
+                   console=console)
 
 
 def hw_validate(
-    device: str = typer.Option("cpu-local", "--device", help="A reachable device (cpu-local)."),
+    device: str = typer.Option("cpu-local", "--device", help="A reachable device: cpu-local, or "
+                               "one profiled with --backend command."),
     space: str = typer.Option(..., "--space", help="Search space to sample subnets from."),
     n: int = typer.Option(50, "--n", help="Number of random subnets measured end to end."),
-    backend: str = typer.Option("torch", "--backend", help="Runtime for the end-to-end runs."),
-    out: Path = typer.Option(Path("hw_validate"), "--out", help="Folder for the scatter PNG "
-                             "and the JSON report."),
+    backend: str = typer.Option("", "--backend", help="For cpu-local: which profile (torch, "
+                                "onnxruntime, command); default: the cpu-local alias."),
+    threads: int = typer.Option(1, "--threads", help="For cpu-local with --backend: the "
+                                "profile's thread count."),
+    clock: str = typer.Option("wall", "--clock", help="For cpu-local with --backend: the "
+                              "profile's clock (wall or cpu)."),
+    out: Path = typer.Option(Path("hw_validate"), "--out", help="Folder for validate.json and "
+                             "validate.png."),
     seed: int = typer.Option(1, "--seed", help="Seed of the subnet sample."),
+    repeats: int = typer.Option(0, "--repeats", help="Timed rounds per subnet (0: the "
+                                "profile's)."),
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
 ) -> None:
     """Measure N random subnets end to end and compare with the device's latency model.
 
-    Reports the share of subnets predicted within +-10 %, RMSE (ms) and Spearman rank
-    correlation, and writes a predicted-vs-measured scatter plot (PNG).
+    Reports the share of subnets predicted within +-10 %, RMSE (ms), MAPE and Spearman rank
+    correlation, and writes validate.json and a predicted-vs-measured scatter (validate.png).
     """
-    from nasforge.hardware_models._cpu import validate_device
+    from nasforge.hardware_models._validate import validate_device
 
-    report = validate_device(device, space, n=n, backend=backend, out=out, seed=seed,
-                             console=console)
+    report = validate_device(device, space, n=n, backend=backend, threads=threads, clock=clock,
+                             out=out,
+                             seed=seed, repeats=repeats, console=None if as_json else console)
     if as_json:
-        console.print_json(json.dumps(report))
+        console.print_json(json.dumps({k: v for k, v in report.items() if k != "subnets"}))
 
 
 def register(app: typer.Typer) -> None:

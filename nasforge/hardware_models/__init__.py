@@ -1,7 +1,9 @@
 """Latency: devices, lookup tables, per-block regressors, the analytical estimate, profilers.
 
 Importing this package registers the shipped devices (``pixel1``, ``pixel4``, ``pixel6``,
-``xiaomi11``, ``pixel7``) and the key schemes of the spaces it can key. Latency is a function
+``xiaomi11``, ``pixel7``), the ``cpu-local`` alias of this machine (usable once ``nas profile``
+has measured it, see :func:`profile_device` and :func:`validate_device`) and the key schemes of
+the spaces it can key. Latency is a function
 of ``space.blocks(arch)`` only; nothing here imports :mod:`nasforge.supernet`.
 
 Example:
@@ -18,6 +20,9 @@ Example:
 from __future__ import annotations
 
 from nasforge.hardware_models._analytic import AnalyticEstimator
+from nasforge.hardware_models._blockkeys import BlockKeys
+from nasforge.hardware_models._blockkeys import block_key
+from nasforge.hardware_models._cpu import profile_device
 from nasforge.hardware_models._derive import pixel7_derivation
 from nasforge.hardware_models._devices import DEVICES
 from nasforge.hardware_models._devices import SHIPPED_DIR
@@ -27,6 +32,7 @@ from nasforge.hardware_models._devices import import_table
 from nasforge.hardware_models._devices import list_devices
 from nasforge.hardware_models._devices import register_device
 from nasforge.hardware_models._fit import regressor_report
+from nasforge.hardware_models._fusion import Fusion
 from nasforge.hardware_models._keys import KEY_SCHEMES
 from nasforge.hardware_models._keys import KeyScheme
 from nasforge.hardware_models._keys import NnMeterHybridKeys
@@ -41,22 +47,29 @@ from nasforge.hardware_models._lut import read_table
 from nasforge.hardware_models._model import BlockSumLatencyModel
 from nasforge.hardware_models._profile import DeviceProfile
 from nasforge.hardware_models._regressor import BlockRegressors
+from nasforge.hardware_models._runners import BACKENDS
+from nasforge.hardware_models._runners import Runner
+from nasforge.hardware_models._runners import make_runner
+from nasforge.hardware_models._validate import validate_device
 from nasforge.hardware_models.base import PROVENANCES
 from nasforge.hardware_models.base import BlockLatency
 from nasforge.hardware_models.base import LatencyModel
 from nasforge.hardware_models.base import Provenance
 
 __all__ = [
+    "BACKENDS",
     "DEVICES",
     "KEY_SCHEMES",
     "PROVENANCES",
     "SHIPPED_DIR",
     "TABLE_FORMATS",
     "AnalyticEstimator",
+    "BlockKeys",
     "BlockLatency",
     "BlockRegressors",
     "BlockSumLatencyModel",
     "DeviceProfile",
+    "Fusion",
     "KeyScheme",
     "LatencyEntry",
     "LatencyModel",
@@ -64,15 +77,20 @@ __all__ = [
     "NnMeterHybridKeys",
     "OfaKeys",
     "Provenance",
+    "Runner",
+    "block_key",
     "device_profile",
     "get_device",
     "get_key_scheme",
     "import_table",
     "key_family",
     "list_devices",
+    "make_runner",
     "pixel7_derivation",
+    "profile_device",
     "read_table",
     "register_device",
     "register_key_scheme",
     "regressor_report",
+    "validate_device",
 ]

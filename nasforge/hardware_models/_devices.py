@@ -6,6 +6,11 @@
 * ``nas hw import`` writes ``$NASFORGE_CACHE/devices/<name>/`` (a ``table.csv`` and a
   ``profile.json``). A user device with a shipped name overlays it: the measured table answers
   first, the shipped regressors fill the gaps.
+* ``nas profile`` writes ``$NASFORGE_CACHE/devices/cpu-local-<backend>-t<threads>/`` (or the
+  name given with ``--backend command``); ``cpu-local`` is registered as an alias of the
+  profiled folder (:mod:`~nasforge.hardware_models._local`) and raises
+  :class:`~nasforge.errors.MissingLatencyError` with the ``nas profile`` command to run until
+  one exists.
 
 :func:`get_device` resolves a name to a :class:`~nasforge.hardware_models.base.LatencyModel`;
 an unknown name raises :class:`~nasforge.errors.UnknownNameError` with the closest name.
@@ -24,6 +29,9 @@ from nasforge.errors import UnknownNameError
 from nasforge.hardware_models._analytic import AnalyticEstimator
 from nasforge.hardware_models._features import parse_key
 from nasforge.hardware_models._keys import get_key_scheme
+from nasforge.hardware_models._local import LOCAL
+from nasforge.hardware_models._local import load_profiled
+from nasforge.hardware_models._local import resolve_local
 from nasforge.hardware_models._lut import LatencyTable
 from nasforge.hardware_models._lut import read_table
 from nasforge.hardware_models._model import BlockSumLatencyModel
@@ -92,8 +100,8 @@ def get_device(name: str) -> LatencyModel:
         UnknownNameError: no such device; the message lists them and the closest name.
     """
     factory = _view().get(name)
-    key = (name, str(devices_cache_dir()), _mtime(devices_cache_dir() / name),
-           _mtime(SHIPPED_DIR / name))
+    folder = resolve_local(name) if name == LOCAL else devices_cache_dir() / name
+    key = (name, str(folder), _mtime(folder), _mtime(SHIPPED_DIR / name))
     model = _MODELS.get(key)
     if model is None:
         model = _MODELS[key] = factory()
@@ -114,6 +122,8 @@ def _load_device(name: str) -> LatencyModel:
     user = _read_profile(devices_cache_dir() / name)
     if shipped is None and user is None:
         raise _unknown_device(name)
+    if user is not None and "profiler" in user.extra and user.folder is not None:
+        return load_profiled(user.folder)
     table: LatencyTable | None = None
     if user is not None and user.table and user.folder is not None:
         table = read_table(user.folder / user.table, "csv")
@@ -207,3 +217,10 @@ def import_table(
 
 for _p in sorted(SHIPPED_DIR.glob(f"*/{PROFILE_FILE}")):
     register_device(_p.parent.name, partial(_load_device, _p.parent.name))
+
+
+def _load_cpu_local() -> LatencyModel:
+    return load_profiled(resolve_local(LOCAL))
+
+
+register_device(LOCAL, _load_cpu_local)

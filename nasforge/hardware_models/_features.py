@@ -20,6 +20,9 @@ import numpy as np
 
 from nasforge.errors import InvalidInputError
 from nasforge.errors import MissingLatencyError
+from nasforge.hardware_models._blockkeys import block_fields
+from nasforge.hardware_models._blockkeys import block_terms
+from nasforge.hardware_models._blockkeys import is_block_key
 from nasforge.hardware_models._keys import key_family
 
 __all__ = [
@@ -57,10 +60,15 @@ FEATURE_FAMILIES: tuple[str, ...] = (*_NNMETER_FIELDS, *_OFA_FAMILIES)
 def parse_key(key: str) -> dict[str, int]:
     """The integer fields of a key (``hw``, ``cin``, ``cout``, ``e``, ``k``, ``se``, ...).
 
+    Block-shape keys (``kind:field=value;...``) give every integer Block field and a code per
+    categorical field (:func:`~nasforge.hardware_models._blockkeys.block_fields`).
+
     Raises:
         InvalidInputError: the key does not follow its family's pattern.
         MissingLatencyError: the family is unknown (no features, hence no prediction).
     """
+    if is_block_key(key):
+        return block_fields(key)
     fam = key_family(key)
     try:
         if fam in _NNMETER_FIELDS:
@@ -100,6 +108,8 @@ def _parse_ofa(key: str) -> dict[str, int]:
 @lru_cache(maxsize=1 << 17)
 def op_terms(key: str) -> tuple[float, float, float, float]:
     """``(dense, dw, attn, bytes)`` of the block a key describes (see the module docstring)."""
+    if is_block_key(key):
+        return block_terms(key)
     fam = key_family(key)
     if fam == "ofa_head":
         parts = [op_terms(p) for p in key.split("+")]

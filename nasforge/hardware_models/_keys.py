@@ -77,11 +77,14 @@ def key_family(key: str) -> str:
     """The family of a key.
 
     OFA keys (``...-input:...``): the text before the first ``-`` (``expanded_conv``,
-    ``Conv_1``, ...), ``ofa_head`` for a joined head key; nn-Meter keys: the text before the
-    first ``_`` (``conv``, ``transattn``, ...).
+    ``Conv_1``, ...), ``ofa_head`` for a joined head key; block-shape keys (``kind:f=v;...``,
+    see :mod:`~nasforge.hardware_models._blockkeys`): the block kind; nn-Meter keys: the text
+    before the first ``_`` (``conv``, ``transattn``, ...).
     """
     if "-input:" in key:
         return "ofa_head" if "+" in key else key.split("-", 1)[0]
+    if "=" in key:  # block-shape key (nasforge-profiled devices): the block kind
+        return key.split(":", 1)[0]
     return key.split("_", 1)[0]
 
 

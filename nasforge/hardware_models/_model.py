@@ -7,6 +7,12 @@ For each block of ``space.blocks(arch)`` the device's key scheme gives a key; it
 3. the analytical estimate calibrated on the device's measured entries (``predicted``), else
 4. :class:`~nasforge.errors.MissingLatencyError` -- never a silent zero.
 
+Devices nasforge profiles itself (``cpu-local``) key blocks by their own fields
+(``keying="block"``, :mod:`~nasforge.hardware_models._blockkeys`) and carry the fusion rule of
+their runtime (:class:`~nasforge.hardware_models._fusion.Fusion`): every block's number becomes
+``scale * ms + per_block_ms`` (so :meth:`explain` rows still sum to the blocks' part) and
+:meth:`predict` adds ``per_network_ms`` once per network.
+
 A derived device multiplies every number by its documented factor (provenance ``derived``).
 Whole-network latency is the sum over blocks. :meth:`BlockSumLatencyModel.predict_many` caches
 per key and per segment (stage) of the key scheme, so the hot path is a few dict lookups and a
@@ -22,6 +28,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from nasforge.errors import MissingLatencyError
+from nasforge.hardware_models._blockkeys import block_key_scheme
+from nasforge.hardware_models._fusion import Fusion
 from nasforge.hardware_models._keys import get_key_scheme
 from nasforge.hardware_models._keys import key_family
 from nasforge.hardware_models.base import BlockLatency
@@ -51,6 +59,9 @@ class BlockSumLatencyModel(LatencyModel):
         analytic: the calibrated analytical estimate, or None.
         factor: multiplier applied to every number (derived devices; 1.0 otherwise).
         derived_from: the base device of a derived device ("" otherwise).
+        keying: ``space`` (the space's registered key scheme, e.g. nn-Meter's) or ``block``
+            (block-shape keys, for devices nasforge profiled).
+        fusion: the runtime's fusion rule (None: the plain block sum).
     """
 
     def __init__(
@@ -62,13 +73,20 @@ class BlockSumLatencyModel(LatencyModel):
         analytic: AnalyticEstimator | None = None,
         factor: float = 1.0,
         derived_from: str = "",
+        keying: str = "space",
+        fusion: Fusion | None = None,
     ) -> None:
+        if keying not in ("space", "block"):
+            raise ValueError(f"`keying` must be 'space' or 'block', but got {keying=}")
         self.profile = profile
         self.table = table
         self.regressors = regressors
         self.analytic = analytic
         self.factor = float(factor)
         self.derived_from = derived_from
+        self.keying = keying
+        self.fusion = fusion if fusion is not None else Fusion()
+        self._get_scheme = block_key_scheme if keying == "block" else get_key_scheme
         self._means: dict[str, float] = table.means if table is not None else {}
         self._keys: dict[str, tuple[float, Provenance, str]] = {}
         self._segments: dict[str, dict[Hashable, float]] = {}
@@ -88,13 +106,17 @@ class BlockSumLatencyModel(LatencyModel):
     def _resolve(self, keys: list[str]) -> None:
         derived = self.factor != 1.0 or bool(self.derived_from)
         tag = f" x {self.factor:g} ({self.derived_from})" if derived else ""
+        fuse = self.fusion
+        if fuse.n_networks:
+            tag += " + fusion"
 
         def put(k: str, ms: float, prov: Provenance, src: str) -> None:
             if not np.isfinite(ms) or ms <= 0:
                 raise MissingLatencyError(
                     f"{self.name}: {src} gave a non-positive or non-finite latency {ms!r} for "
                     f"key {k!r}; the table or regressor is broken, refit or re-import it")
-            self._keys[k] = (ms * self.factor, "derived" if derived else prov, src + tag)
+            self._keys[k] = (fuse.block(ms * self.factor), "derived" if derived else prov,
+                             src + tag)
 
         rest: list[str] = []
         for k in keys:
@@ -123,7 +145,7 @@ class BlockSumLatencyModel(LatencyModel):
 
     # ---- the contract ---------------------------------------------------------------------
     def _scheme(self, arch: Arch) -> tuple[SearchSpace, KeyScheme]:
-        return get_space(arch.space), get_key_scheme(arch.space)
+        return get_space(arch.space), self._get_scheme(arch.space)
 
     def keys(self, arch: Arch) -> list[str]:
         """The latency keys of ``arch``'s blocks."""
@@ -146,7 +168,7 @@ class BlockSumLatencyModel(LatencyModel):
         for i, a in enumerate(archs):
             if a.space != last_space:
                 last_space = a.space
-                segments = get_key_scheme(a.space).segments
+                segments = self._get_scheme(a.space).segments
                 get = self._segments.setdefault(a.space, {}).__getitem__
             segs = segments(a) or (a,)  # type: ignore[misc]
             try:
@@ -158,8 +180,8 @@ class BlockSumLatencyModel(LatencyModel):
             for i in pending:
                 a = archs[i]
                 cache = self._segments[a.space]
-                out[i] = sum(cache[s] for s in get_key_scheme(a.space).segments(a) or (a,))
-        return out
+                out[i] = sum(cache[s] for s in self._get_scheme(a.space).segments(a) or (a,))
+        return out + self.fusion.per_network_ms if self.fusion.per_network_ms else out
 
     def _fill(self, archs: Sequence[Arch]) -> None:
         """Compute and cache the segment latencies of ``archs`` (batched key resolution).

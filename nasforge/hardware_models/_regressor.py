@@ -1,10 +1,16 @@
-"""Per-block-family latency regressors: a log-linear base plus an XGBoost residual.
+"""Per-block-family latency regressors: a base model plus an XGBoost residual.
 
-For each key family (``conv``, ``transds``, ``transattn``, ...) the model predicts
-``log(ms)`` as ``w . [1, log1p(dense), log1p(dw), log1p(attn), log1p(bytes)]`` (ridge least
-squares: extrapolates sanely with FLOPs and bytes) plus a gradient-boosted tree ensemble fitted
-on the residual over :func:`~nasforge.hardware_models._features.features` (the key's fields, op
-terms and MACs). Families with fewer than ``min_tree_rows`` entries keep the linear part only.
+For each key family (``conv``, ``transds``, ``transattn``, ...) the model predicts ``log(ms)``
+as a base plus a gradient-boosted tree ensemble fitted on the residual over
+:func:`~nasforge.hardware_models._features.features` (the key's fields, op terms and MACs).
+Families with fewer than ``min_tree_rows`` entries keep the base only. Two bases:
+
+* ``loglinear`` (the shipped phones): ``w . [1, log1p(dense), log1p(dw), log1p(attn),
+  log1p(bytes)]`` by ridge least squares (extrapolates sanely with FLOPs and bytes);
+* ``additive`` (devices nasforge profiles, few and noisy entries): ``log(w . [dense, dw, attn,
+  bytes, 1])`` with non-negative ``w`` (ms per MAC, per byte, per call) fitted by NNLS on the
+  relative error -- latency is a *sum* of its ops' costs, which a power law in log space misses
+  when several terms matter.
 
 Saved as ``regressors.json`` (linear weights, hyper-parameters, metadata) next to one XGBoost
 JSON file per family (``Booster.save_model("conv.xgb.json")``); no pickles.
@@ -24,6 +30,7 @@ from typing import Any
 
 import numpy as np
 import xgboost as xgb
+from scipy.optimize import nnls
 
 from nasforge.errors import InvalidInputError
 from nasforge.errors import MissingLatencyError
@@ -31,7 +38,9 @@ from nasforge.hardware_models._features import feature_matrix
 from nasforge.hardware_models._features import op_terms
 from nasforge.hardware_models._keys import key_family
 
-__all__ = ["DEFAULT_XGB_PARAMS", "BlockRegressors", "FamilyRegressor"]
+__all__ = ["BASES", "DEFAULT_XGB_PARAMS", "BlockRegressors", "FamilyRegressor"]
+
+BASES: tuple[str, ...] = ("loglinear", "additive")
 
 #: XGBoost parameters of the shipped regressors (small enough to ship, see the fit script).
 DEFAULT_XGB_PARAMS: dict[str, Any] = {
@@ -53,6 +62,21 @@ def _linear_design(keys: Sequence[str]) -> np.ndarray:
     return np.column_stack([np.ones(len(keys)), terms])
 
 
+def _additive_design(keys: Sequence[str]) -> np.ndarray:
+    terms = np.asarray([op_terms(k) for k in keys], dtype=np.float64)
+    return np.column_stack([terms, np.ones(len(keys))])
+
+
+def _fit_additive(keys: Sequence[str], ms: np.ndarray) -> np.ndarray:
+    a = _additive_design(keys)
+    scale = np.maximum(a.max(axis=0), 1.0)
+    coef, _ = nnls(a / scale / ms[:, None], np.ones(len(keys)), maxiter=50 * a.shape[1])
+    w = coef / scale
+    if not np.any(w > 0):  # degenerate: a constant at the geometric mean
+        w[-1] = float(np.exp(np.mean(np.log(ms))))
+    return w
+
+
 @dataclass
 class FamilyRegressor:
     """The regressor of one key family.
@@ -63,16 +87,26 @@ class FamilyRegressor:
             log1p(bytes)]``.
         booster: the residual tree ensemble, or None (linear only).
         n_train: number of table entries fitted.
+        base: ``loglinear`` (weights over the log design) or ``additive`` (weights: ms per
+            dense, dw, attn MAC, per byte, and per call).
     """
 
     family: str
     weights: np.ndarray
     booster: xgb.Booster | None = None
     n_train: int = 0
+    base: str = "loglinear"
+
+    def base_log(self, keys: Sequence[str]) -> np.ndarray:
+        """The base model's ``log(ms)`` of ``keys``, shape ``(len(keys),)``."""
+        if self.base == "additive":
+            ms = _additive_design(keys) @ self.weights
+            return np.log(np.maximum(ms, 1e-6))
+        return _linear_design(keys) @ self.weights
 
     def predict_log(self, keys: Sequence[str]) -> np.ndarray:
         """Predicted ``log(ms)`` of ``keys`` (all of this family), shape ``(len(keys),)``."""
-        base = _linear_design(keys) @ self.weights
+        base = self.base_log(keys)
         if self.booster is None:
             return base
         dm = xgb.DMatrix(feature_matrix(list(keys)), base_margin=base)
@@ -100,6 +134,7 @@ class BlockRegressors:
         params: Mapping[str, Any] | None = None,
         rounds: int = DEFAULT_ROUNDS,
         min_tree_rows: int = 50,
+        base: str = "loglinear",
     ) -> BlockRegressors:
         """Fit one regressor per key family on ``table`` (``key -> ms``).
 
@@ -108,8 +143,14 @@ class BlockRegressors:
             seed: XGBoost seed (row subsampling).
             params: XGBoost parameters (default :data:`DEFAULT_XGB_PARAMS`).
             rounds: boosting rounds per family.
-            min_tree_rows: families with fewer entries get the log-linear part only.
+            min_tree_rows: families with fewer entries get the base only.
+            base: ``loglinear`` or ``additive`` (see the module docstring).
+
+        Raises:
+            ValueError: unknown ``base``.
         """
+        if base not in BASES:
+            raise ValueError(f"`base` must be one of {BASES}, but got {base=}")
         p = {**DEFAULT_XGB_PARAMS, **(params or {}), "seed": seed}
         by: dict[str, list[str]] = defaultdict(list)
         for k in table:
@@ -117,15 +158,20 @@ class BlockRegressors:
         fams: dict[str, FamilyRegressor] = {}
         for fam, keys in sorted(by.items()):
             keys.sort()
-            y = np.log(np.asarray([table[k] for k in keys], dtype=np.float64))
-            a = _linear_design(keys)
-            w = np.linalg.solve(a.T @ a + RIDGE * np.eye(a.shape[1]), a.T @ y)
-            booster = None
+            ms = np.asarray([table[k] for k in keys], dtype=np.float64)
+            y = np.log(ms)
+            if base == "additive":
+                w = _fit_additive(keys, ms)
+            else:
+                a = _linear_design(keys)
+                w = np.linalg.solve(a.T @ a + RIDGE * np.eye(a.shape[1]), a.T @ y)
+            reg = FamilyRegressor(fam, w, None, len(keys), base)
             if len(keys) >= min_tree_rows:
-                dm = xgb.DMatrix(feature_matrix(keys), label=y, base_margin=a @ w)
-                booster = xgb.train(p, dm, num_boost_round=rounds)
-            fams[fam] = FamilyRegressor(fam, w, booster, len(keys))
-        return cls(fams, {"xgb": p, "rounds": rounds, "min_tree_rows": min_tree_rows})
+                dm = xgb.DMatrix(feature_matrix(keys), label=y, base_margin=reg.base_log(keys))
+                reg.booster = xgb.train(p, dm, num_boost_round=rounds)
+            fams[fam] = reg
+        return cls(fams, {"xgb": p, "rounds": rounds, "min_tree_rows": min_tree_rows,
+                          "base": base})
 
     def has(self, family: str) -> bool:
         """Whether a regressor exists for ``family``."""
@@ -158,6 +204,8 @@ class BlockRegressors:
         for fam, reg in self.families.items():
             entry: dict[str, Any] = {"weights": [float(x) for x in reg.weights],
                                      "n_train": reg.n_train, "booster": None}
+            if reg.base != "loglinear":
+                entry["base"] = reg.base
             if reg.booster is not None:
                 name = f"{fam}.xgb.json"
                 reg.booster.save_model(str(folder / name))
@@ -181,11 +229,14 @@ class BlockRegressors:
                 w = np.asarray(entry["weights"], dtype=np.float64)
                 if w.shape != (5,) or not all(math.isfinite(x) for x in w):
                     raise ValueError(f"family {fam}: weights must be 5 finite numbers")
+                kind = entry.get("base", "loglinear")
+                if kind not in BASES:
+                    raise ValueError(f"family {fam}: base must be one of {BASES}, got {kind!r}")
                 booster = None
                 if entry.get("booster"):
                     booster = xgb.Booster(model_file=str(folder / entry["booster"]))
                     booster.set_param({"nthread": 1})
-                fams[fam] = FamilyRegressor(fam, w, booster, int(entry.get("n_train", 0)))
+                fams[fam] = FamilyRegressor(fam, w, booster, int(entry.get("n_train", 0)), kind)
         except (OSError, ValueError, KeyError, TypeError, xgb.core.XGBoostError) as e:
             raise InvalidInputError(
                 f"cannot load latency regressors from {folder}: {e}; refit them with "

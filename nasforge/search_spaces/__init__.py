@@ -7,8 +7,18 @@ Importing this package registers the built-in spaces: ``elasticvit``, ``elasticv
 from __future__ import annotations
 
 from nasforge.search_spaces import _elasticvit  # noqa: F401  (registers the spaces)
+from nasforge.search_spaces import _nasbench201  # noqa: F401  (registers the spaces)
+from nasforge.search_spaces import _ofa_mbv3  # noqa: F401  (registers the spaces)
 from nasforge.search_spaces._elasticvit import ElasticViTArch
 from nasforge.search_spaces._elasticvit import ElasticViTSpace
+from nasforge.search_spaces._nasbench201 import NB201Arch
+from nasforge.search_spaces._nasbench201 import NB201Space
+from nasforge.search_spaces._nasbench201 import arch_from_nb201_str
+from nasforge.search_spaces._nasbench201 import canonical_id
+from nasforge.search_spaces._ofa_mbv3 import OFAArch
+from nasforge.search_spaces._ofa_mbv3 import OFAMobileNetV3Space
+from nasforge.search_spaces._ofa_mbv3 import arch_from_ofa_config
+from nasforge.search_spaces._ofa_mbv3 import arch_to_ofa_config
 from nasforge.search_spaces.arch import Arch
 from nasforge.search_spaces.base import Choice
 from nasforge.search_spaces.base import ChoiceSpace
@@ -28,9 +38,17 @@ __all__ = [
     "ChoiceSpace",
     "ElasticViTArch",
     "ElasticViTSpace",
+    "NB201Arch",
+    "NB201Space",
+    "OFAArch",
+    "OFAMobileNetV3Space",
     "SearchSpace",
+    "arch_from_nb201_str",
+    "arch_from_ofa_config",
+    "arch_to_ofa_config",
     "block_flops",
     "block_params",
+    "canonical_id",
     "get_space",
     "register_space",
 ]

@@ -78,6 +78,7 @@ EXPANDS = (3, 4, 5, 6)
 MLP_RATIOS = (2, 3, 4, 5)
 V_SCALES = (2, 3, 4)
 SE_STAGES = frozenset({"C2"})
+_WIDTH_VALUES = tuple(np.asarray(w, dtype=np.int64) for w in WIDTHS)  # ascending, per stage
 
 
 @dataclass(frozen=True)
@@ -140,6 +141,30 @@ class ElasticViTSpace(ChoiceSpace):
             if w[i] < w[i - 1]:
                 ok = [c for c in WIDTHS[i] if c >= w[i - 1]]
                 w[i] = ok[int(rng.integers(len(ok)))] if rng is not None else ok[0]
+
+    def _repair_indices(self, idx: np.ndarray, rng: np.random.Generator | None) -> None:
+        """Vectorised :meth:`_repair`: stage by stage, a width below the previous stage's is
+        redrawn uniformly among the options at or above it (the first one when ``rng`` is None).
+
+        Args:
+            idx: (n, num_choices) option indices, edited in place.
+            rng: the random generator, or None.
+        """
+        cols = self.columns("widths")
+        w = idx[:, cols]  # (n, 7) width option indices
+        prev = _WIDTH_VALUES[0][w[:, 0]]
+        for i in range(1, len(WIDTHS)):
+            values = _WIDTH_VALUES[i]
+            cur = values[w[:, i]]
+            bad = np.flatnonzero(cur < prev)
+            if bad.size:
+                lo = np.searchsorted(values, prev[bad], side="left")
+                if rng is not None:
+                    lo = lo + (rng.random(bad.size) * (len(values) - lo)).astype(np.int64)
+                w[bad, i] = lo
+                cur = values[w[:, i]]
+            prev = cur
+        idx[:, cols] = w
 
     def _check(self, arch: Arch) -> None:
         w = arch.widths  # type: ignore[attr-defined]

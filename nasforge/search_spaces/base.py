@@ -10,11 +10,18 @@ Call protocol (every space):
   ``flops``, ``flops_reference`` and ``params`` are computed from blocks alone.
 * ``encode(arch)`` is a fixed-length float vector for predictors; ``encoding_names()`` names
   its columns.
+
+Spaces made of discrete choices (:class:`ChoiceSpace`) also offer a vectorised *index matrix*
+view for search loops: an architecture is a row of option indices, one per flat choice
+(``index_names()`` names the columns), and ``sample_indices``, ``mutate_indices``,
+``crossover_indices``, ``repair_indices`` and ``encode_indices`` work on ``(n, num_choices)``
+int64 matrices in numpy; ``to_indices`` / ``from_indices`` convert at the boundaries.
 """
 
 from __future__ import annotations
 
 import abc
+import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -25,6 +32,7 @@ from typing import ClassVar
 import numpy as np
 
 from nasforge.errors import InvalidArchitectureError
+from nasforge.errors import InvalidInputError
 from nasforge.search_spaces.arch import Arch
 from nasforge.search_spaces.block import Block
 from nasforge.search_spaces.block import total_flops
@@ -35,6 +43,9 @@ if TYPE_CHECKING:
     import torch
 
 __all__ = ["Choice", "ChoiceSpace", "SearchSpace"]
+
+#: Architectures :meth:`ChoiceSpace.from_indices` memoises per space before starting afresh.
+_MEMO_SIZE = 200_000
 
 
 class SearchSpace(abc.ABC):
@@ -169,7 +180,7 @@ class Choice:
 def _fmt_allowed(values: Sequence[Any]) -> str:
     vs = list(values)
     if len(vs) > 3 and all(isinstance(v, int) for v in vs):
-        steps = {b - a for a, b in zip(vs, vs[1:], strict=False)}
+        steps = {b - a for a, b in itertools.pairwise(vs)}
         if len(steps) == 1:
             return f"{vs[0]}..{vs[-1]} step {steps.pop()}"
     return "{" + ", ".join(str(v) for v in vs) + "}"
@@ -199,6 +210,38 @@ class ChoiceSpace(SearchSpace):
                 else:
                     names.extend(f"{label}={v}" for v in opts)
         self._enc_names = names
+        self._fields = [(c.field, start, start + c.length, c.scalar) for c, start in self._spans]
+        self._index_labels = [c.field if c.scalar else f"{c.field}[{i}]"
+                              for c in self._choices for i in range(c.length)]
+        # ---- tables of the index-matrix view ----
+        self._n_opts = np.array([len(o) for o in self._flat], dtype=np.int64)
+        self._index_of = [{v: i for i, v in enumerate(o)} for o in self._flat]
+        self._opt_off = np.concatenate([[0], np.cumsum(self._n_opts)[:-1]]).astype(np.int64)
+        values = np.empty(int(self._n_opts.sum()), dtype=object)
+        values[:] = [v for o in self._flat for v in o]
+        self._values = values  # every option value, choice-major; row j starts at _opt_off[j]
+        pos: list[int] = []
+        off: list[int] = []
+        lut: list[float] = []
+        for j, opts in enumerate(self._flat):
+            if _ordered(opts):  # numeric column: the value itself
+                pos.append(j)
+                off.append(len(lut))
+                lut.extend(float(v) for v in opts)
+            else:  # one one-hot column per option
+                for o in opts:
+                    pos.append(j)
+                    off.append(len(lut))
+                    lut.extend(1.0 if v == o else 0.0 for v in opts)
+        self._enc_pos = np.asarray(pos, dtype=np.int64)
+        self._enc_off = np.asarray(off, dtype=np.int64)
+        self._enc_lut = np.asarray(lut, dtype=np.float64)
+        self._key_dtype = np.uint8 if int(self._n_opts.max(initial=1)) <= 256 else np.int64
+        self._memo: dict[bytes, Arch] = {}
+        cls = type(self)
+        self._has_repair = cls._repair is not ChoiceSpace._repair
+        self._fast_encode = (cls.encode is ChoiceSpace.encode
+                             or cls.encode_indices is not ChoiceSpace.encode_indices)
 
     @abc.abstractmethod
     def choices(self) -> list[Choice]:
@@ -211,14 +254,35 @@ class ChoiceSpace(SearchSpace):
     def _check(self, arch: Arch) -> None:
         """Raise :class:`InvalidArchitectureError` on a broken cross-field rule."""
 
+    def _repair_indices(self, idx: np.ndarray, rng: np.random.Generator | None) -> None:
+        """Vectorised :meth:`_repair`: make every row of ``idx`` satisfy the cross-field rules.
+
+        The default goes row by row through :meth:`_repair` (correct for any space, slow);
+        spaces with rules override it with numpy.
+
+        Args:
+            idx: (n, num_choices) int64 option indices, edited in place.
+            rng: where a repair draws a random valid option; None takes the first valid one.
+        """
+        if not self._has_repair:
+            return
+        for r, row in enumerate(self._values[idx + self._opt_off].tolist()):
+            values = {f: (row[s] if sc else row[s:e]) for f, s, e, sc in self._fields}
+            self._repair(values, rng)
+            flat: list[Any] = []
+            for f, _, _, sc in self._fields:
+                if sc:
+                    flat.append(values[f])
+                else:
+                    flat.extend(values[f])
+            idx[r] = [mp[v] for mp, v in zip(self._index_of, flat, strict=True)]
+
     # ---- construction ----------------------------------------------------------------------
     def _make(self, flat: list[Any], rng: np.random.Generator | None) -> Arch:
-        values: dict[str, Any] = {}
-        for c, start in self._spans:
-            if c.scalar:
-                values[c.field] = flat[start]
-            else:
-                values[c.field] = list(flat[start:start + c.length])
+        if not self._has_repair:
+            return self.arch_cls(space=self.name, **{
+                f: (flat[s] if sc else tuple(flat[s:e])) for f, s, e, sc in self._fields})
+        values = {f: (flat[s] if sc else flat[s:e]) for f, s, e, sc in self._fields}
         self._repair(values, rng)
         fields = {k: (v if not isinstance(v, list) else tuple(v)) for k, v in values.items()}
         return self.arch_cls(space=self.name, **fields)
@@ -241,17 +305,17 @@ class ChoiceSpace(SearchSpace):
         if not 0.0 <= prob <= 1.0:
             raise ValueError(f"`0 <= prob <= 1` must hold, but got {prob=}")
         flat = self._flatten(arch)
-        hit = rng.random(len(flat)) < prob
-        idx = (rng.random(len(flat)) * self._sizes).astype(np.int64)
-        new = [o[i] if h else v for v, o, i, h in
-               zip(flat, self._flat, idx.tolist(), hit.tolist(), strict=True)]
-        return self._make(new, rng)
+        hit = np.flatnonzero(rng.random(len(flat)) < prob)
+        u = rng.random(len(flat))  # drawn for every choice: the stream does not depend on hits
+        picks = (u[hit] * self._sizes[hit]).astype(np.int64).tolist()
+        for j, i in zip(hit.tolist(), picks, strict=True):
+            flat[j] = self._flat[j][i]
+        return self._make(flat, rng)
 
     def crossover(self, a: Arch, b: Arch, rng: np.random.Generator) -> Arch:
         fa, fb = self._flatten(a), self._flatten(b)
-        pick = rng.random(len(fa)) < 0.5
-        return self._make([x if p else y for x, y, p in zip(fa, fb, pick.tolist(), strict=True)],
-                          rng)
+        pick = (rng.random(len(fa)) < 0.5).tolist()
+        return self._make([x if p else y for x, y, p in zip(fa, fb, pick, strict=True)], rng)
 
     def min_arch(self) -> Arch:
         return self._make([min(o) if _ordered(o) else o[0] for o in self._flat], None)
@@ -286,7 +350,8 @@ class ChoiceSpace(SearchSpace):
     def arch_from_dict(self, data: dict[str, Any]) -> Arch:
         if not isinstance(data, dict):
             raise InvalidArchitectureError(
-                f"{self.name}: an architecture must be a mapping of fields, got {type(data).__name__}"
+                f"{self.name}: an architecture must be a mapping of fields, got "
+                f"{type(data).__name__}"
             )
         expected = set(self.arch_cls.field_names()) - {"space"}
         given = set(data) - {"space"}
@@ -320,6 +385,237 @@ class ChoiceSpace(SearchSpace):
             else:
                 out.extend(1.0 if v == o else 0.0 for o in opts)
         return np.asarray(out, dtype=np.float64)
+
+    def encode_many(self, archs: Sequence[Arch]) -> np.ndarray:
+        """Stack :meth:`encode` of each arch: shape (len(archs), len(encoding_names())).
+
+        Goes through :meth:`encode_indices` (one table lookup for the batch) unless the space
+        has its own :meth:`encode` and no vectorised twin.
+        """
+        if not archs:
+            return np.zeros((0, len(self.encoding_names())))
+        if self._fast_encode:
+            return self.encode_indices(self.to_indices(archs))
+        return np.stack([self.encode(a) for a in archs])
+
+    # ---- the index-matrix view -----------------------------------------------------------
+    def index_names(self) -> list[str]:
+        """Column names of index matrices: ``field`` or ``field[i]``, in field order."""
+        return list(self._index_labels)
+
+    def index_sizes(self) -> np.ndarray:
+        """Number of options of each index column: int64 array of shape (num_choices,)."""
+        return self._n_opts.copy()
+
+    def columns(self, field: str) -> slice:
+        """The index-matrix columns of one field (a one-column slice for a scalar field).
+
+        Raises:
+            InvalidInputError: no such field.
+        """
+        for f, s, e, _ in self._fields:
+            if f == field:
+                return slice(s, e)
+        raise InvalidInputError(
+            f"{self.name}: no choice field {field!r}; fields: "
+            f"{', '.join(f for f, *_ in self._fields)}"
+        )
+
+    def to_indices(self, archs: Sequence[Arch]) -> np.ndarray:
+        """Option index of every choice of every arch.
+
+        Args:
+            archs: architectures of this space.
+
+        Returns:
+            int64 matrix of shape (len(archs), num_choices), columns named by
+            :meth:`index_names`.
+
+        Raises:
+            InvalidArchitectureError: an arch of another space or with a value outside the space.
+        """
+        maps, cls, name = self._index_of, self.arch_cls, self.name
+        rows: list[list[int]] = []
+        for a in archs:
+            if type(a) is not cls or a.space != name:
+                self.check_arch_type(a)
+            try:
+                rows.append([mp[v] for mp, v in zip(maps, self._flatten(a), strict=True)])
+            except (KeyError, TypeError, ValueError):
+                self.validate(a)  # raises naming the field, the value and the allowed set
+                raise
+        if not rows:
+            return np.zeros((0, len(self._flat)), dtype=np.int64)
+        return np.asarray(rows, dtype=np.int64)
+
+    def from_indices(self, matrix: np.ndarray, *, check: bool = True) -> list[Arch]:
+        """The architectures of the rows of an index matrix.
+
+        Architectures are immutable, so equal rows give the same object: built ones are
+        memoised per row (up to ``_MEMO_SIZE`` of them), which makes repeated rows cost a dict
+        lookup in search loops.
+
+        Args:
+            matrix: (n, num_choices) integer option indices.
+            check: also check the cross-field rules (:meth:`validate`); rows made by
+                :meth:`sample_indices`, :meth:`mutate_indices`, :meth:`crossover_indices` or
+                :meth:`repair_indices` satisfy them, so search loops pass False.
+
+        Returns:
+            n architectures.
+
+        Raises:
+            InvalidInputError: ``matrix`` is not an (n, num_choices) integer matrix.
+            InvalidArchitectureError: an index out of range, or (``check``) a broken rule.
+        """
+        idx = self._checked(matrix)
+        memo = self._memo
+        keys = self.row_keys(idx)
+        out: list[Arch | None] = [memo.get(k) for k in keys]
+        miss = [i for i, a in enumerate(out) if a is None]
+        if miss:
+            if len(memo) > _MEMO_SIZE:
+                memo.clear()
+            cls, name, fields = self.arch_cls, self.name, self._fields
+            rows = self._values[idx[miss] + self._opt_off].tolist()
+            for i, row in zip(miss, rows, strict=True):
+                a = memo.get(keys[i])  # a duplicate row earlier in this batch
+                if a is None:
+                    a = memo[keys[i]] = cls(space=name, **{
+                        f: (row[s] if sc else tuple(row[s:e])) for f, s, e, sc in fields})
+                out[i] = a
+        archs: list[Arch] = out  # type: ignore[assignment]
+        if check:
+            for a in archs:
+                self._check(a)
+        return archs
+
+    def row_keys(self, matrix: np.ndarray) -> list[bytes]:
+        """A hashable key per row of an index matrix (equal rows, equal keys): the row's
+        indices as bytes, for caches keyed by architecture.
+
+        Args:
+            matrix: (n, num_choices) option indices (not checked).
+        """
+        idx = np.asarray(matrix)
+        if len(idx) == 0:
+            return []
+        small = np.ascontiguousarray(idx, dtype=self._key_dtype)
+        raw = small.tobytes()
+        w = small.shape[1] * small.itemsize
+        return [raw[i:i + w] for i in range(0, len(raw), w)]
+
+    def sample_indices(self, rng: np.random.Generator, n: int) -> np.ndarray:
+        """``n`` random valid architectures as an index matrix: shape (n, num_choices).
+
+        Each choice is uniform over its options, then :meth:`repair_indices` applies the
+        cross-field rules (the same distribution as :meth:`sample`).
+        """
+        if n < 0:
+            raise InvalidInputError(f"`n >= 0` must hold, but got {n=}")
+        idx = (rng.random((n, len(self._flat))) * self._sizes).astype(np.int64)
+        self._repair_indices(idx, rng)
+        return idx
+
+    def mutate_indices(self, matrix: np.ndarray, rng: np.random.Generator,
+                       prob: float = 0.1) -> np.ndarray:
+        """Resample each choice of each row with probability ``prob`` (vectorised :meth:`mutate`).
+
+        Args:
+            matrix: (n, num_choices) option indices of valid architectures (not modified).
+            rng: the random generator.
+            prob: per-choice resampling probability.
+
+        Returns:
+            A new (n, num_choices) int64 matrix of valid architectures.
+
+        Raises:
+            ValueError: ``prob`` outside [0, 1].
+        """
+        if not 0.0 <= prob <= 1.0:
+            raise ValueError(f"`0 <= prob <= 1` must hold, but got {prob=}")
+        idx = self._checked(matrix)
+        hit = rng.random(idx.shape) < prob
+        new = (rng.random(idx.shape) * self._sizes).astype(np.int64)
+        out = np.where(hit, new, idx)
+        self._repair_indices(out, rng)
+        return out
+
+    def crossover_indices(self, a: np.ndarray, b: np.ndarray,
+                          rng: np.random.Generator) -> np.ndarray:
+        """Uniform crossover of row ``i`` of ``a`` with row ``i`` of ``b`` (vectorised
+        :meth:`crossover`).
+
+        Args:
+            a: (n, num_choices) option indices (not modified).
+            b: (n, num_choices) option indices (not modified).
+            rng: the random generator.
+
+        Returns:
+            A new (n, num_choices) int64 matrix of valid architectures.
+
+        Raises:
+            InvalidInputError: ``a`` and ``b`` differ in shape.
+        """
+        ia, ib = self._checked(a), self._checked(b)
+        if ia.shape != ib.shape:
+            raise InvalidInputError(
+                f"crossover_indices needs matrices of one shape, got {ia.shape} and {ib.shape}")
+        out = np.where(rng.random(ia.shape) < 0.5, ia, ib)
+        self._repair_indices(out, rng)
+        return out
+
+    def repair_indices(self, matrix: np.ndarray,
+                       rng: np.random.Generator | None = None) -> np.ndarray:
+        """A copy of ``matrix`` whose rows satisfy the space's cross-field rules.
+
+        Args:
+            matrix: (n, num_choices) option indices.
+            rng: where a repair draws a random valid option; None takes the first valid one.
+
+        Returns:
+            (n, num_choices) int64 matrix.
+        """
+        idx = self._checked(matrix).copy()
+        self._repair_indices(idx, rng)
+        return idx
+
+    def encode_indices(self, matrix: np.ndarray) -> np.ndarray:
+        """:meth:`encode` of every row of an index matrix, by table lookup.
+
+        Args:
+            matrix: (n, num_choices) option indices.
+
+        Returns:
+            float64 matrix of shape (n, len(encoding_names())), equal to
+            ``encode_many(from_indices(matrix))``.
+        """
+        idx = self._checked(matrix)
+        if type(self).encode is not ChoiceSpace.encode:  # the space's own encoding
+            archs = self.from_indices(idx, check=False)
+            if not archs:
+                return np.zeros((0, len(self.encoding_names())))
+            return np.stack([self.encode(a) for a in archs])
+        return self._enc_lut[idx[:, self._enc_pos] + self._enc_off]
+
+    def _checked(self, matrix: np.ndarray) -> np.ndarray:
+        idx = np.asarray(matrix)
+        m = len(self._flat)
+        if idx.size == 0 and idx.ndim <= 2:
+            return np.zeros((0, m), dtype=np.int64)
+        if idx.ndim != 2 or idx.shape[1] != m or not np.issubdtype(idx.dtype, np.integer):
+            raise InvalidInputError(
+                f"{self.name}: an index matrix is (n, {m}) integers (one column per choice: "
+                f"{', '.join(self._index_labels[:3])}, ...), got shape {idx.shape} of {idx.dtype}"
+            )
+        bad = (idx < 0) | (idx >= self._n_opts)
+        if bad.any():
+            r, j = (int(x[0]) for x in np.nonzero(bad))
+            raise InvalidArchitectureError(
+                f"{self.name}: index matrix row {r}, column {self._index_labels[j]} = "
+                f"{int(idx[r, j])} is out of range; allowed: 0..{int(self._n_opts[j]) - 1}"
+            )
+        return idx.astype(np.int64, copy=False)
 
     def num_choices(self) -> int:
         return len(self._flat)

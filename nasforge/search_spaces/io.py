@@ -35,9 +35,13 @@ __all__ = [
 
 @dataclass(frozen=True)
 class ArchFormat:
-    """An exchange format: ``load(text) -> archs`` and optionally ``dump(arch) -> text``."""
+    """An exchange format: ``load(text, resolution=None) -> archs``; optionally ``dump(arch)``.
 
-    load: Callable[[str], list[Arch]]
+    ``resolution`` overrides (or supplies) the input resolution for formats that do not carry
+    one (OFA's ``net.config`` keeps it in ``run.config``; NAS-Bench-201 cells have none).
+    """
+
+    load: Callable[..., list[Arch]]
     dump: Callable[[Arch], str] | None = None
     description: str = ""
 
@@ -109,7 +113,7 @@ def _literal(text: str) -> Any:
         return parse_text(text)
 
 
-def _load_elasticvit_tuple(text: str) -> list[Arch]:
+def _load_elasticvit_tuple(text: str, resolution: int | None = None) -> list[Arch]:
     from nasforge.search_spaces._elasticvit import arch_from_elasticvit_tuple
 
     data = _literal(text)
@@ -118,8 +122,14 @@ def _load_elasticvit_tuple(text: str) -> list[Arch]:
         data = list(data.values())
     if isinstance(data, list | tuple) and data and isinstance(data[0], list | tuple) and len(
             data[0]) == 10 and not isinstance(data[0][0], list | tuple):
-        return [arch_from_elasticvit_tuple(space, d) for d in data]  # type: ignore[arg-type]
-    return [arch_from_elasticvit_tuple(space, data)]  # type: ignore[arg-type]
+        archs = [arch_from_elasticvit_tuple(space, d) for d in data]  # type: ignore[arg-type]
+    else:
+        archs = [arch_from_elasticvit_tuple(space, data)]  # type: ignore[arg-type]
+    if resolution is not None:
+        archs = [a.replace(resolution=resolution) for a in archs]
+        for a in archs:
+            space.validate(a)
+    return archs
 
 
 def _dump_elasticvit_tuple(arch: Arch) -> str:
@@ -132,4 +142,46 @@ ARCH_FORMATS.add("elasticvit-tuple", ArchFormat(
     _load_elasticvit_tuple, _dump_elasticvit_tuple,
     "ElasticViT's 10-field tuple (res, channels, depths, conv_ratio, kernel, mlp_ratio, "
     "num_heads, window, qk_scale, v_scale); JSON or Python literal, one or a list",
+))
+
+
+def _load_ofa(text: str, resolution: int | None = None) -> list[Arch]:
+    from nasforge.search_spaces._ofa_mbv3 import arch_from_ofa_config
+
+    data = _literal(text)
+    if not isinstance(data, dict):
+        raise InvalidInputError(f"an OFA net.config is a JSON object, got {type(data).__name__}")
+    if resolution is None and not ({"image_size", "resolution"} & set(data)):
+        raise InvalidInputError(
+            "the net.config holds no input size (OFA keeps it in run.config as image_size); "
+            "pass --resolution, e.g. --resolution 224")
+    return [arch_from_ofa_config(None, data, resolution=resolution)]
+
+
+def _dump_ofa(arch: Arch) -> str:
+    from nasforge.search_spaces._ofa_mbv3 import arch_to_ofa_config
+
+    return json.dumps(arch_to_ofa_config(arch), indent=2) + "\n"  # type: ignore[arg-type]
+
+
+def _load_nb201(text: str, resolution: int | None = None) -> list[Arch]:
+    from nasforge.search_spaces._nasbench201 import arch_from_nb201_str
+
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip() and not ln.startswith("#")]
+    if not lines:
+        raise InvalidInputError("no NAS-Bench-201 arch_str in the file (one per line)")
+    return [arch_from_nb201_str(ln) for ln in lines]
+
+
+def _dump_nb201(arch: Arch) -> str:
+    return f"{arch.to_arch_str()}\n"  # type: ignore[attr-defined]
+
+
+ARCH_FORMATS.add("ofa", ArchFormat(
+    _load_ofa, _dump_ofa,
+    "Once-for-All's net.config JSON of a MobileNetV3 subnet (released specialized nets); the "
+    "resolution from its image_size/resolution key or --resolution",
+))
+ARCH_FORMATS.add("nb201", ArchFormat(
+    _load_nb201, _dump_nb201, "NAS-Bench-201 arch_str, one cell per line",
 ))

@@ -269,8 +269,9 @@ __all__ += ["SupernetContract", "perturb_supernet"]
 
 
 def perturb_supernet(net: object, seed: int = 0) -> None:
-    """Give every 1-D parameter (norm affines, biases) and every BatchNorm's running
-    statistics seeded non-trivial values, so that a wrong slice changes the output.
+    """Give every 1-D parameter (norm affines, biases), every relative-position bias table
+    (parameters named ``*_bias``) and every BatchNorm's running statistics seeded non-trivial
+    values, so that a wrong slice or crop changes the output.
 
     Args:
         net: a ``torch.nn.Module`` (a supernet or a static model).
@@ -282,9 +283,11 @@ def perturb_supernet(net: object, seed: int = 0) -> None:
     g = torch.Generator().manual_seed(seed)
     module: torch.nn.Module = net  # type: ignore[assignment]
     with torch.no_grad():
-        for p in module.parameters():
+        for name, p in module.named_parameters():
             if p.dim() == 1:
                 p.add_(0.2 * torch.randn(p.shape, generator=g))
+            elif name.endswith("_bias"):
+                p.add_(torch.randn(p.shape, generator=g))
         for m in module.modules():
             if isinstance(m, _BatchNorm) and m.running_mean is not None:
                 m.running_mean.copy_(0.2 * torch.randn(m.running_mean.shape, generator=g))

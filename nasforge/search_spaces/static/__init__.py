@@ -116,3 +116,5 @@ def _ffn(b: Block) -> nn.Module:
 @register_block_builder("head")
 def _head(b: Block) -> nn.Module:
     return ElasticViTHead(b.cin, b.mid, b.out_dim, b.classes)
+
+from nasforge.search_spaces.static import _ofa  # noqa: E402, F401  (registers the ofa_* builders)

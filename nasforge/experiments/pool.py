@@ -1,0 +1,266 @@
+"""Parallel subnet evaluation: a pool of Ray actors sharing one supernet's weights.
+
+The supernet's weights and the dataset are put into Ray's object store once
+(``ray.put``); every actor rebuilds the supernet from them, so N workers cost one
+serialisation, not N. Each actor evaluates one subnet at a time exactly as the in-process
+:class:`~nasforge.experiments.evaluators.SubnetEvaluator` does (``set_active``, BN
+recalibration on K training batches, top-1 on the validation split), and a
+``ray.util.ActorPool`` hands subnets to idle actors. :class:`SupernetActorPool` has the same
+``evaluate_many`` / ``provenance`` interface, so ``run_experiment(evaluator=...)`` and sweeps
+take either.
+
+Ray is the optional extra ``nasforge[ray]``; it is imported when a pool is built.
+
+Example:
+    >>> from nasforge.search_spaces import get_space
+    >>> from nasforge.supernet import build_supernet
+    >>> from nasforge.supernet.data import load_data
+    >>> space = get_space("elasticvit")
+    >>> data = load_data("synthetic", 32)
+    >>> with SupernetActorPool(build_supernet(space, data.num_classes), data,  # doctest: +SKIP
+    ...                        workers=2) as pool:
+    ...     pool.evaluate_many([space.min_arch(), space.max_arch()]).shape
+    (2,)
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+from types import ModuleType
+from typing import TYPE_CHECKING
+from typing import Any
+
+import numpy as np
+
+from nasforge.errors import InvalidInputError
+from nasforge.errors import NasforgeError
+
+if TYPE_CHECKING:
+    from nasforge.search_spaces.arch import Arch
+    from nasforge.supernet.base import Supernet
+    from nasforge.supernet.data import ImageData
+
+__all__ = ["MissingDependencyError", "SupernetActorPool", "import_ray"]
+
+
+class MissingDependencyError(NasforgeError, ImportError):
+    """An optional dependency (an extra of ``nasforge``) is not installed."""
+
+
+def import_ray() -> ModuleType:
+    """Import Ray, or say which extra to install.
+
+    Raises:
+        MissingDependencyError: Ray is not installed.
+    """
+    try:
+        import ray
+    except ImportError:
+        raise MissingDependencyError(
+            "this needs Ray, an optional dependency: pip install 'nasforge[ray]'"
+        ) from None
+    return ray
+
+
+def ensure_ray(address: str | None = None, num_cpus: int | None = None) -> bool:
+    """Connect to Ray (``address``: ``auto``, ``HOST:PORT``; None: a new local instance).
+
+    Does nothing when this process is already connected (e.g. inside a Ray task).
+
+    Returns:
+        True when this call started the connection (the caller shuts it down).
+    """
+    ray = import_ray()
+    if ray.is_initialized():
+        return False
+    kwargs: dict[str, Any] = {"include_dashboard": False, "configure_logging": False}
+    if address is not None:
+        kwargs["address"] = address
+    elif num_cpus is not None:
+        kwargs["num_cpus"] = num_cpus
+    try:
+        ray.init(**kwargs)
+    except ConnectionError as e:
+        raise InvalidInputError(f"cannot connect to the Ray cluster at {address!r}: {e}") from None
+    return True
+
+
+# ---- the actor ---------------------------------------------------------------------------------
+class _Worker:
+    """One actor: a supernet rebuilt from the shared weights plus a local evaluator."""
+
+    def __init__(self, weights: dict[str, Any], data: dict[str, Any], opts: dict[str, Any]
+                 ) -> None:
+        import torch
+
+        from nasforge.experiments.evaluators import SubnetEvaluator
+        from nasforge.search_spaces import get_space
+        from nasforge.supernet.data import ImageData
+        from nasforge.supernet.registry import build_supernet
+
+        torch.set_num_threads(int(opts["threads"]))
+        self.space = get_space(str(weights["space"]))
+        net = build_supernet(self.space, int(weights["num_classes"]))
+        with warnings.catch_warnings():  # object-store arrays are read-only; load_state copies
+            warnings.simplefilter("ignore", UserWarning)
+            state = {k: torch.from_numpy(v) for k, v in weights["state"].items()}
+            net.load_state_dict(state, strict=True)
+            tensors = {k: torch.from_numpy(np.array(data[k])) for k in
+                       ("train_x", "train_y", "val_x", "val_y")}
+        image_data = ImageData(name=str(data["name"]), num_classes=int(data["num_classes"]),
+                               input_size=int(data["input_size"]), **tensors)
+        self.evaluator = SubnetEvaluator(
+            net.eval(), image_data, recal_batches=int(opts["recal_batches"]),
+            batch_size=int(opts["batch_size"]), seed=int(opts["seed"]),
+            device=str(opts["device"]))
+
+    def ready(self) -> bool:
+        """True once the supernet is rebuilt (the constructor has run)."""
+        return True
+
+    def evaluate(self, arch: dict[str, Any]) -> float:
+        """Top-1 (%) of one subnet given as its plain dict."""
+        return float(self.evaluator.evaluate_many([self.space.arch_from_dict(arch)])[0])
+
+
+# ---- the pool ----------------------------------------------------------------------------------
+class SupernetActorPool:
+    """Evaluate subnets of one supernet on ``workers`` Ray actors in parallel.
+
+    Same interface (and the same numbers) as
+    :class:`~nasforge.experiments.evaluators.SubnetEvaluator`: top-1 in percent after BN
+    recalibration on ``recal_batches`` training batches chosen by ``seed``.
+
+    Args:
+        supernet: a trained supernet (its weights are shared through the object store).
+        data: the dataset (shared through the object store as well).
+        workers: number of actors.
+        recal_batches: K, the BN recalibration batches per subnet.
+        batch_size: batch size of recalibration and evaluation.
+        seed: which training batches recalibrate.
+        device: compute device inside each actor (``cpu``, ``cuda``).
+        checkpoint: where the supernet came from (recorded in provenance).
+        cpus_per_worker: Ray CPUs reserved per actor.
+        gpus_per_worker: Ray GPUs reserved per actor (e.g. 0.5 to put two on one GPU).
+        threads_per_worker: torch intra-op threads per actor.
+        address: Ray address (``auto``, ``HOST:PORT``) when this process is not connected
+            yet; None starts a local Ray instance.
+
+    Raises:
+        InvalidInputError: ``workers < 1`` or other non-positive sizes.
+        MissingDependencyError: Ray is not installed.
+    """
+
+    def __init__(self, supernet: Supernet, data: ImageData, *, workers: int = 2,
+                 recal_batches: int = 4, batch_size: int = 256, seed: int = 0,
+                 device: str = "cpu", checkpoint: str | Path | None = None,
+                 cpus_per_worker: float = 1.0, gpus_per_worker: float = 0.0,
+                 threads_per_worker: int = 1, address: str | None = None) -> None:
+        for label, v in (("workers", workers), ("recal_batches", recal_batches),
+                         ("batch_size", batch_size), ("threads_per_worker", threads_per_worker)):
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise InvalidInputError(f"SupernetActorPool: `{label} >= 1` must hold, but got "
+                                        f"{label}={v!r}")
+        ray = import_ray()
+        from ray.util import ActorPool
+
+        self.workers = workers
+        self.recal_batches = recal_batches
+        self.batch_size = batch_size
+        self.seed = seed
+        self.device = device
+        self.checkpoint = str(checkpoint) if checkpoint is not None else None
+        self.data_name = data.name
+        self.input_size = data.input_size
+        self.val_images = len(data.val_x)
+        self._owns_ray = ensure_ray(address)
+        weights = {"space": supernet.space.name, "num_classes": int(supernet.num_classes),
+                   "state": {k: v.detach().cpu().numpy()
+                             for k, v in supernet.state_dict().items()}}
+        arrays = {k: getattr(data, k).detach().cpu().numpy()
+                  for k in ("train_x", "train_y", "val_x", "val_y")}
+        # one copy of each in the object store; every actor reads the same objects
+        self._weights_ref = ray.put(weights)
+        self._data_ref = ray.put({"name": data.name, "num_classes": data.num_classes,
+                                  "input_size": data.input_size, **arrays})
+        opts = {"recal_batches": recal_batches, "batch_size": batch_size, "seed": seed,
+                "device": device, "threads": threads_per_worker}
+        actor_cls = ray.remote(num_cpus=cpus_per_worker, num_gpus=gpus_per_worker)(_Worker)
+        self._actors = [actor_cls.remote(self._weights_ref, self._data_ref, opts)
+                        for _ in range(workers)]
+        self._pool: Any = ActorPool(self._actors)
+        self._cache: dict[str, float] = {}
+
+    @classmethod
+    def from_checkpoint(cls, path: str | Path, *, data: str | None = None,
+                        **kwargs: Any) -> SupernetActorPool:
+        """A pool over the supernet saved at ``path`` (file or run folder).
+
+        Args:
+            path: the checkpoint.
+            data: dataset spec (default: the one the supernet was trained on, at its input
+                size and with its seed, as ``run_experiment`` does).
+            **kwargs: the constructor's keyword arguments (``workers``, ``recal_batches``...).
+        """
+        from nasforge.supernet.checkpoint import load_supernet
+        from nasforge.supernet.data import load_data
+
+        supernet, ckpt = load_supernet(Path(path))
+        conf = ckpt.config
+        seed = int(conf.get("train", {}).get("seed", 0))
+        image_data = load_data(data or str(conf.get("data", "digits")),
+                               int(conf.get("input_size", 32)), seed=seed)
+        kwargs.setdefault("seed", seed)
+        kwargs.setdefault("checkpoint", path)
+        return cls(supernet, image_data, **kwargs)  # type: ignore[arg-type]
+
+    def wait_ready(self) -> None:
+        """Block until every actor has rebuilt the supernet (start-up, for timing)."""
+        import_ray().get([a.ready.remote() for a in self._actors])
+
+    def evaluate_many(self, archs: Sequence[Arch]) -> np.ndarray:
+        """Top-1 in percent, shape ``(len(archs),)``; each distinct arch is evaluated once.
+
+        Raises:
+            NasforgeError: the pool was closed.
+        """
+        if self._pool is None:
+            raise NasforgeError("SupernetActorPool is closed; build a new one")
+        todo: dict[str, Arch] = {}
+        for a in archs:
+            if a.arch_id not in self._cache:
+                todo.setdefault(a.arch_id, a)
+        if todo:
+            ids = list(todo)
+            results = self._pool.map(lambda actor, ad: actor.evaluate.remote(ad),
+                                     [todo[i].to_dict() for i in ids])
+            for i, acc in zip(ids, results, strict=True):
+                self._cache[i] = float(acc)
+        return np.array([self._cache[a.arch_id] for a in archs], dtype=np.float64)
+
+    def provenance(self) -> dict[str, Any]:
+        """How the numbers were obtained (as the in-process evaluator's, plus the pool size)."""
+        return {"kind": "supernet top-1 %", "checkpoint": self.checkpoint,
+                "data": self.data_name, "input_size": self.input_size,
+                "val_images": self.val_images, "bn_recalibration_batches": self.recal_batches,
+                "batch_size": self.batch_size, "executor": "ray actor pool",
+                "workers": self.workers}
+
+    def close(self) -> None:
+        """Stop the actors (and the local Ray instance when this pool started it)."""
+        if self._pool is None:
+            return
+        ray = import_ray()
+        for actor in self._actors:
+            ray.kill(actor)
+        self._actors, self._pool = [], None
+        if self._owns_ray:
+            ray.shutdown()
+
+    def __enter__(self) -> SupernetActorPool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,245 @@
+"""The predictor contract: ``fit(X, y)``, ``predict(X) -> Prediction``, ``save`` / ``load``.
+
+Call protocol (every predictor):
+
+1. Construct with hyper-parameters as keyword arguments, including ``seed`` (the only source of
+   randomness; two predictors built with the same arguments and fitted on the same data predict
+   the same numbers).
+2. ``fit(X, y)`` with ``X: (n, d)`` float features (e.g. ``SearchSpace.encode_many``) and
+   ``y: (n,)`` targets; it returns ``self``. Fitting again starts from scratch.
+3. ``predict(X)`` with ``X: (m, d)`` returns a :class:`Prediction` with ``mean: (m,)`` and
+   ``std: (m,)`` where the model has an uncertainty, else ``None``.
+4. ``save(path)`` writes a directory in a version-stable, pickle-free format (XGBoost JSON,
+   safetensors + JSON, plain JSON / ``.npz`` arrays); ``BasePredictor.load(path)`` (or
+   ``ConcretePredictor.load(path)``) restores a predictor whose predictions equal the saved one's.
+
+Subclasses implement ``_fit``, ``_predict``, ``_save_state`` and ``_load_state``; input checks,
+the fitted flag and the manifest (``predictor.json``) are handled here.
+"""
+
+from __future__ import annotations
+
+import abc
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from typing import ClassVar
+from typing import TypeVar
+
+import numpy as np
+
+from nasforge.errors import IncompatibleComponentsError
+from nasforge.errors import InvalidInputError
+from nasforge.errors import NasforgeError
+
+__all__ = ["MANIFEST", "BasePredictor", "NotFittedError", "Prediction"]
+
+#: Name of the manifest file every saved predictor directory holds.
+MANIFEST = "predictor.json"
+FORMAT_VERSION = 1
+
+P = TypeVar("P", bound="BasePredictor")
+
+
+class NotFittedError(NasforgeError, RuntimeError):
+    """``predict`` or ``save`` was called before ``fit``."""
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """What a predictor returns.
+
+    Attributes:
+        mean: (m,) predicted values.
+        std: (m,) predictive standard deviation, or ``None`` when the model has none.
+    """
+
+    mean: np.ndarray
+    std: np.ndarray | None = None
+
+
+class BasePredictor(abc.ABC):
+    """Base class of every predictor (see the module docstring for the call protocol).
+
+    Args:
+        seed: seeds every random choice the model makes.
+    """
+
+    #: Registered name, set by :func:`~nasforge.predictors.registry.register_predictor`.
+    name: ClassVar[str] = ""
+
+    def __init__(self, seed: int = 0) -> None:
+        self.seed = int(seed)
+        self.n_features_: int | None = None
+
+    # ---- to implement ----------------------------------------------------------------------
+    @abc.abstractmethod
+    def get_config(self) -> dict[str, Any]:
+        """Constructor keyword arguments (JSON-able) that rebuild an unfitted twin."""
+
+    @abc.abstractmethod
+    def _fit(self, X: np.ndarray, y: np.ndarray) -> None:
+        """Fit on checked ``X: (n, d)`` float64 and ``y: (n,)`` float64."""
+
+    @abc.abstractmethod
+    def _predict(self, X: np.ndarray) -> Prediction:
+        """Predict on checked ``X: (m, d)`` float64."""
+
+    @abc.abstractmethod
+    def _save_state(self, path: Path) -> dict[str, Any]:
+        """Write the fitted state into directory ``path``; return JSON-able extra metadata."""
+
+    @abc.abstractmethod
+    def _load_state(self, path: Path, meta: dict[str, Any]) -> None:
+        """Restore the fitted state written by :meth:`_save_state` (``meta`` is its return)."""
+
+    # ---- the public protocol ---------------------------------------------------------------
+    @property
+    def is_fitted(self) -> bool:
+        """Whether :meth:`fit` (or :meth:`load`) has run."""
+        return self.n_features_ is not None
+
+    def fit(self: P, X: np.ndarray, y: np.ndarray) -> P:
+        """Fit the model.
+
+        Args:
+            X: (n, d) features.
+            y: (n,) targets.
+
+        Returns:
+            ``self``.
+
+        Raises:
+            InvalidInputError: shapes disagree, fewer than 2 rows, or non-finite values.
+        """
+        Xc = _as_matrix(X, "X")
+        yc = np.asarray(y, dtype=np.float64)
+        if yc.ndim != 1 or yc.shape[0] != Xc.shape[0]:
+            raise InvalidInputError(
+                f"y must have shape (n,) with n = len(X) = {Xc.shape[0]}, got shape {yc.shape}; "
+                "pass one target per row of X"
+            )
+        if Xc.shape[0] < 2:
+            raise InvalidInputError(f"fit needs at least 2 rows, got {Xc.shape[0]}")
+        if not np.all(np.isfinite(yc)):
+            raise InvalidInputError("y contains NaN or inf; drop those rows before fitting")
+        self._fit(Xc, yc)
+        self.n_features_ = Xc.shape[1]
+        return self
+
+    def predict(self, X: np.ndarray) -> Prediction:
+        """Predict.
+
+        Args:
+            X: (m, d) features, ``d`` as in :meth:`fit`.
+
+        Returns:
+            :class:`Prediction` with ``mean: (m,)`` and ``std: (m,)`` or ``None``.
+
+        Raises:
+            NotFittedError: :meth:`fit` has not run.
+            InvalidInputError: ``X`` is not 2-D with ``d`` columns, or has non-finite values.
+        """
+        Xc = self._check_predict_input(X)
+        return self._predict(Xc)
+
+    def save(self, path: str | Path) -> Path:
+        """Write the fitted predictor into directory ``path`` (created if missing).
+
+        Returns:
+            The directory.
+
+        Raises:
+            NotFittedError: nothing to save yet.
+        """
+        self._require_fitted("save")
+        out = Path(path)
+        out.mkdir(parents=True, exist_ok=True)
+        state = self._save_state(out)
+        manifest = {
+            "predictor": self.name,
+            "format_version": FORMAT_VERSION,
+            "config": self.get_config(),
+            "n_features": self.n_features_,
+            "state": state,
+        }
+        (out / MANIFEST).write_text(json.dumps(manifest, indent=1, sort_keys=True))
+        return out
+
+    @classmethod
+    def load(cls: type[P], path: str | Path) -> P:
+        """Restore a predictor saved by :meth:`save`.
+
+        Called on :class:`BasePredictor`, the class is looked up by the saved name; called on a
+        concrete class, the saved name must match it.
+
+        Raises:
+            InvalidInputError: ``path`` holds no readable manifest.
+            IncompatibleComponentsError: the file is of another predictor or format version.
+        """
+        p = Path(path)
+        try:
+            meta = json.loads((p / MANIFEST).read_text())
+            name, config = meta["predictor"], meta["config"]
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            raise InvalidInputError(
+                f"{p} is not a saved predictor ({MANIFEST} missing or malformed: {e}); save one "
+                "with predictor.save(path)"
+            ) from None
+        if meta.get("format_version") != FORMAT_VERSION:
+            raise IncompatibleComponentsError(
+                f"{p}: predictor format_version {meta.get('format_version')!r}, this nasforge "
+                f"reads {FORMAT_VERSION}; re-save it with a matching version"
+            )
+        target: type[BasePredictor] = cls
+        if cls is BasePredictor or getattr(cls, "name", "") == "":
+            from nasforge.predictors.registry import PREDICTORS
+
+            target = PREDICTORS.get(name)
+        elif name != cls.name:
+            raise IncompatibleComponentsError(
+                f"{p} holds a {name!r} predictor, not {cls.name!r}; load it with "
+                "BasePredictor.load(path)"
+            )
+        obj = target(**config)
+        obj._load_state(p, meta.get("state", {}))
+        obj.n_features_ = int(meta["n_features"])
+        return obj  # type: ignore[return-value]
+
+    # ---- helpers -----------------------------------------------------------------------------
+    def _require_fitted(self, what: str) -> None:
+        if not self.is_fitted:
+            raise NotFittedError(
+                f"{self.name or type(self).__name__} predictor is not fitted; call fit(X, y) "
+                f"before {what}()"
+            )
+
+    def _check_predict_input(self, X: np.ndarray) -> np.ndarray:
+        self._require_fitted("predict")
+        Xc = _as_matrix(X, "X")
+        if Xc.shape[1] != self.n_features_:
+            raise InvalidInputError(
+                f"X has {Xc.shape[1]} columns but the predictor was fitted on {self.n_features_}; "
+                "encode with the same space/encoding as at fit time"
+            )
+        return Xc
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
+        return f"{type(self).__name__}({args})"
+
+
+def _as_matrix(X: np.ndarray, what: str) -> np.ndarray:
+    try:
+        Xc = np.asarray(X, dtype=np.float64)
+    except (TypeError, ValueError) as e:
+        raise InvalidInputError(f"{what} must be a numeric (n, d) array: {e}") from None
+    if Xc.ndim != 2:
+        raise InvalidInputError(
+            f"{what} must be 2-D (n, d), got shape {Xc.shape}; reshape a single row with "
+            "x[None, :]"
+        )
+    if not np.all(np.isfinite(Xc)):
+        raise InvalidInputError(f"{what} contains NaN or inf; encode every row with finite values")
+    return Xc

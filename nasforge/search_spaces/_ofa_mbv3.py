@@ -1,0 +1,711 @@
+"""Once-for-All MobileNetV3 search space (``ofa_mbv3``, ``ofa_mbv3_w12``).
+
+Paper:
+    Once for All: Train One Network and Specialize it for Efficient Deployment,
+    https://arxiv.org/abs/1908.09791
+
+The macro structure is the Once-for-All repository's (mit-han-lab/once-for-all,
+``ofa/imagenet_classification/elastic_nn/networks/ofa_mbv3.py``): a fixed 3x3 stride-2 first
+conv (BN, h-swish); a fixed first block, MBConv k3 expand 1 (ReLU, no SE) with an identity
+residual (its input and output widths are equal in both variants); five elastic stages of
+MBConvs, strides 2, 2, 2, 1, 2, activations relu, relu, h-swish, h-swish, h-swish, SE in
+stages 2, 4 and 5; then the head: 1x1 final expand conv (BN, h-swish), global average pool,
+1x1 feature-mix conv (no BN, no bias, h-swish) and a Linear classifier.
+
+Choices: resolution 128..224 step 4; depth {2, 3, 4} per stage; per block kernel {3, 5, 7}
+and expand ratio {3, 4, 6}, with ``mid = make_divisible(round(C_in * e), 8)``. A block has an
+identity residual when its stride is 1 and ``C_in == C_out`` (OFA counts no shortcut convs).
+SE (OFA's ``SEModule``): global pool, 1x1 reduce to ``make_divisible(mid // 4, 8)`` (bias,
+ReLU), 1x1 expand (bias, h-sigmoid ``relu6(x + 3) / 6``), scale.
+
+Variants are rows of :data:`SPACE_CFGS`: width multiplier 1.0 (widths 16, 16, 24, 40, 80, 112,
+160, final expand 960, feature mix 1280) and 1.2 (24, 24, 32, 48, 96, 136, 192, 1152, 1536).
+
+Architectures and inactive blocks: ``kernels`` and ``expands`` hold 20 entries (5 stages x 4
+blocks, OFA's ``ks``/``e`` layout); entries of blocks beyond a stage's depth are *inactive*. The
+canonical form stores them at the minimum (kernel 3, expand 3): :meth:`OFAMobileNetV3Space.
+_repair` (sample, mutate, crossover) and :func:`~OFAMobileNetV3Space.canonicalize` write it,
+``arch_from_dict`` and the OFA importers canonicalise what they load, and ``validate`` rejects
+a non-canonical inactive entry, so that one network has exactly one ``arch_id``. Consequently
+:meth:`~OFAMobileNetV3Space.size` counts distinct *active* configurations:
+``25 * (9**2 + 9**3 + 9**4)**5`` (about 5.4e20, OFA's "more than 10^19" sub-networks times 25
+resolutions). :meth:`~OFAMobileNetV3Space.encode` writes 0 for inactive entries.
+
+FLOPs (MACs): ``flops`` counts what the built module executes: every convolution (SE
+included) and the classifier, no bias adds, no BN, activations or pooling. Once-for-All's own
+rule (``MBv3LatencyTable.count_flops_given_config`` in
+``ofa/nas/efficiency_predictor/latency_lookup_table.py`` and the hook-based
+``ofa/utils/flops_counter.py``) counts exactly the same terms, with feature sizes
+``(r + 1) // 2`` after the first conv and ``(h - 1) // s + 1`` after each block, so
+``flops_reference == flops`` here. Parameters count weights, conv/Linear biases and BN affine
+parameters (not running statistics).
+
+Blocks map one-to-one to OFA latency-table keys: ``ofa_first_conv`` -> ``Conv``,
+``ofa_mbconv`` -> ``expanded_conv-...`` (``mid`` is the key's ``expand``; ``shortcut ==
+"identity"`` is ``idskip:1``), ``ofa_final_expand`` -> ``Conv_1``, ``ofa_pool`` ->
+``AvgPool2D``, ``ofa_feature_mix`` -> ``Conv_2``, ``ofa_classifier`` -> ``Logits`` (its width
+is ``classes``).
+
+Exchange format ``ofa``: OFA's ``net.config`` JSON (:func:`arch_from_ofa_config`,
+:func:`arch_to_ofa_config`); released specialized sub-networks are stored so (their input size
+is in the separate ``run.config`` as ``image_size``). OFA's sub-network dict
+``{"ks": [20], "e": [20], "d": [5], "r": [res]}`` is read and written by
+:func:`arch_from_ofa_subnet` and :func:`arch_to_ofa_subnet`.
+
+Example:
+    >>> from nasforge.search_spaces import get_space
+    >>> space = get_space("ofa_mbv3")
+    >>> a = space.max_arch()
+    >>> round(space.flops(a) / 1e6, 1), a.resolution
+    (566.2, 224)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from functools import partial
+from typing import Any
+from typing import ClassVar
+
+import numpy as np
+
+from nasforge.errors import InvalidArchitectureError
+from nasforge.errors import InvalidInputError
+from nasforge.search_spaces.arch import Arch
+from nasforge.search_spaces.base import Choice
+from nasforge.search_spaces.base import ChoiceSpace
+from nasforge.search_spaces.block import Block
+from nasforge.search_spaces.block import register_block_kind
+from nasforge.search_spaces.registry import register_space_factory
+
+__all__ = [
+    "SPACE_CFGS",
+    "OFAArch",
+    "OFAMobileNetV3Cfg",
+    "OFAMobileNetV3Space",
+    "arch_from_ofa_config",
+    "arch_from_ofa_subnet",
+    "arch_to_ofa_config",
+    "arch_to_ofa_subnet",
+    "make_divisible",
+]
+
+NUM_STAGES = 5
+MAX_DEPTH = 4
+DEPTHS = (2, 3, 4)
+KERNELS = (3, 5, 7)
+EXPANDS = (3, 4, 6)
+RESOLUTIONS = tuple(range(128, 225, 4))
+STAGE_STRIDES = (2, 2, 2, 1, 2)
+STAGE_ACTS = ("relu", "relu", "hswish", "hswish", "hswish")
+STAGE_SE = (False, True, False, True, True)
+STAGES = ("S1", "S2", "S3", "S4", "S5")
+CHANNEL_DIVISIBLE = 8
+SE_REDUCTION = 4
+BASE_WIDTHS = (16, 16, 24, 40, 80, 112, 160)
+BASE_FINAL_EXPAND = 960
+BASE_FEATURE_MIX = 1280
+_OFA_ACT = {"relu": "relu", "hswish": "h_swish"}
+_SLOT_IN_STAGE = np.tile(np.arange(MAX_DEPTH), NUM_STAGES)  # block position of each slot
+
+
+def make_divisible(v: float, divisor: int = CHANNEL_DIVISIBLE, min_val: int | None = None) -> int:
+    """Round ``v`` to the nearest multiple of ``divisor``, never more than 10% below ``v``.
+
+    The TensorFlow MobileNet rule that Once-for-All uses for every width.
+
+    Args:
+        v: the unrounded width.
+        divisor: the multiple to round to.
+        min_val: the smallest result (``divisor`` when None).
+    """
+    lo = divisor if min_val is None else min_val
+    new = max(lo, int(v + divisor / 2) // divisor * divisor)
+    if new < 0.9 * v:
+        new += divisor
+    return new
+
+
+def mid_channels(cin: int, expand: int) -> int:
+    """Inner width of an MBConv: ``make_divisible(round(cin * expand), 8)``."""
+    return make_divisible(round(cin * expand), CHANNEL_DIVISIBLE)
+
+
+def se_channels(mid: int) -> int:
+    """SE hidden width of OFA's ``SEModule``: ``make_divisible(mid // 4, 8)``."""
+    return make_divisible(mid // SE_REDUCTION, CHANNEL_DIVISIBLE)
+
+
+@dataclass(frozen=True)
+class OFAArch(Arch):
+    """A Once-for-All MobileNetV3 sub-network.
+
+    Attributes:
+        resolution: deployment input resolution.
+        depths: blocks per elastic stage (5).
+        kernels: depthwise kernel per block slot, stage-major (5 x 4 = 20, OFA's ``ks``);
+            slots beyond a stage's depth are inactive and stored as 3.
+        expands: expand ratio per block slot (20, OFA's ``e``); inactive slots stored as 3.
+    """
+
+    resolution: int = 224
+    depths: tuple[int, ...] = ()
+    kernels: tuple[int, ...] = ()
+    expands: tuple[int, ...] = ()
+
+    TUPLE_FIELDS: ClassVar[tuple[str, ...]] = ("depths", "kernels", "expands")
+
+
+@dataclass(frozen=True)
+class OFAMobileNetV3Cfg:
+    """One variant of the space (a row of :data:`SPACE_CFGS`).
+
+    Attributes:
+        width_mult: OFA's width multiplier (informational; widths below are already rounded).
+        widths: first conv, first block and the 5 stages' output widths.
+        final_expand: width of the final 1x1 expand conv.
+        feature_mix: width of the 1x1 feature-mix conv.
+        resolutions: allowed input resolutions.
+    """
+
+    width_mult: float
+    widths: tuple[int, ...]
+    final_expand: int
+    feature_mix: int
+    resolutions: tuple[int, ...] = RESOLUTIONS
+
+
+def _cfg(width_mult: float) -> OFAMobileNetV3Cfg:
+    return OFAMobileNetV3Cfg(
+        width_mult=width_mult,
+        widths=tuple(make_divisible(w * width_mult) for w in BASE_WIDTHS),
+        final_expand=make_divisible(BASE_FINAL_EXPAND * width_mult),
+        feature_mix=make_divisible(BASE_FEATURE_MIX * width_mult),
+    )
+
+
+class OFAMobileNetV3Space(ChoiceSpace):
+    """Once-for-All MobileNetV3 (arXiv 1908.09791), one width variant per instance.
+
+    Args:
+        name: the registered variant name (a key of :data:`SPACE_CFGS`).
+        cfg: the variant (defaults to ``SPACE_CFGS[name]``).
+        num_classes: classifier width.
+    """
+
+    arch_cls: ClassVar[type[Arch]] = OFAArch
+    description: ClassVar[str] = "Once-for-All MobileNetV3 (k{3,5,7}, e{3,4,6}, d{2,3,4})"
+
+    def __init__(self, name: str = "ofa_mbv3", cfg: OFAMobileNetV3Cfg | None = None,
+                 num_classes: int = 1000) -> None:
+        self.name = name
+        self.cfg = SPACE_CFGS[name] if cfg is None else cfg
+        self.num_classes = num_classes
+        super().__init__()
+
+    def choices(self) -> list[Choice]:
+        return [
+            Choice.one("resolution", self.cfg.resolutions),
+            Choice.repeat("depths", DEPTHS, NUM_STAGES),
+            Choice.repeat("kernels", KERNELS, NUM_STAGES * MAX_DEPTH),
+            Choice.repeat("expands", EXPANDS, NUM_STAGES * MAX_DEPTH),
+        ]
+
+    # ---- canonical form: inactive slots at their minimum ---------------------------------
+    def _repair(self, values: dict[str, Any], rng: np.random.Generator | None) -> None:
+        _canonicalize_lists(values["depths"], values["kernels"], values["expands"])
+
+    def _repair_indices(self, idx: np.ndarray, rng: np.random.Generator | None) -> None:
+        """Vectorised :meth:`_repair`: inactive kernel/expand slots to option 0 (the minimum).
+
+        Args:
+            idx: (n, num_choices) option indices, edited in place.
+            rng: unused (the canonical form is deterministic).
+        """
+        depth = np.asarray(DEPTHS, dtype=np.int64)[idx[:, self.columns("depths")]]  # (n, 5)
+        inactive = np.repeat(depth, MAX_DEPTH, axis=1) <= _SLOT_IN_STAGE  # (n, 20)
+        for field in ("kernels", "expands"):
+            block = idx[:, self.columns(field)]
+            block[inactive] = 0
+            idx[:, self.columns(field)] = block
+
+    def _check(self, arch: Arch) -> None:
+        a: OFAArch = arch  # type: ignore[assignment]
+        for s, d in enumerate(a.depths):
+            for slot in range(s * MAX_DEPTH + d, (s + 1) * MAX_DEPTH):
+                for field, values, canon in (("kernels", a.kernels, KERNELS[0]),
+                                             ("expands", a.expands, EXPANDS[0])):
+                    if values[slot] != canon:
+                        raise InvalidArchitectureError(
+                            f"{self.name}: {field}[{slot}] = {values[slot]} belongs to an "
+                            f"inactive block (depths[{s}] = {d}) and must hold the canonical "
+                            f"value {canon}; allowed for inactive slots: {{{canon}}} (load "
+                            "through arch_from_dict or call space.canonicalize(arch))"
+                        )
+
+    def canonicalize(self, arch: OFAArch) -> OFAArch:
+        """``arch`` with inactive kernel/expand slots set to the minimum (not validated)."""
+        k, e = list(arch.kernels), list(arch.expands)
+        _canonicalize_lists(arch.depths, k, e)
+        return arch.replace(kernels=tuple(k), expands=tuple(e))  # type: ignore[return-value]
+
+    def arch_from_dict(self, data: dict[str, Any]) -> Arch:
+        """Build an architecture from its dict form, canonicalise inactive slots, validate.
+
+        Raises:
+            InvalidArchitectureError: a missing or unknown field, or a value outside the space.
+        """
+        return super().arch_from_dict(_canonical_dict(data))
+
+    def size(self) -> int:
+        per_stage = sum((len(KERNELS) * len(EXPANDS)) ** d for d in DEPTHS)
+        return len(self.cfg.resolutions) * per_stage**NUM_STAGES
+
+    def encode(self, arch: Arch) -> np.ndarray:
+        """Resolution, depths, then kernels and expands per slot; inactive slots are 0."""
+        a: OFAArch = arch  # type: ignore[assignment]
+        active = _active_mask(a.depths)
+        k = [float(x) if on else 0.0 for x, on in zip(a.kernels, active, strict=True)]
+        e = [float(x) if on else 0.0 for x, on in zip(a.expands, active, strict=True)]
+        return np.asarray([float(a.resolution), *map(float, a.depths), *k, *e],
+                          dtype=np.float64)
+
+    # ---- blocks --------------------------------------------------------------------------
+    def blocks(self, arch: Arch) -> list[Block]:
+        a: OFAArch = arch  # type: ignore[assignment]
+        return list(_make_blocks(self.cfg, a.resolution, a.depths, a.kernels, a.expands,
+                                 self.num_classes))
+
+
+def _active_mask(depths: Sequence[int]) -> list[bool]:
+    return [i < d for d in depths for i in range(MAX_DEPTH)]
+
+
+def _canonical_dict(data: Any) -> Any:
+    """``data`` with inactive slots canonicalised when its shape allows (else unchanged)."""
+    if not isinstance(data, dict):
+        return data
+    d, k, e = data.get("depths"), data.get("kernels"), data.get("expands")
+    n = NUM_STAGES * MAX_DEPTH
+    if not (isinstance(d, list | tuple) and len(d) == NUM_STAGES and all(x in DEPTHS for x in d)
+            and isinstance(k, list | tuple) and isinstance(e, list | tuple)
+            and len(k) == len(e) == n):
+        return data  # validation reports what is wrong
+    k, e = list(k), list(e)
+    _canonicalize_lists(d, k, e)  # out-of-set values stay, so that validation names them
+    return {**data, "kernels": k, "expands": e}
+
+
+def _canonicalize_lists(depths: Sequence[int], kernels: list[Any], expands: list[Any]) -> None:
+    for slot, on in enumerate(_active_mask(depths)):
+        if not on:
+            if kernels[slot] in KERNELS:
+                kernels[slot] = KERNELS[0]
+            if expands[slot] in EXPANDS:
+                expands[slot] = EXPANDS[0]
+
+
+def _conv_out(h: int, stride: int) -> int:
+    # odd kernel, padding k // 2: floor((h - 1) / s) + 1
+    return (h - 1) // stride + 1
+
+
+@lru_cache(maxsize=1 << 16)
+def _make_blocks(
+    cfg: OFAMobileNetV3Cfg,
+    res: int,
+    depths: tuple[int, ...],
+    kernels: tuple[int, ...],
+    expands: tuple[int, ...],
+    num_classes: int,
+) -> tuple[Block, ...]:
+    w = cfg.widths
+    h = _conv_out(res, 2)
+    out = [
+        Block("ofa_first_conv", "first_conv", res, h, 3, w[0], stride=2, kernel=3, act="hswish"),
+        Block("ofa_mbconv", "first_block", h, h, w[0], w[1], stride=1, kernel=3, mid=w[0],
+              expand=1, act="relu", shortcut="identity" if w[0] == w[1] else "none"),
+    ]
+    cin = w[1]
+    for s in range(NUM_STAGES):
+        cout = w[2 + s]
+        for i in range(depths[s]):
+            slot = s * MAX_DEPTH + i
+            stride = STAGE_STRIDES[s] if i == 0 else 1
+            h_out = _conv_out(h, stride)
+            mid = mid_channels(cin, expands[slot])
+            out.append(Block(
+                "ofa_mbconv", STAGES[s], h, h_out, cin, cout, stride=stride,
+                kernel=kernels[slot], mid=mid, expand=expands[slot],
+                se_mid=se_channels(mid) if STAGE_SE[s] else 0, act=STAGE_ACTS[s],
+                shortcut="identity" if stride == 1 and cin == cout else "none",
+            ))
+            cin, h = cout, h_out
+    out += [
+        Block("ofa_final_expand", "head", h, h, cin, cfg.final_expand, kernel=1, act="hswish"),
+        Block("ofa_pool", "head", h, 1, cfg.final_expand, cfg.final_expand),
+        Block("ofa_feature_mix", "head", 1, 1, cfg.final_expand, cfg.feature_mix, kernel=1,
+              act="hswish"),
+        Block("ofa_classifier", "head", 1, 1, cfg.feature_mix, num_classes,
+              classes=num_classes),
+    ]
+    return tuple(out)
+
+
+# ---- cost rules (MACs and parameters of the built modules) -------------------------------------
+def _conv_bn_flops(b: Block) -> int:
+    return b.cin * b.cout * b.kernel**2 * b.hw_out**2
+
+
+def _conv_bn_params(b: Block) -> int:
+    return b.cin * b.cout * b.kernel**2 + 2 * b.cout
+
+
+def _mbconv_flops(b: Block) -> int:
+    total = b.cin * b.mid * b.hw_in**2 if b.expand != 1 else 0
+    total += b.mid * b.kernel**2 * b.hw_out**2 + b.mid * b.cout * b.hw_out**2
+    if b.se_mid:
+        total += 2 * b.mid * b.se_mid
+    return total
+
+
+def _mbconv_params(b: Block) -> int:
+    total = b.cin * b.mid + 2 * b.mid if b.expand != 1 else 0
+    total += b.mid * b.kernel**2 + 2 * b.mid + b.mid * b.cout + 2 * b.cout
+    if b.se_mid:
+        total += 2 * b.mid * b.se_mid + b.se_mid + b.mid
+    return total
+
+
+def _zero(b: Block) -> int:
+    return 0
+
+
+def _feature_mix_cost(b: Block) -> int:
+    return b.cin * b.cout
+
+
+def _classifier_flops(b: Block) -> int:
+    return b.cin * b.classes
+
+
+def _classifier_params(b: Block) -> int:
+    return b.cin * b.classes + b.classes
+
+
+register_block_kind("ofa_first_conv", _conv_bn_flops, _conv_bn_params)
+register_block_kind("ofa_mbconv", _mbconv_flops, _mbconv_params)
+register_block_kind("ofa_final_expand", _conv_bn_flops, _conv_bn_params)
+register_block_kind("ofa_pool", _zero, _zero)
+register_block_kind("ofa_feature_mix", _feature_mix_cost, _feature_mix_cost)
+register_block_kind("ofa_classifier", _classifier_flops, _classifier_params)
+
+
+# ---- variant table and registered entry points ------------------------------------------------
+SPACE_CFGS: dict[str, OFAMobileNetV3Cfg] = {
+    "ofa_mbv3": _cfg(1.0),
+    "ofa_mbv3_w12": _cfg(1.2),
+}
+
+for _name in SPACE_CFGS:
+    register_space_factory(_name, partial(OFAMobileNetV3Space, _name))
+
+
+# ---- OFA's sub-network dict {"ks", "e", "d", "r"} ---------------------------------------------
+def arch_to_ofa_subnet(arch: OFAArch) -> dict[str, list[int]]:
+    """OFA's ``set_active_subnet`` dict: ``{"ks": [20], "e": [20], "d": [5], "r": [res]}``."""
+    return {"ks": list(arch.kernels), "e": list(arch.expands), "d": list(arch.depths),
+            "r": [arch.resolution]}
+
+
+def arch_from_ofa_subnet(space: OFAMobileNetV3Space, subnet: dict[str, Any],
+                         resolution: int | None = None) -> OFAArch:
+    """Parse OFA's sub-network dict (inactive slots may hold anything; they are canonicalised).
+
+    Args:
+        space: the variant the sub-network belongs to.
+        subnet: ``{"ks": [20], "e": [20], "d": [5]}`` and optionally ``"r": [res]``.
+        resolution: the input size when ``subnet`` has no ``"r"``.
+
+    Raises:
+        InvalidInputError: a key is missing or malformed.
+        InvalidArchitectureError: a value is outside the space.
+    """
+    if not isinstance(subnet, dict):
+        raise InvalidInputError(f"an OFA sub-network is a dict with keys ks, e, d (and r), "
+                                f"got {type(subnet).__name__}")
+    for key, n in (("ks", 20), ("e", 20), ("d", 5)):
+        v = subnet.get(key)
+        if not isinstance(v, list | tuple) or len(v) != n:
+            raise InvalidInputError(f"OFA sub-network key {key!r} must be a list of {n} ints, "
+                                    f"got {v!r}")
+    r = subnet.get("r")
+    if r is not None:
+        r = r[0] if isinstance(r, list | tuple) and len(r) == 1 else r
+        if resolution is not None and resolution != r:
+            raise InvalidInputError(f"resolution={resolution} contradicts the sub-network's "
+                                    f"r = {r}; pass one of them")
+        resolution = r
+    if resolution is None:
+        raise InvalidInputError("the OFA sub-network has no 'r'; pass resolution=")
+    data = {"resolution": _as_int(resolution, "r"),
+            "depths": [_as_int(x, f"d[{i}]") for i, x in enumerate(subnet["d"])],
+            "kernels": [_as_int(x, f"ks[{i}]") for i, x in enumerate(subnet["ks"])],
+            "expands": [_as_int(x, f"e[{i}]") for i, x in enumerate(subnet["e"])]}
+    return space.arch_from_dict(data)  # type: ignore[return-value]
+
+
+def _as_int(v: Any, path: str) -> int:
+    if isinstance(v, bool) or not isinstance(v, int | float) or v != int(v):
+        raise InvalidInputError(f"{path} must be an integer, got {v!r}")
+    return int(v)
+
+
+# ---- OFA's net.config ---------------------------------------------------------------------------
+def arch_to_ofa_config(arch: OFAArch, num_classes: int = 1000, dropout_rate: float = 0.1
+                       ) -> dict[str, Any]:
+    """OFA's ``net.config`` dict of ``arch`` (the layout of the released specialized nets).
+
+    Blocks use the released files' keys (``MobileInvertedResidualBlock`` with
+    ``mobile_inverted_conv`` of name ``MBInvertedConvLayer``), which both old and current OFA
+    ``MobileNetV3.build_from_config`` read. The resolution is not part of ``net.config`` (OFA
+    keeps it in ``run.config`` as ``image_size``).
+
+    Args:
+        arch: an architecture of ``ofa_mbv3`` or ``ofa_mbv3_w12``.
+        num_classes: classifier width.
+        dropout_rate: the classifier's dropout (OFA's supernet default 0.1).
+    """
+    cfg = _cfg_of_space(arch.space)
+    blocks = [b for b in _make_blocks(cfg, arch.resolution, arch.depths, arch.kernels,
+                                      arch.expands, num_classes) if b.kind == "ofa_mbconv"]
+    return {
+        "name": "MobileNetV3",
+        "bn": {"momentum": 0.1, "eps": 1e-05},
+        "first_conv": _conv_layer(3, cfg.widths[0], 3, 2, "h_swish", use_bn=True),
+        "blocks": [_block_config(b) for b in blocks],
+        "final_expand_layer": _conv_layer(cfg.widths[-1], cfg.final_expand, 1, 1, "h_swish",
+                                          use_bn=True),
+        "feature_mix_layer": _conv_layer(cfg.final_expand, cfg.feature_mix, 1, 1, "h_swish",
+                                         use_bn=False),
+        "classifier": {"name": "LinearLayer", "in_features": cfg.feature_mix,
+                       "out_features": num_classes, "bias": True, "use_bn": False,
+                       "act_func": None, "dropout_rate": dropout_rate,
+                       "ops_order": "weight_bn_act"},
+    }
+
+
+def _conv_layer(cin: int, cout: int, k: int, stride: int, act: str, use_bn: bool
+                ) -> dict[str, Any]:
+    return {"name": "ConvLayer", "kernel_size": k, "stride": stride, "dilation": 1, "groups": 1,
+            "bias": False, "has_shuffle": False, "in_channels": cin, "out_channels": cout,
+            "use_bn": use_bn, "act_func": act, "dropout_rate": 0, "ops_order": "weight_bn_act"}
+
+
+def _block_config(b: Block) -> dict[str, Any]:
+    conv = {"name": "MBInvertedConvLayer", "in_channels": b.cin, "out_channels": b.cout,
+            "kernel_size": b.kernel, "stride": b.stride, "expand_ratio": b.expand,
+            "mid_channels": None if b.expand == 1 else b.mid, "act_func": _OFA_ACT[b.act],
+            "use_se": b.se_mid > 0}
+    shortcut = None
+    if b.shortcut == "identity":
+        shortcut = {"name": "IdentityLayer", "in_channels": [b.cin], "out_channels": [b.cout],
+                    "use_bn": False, "act_func": None, "dropout_rate": 0,
+                    "ops_order": "weight_bn_act"}
+    return {"name": "MobileInvertedResidualBlock", "mobile_inverted_conv": conv,
+            "shortcut": shortcut}
+
+
+def _cfg_of_space(name: str) -> OFAMobileNetV3Cfg:
+    if name not in SPACE_CFGS:
+        raise InvalidArchitectureError(
+            f"architecture of space {name!r} is not a Once-for-All MobileNetV3; allowed spaces: "
+            f"{', '.join(sorted(SPACE_CFGS))}"
+        )
+    return SPACE_CFGS[name]
+
+
+def arch_from_ofa_config(space: OFAMobileNetV3Space | None, config: dict[str, Any],
+                         resolution: int | None = None) -> OFAArch:
+    """Parse OFA's ``net.config`` (a ``MobileNetV3`` sub-network) into an architecture.
+
+    The width variant is inferred from the channels; ``space`` (or None to infer it) must be
+    that variant. Both block layouts are read: released files (``mobile_inverted_conv``,
+    ``MBInvertedConvLayer``) and current OFA (``conv``, ``MBConvLayer``). The classifier width
+    is not part of the architecture (``build_model(num_classes=...)`` sets it).
+
+    Args:
+        space: the expected variant, or None to pick it from the channels.
+        config: the parsed ``net.config`` JSON; a top-level ``image_size`` or ``resolution``
+            (``run.config``'s key merged in) gives the resolution.
+        resolution: the input size when ``config`` has none.
+
+    Raises:
+        InvalidInputError: the config is malformed (missing keys, wrong types, no resolution).
+        InvalidArchitectureError: the network is not in the space; the message names the field
+            path (``blocks[5].mobile_inverted_conv.kernel_size``), the value and the allowed set.
+    """
+    if not isinstance(config, dict):
+        raise InvalidInputError(f"an OFA net.config must be a JSON object, got "
+                                f"{type(config).__name__}")
+    first = _section(config, "first_conv")
+    c0 = _int_field(first, "first_conv", "out_channels")
+    by_width = {c.widths[0]: n for n, c in SPACE_CFGS.items()}
+    if c0 not in by_width:
+        raise InvalidArchitectureError(
+            f"first_conv.out_channels = {c0} matches no Once-for-All MobileNetV3 width; allowed: "
+            + ", ".join(f"{w} ({n})" for w, n in sorted(by_width.items()))
+        )
+    name = by_width[c0]
+    if space is None:
+        space = _get_space(name)
+    elif space.cfg.widths[0] != c0:
+        raise InvalidArchitectureError(
+            f"first_conv.out_channels = {c0} is the width of {name!r} (width multiplier "
+            f"{SPACE_CFGS[name].width_mult}), not of {space.name!r} (allowed: "
+            f"{space.cfg.widths[0]}); load it with get_space({name!r}) or space=None"
+        )
+    cfg = space.cfg
+    _expect(first, "first_conv", "in_channels", {3})
+    _expect(first, "first_conv", "kernel_size", {3})
+    _expect(first, "first_conv", "stride", {2})
+    _expect(first, "first_conv", "act_func", {"h_swish"})
+
+    blocks = config.get("blocks")
+    if not isinstance(blocks, list) or not blocks:
+        raise InvalidInputError("net.config field blocks must be a non-empty list of blocks")
+    _check_block(blocks, 0, cfg.widths[0], cfg.widths[1], 1, 3, "relu", False, expand=1)
+    pos, cin = 1, cfg.widths[1]
+    depths: list[int] = []
+    kernels: list[int] = []
+    expands: list[int] = []
+    for s in range(NUM_STAGES):
+        cout = cfg.widths[2 + s]
+        d = 0
+        while pos < len(blocks) and _out_channels(blocks, pos) == cout:
+            stride = STAGE_STRIDES[s] if d == 0 else 1
+            k, e = _check_block(blocks, pos, cin, cout, stride, None, _OFA_ACT[STAGE_ACTS[s]],
+                                STAGE_SE[s])
+            kernels.append(k)
+            expands.append(e)
+            cin, d, pos = cout, d + 1, pos + 1
+        if d not in DEPTHS:
+            raise InvalidArchitectureError(
+                f"stage {s + 1} (blocks of width {cout}, from blocks[{pos - d}]) has depth {d}; "
+                f"allowed: {{{', '.join(map(str, DEPTHS))}}}"
+            )
+        depths.append(d)
+        kernels += [KERNELS[0]] * (MAX_DEPTH - d)
+        expands += [EXPANDS[0]] * (MAX_DEPTH - d)
+    if pos != len(blocks):
+        raise InvalidArchitectureError(
+            f"blocks[{pos}].out_channels = {_out_channels(blocks, pos)} follows the last stage "
+            f"(width {cfg.widths[-1]}); a sub-network has {pos} blocks here"
+        )
+    fe = _section(config, "final_expand_layer")
+    _expect(fe, "final_expand_layer", "in_channels", {cfg.widths[-1]})
+    _expect(fe, "final_expand_layer", "out_channels", {cfg.final_expand})
+    _expect(fe, "final_expand_layer", "kernel_size", {1})
+    fm = _section(config, "feature_mix_layer")
+    _expect(fm, "feature_mix_layer", "in_channels", {cfg.final_expand})
+    _expect(fm, "feature_mix_layer", "out_channels", {cfg.feature_mix})
+    _expect(fm, "feature_mix_layer", "kernel_size", {1})
+    _expect(fm, "feature_mix_layer", "use_bn", {False})
+    cl = _section(config, "classifier")
+    _expect(cl, "classifier", "in_features", {cfg.feature_mix})
+
+    res = config.get("image_size", config.get("resolution"))
+    if res is not None and resolution is not None and res != resolution:
+        raise InvalidInputError(f"resolution={resolution} contradicts the config's image_size "
+                                f"= {res}; pass one of them")
+    res = resolution if res is None else res
+    if res is None:
+        raise InvalidInputError(
+            "net.config holds no input size (OFA keeps it in run.config as image_size); pass "
+            "resolution="
+        )
+    arch = OFAArch(space=space.name, resolution=_as_int(res, "resolution"), depths=tuple(depths),
+                   kernels=tuple(kernels), expands=tuple(expands))
+    space.validate(arch)
+    return arch
+
+
+def _get_space(name: str) -> OFAMobileNetV3Space:
+    from nasforge.search_spaces.registry import get_space
+
+    return get_space(name)  # type: ignore[return-value]
+
+
+def _section(config: dict[str, Any], key: str) -> dict[str, Any]:
+    v = config.get(key)
+    if not isinstance(v, dict):
+        raise InvalidInputError(f"net.config field {key} must be an object, got {v!r}")
+    return v
+
+
+def _int_field(d: dict[str, Any], path: str, key: str) -> int:
+    if key not in d:
+        raise InvalidInputError(f"net.config field {path}.{key} is missing")
+    return _as_int(d[key], f"{path}.{key}")
+
+
+def _expect(d: dict[str, Any], path: str, key: str, allowed: set[Any]) -> Any:
+    if key not in d:
+        raise InvalidInputError(f"net.config field {path}.{key} is missing")
+    v = d[key]
+    if isinstance(v, float) and v == int(v):
+        v = int(v)
+    if v not in allowed or (isinstance(v, bool) and not any(isinstance(a, bool) for a in allowed)):
+        shown = ", ".join(repr(a) if isinstance(a, str) else str(a)
+                          for a in sorted(allowed, key=str))
+        raise InvalidArchitectureError(
+            f"{path}.{key} = {d[key]!r} is not allowed; allowed: {{{shown}}}"
+        )
+    return v
+
+
+def _conv_of(blocks: list[Any], i: int) -> tuple[str, dict[str, Any]]:
+    b = blocks[i]
+    if not isinstance(b, dict):
+        raise InvalidInputError(f"net.config blocks[{i}] must be an object, got {b!r}")
+    for key in ("mobile_inverted_conv", "conv"):
+        if isinstance(b.get(key), dict):
+            return f"blocks[{i}].{key}", b[key]
+    raise InvalidInputError(f"net.config blocks[{i}] needs a mobile_inverted_conv (or conv) "
+                            "object")
+
+
+def _out_channels(blocks: list[Any], i: int) -> int:
+    path, conv = _conv_of(blocks, i)
+    return _int_field(conv, path, "out_channels")
+
+
+def _check_block(blocks: list[Any], i: int, cin: int, cout: int, stride: int,
+                 kernel: int | None, act: str, se: bool, expand: int | None = None
+                 ) -> tuple[int, int]:
+    path, conv = _conv_of(blocks, i)
+    _expect(conv, path, "in_channels", {cin})
+    _expect(conv, path, "out_channels", {cout})
+    _expect(conv, path, "stride", {stride})
+    k = _expect(conv, path, "kernel_size", set(KERNELS) if kernel is None else {kernel})
+    e = _expect(conv, path, "expand_ratio", set(EXPANDS) if expand is None else {expand})
+    _expect(conv, path, "act_func", {act})
+    _expect(conv, path, "use_se", {se})
+    mid = conv.get("mid_channels")
+    want = cin if e == 1 else mid_channels(cin, e)
+    if mid is not None and mid != want:
+        raise InvalidArchitectureError(
+            f"{path}.mid_channels = {mid!r} is not allowed for in_channels {cin} and expand_ratio "
+            f"{e}; allowed: {{{want}}} (make_divisible(round(in_channels * expand_ratio), 8))"
+        )
+    has_short = blocks[i].get("shortcut") is not None
+    if has_short != (stride == 1 and cin == cout):
+        raise InvalidArchitectureError(
+            f"blocks[{i}].shortcut = {blocks[i].get('shortcut')!r} is not allowed: a block has "
+            f"an identity shortcut exactly when stride == 1 and in_channels == out_channels "
+            f"(stride {stride}, {cin} -> {cout}); allowed: "
+            f"{'{IdentityLayer}' if stride == 1 and cin == cout else '{null}'}"
+        )
+    return int(k), int(e)

@@ -1,0 +1,171 @@
+"""Optuna samplers (TPE, NSGA-II) behind the ask/tell interface, with Optuna RDB storage.
+
+Papers:
+    Optuna: A Next-generation Hyperparameter Optimization Framework, T. Akiba et al.,
+    https://arxiv.org/abs/1907.10902
+    Algorithms for Hyper-Parameter Optimization (TPE), J. Bergstra et al., NeurIPS 2011
+    A Fast and Elitist Multiobjective Genetic Algorithm: NSGA-II, Deb et al. 2002,
+    https://doi.org/10.1109/4235.996017
+
+Each decision of the space is a ``CategoricalDistribution``. A study given a storage URL
+(``sqlite:///search.db``) is shared by workers and resumed (``load_if_exists``); every completed
+trial stores the arch (``nasforge_arch``, canonical JSON) and every objective value
+(``nasforge_values``) as user attributes, which :meth:`OptunaStrategy.resumed_history` reads
+back, and ``optuna-dashboard`` can show. Bound violations are recorded with
+``Trial.set_constraint`` (Optuna 5), which TPE and NSGA-II use for constrained sampling.
+Proposals breaking a cross-field rule or a cheap bound are told as ``FAIL`` (attribute
+``nasforge_rejected``) and do not count as evaluations.
+
+Limits: Optuna does not persist its sampler's RNG state, so a resumed study continues validly
+but not bit-identically to an uninterrupted one; a trial asked by a process that was killed
+before its ``tell`` stays ``RUNNING`` in the storage (its evaluation, if any, is lost).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING
+from typing import Any
+from typing import Literal
+
+import numpy as np
+import optuna
+
+from nasforge.errors import InvalidInputError
+from nasforge.strategies._choices import arch_from_flat
+from nasforge.strategies._choices import flat_choices
+from nasforge.strategies.base import BaseStrategy
+from nasforge.strategies.base import register_strategy
+
+if TYPE_CHECKING:
+    from nasforge.search_spaces.arch import Arch
+    from nasforge.search_spaces.base import SearchSpace
+    from nasforge.strategies.objectives import SearchObjectives
+
+__all__ = ["OptunaStrategy"]
+
+_ARCH = "nasforge_arch"
+_VALUES = "nasforge_values"
+
+
+@register_strategy("optuna")
+class OptunaStrategy(BaseStrategy):
+    """Search with an Optuna sampler.
+
+    Args:
+        space: a ChoiceSpace.
+        objectives: single mode optimises the primary objective, Pareto mode the
+            ``objectives.pareto_names`` (multi-objective study).
+        seed: sampler seed.
+        sampler: ``tpe``, ``nsga2``, ``random`` or an Optuna sampler instance.
+        storage: an Optuna storage URL (``sqlite:///path.db``) or None (in memory).
+        study_name: the study name in the storage.
+        load_if_exists: resume an existing study of that name.
+        batch_size: trials asked per round.
+        population_size: NSGA-II population.
+        n_startup_trials: TPE's random start-up trials.
+        mode: ``single`` or ``pareto`` (default ``objectives.mode``).
+        max_rejections: see :class:`BaseStrategy`.
+    """
+
+    def __init__(self, space: SearchSpace, objectives: SearchObjectives, *, seed: int = 0,
+                 sampler: str | optuna.samplers.BaseSampler = "tpe", storage: str | None = None,
+                 study_name: str = "nasforge", load_if_exists: bool = True, batch_size: int = 1,
+                 population_size: int = 50, n_startup_trials: int = 10,
+                 mode: Literal["single", "pareto"] | None = None,
+                 max_rejections: int = 10_000) -> None:
+        super().__init__(space, objectives, seed=seed, max_rejections=max_rejections)
+        self.flat = flat_choices(space, "the optuna strategy")
+        self.distributions = {fc.label: optuna.distributions.CategoricalDistribution(fc.options)
+                              for fc in self.flat}
+        self.mode = mode or objectives.mode
+        self.targets = ([objectives.primary_index] if self.mode == "single"
+                        else list(objectives.pareto_index))
+        directions = [objectives.objectives[j].direction for j in self.targets]
+        if isinstance(sampler, str):
+            if sampler == "tpe":
+                smp: optuna.samplers.BaseSampler = optuna.samplers.TPESampler(
+                    seed=seed, n_startup_trials=n_startup_trials, multivariate=True)
+            elif sampler == "nsga2":
+                smp = optuna.samplers.NSGAIISampler(population_size=population_size, seed=seed)
+            elif sampler == "random":
+                smp = optuna.samplers.RandomSampler(seed=seed)
+            else:
+                raise InvalidInputError(
+                    f"unknown optuna sampler {sampler!r}; use 'tpe', 'nsga2', 'random' or pass "
+                    "an optuna.samplers.BaseSampler")
+        else:
+            smp = sampler
+        self.sampler_name = sampler if isinstance(sampler, str) else type(sampler).__name__
+        self.storage_url = storage
+        self.study = optuna.create_study(storage=storage, sampler=smp, study_name=study_name,
+                                         directions=directions, load_if_exists=load_if_exists)
+        self._batch = batch_size
+        self._pending: list[optuna.trial.Trial] = []
+
+    @property
+    def batch_size(self) -> int:
+        return self._batch
+
+    def _reject(self, trial: optuna.trial.Trial, why: str) -> None:
+        trial.set_user_attr("nasforge_rejected", why)
+        self.study.tell(trial, state=optuna.trial.TrialState.FAIL)
+
+    def ask(self, n: int) -> list[Arch]:
+        out: list[Arch] = []
+        rejected = 0
+        while len(out) < n:
+            trials, archs = [], []
+            for _ in range(n - len(out)):
+                trial = self.study.ask(self.distributions)
+                a = arch_from_flat(self.space, self.flat,
+                                   [trial.params[fc.label] for fc in self.flat])
+                if a is None:
+                    self._reject(trial, "breaks a cross-field rule of the space")
+                    rejected += 1
+                    continue
+                trials.append(trial)
+                archs.append(a)
+            ok = self.objectives.cheap_feasible(archs).tolist() if archs else []
+            for trial, a, good in zip(trials, archs, ok, strict=True):
+                if good:
+                    self._pending.append(trial)
+                    out.append(a)
+                    rejected = 0
+                else:
+                    self._reject(trial, "violates a cheap bound")
+                    rejected += 1
+            if rejected >= self.max_rejections:
+                raise InvalidInputError(
+                    f"optuna: {self.max_rejections} proposals in a row were rejected; relax the "
+                    "cheap bounds")
+        return out
+
+    def _tell(self, archs: list[Arch], values: np.ndarray) -> None:
+        objs = self.objectives.objectives
+        for a, v in zip(archs, values, strict=True):
+            trial = self._pending.pop(0)
+            for j, o in enumerate(objs):
+                if o.bound is not None:  # Optuna 5: feasible when every constraint is <= 0
+                    viol = float(o.bound.violation(np.array([v[j]]))[0])
+                    trial.set_constraint(o.name, viol if np.isfinite(viol) else 1e30)
+            trial.set_user_attr(_ARCH, a.to_json())
+            trial.set_user_attr(_VALUES, [None if not np.isfinite(x) else float(x) for x in v])
+            target = [float(v[j]) for j in self.targets]
+            if all(np.isfinite(target)):
+                self.study.tell(trial, target if len(target) > 1 else target[0])
+            else:
+                self.study.tell(trial, state=optuna.trial.TrialState.FAIL)
+
+    def resumed_history(self) -> tuple[list[Arch], np.ndarray]:
+        archs, rows = [], []
+        for t in self.study.get_trials(deepcopy=False):
+            if _ARCH in t.user_attrs and _VALUES in t.user_attrs and t.state.is_finished():
+                archs.append(self.space.arch_from_dict(json.loads(t.user_attrs[_ARCH])))
+                rows.append([np.nan if x is None else float(x) for x in t.user_attrs[_VALUES]])
+        return archs, np.asarray(rows, dtype=np.float64).reshape(len(archs), len(self.objectives))
+
+    def _settings(self) -> dict[str, Any]:
+        return {"sampler": self.sampler_name, "storage": self.storage_url,
+                "study_name": self.study.study_name, "mode": self.mode,
+                "batch_size": self._batch}

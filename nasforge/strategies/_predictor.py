@@ -1,0 +1,291 @@
+"""Predictor-guided search (GBDT-NAS): evaluate a seed set, fit, search the predictor, evaluate
+its top-k, refit.
+
+Paper:
+    Neural Architecture Search with GBDT (GBDT-NAS), R. Luo, X. Tan, R. Wang, T. Qin, E. Chen,
+    T.-Y. Liu, https://arxiv.org/abs/2007.04785
+
+Round 0 evaluates ``init_samples`` random feasible archs. Every later round refits the
+predictor (GBDT by default) from scratch on all evaluations (features ``space.encode``, target
+the primary objective turned into "larger is better") and proposes the ``top_k`` archs with the
+best predicted score that were not evaluated yet, one per ``dedupe_key`` class:
+
+* when the space has at most ``exhaustive_below`` archs (NAS-Bench-201: 15,625), or a
+  ``candidate_pool`` is given (e.g. a tabular benchmark's rows), the predictor scores the whole
+  un-queried pool — exact search of the surrogate, legitimate for small spaces;
+* otherwise an evolution runs *inside* the predictor (population ``inner_population``,
+  ``inner_generations`` generations of mutation + crossover with cheap-bound rejection) and its
+  best unseen archs are proposed.
+
+Optional pruning (``prune=True``) applies GBDT-NAS's feature-importance pruning
+(:func:`nasforge.predictors.prune_by_importance`): the most important encoding features are
+fixed to the values the best-predicted archs agree on, and proposals must match them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from collections.abc import Hashable
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+from typing import Any
+
+import numpy as np
+
+from nasforge.errors import InvalidInputError
+from nasforge.search_spaces.base import ChoiceSpace
+from nasforge.strategies._choices import enumerate_space
+from nasforge.strategies.base import BaseStrategy
+from nasforge.strategies.base import register_strategy
+
+if TYPE_CHECKING:
+    from nasforge.search_spaces.arch import Arch
+    from nasforge.search_spaces.base import SearchSpace
+    from nasforge.strategies.objectives import SearchObjectives
+
+__all__ = ["PredictorStrategy"]
+
+
+def _default_predictor(seed: int) -> Any:
+    from nasforge.predictors import PREDICTORS
+
+    return PREDICTORS.get("gbdt")(seed=seed)
+
+
+@register_strategy("predictor")
+class PredictorStrategy(BaseStrategy):
+    """GBDT-guided search (see the module docstring).
+
+    Args:
+        space: the search space (``encode`` gives the features).
+        objectives: the objectives; the predictor models the primary objective.
+        seed: RNG seed (also seeds the predictor).
+        predictor: ``factory(seed) -> unfitted predictor`` (default: the registered ``gbdt``).
+        init_samples: random archs evaluated before the first fit.
+        top_k: archs evaluated per round.
+        candidate_pool: archs to score exhaustively (default: the whole space when it has at
+            most ``exhaustive_below`` archs).
+        exhaustive_below: largest space that is enumerated and scored exhaustively.
+        inner_population: population of the inner evolution (large spaces).
+        inner_generations: generations of the inner evolution per round.
+        mutation_prob: per-choice mutation probability of the inner evolution.
+        dedupe_key: arch -> class key; one arch per class is proposed per round and classes
+            already evaluated are skipped (e.g. NB201's ``canonical_id``; default: the arch).
+        prune: apply feature-importance pruning from round ``prune_after_rounds`` on.
+        prune_features: how many important features pruning may fix.
+        prune_after_rounds: first round where pruning applies.
+        max_rejections: see :class:`BaseStrategy`.
+    """
+
+    def __init__(self, space: SearchSpace, objectives: SearchObjectives, *, seed: int = 0,
+                 predictor: Callable[[int], Any] | None = None, init_samples: int = 20,
+                 top_k: int = 10, candidate_pool: Sequence[Arch] | None = None,
+                 exhaustive_below: int = 20_000, inner_population: int = 100,
+                 inner_generations: int = 20, mutation_prob: float = 0.1,
+                 dedupe_key: Callable[[Arch], Hashable] | None = None, prune: bool = False,
+                 prune_features: int = 3, prune_after_rounds: int = 3,
+                 max_rejections: int = 10_000) -> None:
+        super().__init__(space, objectives, seed=seed, max_rejections=max_rejections)
+        if init_samples < 2 or top_k < 1:
+            raise InvalidInputError(
+                f"predictor strategy needs init_samples >= 2 and top_k >= 1, got "
+                f"{init_samples=}, {top_k=}"
+            )
+        self.make_predictor = predictor or _default_predictor
+        self.init_samples = init_samples
+        self.top_k = top_k
+        self.exhaustive_below = exhaustive_below
+        self.inner_population = inner_population
+        self.inner_generations = inner_generations
+        self.mutation_prob = mutation_prob
+        self.key: Callable[[Arch], Hashable] = dedupe_key or (lambda a: a)
+        self.prune = prune
+        self.prune_features = prune_features
+        self.prune_after_rounds = prune_after_rounds
+        self._pool_given = candidate_pool is not None
+        self._pool: list[Arch] | None = list(candidate_pool) if candidate_pool is not None else None
+        self._pool_ready = candidate_pool is not None
+        self._pool_X: np.ndarray | None = None
+        self._pool_keys: list[Hashable] | None = None
+        self._pool_ok: np.ndarray | None = None
+        self.round = 0
+        self.last_pruning: Any = None
+
+    @property
+    def batch_size(self) -> int:
+        return self.init_samples if self.round == 0 else self.top_k
+
+    # ---- pool ------------------------------------------------------------------------------
+    def _ensure_pool(self) -> None:
+        if not self._pool_ready:
+            self._pool = enumerate_space(self.space, self.exhaustive_below)
+            self._pool_ready = True
+        if self._pool is not None and self._pool_X is None:
+            self._pool_X = self.space.encode_many(self._pool)
+            self._pool_keys = [self.key(a) for a in self._pool]
+            self._pool_ok = self.objectives.cheap_feasible(self._pool)
+
+    # ---- proposals ---------------------------------------------------------------------------
+    def ask(self, n: int) -> list[Arch]:
+        if self.round == 0:
+            seen: set[Hashable] = set()
+            out: list[Arch] = []
+            while len(out) < n:
+                for a in self.feasible_batch(
+                        lambda k: [self.space.sample(self.rng) for _ in range(k)], n - len(out)):
+                    if self.key(a) not in seen:
+                        seen.add(self.key(a))
+                        out.append(a)
+            return out
+        X = self.space.encode_many(self.history_archs)
+        y = self.objectives.signs[self.objectives.primary_index] * \
+            self.history_values[:, self.objectives.primary_index]
+        good = np.isfinite(y)
+        model = self.make_predictor(self.seed + self.round).fit(X[good], y[good])
+        evaluated = {self.key(a) for a in self.history_archs}
+        self._ensure_pool()
+        pruning = None
+        if self.prune and self.round >= self.prune_after_rounds:
+            from nasforge.predictors import prune_by_importance
+
+            pruning = prune_by_importance(
+                self.space.encoding_names(), X[good], y[good], top_features=self.prune_features,
+                candidates=self._pool_X, seed=self.seed)
+            self.last_pruning = pruning
+        pool, pool_X, pool_keys = self._pool, self._pool_X, self._pool_keys
+        if pool is not None and pool_X is not None and pool_keys is not None:
+            ok = (self._pool_ok.copy() if self._pool_ok is not None
+                  else np.ones(len(pool), dtype=bool))
+            if pruning is not None:
+                ok &= pruning.mask(pool_X)
+            idx = np.flatnonzero(ok)
+            pred = np.asarray(model.predict(pool_X[idx]).mean)
+            order = idx[np.argsort(-pred, kind="stable")]
+            cands, keys = pool, pool_keys
+        else:
+            cands, pred_all = self._inner_evolution(model, pruning)
+            order = np.argsort(-pred_all, kind="stable")
+            keys = [self.key(a) for a in cands]
+        out = []
+        taken: set[Hashable] = set()
+        for i in order.tolist():
+            k = keys[i]
+            if k in evaluated or k in taken:
+                continue
+            taken.add(k)
+            out.append(cands[i])
+            if len(out) >= n:
+                break
+        if not out:  # pool exhausted (every class evaluated)
+            return []
+        return out
+
+    def _inner_evolution(self, model: Any, pruning: Any) -> tuple[list[Arch], np.ndarray]:
+        if isinstance(self.space, ChoiceSpace):
+            return self._inner_evolution_indices(self.space, model, pruning)
+        space, rng = self.space, self.rng
+        seen: dict[Arch, float] = {}
+
+        def score(archs: list[Arch]) -> np.ndarray:
+            X = space.encode_many(archs)
+            p = np.asarray(model.predict(X).mean, dtype=np.float64)
+            if pruning is not None:
+                p = np.where(pruning.mask(X), p, -np.inf)
+            return p
+
+        hist_scores = self.objectives.score(self.history_values)
+        top = np.argsort(-hist_scores, kind="stable")[: self.inner_population // 2]
+        pop = [self.history_archs[i] for i in top]
+        pop += self.feasible_batch(lambda k: [space.sample(rng) for _ in range(k)],
+                                   self.inner_population - len(pop))
+        pop_pred = score(pop)
+        seen.update(zip(pop, pop_pred.tolist(), strict=True))
+        half = self.inner_population // 2
+        for _ in range(self.inner_generations):
+            parents = np.argsort(-pop_pred, kind="stable")[: max(2, self.inner_population // 4)]
+
+            def make(k: int, parents: np.ndarray = parents, pop: list[Arch] = pop) -> list[Arch]:
+                out = []
+                for j in range(k):
+                    a = pop[int(parents[rng.integers(len(parents))])]
+                    if j < half:
+                        out.append(space.mutate(a, rng, self.mutation_prob))
+                    else:
+                        b = pop[int(parents[rng.integers(len(parents))])]
+                        out.append(space.crossover(a, b, rng))
+                return out
+
+            children = self.feasible_batch(make, self.inner_population)
+            child_pred = score(children)
+            seen.update(zip(children, child_pred.tolist(), strict=True))
+            allp = pop + children
+            allv = np.concatenate([pop_pred, child_pred])
+            keep = np.argsort(-allv, kind="stable")[: self.inner_population]
+            pop = [allp[i] for i in keep]
+            pop_pred = allv[keep]
+        cands = list(seen)
+        return cands, np.asarray([seen[a] for a in cands])
+
+    def _inner_evolution_indices(self, space: ChoiceSpace, model: Any,
+                                 pruning: Any) -> tuple[list[Arch], np.ndarray]:
+        """:meth:`_inner_evolution` on index matrices: children made in numpy, features by
+        ``encode_indices``, architectures built only for the returned candidates."""
+        rng, size = self.rng, self.inner_population
+        seen: dict[bytes, int] = {}
+        rows: list[np.ndarray] = []
+        preds: list[float] = []
+
+        def score(m: np.ndarray) -> np.ndarray:
+            X = space.encode_indices(m)
+            p = np.asarray(model.predict(X).mean, dtype=np.float64)
+            if pruning is not None:
+                p = np.where(pruning.mask(X), p, -np.inf)
+            for k, row, v in zip(space.row_keys(m), m, p.tolist(), strict=True):
+                if k not in seen:
+                    seen[k] = len(rows)
+                    rows.append(row)
+                    preds.append(v)
+            return p
+
+        hist_scores = self.objectives.score(self.history_values)
+        top = np.argsort(-hist_scores, kind="stable")[: size // 2]
+        pop = space.to_indices([self.history_archs[i] for i in top])
+        pop = np.concatenate([pop, self.feasible_rows(
+            space, lambda k: space.sample_indices(rng, k), size - len(pop))])
+        pop_pred = score(pop)
+        half = size // 2
+        for _ in range(self.inner_generations):
+            parents = np.argsort(-pop_pred, kind="stable")[: max(2, size // 4)]
+
+            def make(k: int, parents: np.ndarray = parents, pop: np.ndarray = pop) -> np.ndarray:
+                a = pop[parents[rng.integers(len(parents), size=k)]]
+                nm = min(k, half)
+                b = pop[parents[rng.integers(len(parents), size=k - nm)]]
+                return np.concatenate([space.mutate_indices(a[:nm], rng, self.mutation_prob),
+                                       space.crossover_indices(a[nm:], b, rng)])
+
+            children = self.feasible_rows(space, make, size)
+            child_pred = score(children)
+            allp = np.concatenate([pop, children])
+            allv = np.concatenate([pop_pred, child_pred])
+            keep = np.argsort(-allv, kind="stable")[:size]
+            pop, pop_pred = allp[keep], allv[keep]
+        if not rows:
+            return [], np.zeros(0)
+        return space.from_indices(np.stack(rows), check=False), np.asarray(preds)
+
+    def _tell(self, archs: list[Arch], values: np.ndarray) -> None:
+        self.round += 1
+
+    # ---- persistence -------------------------------------------------------------------
+    def _state(self) -> dict[str, Any]:
+        return {"round": self.round}
+
+    def _load_state(self, extra: dict[str, Any]) -> None:
+        self.round = int(extra["round"])
+
+    def _settings(self) -> dict[str, Any]:
+        return {"init_samples": self.init_samples, "top_k": self.top_k,
+                "exhaustive_below": self.exhaustive_below, "pool_given": self._pool_given,
+                "inner_population": self.inner_population,
+                "inner_generations": self.inner_generations, "prune": self.prune}

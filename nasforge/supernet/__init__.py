@@ -1,0 +1,38 @@
+"""Weight-shared supernets: dynamic ops, set_active/extract, BN recalibration.
+
+Importing this package registers the supernets of ``elasticvit``, ``elasticvit_efficient``,
+``ofa_mbv3`` and ``ofa_mbv3_w12`` (one :class:`SupernetSpec` row each in :data:`SUPERNETS`).
+"""
+
+from __future__ import annotations
+
+# ---- supernet core: ops, layers, Supernet, registry, BN (owner: supernet core) ---------------
+from nasforge.supernet import _elasticvit  # noqa: F401  (registers builders and specs)
+from nasforge.supernet import _ofa  # noqa: F401  (registers builders and specs)
+from nasforge.supernet.base import DYNAMIC_BUILDERS
+from nasforge.supernet.base import DynamicLayer
+from nasforge.supernet.base import NoActiveSubnetError
+from nasforge.supernet.base import Supernet
+from nasforge.supernet.base import SupernetSpec
+from nasforge.supernet.base import register_dynamic_builder
+from nasforge.supernet.bn import recalibrate_bn
+from nasforge.supernet.registry import SUPERNETS
+from nasforge.supernet.registry import build_supernet
+from nasforge.supernet.registry import register_supernet
+
+# ---- end supernet core -------------------------------------------------------------------------
+
+__all__ = [
+    # ---- supernet core ----
+    "DYNAMIC_BUILDERS",
+    "SUPERNETS",
+    "DynamicLayer",
+    "NoActiveSubnetError",
+    "Supernet",
+    "SupernetSpec",
+    "build_supernet",
+    "recalibrate_bn",
+    "register_dynamic_builder",
+    "register_supernet",
+    # ---- end supernet core ----
+]

@@ -1,0 +1,29 @@
+"""Every registered predictor passes the shared :class:`PredictorContract`."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+
+from nasforge.predictors import PREDICTORS
+from nasforge.predictors import BasePredictor
+from nasforge.testing.contracts import PredictorContract
+
+
+def test_builtin_predictors_registered() -> None:
+    assert set(PREDICTORS.list()) >= {"gbdt", "mlp", "gp", "rf"}
+
+
+@pytest.fixture(params=PREDICTORS.list())
+def predictor_factory(request: pytest.FixtureRequest) -> Callable[[int], BasePredictor]:
+    name = request.param
+
+    def make(seed: int) -> BasePredictor:
+        return PREDICTORS.create(name, seed=seed)
+
+    return make
+
+
+class TestPredictors(PredictorContract):
+    pass
