@@ -97,7 +97,7 @@ class Registry(Generic[T]):
             raise TypeError(f"{self.kind} {name!r} is not callable")
         return factory(**kwargs)
 
-    def list(self, filter: str = "*") -> list[str]:  # noqa: A002 - timm's name
+    def list(self, filter: str = "*") -> list[str]:
         """Sorted registered names matching the fnmatch pattern ``filter``."""
         return sorted(n for n in self._items if fnmatch.fnmatch(n, filter))
 

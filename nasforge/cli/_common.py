@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-
 from pathlib import Path
 from typing import Any
 
@@ -12,8 +11,8 @@ import typer
 import yaml
 from rich.console import Console
 
-from nasforge.errors import NasforgeError
 from nasforge.errors import InvalidInputError
+from nasforge.errors import NasforgeError
 
 __all__ = ["console", "err_console", "fail", "read_structured", "run_app"]
 
@@ -83,6 +82,7 @@ def read_structured(path: Path) -> Any:
         where = f" line {mark.line + 1}" if mark is not None else (
             f" line {e.lineno}" if isinstance(e, json.JSONDecodeError) else "")
         problem = getattr(e, "problem", None) or getattr(e, "msg", None) or str(e)
-        raise InvalidInputError(f"{path}{where}: malformed {'JSON' if str(path).endswith('.json') else 'YAML'}: {problem}") from None
+        kind = "JSON" if str(path).endswith(".json") else "YAML"
+        raise InvalidInputError(f"{path}{where}: malformed {kind}: {problem}") from None
 
 

@@ -50,8 +50,8 @@ def _check_keys(data: dict[str, Any], allowed: set[str], path: str, source: str)
         if key not in allowed:
             close = difflib.get_close_matches(str(key), sorted(allowed), n=1)
             hint = f"; did you mean {close[0]!r}?" if close else ""
-            raise _err(f"{path}{key}", f"unknown field{hint} (fields: {', '.join(sorted(allowed))})",
-                       source)
+            fields = ", ".join(sorted(allowed))
+            raise _err(f"{path}{key}", f"unknown field{hint} (fields: {fields})", source)
 
 
 def _int(v: Any, path: str, source: str, low: int | None = None) -> int:

@@ -82,7 +82,7 @@ def _accuracy(cfg: ExperimentConfig, space: SearchSpace, evaluator: Any | None,
               progress: bool) -> tuple[Objective, dict[str, Any]]:
     src = cfg.accuracy_source()
     if src == "benchmark":
-        assert cfg.benchmark is not None  # noqa: S101 - narrowed by accuracy_source
+        assert cfg.benchmark is not None
         bench = _table(cfg, space).column(cfg.benchmark.metric, direction="maximize",
                                           cheap=False)
         obj = CallableObjective(ACCURACY, bench.evaluate_many, "maximize")
@@ -135,7 +135,7 @@ _TABLES: dict[tuple[str, str], TabularBenchmark] = {}
 
 def _table(cfg: ExperimentConfig, space: SearchSpace) -> TabularBenchmark:
     """The benchmark CSV, read once per process (its accuracy and latency columns share it)."""
-    assert cfg.benchmark is not None  # noqa: S101 - callers check
+    assert cfg.benchmark is not None
     key = (str(Path(cfg.benchmark.path).resolve()), space.name)
     if key not in _TABLES:
         _TABLES[key] = TabularBenchmark.from_csv(cfg.benchmark.path, cfg.benchmark.metric, space)
@@ -260,7 +260,7 @@ def _pool_evaluator(cfg: ExperimentConfig, space: SearchSpace, built: _Built) ->
     raise InvalidInputError("--workers > 1 needs the Ray actor pool (nasforge[ray])")
 
 
-class _progress_bar:  # noqa: N801 - used as a context manager
+class _progress_bar:
     def __init__(self, total: int, enabled: bool) -> None:
         self.total, self.enabled = total, enabled
         self._progress: Any = None
@@ -328,7 +328,7 @@ def _write_outputs(cfg: ExperimentConfig, space: SearchSpace, result: SearchResu
         "params_m": best.values[PARAMS], "arch": best.arch.to_dict()}
     summary = {
         "name": name, "best": best_info, "n_evaluated": result.n_evaluated,
-        "pareto_size": int(len(pareto)), "device": cfg.device, "strategy": cfg.strategy.name,
+        "pareto_size": len(pareto), "device": cfg.device, "strategy": cfg.strategy.name,
         "seed": cfg.seed, "budget": cfg.budget, "seconds": seconds, "stopped": result.stopped,
         "latency_budget_ms": cfg.constraints.latency_ms,
     }

@@ -39,10 +39,10 @@ from nasforge.search_spaces.arch import Arch
 from nasforge.search_spaces.base import Choice
 from nasforge.search_spaces.base import ChoiceSpace
 from nasforge.search_spaces.block import Block
-from nasforge.search_spaces.block import register_block_kind
 from nasforge.search_spaces.block import block_flops
 from nasforge.search_spaces.block import block_flops_reference
 from nasforge.search_spaces.block import block_params
+from nasforge.search_spaces.block import register_block_kind
 from nasforge.search_spaces.registry import register_space
 
 __all__ = [
@@ -263,7 +263,7 @@ def _layer(args: tuple[Any, ...]) -> tuple[Block, int, int, int]:
     return hit
 
 
-def _L(*pos: Any, **kw: Any) -> tuple[Any, ...]:  # noqa: N802 - a layer key
+def _L(*pos: Any, **kw: Any) -> tuple[Any, ...]:
     key = (pos, tuple(sorted(kw.items())))
     _layer(key)
     return key

@@ -11,6 +11,7 @@ kind's registry, so a new plug-in is tested the moment it is registered::
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -46,7 +47,7 @@ class SpaceContract:
         for a in archs:
             space.validate(a)
             space.validate(space.mutate(a, rng, prob=0.5))
-        for a, b in zip(archs, archs[1:], strict=False):
+        for a, b in itertools.pairwise(archs):
             space.validate(space.crossover(a, b, rng))
 
     def test_same_seed_same_archs(self, space: SearchSpace) -> None:

@@ -101,7 +101,7 @@ def test_size_counts_non_decreasing_width_chains_exactly() -> None:
     from nasforge.search_spaces._elasticvit import WIDTHS
 
     chains = sum(1 for w in itertools.product(*WIDTHS)
-                 if all(a <= b for a, b in zip(w, w[1:], strict=False)))
+                 if all(a <= b for a, b in itertools.pairwise(w)))
     space = get_space("elasticvit")
     rest = 6 * 2 * 4 * 5 * 5 * 6 * 6 * 6 * 2**3 * 4**2 * 4**4 * 3**4
     assert space.size() == chains * rest
