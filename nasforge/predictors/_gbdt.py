@@ -149,7 +149,7 @@ class GBDTPredictor(BasePredictor):
         scores = self._booster().get_score(importance_type=importance_type)
         out = np.zeros(self.n_features_ or 0)
         for key, val in scores.items():
-            out[int(key[1:])] = float(val)  # keys are "f0", "f1", ...
+            out[int(key[1:])] = float(val[0] if isinstance(val, list) else val)  # keys "f0", ...
         return out
 
     def _save_state(self, path: Path) -> dict[str, Any]:

@@ -49,7 +49,7 @@ class GPPredictor(BasePredictor):
         nu: float = 2.5,
         length_scale: float = 3.0,
         noise: float = 0.1,
-        n_restarts: int = 1,
+        n_restarts: int = 0,
         seed: int = 0,
     ) -> None:
         super().__init__(seed=seed)
@@ -77,7 +77,7 @@ class GPPredictor(BasePredictor):
         }
 
     def _kernel(self) -> Kernel:
-        return (ConstantKernel(1.0, (1e-3, 1e3))
+        return (ConstantKernel(1.0, (1e-3, 1e5))
                 * Matern(self.length_scale, (1e-2, 1e3), nu=self.nu)
                 + WhiteKernel(self.noise, (1e-6, 1e1)))
 

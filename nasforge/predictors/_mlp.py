@@ -1,14 +1,18 @@
 """Multi-layer perceptron (torch), a small deep ensemble; saved as safetensors + JSON.
 
 Each member is an MLP with ReLU on standardised features and targets, trained with Adam on
-mini-batches. Members differ only in their initialisation and batch order, both drawn from a
-``torch.Generator`` seeded by ``seed`` (no global RNG). With ``n_models > 1`` the predictive
-``std`` is the spread of the members (deep ensembles, https://arxiv.org/abs/1612.01474).
+mini-batches; the members train together as batched matrix products (``(k, B, d)``). Members
+differ only in their initialisation and batch order, both drawn from a ``torch.Generator``
+seeded by ``seed`` (no global RNG). With ``n_models > 1`` the predictive ``std`` is the spread of
+the members (deep ensembles, https://arxiv.org/abs/1612.01474).
 """
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import math
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +20,6 @@ import numpy as np
 import torch
 from safetensors.torch import load_file
 from safetensors.torch import save_file
-from torch import nn
 
 from nasforge.errors import InvalidInputError
 from nasforge.predictors.base import BasePredictor
@@ -29,24 +32,45 @@ __all__ = ["MLPPredictor"]
 _WEIGHTS_FILE = "weights.safetensors"
 
 
-def _make_net(d: int, hidden: tuple[int, ...]) -> nn.Sequential:
-    layers: list[nn.Module] = []
-    prev = d
-    for h in hidden:
-        layers += [nn.Linear(prev, h), nn.ReLU()]
-        prev = h
-    layers.append(nn.Linear(prev, 1))
-    return nn.Sequential(*layers)
+@contextlib.contextmanager
+def _torch_threads(n: int) -> Iterator[None]:
+    """Run torch on ``n`` intra-op threads, restoring the caller's setting afterwards.
+
+    Tiny MLPs are fastest on one thread; several threads on a busy machine spin-wait and make
+    training 10-30x slower.
+    """
+    prev = torch.get_num_threads()
+    if n == prev:
+        yield
+        return
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(prev)
 
 
-def _init(net: nn.Sequential, gen: torch.Generator) -> None:
-    """nn.Linear's default initialisation, drawn from ``gen``."""
-    with torch.no_grad():
-        for m in net:
-            if isinstance(m, nn.Linear):
-                nn.init.kaiming_uniform_(m.weight, a=math.sqrt(5), generator=gen)
-                bound = 1.0 / math.sqrt(m.in_features)
-                m.bias.uniform_(-bound, bound, generator=gen)
+def _init_params(d: int, hidden: tuple[int, ...], k: int, gen: torch.Generator
+                 ) -> list[torch.Tensor]:
+    """Weights (k, in, out) and biases (k, 1, out) per layer, nn.Linear's default init."""
+    params: list[torch.Tensor] = []
+    for fan_in, fan_out in itertools.pairwise((d, *hidden, 1)):
+        bound = 1.0 / math.sqrt(fan_in)  # kaiming_uniform(a=sqrt(5)) and the bias both give this
+        w = (torch.rand(k, fan_in, fan_out, generator=gen) * 2 - 1) * bound
+        b = (torch.rand(k, 1, fan_out, generator=gen) * 2 - 1) * bound
+        params += [w.requires_grad_(), b.requires_grad_()]
+    return params
+
+
+def _forward(params: list[torch.Tensor], x: torch.Tensor) -> torch.Tensor:
+    """Run all members: x (k, B, d) -> (k, B)."""
+    h = x
+    n_layers = len(params) // 2
+    for i in range(n_layers):
+        h = torch.baddbmm(params[2 * i + 1], h, params[2 * i])
+        if i < n_layers - 1:
+            h = torch.relu(h)
+    return h[..., 0]
 
 
 @register_predictor("mlp")
@@ -60,6 +84,7 @@ class MLPPredictor(BasePredictor):
         batch_size: mini-batch size.
         lr: Adam learning rate.
         weight_decay: Adam L2 penalty.
+        n_threads: torch intra-op threads during fit/predict (restored afterwards).
         seed: seeds initialisation and batch order.
     """
 
@@ -71,6 +96,7 @@ class MLPPredictor(BasePredictor):
         batch_size: int = 32,
         lr: float = 3e-3,
         weight_decay: float = 1e-4,
+        n_threads: int = 1,
         seed: int = 0,
     ) -> None:
         super().__init__(seed=seed)
@@ -87,7 +113,8 @@ class MLPPredictor(BasePredictor):
         self.batch_size = int(batch_size)
         self.lr = float(lr)
         self.weight_decay = float(weight_decay)
-        self.nets_: list[nn.Sequential] | None = None
+        self.n_threads = max(1, int(n_threads))
+        self.params_: list[torch.Tensor] | None = None
         self.scalers_: dict[str, list[float]] | None = None
 
     def get_config(self) -> dict[str, Any]:
@@ -98,6 +125,7 @@ class MLPPredictor(BasePredictor):
             "batch_size": self.batch_size,
             "lr": self.lr,
             "weight_decay": self.weight_decay,
+            "n_threads": self.n_threads,
             "seed": self.seed,
         }
 
@@ -117,56 +145,48 @@ class MLPPredictor(BasePredictor):
                          "x_scale": np.where(sd > 0, sd, 1.0).tolist(),
                          "y_mean": [float(y.mean())], "y_scale": [y_sd]}
         xt = self._scaled(X)
-        yt = torch.from_numpy((y - y.mean()) / y_sd).to(torch.float32)[:, None]
+        yt = torch.from_numpy((y - y.mean()) / y_sd).to(torch.float32)
+        with _torch_threads(self.n_threads):
+            self._train(xt, yt)
+
+    def _train(self, xt: torch.Tensor, yt: torch.Tensor) -> None:
         gen = torch.Generator().manual_seed(self.seed)
-        n = xt.shape[0]
-        nets = []
-        for _ in range(self.n_models):
-            net = _make_net(X.shape[1], self.hidden)
-            _init(net, gen)
-            opt = torch.optim.Adam(net.parameters(), lr=self.lr, weight_decay=self.weight_decay)
-            net.train()
-            for _ in range(self.epochs):
-                order = torch.randperm(n, generator=gen)
-                for start in range(0, n, self.batch_size):
-                    idx = order[start:start + self.batch_size]
-                    loss = nn.functional.mse_loss(net(xt[idx]), yt[idx])
-                    opt.zero_grad()
-                    loss.backward()
-                    opt.step()
-            net.eval()
-            nets.append(net)
-        self.nets_ = nets
+        k, n = self.n_models, xt.shape[0]
+        params = _init_params(xt.shape[1], self.hidden, k, gen)
+        opt = torch.optim.Adam(params, lr=self.lr, weight_decay=self.weight_decay)
+        for _ in range(self.epochs):
+            # an independent batch order per member: (k, n)
+            order = torch.argsort(torch.rand(k, n, generator=gen), dim=1)
+            for start in range(0, n, self.batch_size):
+                idx = order[:, start:start + self.batch_size]
+                loss = torch.mean((_forward(params, xt[idx]) - yt[idx]) ** 2) * k
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+        self.params_ = [p.detach() for p in params]
 
     def _predict(self, X: np.ndarray) -> Prediction:
-        if self.nets_ is None or self.scalers_ is None:
+        if self.params_ is None or self.scalers_ is None:
             raise NotFittedError("mlp predictor is not fitted; call fit(X, y) first")
         xt = self._scaled(X)
-        with torch.no_grad():
-            out = torch.stack([net(xt)[:, 0] for net in self.nets_]).double().numpy()
+        with torch.no_grad(), _torch_threads(self.n_threads):
+            out = _forward(self.params_, xt.expand(self.n_models, -1, -1)).double().numpy()
         out = out * self.scalers_["y_scale"][0] + self.scalers_["y_mean"][0]  # (models, m)
         std = out.std(axis=0) if self.n_models > 1 else None
         return Prediction(mean=out.mean(axis=0), std=std)
 
     # ---- persistence ---------------------------------------------------------------------
     def _save_state(self, path: Path) -> dict[str, Any]:
-        if self.nets_ is None or self.scalers_ is None:
+        if self.params_ is None or self.scalers_ is None:
             raise NotFittedError("mlp predictor is not fitted; call fit(X, y) first")
-        tensors = {f"m{k}.{name}": p.detach().contiguous()
-                   for k, net in enumerate(self.nets_) for name, p in net.state_dict().items()}
+        tensors = {f"layer{i // 2}.{'weight' if i % 2 == 0 else 'bias'}": p.contiguous()
+                   for i, p in enumerate(self.params_)}
         save_file(tensors, str(path / _WEIGHTS_FILE))
         return {"weights_file": _WEIGHTS_FILE, "scalers": self.scalers_}
 
     def _load_state(self, path: Path, meta: dict[str, Any]) -> None:
         tensors = load_file(str(path / meta.get("weights_file", _WEIGHTS_FILE)))
         self.scalers_ = {k: [float(v) for v in vals] for k, vals in meta["scalers"].items()}
-        d = len(self.scalers_["x_mean"])
-        nets = []
-        for k in range(self.n_models):
-            net = _make_net(d, self.hidden)
-            prefix = f"m{k}."
-            net.load_state_dict({n[len(prefix):]: t for n, t in tensors.items()
-                                 if n.startswith(prefix)})
-            net.eval()
-            nets.append(net)
-        self.nets_ = nets
+        n_layers = len(self.hidden) + 1
+        self.params_ = [tensors[f"layer{i}.{kind}"] for i in range(n_layers)
+                        for kind in ("weight", "bias")]

@@ -159,7 +159,8 @@ class RFPredictor(BasePredictor):
         return Prediction(mean=per_tree.mean(axis=0), std=per_tree.std(axis=0))
 
     def _save_state(self, path: Path) -> dict[str, Any]:
-        np.savez(path / _ARRAYS_FILE, **self._trees().as_dict())
+        arrays: dict[str, Any] = dict(self._trees().as_dict())
+        np.savez(path / _ARRAYS_FILE, **arrays)
         return {"arrays_file": _ARRAYS_FILE}
 
     def _load_state(self, path: Path, meta: dict[str, Any]) -> None:
