@@ -41,6 +41,7 @@ from nasforge.strategies.objectives import LatencyObjective
 from nasforge.strategies.objectives import Objective
 from nasforge.strategies.objectives import ParamsObjective
 from nasforge.strategies.objectives import PredictorObjective
+from nasforge.strategies.objectives import SupernetAccuracyObjective
 from nasforge.strategies.objectives import TabularBenchmark
 from nasforge.strategies.result import Candidate
 from nasforge.strategies.result import SearchResult
@@ -98,15 +99,16 @@ def _accuracy(cfg: ExperimentConfig, space: SearchSpace, evaluator: Any | None,
         raise IncompatibleComponentsError(
             f"space {space.name!r} is tabular: give --benchmark CSV --metric COL or --predictor"
         )
-    if evaluator is None:
-        evaluator = _supernet_evaluator(cfg, space, progress)
-    obj = CallableObjective(ACCURACY, evaluator.evaluate_many, "maximize")
-    return obj, evaluator.provenance()
+    if evaluator is not None:  # e.g. the Ray actor pool: same evaluate_many / provenance
+        return CallableObjective(ACCURACY, evaluator.evaluate_many, "maximize"), dict(
+            evaluator.provenance())
+    obj = _supernet_objective(cfg, space, progress)
+    return obj, obj.provenance()
 
 
-def _supernet_evaluator(cfg: ExperimentConfig, space: SearchSpace, progress: bool) -> Any:
+def _supernet_objective(cfg: ExperimentConfig, space: SearchSpace, progress: bool
+                        ) -> SupernetAccuracyObjective:
     from nasforge._paths import cache_dir
-    from nasforge.experiments.evaluators import SubnetEvaluator
     from nasforge.supernet.checkpoint import load_supernet
     from nasforge.supernet.data import load_data
     from nasforge.supernet.quick import resolve_device
@@ -127,7 +129,8 @@ def _supernet_evaluator(cfg: ExperimentConfig, space: SearchSpace, progress: boo
     conf = state.config
     seed = int(conf.get("train", {}).get("seed", 0))
     data = load_data(str(conf.get("data", "digits")), int(conf.get("input_size", 32)), seed=seed)
-    return SubnetEvaluator(supernet, data, device=str(device), checkpoint=ckpt, seed=seed)
+    return SupernetAccuracyObjective(supernet, data, device=str(device), checkpoint=ckpt,
+                                     seed=seed, name=ACCURACY)
 
 
 _TABLES: dict[tuple[str, str], TabularBenchmark] = {}

@@ -489,30 +489,29 @@ class TabularBenchmark(Objective):
 
 
 class SupernetAccuracyObjective(Objective):
-    """BN-recalibrated top-1 (%) of the active subnet of a weight-shared supernet.
+    """BN-recalibrated top-1 (%) of subnets of a weight-shared supernet, cached by ``arch_id``.
 
-    For each architecture (cached by ``arch_id``): ``supernet.set_active(arch)``, recalibrate
-    BatchNorm statistics on ``num_calib_batches`` training batches, then measure top-1 accuracy
-    on the validation loader in eval mode. Only the pinned supernet API is used
-    (``set_active``, ``recalibrate_bn(model, batches, num_batches)``).
+    Each distinct arch is activated, its BatchNorm statistics recalibrated on ``recal_batches``
+    training batches, and scored on the validation split
+    (:func:`nasforge.supernet.evaluate.evaluate_subnet`).
 
     Args:
-        supernet: a ``torch.nn.Module`` with ``set_active(arch)``.
-        val_loader: iterable of ``(x, y)`` batches; x ``(B, 3, H, W)``, y ``(B,)`` int64.
-        calib_loader: iterable of training batches for BN recalibration.
-        num_calib_batches: batches used to recalibrate.
-        max_val_batches: stop validation after this many batches (None: all).
-        recalibrate: ``fn(model, batches, num_batches)``; defaults to
-            ``nasforge.supernet.recalibrate_bn``.
-        accelerator: torch device string for evaluation (``cpu``, ``cuda``).
+        supernet: a trained :class:`~nasforge.supernet.Supernet`.
+        data: the dataset (:class:`~nasforge.supernet.data.ImageData`): training batches
+            recalibrate BN, the validation split scores.
+        recal_batches: K, the recalibration batches.
+        batch_size: batch size of recalibration and evaluation.
+        seed: which training batches recalibrate (fixed, so scores are reproducible).
+        device: compute device (``cpu``, ``cuda``).
+        checkpoint: where the supernet came from (recorded in provenance).
+        lower: lower feasibility bound (%).
         name: column name.
     """
 
-    def __init__(self, supernet: Any, val_loader: Iterable[Any], calib_loader: Iterable[Any],
-                 *, num_calib_batches: int = 10, max_val_batches: int | None = None,
-                 recalibrate: Callable[[Any, Iterable[Any], int], Any] | None = None,
-                 accelerator: str = "cpu", lower: float | None = None,
-                 name: str = "top1") -> None:
+    def __init__(self, supernet: Any, data: Any, *, recal_batches: int = 4,
+                 batch_size: int = 256, seed: int = 0, device: str = "cpu",
+                 checkpoint: str | Path | None = None, lower: float | None = None,
+                 name: str = "accuracy") -> None:
         super().__init__(name, "maximize", lower=lower, cheap=False)
         if not callable(getattr(supernet, "set_active", None)):
             raise IncompatibleComponentsError(
@@ -520,49 +519,34 @@ class SupernetAccuracyObjective(Objective):
                 f"{type(supernet).__name__} has none"
             )
         self.supernet = supernet
-        self.val_loader = val_loader
-        self.calib_loader = calib_loader
-        self.num_calib_batches = num_calib_batches
-        self.max_val_batches = max_val_batches
-        self.accelerator = accelerator
-        if recalibrate is None:
-            from nasforge.supernet import recalibrate_bn
-
-            recalibrate = recalibrate_bn
-        self.recalibrate = recalibrate
+        self.data = data
+        self.recal_batches = recal_batches
+        self.batch_size = batch_size
+        self.seed = seed
+        self.device = device
+        self.checkpoint = None if checkpoint is None else str(checkpoint)
         self._cache: dict[str, float] = {}
 
     def evaluate_many(self, archs: Sequence[Arch]) -> np.ndarray:
-        return np.array([self._one(a) for a in archs], dtype=np.float64)
+        from nasforge.supernet.evaluate import evaluate_subnet
 
-    def _one(self, arch: Arch) -> float:
-        import torch
-
-        hit = self._cache.get(arch.arch_id)
-        if hit is not None:
-            return hit
-        model = self.supernet
-        model.set_active(arch)
-        self.recalibrate(model, self.calib_loader, self.num_calib_batches)
-        model.eval()
-        correct = total = 0
-        with torch.no_grad():
-            for b, (x, y) in enumerate(self.val_loader):
-                if self.max_val_batches is not None and b >= self.max_val_batches:
-                    break
-                logits = model(x.to(self.accelerator))
-                correct += int((logits.argmax(1).cpu() == y).sum())
-                total += int(y.numel())
-        if total == 0:
-            raise InvalidInputError("the validation loader yielded no batch; give a non-empty one")
-        acc = 100.0 * correct / total
-        self._cache[arch.arch_id] = acc
-        return acc
+        out = np.empty(len(archs))
+        for i, arch in enumerate(archs):
+            hit = self._cache.get(arch.arch_id)
+            if hit is None:
+                acc = evaluate_subnet(self.supernet, arch, self.data,
+                                      recal_batches=self.recal_batches,
+                                      batch_size=self.batch_size, seed=self.seed,
+                                      device=self.device)
+                hit = self._cache[arch.arch_id] = 100.0 * acc.top1
+            out[i] = hit
+        return out
 
     def provenance(self) -> dict[str, Any]:
-        return {"kind": "supernet", "supernet": type(self.supernet).__name__,
-                "num_calib_batches": self.num_calib_batches,
-                "input_size": getattr(self.supernet, "input_size", None)}
+        return {"kind": "supernet top-1 %", "checkpoint": self.checkpoint,
+                "data": self.data.name, "input_size": self.data.input_size,
+                "val_images": len(self.data.val_x), "bn_recalibration_batches": self.recal_batches,
+                "batch_size": self.batch_size}
 
 
 class SearchObjectives:
