@@ -134,6 +134,7 @@ def sweep(
     from nasforge.experiments.sweep import run_sweep
 
     cfg = load_sweep(sweep_file)  # a malformed file: one line, exit 2, before Ray starts
+    cfg.check_names()
     console.print(f"sweep {cfg.name}: {cfg.n_trials} trial(s) over {', '.join(cfg.swept)} "
                   f"-> {cfg.out}")
     outcome = run_sweep(cfg, address=address, max_concurrent=max_concurrent, resume=resume,

@@ -13,6 +13,13 @@ from nasforge.experiments.export import extract_subnet
 from nasforge.experiments.export import load_arch_config
 from nasforge.experiments.export import predict_device_ms
 from nasforge.experiments.export import write_arch_config
+from nasforge.experiments.pool import SupernetActorPool
+from nasforge.experiments.report import ReportOutcome
+from nasforge.experiments.report import make_report
+from nasforge.experiments.sweep import SweepConfig
+from nasforge.experiments.sweep import SweepOutcome
+from nasforge.experiments.sweep import load_sweep
+from nasforge.experiments.sweep import run_sweep
 
 __all__ = [
     "EXPORT_FORMATS",
@@ -20,10 +27,17 @@ __all__ = [
     "ExportFormat",
     "ExportResult",
     "ExportVerificationError",
+    "ReportOutcome",
+    "SupernetActorPool",
+    "SweepConfig",
+    "SweepOutcome",
     "export_model",
     "export_name",
     "extract_subnet",
     "load_arch_config",
+    "load_sweep",
+    "make_report",
     "predict_device_ms",
+    "run_sweep",
     "write_arch_config",
 ]

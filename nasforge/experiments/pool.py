@@ -3,7 +3,7 @@
 The supernet's weights and the dataset are put into Ray's object store once
 (``ray.put``); every actor rebuilds the supernet from them, so N workers cost one
 serialisation, not N. Each actor evaluates one subnet at a time exactly as the in-process
-:class:`~nasforge.experiments.evaluators.SubnetEvaluator` does (``set_active``, BN
+:class:`~nasforge.strategies.objectives.SupernetAccuracyObjective` does (``set_active``, BN
 recalibration on K training batches, top-1 on the validation split), and a
 ``ray.util.ActorPool`` hands subnets to idle actors. :class:`SupernetActorPool` has the same
 ``evaluate_many`` / ``provenance`` interface, so ``run_experiment(evaluator=...)`` and sweeps
@@ -95,8 +95,8 @@ class _Worker:
                  ) -> None:
         import torch
 
-        from nasforge.experiments.evaluators import SubnetEvaluator
         from nasforge.search_spaces import get_space
+        from nasforge.strategies.objectives import SupernetAccuracyObjective as SubnetEvaluator
         from nasforge.supernet.data import ImageData
         from nasforge.supernet.registry import build_supernet
 
@@ -120,9 +120,10 @@ class _Worker:
         """True once the supernet is rebuilt (the constructor has run)."""
         return True
 
-    def evaluate(self, arch: dict[str, Any]) -> float:
-        """Top-1 (%) of one subnet given as its plain dict."""
-        return float(self.evaluator.evaluate_many([self.space.arch_from_dict(arch)])[0])
+    def evaluate(self, arch: dict[str, Any]) -> tuple[str, float]:
+        """``(arch_id, top-1 %)`` of one subnet given as its plain dict."""
+        a = self.space.arch_from_dict(arch)
+        return a.arch_id, float(self.evaluator.evaluate_many([a])[0])
 
 
 # ---- the pool ----------------------------------------------------------------------------------
@@ -130,7 +131,7 @@ class SupernetActorPool:
     """Evaluate subnets of one supernet on ``workers`` Ray actors in parallel.
 
     Same interface (and the same numbers) as
-    :class:`~nasforge.experiments.evaluators.SubnetEvaluator`: top-1 in percent after BN
+    :class:`~nasforge.strategies.objectives.SupernetAccuracyObjective`: top-1 in percent after BN
     recalibration on ``recal_batches`` training batches chosen by ``seed``.
 
     Args:
@@ -233,11 +234,11 @@ class SupernetActorPool:
             if a.arch_id not in self._cache:
                 todo.setdefault(a.arch_id, a)
         if todo:
-            ids = list(todo)
-            results = self._pool.map(lambda actor, ad: actor.evaluate.remote(ad),
-                                     [todo[i].to_dict() for i in ids])
-            for i, acc in zip(ids, results, strict=True):
-                self._cache[i] = float(acc)
+            # unordered: an actor takes the next subnet as soon as it is free
+            results = self._pool.map_unordered(lambda actor, ad: actor.evaluate.remote(ad),
+                                               [a.to_dict() for a in todo.values()])
+            for arch_id, acc in results:
+                self._cache[arch_id] = float(acc)
         return np.array([self._cache[a.arch_id] for a in archs], dtype=np.float64)
 
     def provenance(self) -> dict[str, Any]:

@@ -21,6 +21,7 @@ import json
 import platform
 import time
 from collections.abc import Callable
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,7 @@ from nasforge.search_spaces.base import SearchSpace
 from nasforge.strategies import STRATEGIES
 from nasforge.strategies import SearchObjectives
 from nasforge.strategies import run_search
+from nasforge.strategies._run import Callback
 from nasforge.strategies.objectives import CallableObjective
 from nasforge.strategies.objectives import FlopsObjective
 from nasforge.strategies.objectives import LatencyObjective
@@ -81,15 +83,13 @@ def run_name(device: str, latency_ms: float | None, accuracy: float | None,
 # ---- objectives --------------------------------------------------------------------------------
 def _accuracy(cfg: ExperimentConfig, space: SearchSpace, evaluator: Any | None,
               progress: bool) -> tuple[Objective, dict[str, Any]]:
-    src = cfg.accuracy_source()
-    if src == "benchmark":
-        assert cfg.benchmark is not None
+    if cfg.benchmark is not None:  # accuracy_source() == "benchmark"
         bench = _table(cfg, space).column(cfg.benchmark.metric, direction="maximize",
                                           cheap=False)
         obj = CallableObjective(ACCURACY, bench.evaluate_many, "maximize")
         return obj, {"kind": "tabular benchmark", "path": cfg.benchmark.path,
                      "metric": cfg.benchmark.metric}
-    if src == "predictor":
+    if cfg.predictor is not None:
         from nasforge.predictors import BasePredictor
 
         pred = BasePredictor.load(str(cfg.predictor))
@@ -106,25 +106,32 @@ def _accuracy(cfg: ExperimentConfig, space: SearchSpace, evaluator: Any | None,
     return obj, obj.provenance()
 
 
-def _supernet_objective(cfg: ExperimentConfig, space: SearchSpace, progress: bool
-                        ) -> SupernetAccuracyObjective:
+def _checkpoint(cfg: ExperimentConfig, space: SearchSpace, progress: bool) -> Path:
+    """The supernet checkpoint: the user's, or the quick supernet (trained once, cached)."""
+    if cfg.accuracy_source() != "quick-supernet":
+        return Path(str(cfg.supernet))
     from nasforge._paths import cache_dir
-    from nasforge.supernet.checkpoint import load_supernet
-    from nasforge.supernet.data import load_data
     from nasforge.supernet.quick import resolve_device
     from nasforge.supernet.quick import train_quick_supernet
 
-    device = resolve_device(cfg.accelerator)
-    if cfg.accuracy_source() == "quick-supernet":
-        if progress:
-            from nasforge.cli._common import err_console
+    if progress:
+        from nasforge.cli._common import err_console
 
-            err_console.print(
-                f"no --supernet/--predictor/--benchmark: using the embedded quick supernet of "
-                f"{space.name} on `digits` (trained once, cached under {cache_dir()})")
-        ckpt = train_quick_supernet(space, cache_dir(), progress=progress, device=device)
-    else:
-        ckpt = Path(str(cfg.supernet))
+        err_console.print(
+            f"no --supernet/--predictor/--benchmark: using the embedded quick supernet of "
+            f"{space.name} on `digits` (trained once, cached under {cache_dir()})")
+    return train_quick_supernet(space, cache_dir(), progress=progress,
+                                device=resolve_device(cfg.accelerator))
+
+
+def _supernet_objective(cfg: ExperimentConfig, space: SearchSpace, progress: bool
+                        ) -> SupernetAccuracyObjective:
+    from nasforge.supernet.checkpoint import load_supernet
+    from nasforge.supernet.data import load_data
+    from nasforge.supernet.quick import resolve_device
+
+    device = resolve_device(cfg.accelerator)
+    ckpt = _checkpoint(cfg, space, progress)
     supernet, state = load_supernet(ckpt, expect_space=space.name)
     conf = state.config
     seed = int(conf.get("train", {}).get("seed", 0))
@@ -138,7 +145,8 @@ _TABLES: dict[tuple[str, str], TabularBenchmark] = {}
 
 def _table(cfg: ExperimentConfig, space: SearchSpace) -> TabularBenchmark:
     """The benchmark CSV, read once per process (its accuracy and latency columns share it)."""
-    assert cfg.benchmark is not None
+    if cfg.benchmark is None:
+        raise InvalidInputError("this run has no --benchmark table")
     key = (str(Path(cfg.benchmark.path).resolve()), space.name)
     if key not in _TABLES:
         _TABLES[key] = TabularBenchmark.from_csv(cfg.benchmark.path, cfg.benchmark.metric, space)
@@ -225,14 +233,18 @@ def _storage(cfg: ExperimentConfig, out: Path) -> Path:
 
 # ---- the run -----------------------------------------------------------------------------------
 def run_experiment(cfg: ExperimentConfig, *, progress: bool = True,
-                   evaluator: Any | None = None) -> RunOutcome:
+                   evaluator: Any | None = None, callbacks: Sequence[Callback] = ()
+                   ) -> RunOutcome:
     """Run one search and write its folder (see the module docstring).
 
     Args:
         cfg: the experiment.
         progress: show progress bars and messages on stderr.
         evaluator: an accuracy evaluator with ``evaluate_many(archs) -> top-1 %`` and
-            ``provenance()`` (e.g. a Ray actor pool); default: an in-process one.
+            ``provenance()``; default: in-process, or a Ray actor pool of ``cfg.workers``
+            actors when ``cfg.workers > 1``.
+        callbacks: called with every evaluated candidate (e.g. a sweep reporting to Ray
+            Tune's schedulers); one returning True ends the search.
 
     Raises:
         NasforgeError: bad names, files or combinations (one line for the CLI).
@@ -242,25 +254,34 @@ def run_experiment(cfg: ExperimentConfig, *, progress: bool = True,
     STRATEGIES.get(cfg.strategy.name)  # resolve cheap names before any expensive set-up
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
-    built = build_objectives(cfg, space, evaluator=evaluator, progress=progress)
+    pool = None
     if cfg.workers > 1 and evaluator is None and cfg.accuracy_source() in (
             "supernet", "quick-supernet"):
-        evaluator = _pool_evaluator(cfg, space, built)
-    strategy = _strategy(cfg, space, built.objectives)
-    db = _storage(cfg, out)
-    db.parent.mkdir(parents=True, exist_ok=True)
-    with _progress_bar(cfg.budget, progress) as advance:
-        result = run_search(strategy, built.objectives, cfg.budget, storage=db,
-                            resume=cfg.resume, callbacks=[advance],
-                            dedupe_key=built.dedupe_key,
-                            eval_chunk=None if cfg.accuracy_source() in ("benchmark",
-                                                                         "predictor") else 8)
+        evaluator = pool = _pool_evaluator(cfg, space, progress)
+    try:
+        built = build_objectives(cfg, space, evaluator=evaluator, progress=progress)
+        strategy = _strategy(cfg, space, built.objectives)
+        db = _storage(cfg, out)
+        db.parent.mkdir(parents=True, exist_ok=True)
+        chunk = None if cfg.accuracy_source() in ("benchmark", "predictor") else max(
+            8, cfg.workers)
+        with _progress_bar(cfg.budget, progress) as advance:
+            result = run_search(strategy, built.objectives, cfg.budget, storage=db,
+                                resume=cfg.resume, callbacks=[advance, *callbacks],
+                                dedupe_key=built.dedupe_key, eval_chunk=chunk)
+    finally:
+        if pool is not None:
+            pool.close()
     summary = _write_outputs(cfg, space, result, built, out, time.perf_counter() - t0)
     return RunOutcome(out, summary)
 
 
-def _pool_evaluator(cfg: ExperimentConfig, space: SearchSpace, built: _Built) -> Any:
-    raise InvalidInputError("--workers > 1 needs the Ray actor pool (nasforge[ray])")
+def _pool_evaluator(cfg: ExperimentConfig, space: SearchSpace, progress: bool) -> Any:
+    """A Ray actor pool of ``cfg.workers`` actors sharing one supernet (weights put once)."""
+    from nasforge.experiments.pool import SupernetActorPool
+
+    ckpt = _checkpoint(cfg, space, progress)
+    return SupernetActorPool.from_checkpoint(ckpt, workers=cfg.workers)
 
 
 class _progress_bar:

@@ -40,6 +40,7 @@ import os
 import re
 import socket
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from dataclasses import field
 from pathlib import Path
@@ -49,6 +50,7 @@ import numpy as np
 
 from nasforge.errors import IncompatibleComponentsError
 from nasforge.errors import InvalidInputError
+from nasforge.errors import UnknownNameError
 from nasforge.experiments.config import _FIELDS
 from nasforge.experiments.config import ConfigError
 from nasforge.experiments.config import ExperimentConfig
@@ -189,29 +191,58 @@ class SweepConfig:
         cfg._check_values()
         return cfg
 
-    def _check_values(self) -> None:
-        """Build the experiment of every grid value and random choice (and every grid
-        combination, up to a few thousand) so that a bad value fails before Ray starts."""
+    def _points(self) -> Iterator[tuple[dict[str, Any], str, str | None]]:
+        """``(point, where, swept)``: the base with every swept field at its first value
+        (``swept`` None), then each grid value, random choice or bound in turn, then every
+        grid combination (``swept`` ``""``; up to a few thousand)."""
         first = {p: v[0] for p, v in self.grid.items()}
         first.update({p: next(iter(d.values()))[0] for p, d in self.random.items()})
-        # the base with one value per swept field: an error there is the base's
-        self._experiment_or_raise(first, "base", None)
+        yield first, "base", None
         for p, values in self.grid.items():
             for i, v in enumerate(values):
-                self._experiment_or_raise({**first, p: v}, f"grid.{p}[{i}]", p)
+                yield {**first, p: v}, f"grid.{p}[{i}]", p
         for p, dist in self.random.items():
             kind, arg = next(iter(dist.items()))
             if kind == "choice":
                 for i, v in enumerate(arg):
-                    self._experiment_or_raise({**first, p: v}, f"random.{p}.choice[{i}]", p)
+                    yield {**first, p: v}, f"random.{p}.choice[{i}]", p
             else:
                 for v in (arg[0], arg[1] - 1 if kind == "randint" else arg[1]):
-                    self._experiment_or_raise({**first, p: v}, f"random.{p}.{kind}", p)
+                    yield {**first, p: v}, f"random.{p}.{kind}", p
         if 1 < self.n_trials // self.num_samples <= _MAX_GRID_CHECK:
             for combo in itertools.product(*self.grid.values()):
                 point = dict(zip(self.grid, combo, strict=True))
                 where = "grid (" + ", ".join(f"{p}={v!r}" for p, v in point.items()) + ")"
-                self._experiment_or_raise({**first, **point}, where, "")
+                yield {**first, **point}, where, ""
+
+    def _check_values(self) -> None:
+        """Build the experiment of every value so that a bad one fails before Ray starts."""
+        for point, where, swept in self._points():
+            self._experiment_or_raise(point, where, swept)
+
+    def check_names(self) -> None:
+        """Resolve every search space, strategy and device name the sweep uses.
+
+        Raises:
+            UnknownNameError: an unknown name, with the sweep path of the value that set it.
+        """
+        from nasforge.hardware_models import get_device
+        from nasforge.hardware_models import list_devices
+        from nasforge.search_spaces import get_space
+        from nasforge.strategies import STRATEGIES
+
+        devices = set(list_devices())
+        prefix = f"{self.source}: " if self.source else ""
+        for point, where, _ in self._points():
+            exp = self.experiment(point)
+            try:
+                get_space(exp.search_space)
+                STRATEGIES.get(exp.strategy.name)
+                column = exp.benchmark is not None and exp.device.endswith("_ms")
+                if exp.device not in devices and not column:
+                    get_device(exp.device)
+            except UnknownNameError as e:
+                raise UnknownNameError(f"{prefix}{where}: {e}") from None
 
     def _experiment_or_raise(self, point: dict[str, Any], where: str, swept: str | None
                              ) -> None:
@@ -225,15 +256,29 @@ class SweepConfig:
             self.experiment(point)
         except ConfigError as e:
             path, _, problem = str(e).partition(": ")
+            if swept is None:  # the base check: blame a swept field's first value if related
+                related = [p for p in self.swept if _related(path, p)]
+                if related:
+                    swept = related[0]
+                    where = (f"grid.{swept}[0]" if swept in self.grid
+                             else f"random.{swept}.{next(iter(self.random[swept]))}")
             if swept is None:
                 msg = f"base.{path}: {problem}" if path != "(top level)" else str(e)
-            elif swept and (path == swept or path.startswith(swept + ".")
-                            or swept.startswith(path + ".")):
+            elif swept and _related(path, swept):
                 msg = f"{where}: {problem}"
             else:
                 msg = f"{where}: makes {path} invalid: {problem}"
             raise ConfigError(prefix + msg) from None
         except IncompatibleComponentsError as e:
+            if swept is None:  # the base check: the swept field without which it works
+                for p in self.swept:
+                    try:
+                        self.experiment({k: v for k, v in point.items() if k != p})
+                    except (ConfigError, IncompatibleComponentsError):
+                        continue
+                    where = (f"grid.{p}[0]" if p in self.grid
+                             else f"random.{p}.{next(iter(self.random[p]))}")
+                    break
             raise IncompatibleComponentsError(f"{prefix}{where}: {e}") from None
 
     def experiment(self, point: dict[str, Any]) -> ExperimentConfig:
@@ -256,6 +301,11 @@ class SweepConfig:
         if self.scheduler is not None:
             d["scheduler"] = {"name": self.scheduler.name, **self.scheduler.settings}
         return d
+
+
+def _related(path: str, swept: str) -> bool:
+    """Whether an error at experiment field ``path`` comes from setting ``swept``."""
+    return path == swept or path.startswith(swept + ".") or swept.startswith(path + ".")
 
 
 def _check_path(path: Any, where: str, source: str) -> str:
@@ -594,13 +644,13 @@ def run_sweep(cfg: SweepConfig, *, address: str | None = None,
             "with the same file or choose another `out`")
     out.mkdir(parents=True, exist_ok=True)
     recorded.write_text(json.dumps(cfg.to_dict(), indent=2, sort_keys=True))
+    scheduler = _scheduler_obj(cfg)  # before Ray starts: a scheduler that cannot work raises
     owns = ensure_ray(address)
     try:
         trainable = tune.with_resources(sweep_trial, dict(cfg.resources_per_trial))
         if resume and state_exists:
             tuner = tune.Tuner.restore(str(exp_path), trainable, resume_errored=True)
         else:
-            scheduler = _scheduler_obj(cfg)
             tuner = tune.Tuner(
                 trainable,
                 param_space=_param_space(cfg, out),

@@ -36,3 +36,41 @@ __all__ = [
     "register_supernet",
     # ---- end supernet core ----
 ]
+
+# ---- supernet training: samplers, losses, data, trainer, checkpoints (owner: training) -------
+from nasforge.supernet.checkpoint import load_supernet
+from nasforge.supernet.checkpoint import read_checkpoint
+from nasforge.supernet.data import DATASETS
+from nasforge.supernet.data import ImageData
+from nasforge.supernet.data import load_data
+from nasforge.supernet.evaluate import SubnetAccuracy
+from nasforge.supernet.evaluate import evaluate_subnet
+from nasforge.supernet.quick import DEFAULT_RECIPE
+from nasforge.supernet.quick import Recipe
+from nasforge.supernet.quick import train_quick_supernet
+from nasforge.supernet.quick import train_supernet
+from nasforge.supernet.samplers import SAMPLERS
+from nasforge.supernet.samplers import BaseSampler
+from nasforge.supernet.samplers import create_sampler
+from nasforge.supernet.trainer import SupernetTrainer
+from nasforge.supernet.trainer import TrainConfig
+
+__all__ += [
+    "DATASETS",
+    "DEFAULT_RECIPE",
+    "SAMPLERS",
+    "BaseSampler",
+    "ImageData",
+    "Recipe",
+    "SubnetAccuracy",
+    "SupernetTrainer",
+    "TrainConfig",
+    "create_sampler",
+    "evaluate_subnet",
+    "load_data",
+    "load_supernet",
+    "read_checkpoint",
+    "train_quick_supernet",
+    "train_supernet",
+]
+# ---- end supernet training ---------------------------------------------------------------------

@@ -108,7 +108,7 @@ def _resize(x: torch.Tensor, size: int) -> torch.Tensor:
 
 def _split(n: int, seed: int, val_fraction: float) -> tuple[np.ndarray, np.ndarray]:
     perm = np.random.default_rng(seed).permutation(n)
-    n_val = max(1, int(round(n * val_fraction)))
+    n_val = max(1, round(n * val_fraction))
     return np.sort(perm[n_val:]), np.sort(perm[:n_val])
 
 
@@ -122,7 +122,7 @@ def _finish(name: str, x_tr: torch.Tensor, y_tr: torch.Tensor, x_va: torch.Tenso
         x_tr, x_va = x_tr.expand(-1, 3, -1, -1), x_va.expand(-1, 3, -1, -1)
     mean = x_tr.mean(dim=(0, 2, 3), keepdim=True)
     std = x_tr.std(dim=(0, 2, 3), keepdim=True).clamp_min(1e-6)
-    k = int(num_classes if num_classes is not None else int(max(y_tr.max(), y_va.max())) + 1)
+    k = num_classes if num_classes is not None else int(max(y_tr.max(), y_va.max())) + 1
     return ImageData(name, ((x_tr - mean) / std).contiguous(), y_tr.long(),
                      ((x_va - mean) / std).contiguous(), y_va.long(), k, size)
 

@@ -2,8 +2,11 @@
 supernet :func:`train_quick_supernet` (what ``nas search`` trains when given no accuracy source).
 
 The default recipe (:data:`DEFAULT_RECIPE`) trains an ``elasticvit`` supernet on ``digits`` at
-32 px in about three minutes on two CPU cores with ElasticViT's performance-aware sampling
-(complexity-aware level walk + banks) plus the largest subnet as in-place teacher.
+32 px: 100 AdamW steps of batch 32 (lr 5e-4, cosine, 10 warm-up steps) with ElasticViT's
+performance-aware sampling (complexity-aware FLOPs-level walk + banks), each step training the
+largest subnet (label CE, in-place teacher), one subnet of the current FLOPs level and the
+smallest subnet (both distilled with AlphaNet's alpha-divergence). Measured: about 100 s of CPU
+time on one thread; the largest subnet reaches about 94% validation top-1 (32 px).
 """
 
 from __future__ import annotations
@@ -56,7 +59,7 @@ class Recipe:
     sampler: str = "performance_aware"
     sampler_options: Mapping[str, Any] = field(default_factory=lambda: {
         "num_subnets": 1, "include_max": True, "include_min": "global"})
-    train: TrainConfig = TrainConfig()
+    train: TrainConfig = field(default_factory=TrainConfig)
 
     def to_dict(self) -> dict[str, Any]:
         return {"data": self.data, "sampler": self.sampler,

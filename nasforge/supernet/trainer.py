@@ -58,7 +58,7 @@ if TYPE_CHECKING:
     from nasforge.supernet.base import Supernet
     from nasforge.supernet.samplers.base import BaseSampler
 
-__all__ = ["CHECKPOINT_NAME", "LOG_NAME", "TrainConfig", "TrainResult", "SupernetTrainer"]
+__all__ = ["CHECKPOINT_NAME", "LOG_NAME", "SupernetTrainer", "TrainConfig", "TrainResult"]
 
 CHECKPOINT_NAME = "last.ckpt"
 LOG_NAME = "train_log.csv"
@@ -88,9 +88,9 @@ class TrainConfig:
         input_size: training (proxy) input size in pixels.
     """
 
-    steps: int = 150
-    batch_size: int = 64
-    lr: float = 2e-3
+    steps: int = 100
+    batch_size: int = 32
+    lr: float = 5e-4
     min_lr_ratio: float = 0.02
     warmup_steps: int = 10
     weight_decay: float = 0.05
@@ -101,7 +101,7 @@ class TrainConfig:
     distill: str = "alpha"
     ema_decay: float | None = None
     seed: int = 0
-    checkpoint_every: int = 25
+    checkpoint_every: int = 50
     augment: bool = True
     input_size: int = 32
 

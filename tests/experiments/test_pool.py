@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from nasforge.errors import InvalidInputError
-from nasforge.experiments.evaluators import SubnetEvaluator
 from nasforge.search_spaces import get_space
+from nasforge.strategies.objectives import SupernetAccuracyObjective as SubnetEvaluator
 from nasforge.supernet import build_supernet
 from nasforge.supernet.data import load_data
 

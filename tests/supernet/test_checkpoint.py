@@ -63,7 +63,7 @@ def test_bad_json_and_missing_keys(tmp_path: Path) -> None:
         read_checkpoint(tmp_path / "a.ckpt")
     save_file(t, str(tmp_path / "b.ckpt"), metadata={"nasforge": json.dumps(
         {"format": "nasforge.supernet/1", "config": {"space": "elasticvit"}})})
-    with pytest.raises(InvalidInputError, match="lacks step, config.num_classes"):
+    with pytest.raises(InvalidInputError, match=r"lacks step, config\.num_classes"):
         read_checkpoint(tmp_path / "b.ckpt")
     save_file(t, str(tmp_path / "c.ckpt"))
     with pytest.raises(InvalidInputError, match="not a nasforge checkpoint"):

@@ -54,7 +54,7 @@ def test_imagefolder_reads_class_subfolders(tmp_path: Path) -> None:
 def test_imagefolder_bad_image_names_the_file(tmp_path: Path) -> None:
     (tmp_path / "a").mkdir()
     (tmp_path / "a" / "x.png").write_bytes(b"not a png")
-    with pytest.raises(InvalidInputError, match="x.png"):
+    with pytest.raises(InvalidInputError, match=r"x\.png"):
         load_data(f"imagefolder:{tmp_path}")
 
 

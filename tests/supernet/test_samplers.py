@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import itertools
 import json
 
 import numpy as np
@@ -86,7 +87,7 @@ def test_complexity_aware_walks_one_level_at_a_time_inside_the_band() -> None:
         for p in drawn:
             assert t <= s.mflops(p.arch) <= t + s.bound
         assert s.mflops(plan[-1].arch) == min(s.mflops(a) for a in s.pools[level])
-    assert max(abs(a - b) for a, b in zip(levels, levels[1:], strict=False)) <= 1
+    assert max(abs(a - b) for a, b in itertools.pairwise(levels)) <= 1
     assert len(set(levels)) == 4  # the walk visits every level
 
 

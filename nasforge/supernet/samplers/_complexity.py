@@ -54,7 +54,7 @@ def default_levels(space: SearchSpace, num_levels: int = 8) -> list[float]:
 
 
 def _round2(x: float) -> float:
-    digits = 1 - int(math.floor(math.log10(abs(x)))) if x > 0 else 0
+    digits = 1 - math.floor(math.log10(abs(x))) if x > 0 else 0
     return float(round(x, digits))
 
 

@@ -118,7 +118,7 @@ class BaseSampler(abc.ABC):
     def _extra_state(self) -> dict[str, Any]:
         return {}
 
-    def _load_extra_state(self, state: dict[str, Any]) -> None:
+    def _load_extra_state(self, state: dict[str, Any]) -> None:  # noqa: B027 - optional hook
         """Restore the subclass part of the state (keys of :meth:`_extra_state`)."""
 
     def arch_from_dict(self, data: dict[str, Any]) -> Arch:
