@@ -171,7 +171,7 @@ def profile(
     batch: int = typer.Option(16, "--batch", help="Blocks measured per adaptive round."),
     time_budget: float = typer.Option(0.0, "--time-budget", help="Stop measuring blocks after "
                                       "this many seconds (0: no limit)."),
-    n_networks: int = typer.Option(12, "--networks", help="Whole networks measured to fit the "
+    n_networks: int = typer.Option(20, "--networks", help="Whole networks measured to fit the "
                                    "runtime's fusion rule (0: plain block sum)."),
     repeats: int = typer.Option(15, "--repeats", help="Timed rounds per block."),
     clock: str = typer.Option("wall", "--clock", help="wall (latency) or cpu (the thread's "

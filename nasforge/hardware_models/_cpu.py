@@ -211,7 +211,7 @@ def profile_device(
     seed_blocks: int = 150,
     batch: int = 16,
     time_budget_s: float | None = None,
-    n_networks: int = 12,
+    n_networks: int = 20,
     repeats: int = 15,
     cpus: tuple[int, ...] | None = None,
     clock: str = "wall",
@@ -292,11 +292,14 @@ def profile_device(
         net_todo = [a for a in net_archs if a.arch_id not in nets]
         ntask = bar.add_task(f"{name}: whole networks", total=len(net_archs),
                              completed=len(net_archs) - len(net_todo))
-        for a, (ms, std) in zip(net_todo, measure_networks(
-                runner, sp, net_todo, lambda k: bar.advance(ntask, k)), strict=True):
-            nets[a.arch_id] = ms
+        for i in range(0, len(net_todo), NET_CHUNK):  # appended chunk by chunk (resumable)
+            chunk = net_todo[i:i + NET_CHUNK]
+            got = measure_networks(runner, sp, chunk, lambda k: bar.advance(ntask, k))
+            for a, (ms, _std) in zip(chunk, got, strict=True):
+                nets[a.arch_id] = ms
             _append(nets_path, NET_HEADER, [[a.arch_id, space, repr(ms), repr(std),
-                                             json.dumps(a.to_dict(), sort_keys=True)]])
+                                             json.dumps(a.to_dict(), sort_keys=True)]
+                                            for a, (ms, std) in zip(chunk, got, strict=True)])
 
     means = {k: e.mean for k, e in table.items()}
     regs = BlockRegressors.fit(means, seed=seed, min_tree_rows=MIN_TREE_ROWS, base=BASE)
@@ -344,7 +347,7 @@ def profile_device(
     if console is not None:
         f = fusion_dict
         rule = (f"network = {f['per_network_ms']:+.3f} ms + sum({f['scale']:.3f} x block "
-                f"{f['per_block_ms']:+.4f} ms) [{f['rel_err']['form']}], fit on "
+                f"{f['per_block_ms']:+.4f} ms) (form {f['rel_err']['form']}), fit on "
                 f"{f['n_networks']} networks (leave-one-out mean err "
                 f"{f['rel_err']['loo_mean']:.1%})") if f else "plain block sum"
         console.print(f"profiled [bold]{name}[/bold]: {len(table)} blocks measured "

@@ -71,8 +71,16 @@ def latency_metrics(predicted: Sequence[float], measured: Sequence[float]) -> di
 
 
 def plot_validation(predicted: Sequence[float], measured: Sequence[float], path: Path,
-                    title: str) -> None:
-    """Scatter of predicted vs measured ms with the y = x and +-10 % lines (matplotlib Agg)."""
+                    title: str, device: str = "") -> None:
+    """Scatter of predicted vs measured ms with the y = x and +-10 % lines (matplotlib Agg).
+
+    Args:
+        predicted: model latencies (ms).
+        measured: end-to-end latencies (ms).
+        path: the PNG to write.
+        title: plot title (may hold a newline).
+        device: device and backend, for the axis labels.
+    """
     import matplotlib
 
     matplotlib.use("Agg", force=False)
@@ -88,8 +96,9 @@ def plot_validation(predicted: Sequence[float], measured: Sequence[float], path:
     ax.scatter(m, p, s=14, alpha=0.8)
     ax.set_xlim(lo, hi)
     ax.set_ylim(lo, hi)
-    ax.set_xlabel("measured latency (ms)")
-    ax.set_ylabel("predicted latency (ms)")
+    ax.set_xlabel(f"measured end to end (ms){', ' + device if device else ''}", fontsize=8)
+    ax.set_ylabel(f"predicted by the latency model (ms){', ' + device if device else ''}",
+                  fontsize=8)
     ax.set_title(title, fontsize=9)
     ax.legend(loc="upper left", fontsize=8)
     fig.tight_layout()
@@ -186,8 +195,9 @@ def validate_device(
     (out / JSON_FILE).write_text(json.dumps(report, indent=1, sort_keys=True,
                                             default=float) + "\n")
     plot_validation(predicted.tolist(), measured.tolist(), out / PNG_FILE,
-                    f"{space} on {label}: {metrics['within_10pct']:.0%} within ±10 %, "
-                    f"Spearman {metrics['spearman']:.3f}, n={n}")
+                    f"{space} on {label}\n{metrics['within_10pct']:.0%} within ±10 %, "
+                    f"RMSE {metrics['rmse_ms']:.2f} ms, Spearman {metrics['spearman']:.3f}, n={n}",
+                    label)
     if console is not None:
         console.print(
             f"{label}, {space}, n={n}: {metrics['within_10pct']:.1%} within ±10 %, RMSE "

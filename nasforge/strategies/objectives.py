@@ -508,8 +508,8 @@ class SupernetAccuracyObjective(Objective):
         name: column name.
     """
 
-    def __init__(self, supernet: Any, data: Any, *, recal_batches: int = 4,
-                 batch_size: int = 256, seed: int = 0, device: str = "cpu",
+    def __init__(self, supernet: Any, data: Any, *, recal_batches: int = 2,
+                 batch_size: int = 128, seed: int = 0, device: str = "cpu",
                  checkpoint: str | Path | None = None, lower: float | None = None,
                  name: str = "accuracy") -> None:
         super().__init__(name, "maximize", lower=lower, cheap=False)

@@ -2,7 +2,7 @@
 supernet :func:`train_quick_supernet` (what ``nas search`` trains when given no accuracy source).
 
 The default recipe (:data:`DEFAULT_RECIPE`) trains an ``elasticvit`` supernet on ``digits`` at
-32 px: 100 AdamW steps of batch 32 (lr 5e-4, cosine, 10 warm-up steps) with ElasticViT's
+32 px: 160 AdamW steps of batch 32 (lr 1e-3, cosine, 10 warm-up steps) with ElasticViT's
 performance-aware sampling (complexity-aware FLOPs-level walk + banks), each step training the
 largest subnet (label CE, in-place teacher), one subnet of the current FLOPs level and the
 smallest subnet (both distilled with AlphaNet's alpha-divergence). Measured: about 100 s of CPU

@@ -88,9 +88,9 @@ class TrainConfig:
         input_size: training (proxy) input size in pixels.
     """
 
-    steps: int = 100
+    steps: int = 160
     batch_size: int = 32
-    lr: float = 5e-4
+    lr: float = 1e-3
     min_lr_ratio: float = 0.02
     warmup_steps: int = 10
     weight_decay: float = 0.05
