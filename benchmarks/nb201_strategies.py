@@ -123,6 +123,28 @@ def pareto_share(name: str, seeds: list[int], metric: str, n_queries: int,
             "seconds": round(time.perf_counter() - t0, 1)}
 
 
+def kendall_section(metric: str, seeds: list[int], n_train: int = 200) -> dict[str, Any]:
+    """GBDT on ``n_train`` random cells (the space's encoding) ranking the rest: Kendall tau."""
+    import pandas as pd
+
+    from nasforge.predictors import GBDTPredictor
+    from nasforge.predictors import kendall_tau
+    from nasforge.search_spaces import arch_from_nb201_str
+    from nasforge.search_spaces import get_space
+
+    df = pd.read_csv(CSV, usecols=["arch_str", metric])
+    X = get_space("nasbench201").encode_many([arch_from_nb201_str(a) for a in df["arch_str"]])
+    y = df[metric].to_numpy(dtype=np.float64)
+    taus = []
+    for seed in seeds:
+        idx = np.random.default_rng(seed).permutation(len(y))
+        train, test = idx[:n_train], idx[n_train:]
+        pred = GBDTPredictor(seed=seed).fit(X[train], y[train]).predict(X[test]).mean
+        taus.append(float(kendall_tau(y[test], pred)))
+    return {"n_train": n_train, "taus": [round(t, 4) for t in taus],
+            "median_kendall_tau": float(np.median(taus)), "goal": 0.7, "test_threshold": 0.6}
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--seeds", type=int, default=20)
@@ -132,6 +154,7 @@ def main() -> None:
     p.add_argument("--min-latency", type=float, default=0.1)
     p.add_argument("--strategies", default="random,evolution,predictor,optuna-tpe,gradient")
     p.add_argument("--pareto-strategies", default="evolution-pareto,optuna-nsga2,random")
+    p.add_argument("--kendall-seeds", type=int, default=5)
     args = p.parse_args()
     if not CSV.is_file():
         raise SystemExit(f"benchmark table not found at {CSV}")
@@ -143,6 +166,8 @@ def main() -> None:
     out: dict[str, Any] = {"metric": args.metric, "seeds": args.seeds,
                            "max_queries": args.max_queries, "top_k_cells": 16,
                            "queries_to_top_0.1pct": {}, "pareto": {}}
+    out["gbdt_ranking"] = kendall_section(args.metric, list(range(args.kendall_seeds)))
+    print("gbdt kendall", out["gbdt_ranking"]["median_kendall_tau"], file=sys.stderr)
     for name in [s for s in args.strategies.split(",") if s]:
         out["queries_to_top_0.1pct"][name] = queries_to_top(name, seeds, args.metric,
                                                              args.max_queries)
