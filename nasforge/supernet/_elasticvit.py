@@ -15,8 +15,6 @@ from __future__ import annotations
 
 from nasforge.search_spaces._elasticvit import ATTENTION_KINDS
 from nasforge.search_spaces._elasticvit import WINDOW
-from nasforge.search_spaces.block import Block
-from nasforge.supernet.base import DynamicLayer
 from nasforge.supernet.base import SupernetSpec
 from nasforge.supernet.base import register_dynamic_builder
 from nasforge.supernet.layers import DynamicConvLayer
@@ -29,29 +27,12 @@ from nasforge.supernet.registry import register_supernet
 __all__: list[str] = []
 
 
-@register_dynamic_builder("firstconv")
-def _firstconv(b: Block, spec: SupernetSpec) -> DynamicLayer:
-    return DynamicConvLayer(b, spec)
-
-
-@register_dynamic_builder("mbconv", "transds")
-def _mbconv(b: Block, spec: SupernetSpec) -> DynamicLayer:
-    return DynamicMBConv(b, spec)
-
-
-@register_dynamic_builder("attention")
-def _attention(b: Block, spec: SupernetSpec) -> DynamicLayer:
-    return DynamicAttention(b, spec)
-
-
-@register_dynamic_builder("ffn")
-def _ffn(b: Block, spec: SupernetSpec) -> DynamicLayer:
-    return DynamicFFN(b, spec)
-
-
-@register_dynamic_builder("head")
-def _head(b: Block, spec: SupernetSpec) -> DynamicLayer:
-    return DynamicElasticViTHead(b, spec)
+# every dynamic layer class is its own builder: ``cls(max_block, spec)``
+register_dynamic_builder("firstconv")(DynamicConvLayer)
+register_dynamic_builder("mbconv", "transds")(DynamicMBConv)
+register_dynamic_builder("attention")(DynamicAttention)
+register_dynamic_builder("ffn")(DynamicFFN)
+register_dynamic_builder("head")(DynamicElasticViTHead)
 
 
 register_supernet("elasticvit", SupernetSpec(

@@ -86,29 +86,12 @@ class DynamicClassifier(DynamicLayer):
         return {"linear.weight": self.linear.weight, "linear.bias": self.linear.bias}
 
 
-@register_dynamic_builder("ofa_first_conv", "ofa_final_expand")
-def _conv(b: Block, spec: SupernetSpec) -> DynamicLayer:
-    return DynamicConvLayer(b, spec)
-
-
-@register_dynamic_builder("ofa_mbconv")
-def _mbconv(b: Block, spec: SupernetSpec) -> DynamicLayer:
-    return DynamicMBConv(b, spec)
-
-
-@register_dynamic_builder("ofa_pool")
-def _pool(b: Block, spec: SupernetSpec) -> DynamicLayer:
-    return DynamicPool(b, spec)
-
-
-@register_dynamic_builder("ofa_feature_mix")
-def _feature_mix(b: Block, spec: SupernetSpec) -> DynamicLayer:
-    return DynamicConvAct(b, spec)
-
-
-@register_dynamic_builder("ofa_classifier")
-def _classifier(b: Block, spec: SupernetSpec) -> DynamicLayer:
-    return DynamicClassifier(b, spec)
+# every dynamic layer class is its own builder: ``cls(max_block, spec)``
+register_dynamic_builder("ofa_first_conv", "ofa_final_expand")(DynamicConvLayer)
+register_dynamic_builder("ofa_mbconv")(DynamicMBConv)
+register_dynamic_builder("ofa_pool")(DynamicPool)
+register_dynamic_builder("ofa_feature_mix")(DynamicConvAct)
+register_dynamic_builder("ofa_classifier")(DynamicClassifier)
 
 
 for _name, _desc in (("ofa_mbv3", "Once-for-All MobileNetV3 supernet, width 1.0"),
