@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import typer
@@ -72,7 +73,7 @@ def export(
     _emit("".join(dump(a) for a in load_archs(file)), out)
 
 
-def describe_arch(arch: Arch) -> dict[str, object]:
+def describe_arch(arch: Arch) -> dict[str, Any]:
     """FLOPs (MACs), reference FLOPs, params and the per-block table of ``arch``."""
     space = get_space(arch.space)
     blocks = space.blocks(arch)
@@ -118,7 +119,7 @@ def describe(
         for col in ("#", "kind", "stage", "in", "out", "cin", "cout", "detail", "MFLOPs",
                     "params"):
             table.add_column(col, justify="right" if col in ("#", "MFLOPs", "params") else "left")
-        for i, b in enumerate(info["blocks"]):  # type: ignore[attr-defined]
+        for i, b in enumerate(info["blocks"]):
             detail = " ".join(f"{k}={v}" for k, v in b.items() if k not in (
                 "kind", "stage", "hw_in", "hw_out", "cin", "cout", "flops", "flops_reference",
                 "params"))

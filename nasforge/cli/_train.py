@@ -67,7 +67,7 @@ def train(
     sp = get_space(space)
     SAMPLERS.get(sampler)  # unknown name -> one line before any work
     device = resolve_device(accelerator)
-    changes = {k: v for k, v in {"steps": steps, "input_size": input_size,
+    changes: dict[str, Any] = {k: v for k, v in {"steps": steps, "input_size": input_size,
                                  "batch_size": batch_size, "lr": lr, "distill": distill,
                                  "ema_decay": ema}.items() if v is not None}
     cfg = dataclasses.replace(DEFAULT_RECIPE.train, seed=seed, **changes)
@@ -83,7 +83,7 @@ def train(
             acc = evaluate_subnet(trainer.model, arch, trainer.data, device=device)
             console.print(f"{name} subnet: top-1 {acc.top1:.4f} at {acc.input_size} px "
                           f"({acc.num_images} val images, {acc.mflops:.0f} MFLOPs at "
-                          f"{arch.resolution} px deployment)")
+                          f"{getattr(arch, 'resolution', '?')} px deployment)")
 
 
 def eval_cmd(
@@ -109,7 +109,8 @@ def eval_cmd(
         raise IncompatibleComponentsError(
             f"data {ds.name!r} has {ds.num_classes} classes, the supernet {model.num_classes}"
         )
-    acc = evaluate_subnet(model, a, ds, recal_batches=recal_batches, device=device)
+    acc = evaluate_subnet(model, a, ds, recal_batches=recal_batches,  # type: ignore[arg-type]
+                          device=device)
     console.print(f"{a.arch_id}: top-1 {acc.top1:.4f} at {acc.input_size} px input "
                   f"({acc.num_images} val images of {ds.name}, BN recalibrated on "
                   f"{recal_batches} batches; {acc.mflops:.0f} MFLOPs at {a.resolution} px)")

@@ -102,8 +102,8 @@ def _accuracy(cfg: ExperimentConfig, space: SearchSpace, evaluator: Any | None,
     if evaluator is not None:  # e.g. the Ray actor pool: same evaluate_many / provenance
         return CallableObjective(ACCURACY, evaluator.evaluate_many, "maximize"), dict(
             evaluator.provenance())
-    obj = _supernet_objective(cfg, space, progress)
-    return obj, obj.provenance()
+    s_obj = _supernet_objective(cfg, space, progress)
+    return s_obj, s_obj.provenance()
 
 
 def _checkpoint(cfg: ExperimentConfig, space: SearchSpace, progress: bool) -> Path:

@@ -191,14 +191,18 @@ class ElasticViTSpace(ChoiceSpace):
         return list(_elasticvit_blocks(a, self.num_classes))
 
     # per-stage cached sums of the block costs (the hot path of search and sampling)
+    def _costs(self, arch: Arch, which: int) -> int:
+        keys = _stage_keys(arch, self.num_classes)  # type: ignore[arg-type]
+        return int(sum(_stage_costs(*k)[which] for k in keys))
+
     def flops(self, arch: Arch) -> int:
-        return sum(_stage_costs(*k)[0] for k in _stage_keys(arch, self.num_classes))  # type: ignore[arg-type]
+        return self._costs(arch, 0)
 
     def flops_reference(self, arch: Arch) -> int:
-        return sum(_stage_costs(*k)[1] for k in _stage_keys(arch, self.num_classes))  # type: ignore[arg-type]
+        return self._costs(arch, 1)
 
     def params(self, arch: Arch) -> int:
-        return sum(_stage_costs(*k)[2] for k in _stage_keys(arch, self.num_classes))  # type: ignore[arg-type]
+        return self._costs(arch, 2)
 
 
 def _elasticvit_blocks(a: ElasticViTArch, num_classes: int) -> tuple[Block, ...]:

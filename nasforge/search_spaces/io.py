@@ -120,6 +120,7 @@ def _load_elasticvit_tuple(text: str, resolution: int | None = None) -> list[Arc
     space = get_space("elasticvit")
     if isinstance(data, dict):  # {name: tuple} as in the repo's configs
         data = list(data.values())
+    archs: list[Arch]
     if isinstance(data, list | tuple) and data and isinstance(data[0], list | tuple) and len(
             data[0]) == 10 and not isinstance(data[0][0], list | tuple):
         archs = [arch_from_elasticvit_tuple(space, d) for d in data]  # type: ignore[arg-type]

@@ -28,7 +28,7 @@ def _dominates(F: np.ndarray) -> np.ndarray:
     """D[i, j] is True when row i Pareto-dominates row j."""
     le = (F[:, None, :] <= F[None, :, :]).all(axis=2)
     lt = (F[:, None, :] < F[None, :, :]).any(axis=2)
-    return le & lt
+    return np.asarray(le & lt, dtype=bool)
 
 
 def non_dominated_fronts(F: np.ndarray) -> list[np.ndarray]:

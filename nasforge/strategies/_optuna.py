@@ -117,7 +117,7 @@ class OptunaStrategy(BaseStrategy):
         while len(out) < n:
             trials, archs = [], []
             for _ in range(n - len(out)):
-                trial = self.study.ask(self.distributions)
+                trial = self.study.ask(dict(self.distributions))
                 a = arch_from_flat(self.space, self.flat,
                                    [trial.params[fc.label] for fc in self.flat])
                 if a is None:

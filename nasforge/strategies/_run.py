@@ -135,10 +135,10 @@ def run_search(
             )
         for c in stored:
             a = strategy.space.arch_from_dict(c.arch)
-            v = np.asarray(c.values, dtype=np.float64)
-            cache[key_of(a)] = v
+            vals = np.asarray(c.values, dtype=np.float64)
+            cache[key_of(a)] = vals
             archs.append(a)
-            rows.append(v)
+            rows.append(vals)
             steps.append(c.step)
         last = store.last_state()
         if last is not None:
@@ -201,7 +201,8 @@ def run_search(
         idle = 0 if todo else idle + 1
         stop = False
         if callbacks:
-            feas = objs.feasible(np.asarray(rows[first_new:])) if todo else []
+            feas: np.ndarray | list[bool] = (
+                objs.feasible(np.asarray(rows[first_new:])) if todo else [])
             for off, ok in enumerate(feas):
                 i = first_new + off
                 cand = Candidate(index=i, step=steps[i], arch=archs[i],

@@ -227,6 +227,7 @@ def read_checkpoint(path: Path, expect_space: str | None = None) -> Checkpoint:
     if missing:
         raise InvalidInputError(f"checkpoint {p} lacks {', '.join(missing)}; it is incomplete "
                                 "or was not written by nasforge")
+    cfg = state["config"]
     if state["format"] != CHECKPOINT_FORMAT:
         raise InvalidInputError(f"checkpoint {p} has format {state['format']!r}; this nasforge "
                                 f"reads {CHECKPOINT_FORMAT!r}")

@@ -210,7 +210,7 @@ def _read_folder(root: Path, class_names: list[str]) -> tuple[torch.Tensor, torc
                     rgb = im.convert("RGB")
                     if probe is None:
                         probe = rgb.size
-                    rgb = rgb.resize(probe, Image.BILINEAR) if rgb.size != probe else rgb
+                    rgb = rgb.resize(probe, Image.Resampling.BILINEAR) if rgb.size != probe else rgb
                     xs.append(np.asarray(rgb, dtype=np.float32) / 255.0)
             except (OSError, UnidentifiedImageError) as e:
                 raise InvalidInputError(f"cannot read image {f}: {e}") from None

@@ -14,7 +14,9 @@ from __future__ import annotations
 import itertools
 import json
 from collections.abc import Callable
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -202,8 +204,8 @@ def _synthetic_problem(seed: int = 0) -> tuple[object, object]:
     ops = {op: i for i, op in enumerate(("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3",
                                           "avg_pool_3x3"))}
 
-    def table(w: np.ndarray) -> Callable[[list[Arch]], np.ndarray]:
-        def fn(archs: list[Arch]) -> np.ndarray:
+    def table(w: np.ndarray) -> Callable[[Sequence[Arch]], np.ndarray]:
+        def fn(archs: Sequence[Arch]) -> np.ndarray:
             idx = np.array([[ops[e] for e in a.edges] for a in archs])  # type: ignore[attr-defined]
             return w[np.arange(6), idx].sum(axis=1) if len(archs) else np.zeros(0)
         return fn
@@ -290,7 +292,8 @@ def perturb_supernet(net: object, seed: int = 0) -> None:
             elif name.endswith("_bias"):
                 p.add_(torch.randn(p.shape, generator=g))
         for m in module.modules():
-            if isinstance(m, _BatchNorm) and m.running_mean is not None:
+            if isinstance(m, _BatchNorm) and m.running_mean is not None and (
+                    m.running_var is not None):
                 m.running_mean.copy_(0.2 * torch.randn(m.running_mean.shape, generator=g))
                 m.running_var.copy_(torch.rand(m.running_var.shape, generator=g) + 0.5)
 
@@ -316,7 +319,7 @@ class SupernetContract:
         return [space.min_arch(), space.max_arch()] + [space.sample(rng)
                                                         for _ in range(self.N_RANDOM)]
 
-    def _input(self, batch: int = 2, seed: int = 0) -> object:
+    def _input(self, batch: int = 2, seed: int = 0) -> Any:
         import torch
 
         g = torch.Generator().manual_seed(seed)
@@ -364,7 +367,7 @@ class SupernetContract:
             # the region each parameter's active slices cover: where the exported tensors
             # (views, or crops of them) depend on it
             exported = [v for i, block in net._plan(arch)  # type: ignore[operator]
-                        for v in net.layers[i].export(block).values()  # type: ignore[index]
+                        for v in net.layers[i].export(block).values()  # type: ignore[index,union-attr]
                         if v.requires_grad]
             names = list(params)
             deps = torch.autograd.grad(sum(v.sum() for v in exported), [params[n] for n in names],
@@ -399,7 +402,7 @@ class SupernetContract:
         other = next(n for n in SPACES.list() if n != space.name)
         with pytest.raises(IncompatibleComponentsError, match=space.name):
             supernet.set_active(get_space(other).min_arch())  # type: ignore[attr-defined]
-        bad = dataclasses.replace(space.min_arch(), resolution=7)  # type: ignore[type-var]
+        bad = dataclasses.replace(space.min_arch(), resolution=7)  # type: ignore[type-var,call-arg]
         with pytest.raises(InvalidArchitectureError, match="resolution"):
             supernet.set_active(bad)  # type: ignore[attr-defined]
         with pytest.raises(InvalidArchitectureError, match="resolution"):
@@ -414,7 +417,7 @@ class SupernetContract:
         space: SearchSpace = net.space  # type: ignore[assignment]
         arch = space.min_arch()
         net.set_active(arch)  # type: ignore[operator]
-        twin = net.extract(arch).eval()
+        twin = net.extract(arch).eval()  # type: ignore[operator]
         batches = [self._input(batch=4, seed=s) for s in range(3)]
         recalibrate_bn(net, batches, num_batches=3)
         stats = [b.clone() for n, b in net.named_buffers() if n.endswith("running_mean")]

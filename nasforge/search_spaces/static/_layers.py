@@ -164,7 +164,8 @@ class Attention(nn.Module):
                                  persistent=False)
 
     def _bias(self, grid: int) -> torch.Tensor:
-        idx = bias_index_for(self.bias_index, self.bias_grid, grid)
+        full: torch.Tensor = self.bias_index  # type: ignore[assignment]
+        idx = bias_index_for(full, self.bias_grid, grid)
         return self.attention_bias[idx.reshape(-1)].view(grid * grid, grid * grid, -1).permute(
             2, 0, 1)
 
