@@ -17,8 +17,8 @@ from nasforge.search_spaces._nasbench201 import arch_from_nb201_str
 from nasforge.search_spaces._nasbench201 import canonical_id
 from nasforge.search_spaces._ofa_mbv3 import OFAArch
 from nasforge.search_spaces._ofa_mbv3 import OFAMobileNetV3Space
-from nasforge.search_spaces._ofa_mbv3 import arch_from_ofa_config
-from nasforge.search_spaces._ofa_mbv3 import arch_to_ofa_config
+from nasforge.search_spaces._ofa_mbv3_io import arch_from_ofa_config
+from nasforge.search_spaces._ofa_mbv3_io import arch_to_ofa_config
 from nasforge.search_spaces.arch import Arch
 from nasforge.search_spaces.base import Choice
 from nasforge.search_spaces.base import ChoiceSpace

@@ -147,7 +147,7 @@ ARCH_FORMATS.add("elasticvit-tuple", ArchFormat(
 
 
 def _load_ofa(text: str, resolution: int | None = None) -> list[Arch]:
-    from nasforge.search_spaces._ofa_mbv3 import arch_from_ofa_config
+    from nasforge.search_spaces._ofa_mbv3_io import arch_from_ofa_config
 
     data = _literal(text)
     if not isinstance(data, dict):
@@ -160,7 +160,7 @@ def _load_ofa(text: str, resolution: int | None = None) -> list[Arch]:
 
 
 def _dump_ofa(arch: Arch) -> str:
-    from nasforge.search_spaces._ofa_mbv3 import arch_to_ofa_config
+    from nasforge.search_spaces._ofa_mbv3_io import arch_to_ofa_config
 
     return json.dumps(arch_to_ofa_config(arch), indent=2) + "\n"  # type: ignore[arg-type]
 

@@ -38,11 +38,11 @@ from nasforge.search_spaces import get_space
 from nasforge.search_spaces._ofa_mbv3 import RESOLUTIONS
 from nasforge.search_spaces._ofa_mbv3 import OFAArch
 from nasforge.search_spaces._ofa_mbv3 import OFAMobileNetV3Space
-from nasforge.search_spaces._ofa_mbv3 import arch_from_ofa_config
-from nasforge.search_spaces._ofa_mbv3 import arch_from_ofa_subnet
-from nasforge.search_spaces._ofa_mbv3 import arch_to_ofa_config
-from nasforge.search_spaces._ofa_mbv3 import arch_to_ofa_subnet
 from nasforge.search_spaces._ofa_mbv3 import make_divisible
+from nasforge.search_spaces._ofa_mbv3_io import arch_from_ofa_config
+from nasforge.search_spaces._ofa_mbv3_io import arch_from_ofa_subnet
+from nasforge.search_spaces._ofa_mbv3_io import arch_to_ofa_config
+from nasforge.search_spaces._ofa_mbv3_io import arch_to_ofa_subnet
 
 SPACES = ("ofa_mbv3", "ofa_mbv3_w12")
 
