@@ -16,10 +16,10 @@ from nasforge.experiments.export import write_arch_config
 from nasforge.experiments.pool import SupernetActorPool
 from nasforge.experiments.report import ReportOutcome
 from nasforge.experiments.report import make_report
-from nasforge.experiments.sweep import SweepConfig
 from nasforge.experiments.sweep import SweepOutcome
-from nasforge.experiments.sweep import load_sweep
 from nasforge.experiments.sweep import run_sweep
+from nasforge.experiments.sweep_config import SweepConfig
+from nasforge.experiments.sweep_config import load_sweep
 
 __all__ = [
     "EXPORT_FORMATS",

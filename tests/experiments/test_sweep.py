@@ -20,10 +20,10 @@ from nasforge.cli._app import app
 from nasforge.cli._common import run_app
 from nasforge.errors import IncompatibleComponentsError
 from nasforge.experiments.config import ConfigError
-from nasforge.experiments.sweep import SweepConfig
 from nasforge.experiments.sweep import _RoundReporter
-from nasforge.experiments.sweep import apply_overrides
-from nasforge.experiments.sweep import load_sweep
+from nasforge.experiments.sweep_config import SweepConfig
+from nasforge.experiments.sweep_config import apply_overrides
+from nasforge.experiments.sweep_config import load_sweep
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "nasforge" / "experiments" / "examples"
 BASE = {"search_space": "nasbench201", "device": "pixel3_ms", "budget": 20,
