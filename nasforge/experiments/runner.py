@@ -69,6 +69,13 @@ class _Built:
     dedupe_key: Callable[[Any], Any] | None = None
 
 
+def _stderr() -> Any:
+    """Progress and notices go to stderr (stdout stays for results)."""
+    from rich.console import Console
+
+    return Console(stderr=True, highlight=False, soft_wrap=True)
+
+
 def run_name(device: str, latency_ms: float | None, accuracy: float | None,
              metric: str = "top1") -> str:
     """The field's naming style, e.g. ``pixel7_lat@24.6ms_top1@71.3``."""
@@ -115,9 +122,7 @@ def _checkpoint(cfg: ExperimentConfig, space: SearchSpace, progress: bool) -> Pa
     from nasforge.supernet.quick import train_quick_supernet
 
     if progress:
-        from nasforge.cli._common import err_console
-
-        err_console.print(
+        _stderr().print(
             f"no --supernet/--predictor/--benchmark: using the embedded quick supernet of "
             f"{space.name} on `digits` (trained once, cached under {cache_dir()})")
     return train_quick_supernet(space, cache_dir(), progress=progress,
@@ -298,11 +303,10 @@ class _progress_bar:
         from rich.progress import TextColumn
         from rich.progress import TimeElapsedColumn
 
-        from nasforge.cli._common import err_console
 
         self._progress = Progress(TextColumn("search"), BarColumn(), MofNCompleteColumn(),
                                   TextColumn("best {task.fields[best]}"), TimeElapsedColumn(),
-                                  console=err_console, transient=False)
+                                  console=_stderr(), transient=False)
         self._progress.start()
         task = self._progress.add_task("search", total=self.total, best="-")
         best = [-np.inf]

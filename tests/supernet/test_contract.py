@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
-import torch
 
 from nasforge.search_spaces import get_space
 from nasforge.supernet import SUPERNETS
@@ -13,15 +10,6 @@ from nasforge.supernet import Supernet
 from nasforge.supernet import build_supernet
 from nasforge.testing.contracts import SupernetContract
 from nasforge.testing.contracts import perturb_supernet
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread() -> Iterator[None]:
-    """One intra-op thread: big models on a shared 2-core machine run far faster so."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module", params=SUPERNETS.list())

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 import torch
 import torch.nn.functional as F
@@ -23,14 +21,6 @@ from nasforge.supernet.ops import DynamicBatchNorm2d
 from nasforge.supernet.ops import DynamicDepthwiseConv2d
 from nasforge.supernet.ops import DynamicLayerNorm
 from nasforge.supernet.ops import DynamicLinear
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread() -> Iterator[None]:
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")
