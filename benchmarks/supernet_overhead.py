@@ -2,7 +2,11 @@
 
 A step is forward + backward + optimizer step on one fixed batch. The supernet (min or max
 subnet active) and the extracted static subnet are timed side by side in one process,
-interleaved, and the ratio of the medians is reported. Two settings: ``digits`` (batch 32 at
+interleaved, and the ratio of the medians is reported. The supernet steps with the optimizer
+its trainer uses (the slice-aware one of ``nasforge.supernet.sliced_optim``, which updates the
+active slices only); the static subnet with the same optimizer class over its whole tensors
+(the same kernels, so the ratio isolates the supernet's overhead). ``stock_opt`` times both with
+the stock torch optimizer instead, for comparison. Two settings: ``digits`` (batch 32 at
 32 px, the quick supernet's proxy input) and ``resolution`` (the arch's own resolution, a small
 batch). ``fwd_bwd`` ratios leave the optimizer step out, to show where the overhead is.
 
@@ -26,12 +30,22 @@ from torch import nn
 
 from nasforge.search_spaces import get_space
 from nasforge.supernet import build_supernet
+from nasforge.supernet.sliced_optim import SlicedAdamW
+from nasforge.supernet.sliced_optim import SlicedSGD
+from nasforge.supernet.sliced_optim import SliceGrads
 
 
-def _optimizer(name: str, params: list[nn.Parameter]) -> torch.optim.Optimizer:
+def _optimizer(name: str, params: list[nn.Parameter], sliced: bool,
+               grads: SliceGrads | None = None) -> torch.optim.Optimizer:
+    """The slice-aware optimizer (over the store ``grads``; whole tensors when ``None``) or the
+    stock torch one, with the same settings."""
     if name == "adamw":
-        return torch.optim.AdamW(params, lr=1e-4, weight_decay=0.05)
-    return torch.optim.SGD(params, lr=1e-3, momentum=0.9, nesterov=True, weight_decay=3e-5)
+        kw: dict[str, object] = {"lr": 1e-4, "weight_decay": 0.05}
+        return (SlicedAdamW(params, grads, **kw) if sliced
+                else torch.optim.AdamW(params, **kw))  # type: ignore[arg-type]
+    kw = {"lr": 1e-3, "momentum": 0.9, "nesterov": True, "weight_decay": 3e-5}
+    return (SlicedSGD(params, grads, **kw) if sliced
+            else torch.optim.SGD(params, **kw))  # type: ignore[arg-type]
 
 
 def _step_fn(model: nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor,
@@ -82,9 +96,13 @@ def measure(space_name: str, which: str, size: int | None, batch: int, optimizer
     x = torch.randn(batch, 3, side, side)
     y = torch.randint(0, num_classes, (batch,))
     out: dict[str, object] = {"arch": which, "input": side, "batch": batch}
-    for with_opt, key in ((True, "step"), (False, "fwd_bwd")):
-        opt_n = _optimizer(optimizer, list(net.parameters()))
-        opt_s = _optimizer(optimizer, list(static.parameters()))
+    for with_opt, sliced, key in ((True, True, "step"), (False, True, "fwd_bwd"),
+                                  (True, False, "stock_opt")):
+        store = net.enable_slice_grads() if sliced else None
+        if not sliced:
+            net.disable_slice_grads()
+        opt_n = _optimizer(optimizer, list(net.parameters()), sliced, store)
+        opt_s = _optimizer(optimizer, list(static.parameters()), sliced)
         out[key] = _ratio(_step_fn(net, opt_n, x, y, with_opt),
                           _step_fn(static, opt_s, x, y, with_opt), warmup, repeats)
     return out

@@ -16,6 +16,9 @@ Call protocol:
 
 * ``set_active(arch)`` validates ``arch`` and activates one layer per block; ``forward`` runs
   the active layers in block order.
+* ``enable_slice_grads()`` makes the ops keep slice-sized gradients in a
+  :class:`~nasforge.supernet.sliced_optim.SliceGrads` store for the slice-aware optimizers
+  (the trainer does this); by default gradients land in ``param.grad`` as usual.
 * ``extract(arch)`` builds the static twin ``space.build_model(arch, num_classes)`` and copies
   each layer's exported slices into it once (under ``no_grad``, cloned). It changes nothing in
   the supernet.
@@ -41,6 +44,8 @@ from nasforge.errors import NasforgeError
 from nasforge.registry import Registry
 from nasforge.search_spaces.arch import Arch
 from nasforge.search_spaces.block import Block
+from nasforge.supernet.ops import SlicedOp
+from nasforge.supernet.sliced_optim import SliceGrads
 
 if TYPE_CHECKING:
     from nasforge.search_spaces.base import SearchSpace
@@ -197,6 +202,7 @@ class Supernet(nn.Module):
         self.layers = nn.ModuleList(layers)
         self._arch: Arch | None = None
         self._active: list[int] = []
+        self.slice_grads: SliceGrads | None = None
 
     # ---- architecture -> layers ------------------------------------------------------------
     def _blocks(self, arch: Arch) -> list[Block]:
@@ -237,6 +243,30 @@ class Supernet(nn.Module):
             self.layers[i].set_active(block)  # type: ignore[operator]
         self._active = [i for i, _ in plan]
         self._arch = arch
+
+    def enable_slice_grads(self, store: SliceGrads | None = None) -> SliceGrads:
+        """Keep the dynamic ops' gradients slice-sized, in ``store`` (a new one by default).
+
+        Only the slice-aware optimizers of :mod:`nasforge.supernet.sliced_optim` read the
+        store: a stock optimizer would see no gradient for the sliced parameters (call
+        :meth:`disable_slice_grads` before using one).
+
+        Returns:
+            The store.
+        """
+        store = store if store is not None else SliceGrads()
+        self._set_store(store)
+        return store
+
+    def disable_slice_grads(self) -> None:
+        """Back to ordinary max-size ``param.grad`` gradients."""
+        self._set_store(None)
+
+    def _set_store(self, store: SliceGrads | None) -> None:
+        for module in self.modules():
+            if isinstance(module, SlicedOp):
+                module.slice_grads = store
+        self.slice_grads = store
 
     def active_arch(self) -> Arch | None:
         """The architecture last given to :meth:`set_active`, or ``None``."""

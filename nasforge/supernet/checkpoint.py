@@ -42,7 +42,8 @@ __all__ = [
     "write_checkpoint",
 ]
 
-CHECKPOINT_FORMAT = "nasforge.supernet/1"
+#: /2: ``DynamicLinear`` stores its weight input-major (``weight_t``), see its docstring.
+CHECKPOINT_FORMAT = "nasforge.supernet/2"
 _META_KEY = "nasforge"
 _REQUIRED = ("format", "config", "step")
 _REQUIRED_CONFIG = ("space", "num_classes", "input_size")

@@ -42,16 +42,15 @@ def rank_and_world() -> tuple[int, int]:
     return 0, 1
 
 
-def all_reduce_gradients(params: Iterable[torch.nn.Parameter]) -> None:
-    """Average the gradients of ``params`` over ranks (parameters without a gradient skipped;
-    every rank trained the same subnets, so the same parameters have gradients everywhere)."""
+def all_reduce_gradients(grads: Iterable[torch.Tensor]) -> None:
+    """Average gradient tensors over ranks, in place (every rank trained the same subnets, so
+    every rank has the same gradients in the same order and shapes)."""
     if not is_distributed():
         return
     world = dist.get_world_size()
-    for p in params:
-        if p.grad is not None:
-            dist.all_reduce(p.grad, op=dist.ReduceOp.SUM)
-            p.grad.div_(world)
+    for g in grads:
+        dist.all_reduce(g, op=dist.ReduceOp.SUM)
+        g.div_(world)
 
 
 def all_reduce_mean(value: float) -> float:

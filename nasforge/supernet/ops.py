@@ -7,7 +7,9 @@ Paper:
 Every op keeps exactly one max-size tensor per role and slices it by prefix
 (``weight[:out, :in]``), centre-crops depthwise kernels, and reads its input width from the
 input's shape. ``forward`` never allocates, copies or reassigns a parameter: the slices are
-views, so gradients flow into the active part of the max-size parameter only.
+views, taken through :func:`take`: by default the gradient flows into the active part of
+``param.grad`` as autograd does; with a :class:`~nasforge.supernet.sliced_optim.SliceGrads`
+store set (``slice_grads``) it stays slice-sized, for the slice-aware optimizers.
 
 ``export(...)`` returns the views a static twin (:mod:`nasforge.search_spaces.static`) needs,
 keyed by the twin's ``state_dict`` names; the supernet clones them once when it extracts a
@@ -17,11 +19,15 @@ subnet.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
+
+from nasforge.supernet.sliced_optim import Region
+from nasforge.supernet.sliced_optim import SliceGrads
 
 __all__ = [
     "DynamicBatchNorm1d",
@@ -31,9 +37,51 @@ __all__ = [
     "DynamicLayerNorm",
     "DynamicLinear",
     "DynamicSE",
+    "SlicedOp",
+    "take",
 ]
 
 Tensors = dict[str, torch.Tensor]
+
+
+class _Take(torch.autograd.Function):
+    """``param[region]`` whose backward hands the slice-sized gradient to a store."""
+
+    @staticmethod
+    def forward(ctx: Any, param: torch.Tensor, region: Region, store: SliceGrads
+                ) -> torch.Tensor:
+        ctx.param, ctx.region, ctx.store = param, region, store
+        return param[region]
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[None, None, None]:
+        ctx.store.add(ctx.param, ctx.region, grad)
+        return None, None, None
+
+
+def take(param: torch.Tensor, region: Region, store: SliceGrads | None) -> torch.Tensor:
+    """The view ``param[region]``.
+
+    Without a ``store`` (or without autograd) it is plain indexing and the gradient lands in
+    ``param.grad`` at full size, as autograd does. With a store the gradient stays
+    slice-sized and goes to ``store`` (see :mod:`nasforge.supernet.sliced_optim`).
+    """
+    if store is None or not (param.requires_grad and torch.is_grad_enabled()):
+        return param[region]
+    return _Take.apply(param, region, store)
+
+
+class SlicedOp:
+    """Mixin of the dynamic ops: where their slices' gradients go (``None``: ``param.grad``).
+
+    :meth:`nasforge.supernet.base.Supernet.enable_slice_grads` sets it on every op.
+    """
+
+    slice_grads: SliceGrads | None = None
+
+    def take(self, param: torch.Tensor, *region: slice) -> torch.Tensor:
+        """``param[region]`` through :func:`take` with this op's store."""
+        return take(param, region, self.slice_grads)
 
 
 def _init_dense(weight: torch.Tensor, bias: torch.Tensor | None) -> None:
@@ -45,7 +93,7 @@ def _init_dense(weight: torch.Tensor, bias: torch.Tensor | None) -> None:
         nn.init.uniform_(bias, -bound, bound)
 
 
-class DynamicConv2d(nn.Module):
+class DynamicConv2d(SlicedOp, nn.Module):
     """Dense ``k x k`` conv (``padding = k // 2``) over a ``(max_out, max_in, k, k)`` weight.
 
     Args:
@@ -66,8 +114,9 @@ class DynamicConv2d(nn.Module):
 
     def forward(self, x: torch.Tensor, out: int) -> torch.Tensor:
         """x: (B, C_in, H, W) -> (B, out, H', W'); ``C_in`` is read from ``x``."""
-        b = None if self.bias is None else self.bias[:out]
-        return F.conv2d(x, self.weight[:out, : x.shape[1]], b, self.stride, self.padding)
+        b = None if self.bias is None else self.take(self.bias, slice(0, out))
+        w = self.take(self.weight, slice(0, out), slice(0, x.shape[1]))
+        return F.conv2d(x, w, b, self.stride, self.padding)
 
     def export(self, cin: int, cout: int) -> Tensors:
         """Views of the ``(cout, cin)`` sub-conv: ``weight`` (and ``bias``)."""
@@ -77,7 +126,7 @@ class DynamicConv2d(nn.Module):
         return out
 
 
-class DynamicDepthwiseConv2d(nn.Module):
+class DynamicDepthwiseConv2d(SlicedOp, nn.Module):
     """Depthwise conv with an elastic kernel: the active kernel is the centre crop of the max.
 
     Args:
@@ -92,23 +141,29 @@ class DynamicDepthwiseConv2d(nn.Module):
         self.weight = nn.Parameter(torch.empty(max_channels, 1, max_kernel, max_kernel))
         _init_dense(self.weight, None)
 
-    def kernel_view(self, channels: int, kernel: int) -> torch.Tensor:
-        """The ``(channels, 1, kernel, kernel)`` centre crop (a view)."""
+    def crop(self, channels: int, kernel: int) -> tuple[slice, ...]:
+        """The region of the ``(channels, 1, kernel, kernel)`` centre crop."""
         s = (self.max_kernel - kernel) // 2
-        return self.weight[:channels, :, s:s + kernel, s:s + kernel]
+        return slice(0, channels), slice(0, 1), slice(s, s + kernel), slice(s, s + kernel)
 
     def forward(self, x: torch.Tensor, kernel: int) -> torch.Tensor:
         """x: (B, C, H, W) -> (B, C, ceil(H / stride), ceil(W / stride))."""
         c = x.shape[1]
-        return F.conv2d(x, self.kernel_view(c, kernel), None, self.stride, kernel // 2, 1, c)
+        w = self.take(self.weight, *self.crop(c, kernel))
+        return F.conv2d(x, w, None, self.stride, kernel // 2, 1, c)
 
     def export(self, channels: int, kernel: int) -> Tensors:
         """View of the active ``weight``."""
-        return {"weight": self.kernel_view(channels, kernel)}
+        return {"weight": self.weight[self.crop(channels, kernel)]}
 
 
-class DynamicLinear(nn.Module):
-    """Linear layer over a ``(max_out, max_in)`` weight; the input width comes from ``x``.
+class DynamicLinear(SlicedOp, nn.Module):
+    """Linear layer over one max-size weight; the input width comes from ``x``.
+
+    The weight is stored input-major, ``weight_t`` of shape ``(max_in, max_out)``, and used as
+    ``weight_t[:in, :out].t()``: for that layout the matmul backward writes the slice's
+    gradient row-major, where an ``(out, in)`` slice would get a transposed gradient that the
+    update must copy first. ``export`` gives the ``(out, in)`` view ``nn.Linear`` expects.
 
     Args:
         max_in: largest input width.
@@ -118,24 +173,32 @@ class DynamicLinear(nn.Module):
 
     def __init__(self, max_in: int, max_out: int, bias: bool = True) -> None:
         super().__init__()
-        self.weight = nn.Parameter(torch.empty(max_out, max_in))
-        self.bias = nn.Parameter(torch.empty(max_out)) if bias else None
-        _init_dense(self.weight, self.bias)
+        weight = torch.empty(max_out, max_in)
+        b = torch.empty(max_out) if bias else None
+        _init_dense(weight, b)  # drawn in nn.Linear's (out, in) order, then stored input-major
+        self.weight_t = nn.Parameter(weight.t().contiguous())
+        self.bias = nn.Parameter(b) if b is not None else None
+
+    @property
+    def weight(self) -> torch.Tensor:
+        """The ``(max_out, max_in)`` view of the weight."""
+        return self.weight_t.t()
 
     def forward(self, x: torch.Tensor, out: int) -> torch.Tensor:
         """x: (..., C_in) -> (..., out)."""
-        b = None if self.bias is None else self.bias[:out]
-        return F.linear(x, self.weight[:out, : x.shape[-1]], b)
+        b = None if self.bias is None else self.take(self.bias, slice(0, out))
+        w = self.take(self.weight_t, slice(0, x.shape[-1]), slice(0, out))
+        return F.linear(x, w.t(), b)
 
     def export(self, cin: int, cout: int) -> Tensors:
         """Views of the ``(cout, cin)`` sub-layer: ``weight`` (and ``bias``)."""
-        out = {"weight": self.weight[:cout, :cin]}
+        out = {"weight": self.weight_t[:cin, :cout].t()}
         if self.bias is not None:
             out["bias"] = self.bias[:cout]
         return out
 
 
-class _DynamicBatchNorm(_BatchNorm):
+class _DynamicBatchNorm(SlicedOp, _BatchNorm):
     """BatchNorm over the first ``C`` channels of max-size affine parameters and statistics.
 
     A subclass of torch's ``_BatchNorm``, so ``reset_running_stats``, ``momentum = None``
@@ -160,7 +223,8 @@ class _DynamicBatchNorm(_BatchNorm):
         mean = var = None
         if self.running_mean is not None and self.running_var is not None:
             mean, var = self.running_mean[:c], self.running_var[:c]
-        return F.batch_norm(x, mean, var, self.weight[:c], self.bias[:c], use_batch, factor,
+        return F.batch_norm(x, mean, var, self.take(self.weight, slice(0, c)),
+                            self.take(self.bias, slice(0, c)), use_batch, factor,
                             self.eps)
 
     def export(self, channels: int) -> Tensors:
@@ -190,7 +254,7 @@ class DynamicBatchNorm1d(_DynamicBatchNorm):
                              f"{tuple(x.shape)}")
 
 
-class DynamicLayerNorm(nn.Module):
+class DynamicLayerNorm(SlicedOp, nn.Module):
     """LayerNorm over the last dimension, sliced to the input width.
 
     Args:
@@ -207,7 +271,8 @@ class DynamicLayerNorm(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x: (..., C) -> (..., C)."""
         c = x.shape[-1]
-        return F.layer_norm(x, (c,), self.weight[:c], self.bias[:c], self.eps)
+        return F.layer_norm(x, (c,), self.take(self.weight, slice(0, c)),
+                            self.take(self.bias, slice(0, c)), self.eps)
 
     def export(self, dim: int) -> Tensors:
         """Views of ``weight`` and ``bias``."""

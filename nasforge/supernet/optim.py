@@ -2,7 +2,9 @@
 
 AdamW or SGD with two parameter groups — weight decay on conv/linear weights only, none on
 normalisation parameters, biases and attention bias tables — and a cosine schedule with linear
-warm-up, stepped once per optimizer step.
+warm-up, stepped once per optimizer step. The optimizers are the slice-aware ones of
+:mod:`nasforge.supernet.sliced_optim`: given a supernet's slice-gradient store they update only
+the slices the step's subnets used; without, they are the stock torch optimizers.
 """
 
 from __future__ import annotations
@@ -13,6 +15,9 @@ import torch
 from torch import nn
 
 from nasforge.errors import InvalidInputError
+from nasforge.supernet.sliced_optim import SlicedAdamW
+from nasforge.supernet.sliced_optim import SlicedSGD
+from nasforge.supernet.sliced_optim import SliceGrads
 
 __all__ = ["OPTIMIZERS", "build_optimizer", "cosine_with_warmup", "param_groups"]
 
@@ -51,8 +56,19 @@ def param_groups(model: nn.Module, weight_decay: float) -> list[dict[str, object
 
 
 def build_optimizer(model: nn.Module, name: str = "adamw", lr: float = 1e-3,
-                    weight_decay: float = 0.05, momentum: float = 0.9) -> torch.optim.Optimizer:
+                    weight_decay: float = 0.05, momentum: float = 0.9,
+                    slice_grads: SliceGrads | None = None) -> torch.optim.Optimizer:
     """AdamW or SGD (Nesterov momentum) over :func:`param_groups`.
+
+    Args:
+        model: the model to optimise.
+        name: ``adamw`` or ``sgd``.
+        lr: peak learning rate.
+        weight_decay: decay of the decayed group.
+        momentum: SGD momentum.
+        slice_grads: a supernet's slice-gradient store
+            (:meth:`~nasforge.supernet.base.Supernet.enable_slice_grads`): step only the slices
+            its subnets used (:mod:`~nasforge.supernet.sliced_optim`); ``None``: whole tensors.
 
     Raises:
         InvalidInputError: unknown optimizer name or a non-positive learning rate.
@@ -61,9 +77,9 @@ def build_optimizer(model: nn.Module, name: str = "adamw", lr: float = 1e-3,
         raise InvalidInputError(f"learning rate must be > 0, got {lr}")
     groups = param_groups(model, weight_decay)
     if name == "adamw":
-        return torch.optim.AdamW(groups, lr=lr, betas=(0.9, 0.999))
+        return SlicedAdamW(groups, slice_grads, lr=lr, betas=(0.9, 0.999))
     if name == "sgd":
-        return torch.optim.SGD(groups, lr=lr, momentum=momentum, nesterov=True)
+        return SlicedSGD(groups, slice_grads, lr=lr, momentum=momentum, nesterov=True)
     raise InvalidInputError(f"unknown optimizer {name!r}; choose one of {', '.join(OPTIMIZERS)}")
 
 

@@ -129,11 +129,13 @@ def train_supernet(space: SearchSpace, recipe: Recipe, out_dir: Path | None, *,
 
 
 def recipe_key(space: SearchSpace, recipe: Recipe) -> str:
-    """Cache key of a quick supernet: sha1 of space, recipe (data, budget, seed) and version."""
+    """Cache key of a quick supernet: sha1 of space, recipe (data, budget, seed), version and
+    checkpoint format."""
     from nasforge import __version__
+    from nasforge.supernet.checkpoint import CHECKPOINT_FORMAT
 
-    text = json.dumps({"space": space.name, "recipe": recipe.to_dict(), "version": __version__},
-                      sort_keys=True)
+    text = json.dumps({"space": space.name, "recipe": recipe.to_dict(), "version": __version__,
+                       "format": CHECKPOINT_FORMAT}, sort_keys=True)
     return hashlib.sha1(text.encode()).hexdigest()[:16]
 
 

@@ -15,7 +15,10 @@ One step (identical on every data-parallel rank):
    :data:`~nasforge.supernet.losses.DISTILL_LOSSES`. Each subnet's plain CE (rank-averaged) is fed
    back to the sampler.
 3. Gradients are averaged over ranks, clipped, and one optimizer step and one scheduler step run;
-   EMA (optional) folds the new weights in.
+   EMA (optional) folds the new weights in. The trainer enables the supernet's slice-gradient
+   store, so gradients stay the size of the slices the step's subnets used and clipping and the
+   optimizer step touch only those (:mod:`~nasforge.supernet.sliced_optim`); elsewhere the
+   weights and their moments stay as they are.
 
 Every ``checkpoint_every`` steps and at the end, rank 0 writes ``out_dir/last.ckpt``
 (:mod:`~nasforge.supernet.checkpoint`) and appends per-subnet losses (step, level, role, FLOPs,
@@ -53,6 +56,8 @@ from nasforge.supernet.losses import DISTILL_LOSSES
 from nasforge.supernet.losses import label_smoothed_ce
 from nasforge.supernet.optim import build_optimizer
 from nasforge.supernet.optim import cosine_with_warmup
+from nasforge.supernet.sliced_optim import clip_grad_norm_
+from nasforge.supernet.sliced_optim import gradients
 
 if TYPE_CHECKING:
     from nasforge.supernet.base import Supernet
@@ -205,8 +210,10 @@ class SupernetTrainer:
         self.stream = BatchStream(data.train_x, data.train_y, config.batch_size, config.seed,
                                   augment=config.augment, rank=self.rank,
                                   world_size=self.world_size)
+        self.slice_grads = self.model.enable_slice_grads()
         self.optimizer = build_optimizer(self.model, config.optimizer, config.lr,
-                                         config.weight_decay, config.momentum)
+                                         config.weight_decay, config.momentum,
+                                         slice_grads=self.slice_grads)
         self.scheduler = cosine_with_warmup(self.optimizer, config.steps, config.warmup_steps,
                                             config.min_lr_ratio)
         self.ema = ModelEMA(self.model, config.ema_decay) if config.ema_decay else None
@@ -314,7 +321,7 @@ class SupernetTrainer:
         x, y = self.stream.batch(self.step)
         x, y = x.to(self.device), y.to(self.device)
         self.model.train()
-        self.optimizer.zero_grad(set_to_none=True)
+        self.optimizer.zero_grad(set_to_none=True)  # also drops the slice gradients
         target: torch.Tensor | None = None
         if self.teacher is not None:
             with torch.no_grad():
@@ -349,10 +356,10 @@ class SupernetTrainer:
                 "loss": round(float(loss.detach()), 6), "ce": round(ce_value, 6),
                 "lr": lr,
             })
-        params = [p for p in self.model.parameters() if p.grad is not None]
-        all_reduce_gradients(params)
+        params = list(self.model.parameters())
+        all_reduce_gradients([g for _, _, g in gradients(params, self.slice_grads)])
         if cfg.grad_clip is not None:
-            torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip, foreach=False)
+            clip_grad_norm_(params, cfg.grad_clip, self.slice_grads)
         self.optimizer.step()
         self.scheduler.step()
         broadcast_buffers(self.model)

@@ -391,6 +391,50 @@ class SupernetContract:
             net.zero_grad(set_to_none=True)
             net.eval()
 
+    def test_slice_gradients_equal_autograd_gradients(self, supernet: object) -> None:
+        """A step of min, max and a random subnet: the slice-gradient store implies exactly the
+        max-size gradients plain autograd accumulates (bitwise: same kernels, same order)."""
+        import torch
+
+        net: torch.nn.Module = supernet.train()  # type: ignore[attr-defined]
+        space: SearchSpace = net.space  # type: ignore[assignment]
+        archs = [space.max_arch(), space.sample(np.random.default_rng(3)), space.min_arch()]
+        params = dict(net.named_parameters())
+        state = {k: v.clone() for k, v in net.state_dict().items()}  # BN stats move in train
+
+        def step() -> None:
+            torch.manual_seed(0)  # dropout
+            for i, arch in enumerate(archs):
+                net.set_active(arch)  # type: ignore[operator]
+                net(self._input(seed=i)).square().mean().backward()
+
+        try:
+            net.zero_grad(set_to_none=True)
+            step()
+            plain = {n: None if p.grad is None else p.grad.clone() for n, p in params.items()}
+            net.zero_grad(set_to_none=True)
+            net.load_state_dict(state)
+            store = net.enable_slice_grads()  # type: ignore[operator]
+            step()
+            sliced = 0
+            for name, p in params.items():
+                got = store.full_grad(p)
+                if got is None:
+                    got = p.grad
+                else:
+                    sliced += 1
+                    assert p.grad is None, f"{name}: sliced parameter also has a .grad"
+                want = plain[name]
+                assert (got is None) == (want is None), f"{name}: gradient presence differs"
+                if want is not None:
+                    assert torch.equal(got, want), f"{name}: max |diff| {(got - want).abs().max()}"
+            assert sliced > 0, "no parameter went through the slice-gradient store"
+        finally:
+            net.disable_slice_grads()  # type: ignore[operator]
+            net.zero_grad(set_to_none=True)
+            net.load_state_dict(state)
+            net.eval()
+
     def test_rejects_foreign_and_invalid_archs(self, supernet: object) -> None:
         import dataclasses
 

@@ -10,6 +10,7 @@ from torch import nn
 
 from nasforge.errors import IncompatibleComponentsError
 from nasforge.errors import InvalidInputError
+from nasforge.supernet.checkpoint import CHECKPOINT_FORMAT
 from nasforge.supernet.checkpoint import load_supernet
 from nasforge.supernet.checkpoint import optimizer_state
 from nasforge.supernet.checkpoint import read_checkpoint
@@ -62,9 +63,14 @@ def test_bad_json_and_missing_keys(tmp_path: Path) -> None:
     with pytest.raises(InvalidInputError, match="corrupted JSON"):
         read_checkpoint(tmp_path / "a.ckpt")
     save_file(t, str(tmp_path / "b.ckpt"), metadata={"nasforge": json.dumps(
-        {"format": "nasforge.supernet/1", "config": {"space": "elasticvit"}})})
+        {"format": CHECKPOINT_FORMAT, "config": {"space": "elasticvit"}})})
     with pytest.raises(InvalidInputError, match=r"lacks step, config\.num_classes"):
         read_checkpoint(tmp_path / "b.ckpt")
+    save_file(t, str(tmp_path / "old.ckpt"), metadata={"nasforge": json.dumps(
+        {"format": "nasforge.supernet/1", "step": 1,
+         "config": {"space": "elasticvit", "num_classes": 10, "input_size": 32}})})
+    with pytest.raises(InvalidInputError, match=r"format 'nasforge\.supernet/1'"):
+        read_checkpoint(tmp_path / "old.ckpt")
     save_file(t, str(tmp_path / "c.ckpt"))
     with pytest.raises(InvalidInputError, match="not a nasforge checkpoint"):
         read_checkpoint(tmp_path / "c.ckpt")

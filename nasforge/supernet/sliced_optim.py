@@ -1,0 +1,279 @@
+"""Slice gradients: a subnet's gradient kept at the size of the slice it used.
+
+A supernet's parameters are max-size tensors and a subnet reads prefix slices (and centre-crops)
+of them. Autograd's slice backward turns each slice's gradient into a zero-filled max-size
+tensor, and a stock optimizer then walks every element of every max-size tensor — for a small
+subnet that costs more than its own convolutions' backward (``benchmarks/supernet_overhead.py``).
+
+With a :class:`SliceGrads` store enabled on a supernet
+(:meth:`nasforge.supernet.base.Supernet.enable_slice_grads`), the dynamic ops take their slices
+through :func:`nasforge.supernet.ops.take`, whose backward hands the slice-sized gradient to the
+store instead of ``param.grad``. Then:
+
+* :meth:`SliceGrads.gather` gives, per parameter, the bounding box of the slices used since the
+  last ``zero_grad`` and the summed gradient over that box (a single slice's gradient is kept
+  as is, without a copy);
+* :class:`SlicedSGD` and :class:`SlicedAdamW` are ``torch.optim.SGD``/``AdamW`` whose ``step``
+  updates each parameter over its box only (and whole parameters with an ordinary ``.grad`` as
+  usual), and :func:`clip_grad_norm_` clips by the global norm over both kinds.
+
+Semantics ("lazy", as TensorFlow's LazyAdam and PyTorch's ``SparseAdam``): inside the box every
+element gets exactly the stock update (bitwise — the same ops in the same order as torch's
+single-tensor path); outside it nothing changes — no weight decay and no momentum drift for
+weights the step's subnets did not use. The gradient there is zero, so only those two terms
+differ from the stock optimizer, and both would otherwise keep moving inactive channels. Adam's
+bias correction uses the parameter's step count (incremented whenever it is stepped). Without a
+store the classes are the stock optimizers, state-dict format included.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from collections.abc import Iterator
+from typing import Any
+
+import torch
+
+__all__ = [
+    "Region",
+    "SliceGrads",
+    "SlicedAdamW",
+    "SlicedSGD",
+    "clip_grad_norm_",
+    "gradients",
+]
+
+#: One ``slice(start, stop)`` per dimension of a parameter.
+Region = tuple[slice, ...]
+
+
+class SliceGrads:
+    """Slice-sized gradients of parameters, accumulated since the last :meth:`clear`.
+
+    :func:`nasforge.supernet.ops.take` adds to it in backward; the slice-aware optimizers read
+    it with :meth:`gather` and clear it in ``zero_grad``.
+    """
+
+    def __init__(self) -> None:
+        # id(param) -> (param, [(region, grad), ...])
+        self._grads: dict[int, tuple[torch.Tensor, list[tuple[Region, torch.Tensor]]]] = {}
+        self._seen: set[int] = set()
+
+    def add(self, param: torch.Tensor, region: Region, grad: torch.Tensor) -> None:
+        """Record ``grad`` (shape of ``param[region]``) as a gradient of ``param``.
+
+        ``region`` holds integer ``slice(start, stop)`` objects (step 1) for the leading
+        dimensions; the others are whole.
+        """
+        if len(region) < param.dim():
+            region = region + tuple(slice(0, n) for n in param.shape[len(region):])
+        if id(grad) in self._seen or not grad.is_contiguous():
+            # one tensor handed to two slices, or a transposed / expanded one: own a row-major
+            # copy (clipping and all-reduce write in place; the update reads row-major)
+            grad = grad.clone(memory_format=torch.contiguous_format)
+        self._seen.add(id(grad))
+        entry = self._grads.get(id(param))
+        if entry is None:
+            self._grads[id(param)] = (param, [(region, grad)])
+        else:
+            entry[1].append((region, grad))
+
+    def gather(self, param: torch.Tensor) -> tuple[Region, torch.Tensor] | None:
+        """``(box, gradient over box)`` of ``param``, or ``None`` if it has no slice gradient.
+
+        Gradients of different slices are summed into their bounding box (stored back, so
+        in-place changes to the result — clipping, all-reduce — persist until ``step``).
+        """
+        entry = self._grads.get(id(param))
+        if entry is None:
+            return None
+        parts = entry[1]
+        if len(parts) > 1:
+            box = tuple(slice(min(r[d].start for r, _ in parts), max(r[d].stop for r, _ in parts))
+                        for d in range(param.dim()))
+            total = param.new_zeros([s.stop - s.start for s in box])
+            for region, g in parts:
+                total[tuple(slice(r.start - b.start, r.stop - b.start)
+                            for r, b in zip(region, box, strict=True))].add_(g)
+            parts[:] = [(box, total)]
+        return parts[0]
+
+    def pop(self, param: torch.Tensor) -> None:
+        """Drop ``param``'s slice gradients."""
+        self._grads.pop(id(param), None)
+
+    def __contains__(self, param: object) -> bool:
+        return id(param) in self._grads
+
+    def __len__(self) -> int:
+        return len(self._grads)
+
+    def clear(self) -> None:
+        """Drop every gradient."""
+        self._grads.clear()
+        self._seen.clear()
+
+    def full_grad(self, param: torch.Tensor) -> torch.Tensor | None:
+        """The max-size gradient this store implies for ``param`` (zeros outside the box), or
+        ``None``; for inspection and tests, not for the training path."""
+        found = self.gather(param)
+        if found is None:
+            return None
+        box, g = found
+        full = torch.zeros_like(param)
+        full[box] = g
+        return full
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> SliceGrads:
+        return SliceGrads()  # gradients are transient: a copied model starts with none
+
+
+def gradients(params: Iterable[torch.Tensor], grads: SliceGrads | None = None
+              ) -> Iterator[tuple[torch.Tensor, Region | None, torch.Tensor]]:
+    """``(param, box, gradient)`` for each parameter with a gradient.
+
+    A slice gradient from ``grads`` comes with its box; an ordinary ``param.grad`` with box
+    ``None`` (whole). A parameter with both gets the slice gradient added into ``.grad``.
+    """
+    for p in params:
+        found = None if grads is None else grads.gather(p)
+        if p.grad is not None:
+            if p.grad.is_sparse:
+                raise ValueError("slice-aware optimizers do not support sparse gradients")
+            if found is not None and grads is not None:
+                p.grad[found[0]].add_(found[1])
+                grads.pop(p)
+            yield p, None, p.grad
+        elif found is not None:
+            yield p, found[0], found[1]
+
+
+class _Sliced:
+    """Mixin: the store and ``zero_grad``."""
+
+    slice_grads: SliceGrads | None
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        """``torch.optim.Optimizer.zero_grad`` plus dropping the slice gradients."""
+        super().zero_grad(set_to_none)  # type: ignore[misc]
+        if self.slice_grads is not None:
+            self.slice_grads.clear()
+
+
+def _check_options(name: str, group: dict[str, Any], unsupported: dict[str, Any]) -> None:
+    for key, stock in unsupported.items():
+        if group.get(key, stock) != stock:
+            raise ValueError(f"{name} supports {key}={stock!r} only, got {group[key]!r}")
+
+
+class SlicedSGD(_Sliced, torch.optim.SGD):
+    """``torch.optim.SGD`` that steps slice gradients over their boxes (module docstring).
+
+    Args:
+        params: parameters or parameter groups.
+        slice_grads: the supernet's :class:`SliceGrads`; ``None`` gives plain SGD.
+        **kwargs: ``torch.optim.SGD`` options (``lr``, ``momentum``, ``nesterov``,
+            ``weight_decay``; ``dampening``, ``maximize`` and sparse gradients are not
+            supported).
+    """
+
+    def __init__(self, params: Iterable[Any], slice_grads: SliceGrads | None = None,
+                 **kwargs: Any) -> None:
+        kwargs.setdefault("foreach", False)
+        super().__init__(params, **kwargs)
+        self.slice_grads = slice_grads
+        for g in self.param_groups:
+            _check_options("SlicedSGD", g, {"dampening": 0, "maximize": False,
+                                            "differentiable": False})
+
+    @torch.no_grad()
+    def step(self, closure: Any = None) -> Any:  # type: ignore[override]
+        """One SGD step, parameter by parameter as torch's single-tensor path."""
+        loss = None if closure is None else torch.enable_grad()(closure)()
+        for group in self.param_groups:
+            lr, wd = float(group["lr"]), float(group["weight_decay"])
+            momentum, nesterov = float(group["momentum"]), bool(group["nesterov"])
+            for p, box, grad in gradients(group["params"], self.slice_grads):
+                pv = p if box is None else p[box]
+                if wd:
+                    grad = grad.add(pv, alpha=wd)
+                if momentum:
+                    state = self.state[p]
+                    buf = state.get("momentum_buffer")
+                    if buf is None:  # zeros: momentum * 0 + g == g, torch's first step
+                        buf = state["momentum_buffer"] = torch.zeros_like(
+                            p, memory_format=torch.preserve_format)
+                    bv = buf if box is None else buf[box]
+                    bv.mul_(momentum).add_(grad)
+                    grad = grad.add(bv, alpha=momentum) if nesterov else bv
+                pv.add_(grad, alpha=-lr)
+        return loss
+
+
+class SlicedAdamW(_Sliced, torch.optim.AdamW):
+    """``torch.optim.AdamW`` that steps slice gradients over their boxes (module docstring).
+
+    Args:
+        params: parameters or parameter groups.
+        slice_grads: the supernet's :class:`SliceGrads`; ``None`` gives plain AdamW.
+        **kwargs: ``torch.optim.AdamW`` options (``lr``, ``betas``, ``eps``,
+            ``weight_decay``; ``amsgrad``, ``maximize``, ``capturable`` and ``fused`` are not
+            supported).
+    """
+
+    def __init__(self, params: Iterable[Any], slice_grads: SliceGrads | None = None,
+                 **kwargs: Any) -> None:
+        kwargs.setdefault("foreach", False)
+        super().__init__(params, **kwargs)
+        self.slice_grads = slice_grads
+        for g in self.param_groups:
+            _check_options("SlicedAdamW", g, {"amsgrad": False, "maximize": False,
+                                              "capturable": False, "differentiable": False,
+                                              "fused": None})
+
+    @torch.no_grad()
+    def step(self, closure: Any = None) -> Any:  # type: ignore[override]
+        """One AdamW step, parameter by parameter as torch's single-tensor path."""
+        loss = None if closure is None else torch.enable_grad()(closure)()
+        for group in self.param_groups:
+            lr, wd, eps = float(group["lr"]), float(group["weight_decay"]), float(group["eps"])
+            beta1, beta2 = (float(b) for b in group["betas"])
+            for p, box, grad in gradients(group["params"], self.slice_grads):
+                state = self.state[p]
+                if not state:
+                    state["step"] = torch.tensor(0.0, dtype=torch.float32)
+                    state["exp_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+                    state["exp_avg_sq"] = torch.zeros_like(
+                        p, memory_format=torch.preserve_format)
+                pv, m, v = p, state["exp_avg"], state["exp_avg_sq"]
+                if box is not None:
+                    pv, m, v = pv[box], m[box], v[box]
+                state["step"] += 1
+                step = float(state["step"].item())
+                if wd:
+                    pv.mul_(1 - lr * wd)
+                m.lerp_(grad, 1 - beta1)
+                v.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
+                denom = (v.sqrt() / (1 - beta2**step) ** 0.5).add_(eps)
+                pv.addcdiv_(m, denom, value=-lr / (1 - beta1**step))
+        return loss
+
+
+def clip_grad_norm_(params: Iterable[torch.Tensor], max_norm: float,
+                    slice_grads: SliceGrads | None = None) -> torch.Tensor:
+    """``torch.nn.utils.clip_grad_norm_`` (L2, ``foreach=False``) over ordinary and slice
+    gradients (:func:`gradients`); outside the boxes gradients are zero, so the norm is the
+    max-size one up to summation order.
+
+    Returns:
+        The global norm before clipping (a 0-d tensor).
+    """
+    grads = [g for _, _, g in gradients(params, slice_grads)]
+    if not grads:
+        return torch.tensor(0.0)
+    total = torch.linalg.vector_norm(
+        torch.stack([torch.linalg.vector_norm(g, 2.0) for g in grads]), 2.0)
+    coef = torch.clamp(max_norm / (total + 1e-6), max=1.0)
+    for g in grads:
+        g.mul_(coef)
+    return total
