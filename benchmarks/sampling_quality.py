@@ -5,7 +5,8 @@ Papers: SPOS, https://arxiv.org/abs/1904.00420; ElasticViT, https://arxiv.org/ab
 Trains two supernets of the same space on the same data with the same budget — the same steps,
 batches, schedule and the same number of subnet passes per step (uniform draws as many random
 subnets as the ElasticViT plan holds: max + level subnets + min) — then BN-recalibrates and
-evaluates the same 20 random subnets on each and prints JSON with min / median / max top-1. An
+evaluates the same 20 random subnets on each and prints JSON with min / median / max top-1 and
+the Spearman correlation of their top-1 with their FLOPs (does accuracy rise with size?). An
 honest comparison: no threshold, no claim.
 
 Usage:
@@ -20,6 +21,7 @@ import json
 import time
 
 import numpy as np
+from scipy.stats import spearmanr
 
 from nasforge.search_spaces import get_space
 from nasforge.supernet.evaluate import evaluate_subnet
@@ -50,6 +52,7 @@ def main() -> None:
                      sampler_options={"num_subnets": _plan_length(elastic)}, train=train)
     rng = np.random.default_rng(1234 + opts.seed)
     archs = [space.sample(rng) for _ in range(opts.subnets)]
+    flops = [space.flops(a) for a in archs]
     out: dict[str, object] = {"space": space.name, "data": opts.data, "steps": opts.steps,
                               "subnets_per_step": _plan_length(elastic),
                               "evaluated_subnets": len(archs)}
@@ -62,6 +65,7 @@ def main() -> None:
         out[name] = {
             "min": float(top1.min()), "median": float(np.median(top1)),
             "max": float(top1.max()), "mean": float(top1.mean()),
+            "spearman_flops": round(float(spearmanr(flops, top1).statistic), 3),
             "max_subnet": evaluate_subnet(trainer.model, space.max_arch(), trainer.data).top1,
             "train_seconds": round(seconds, 1), "input_size": accs[0].input_size,
             "sampler_options": dict(recipe.sampler_options),

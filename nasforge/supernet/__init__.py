@@ -52,6 +52,9 @@ from nasforge.supernet.quick import train_supernet
 from nasforge.supernet.samplers import SAMPLERS
 from nasforge.supernet.samplers import BaseSampler
 from nasforge.supernet.samplers import create_sampler
+from nasforge.supernet.sliced_optim import SlicedAdamW
+from nasforge.supernet.sliced_optim import SlicedSGD
+from nasforge.supernet.sliced_optim import SliceGrads
 from nasforge.supernet.trainer import SupernetTrainer
 from nasforge.supernet.trainer import TrainConfig
 
@@ -62,6 +65,9 @@ __all__ += [
     "BaseSampler",
     "ImageData",
     "Recipe",
+    "SliceGrads",
+    "SlicedAdamW",
+    "SlicedSGD",
     "SubnetAccuracy",
     "SupernetTrainer",
     "TrainConfig",

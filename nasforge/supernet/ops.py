@@ -19,7 +19,6 @@ subnet.
 from __future__ import annotations
 
 import math
-from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -44,21 +43,6 @@ __all__ = [
 Tensors = dict[str, torch.Tensor]
 
 
-class _Take(torch.autograd.Function):
-    """``param[region]`` whose backward hands the slice-sized gradient to a store."""
-
-    @staticmethod
-    def forward(ctx: Any, param: torch.Tensor, region: Region, store: SliceGrads
-                ) -> torch.Tensor:
-        ctx.param, ctx.region, ctx.store = param, region, store
-        return param[region]
-
-    @staticmethod
-    def backward(ctx: Any, grad: torch.Tensor) -> tuple[None, None, None]:
-        ctx.store.add(ctx.param, ctx.region, grad)
-        return None, None, None
-
-
 def take(param: torch.Tensor, region: Region, store: SliceGrads | None) -> torch.Tensor:
     """The view ``param[region]``.
 
@@ -68,7 +52,7 @@ def take(param: torch.Tensor, region: Region, store: SliceGrads | None) -> torch
     """
     if store is None or not (param.requires_grad and torch.is_grad_enabled()):
         return param[region]
-    return _Take.apply(param, region, store)
+    return store.take(param, region)
 
 
 class SlicedOp:

@@ -7,8 +7,8 @@ subnet that costs more than its own convolutions' backward (``benchmarks/superne
 
 With a :class:`SliceGrads` store enabled on a supernet
 (:meth:`nasforge.supernet.base.Supernet.enable_slice_grads`), the dynamic ops take their slices
-through :func:`nasforge.supernet.ops.take`, whose backward hands the slice-sized gradient to the
-store instead of ``param.grad``. Then:
+through :func:`nasforge.supernet.ops.take` as leaf views handed out by the store, so the
+slice-sized gradient is collected by the store instead of landing in ``param.grad``. Then:
 
 * :meth:`SliceGrads.gather` gives, per parameter, the bounding box of the slices used since the
   last ``zero_grad`` and the summed gradient over that box (a single slice's gradient is kept
@@ -50,14 +50,34 @@ Region = tuple[slice, ...]
 class SliceGrads:
     """Slice-sized gradients of parameters, accumulated since the last :meth:`clear`.
 
-    :func:`nasforge.supernet.ops.take` adds to it in backward; the slice-aware optimizers read
-    it with :meth:`gather` and clear it in ``zero_grad``.
+    :meth:`take` (called by :func:`nasforge.supernet.ops.take`) hands out each slice as a leaf
+    view of the parameter — it shares the parameter's storage and version counter, so it sees
+    every update and autograd catches in-place changes between forward and backward — and
+    autograd accumulates the slice's gradient into that leaf's ``.grad`` (in C++, without the
+    max-size zero-filled tensor of a slice backward). The slice-aware optimizers read the
+    gradients with :meth:`gather` and clear them in ``zero_grad``.
     """
 
     def __init__(self) -> None:
         # id(param) -> (param, [(region, grad), ...])
         self._grads: dict[int, tuple[torch.Tensor, list[tuple[Region, torch.Tensor]]]] = {}
         self._seen: set[int] = set()
+        self._leaves: list[tuple[torch.Tensor, Region, torch.Tensor]] = []
+
+    def take(self, param: torch.Tensor, region: Region) -> torch.Tensor:
+        """A leaf view ``param[region]`` whose gradient this store collects."""
+        leaf = param.detach()[region].requires_grad_()
+        self._leaves.append((param, region, leaf))
+        return leaf
+
+    def _collect(self) -> None:
+        """Move the gradients autograd left on the handed-out leaves into the store."""
+        if not self._leaves:
+            return
+        leaves, self._leaves = self._leaves, []
+        for param, region, leaf in leaves:
+            if leaf.grad is not None:
+                self.add(param, region, leaf.grad)
 
     def add(self, param: torch.Tensor, region: Region, grad: torch.Tensor) -> None:
         """Record ``grad`` (shape of ``param[region]``) as a gradient of ``param``.
@@ -84,6 +104,7 @@ class SliceGrads:
         Gradients of different slices are summed into their bounding box (stored back, so
         in-place changes to the result — clipping, all-reduce — persist until ``step``).
         """
+        self._collect()
         entry = self._grads.get(id(param))
         if entry is None:
             return None
@@ -103,15 +124,18 @@ class SliceGrads:
         self._grads.pop(id(param), None)
 
     def __contains__(self, param: object) -> bool:
+        self._collect()
         return id(param) in self._grads
 
     def __len__(self) -> int:
+        self._collect()
         return len(self._grads)
 
     def clear(self) -> None:
-        """Drop every gradient."""
+        """Drop every gradient (and forget the leaves handed out)."""
         self._grads.clear()
         self._seen.clear()
+        self._leaves.clear()
 
     def full_grad(self, param: torch.Tensor) -> torch.Tensor | None:
         """The max-size gradient this store implies for ``param`` (zeros outside the box), or

@@ -300,7 +300,8 @@ def perturb_supernet(net: object, seed: int = 0) -> None:
 
 class SupernetContract:
     """Every supernet: the active subnet equals its extracted static twin, costs agree with the
-    space, forward slices without allocating parameters, and bad archs are rejected.
+    space, forward slices without allocating parameters, slice-sized gradients equal autograd's
+    max-size ones, and bad archs are rejected.
 
     Subclasses provide a ``supernet`` fixture returning a perturbed
     (:func:`perturb_supernet`) :class:`~nasforge.supernet.Supernet` built with
