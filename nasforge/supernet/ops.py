@@ -5,7 +5,8 @@ Paper:
     https://arxiv.org/abs/1908.09791
 
 Every op keeps exactly one max-size tensor per role and slices it by prefix
-(``weight[:out, :in]``), centre-crops depthwise kernels, and reads its input width from the
+(``weight[:out, :in]``; :class:`DynamicLinear` keeps its weight input-major and takes
+``weight_t[:in, :out]``), centre-crops depthwise kernels, and reads its input width from the
 input's shape. ``forward`` never allocates, copies or reassigns a parameter: the slices are
 views, taken through :func:`take`: by default the gradient flows into the active part of
 ``param.grad`` as autograd does; with a :class:`~nasforge.supernet.sliced_optim.SliceGrads`
