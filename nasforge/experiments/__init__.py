@@ -1,25 +1,47 @@
-"""Runs: experiment configs, results storage, sweeps, reports and model export."""
+"""Runs: experiment configs, results storage, sweeps, reports and model export.
+
+The public names load their modules on first use (PEP 562), so importing a light submodule
+such as :mod:`nasforge.experiments.config` — which the CLI does at start-up — does not import
+torch, onnx or Ray.
+"""
 
 from __future__ import annotations
 
-from nasforge.experiments._formats import EXPORT_FORMATS
-from nasforge.experiments._formats import ExportFormat
-from nasforge.experiments.export import ArchConfig
-from nasforge.experiments.export import ExportResult
-from nasforge.experiments.export import ExportVerificationError
-from nasforge.experiments.export import export_model
-from nasforge.experiments.export import export_name
-from nasforge.experiments.export import extract_subnet
-from nasforge.experiments.export import load_arch_config
-from nasforge.experiments.export import predict_device_ms
-from nasforge.experiments.export import write_arch_config
-from nasforge.experiments.pool import SupernetActorPool
-from nasforge.experiments.report import ReportOutcome
-from nasforge.experiments.report import make_report
-from nasforge.experiments.sweep import SweepOutcome
-from nasforge.experiments.sweep import run_sweep
-from nasforge.experiments.sweep_config import SweepConfig
-from nasforge.experiments.sweep_config import load_sweep
+import importlib
+from typing import TYPE_CHECKING
+from typing import Any
+
+if TYPE_CHECKING:
+    from nasforge.experiments._formats import EXPORT_FORMATS
+    from nasforge.experiments._formats import ExportFormat
+    from nasforge.experiments.export import ArchConfig
+    from nasforge.experiments.export import ExportResult
+    from nasforge.experiments.export import ExportVerificationError
+    from nasforge.experiments.export import export_model
+    from nasforge.experiments.export import export_name
+    from nasforge.experiments.export import extract_subnet
+    from nasforge.experiments.export import load_arch_config
+    from nasforge.experiments.export import predict_device_ms
+    from nasforge.experiments.export import write_arch_config
+    from nasforge.experiments.pool import SupernetActorPool
+    from nasforge.experiments.report import ReportOutcome
+    from nasforge.experiments.report import make_report
+    from nasforge.experiments.sweep import SweepOutcome
+    from nasforge.experiments.sweep import run_sweep
+    from nasforge.experiments.sweep_config import SweepConfig
+    from nasforge.experiments.sweep_config import load_sweep
+
+#: public name -> the submodule defining it
+_SOURCES = {
+    "EXPORT_FORMATS": "_formats", "ExportFormat": "_formats",
+    "ArchConfig": "export", "ExportResult": "export", "ExportVerificationError": "export",
+    "export_model": "export", "export_name": "export", "extract_subnet": "export",
+    "load_arch_config": "export", "predict_device_ms": "export", "write_arch_config": "export",
+    "SupernetActorPool": "pool",
+    "ReportOutcome": "report", "make_report": "report",
+    "SweepOutcome": "sweep", "run_sweep": "sweep",
+    "SweepConfig": "sweep_config", "load_sweep": "sweep_config",
+}
 
 __all__ = [
     "EXPORT_FORMATS",
@@ -41,3 +63,16 @@ __all__ = [
     "run_sweep",
     "write_arch_config",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _SOURCES.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
