@@ -31,6 +31,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from collections.abc import Iterator
 from typing import Any
+from typing import ClassVar
 
 import torch
 
@@ -123,10 +124,6 @@ class SliceGrads:
         """Drop ``param``'s slice gradients."""
         self._grads.pop(id(param), None)
 
-    def __contains__(self, param: object) -> bool:
-        self._collect()
-        return id(param) in self._grads
-
     def __len__(self) -> int:
         self._collect()
         return len(self._grads)
@@ -173,21 +170,29 @@ def gradients(params: Iterable[torch.Tensor], grads: SliceGrads | None = None
 
 
 class _Sliced:
-    """Mixin: the store and ``zero_grad``."""
+    """Mixin: the store, the refusal of unsupported options, and ``zero_grad``."""
 
+    #: options the ``step`` implements only at these (torch's default) values
+    _ONLY: ClassVar[dict[str, Any]] = {}
     slice_grads: SliceGrads | None
+    param_groups: list[dict[str, Any]]
+
+    def __init__(self, params: Iterable[Any], slice_grads: SliceGrads | None = None,
+                 **kwargs: Any) -> None:
+        kwargs.setdefault("foreach", False)
+        super().__init__(params, **kwargs)  # type: ignore[call-arg]
+        self.slice_grads = slice_grads
+        for group in self.param_groups:
+            for key, stock in self._ONLY.items():
+                if group.get(key, stock) != stock:
+                    raise ValueError(f"{type(self).__name__} supports {key}={stock!r} only, "
+                                     f"got {group[key]!r}")
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         """``torch.optim.Optimizer.zero_grad`` plus dropping the slice gradients."""
         super().zero_grad(set_to_none)  # type: ignore[misc]
         if self.slice_grads is not None:
             self.slice_grads.clear()
-
-
-def _check_options(name: str, group: dict[str, Any], unsupported: dict[str, Any]) -> None:
-    for key, stock in unsupported.items():
-        if group.get(key, stock) != stock:
-            raise ValueError(f"{name} supports {key}={stock!r} only, got {group[key]!r}")
 
 
 class SlicedSGD(_Sliced, torch.optim.SGD):
@@ -201,14 +206,8 @@ class SlicedSGD(_Sliced, torch.optim.SGD):
             supported).
     """
 
-    def __init__(self, params: Iterable[Any], slice_grads: SliceGrads | None = None,
-                 **kwargs: Any) -> None:
-        kwargs.setdefault("foreach", False)
-        super().__init__(params, **kwargs)
-        self.slice_grads = slice_grads
-        for g in self.param_groups:
-            _check_options("SlicedSGD", g, {"dampening": 0, "maximize": False,
-                                            "differentiable": False})
+    _ONLY: ClassVar[dict[str, Any]] = {"dampening": 0, "maximize": False,
+                                       "differentiable": False}
 
     @torch.no_grad()
     def step(self, closure: Any = None) -> Any:  # type: ignore[override]
@@ -245,15 +244,8 @@ class SlicedAdamW(_Sliced, torch.optim.AdamW):
             supported).
     """
 
-    def __init__(self, params: Iterable[Any], slice_grads: SliceGrads | None = None,
-                 **kwargs: Any) -> None:
-        kwargs.setdefault("foreach", False)
-        super().__init__(params, **kwargs)
-        self.slice_grads = slice_grads
-        for g in self.param_groups:
-            _check_options("SlicedAdamW", g, {"amsgrad": False, "maximize": False,
-                                              "capturable": False, "differentiable": False,
-                                              "fused": None})
+    _ONLY: ClassVar[dict[str, Any]] = {"amsgrad": False, "maximize": False, "capturable": False,
+                                       "differentiable": False, "fused": None}
 
     @torch.no_grad()
     def step(self, closure: Any = None) -> Any:  # type: ignore[override]
