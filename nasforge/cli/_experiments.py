@@ -15,7 +15,6 @@ from rich.table import Table
 
 from nasforge.cli._common import console
 from nasforge.cli._common import err_console
-from nasforge.cli._common import read_structured
 from nasforge.errors import InvalidInputError
 
 __all__ = ["COMMANDS", "export", "register", "report", "sweep"]
@@ -64,12 +63,12 @@ def export(
     """
     from nasforge.experiments import EXPORT_FORMATS
     from nasforge.experiments import export_model
-    from nasforge.experiments.export import arch_config_from_data
+    from nasforge.experiments import load_arch_config
     from nasforge.experiments.export import extract_subnet
     from nasforge.experiments.export import predict_device_ms
 
     EXPORT_FORMATS.get(fmt)  # unknown format: one line before any heavy work
-    cfg = arch_config_from_data(read_structured(arch_file), str(arch_file))
+    cfg = load_arch_config(arch_file)
     arch, space = cfg.arch, cfg.space
     predicted = predict_device_ms(device, arch) if device is not None else None
     extra: dict[str, Any]
