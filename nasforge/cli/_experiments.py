@@ -1,4 +1,4 @@
-"""``nas export`` (and later ``run``, ``sweep``, ``report``): experiments and deployment.
+"""``nas export``, ``nas sweep`` and ``nas report``: deployment and many runs at once.
 
 Each command is a plain function in this module; :func:`register` adds the ones listed in
 :data:`COMMANDS` to the ``nas`` app.
@@ -177,7 +177,7 @@ def report(
     console.print(f"wrote {outcome.png}" + (f" and {outcome.html}" if outcome.html else ""))
 
 
-#: name -> command function; the lead adds ``run`` here.
+#: name -> command function (``search`` and ``run`` live in :mod:`nasforge.cli._search`).
 COMMANDS: dict[str, Callable[..., None]] = {"export": export, "sweep": sweep, "report": report}
 
 
