@@ -7,6 +7,7 @@ line on stderr and exit code 2. Messages state the rule, the offending value and
 from __future__ import annotations
 
 __all__ = [
+    "ConfigError",
     "IncompatibleComponentsError",
     "InvalidArchitectureError",
     "InvalidInputError",
@@ -45,3 +46,30 @@ class IncompatibleComponentsError(NasforgeError, ValueError):
 
 class MissingLatencyError(NasforgeError, LookupError):
     """A block has neither a measured table entry nor a regressor; never silently zero."""
+
+
+class ConfigError(InvalidInputError):
+    """A field of an experiment or sweep file is missing, unknown or of the wrong type.
+
+    The message is ``[source: ]path: problem``; the parts are attributes, so a caller that
+    re-frames the error (a sweep naming the grid value at fault) reads them instead of parsing
+    the text.
+
+    Example:
+        >>> e = ConfigError("strategy.population", "must be an integer >= 1, got 'many'", "x.yaml")
+        >>> str(e), e.path
+        ("x.yaml: strategy.population: must be an integer >= 1, got 'many'", 'strategy.population')
+
+    Attributes:
+        path: the field path (``constraints.latency_ms``, ``grid.seed[1]``; ``(top level)``
+            for the file itself).
+        problem: what is wrong and what to write instead.
+        source: the file (empty when the data did not come from a file).
+    """
+
+    def __init__(self, path: str, problem: str, source: str = "") -> None:
+        self.path, self.problem, self.source = path, problem, source
+        super().__init__(f"{source}: {path}: {problem}" if source else f"{path}: {problem}")
+
+    def __reduce__(self) -> tuple[type[ConfigError], tuple[str, str, str]]:
+        return type(self), (self.path, self.problem, self.source)

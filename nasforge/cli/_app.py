@@ -1,13 +1,25 @@
-"""Assembly of the ``nas`` typer application and its error boundary."""
+"""Assembly of the ``nas`` typer application, its global options and its error boundary.
+
+The global options decide what a person sees: ``-v/--verbose`` (repeatable: debug records)
+and ``-q/--quiet`` (warnings and errors only: no progress bars, no notices). Library code
+only logs (``logging.getLogger(__name__)``) and opens :class:`~nasforge.progress.ProgressBar`;
+the CLI configures logging once per invocation, to stderr, so stdout stays for results.
+"""
 
 from __future__ import annotations
 
-import importlib
 import sys
 
 import typer
 
+from nasforge.cli import _arch
+from nasforge.cli import _experiments
+from nasforge.cli import _hw
+from nasforge.cli import _search
+from nasforge.cli import _spaces
+from nasforge.cli import _train
 from nasforge.cli._common import run_app
+from nasforge.cli._common import set_verbosity
 
 __all__ = ["app", "main"]
 
@@ -24,16 +36,21 @@ app = typer.Typer(
     add_completion=False,
 )
 
-# topic modules register their commands on import; a missing one (optional feature) is skipped
-_TOPICS = ("_spaces", "_arch", "_hw", "_train", "_search", "_experiments")
-for _topic in _TOPICS:
-    try:
-        _mod = importlib.import_module(f"nasforge.cli.{_topic}")
-    except ModuleNotFoundError as _e:  # pragma: no cover - topic not written yet
-        if _e.name != f"nasforge.cli.{_topic}":
-            raise
-        continue
-    _mod.register(app)
+
+@app.callback()
+def _global_options(
+    verbose: int = typer.Option(0, "--verbose", "-v", count=True,
+                                help="More detail on stderr (-vv: debug records)."),
+    quiet: bool = typer.Option(False, "--quiet", "-q",
+                               help="Only warnings and errors on stderr: no progress bars or "
+                                    "notices."),
+) -> None:
+    """nasforge: hardware-aware neural architecture search."""
+    set_verbosity(-1 if quiet else verbose)
+
+
+for _topic in (_spaces, _arch, _hw, _train, _search, _experiments):
+    _topic.register(app)
 
 
 def main(argv: list[str] | None = None) -> None:

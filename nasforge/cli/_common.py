@@ -1,20 +1,27 @@
-"""Shared CLI helpers: the error boundary, output console, YAML/JSON loading."""
+"""Shared CLI helpers: the error boundary, output console, YAML/JSON loading.
+
+The CLI needs nothing beyond typer: click's exception classes come from the click that typer
+vendors (``typer._click`` on newer typer) or, on older typer, from the click it depends on.
+"""
 
 from __future__ import annotations
 
+import importlib
 import json
+import logging
+import sys
 from pathlib import Path
 from typing import Any
 
-import click
 import typer
 import yaml
 from rich.console import Console
 
 from nasforge.errors import InvalidInputError
 from nasforge.errors import NasforgeError
+from nasforge.progress import configure_logging
 
-__all__ = ["console", "err_console", "fail", "read_structured", "run_app"]
+__all__ = ["console", "err_console", "fail", "read_structured", "run_app", "set_verbosity"]
 
 console = Console(highlight=False, soft_wrap=True)
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -28,34 +35,63 @@ def fail(message: str) -> typer.Exit:
     return typer.Exit(EXIT_USAGE)
 
 
-def _click_exceptions() -> tuple[tuple[type[BaseException], ...], tuple[type[BaseException], ...],
-                                  tuple[type[BaseException], ...]]:
-    """(exit, abort, usage-error) exception classes of click and of typer's vendored click."""
-    exits: list[type[BaseException]] = [click.exceptions.Exit, typer.Exit]
-    aborts: list[type[BaseException]] = [click.exceptions.Abort, typer.Abort]
-    usage: list[type[BaseException]] = [click.ClickException]
-    vendored = getattr(getattr(typer, "_click", None), "exceptions", None)
-    if vendored is not None:
-        usage.append(vendored.ClickException)
-    return tuple(exits), tuple(aborts), tuple(usage)
+class _StderrHandler(logging.StreamHandler):
+    """Writes to whatever ``sys.stderr`` is at the time of the record (a test may swap it)."""
+
+    _nasforge = True  # what configure_logging looks for: it then adds no handler of its own
+
+    def __init__(self) -> None:
+        super().__init__(sys.stderr)
+        self.setFormatter(logging.Formatter("%(message)s"))
+
+    @property
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: Any) -> None:
+        pass
+
+
+def set_verbosity(verbosity: int) -> None:
+    """Configure nasforge's logging for this invocation (``-1`` quiet, ``0`` info, ``1+`` debug).
+
+    Records go to stderr (stdout stays for results) through
+    :func:`nasforge.progress.configure_logging`; the handler follows ``sys.stderr``, so an
+    in-process caller that swaps it (a test capturing output) sees them.
+    """
+    root = logging.getLogger("nasforge")
+    if not any(getattr(h, "_nasforge", False) for h in root.handlers):
+        root.addHandler(_StderrHandler())
+    configure_logging(verbosity)
+
+
+def _click_exception() -> type[Exception]:
+    """``ClickException`` of the click typer runs on: its vendored copy, else the dependency."""
+    try:
+        module = importlib.import_module("typer._click.exceptions")
+    except ModuleNotFoundError:  # older typer depends on click instead of vendoring it
+        module = importlib.import_module("click.exceptions")
+    cls: type[Exception] = module.ClickException
+    return cls
 
 
 def run_app(app: typer.Typer, argv: list[str] | None = None) -> int:
     """Run ``app``; user errors become one line on stderr and exit code 2, no traceback."""
     command = typer.main.get_command(app)
-    exits, aborts, usage = _click_exceptions()
+    usage = _click_exception()
     try:
         rv = command.main(args=argv, prog_name="nas", standalone_mode=False)
     except NasforgeError as e:
         err_console.print(f"error: {e}", markup=False, highlight=False)
         return EXIT_USAGE
-    except exits as e:
+    except typer.Exit as e:  # click's Exit on older typer, typer's own on newer
         return int(getattr(e, "exit_code", 0) or 0)
-    except aborts:
+    except typer.Abort:
         err_console.print("aborted", markup=False)
         return 130
     except usage as e:
-        e.show()  # type: ignore[attr-defined]
+        e.show()  # type: ignore[attr-defined]  # a ClickException, typed through the tuple
         return int(getattr(e, "exit_code", EXIT_USAGE) or EXIT_USAGE)
     except KeyboardInterrupt:
         err_console.print("interrupted", markup=False)

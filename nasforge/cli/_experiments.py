@@ -1,4 +1,4 @@
-"""``nas export`` (and later ``run``, ``sweep``, ``report``): experiments and deployment.
+"""``nas export``, ``nas sweep`` and ``nas report``: deployment and many runs at once.
 
 Each command is a plain function in this module; :func:`register` adds the ones listed in
 :data:`COMMANDS` to the ``nas`` app.
@@ -15,7 +15,6 @@ from rich.table import Table
 
 from nasforge.cli._common import console
 from nasforge.cli._common import err_console
-from nasforge.cli._common import read_structured
 from nasforge.errors import InvalidInputError
 
 __all__ = ["COMMANDS", "export", "register", "report", "sweep"]
@@ -64,12 +63,12 @@ def export(
     """
     from nasforge.experiments import EXPORT_FORMATS
     from nasforge.experiments import export_model
-    from nasforge.experiments.export import arch_config_from_data
+    from nasforge.experiments import load_arch_config
     from nasforge.experiments.export import extract_subnet
     from nasforge.experiments.export import predict_device_ms
 
     EXPORT_FORMATS.get(fmt)  # unknown format: one line before any heavy work
-    cfg = arch_config_from_data(read_structured(arch_file), str(arch_file))
+    cfg = load_arch_config(arch_file)
     arch, space = cfg.arch, cfg.space
     predicted = predict_device_ms(device, arch) if device is not None else None
     extra: dict[str, Any]
@@ -178,7 +177,7 @@ def report(
     console.print(f"wrote {outcome.png}" + (f" and {outcome.html}" if outcome.html else ""))
 
 
-#: name -> command function; the lead adds ``run`` here.
+#: name -> command function (``search`` and ``run`` live in :mod:`nasforge.cli._search`).
 COMMANDS: dict[str, Callable[..., None]] = {"export": export, "sweep": sweep, "report": report}
 
 

@@ -11,8 +11,6 @@ import typer
 from rich.table import Table
 
 from nasforge.cli._common import console
-from nasforge.cli._common import read_structured
-from nasforge.errors import InvalidInputError
 
 __all__ = ["register"]
 
@@ -120,15 +118,9 @@ def hw_predict(
 ) -> None:
     """Predict an architecture's latency on a device, block by block, with provenance."""
     from nasforge.hardware_models import get_device
-    from nasforge.search_spaces import get_space
+    from nasforge.search_spaces.io import load_arch
 
-    data = read_structured(arch_file)
-    if not isinstance(data, dict):
-        raise InvalidInputError(f"{arch_file}: an architecture file holds a mapping of fields")
-    name = space or data.get("space")
-    if not isinstance(name, str) or not name:
-        raise InvalidInputError(f"{arch_file}: no `space` field; pass --space")
-    arch = get_space(name).arch_from_dict(data)
+    arch = load_arch(arch_file, space=space or None)
     model = get_device(device)
     rows = model.explain(arch)
     total = model.predict(arch)

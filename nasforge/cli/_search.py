@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +10,7 @@ import yaml
 from rich.table import Table
 
 from nasforge.cli._common import console
+from nasforge.cli._common import set_verbosity
 from nasforge.errors import InvalidInputError
 from nasforge.experiments.config import BenchmarkSource
 from nasforge.experiments.config import Constraints
@@ -61,7 +61,8 @@ def search(
                                 help="Parallel supernet evaluators (Ray actors)."),
     accelerator: str = typer.Option("auto", "--accelerator", help="cpu, cuda or auto."),
     out: Path = typer.Option(Path("runs/search"), "--out", "-o", help="Run folder."),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars or notices "
+                               "(as `nas -q`)."),
 ) -> None:
     """Find the best subnet under a latency budget on a device.
 
@@ -80,14 +81,15 @@ def search(
         constraints=Constraints(latency, flops, params), budget=budget, seed=seed,
         storage=storage, out=str(out), workers=workers, resume=resume, accelerator=accelerator,
     )
-    _run(cfg, progress=not quiet)
+    _run(cfg, quiet)
 
 
 def run(
     experiment: Path | None = typer.Argument(None, help="Experiment YAML (see --list)."),
     list_: bool = typer.Option(False, "--list", help="List the example experiments shipped."),
     resume: bool = typer.Option(False, "--resume", help="Continue the search in its storage."),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars or notices "
+                               "(as `nas -q`)."),
 ) -> None:
     """Run an experiment file: the YAML form of `nas search` (search_space, device, supernet /
     predictor / benchmark, strategy, constraints, budget, seed, storage, out)."""
@@ -107,14 +109,17 @@ def run(
     cfg = load_experiment(path)
     if resume:
         cfg = cfg.replace(resume=True)
-    _run(cfg, progress=not quiet)
+    _run(cfg, quiet)
 
 
-def _run(cfg: ExperimentConfig, progress: bool) -> None:
+def _run(cfg: ExperimentConfig, quiet: bool) -> None:
     from nasforge.experiments.runner import run_experiment
 
-    outcome = run_experiment(cfg, progress=progress)
-    s = outcome.summary
+    if quiet:
+        set_verbosity(-1)
+    outcome = run_experiment(cfg)
+    manifest = outcome.manifest
+    s = manifest["summary"]
     table = Table(title=f"nas search · {cfg.search_space} on {cfg.device} · {s['name']}")
     table.add_column("", style="bold")
     table.add_column("value")
@@ -133,7 +138,6 @@ def _run(cfg: ExperimentConfig, progress: bool) -> None:
     table.add_row("time", f"{s['seconds']:.1f} s")
     table.add_row("outputs", str(outcome.out_dir))
     console.print(table)
-    manifest = json.loads((outcome.out_dir / "run.json").read_text())
     acc = manifest.get("accuracy", {})
     dev = manifest.get("device", {})
     console.print(f"accuracy provenance: {acc.get('kind')}"

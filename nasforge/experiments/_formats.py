@@ -15,6 +15,7 @@ from collections.abc import Callable
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from types import ModuleType
 from typing import ClassVar
 
 import numpy as np
@@ -130,7 +131,7 @@ class OnnxFormat(ExportFormat):
         return f"onnxruntime {ort.__version__} CPUExecutionProvider"
 
 
-def _import_onnxruntime():  # type: ignore[no-untyped-def]
+def _import_onnxruntime() -> ModuleType:
     try:
         import onnxruntime
     except ImportError:  # pragma: no cover - optional extra

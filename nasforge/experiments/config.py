@@ -22,13 +22,14 @@ from dataclasses import field
 from pathlib import Path
 from typing import Any
 
+from nasforge.errors import ConfigError
 from nasforge.errors import IncompatibleComponentsError
-from nasforge.errors import InvalidInputError
 from nasforge.search_spaces.io import parse_text
 from nasforge.search_spaces.io import read_text
 
 __all__ = [
     "BenchmarkSource",
+    "ConfigError",
     "Constraints",
     "ExperimentConfig",
     "StrategyConfig",
@@ -36,13 +37,8 @@ __all__ = [
 ]
 
 
-class ConfigError(InvalidInputError):
-    """A field of an experiment or sweep file is missing, unknown or of the wrong type."""
-
-
 def _err(path: str, problem: str, source: str = "") -> ConfigError:
-    where = f"{source}: " if source else ""
-    return ConfigError(f"{where}{path}: {problem}")
+    return ConfigError(path, problem, source)
 
 
 def _check_keys(data: dict[str, Any], allowed: set[str], path: str, source: str) -> None:

@@ -38,9 +38,9 @@ from nasforge.experiments._verify import fixed_input
 from nasforge.experiments._verify import max_abs_diff
 from nasforge.experiments._verify import median_latency_ms
 from nasforge.experiments._verify import torch_threads
-from nasforge.search_spaces.io import archs_from_data
-from nasforge.search_spaces.io import parse_text
-from nasforge.search_spaces.io import read_text
+from nasforge.search_spaces.io import ArchFile
+from nasforge.search_spaces.io import arch_file_from_data
+from nasforge.search_spaces.io import read_arch_file
 from nasforge.search_spaces.registry import get_space
 
 if TYPE_CHECKING:
@@ -201,36 +201,25 @@ def arch_config_from_data(data: Any, source: str = "<input>") -> ArchConfig:
     holding that mapping, beside ``num_classes``, ``input_size`` and more).
 
     Raises:
-        InvalidInputError: not a mapping, a list of several archs, or bad ``num_classes`` /
+        InvalidInputError: not a mapping, several archs, or bad ``num_classes`` /
             ``input_size``.
         InvalidArchitectureError: the arch is outside its space.
         UnknownNameError: unknown space.
     """
-    if isinstance(data, list) and len(data) == 1:
-        data = data[0]
-    if not isinstance(data, dict):
-        n = f"a list of {len(data)} architectures" if isinstance(data, list) else (
-            type(data).__name__)
-        raise InvalidInputError(
-            f"{source}: export needs one architecture (a mapping with `space` and its fields, "
-            f"or an export config with `arch:`), got {n}"
-        )
-    if "arch" in data:
-        arch_data, rest = data["arch"], {k: v for k, v in data.items() if k != "arch"}
-        if isinstance(arch_data, dict) and "space" not in arch_data and "space" in rest:
-            arch_data = {**arch_data, "space": rest["space"]}
-    else:
-        arch_data, rest = data, {}
-    arch = archs_from_data(arch_data, source)[0]
-    num_classes = _positive_int(rest.pop("num_classes", None), "num_classes", source)
-    input_size = _positive_int(rest.pop("input_size", None), "input_size", source)
-    rest.pop("space", None)
-    return ArchConfig(arch, get_space(arch.space), num_classes, input_size, rest)
+    return _arch_config(arch_file_from_data(data, source))
 
 
 def load_arch_config(path: str | Path) -> ArchConfig:
     """Read an architecture file or an export config (see :func:`arch_config_from_data`)."""
-    return arch_config_from_data(parse_text(read_text(path), str(path)), str(path))
+    return _arch_config(read_arch_file(path))
+
+
+def _arch_config(file: ArchFile) -> ArchConfig:
+    rest = dict(file.extra)
+    arch = file.one()
+    num_classes = _positive_int(rest.pop("num_classes", None), "num_classes", file.source)
+    input_size = _positive_int(rest.pop("input_size", None), "input_size", file.source)
+    return ArchConfig(arch, get_space(arch.space), num_classes, input_size, rest)
 
 
 def write_arch_config(path: str | Path, arch: Arch, num_classes: int, input_size: int,

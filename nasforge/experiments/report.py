@@ -1,7 +1,8 @@
 """Reports comparing search runs: Pareto fronts per device, chosen architectures, search curves.
 
 A run folder (written by :func:`~nasforge.experiments.runner.run_experiment`) holds
-``run.json``, ``candidates.csv`` and ``pareto.csv``; :func:`make_report` reads several and draws
+``run.json``, ``candidates.csv`` and ``pareto.csv`` and the run's own figure,
+``pareto.png`` (:func:`plot_run_pareto`); :func:`make_report` reads several folders and draws
 one page (PNG, and optionally an HTML file embedding it with the tables):
 
 * the Pareto fronts, accuracy vs latency, one panel per latency-target device (latencies of
@@ -36,8 +37,10 @@ if TYPE_CHECKING:
     import pandas as pd
     from matplotlib.axes import Axes
 
+    from nasforge.experiments.config import ExperimentConfig
+
 __all__ = ["ReportOutcome", "RunRecord", "best_so_far", "load_run", "make_report",
-           "plot_fronts_by_device", "runs_table"]
+           "plot_fronts_by_device", "plot_run_pareto", "runs_table"]
 
 ACCURACY, LATENCY, MFLOPS = "accuracy", "latency_ms", "mflops"
 
@@ -184,6 +187,50 @@ def runs_table(runs: Sequence[RunRecord]) -> pd.DataFrame:
 
 
 # ---- plots -------------------------------------------------------------------------------------
+def plot_run_pareto(candidates: pd.DataFrame, pareto: pd.DataFrame,
+                    best: dict[str, Any] | None, cfg: ExperimentConfig, path: str | Path,
+                    accuracy_provenance: dict[str, Any], name: str) -> None:
+    """One run's figure: its candidates, Pareto front, best architecture and latency budget.
+
+    Args:
+        candidates: every evaluated candidate (``feasible``, ``latency_ms``, ``accuracy``).
+        pareto: the front, sorted by latency.
+        best: the best candidate's summary (``arch_id``, ``latency_ms``, ``accuracy``), or None.
+        cfg: the run's experiment (device, budget, space and strategy for the labels).
+        path: the PNG to write.
+        accuracy_provenance: where accuracy came from (its data and input size label the axis).
+        name: the run's name, in the title.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4.8), dpi=120)
+    feas = candidates["feasible"].astype(bool)
+    ax.scatter(candidates.loc[~feas, LATENCY], candidates.loc[~feas, ACCURACY], s=10,
+               c="#cccccc", label="over the constraints")
+    ax.scatter(candidates.loc[feas, LATENCY], candidates.loc[feas, ACCURACY], s=12,
+               c="#7a9cc6", label="evaluated")
+    ax.step(pareto[LATENCY], pareto[ACCURACY], where="post", c="#d1495b", lw=1.5,
+            label="Pareto front")
+    if best is not None:
+        ax.scatter([best["latency_ms"]], [best["accuracy"]], marker="*", s=220, c="#edae49",
+                   edgecolors="k", zorder=5, label=f"best {best['arch_id']}")
+    if cfg.constraints.latency_ms is not None:
+        ax.axvline(cfg.constraints.latency_ms, ls="--", c="k", lw=1, label="latency budget")
+    size = accuracy_provenance.get("input_size")
+    ylabel = "accuracy (%)" + (f", {accuracy_provenance.get('data')} @ {size}px" if size else "")
+    ax.set_xlabel(f"latency on {cfg.device} (ms)")
+    ax.set_ylabel(ylabel)
+    ax.set_title(f"{cfg.search_space} · {cfg.strategy.name} · {name}", fontsize=9)
+    ax.legend(fontsize=7, loc="lower right")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
 def _colors(n: int) -> list[Any]:
     import matplotlib
 

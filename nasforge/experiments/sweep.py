@@ -33,7 +33,6 @@ cluster), and every node needs ``nasforge`` installed. Ray is imported lazily (`
 from __future__ import annotations
 
 import dataclasses
-import inspect
 import json
 import os
 import re
@@ -45,7 +44,6 @@ from typing import Any
 
 import numpy as np
 
-from nasforge.errors import IncompatibleComponentsError
 from nasforge.errors import InvalidInputError
 from nasforge.experiments.config import ExperimentConfig
 from nasforge.experiments.sweep_config import _TUNE_DIR
@@ -106,8 +104,7 @@ def sweep_trial(config: dict[str, Any]) -> None:
     ``run.json`` reports it without searching again.
 
     Reports ``best_accuracy`` (0.0 while nothing is feasible) and ``n_evaluated`` after every
-    search round (for schedulers, when the runner takes callbacks), then the run's summary
-    with ``finished=True``.
+    search round (for schedulers), then the run's summary with ``finished=True``.
     """
     from ray import tune
 
@@ -128,10 +125,8 @@ def sweep_trial(config: dict[str, Any]) -> None:
         db = run_dir / "search.db"
         cfg = cfg.replace(out=str(run_dir), storage=f"sqlite:///{db}", resume=db.exists(),
                           name=cfg.name or base_info["label"])
-        kwargs: dict[str, Any] = {}
-        if "callbacks" in inspect.signature(run_experiment).parameters:
-            kwargs["callbacks"] = [_RoundReporter(tune.report, base_info)]
-        summary = run_experiment(cfg, progress=False, **kwargs).summary
+        summary = run_experiment(cfg, progress=False,
+                                 callbacks=[_RoundReporter(tune.report, base_info)]).summary
     tune.report({**base_info, **_best_metrics(summary), "finished": True,
                  "n_evaluated": int(summary.get("n_evaluated", 0)),
                  "pareto_size": int(summary.get("pareto_size", 0)),
@@ -208,12 +203,6 @@ def _scheduler_obj(cfg: SweepConfig) -> Any:
         return None
     from ray.tune.schedulers import ASHAScheduler
 
-    from nasforge.experiments.runner import run_experiment
-
-    if "callbacks" not in inspect.signature(run_experiment).parameters:
-        raise IncompatibleComponentsError(
-            "scheduler asha needs per-round reports, but this version's run_experiment takes "
-            "no callbacks; remove `scheduler` from the sweep file")
     budgets = [ExperimentConfig.from_dict(apply_overrides(cfg.base, {p: v})).budget
                for p, vs in cfg.grid.items() if p == "budget" for v in vs]
     max_t = max(budgets or [int(cfg.base.get("budget", 100))])
@@ -325,7 +314,7 @@ def results_table(grid: Any, cfg: SweepConfig) -> Any:
                     "best_mflops": m.get("best_mflops"), "pareto_size": m.get("pareto_size"),
                     "seconds": m.get("seconds"), "run_name": m.get("run_name"),
                     "run_dir": run_dir,
-                    "error": _first_line(result.error) if result.error is not None else None})
+                    "error": _error_line(result.error) if result.error is not None else None})
         rows.append(row)
     table = pd.DataFrame(rows)
     if len(table):
@@ -337,7 +326,9 @@ def results_table(grid: Any, cfg: SweepConfig) -> Any:
     return table
 
 
-def _first_line(err: BaseException) -> str:
+def _error_line(err: BaseException) -> str:
+    """The line of a trial's error that says what went wrong: the last one (a Ray error's text
+    is the remote traceback, which ends with ``ErrorType: message``), at most 300 characters."""
     text = str(err).strip().splitlines()
     return text[-1][:300] if text else type(err).__name__
 

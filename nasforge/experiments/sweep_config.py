@@ -218,7 +218,7 @@ class SweepConfig:
         try:
             self.experiment(point)
         except ConfigError as e:
-            path, _, problem = str(e).partition(": ")
+            path, problem = e.path, e.problem
             if swept is None:  # the base check: blame a swept field's first value if related
                 related = [p for p in self.swept if _related(path, p)]
                 if related:
@@ -226,12 +226,11 @@ class SweepConfig:
                     where = (f"grid.{swept}[0]" if swept in self.grid
                              else f"random.{swept}.{next(iter(self.random[swept]))}")
             if swept is None:
-                msg = f"base.{path}: {problem}" if path != "(top level)" else str(e)
-            elif swept and _related(path, swept):
-                msg = f"{where}: {problem}"
-            else:
-                msg = f"{where}: makes {path} invalid: {problem}"
-            raise ConfigError(prefix + msg) from None
+                raise ConfigError(f"base.{path}" if path != "(top level)" else path, problem,
+                                  self.source) from None
+            if swept and _related(path, swept):
+                raise ConfigError(where, problem, self.source) from None
+            raise ConfigError(where, f"makes {path} invalid: {problem}", self.source) from None
         except IncompatibleComponentsError as e:
             if swept is None:  # the base check: the swept field without which it works
                 for p in self.swept:

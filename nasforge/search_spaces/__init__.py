@@ -1,7 +1,12 @@
 """What an architecture is: spaces, architectures, blocks, FLOPs and params.
 
 Importing this package registers the built-in spaces: ``elasticvit``, ``elasticvit_efficient``,
-``ofa_mbv3``, ``ofa_mbv3_w12`` and ``nasbench201``.
+``ofa_mbv3``, ``ofa_mbv3_w12`` and ``nasbench201``. A variant of a space comes from options of
+:func:`get_space`, and its ``.name`` is the registered name:
+
+Example:
+    >>> get_space("elasticvit", num_classes=10).name
+    'elasticvit'
 """
 
 from __future__ import annotations

@@ -111,8 +111,13 @@ def _conv_out(h: int, stride: int) -> int:
     return (h - 1) // stride + 1
 
 
+@register_space("elasticvit")
 class ElasticViTSpace(ChoiceSpace):
-    """ElasticViT (arXiv 2303.09730) exactly as its public repository defines it."""
+    """ElasticViT (arXiv 2303.09730) exactly as its public repository defines it.
+
+    Args:
+        num_classes: classifier width (``get_space("elasticvit", num_classes=10)``).
+    """
 
     arch_cls: ClassVar[type[Arch]] = ElasticViTArch
     description: ClassVar[str] = "ElasticViT hybrid CNN + ViT (MBConv stages, 4 transformer stages)"
@@ -430,11 +435,6 @@ register_block_kind("transds", _mbconv_flops, _mbconv_params, _transds_ref)
 register_block_kind("attention", _attention_flops, _attention_params, _attention_ref)
 register_block_kind("ffn", _ffn_flops, _ffn_params)
 register_block_kind("head", _head_flops, _head_params)
-
-
-@register_space("elasticvit")
-class _ElasticViT(ElasticViTSpace):
-    pass
 
 
 @register_space("elasticvit_efficient")

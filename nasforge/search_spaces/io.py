@@ -1,6 +1,8 @@
 """Reading and writing architecture files (our YAML/JSON), and the exchange-format registry.
 
-Our format is one mapping with a ``space`` key and the arch's fields, or a list of them.
+Our format is one mapping with a ``space`` key and the arch's fields, or a list of them, or an
+export config holding one under ``arch:``. :func:`read_arch_file` is the one reader of these
+files (the CLI, export and training all use it).
 Exchange formats (``elasticvit-tuple``, ``ofa``, ``nb201``) register an importer that turns a
 file's text into architectures, and optionally an exporter.
 """
@@ -16,6 +18,7 @@ from typing import Any
 
 import yaml
 
+from nasforge.errors import IncompatibleComponentsError
 from nasforge.errors import InvalidInputError
 from nasforge.registry import Registry
 from nasforge.search_spaces.arch import Arch
@@ -24,11 +27,15 @@ from nasforge.search_spaces.registry import get_space
 
 __all__ = [
     "ARCH_FORMATS",
+    "ArchFile",
     "ArchFormat",
+    "arch_file_from_data",
     "archs_from_data",
     "archs_to_yaml",
+    "load_arch",
     "load_archs",
     "parse_text",
+    "read_arch_file",
     "read_text",
 ]
 
@@ -68,8 +75,60 @@ def parse_text(text: str, source: str = "<input>") -> Any:
         raise InvalidInputError(f"{source}{line}: malformed YAML/JSON: {problem}") from None
 
 
-def archs_from_data(data: Any, source: str = "<input>") -> list[Arch]:
-    """Architectures from parsed YAML/JSON: a mapping with ``space``, or a list of them."""
+@dataclass(frozen=True)
+class ArchFile:
+    """What an architecture file holds: its architectures and any other top-level keys.
+
+    Attributes:
+        archs: the architectures, validated against their spaces (at least one).
+        extra: the keys beside ``arch:`` in a file that wraps one architecture (an export
+            config: ``num_classes``, ``input_size``, ``format``, ...); empty otherwise.
+        source: where the data came from (the path), for messages.
+    """
+
+    archs: tuple[Arch, ...]
+    extra: dict[str, Any]
+    source: str
+
+    def one(self) -> Arch:
+        """The file's only architecture.
+
+        Raises:
+            InvalidInputError: the file holds several.
+        """
+        if len(self.archs) != 1:
+            raise InvalidInputError(
+                f"{self.source}: expected one architecture, but the file holds "
+                f"{len(self.archs)}; keep one (or split the list into files)")
+        return self.archs[0]
+
+
+def arch_file_from_data(data: Any, source: str = "<input>", *, space: str | None = None,
+                        expect_space: str | None = None) -> ArchFile:
+    """An :class:`ArchFile` from parsed YAML/JSON: the one reading of every arch file.
+
+    Accepted forms: one mapping with ``space`` and the arch's fields (as ``arch.to_yaml()``
+    writes it), a list of them, or a mapping with ``arch:`` holding that mapping beside other
+    keys (an export config; ``space`` may sit at its top level).
+
+    Args:
+        data: the parsed file.
+        source: the file's name, for messages.
+        space: the space of architectures that carry no ``space`` field.
+        expect_space: the space every architecture must belong to (e.g. a supernet's).
+
+    Raises:
+        InvalidInputError: an empty file, an item that is not a mapping, or no space known.
+        InvalidArchitectureError: an architecture outside its space.
+        IncompatibleComponentsError: an architecture of another space than ``expect_space``.
+        UnknownNameError: an unknown space name.
+    """
+    extra: dict[str, Any] = {}
+    if isinstance(data, dict) and "arch" in data:
+        data, extra = data["arch"], {k: v for k, v in data.items() if k != "arch"}
+        if isinstance(data, dict) and "space" not in data and "space" in extra:
+            data = {**data, "space": extra["space"]}
+        extra.pop("space", None)
     items = data if isinstance(data, list) else [data]
     if not items:
         raise InvalidInputError(f"{source}: no architecture in the file")
@@ -81,16 +140,44 @@ def archs_from_data(data: Any, source: str = "<input>") -> list[Arch]:
                 f"{where}: an architecture is a mapping with a `space` key and its fields, got "
                 f"{type(item).__name__}"
             )
-        if "space" not in item:
+        name = item.get("space", space)
+        if name is None:
             raise InvalidInputError(f"{where}: missing `space` (which search space the "
-                                    f"architecture belongs to)")
-        out.append(get_space(str(item["space"])).arch_from_dict(item))
-    return out
+                                    f"architecture belongs to); add `space: NAME`")
+        if expect_space is not None and name != expect_space:
+            raise IncompatibleComponentsError(
+                f"{where} is an architecture of space {name!r}, but {expect_space!r} is "
+                f"expected here; give an architecture of {expect_space!r}")
+        out.append(get_space(str(name)).arch_from_dict(item))
+    return ArchFile(tuple(out), extra, source)
 
 
-def load_archs(path: str | Path) -> list[Arch]:
-    """Load architectures from one of our YAML/JSON files (validated against their space)."""
-    return archs_from_data(parse_text(read_text(path), str(path)), str(path))
+def read_arch_file(path: str | Path, *, space: str | None = None,
+                   expect_space: str | None = None) -> ArchFile:
+    """Read one of our architecture files (YAML or JSON; see :func:`arch_file_from_data`)."""
+    return arch_file_from_data(parse_text(read_text(path), str(path)), str(path), space=space,
+                               expect_space=expect_space)
+
+
+def archs_from_data(data: Any, source: str = "<input>") -> list[Arch]:
+    """Architectures from parsed YAML/JSON (see :func:`arch_file_from_data`)."""
+    return list(arch_file_from_data(data, source).archs)
+
+
+def load_archs(path: str | Path, *, space: str | None = None) -> list[Arch]:
+    """Load the architectures of one of our YAML/JSON files (validated against their space)."""
+    return list(read_arch_file(path, space=space).archs)
+
+
+def load_arch(path: str | Path, *, space: str | None = None,
+              expect_space: str | None = None) -> Arch:
+    """Load the one architecture of a YAML/JSON file (see :func:`arch_file_from_data`).
+
+    Raises:
+        InvalidInputError: an unreadable or malformed file, or one holding several archs.
+        IncompatibleComponentsError: an architecture of another space than ``expect_space``.
+    """
+    return read_arch_file(path, space=space, expect_space=expect_space).one()
 
 
 def archs_to_yaml(archs: list[Arch]) -> str:
