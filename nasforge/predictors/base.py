@@ -203,9 +203,14 @@ class BasePredictor(abc.ABC):
                 "BasePredictor.load(path)"
             )
         obj = target(**config)
+        if not isinstance(obj, cls):  # a registered class that does not subclass the caller
+            raise IncompatibleComponentsError(
+                f"{p} holds a {name!r} predictor ({type(obj).__name__}), which is not a "
+                f"{cls.__name__}; load it with BasePredictor.load(path)"
+            )
         obj._load_state(p, meta.get("state", {}))
         obj.n_features_ = int(meta["n_features"])
-        return obj  # type: ignore[return-value]
+        return obj
 
     # ---- helpers -----------------------------------------------------------------------------
     def _require_fitted(self, what: str) -> None:
