@@ -15,6 +15,15 @@ Call protocol (every predictor):
 
 Subclasses implement ``_fit``, ``_predict``, ``_save_state`` and ``_load_state``; input checks,
 the fitted flag and the manifest (``predictor.json``) are handled here.
+
+Example:
+    >>> import tempfile
+    >>> from nasforge.predictors import GBDTPredictor
+    >>> X = np.random.default_rng(0).random((40, 3)); y = X.sum(axis=1)
+    >>> model = GBDTPredictor(n_estimators=20).fit(X, y)
+    >>> again = BasePredictor.load(model.save(tempfile.mkdtemp()))
+    >>> type(again).__name__, bool((again.predict(X).mean == model.predict(X).mean).all())
+    ('GBDTPredictor', True)
 """
 
 from __future__ import annotations

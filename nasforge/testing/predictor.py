@@ -37,10 +37,12 @@ def synthetic_regression(seed: int = 0, n: int = 240, d: int = 10
     interactions and a little noise.
 
     Example:
-        >>> X, y = synthetic_regression(n=8, d=4)
+        >>> X, y = synthetic_regression(n=8, d=6)
         >>> X.shape, y.shape
-        ((8, 4), (8,))
+        ((8, 6), (8,))
     """
+    if d < 5:
+        raise InvalidInputError(f"synthetic_regression needs `d >= 5` columns (it reads column d // 2 + 2), got {d=}")
     rng = np.random.default_rng(seed)
     X = np.concatenate([rng.integers(0, 2, (n, d // 2)), rng.integers(0, 4, (n, d - d // 2))],
                        axis=1).astype(np.float64)

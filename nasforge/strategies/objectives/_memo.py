@@ -23,6 +23,7 @@ Example:
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from collections.abc import Hashable
 from collections.abc import Sequence
@@ -35,6 +36,8 @@ import numpy as np
 from nasforge.errors import InvalidInputError
 
 __all__ = ["ArchMemo"]
+
+logger = logging.getLogger(__name__)
 
 K = TypeVar("K", bound=Hashable)
 
@@ -98,6 +101,8 @@ class ArchMemo(Generic[K]):
                     f"architectures; it must return shape {want}"
                 )
             if self.max_size is not None and len(values) > self.max_size:
+                logger.debug("memo of %d architectures emptied (max_size=%d)", len(values),
+                             self.max_size)
                 values.clear()
             new = got.tolist() if self.width is None else list(got)
             for k, v in zip(first, new, strict=True):
