@@ -42,7 +42,8 @@ def synthetic_regression(seed: int = 0, n: int = 240, d: int = 10
         ((8, 6), (8,))
     """
     if d < 5:
-        raise InvalidInputError(f"synthetic_regression needs `d >= 5` columns (it reads column d // 2 + 2), got {d=}")
+        raise InvalidInputError(
+            f"synthetic_regression needs `d >= 5` columns (it reads column d // 2 + 2), got {d=}")
     rng = np.random.default_rng(seed)
     X = np.concatenate([rng.integers(0, 2, (n, d // 2)), rng.integers(0, 4, (n, d - d // 2))],
                        axis=1).astype(np.float64)
