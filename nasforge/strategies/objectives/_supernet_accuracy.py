@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 from typing import Any
+from typing import cast
 
 import numpy as np
 
@@ -20,6 +21,8 @@ from nasforge.strategies.objectives.base import Objective
 from nasforge.strategies.objectives.protocols import WeightSharedSupernet
 
 if TYPE_CHECKING:
+    import torch
+
     from nasforge.search_spaces.arch import Arch
     from nasforge.supernet.base import Supernet
     from nasforge.supernet.data import ImageData
@@ -35,7 +38,9 @@ class SupernetAccuracyObjective(Objective):
     (:func:`nasforge.supernet.evaluate.evaluate_subnet`).
 
     Args:
-        supernet: a trained :class:`~nasforge.supernet.Supernet`.
+        supernet: a trained :class:`~nasforge.supernet.Supernet` (what
+            :func:`~nasforge.supernet.checkpoint.load_supernet` returns; checked against
+            :class:`~.protocols.WeightSharedSupernet`).
         data: the dataset (:class:`~nasforge.supernet.data.ImageData`): training batches
             recalibrate BN, the validation split scores.
         recal_batches: K, the recalibration batches.
@@ -50,7 +55,7 @@ class SupernetAccuracyObjective(Objective):
         IncompatibleComponentsError: ``supernet`` has no ``set_active(arch)``.
     """
 
-    def __init__(self, supernet: Supernet, data: ImageData, *, recal_batches: int = 2,
+    def __init__(self, supernet: torch.nn.Module, data: ImageData, *, recal_batches: int = 2,
                  batch_size: int = 128, seed: int = 0, device: str = "cpu",
                  checkpoint: str | Path | None = None, lower: float | None = None,
                  name: str = "accuracy") -> None:
@@ -73,7 +78,9 @@ class SupernetAccuracyObjective(Objective):
     def _top1(self, archs: Sequence[Arch], todo: list[int]) -> list[float]:
         from nasforge.supernet.evaluate import evaluate_subnet
 
-        return [100.0 * evaluate_subnet(self.supernet, archs[i], self.data,
+        # __init__ checked the WeightSharedSupernet protocol evaluate_subnet relies on
+        supernet = cast("Supernet", self.supernet)
+        return [100.0 * evaluate_subnet(supernet, archs[i], self.data,
                                         recal_batches=self.recal_batches,
                                         batch_size=self.batch_size, seed=self.seed,
                                         device=self.device).top1
