@@ -15,6 +15,15 @@ Call protocol (every predictor):
 
 Subclasses implement ``_fit``, ``_predict``, ``_save_state`` and ``_load_state``; input checks,
 the fitted flag and the manifest (``predictor.json``) are handled here.
+
+Example:
+    >>> import tempfile
+    >>> from nasforge.predictors import GBDTPredictor
+    >>> X = np.random.default_rng(0).random((40, 3)); y = X.sum(axis=1)
+    >>> model = GBDTPredictor(n_estimators=20).fit(X, y)
+    >>> again = BasePredictor.load(model.save(tempfile.mkdtemp()))
+    >>> type(again).__name__, bool((again.predict(X).mean == model.predict(X).mean).all())
+    ('GBDTPredictor', True)
 """
 
 from __future__ import annotations
@@ -203,9 +212,14 @@ class BasePredictor(abc.ABC):
                 "BasePredictor.load(path)"
             )
         obj = target(**config)
+        if not isinstance(obj, cls):  # a registered class that does not subclass the caller
+            raise IncompatibleComponentsError(
+                f"{p} holds a {name!r} predictor ({type(obj).__name__}), which is not a "
+                f"{cls.__name__}; load it with BasePredictor.load(path)"
+            )
         obj._load_state(p, meta.get("state", {}))
         obj.n_features_ = int(meta["n_features"])
-        return obj  # type: ignore[return-value]
+        return obj
 
     # ---- helpers -----------------------------------------------------------------------------
     def _require_fitted(self, what: str) -> None:

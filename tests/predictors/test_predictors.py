@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import abc
 import json
 from pathlib import Path
 
@@ -56,6 +57,21 @@ def test_gbdt_is_xgboost_json_and_has_importance(tmp_path: Path) -> None:
         GBDTPredictor(objective="multi:softmax")
 
 
+@pytest.mark.parametrize("objective", ["reg:squarederror", "rank:pairwise"])
+def test_gbdt_predict_equals_booster_predict_on_a_dmatrix(objective: str) -> None:
+    """predict runs inplace_predict (no DMatrix): the same numbers as the DMatrix path."""
+    import xgboost as xgb
+
+    X, y = synthetic_regression(seed=4)
+    model = GBDTPredictor(n_estimators=60, objective=objective, seed=0).fit(X[:200], y[:200])
+    assert model.booster_ is not None
+    Xq = np.random.default_rng(5).normal(1.0, 1.0, (300, X.shape[1]))
+    got = model.predict(Xq).mean
+    assert got.dtype == np.float64 and got.shape == (300,)
+    np.testing.assert_array_equal(got, model.booster_.predict(xgb.DMatrix(Xq)).astype(np.float64))
+    np.testing.assert_array_equal(model.predict(Xq[:1]).mean, got[:1])
+
+
 def test_uncertainty_grows_off_the_data() -> None:
     X, y = synthetic_regression()
     far = X[:20] + 25.0
@@ -80,6 +96,17 @@ def test_load_errors(tmp_path: Path) -> None:
     manifest.write_text(json.dumps(meta))
     with pytest.raises(UnknownNameError, match="gbdt"):
         BasePredictor.load(tmp_path / "rf")
+
+
+def test_load_on_an_unregistered_base_checks_the_class(tmp_path: Path) -> None:
+    class Intermediate(BasePredictor, abc.ABC):
+        """An abstract family base: not registered, so ``name`` is empty."""
+
+    X, y = synthetic_regression()
+    RFPredictor(n_estimators=3).fit(X, y).save(tmp_path / "rf")
+    with pytest.raises(IncompatibleComponentsError, match="not a Intermediate"):
+        Intermediate.load(tmp_path / "rf")
+    assert type(BasePredictor.load(tmp_path / "rf")) is RFPredictor
 
 
 def test_registry_and_create() -> None:

@@ -1,0 +1,78 @@
+"""A fitted surrogate (e.g. the GBDT accuracy predictor) as an objective.
+
+Example:
+    >>> import numpy as np
+    >>> from nasforge.predictors import PREDICTORS
+    >>> from nasforge.search_spaces import get_space
+    >>> space = get_space("nasbench201")
+    >>> rng = np.random.default_rng(0)
+    >>> train = [space.sample(rng) for _ in range(32)]
+    >>> y = np.array([sum("conv" in e for e in a.edges) for a in train], dtype=float)
+    >>> gbdt = PREDICTORS.get("gbdt")(n_estimators=20).fit(space.encode_many(train), y)
+    >>> PredictorObjective(gbdt, space).evaluate_many(train[:3]).shape
+    (3,)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+from typing import Any
+
+import numpy as np
+
+from nasforge.errors import IncompatibleComponentsError
+from nasforge.strategies.objectives.base import Direction
+from nasforge.strategies.objectives.base import Objective
+from nasforge.strategies.objectives.protocols import SurrogatePredictor
+
+if TYPE_CHECKING:
+    from nasforge.search_spaces.arch import Arch
+    from nasforge.search_spaces.base import SearchSpace
+
+__all__ = ["PredictorObjective"]
+
+
+class PredictorObjective(Objective):
+    """A fitted surrogate (e.g. GBDT accuracy predictor) on ``space.encode_many``.
+
+    A whole batch is encoded at once and predicted in one ``predict`` call (the GBDT predictor
+    answers it with one ``Booster.inplace_predict``).
+
+    Args:
+        predictor: a fitted predictor (:class:`~.protocols.SurrogatePredictor`, e.g. any
+            :class:`~nasforge.predictors.base.BasePredictor`); its ``mean`` is the value.
+        space: the space whose ``encode_many`` gives the predictor's features.
+        name: column name.
+        direction: ``maximize`` for accuracy predictors.
+        lower: lower bound.
+        upper: upper bound.
+        cheap: surrogates are cheap, but play the expensive (accuracy) role by default.
+
+    Raises:
+        IncompatibleComponentsError: ``predictor`` has no ``predict(X) -> Prediction``.
+    """
+
+    def __init__(self, predictor: SurrogatePredictor, space: SearchSpace, *,
+                 name: str = "pred_acc", direction: Direction = "maximize",
+                 lower: float | None = None, upper: float | None = None,
+                 cheap: bool = False) -> None:
+        if not isinstance(predictor, SurrogatePredictor):
+            raise IncompatibleComponentsError(
+                f"PredictorObjective needs a predictor with predict(X) -> Prediction and "
+                f"is_fitted; {type(predictor).__name__} lacks them: pass a fitted "
+                "nasforge.predictors predictor (PREDICTORS.get(name)(...).fit(X, y))"
+            )
+        super().__init__(name, direction, lower=lower, upper=upper, cheap=cheap)
+        self.predictor = predictor
+        self.space = space
+
+    def evaluate_many(self, archs: Sequence[Arch]) -> np.ndarray:
+        if not archs:
+            return np.zeros(0)
+        X = self.space.encode_many(list(archs))
+        return np.asarray(self.predictor.predict(X).mean, dtype=np.float64).reshape(-1)
+
+    def provenance(self) -> dict[str, Any]:
+        return {"kind": "predictor", "predictor": type(self.predictor).__name__,
+                "space": self.space.name}

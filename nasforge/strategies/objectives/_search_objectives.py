@@ -1,0 +1,223 @@
+"""The objectives of one search: evaluation in column order, feasibility, scores.
+
+:class:`SearchObjectives` collects objectives, computes the cheap ones first (memoised per
+architecture and per index row, :class:`~._memo.ArchMemo`), checks feasibility and gives the
+scalar score of single-objective mode (the primary objective, sign-adjusted so that larger is
+better; ``-inf`` when a bound is violated) or the minimisation matrix of Pareto mode.
+
+Example:
+    >>> import numpy as np
+    >>> from nasforge.search_spaces import get_space
+    >>> from nasforge.strategies.objectives import FlopsObjective, ParamsObjective
+    >>> space = get_space("nasbench201")
+    >>> objs = SearchObjectives([FlopsObjective(space, upper=100.0), ParamsObjective(space)],
+    ...                         primary="params_m", mode="single")
+    >>> archs = [space.sample(np.random.default_rng(0)) for _ in range(3)]
+    >>> values = objs.evaluate(archs)
+    >>> values.shape, objs.score(values).shape
+    ((3, 2), (3,))
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+from collections.abc import Iterator
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+from typing import Any
+from typing import Literal
+
+import numpy as np
+
+from nasforge.errors import InvalidInputError
+from nasforge.strategies.objectives._memo import ArchMemo
+from nasforge.strategies.objectives.base import Objective
+
+if TYPE_CHECKING:
+    from nasforge.search_spaces.arch import Arch
+    from nasforge.search_spaces.base import ChoiceSpace
+
+__all__ = ["SearchObjectives"]
+
+#: Cheap-value memos are emptied when they hold more entries than this (a long search).
+_MAX_MEMO = 200_000
+
+
+class SearchObjectives:
+    """The objectives of one search, in column order.
+
+    Args:
+        objectives: the objectives; names must be unique.
+        primary: name of the objective optimised in single-objective mode (its sign-adjusted
+            value is the score); defaults to the first expensive objective, else the first one.
+        mode: ``single`` (maximise the primary's score under all bounds) or ``pareto``
+            (the non-dominated set over :attr:`pareto_names`).
+        pareto: names of the objectives of the Pareto front (default: all).
+
+    Raises:
+        InvalidInputError: empty list, duplicate names, unknown primary or mode.
+    """
+
+    def __init__(self, objectives: Sequence[Objective], *, primary: str | None = None,
+                 mode: Literal["single", "pareto"] = "single",
+                 pareto: Sequence[str] | None = None) -> None:
+        objs = list(objectives)
+        if not objs:
+            raise InvalidInputError("a search needs at least one objective; got none")
+        names = [o.name for o in objs]
+        dup = sorted({n for n in names if names.count(n) > 1})
+        if dup:
+            raise InvalidInputError(
+                f"objective names must be unique, but {', '.join(dup)} appear twice; pass "
+                "name=... to tell them apart"
+            )
+        if mode not in ("single", "pareto"):
+            raise InvalidInputError(f"mode must be 'single' or 'pareto', got {mode!r}")
+        self.objectives = objs
+        self.names = names
+        self.mode = mode
+        if primary is None:
+            expensive = [o.name for o in objs if not o.cheap]
+            primary = expensive[0] if expensive else names[0]
+        self._check_names([primary], "primary")
+        self.primary = primary
+        self.primary_index = names.index(primary)
+        self.pareto_names = list(pareto) if pareto is not None else list(names)
+        self._check_names(self.pareto_names, "pareto")
+        self.pareto_index = [names.index(n) for n in self.pareto_names]
+        self.signs = np.array([o.sign for o in objs])
+        self.cheap_index = [i for i, o in enumerate(objs) if o.cheap]
+        self.expensive_index = [i for i, o in enumerate(objs) if not o.cheap]
+        self._cheap_memo: ArchMemo[Arch] = ArchMemo(len(self.cheap_index), _MAX_MEMO)
+        self._row_memos: dict[ChoiceSpace, ArchMemo[bytes]] = {}
+
+    def _check_names(self, wanted: Sequence[str], what: str) -> None:
+        for n in wanted:
+            if n not in self.names:
+                close = difflib.get_close_matches(n, self.names, n=1)
+                hint = f"; did you mean {close[0]!r}?" if close else ""
+                raise InvalidInputError(
+                    f"{what} objective {n!r} is not among the objectives{hint} Available: "
+                    f"{', '.join(self.names)}"
+                )
+
+    def __len__(self) -> int:
+        return len(self.objectives)
+
+    def __iter__(self) -> Iterator[Objective]:
+        return iter(self.objectives)
+
+    def __getitem__(self, name: str) -> Objective:
+        self._check_names([name], "requested")
+        return self.objectives[self.names.index(name)]
+
+    @property
+    def has_cheap_bounds(self) -> bool:
+        """Whether some cheap objective has a bound (so rejection sampling is needed)."""
+        return any(self.objectives[i].bound is not None for i in self.cheap_index)
+
+    # ---- evaluation ----------------------------------------------------------------------
+    def evaluate_cheap(self, archs: Sequence[Arch]) -> np.ndarray:
+        """Values of the cheap objectives only: shape ``(len(archs), len(cheap_index))``.
+
+        Results are memoised per architecture so that the full evaluation that follows a
+        rejection filter does not recompute them.
+        """
+        return self._cheap_memo.lookup(archs, lambda todo: self._cheap_columns(
+            [archs[i] for i in todo]))
+
+    def _cheap_columns(self, archs: list[Arch]) -> np.ndarray:
+        cols = [self.objectives[j].evaluate_many(archs) for j in self.cheap_index]
+        return np.stack(cols, axis=1) if cols else np.zeros((len(archs), 0))
+
+    def evaluate_cheap_indices(self, space: ChoiceSpace, matrix: np.ndarray) -> np.ndarray:
+        """:meth:`evaluate_cheap` of the rows of an index matrix of ``space``.
+
+        Values are memoised per row, so a row seen before costs a dict lookup and no
+        architecture is built for it; only unseen rows become architectures (one batched
+        :meth:`evaluate_cheap` call).
+
+        Args:
+            space: the space the rows index (see ``ChoiceSpace.to_indices``).
+            matrix: (n, num_choices) option indices of valid architectures.
+
+        Returns:
+            float64 array of shape ``(n, len(cheap_index))``.
+        """
+        idx = np.asarray(matrix)
+        memo = self._row_memos.get(space)
+        if memo is None:
+            memo = self._row_memos[space] = ArchMemo(len(self.cheap_index), _MAX_MEMO)
+        return memo.lookup(space.row_keys(idx), lambda todo: self.evaluate_cheap(
+            space.from_indices(idx[todo], check=False)))
+
+    def cheap_feasible_indices(self, space: ChoiceSpace, matrix: np.ndarray) -> np.ndarray:
+        """:meth:`cheap_feasible` of the rows of an index matrix (see
+        :meth:`evaluate_cheap_indices`): bool array of shape ``(n,)``."""
+        n = len(matrix)
+        if not self.has_cheap_bounds or n == 0:
+            return np.ones(n, dtype=bool)
+        return self._within_cheap_bounds(self.evaluate_cheap_indices(space, matrix))
+
+    def _within_cheap_bounds(self, vals: np.ndarray) -> np.ndarray:
+        ok = np.ones(len(vals), dtype=bool)
+        for c, j in enumerate(self.cheap_index):
+            b = self.objectives[j].bound
+            if b is not None:
+                ok &= b.satisfied(vals[:, c])
+        return ok
+
+    def cheap_feasible(self, archs: Sequence[Arch]) -> np.ndarray:
+        """Mask of the archs that satisfy every cheap bound (all True when there is none)."""
+        if not self.has_cheap_bounds or not archs:
+            return np.ones(len(archs), dtype=bool)
+        return self._within_cheap_bounds(self.evaluate_cheap(archs))
+
+    def evaluate(self, archs: Sequence[Arch]) -> np.ndarray:
+        """Every objective: shape ``(len(archs), len(self))``, columns in :attr:`names` order."""
+        out = np.empty((len(archs), len(self.objectives)))
+        if not archs:
+            return out
+        if self.cheap_index:
+            out[:, self.cheap_index] = self.evaluate_cheap(archs)
+        for j in self.expensive_index:
+            out[:, j] = self.objectives[j].evaluate_many(archs)
+        return out
+
+    # ---- feasibility and scores ----------------------------------------------------------
+    def violation(self, values: np.ndarray) -> np.ndarray:
+        """Total bound violation per row of ``values`` (0 for feasible rows)."""
+        v = np.atleast_2d(np.asarray(values, dtype=np.float64))
+        out = np.zeros(v.shape[0])
+        for j, o in enumerate(self.objectives):
+            if o.bound is not None:
+                out += o.bound.violation(v[:, j])
+        return out
+
+    def feasible(self, values: np.ndarray) -> np.ndarray:
+        """Mask of the rows of ``values`` that satisfy every bound."""
+        return self.violation(values) == 0.0
+
+    def score(self, values: np.ndarray) -> np.ndarray:
+        """Single-objective score (larger is better): ``sign * primary``, ``-inf`` if infeasible.
+
+        Args:
+            values: shape ``(n, len(self))``.
+
+        Returns:
+            float64 array of shape ``(n,)``.
+        """
+        v = np.atleast_2d(np.asarray(values, dtype=np.float64))
+        s = self.signs[self.primary_index] * v[:, self.primary_index]
+        s = np.where(np.isnan(s), -math.inf, s)
+        return np.where(self.feasible(v), s, -math.inf)
+
+    def minimization_matrix(self, values: np.ndarray) -> np.ndarray:
+        """The Pareto objectives turned into minimisation: shape ``(n, len(pareto_names))``."""
+        v = np.atleast_2d(np.asarray(values, dtype=np.float64))
+        return -(v[:, self.pareto_index] * self.signs[self.pareto_index])
+
+    def describe(self) -> list[dict[str, Any]]:
+        """Every objective's :meth:`Objective.describe`, in column order."""
+        return [o.describe() for o in self.objectives]

@@ -1,0 +1,97 @@
+"""BN-recalibrated top-1 of subnets of a weight-shared supernet, as an objective.
+
+The supernet is reached through :func:`nasforge.supernet.evaluate.evaluate_subnet` (activate,
+recalibrate BatchNorm on a few training batches, score the validation split), imported when the
+first architecture is scored, so that building the objectives does not import torch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+from typing import Any
+from typing import cast
+
+import numpy as np
+
+from nasforge.errors import IncompatibleComponentsError
+from nasforge.strategies.objectives._memo import ArchMemo
+from nasforge.strategies.objectives.base import Objective
+from nasforge.strategies.objectives.protocols import WeightSharedSupernet
+
+if TYPE_CHECKING:
+    import torch
+
+    from nasforge.search_spaces.arch import Arch
+    from nasforge.supernet.base import Supernet
+    from nasforge.supernet.data import ImageData
+
+__all__ = ["SupernetAccuracyObjective"]
+
+
+class SupernetAccuracyObjective(Objective):
+    """BN-recalibrated top-1 (%) of subnets of a weight-shared supernet, cached by ``arch_id``.
+
+    Each distinct arch is activated, its BatchNorm statistics recalibrated on ``recal_batches``
+    training batches, and scored on the validation split
+    (:func:`nasforge.supernet.evaluate.evaluate_subnet`).
+
+    Args:
+        supernet: a trained :class:`~nasforge.supernet.Supernet` (what
+            :func:`~nasforge.supernet.checkpoint.load_supernet` returns; checked against
+            :class:`~.protocols.WeightSharedSupernet`).
+        data: the dataset (:class:`~nasforge.supernet.data.ImageData`): training batches
+            recalibrate BN, the validation split scores.
+        recal_batches: K, the recalibration batches.
+        batch_size: batch size of recalibration and evaluation.
+        seed: which training batches recalibrate (fixed, so scores are reproducible).
+        device: compute device (``cpu``, ``cuda``).
+        checkpoint: where the supernet came from (recorded in provenance).
+        lower: lower feasibility bound (%).
+        name: column name.
+
+    Raises:
+        IncompatibleComponentsError: ``supernet`` has no ``set_active(arch)``.
+    """
+
+    def __init__(self, supernet: torch.nn.Module, data: ImageData, *, recal_batches: int = 2,
+                 batch_size: int = 128, seed: int = 0, device: str = "cpu",
+                 checkpoint: str | Path | None = None, lower: float | None = None,
+                 name: str = "accuracy") -> None:
+        super().__init__(name, "maximize", lower=lower, cheap=False)
+        if not isinstance(supernet, WeightSharedSupernet):
+            raise IncompatibleComponentsError(
+                f"SupernetAccuracyObjective needs a supernet with set_active(arch); "
+                f"{type(supernet).__name__} has none: load one with "
+                "nasforge.supernet.load_supernet(checkpoint)"
+            )
+        self.supernet = supernet
+        self.data = data
+        self.recal_batches = recal_batches
+        self.batch_size = batch_size
+        self.seed = seed
+        self.device = device
+        self.checkpoint = None if checkpoint is None else str(checkpoint)
+        self._memo: ArchMemo[str] = ArchMemo()
+
+    def _top1(self, archs: Sequence[Arch], todo: list[int]) -> list[float]:
+        from nasforge.supernet.evaluate import evaluate_subnet
+
+        # __init__ checked the WeightSharedSupernet protocol evaluate_subnet relies on
+        supernet = cast("Supernet", self.supernet)
+        return [100.0 * evaluate_subnet(supernet, archs[i], self.data,
+                                        recal_batches=self.recal_batches,
+                                        batch_size=self.batch_size, seed=self.seed,
+                                        device=self.device).top1
+                for i in todo]
+
+    def evaluate_many(self, archs: Sequence[Arch]) -> np.ndarray:
+        return self._memo.lookup([a.arch_id for a in archs],
+                                 lambda todo: self._top1(archs, todo))
+
+    def provenance(self) -> dict[str, Any]:
+        return {"kind": "supernet top-1 %", "checkpoint": self.checkpoint,
+                "data": self.data.name, "input_size": self.data.input_size,
+                "val_images": len(self.data.val_x), "bn_recalibration_batches": self.recal_batches,
+                "batch_size": self.batch_size}
