@@ -105,7 +105,7 @@ def main() -> None:
     for _ in range(max(1, args.repeat)):
         strategy = EvolutionStrategy(space, objs, seed=args.seed)
         c0 = time.process_time()
-        res = run_search(strategy, objs, max_steps=args.generations + 1)
+        res = run_search(strategy, max_steps=args.generations + 1)
         runs.append((res, time.process_time() - c0))
         if len(runs) == 1:
             first_clock = {k: list(v) for k, v in clock.items()}

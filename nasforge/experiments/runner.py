@@ -271,7 +271,7 @@ def run_experiment(cfg: ExperimentConfig, *, progress: bool = True,
         chunk = None if cfg.accuracy_source() in ("benchmark", "predictor") else max(
             8, cfg.workers)
         with _progress_bar(cfg.budget, progress) as advance:
-            result = run_search(strategy, built.objectives, cfg.budget, storage=db,
+            result = run_search(strategy, budget=cfg.budget, storage=db,
                                 resume=cfg.resume, callbacks=[advance, *callbacks],
                                 dedupe_key=built.dedupe_key, eval_chunk=chunk)
     finally:

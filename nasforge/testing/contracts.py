@@ -233,7 +233,7 @@ class StrategyContract:
 
         space, objectives = _synthetic_problem()
         strategy = make_strategy(space, objectives, seed)
-        return run_search(strategy, objectives, budget=self.BUDGET)  # type: ignore[arg-type]
+        return run_search(strategy, budget=self.BUDGET)  # type: ignore[arg-type]
 
     def test_valid_archs_within_cheap_bounds(self, make_strategy: Callable[..., object]) -> None:
         result = self._run(make_strategy)
@@ -259,7 +259,7 @@ class StrategyContract:
         space, objectives = _synthetic_problem()
         strategy = make_strategy(space, objectives, 0)
         first = strategy.batch_size  # type: ignore[attr-defined]
-        result = run_search(strategy, objectives, budget=self.BUDGET)  # type: ignore[arg-type]
+        result = run_search(strategy, budget=self.BUDGET)  # type: ignore[arg-type]
         scores = result.scores
         assert first < self.BUDGET
         assert scores[first:].max() > scores[:first].max(), (

@@ -44,7 +44,7 @@ def _problem() -> tuple[Any, SearchObjectives]:
 def _run(name: str, budget: int = 60, **kw: Any) -> Any:
     space, objs = _problem()
     strategy = STRATEGIES.get(name)(space, objs, seed=3, **SETTINGS[name])
-    return strategy, run_search(strategy, objs, budget=budget, **kw)
+    return strategy, run_search(strategy, budget=budget, **kw)
 
 
 @pytest.mark.parametrize("name", sorted(SETTINGS))
