@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from typing import Any
 from typing import ClassVar
+from typing import cast
 
 import numpy as np
 
@@ -427,6 +428,14 @@ class ChoiceSpace(SearchSpace):
         Raises:
             InvalidArchitectureError: a row of the wrong length or a value that is not an
                 option of its column.
+
+        Example:
+            >>> from nasforge.search_spaces import get_space
+            >>> space = get_space("nasbench201")
+            >>> space.index_options()[0]
+            ('none', 'skip_connect', 'nor_conv_1x1', 'nor_conv_3x3', 'avg_pool_3x3')
+            >>> space.values_to_indices([["nor_conv_3x3"] * 6]).tolist()
+            [[3, 3, 3, 3, 3, 3]]
         """
         m = len(self._flat)
         out = np.zeros((len(rows), m), dtype=np.int64)
@@ -459,6 +468,15 @@ class ChoiceSpace(SearchSpace):
         Raises:
             InvalidInputError: ``matrix`` is not an (n, num_choices) integer matrix.
             InvalidArchitectureError: an index out of range.
+
+        Example:
+            >>> import numpy as np
+            >>> from nasforge.search_spaces import get_space
+            >>> space = get_space("elasticvit")
+            >>> rows = np.zeros((2, space.num_choices()), dtype=np.int64)
+            >>> rows[1, space.columns("widths")] = [1, 0, 0, 0, 0, 0, 0]  # stem 24 > C1 16
+            >>> space.valid_rows(rows).tolist()
+            [True, False]
         """
         archs = self.from_indices(matrix, check=False)
         ok = np.ones(len(archs), dtype=bool)
@@ -482,6 +500,13 @@ class ChoiceSpace(SearchSpace):
 
         Returns:
             (size(), num_choices) int64 matrix, or None when ``size() > limit``.
+
+        Example:
+            >>> from nasforge.search_spaces import get_space
+            >>> get_space("nasbench201").enumerate_indices(20_000).shape
+            (15625, 6)
+            >>> get_space("elasticvit").enumerate_indices(20_000) is None
+            True
         """
         if self.size() > limit:
             return None
@@ -566,7 +591,7 @@ class ChoiceSpace(SearchSpace):
                     a = memo[keys[i]] = cls(space=name, **{
                         f: (row[s] if sc else tuple(row[s:e])) for f, s, e, sc in fields})
                 out[i] = a
-        archs: list[Arch] = out  # type: ignore[assignment]
+        archs = cast("list[Arch]", out)  # every slot is filled above
         if check:
             for a in archs:
                 self._check(a)

@@ -26,6 +26,17 @@ that ``ask`` hands out.
 Pareto mode: survivors are the ``population_size`` best of parents + children by NSGA-II's
 constrained non-dominated rank and crowding distance; the parents of each child are chosen by
 binary tournament on that order.
+
+Example:
+    >>> from nasforge.search_spaces import get_space
+    >>> from nasforge.strategies import FlopsObjective, SearchObjectives, run_search
+    >>> space = get_space("nasbench201")
+    >>> objs = SearchObjectives([FlopsObjective(space, upper=100)])
+    >>> strategy = EvolutionStrategy(space, objs, seed=0, population_size=8, parents=2,
+    ...                              mutations=4, crossovers=4)
+    >>> result = run_search(strategy, budget=20)
+    >>> result.n_evaluated, len(strategy.population)
+    (20, 2)
 """
 
 from __future__ import annotations
