@@ -3,7 +3,8 @@ notify, until a stop reason holds.
 
 Split the way Optuna splits ``_optimize`` (``_optimize`` -> ``_optimize_sequential`` ->
 ``_run_trial``): :func:`run_search` checks its arguments and opens the storage, :func:`_resume`
-fills the :class:`~nasforge.strategies._history.History` and restores the strategy,
+fills the :class:`~nasforge.strategies._history.History` from the two sources of earlier
+evaluations (the strategy's own storage, the driver's storage) and restores the strategy,
 :func:`_optimize` loops over rounds and decides when to stop (:func:`_stop_reason`),
 :func:`_run_round` is one ask/tell round, :func:`_evaluate_new` evaluates the candidates not
 seen before (cheap objectives filtered first, in chunks) and persists them, :func:`_notify`
@@ -133,22 +134,38 @@ def _study_meta(strategy: BaseStrategy) -> dict[str, Any]:
 
 def _resume(strategy: BaseStrategy, history: History, store: BaseStorage | None,
             resume: bool) -> int:
-    """Fill ``history`` with what was evaluated before (the strategy's own storage, then
-    ``store``) and restore the strategy to the last saved round.
+    """Fill ``history`` with what was evaluated before, from the strategy's own storage and
+    from ``store``, and restore the strategy to the last round saved in ``store``.
+
+    Returns:
+        The number of the next round.
+    """
+    _resume_from_strategy(strategy, history)
+    if store is None:
+        return 0
+    return _resume_from_storage(strategy, history, store, resume)
+
+
+def _resume_from_strategy(strategy: BaseStrategy, history: History) -> None:
+    """Candidates of the strategy's own storage (Optuna RDB), round -1, one per key."""
+    archs, values = strategy.resumed_history()
+    for a, v in zip(archs, values, strict=True):
+        k = history.key_of(a)
+        if history.values_of(k) is None:
+            history.add(a, v, -1, key=k)
+
+
+def _resume_from_storage(strategy: BaseStrategy, history: History, store: BaseStorage,
+                         resume: bool) -> int:
+    """Candidates of ``store`` and the strategy state of its last round.
 
     Returns:
         The number of the next round.
 
     Raises:
         InvalidInputError: ``store`` holds candidates and ``resume`` is False.
+        IncompatibleComponentsError: the stored study was run with other settings.
     """
-    archs, values = strategy.resumed_history()
-    for a, v in zip(archs, values, strict=True):
-        k = history.key_of(a)
-        if history.values_of(k) is None:
-            history.add(a, v, -1, key=k)
-    if store is None:
-        return 0
     store.init_study(_study_meta(strategy))
     stored = store.candidates()
     if stored and not resume:
