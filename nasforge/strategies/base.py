@@ -13,7 +13,8 @@ must do):
    evaluates them (re-using values of architectures it has already evaluated) and calls
    ``strategy.tell(archs, values)`` exactly once with the same list, in the same order, before
    the next ``ask``. ``values`` has shape ``(len(archs), len(objectives))``, columns in
-   ``objectives.names`` order.
+   ``objectives.names`` order. Strategies that search a space's index codec (evolution,
+   gradient) keep the index rows of what they asked and match them to ``tell`` by that order.
 4. ``strategy.batch_size`` is the ``n`` the strategy prefers (a generation, a top-k, ...); a
    driver may ask for fewer (e.g. when the budget is nearly spent).
 

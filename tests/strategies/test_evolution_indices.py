@@ -64,7 +64,7 @@ def test_population_rows_match_archs() -> None:
 
 
 def test_tell_with_copies_of_the_asked_archs() -> None:
-    """A driver may tell equal (not identical) archs: rows are then recomputed."""
+    """A driver may tell equal (not identical) archs: the rows are those asked, in order."""
     space, objs = _problem()
     s = STRATEGIES.get("evolution")(space, objs, seed=0, **SETTINGS["evolution"])
     for _ in range(4):
