@@ -125,6 +125,7 @@ def main() -> None:
         "device": device_note,
         "latency_budget_ms": args.latency if isinstance(cheap, LatencyObjective) else None,
         "best": None if best is None else best.values,
+        "best_arch_id": None if best is None else best.arch.arch_id,
         "breakdown_cpu_s": {k: {"seconds": round(v[0], 3), "calls": int(v[1]),
                                 "us_per_call": round(1e6 * v[0] / max(v[1], 1), 1)}
                             for k, v in first_clock.items() if v[1]},
