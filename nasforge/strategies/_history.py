@@ -59,21 +59,20 @@ class History:
         objectives: the search's objectives (column order of the values).
         key: maps an arch to its evaluation key (default: the arch itself, i.e. its
             ``arch_id``; NB201's ``canonical_id`` evaluates isomorphic cells once).
+
+    Attributes:
+        key_of: the evaluation key of an arch (``key``, or the identity).
     """
 
     def __init__(self, objectives: SearchObjectives,
                  key: Callable[[Arch], Hashable] | None = None) -> None:
         self.objectives = objectives
-        self._key: Callable[[Arch], Hashable] = key if key is not None else _identity
+        self.key_of: Callable[[Arch], Hashable] = key if key is not None else _identity
         self._items: list[Evaluated] = []
         self._by_key: dict[Hashable, np.ndarray] = {}
 
     def __len__(self) -> int:
         return len(self._items)
-
-    def key_of(self, arch: Arch) -> Hashable:
-        """The evaluation key of ``arch``."""
-        return self._key(arch)
 
     def values_of(self, key: Hashable) -> np.ndarray | None:
         """The values stored for an evaluation key: shape (len(objectives),), or None."""
@@ -82,7 +81,7 @@ class History:
     def add(self, arch: Arch, values: np.ndarray, step: int, key: Hashable | None = None) -> None:
         """Append one evaluation (``key``: its evaluation key when already computed)."""
         v = np.asarray(values, dtype=np.float64)
-        self._by_key[self._key(arch) if key is None else key] = v
+        self._by_key[self.key_of(arch) if key is None else key] = v
         self._items.append(Evaluated(arch, v, int(step)))
 
     def told_until(self, step: int) -> tuple[list[Arch], np.ndarray]:

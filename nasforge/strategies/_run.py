@@ -245,10 +245,17 @@ def _evaluate_new(strategy: BaseStrategy, batch: list[Arch], history: History,
         Shape (len(batch), len(objectives)).
     """
     keys = [history.key_of(a) for a in batch]
-    todo: list[int] = []
+    out = np.empty((len(batch), len(strategy.objectives)))
+    todo: list[int] = []  # first arch of each new key
+    later: list[int] = []  # every arch of a new key, filled once evaluated
     pending: set[Hashable] = set()
     for i, k in enumerate(keys):
-        if k not in pending and history.values_of(k) is None:
+        known = history.values_of(k)
+        if known is not None:
+            out[i] = known
+            continue
+        later.append(i)
+        if k not in pending:
             pending.add(k)
             todo.append(i)
     chunk = eval_chunk or max(len(todo), 1)
@@ -260,11 +267,8 @@ def _evaluate_new(strategy: BaseStrategy, batch: list[Arch], history: History,
             store.add_candidates([a.arch_id for a in archs], archs, vals, step)
         for i, v in zip(sub, vals, strict=True):
             history.add(batch[i], v, step, key=keys[i])
-    out = np.empty((len(batch), len(strategy.objectives)))
-    for i, k in enumerate(keys):
-        v = history.values_of(k)
-        if v is not None:
-            out[i] = v
+    for i in later:
+        out[i] = history.values_of(keys[i])
     return out
 
 
