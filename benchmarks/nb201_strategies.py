@@ -85,7 +85,7 @@ def queries_to_top(name: str, seeds: list[int], metric: str, max_queries: int) -
                 return True
             return False
 
-        run_search(_strategy(name, space, objs, seed, pool), objs, budget=max_queries,
+        run_search(_strategy(name, space, objs, seed, pool), budget=max_queries,
                    callbacks=[cb])
         hits += bool(found)
         counts.append(found[0] if found else max_queries)
@@ -114,7 +114,7 @@ def pareto_share(name: str, seeds: list[int], metric: str, n_queries: int,
         acc = base.column(metric)
         lat = base.column("pixel3_ms", lower=min_latency)
         objs = SearchObjectives([acc, lat], mode="pareto")
-        res = run_search(_strategy(name, space, objs, seed, []), objs, budget=n_queries)
+        res = run_search(_strategy(name, space, objs, seed, []), budget=n_queries)
         ok = res.feasible
         F = np.stack([-res.values[ok, 0], res.values[ok, 1]], axis=1)
         shares.append(hypervolume_2d(F, ref) / hv_true)

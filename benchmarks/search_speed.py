@@ -105,7 +105,7 @@ def main() -> None:
     for _ in range(max(1, args.repeat)):
         strategy = EvolutionStrategy(space, objs, seed=args.seed)
         c0 = time.process_time()
-        res = run_search(strategy, objs, max_steps=args.generations + 1)
+        res = run_search(strategy, max_steps=args.generations + 1)
         runs.append((res, time.process_time() - c0))
         if len(runs) == 1:
             first_clock = {k: list(v) for k, v in clock.items()}
@@ -125,6 +125,7 @@ def main() -> None:
         "device": device_note,
         "latency_budget_ms": args.latency if isinstance(cheap, LatencyObjective) else None,
         "best": None if best is None else best.values,
+        "best_arch_id": None if best is None else best.arch.arch_id,
         "breakdown_cpu_s": {k: {"seconds": round(v[0], 3), "calls": int(v[1]),
                                 "us_per_call": round(1e6 * v[0] / max(v[1], 1), 1)}
                             for k, v in first_clock.items() if v[1]},

@@ -1,4 +1,4 @@
-"""The one progress helper: silent unless logging asks, plain lines with ETA when not on a terminal."""
+"""The one progress helper: silent unless logging asks, plain lines with ETA off a terminal."""
 
 from __future__ import annotations
 

@@ -105,7 +105,7 @@ def _search(cfg: ExperimentConfig, inputs: RunInputs, built: RunObjectives, out:
     # supernet accuracy is evaluated in chunks (batched, or spread over the actor pool)
     chunk = None if cfg.accuracy_source() in ("benchmark", "predictor") else max(8, cfg.workers)
     with ProgressBar("search", total=cfg.budget, enabled=progress) as bar:
-        return run_search(strategy, built.objectives, cfg.budget, storage=db,
+        return run_search(strategy, budget=cfg.budget, storage=db,
                           resume=cfg.resume, callbacks=[_advance(bar), *callbacks],
                           eval_chunk=chunk)
 

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from typing import Any
 from typing import ClassVar
+from typing import cast
 
 import numpy as np
 
@@ -407,6 +408,112 @@ class ChoiceSpace(SearchSpace):
         """Number of options of each index column: int64 array of shape (num_choices,)."""
         return self._n_opts.copy()
 
+    def index_options(self) -> list[tuple[Any, ...]]:
+        """The option values of each index column: entry ``j`` of row ``r`` of an index
+        matrix stands for ``index_options()[j][r[j]]``; one tuple per column, in
+        :meth:`index_names` order."""
+        return list(self._flat)
+
+    def values_to_indices(self, rows: Sequence[Sequence[Any]]) -> np.ndarray:
+        """Index matrix of rows given as option *values*, one per column (the inverse of
+        looking the indices up in :meth:`index_options`).
+
+        Args:
+            rows: n rows of num_choices option values, in :meth:`index_names` order.
+
+        Returns:
+            int64 matrix of shape (n, num_choices); cross-field rules are not checked (see
+            :meth:`valid_rows`).
+
+        Raises:
+            InvalidArchitectureError: a row of the wrong length or a value that is not an
+                option of its column.
+
+        Example:
+            >>> from nasforge.search_spaces import get_space
+            >>> space = get_space("nasbench201")
+            >>> space.index_options()[0]
+            ('none', 'skip_connect', 'nor_conv_1x1', 'nor_conv_3x3', 'avg_pool_3x3')
+            >>> space.values_to_indices([["nor_conv_3x3"] * 6]).tolist()
+            [[3, 3, 3, 3, 3, 3]]
+        """
+        m = len(self._flat)
+        out = np.zeros((len(rows), m), dtype=np.int64)
+        for r, row in enumerate(rows):
+            if len(row) != m:
+                raise InvalidArchitectureError(
+                    f"{self.name}: a row of option values has one value per choice ({m}), "
+                    f"got {len(row)} in row {r}"
+                )
+            for j, (mp, v) in enumerate(zip(self._index_of, row, strict=True)):
+                i = mp.get(v)
+                if i is None:
+                    raise InvalidArchitectureError(
+                        f"{self.name}: {self._index_labels[j]} = {v!r} is not allowed; "
+                        f"allowed: {_fmt_allowed(self._flat[j])}"
+                    )
+                out[r, j] = i
+        return out
+
+    def valid_rows(self, matrix: np.ndarray) -> np.ndarray:
+        """Which rows of an index matrix satisfy the space's cross-field rules (rows combined
+        without :meth:`repair_indices`, e.g. one categorical draw per column, may not).
+
+        Args:
+            matrix: (n, num_choices) option indices.
+
+        Returns:
+            bool array of shape (n,).
+
+        Raises:
+            InvalidInputError: ``matrix`` is not an (n, num_choices) integer matrix.
+            InvalidArchitectureError: an index out of range.
+
+        Example:
+            >>> import numpy as np
+            >>> from nasforge.search_spaces import get_space
+            >>> space = get_space("elasticvit")
+            >>> rows = np.zeros((2, space.num_choices()), dtype=np.int64)
+            >>> rows[1, space.columns("widths")] = [1, 0, 0, 0, 0, 0, 0]  # stem 24 > C1 16
+            >>> space.valid_rows(rows).tolist()
+            [True, False]
+        """
+        archs = self.from_indices(matrix, check=False)
+        ok = np.ones(len(archs), dtype=bool)
+        if type(self)._check is ChoiceSpace._check:
+            return ok
+        for i, a in enumerate(archs):
+            try:
+                self._check(a)
+            except InvalidArchitectureError:
+                ok[i] = False
+        return ok
+
+    def enumerate_indices(self, limit: int) -> np.ndarray | None:
+        """Every architecture of the space as an index matrix, when it has at most ``limit``.
+
+        Rows come in product order (the last column varies fastest); rows breaking a
+        cross-field rule are left out.
+
+        Args:
+            limit: the largest :meth:`size` that is enumerated.
+
+        Returns:
+            (size(), num_choices) int64 matrix, or None when ``size() > limit``.
+
+        Example:
+            >>> from nasforge.search_spaces import get_space
+            >>> get_space("nasbench201").enumerate_indices(20_000).shape
+            (15625, 6)
+            >>> get_space("elasticvit").enumerate_indices(20_000) is None
+            True
+        """
+        if self.size() > limit:
+            return None
+        grid = np.indices(tuple(int(k) for k in self._n_opts), dtype=np.int64)
+        rows = grid.reshape(len(self._flat), -1).T.copy()
+        return rows[self.valid_rows(rows)]
+
     def columns(self, field: str) -> slice:
         """The index-matrix columns of one field (a one-column slice for a scalar field).
 
@@ -484,7 +591,7 @@ class ChoiceSpace(SearchSpace):
                     a = memo[keys[i]] = cls(space=name, **{
                         f: (row[s] if sc else tuple(row[s:e])) for f, s, e, sc in fields})
                 out[i] = a
-        archs: list[Arch] = out  # type: ignore[assignment]
+        archs = cast("list[Arch]", out)  # every slot is filled above
         if check:
             for a in archs:
                 self._check(a)

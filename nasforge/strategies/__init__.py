@@ -26,6 +26,7 @@ from nasforge.strategies._run import run_search
 from nasforge.strategies.base import STRATEGIES
 from nasforge.strategies.base import BaseStrategy
 from nasforge.strategies.base import register_strategy
+from nasforge.strategies.base import require_choice_space
 from nasforge.strategies.objectives import Bound
 from nasforge.strategies.objectives import CallableObjective
 from nasforge.strategies.objectives import FlopsObjective
@@ -38,10 +39,12 @@ from nasforge.strategies.objectives import SupernetAccuracyObjective
 from nasforge.strategies.objectives import TabularBenchmark
 from nasforge.strategies.result import Candidate
 from nasforge.strategies.result import SearchResult
+from nasforge.strategies.storage import BaseStorage
 from nasforge.strategies.storage import SQLiteStorage
 
 __all__ = [
     "STRATEGIES",
+    "BaseStorage",
     "BaseStrategy",
     "Bound",
     "CallableObjective",
@@ -68,5 +71,6 @@ __all__ = [
     "nsga2_select",
     "pareto_mask",
     "register_strategy",
+    "require_choice_space",
     "run_search",
 ]

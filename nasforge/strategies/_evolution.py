@@ -15,16 +15,28 @@ uniform crossover of two uniformly chosen parents. A child violating a cheap bou
 FLOPs over the budget) is rejected and redrawn from the same parent(s) before any expensive
 objective runs. The first generation is ``population_size`` (100) feasible random archs.
 
-Spaces made of discrete choices (:class:`~nasforge.search_spaces.base.ChoiceSpace`) are evolved
-as index matrices: the population is an (n, num_choices) matrix, children are made in numpy
-(``mutate_indices``, ``crossover_indices``), cheap bounds are checked on the batch
+The search works on the space's index codec (a
+:class:`~nasforge.search_spaces.base.ChoiceSpace` and its index matrix): the population is an
+(n, num_choices) matrix, children are made in numpy (``mutate_indices``, ``crossover_indices``),
+cheap bounds are checked on the batch
 (:meth:`~nasforge.strategies.objectives.SearchObjectives.cheap_feasible_indices`, memoised per
-row) and only rejected rows are redrawn; architecture objects are built only for the accepted
-children that ``ask`` hands out.
+row) and only rejected rows are redrawn; architecture objects are built only for the children
+that ``ask`` hands out.
 
 Pareto mode: survivors are the ``population_size`` best of parents + children by NSGA-II's
 constrained non-dominated rank and crowding distance; the parents of each child are chosen by
 binary tournament on that order.
+
+Example:
+    >>> from nasforge.search_spaces import get_space
+    >>> from nasforge.strategies import FlopsObjective, SearchObjectives, run_search
+    >>> space = get_space("nasbench201")
+    >>> objs = SearchObjectives([FlopsObjective(space, upper=100)])
+    >>> strategy = EvolutionStrategy(space, objs, seed=0, population_size=8, parents=2,
+    ...                              mutations=4, crossovers=4)
+    >>> result = run_search(strategy, budget=20)
+    >>> result.n_evaluated, len(strategy.population)
+    (20, 2)
 """
 
 from __future__ import annotations
@@ -36,10 +48,10 @@ from typing import Literal
 import numpy as np
 
 from nasforge.errors import InvalidInputError
-from nasforge.search_spaces.base import ChoiceSpace
 from nasforge.strategies._nsga2 import nsga2_select
 from nasforge.strategies.base import BaseStrategy
 from nasforge.strategies.base import register_strategy
+from nasforge.strategies.base import require_choice_space
 
 if TYPE_CHECKING:
     from nasforge.search_spaces.arch import Arch
@@ -54,7 +66,7 @@ class EvolutionStrategy(BaseStrategy):
     """Regularised-by-elitism evolution with rejection of over-budget candidates.
 
     Args:
-        space: the search space (needs ``mutate`` and ``crossover``).
+        space: the search space (a ChoiceSpace: evolution works on its index matrix).
         objectives: the objectives; single mode maximises ``objectives.score``.
         seed: RNG seed.
         population_size: size of the first generation (and of the survivors in Pareto mode).
@@ -66,6 +78,7 @@ class EvolutionStrategy(BaseStrategy):
         max_rejections: see :class:`BaseStrategy`.
 
     Raises:
+        IncompatibleComponentsError: ``space`` is not a ChoiceSpace.
         InvalidInputError: non-positive sizes, more parents than the population, a
             probability outside [0, 1], an unknown mode.
     """
@@ -76,6 +89,7 @@ class EvolutionStrategy(BaseStrategy):
                  mode: Literal["single", "pareto"] | None = None,
                  max_rejections: int = 10_000) -> None:
         super().__init__(space, objectives, seed=seed, max_rejections=max_rejections)
+        self._codec = require_choice_space(space, type(self).__name__)  # = space
         if population_size < 1 or parents < 1 or mutations < 0 or crossovers < 0 or (
                 mutations + crossovers) < 1:
             raise InvalidInputError(
@@ -99,19 +113,14 @@ class EvolutionStrategy(BaseStrategy):
         self.mutation_prob = mutation_prob
         self.mode = mode
         self.generation = -1  # -1: the random initial generation has not been made yet
-        self._queue: list[Arch] = []
         self._gen_size = 0
-        self._children: list[Arch] = []
-        self._children_values: list[np.ndarray] = []
-        self._pop: list[Arch] = []
+        empty = np.zeros((0, self._codec.num_choices()), dtype=np.int64)
+        self._queue_idx = empty  # rows of this generation not asked yet
+        self._asked_idx = empty  # rows asked and not told yet, in ask order
+        self._children_idx = empty  # rows of this generation told so far
+        self._children_values = np.zeros((0, len(objectives)))
+        self._pop_idx = empty  # parents (single mode) or survivors (Pareto mode), best first
         self._pop_values = np.zeros((0, len(objectives)))
-        # index-matrix mode (ChoiceSpace): rows parallel to _queue, _children and _pop
-        self._ispace = space if isinstance(space, ChoiceSpace) else None
-        width = space.num_choices() if self._ispace is not None else 0
-        self._queue_idx = np.zeros((0, width), dtype=np.int64)
-        self._children_idx: list[np.ndarray] = []
-        self._pop_idx = np.zeros((0, width), dtype=np.int64)
-        self._asked: tuple[list[Arch], np.ndarray] | None = None
 
     @property
     def batch_size(self) -> int:
@@ -119,71 +128,30 @@ class EvolutionStrategy(BaseStrategy):
 
     # ---- generations ---------------------------------------------------------------------
     def _new_generation(self) -> None:
-        if self._ispace is not None:
-            self._new_generation_indices(self._ispace)
-            return
+        space = self._codec
         if self.generation < 0:
-            self._queue = self.feasible_batch(
-                lambda k: [self.space.sample(self.rng) for _ in range(k)], self.population_size)
+            self._queue_idx = self.feasible_rows(
+                space, lambda k: space.sample_indices(self.rng, k), self.population_size)
         else:
-            self._queue = self._make_children()
-        self._gen_size = len(self._queue)
-        self._children, self._children_values = [], []
+            self._queue_idx = self._make_children()
+        self._gen_size = len(self._queue_idx)
 
     def _pick_parent(self, size: int) -> np.ndarray:
         if self.mode == "single":
-            return self.rng.integers(len(self._pop), size=size)
+            return self.rng.integers(len(self._pop_idx), size=size)
         # binary tournament on the NSGA-II order (the population is stored best first)
-        a = self.rng.integers(len(self._pop), size=size)
-        b = self.rng.integers(len(self._pop), size=size)
+        a = self.rng.integers(len(self._pop_idx), size=size)
+        b = self.rng.integers(len(self._pop_idx), size=size)
         return np.minimum(a, b)
 
-    def _make_children(self) -> list[Arch]:
-        nm, nc = self.mutations, self.crossovers
-        p1 = self._pick_parent(nm + nc).tolist()
-        p2 = self._pick_parent(nm + nc).tolist()
-        pop, space, rng, prob = self._pop, self.space, self.rng, self.mutation_prob
-        out: list[Arch | None] = [None] * (nm + nc)
-        todo = list(range(nm + nc))
-        rejected = 0
-        while todo:
-            cand = [space.mutate(pop[p1[i]], rng, prob) if i < nm else
-                    space.crossover(pop[p1[i]], pop[p2[i]], rng) for i in todo]
-            ok = self.objectives.cheap_feasible(cand).tolist()
-            left = []
-            for i, a, good in zip(todo, cand, ok, strict=True):
-                if good:
-                    out[i] = a
-                else:
-                    left.append(i)
-            rejected = rejected + len(left) if len(left) == len(todo) else 0
-            if rejected >= self.max_rejections:
-                raise InvalidInputError(
-                    f"evolution: {self.max_rejections} children in a row violated the cheap "
-                    "bounds; relax the budget or seed the population with feasible archs"
-                )
-            todo = left
-        return [a for a in out if a is not None]
-
-    # ---- index-matrix mode ---------------------------------------------------------------
-    def _new_generation_indices(self, space: ChoiceSpace) -> None:
-        if self.generation < 0:
-            rows = self.feasible_rows(
-                space, lambda k: space.sample_indices(self.rng, k), self.population_size)
-        else:
-            rows = self._make_children_indices(space)
-        self._queue_idx = rows
-        self._queue = space.from_indices(rows, check=False)
-        self._gen_size = len(self._queue)
-        self._children, self._children_values, self._children_idx = [], [], []
-
-    def _make_children_indices(self, space: ChoiceSpace) -> np.ndarray:
+    def _make_children(self) -> np.ndarray:
         """Children of one generation: (mutations + crossovers, num_choices) index rows.
 
         A rejected child is redrawn from the same parent(s); redraws are made several at a
         time per child (the first feasible one is kept, which is the distribution of drawing
         them one after the other), so that a generation takes a few numpy rounds.
         """
+        space = self._codec
         nm, nc = self.mutations, self.crossovers
         p1 = self._pick_parent(nm + nc)
         p2 = self._pick_parent(nm + nc)
@@ -216,55 +184,54 @@ class EvolutionStrategy(BaseStrategy):
             reps = min(4 * reps, 64)
         return out
 
-    def _rows_of(self, space: ChoiceSpace, archs: list[Arch]) -> np.ndarray:
-        """Index rows of told archs: those of the last ask when they are the same objects."""
-        asked, self._asked = self._asked, None
-        if asked is not None and len(asked[0]) == len(archs) and all(
-                x is y for x, y in zip(asked[0], archs, strict=True)):
-            return asked[1]
-        return space.to_indices(archs)
-
     # ---- ask / tell ------------------------------------------------------------------------
     def ask(self, n: int) -> list[Arch]:
-        if not self._queue and len(self._children) == 0:
+        if not len(self._queue_idx) and not len(self._asked_idx) and not len(
+                self._children_idx):
             self._new_generation()
-        out, self._queue = self._queue[:n], self._queue[n:]
-        if self._ispace is not None:
-            self._asked = (out, self._queue_idx[:n])
-            self._queue_idx = self._queue_idx[n:]
-        return out
+        rows, self._queue_idx = self._queue_idx[:n], self._queue_idx[n:]
+        self._asked_idx = np.concatenate([self._asked_idx, rows])
+        return self._codec.from_indices(rows, check=False)
 
     def _tell(self, archs: list[Arch], values: np.ndarray) -> None:
-        self._children.extend(archs)
-        self._children_values.extend(values)
-        if self._ispace is not None:
-            self._children_idx.append(self._rows_of(self._ispace, archs))
-        if self._queue or len(self._children) < self._gen_size:
+        if len(archs) > len(self._asked_idx):
+            raise InvalidInputError(
+                f"EvolutionStrategy.tell: told {len(archs)} archs but {len(self._asked_idx)} "
+                "were asked and not told yet; tell each batch of ask once, in ask order"
+            )
+        told, self._asked_idx = self._asked_idx[:len(archs)], self._asked_idx[len(archs):]
+        self._children_idx = np.concatenate([self._children_idx, told])
+        self._children_values = np.concatenate([self._children_values, values])
+        if len(self._queue_idx) or len(self._children_idx) < self._gen_size:
             return
-        pool = self._pop + self._children
-        vals = np.concatenate([self._pop_values, np.asarray(self._children_values)], axis=0)
+        rows = np.concatenate([self._pop_idx, self._children_idx])
+        vals = np.concatenate([self._pop_values, self._children_values], axis=0)
         if self.mode == "single":
             score = self.objectives.score(vals)
             viol = self.objectives.violation(vals)
-            keep = np.lexsort((np.arange(len(pool)), viol, -score))[: self.parents]
+            keep = np.lexsort((np.arange(len(rows)), viol, -score))[: self.parents]
         else:
             keep = nsga2_select(self.objectives.minimization_matrix(vals), self.population_size,
                                 self.objectives.violation(vals))
-        self._pop = [pool[i] for i in keep]
-        self._pop_values = vals[keep]
-        if self._ispace is not None:
-            self._pop_idx = np.concatenate([self._pop_idx, *self._children_idx])[keep]
-        self._children, self._children_values, self._children_idx = [], [], []
+        self._pop_idx, self._pop_values = rows[keep], vals[keep]
+        self._children_idx = self._children_idx[:0]
+        self._children_values = self._children_values[:0]
         self.generation += 1
 
     # ---- persistence -------------------------------------------------------------------
+    def _rows_to_state(self, rows: np.ndarray) -> list[dict[str, Any]]:
+        return [self.arch_to_state(a) for a in self._codec.from_indices(rows, check=False)]
+
+    def _rows_from_state(self, data: list[dict[str, Any]]) -> np.ndarray:
+        return self._codec.to_indices([self.arch_from_state(d) for d in data])
+
     def _state(self) -> dict[str, Any]:
         return {
             "generation": self.generation, "gen_size": self._gen_size,
-            "queue": [self.arch_to_state(a) for a in self._queue],
-            "children": [self.arch_to_state(a) for a in self._children],
-            "children_values": np.asarray(self._children_values).tolist(),
-            "population": [self.arch_to_state(a) for a in self._pop],
+            "queue": self._rows_to_state(self._queue_idx),
+            "children": self._rows_to_state(self._children_idx),
+            "children_values": self._children_values.tolist(),
+            "population": self._rows_to_state(self._pop_idx),
             "population_values": self._pop_values.tolist(),
         }
 
@@ -272,19 +239,14 @@ class EvolutionStrategy(BaseStrategy):
         k = len(self.objectives)
         self.generation = int(extra["generation"])
         self._gen_size = int(extra["gen_size"])
-        self._queue = [self.arch_from_state(d) for d in extra["queue"]]
-        self._children = [self.arch_from_state(d) for d in extra["children"]]
-        self._children_values = list(np.asarray(extra["children_values"], dtype=np.float64)
-                                     .reshape(len(self._children), k))
-        self._pop = [self.arch_from_state(d) for d in extra["population"]]
+        self._queue_idx = self._rows_from_state(extra["queue"])
+        self._asked_idx = self._queue_idx[:0]
+        self._children_idx = self._rows_from_state(extra["children"])
+        self._children_values = np.asarray(extra["children_values"], dtype=np.float64).reshape(
+            len(self._children_idx), k)
+        self._pop_idx = self._rows_from_state(extra["population"])
         self._pop_values = np.asarray(extra["population_values"], dtype=np.float64).reshape(
-            len(self._pop), k)
-        if self._ispace is not None:
-            space = self._ispace
-            self._queue_idx = space.to_indices(self._queue)
-            self._children_idx = [space.to_indices(self._children)]
-            self._pop_idx = space.to_indices(self._pop)
-            self._asked = None
+            len(self._pop_idx), k)
 
     def _settings(self) -> dict[str, Any]:
         return {"population_size": self.population_size, "parents": self.parents,
@@ -294,4 +256,4 @@ class EvolutionStrategy(BaseStrategy):
     @property
     def population(self) -> list[Arch]:
         """The current parents (single mode) or survivors (Pareto mode), best first."""
-        return list(self._pop)
+        return self._codec.from_indices(self._pop_idx, check=False)

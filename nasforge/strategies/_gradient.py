@@ -9,8 +9,9 @@ Papers:
 
 What is and is not differentiated here — be precise:
 
-* The search distribution is a product of categoricals, one per decision of the space
-  (``softmax(theta_c)``). Archs are drawn with the Gumbel-max trick
+* The search distribution is a product of categoricals, one per column of the space's index
+  codec (``softmax(theta_c)``; a :class:`~nasforge.search_spaces.base.ChoiceSpace`'s index
+  matrix has one column per decision). Archs are drawn with the Gumbel-max trick
   (``argmax(theta_c + Gumbel noise)``), which is an exact categorical sample.
 * **Accuracy is a black box** (tabular benchmark, predictor, or a supernet through its
   pinned API ``set_active(arch)``, which takes one hard arch and no mixture weights). Its
@@ -41,11 +42,9 @@ from typing import Any
 import numpy as np
 
 from nasforge.errors import InvalidInputError
-from nasforge.strategies._choices import arch_from_flat
-from nasforge.strategies._choices import flat_choices
-from nasforge.strategies._choices import flat_index
 from nasforge.strategies.base import BaseStrategy
 from nasforge.strategies.base import register_strategy
+from nasforge.strategies.base import require_choice_space
 
 if TYPE_CHECKING:
     from nasforge.search_spaces.arch import Arch
@@ -72,6 +71,10 @@ class GradientStrategy(BaseStrategy):
         baseline_decay: decay of the moving-average reward baseline.
         surrogate_samples: random archs used to fit the additive latency surrogate.
         max_rejections: see :class:`BaseStrategy`.
+
+    Raises:
+        IncompatibleComponentsError: ``space`` is not a ChoiceSpace.
+        InvalidInputError: ``batch_size < 1`` or ``lr <= 0``; an unknown ``latency`` name.
     """
 
     def __init__(self, space: SearchSpace, objectives: SearchObjectives, *, seed: int = 0,
@@ -83,7 +86,10 @@ class GradientStrategy(BaseStrategy):
         if batch_size < 1 or lr <= 0:
             raise InvalidInputError(
                 f"gradient strategy needs batch_size >= 1 and lr > 0, got {batch_size=}, {lr=}")
-        self.flat = flat_choices(space, "the gradient strategy")
+        self._codec = require_choice_space(space, type(self).__name__)  # = space
+        sizes = self._codec.index_sizes()
+        #: first one-hot column of each decision in a flat (sum(sizes),) vector
+        self._offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
         self._batch = batch_size
         self.lr = lr
         self.dual_lr = dual_lr
@@ -99,7 +105,7 @@ class GradientStrategy(BaseStrategy):
         if latency is not None:
             objectives[latency]  # raises with the available names when unknown
         self.lam = float(latency_weight)
-        self.theta = [np.zeros(len(fc.options)) for fc in self.flat]
+        self.theta = [np.zeros(int(k)) for k in sizes]
         self._m = [np.zeros_like(t) for t in self.theta]
         self._v = [np.zeros_like(t) for t in self.theta]
         self.t = 0
@@ -108,6 +114,7 @@ class GradientStrategy(BaseStrategy):
         self.w: list[np.ndarray] | None = None
         self.w0 = 0.0
         self.surrogate_r2: float | None = None
+        self._asked_idx = np.zeros((0, len(self.theta)), dtype=np.int64)  # not told yet
 
     @property
     def batch_size(self) -> int:
@@ -124,45 +131,57 @@ class GradientStrategy(BaseStrategy):
 
     def mode_arch(self) -> Arch | None:
         """The most probable arch (None if it breaks a cross-field rule)."""
-        return arch_from_flat(self.space, self.flat,
-                              [fc.options[int(np.argmax(t))] for fc, t in
-                               zip(self.flat, self.theta, strict=True)])
+        row = np.asarray([[int(np.argmax(t)) for t in self.theta]], dtype=np.int64)
+        if not self._codec.valid_rows(row)[0]:
+            return None
+        return self._codec.from_indices(row, check=False)[0]
 
-    def _sample(self, k: int) -> list[Arch]:
-        out: list[Arch] = []
-        tries = 0
-        while len(out) < k:
-            values = []
-            for fc, t in zip(self.flat, self.theta, strict=True):
-                g = -np.log(-np.log(self.rng.random(len(t)) + 1e-300) + 1e-300)
-                values.append(fc.options[int(np.argmax(t + g))])
-            a = arch_from_flat(self.space, self.flat, values)
-            tries += 1
-            if a is not None:
-                out.append(a)
-            elif tries > self.max_rejections:
+    def _draw_rows(self, k: int) -> np.ndarray:
+        """``k`` Gumbel-max draws of the distribution: (k, num_choices) option indices.
+
+        Row by row, decision by decision, ``len(theta_c)`` uniforms each: one
+        ``rng.random((k, sum(sizes)))`` call consumes the stream in that order.
+        """
+        u = self.rng.random((k, int(self._offsets[-1]) + len(self.theta[-1])))
+        g = -np.log(-np.log(u + 1e-300) + 1e-300)
+        out = np.empty((k, len(self.theta)), dtype=np.int64)
+        for c, (o, t) in enumerate(zip(self._offsets.tolist(), self.theta, strict=True)):
+            out[:, c] = np.argmax(t + g[:, o:o + len(t)], axis=1)
+        return out
+
+    def _sample(self, k: int) -> np.ndarray:
+        """``k`` draws that satisfy the space's cross-field rules (others are redrawn)."""
+        parts: list[np.ndarray] = []
+        have = tries = 0
+        while have < k:
+            rows = self._draw_rows(k - have)
+            ok = self._codec.valid_rows(rows)
+            bad = np.flatnonzero(~ok)  # draw number tries + 1 + i for row i
+            if bad.size and tries + 1 + int(bad[-1]) > self.max_rejections:
                 raise InvalidInputError(
                     "gradient strategy: sampled combinations keep breaking the space's "
                     "cross-field rules; use another strategy for this space")
-        return out
+            tries += len(rows)
+            parts.append(rows[ok])
+            have += int(ok.sum())
+        return np.concatenate(parts) if parts else np.zeros((0, len(self.theta)), np.int64)
 
     def _fit_surrogate(self) -> None:
         if self.latency is None or self.w is not None:
             return
         archs = [self.space.sample(self.rng) for _ in range(self.surrogate_samples)]
         lat = self.objectives[self.latency].evaluate_many(archs)
-        sizes = [len(fc.options) for fc in self.flat]
+        sizes = [len(t) for t in self.theta]
         X = np.zeros((len(archs), sum(sizes)))
-        offs = np.cumsum([0, *sizes[:-1]])
-        for r, a in enumerate(archs):
-            X[r, offs + np.asarray(flat_index(self.flat, a))] = 1.0
+        X[np.arange(len(archs))[:, None], self._offsets + self._codec.to_indices(archs)] = 1.0
         X1 = np.hstack([np.ones((len(archs), 1)), X])
         coef, *_ = np.linalg.lstsq(X1, lat, rcond=None)
         pred = X1 @ coef
         ss = float(((lat - lat.mean()) ** 2).sum())
         self.surrogate_r2 = 1.0 - float(((lat - pred) ** 2).sum()) / ss if ss > 0 else 1.0
         self.w0 = float(coef[0])
-        self.w = [coef[1 + o:1 + o + s] for o, s in zip(offs.tolist(), sizes, strict=True)]
+        offs = self._offsets.tolist()
+        self.w = [coef[1 + o:1 + o + s] for o, s in zip(offs, sizes, strict=True)]
 
     def expected_latency(self) -> float | None:
         """``E[lat]`` under the current distribution (additive surrogate), or None."""
@@ -173,7 +192,9 @@ class GradientStrategy(BaseStrategy):
     # ---- ask / tell ----------------------------------------------------------------------
     def ask(self, n: int) -> list[Arch]:
         self._fit_surrogate()
-        return self.feasible_batch(self._sample, n)
+        rows = self.feasible_rows(self._codec, self._sample, n)
+        self._asked_idx = np.concatenate([self._asked_idx, rows])
+        return self._codec.from_indices(rows, check=False)
 
     def _tell(self, archs: list[Arch], values: np.ndarray) -> None:
         j = self.objectives.primary_index
@@ -185,10 +206,16 @@ class GradientStrategy(BaseStrategy):
             self.baseline = mean_r
             self.reward_var = float(r.var()) or 1.0
         adv = (r - self.baseline) / np.sqrt(self.reward_var + 1e-12)
+        if len(archs) > len(self._asked_idx):
+            raise InvalidInputError(
+                f"GradientStrategy.tell: told {len(archs)} archs but {len(self._asked_idx)} "
+                "were asked and not told yet; tell each batch of ask once, in ask order"
+            )
+        rows, self._asked_idx = self._asked_idx[:len(archs)], self._asked_idx[len(archs):]
         probs = self.probs()
         grads = [np.zeros_like(t) for t in self.theta]
-        for a, ai in zip(archs, adv.tolist(), strict=True):
-            for c, k in enumerate(flat_index(self.flat, a)):
+        for row, ai in zip(rows.tolist(), adv.tolist(), strict=True):
+            for c, k in enumerate(row):
                 g = -probs[c]
                 g[k] += 1.0
                 grads[c] += ai * g / len(archs)

@@ -7,8 +7,10 @@ Papers:
     A Fast and Elitist Multiobjective Genetic Algorithm: NSGA-II, Deb et al. 2002,
     https://doi.org/10.1109/4235.996017
 
-Each decision of the space is a ``CategoricalDistribution``. A study given a storage URL
-(``sqlite:///search.db``) is shared by workers and resumed (``load_if_exists``); every completed
+Each column of the space's index codec (a :class:`~nasforge.search_spaces.base.ChoiceSpace`
+decision, named by ``index_names()``) is a ``CategoricalDistribution`` over its option values.
+A study given a storage URL (``sqlite:///search.db``) is shared by workers and resumed
+(``load_if_exists``); every completed
 trial stores the arch (``nasforge_arch``, canonical JSON) and every objective value
 (``nasforge_values``) as user attributes, which :meth:`OptunaStrategy.resumed_history` reads
 back, and ``optuna-dashboard`` can show. Bound violations are recorded with
@@ -32,10 +34,9 @@ import numpy as np
 import optuna
 
 from nasforge.errors import InvalidInputError
-from nasforge.strategies._choices import arch_from_flat
-from nasforge.strategies._choices import flat_choices
 from nasforge.strategies.base import BaseStrategy
 from nasforge.strategies.base import register_strategy
+from nasforge.strategies.base import require_choice_space
 
 if TYPE_CHECKING:
     from nasforge.search_spaces.arch import Arch
@@ -66,6 +67,10 @@ class OptunaStrategy(BaseStrategy):
         n_startup_trials: TPE's random start-up trials.
         mode: ``single`` or ``pareto`` (default ``objectives.mode``).
         max_rejections: see :class:`BaseStrategy`.
+
+    Raises:
+        IncompatibleComponentsError: ``space`` is not a ChoiceSpace.
+        InvalidInputError: an unknown sampler name.
     """
 
     def __init__(self, space: SearchSpace, objectives: SearchObjectives, *, seed: int = 0,
@@ -75,9 +80,10 @@ class OptunaStrategy(BaseStrategy):
                  mode: Literal["single", "pareto"] | None = None,
                  max_rejections: int = 10_000) -> None:
         super().__init__(space, objectives, seed=seed, max_rejections=max_rejections)
-        self.flat = flat_choices(space, "the optuna strategy")
-        self.distributions = {fc.label: optuna.distributions.CategoricalDistribution(fc.options)
-                              for fc in self.flat}
+        self._codec = require_choice_space(space, type(self).__name__)  # = space
+        self.distributions = {
+            label: optuna.distributions.CategoricalDistribution(options) for label, options in
+            zip(self._codec.index_names(), self._codec.index_options(), strict=True)}
         self.mode = mode or objectives.mode
         self.targets = ([objectives.primary_index] if self.mode == "single"
                         else list(objectives.pareto_index))
@@ -115,18 +121,21 @@ class OptunaStrategy(BaseStrategy):
         out: list[Arch] = []
         rejected = 0
         while len(out) < n:
-            trials, archs = [], []
+            trials, rows = [], []
             for _ in range(n - len(out)):
                 trial = self.study.ask(dict(self.distributions))
-                a = arch_from_flat(self.space, self.flat,
-                                   [trial.params[fc.label] for fc in self.flat])
-                if a is None:
+                row = self._codec.values_to_indices(
+                    [[trial.params[label] for label in self.distributions]])
+                if not self._codec.valid_rows(row)[0]:
                     self._reject(trial, "breaks a cross-field rule of the space")
                     rejected += 1
                     continue
                 trials.append(trial)
-                archs.append(a)
-            ok = self.objectives.cheap_feasible(archs).tolist() if archs else []
+                rows.append(row)
+            matrix = (np.concatenate(rows) if rows
+                      else np.zeros((0, self._codec.num_choices()), dtype=np.int64))
+            archs = self._codec.from_indices(matrix, check=False)
+            ok = self.objectives.cheap_feasible_indices(self._codec, matrix).tolist()
             for trial, a, good in zip(trials, archs, ok, strict=True):
                 if good:
                     self._pending.append(trial)

@@ -17,6 +17,10 @@ best predicted score that were not evaluated yet, one per ``dedupe_key`` class:
   ``inner_generations`` generations of mutation + crossover with cheap-bound rejection) and its
   best unseen archs are proposed.
 
+Both work on the space's index codec (a :class:`~nasforge.search_spaces.base.ChoiceSpace`):
+pool and inner population are index matrices, features come from ``encode_indices``, and
+architecture objects are built for the pool once and for the inner evolution's candidates only.
+
 Optional pruning (``prune=True``) applies GBDT-NAS's feature-importance pruning
 (:func:`nasforge.predictors.prune_by_importance`): the most important encoding features are
 fixed to the values the best-predicted archs agree on, and proposals must match them.
@@ -29,14 +33,14 @@ from collections.abc import Hashable
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 from typing import Any
+from typing import NamedTuple
 
 import numpy as np
 
 from nasforge.errors import InvalidInputError
-from nasforge.search_spaces.base import ChoiceSpace
-from nasforge.strategies._choices import enumerate_space
 from nasforge.strategies.base import BaseStrategy
 from nasforge.strategies.base import register_strategy
+from nasforge.strategies.base import require_choice_space
 
 if TYPE_CHECKING:
     from nasforge.search_spaces.arch import Arch
@@ -52,12 +56,21 @@ def _default_predictor(seed: int) -> Any:
     return PREDICTORS.get("gbdt")(seed=seed)
 
 
+class _Pool(NamedTuple):
+    """The candidates scored exhaustively, with what ``ask`` needs of them."""
+
+    archs: list[Arch]
+    X: np.ndarray  # (n, len(encoding_names())) features
+    keys: list[Hashable]  # dedupe key of each arch
+    cheap_ok: np.ndarray  # (n,) bool: every cheap bound holds
+
+
 @register_strategy("predictor")
 class PredictorStrategy(BaseStrategy):
     """GBDT-guided search (see the module docstring).
 
     Args:
-        space: the search space (``encode`` gives the features).
+        space: the search space (a ChoiceSpace; ``encode_indices`` gives the features).
         objectives: the objectives; the predictor models the primary objective.
         seed: RNG seed (also seeds the predictor).
         predictor: ``factory(seed) -> unfitted predictor`` (default: the registered ``gbdt``).
@@ -75,6 +88,10 @@ class PredictorStrategy(BaseStrategy):
         prune_features: how many important features pruning may fix.
         prune_after_rounds: first round where pruning applies.
         max_rejections: see :class:`BaseStrategy`.
+
+    Raises:
+        IncompatibleComponentsError: ``space`` is not a ChoiceSpace.
+        InvalidInputError: ``init_samples < 2`` or ``top_k < 1``.
     """
 
     def __init__(self, space: SearchSpace, objectives: SearchObjectives, *, seed: int = 0,
@@ -86,6 +103,7 @@ class PredictorStrategy(BaseStrategy):
                  prune_features: int = 3, prune_after_rounds: int = 3,
                  max_rejections: int = 10_000) -> None:
         super().__init__(space, objectives, seed=seed, max_rejections=max_rejections)
+        self._codec = require_choice_space(space, type(self).__name__)  # = space
         if init_samples < 2 or top_k < 1:
             raise InvalidInputError(
                 f"predictor strategy needs init_samples >= 2 and top_k >= 1, got "
@@ -103,11 +121,10 @@ class PredictorStrategy(BaseStrategy):
         self.prune_features = prune_features
         self.prune_after_rounds = prune_after_rounds
         self._pool_given = candidate_pool is not None
-        self._pool: list[Arch] | None = list(candidate_pool) if candidate_pool is not None else None
-        self._pool_ready = candidate_pool is not None
-        self._pool_X: np.ndarray | None = None
-        self._pool_keys: list[Hashable] | None = None
-        self._pool_ok: np.ndarray | None = None
+        self._pool_archs: list[Arch] | None = (
+            list(candidate_pool) if candidate_pool is not None else None)
+        self._pool: _Pool | None = None
+        self._pool_ready = False
         self.round = 0
         self.last_pruning: Any = None
 
@@ -116,14 +133,21 @@ class PredictorStrategy(BaseStrategy):
         return self.init_samples if self.round == 0 else self.top_k
 
     # ---- pool ------------------------------------------------------------------------------
-    def _ensure_pool(self) -> None:
+    def _ensure_pool(self) -> _Pool | None:
+        """The scored-exhaustively pool: the given one, else the whole space when it is small
+        enough, else None (then the inner evolution searches the predictor)."""
         if not self._pool_ready:
-            self._pool = enumerate_space(self.space, self.exhaustive_below)
+            space = self._codec
+            rows = (space.to_indices(self._pool_archs) if self._pool_archs is not None
+                    else space.enumerate_indices(self.exhaustive_below))
+            if rows is not None:
+                archs = (self._pool_archs if self._pool_archs is not None
+                         else space.from_indices(rows, check=False))
+                self._pool = _Pool(archs, space.encode_indices(rows),
+                                   [self.key(a) for a in archs],
+                                   self.objectives.cheap_feasible_indices(space, rows))
             self._pool_ready = True
-        if self._pool is not None and self._pool_X is None:
-            self._pool_X = self.space.encode_many(self._pool)
-            self._pool_keys = [self.key(a) for a in self._pool]
-            self._pool_ok = self.objectives.cheap_feasible(self._pool)
+        return self._pool
 
     # ---- proposals ---------------------------------------------------------------------------
     def ask(self, n: int) -> list[Arch]:
@@ -143,25 +167,23 @@ class PredictorStrategy(BaseStrategy):
         good = np.isfinite(y)
         model = self.make_predictor(self.seed + self.round).fit(X[good], y[good])
         evaluated = {self.key(a) for a in self.history_archs}
-        self._ensure_pool()
+        pool = self._ensure_pool()
         pruning = None
         if self.prune and self.round >= self.prune_after_rounds:
             from nasforge.predictors import prune_by_importance
 
             pruning = prune_by_importance(
                 self.space.encoding_names(), X[good], y[good], top_features=self.prune_features,
-                candidates=self._pool_X, seed=self.seed)
+                candidates=None if pool is None else pool.X, seed=self.seed)
             self.last_pruning = pruning
-        pool, pool_X, pool_keys = self._pool, self._pool_X, self._pool_keys
-        if pool is not None and pool_X is not None and pool_keys is not None:
-            ok = (self._pool_ok.copy() if self._pool_ok is not None
-                  else np.ones(len(pool), dtype=bool))
+        if pool is not None:
+            ok = pool.cheap_ok.copy()
             if pruning is not None:
-                ok &= pruning.mask(pool_X)
+                ok &= pruning.mask(pool.X)
             idx = np.flatnonzero(ok)
-            pred = np.asarray(model.predict(pool_X[idx]).mean)
+            pred = np.asarray(model.predict(pool.X[idx]).mean)
             order = idx[np.argsort(-pred, kind="stable")]
-            cands, keys = pool, pool_keys
+            cands, keys = pool.archs, pool.keys
         else:
             cands, pred_all = self._inner_evolution(model, pruning)
             order = np.argsort(-pred_all, kind="stable")
@@ -181,56 +203,13 @@ class PredictorStrategy(BaseStrategy):
         return out
 
     def _inner_evolution(self, model: Any, pruning: Any) -> tuple[list[Arch], np.ndarray]:
-        if isinstance(self.space, ChoiceSpace):
-            return self._inner_evolution_indices(self.space, model, pruning)
-        space, rng = self.space, self.rng
-        seen: dict[Arch, float] = {}
+        """Evolution on the predictor's scores (large spaces): children made in numpy,
+        features by ``encode_indices``, architectures built only for the returned candidates.
 
-        def score(archs: list[Arch]) -> np.ndarray:
-            X = space.encode_many(archs)
-            p = np.asarray(model.predict(X).mean, dtype=np.float64)
-            if pruning is not None:
-                p = np.where(pruning.mask(X), p, -np.inf)
-            return p
-
-        hist_scores = self.objectives.score(self.history_values)
-        top = np.argsort(-hist_scores, kind="stable")[: self.inner_population // 2]
-        pop = [self.history_archs[i] for i in top]
-        pop += self.feasible_batch(lambda k: [space.sample(rng) for _ in range(k)],
-                                   self.inner_population - len(pop))
-        pop_pred = score(pop)
-        seen.update(zip(pop, pop_pred.tolist(), strict=True))
-        half = self.inner_population // 2
-        for _ in range(self.inner_generations):
-            parents = np.argsort(-pop_pred, kind="stable")[: max(2, self.inner_population // 4)]
-
-            def make(k: int, parents: np.ndarray = parents, pop: list[Arch] = pop) -> list[Arch]:
-                out = []
-                for j in range(k):
-                    a = pop[int(parents[rng.integers(len(parents))])]
-                    if j < half:
-                        out.append(space.mutate(a, rng, self.mutation_prob))
-                    else:
-                        b = pop[int(parents[rng.integers(len(parents))])]
-                        out.append(space.crossover(a, b, rng))
-                return out
-
-            children = self.feasible_batch(make, self.inner_population)
-            child_pred = score(children)
-            seen.update(zip(children, child_pred.tolist(), strict=True))
-            allp = pop + children
-            allv = np.concatenate([pop_pred, child_pred])
-            keep = np.argsort(-allv, kind="stable")[: self.inner_population]
-            pop = [allp[i] for i in keep]
-            pop_pred = allv[keep]
-        cands = list(seen)
-        return cands, np.asarray([seen[a] for a in cands])
-
-    def _inner_evolution_indices(self, space: ChoiceSpace, model: Any,
-                                 pruning: Any) -> tuple[list[Arch], np.ndarray]:
-        """:meth:`_inner_evolution` on index matrices: children made in numpy, features by
-        ``encode_indices``, architectures built only for the returned candidates."""
-        rng, size = self.rng, self.inner_population
+        Returns:
+            Every distinct candidate scored, and its predicted score: shape (n,).
+        """
+        space, rng, size = self._codec, self.rng, self.inner_population
         seen: dict[bytes, int] = {}
         rows: list[np.ndarray] = []
         preds: list[float] = []

@@ -1,29 +1,45 @@
-"""The search driver: ask, evaluate (cheap objectives filtered first), persist, tell."""
+"""The search driver: resume, then rounds of ask, evaluate new candidates, persist, tell,
+notify, until a stop reason holds.
+
+Split the way Optuna splits ``_optimize`` (``_optimize`` -> ``_optimize_sequential`` ->
+``_run_trial``): :func:`run_search` checks its arguments and opens the storage, :func:`_resume`
+fills the :class:`~nasforge.strategies._history.History` from the two sources of earlier
+evaluations (the strategy's own storage, the driver's storage) and restores the strategy,
+:func:`_optimize` loops over rounds and decides when to stop (:func:`_stop_reason`),
+:func:`_run_round` is one ask/tell round, :func:`_evaluate_new` evaluates the candidates not
+seen before (cheap objectives filtered first, in chunks) and persists them, :func:`_notify`
+calls the callbacks. Persistence goes through :class:`~nasforge.strategies.storage.BaseStorage`
+only.
+"""
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from collections.abc import Hashable
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 from typing import Any
 
 import numpy as np
 
-from nasforge.errors import IncompatibleComponentsError
 from nasforge.errors import InvalidInputError
+from nasforge.strategies._history import History
 from nasforge.strategies.result import Candidate
 from nasforge.strategies.result import SearchResult
+from nasforge.strategies.storage import BaseStorage
 from nasforge.strategies.storage import SQLiteStorage
 
 if TYPE_CHECKING:
     from nasforge.search_spaces.arch import Arch
     from nasforge.strategies.base import BaseStrategy
-    from nasforge.strategies.objectives import SearchObjectives
 
 __all__ = ["Callback", "run_search"]
+
+logger = logging.getLogger(__name__)
 
 #: Called after every evaluated candidate, once it is persisted and told to the strategy.
 #: Returning True stops the search cleanly (``stopped="callback"``); raising stops it like a
@@ -31,19 +47,20 @@ __all__ = ["Callback", "run_search"]
 Callback = Callable[[Candidate], "bool | None"]
 
 
-def _study_meta(strategy: BaseStrategy, objectives: SearchObjectives) -> dict[str, Any]:
-    return {"strategy": strategy.name, "seed": strategy.seed, "space": strategy.space.name,
-            "objectives": [{k: v for k, v in d.items() if k != "provenance"}
-                           for d in objectives.describe()],
-            "settings": strategy._settings()}
+@dataclass(frozen=True)
+class _Limits:
+    """When the loop stops (see :func:`run_search`'s arguments of the same names)."""
+
+    budget: int | None
+    max_steps: int | None
+    max_idle_steps: int
 
 
 def run_search(
     strategy: BaseStrategy,
-    objectives: SearchObjectives | None = None,
-    budget: int | None = None,
     *,
-    storage: SQLiteStorage | str | Path | None = None,
+    budget: int | None = None,
+    storage: BaseStorage | str | Path | None = None,
     resume: bool = False,
     callbacks: Sequence[Callback] = (),
     max_steps: int | None = None,
@@ -55,13 +72,14 @@ def run_search(
 
     Every proposed arch is keyed by ``dedupe_key`` (default: the arch itself, i.e. its
     ``arch_id``); an arch whose key was already evaluated is told its stored values and does
-    not count against the budget (a tabular query, a supernet evaluation, is paid once).
+    not count against the budget (a tabular query, a supernet evaluation, is paid once). The
+    objectives are the strategy's own (``strategy.objectives``).
 
     Args:
-        strategy: the strategy (constructed with the same ``objectives``).
-        objectives: the strategy's objectives (None: ``strategy.objectives``).
+        strategy: the strategy.
         budget: number of distinct evaluations; None for no limit (then give ``max_steps``).
-        storage: a :class:`SQLiteStorage` or a path to its SQLite file: every candidate is
+        storage: a :class:`~nasforge.strategies.storage.BaseStorage` or the path of a
+            :class:`~nasforge.strategies.storage.SQLiteStorage` file: every candidate is
             persisted as it is evaluated, and the strategy state after every round.
         resume: continue the study found in ``storage`` (else a non-empty study raises).
         callbacks: called with each newly evaluated :class:`Candidate`; one returning True
@@ -81,143 +99,186 @@ def run_search(
     Raises:
         InvalidInputError: neither ``budget`` nor ``max_steps`` given, or a non-positive one;
             a non-empty study without ``resume=True``.
-        IncompatibleComponentsError: ``objectives`` is not the strategy's, or the stored study
-            was run with other settings.
+        IncompatibleComponentsError: the stored study was run with other settings.
 
     Example:
-        >>> import numpy as np
         >>> from nasforge.search_spaces import get_space
         >>> from nasforge.strategies import (FlopsObjective, ParamsObjective, STRATEGIES,
         ...     SearchObjectives, run_search)
         >>> space = get_space("nasbench201")
         >>> objs = SearchObjectives([ParamsObjective(space), FlopsObjective(space, upper=150)])
         >>> strategy = STRATEGIES.get("random")(space, objs, seed=0)
-        >>> result = run_search(strategy, objs, budget=10)
+        >>> result = run_search(strategy, budget=10)
         >>> result.n_evaluated, bool(result.candidates["feasible"].all())
         (10, True)
     """
-    objs = strategy.objectives if objectives is None else objectives
-    if objs is not strategy.objectives:
-        raise IncompatibleComponentsError(
-            "run_search: `objectives` must be the SearchObjectives the strategy was built with; "
-            "pass the same object (or None)"
-        )
     if budget is None and max_steps is None:
         raise InvalidInputError("run_search needs a `budget` or `max_steps`; got neither")
     for label, v in (("budget", budget), ("max_steps", max_steps), ("eval_chunk", eval_chunk)):
         if v is not None and v < 1:
             raise InvalidInputError(f"run_search: `{label} >= 1` must hold, but got {label}={v}")
-    key_of: Callable[[Arch], Hashable] = dedupe_key if dedupe_key is not None else (lambda a: a)
-    store = (SQLiteStorage(storage) if isinstance(storage, str | Path) else storage)
+    store = SQLiteStorage(storage) if isinstance(storage, str | Path) else storage
+    history = History(strategy.objectives, dedupe_key)
+    step = _resume(strategy, history, store, resume)
+    return _optimize(strategy, history, store, step,
+                     _Limits(budget, max_steps, max_idle_steps), callbacks, eval_chunk)
 
-    archs: list[Arch] = []
-    rows: list[np.ndarray] = []
-    steps: list[int] = []
-    cache: dict[Hashable, np.ndarray] = {}
-    step = 0
 
-    # ---- resume ----------------------------------------------------------------------------
-    prev_archs, prev_values = strategy.resumed_history()
-    for a, v in zip(prev_archs, prev_values, strict=True):
-        k = key_of(a)
-        if k not in cache:
-            cache[k] = v
-            archs.append(a)
-            rows.append(v)
-            steps.append(-1)
-    if store is not None:
-        store.init_study(_study_meta(strategy, objs))
-        stored = store.candidates()
-        if stored and not resume:
-            raise InvalidInputError(
-                f"study {store.study!r} in {str(store.path)!r} already holds {len(stored)} "
-                "candidates; pass resume=True (nas search --resume) or use a new study/file"
-            )
-        for c in stored:
-            a = strategy.space.arch_from_dict(c.arch)
-            vals = np.asarray(c.values, dtype=np.float64)
-            cache[key_of(a)] = vals
-            archs.append(a)
-            rows.append(vals)
-            steps.append(c.step)
-        last = store.last_state()
-        if last is not None:
-            step = last[0] + 1
-            told = [i for i, s in enumerate(steps) if 0 <= s <= last[0]]
-            strategy.load_state_dict(last[1], [archs[i] for i in told],
-                                     np.asarray([rows[i] for i in told]).reshape(
-                                         len(told), len(objs)))
+# ---- resume ------------------------------------------------------------------------------------
+def _study_meta(strategy: BaseStrategy) -> dict[str, Any]:
+    return {"strategy": strategy.name, "seed": strategy.seed, "space": strategy.space.name,
+            "objectives": [{k: v for k, v in d.items() if k != "provenance"}
+                           for d in strategy.objectives.describe()],
+            "settings": strategy.describe()["settings"]}
 
-    # ---- the loop ------------------------------------------------------------------------------
+
+def _resume(strategy: BaseStrategy, history: History, store: BaseStorage | None,
+            resume: bool) -> int:
+    """Fill ``history`` with what was evaluated before, from the strategy's own storage and
+    from ``store``, and restore the strategy to the last round saved in ``store``.
+
+    Returns:
+        The number of the next round.
+    """
+    _resume_from_strategy(strategy, history)
+    if store is None:
+        return 0
+    return _resume_from_storage(strategy, history, store, resume)
+
+
+def _resume_from_strategy(strategy: BaseStrategy, history: History) -> None:
+    """Candidates of the strategy's own storage (Optuna RDB), round -1, one per key."""
+    archs, values = strategy.resumed_history()
+    for a, v in zip(archs, values, strict=True):
+        k = history.key_of(a)
+        if history.values_of(k) is None:
+            history.add(a, v, -1, key=k)
+
+
+def _resume_from_storage(strategy: BaseStrategy, history: History, store: BaseStorage,
+                         resume: bool) -> int:
+    """Candidates of ``store`` and the strategy state of its last round.
+
+    Returns:
+        The number of the next round.
+
+    Raises:
+        InvalidInputError: ``store`` holds candidates and ``resume`` is False.
+        IncompatibleComponentsError: the stored study was run with other settings.
+    """
+    store.init_study(_study_meta(strategy))
+    stored = store.candidates()
+    if stored and not resume:
+        raise InvalidInputError(
+            f"{store!r} already holds {len(stored)} candidates; pass resume=True "
+            "(nas search --resume) or use a new study/file"
+        )
+    for c in stored:
+        history.add(strategy.space.arch_from_dict(c.arch), np.asarray(c.values), c.step)
+    last = store.last_state()
+    if last is None:
+        return 0
+    told_archs, told_values = history.told_until(last[0])
+    strategy.load_state_dict(last[1], told_archs, told_values)
+    logger.info("resumed %d stored candidates; continuing at round %d", len(stored),
+                last[0] + 1)
+    return last[0] + 1
+
+
+# ---- the loop ----------------------------------------------------------------------------------
+def _optimize(strategy: BaseStrategy, history: History, store: BaseStorage | None, step: int,
+              limits: _Limits, callbacks: Sequence[Callback],
+              eval_chunk: int | None) -> SearchResult:
+    """Rounds until a stop reason holds (budget, max_steps, exhausted, callback, stalled);
+    the result of everything in ``history``."""
     t0 = time.perf_counter()
-    n_asked = 0
-    idle = 0
-    stopped = "budget"
-    while True:
-        if budget is not None and len(archs) >= budget:
-            stopped = "budget"
-            break
-        if max_steps is not None and step >= max_steps:
-            stopped = "max_steps"
-            break
+    n_asked = idle = 0
+    while (stopped := _stop_reason(history, step, limits)) is None:
         n = strategy.batch_size
-        if budget is not None:
-            n = min(n, budget - len(archs))
+        if limits.budget is not None:
+            n = min(n, limits.budget - len(history))
         batch = strategy.ask(n)
         if not batch:
             stopped = "exhausted"
             break
         n_asked += len(batch)
-        keys = [key_of(a) for a in batch]
-        values = np.empty((len(batch), len(objs)))
-        todo: list[int] = []
-        pending: set[Hashable] = set()
-        for i, k in enumerate(keys):
-            hit = cache.get(k)
-            if hit is not None:
-                values[i] = hit
-            elif k not in pending:
-                pending.add(k)
-                todo.append(i)
-        first_new = len(archs)
-        chunk = eval_chunk or max(len(todo), 1)
-        for c0 in range(0, len(todo), chunk):
-            sub = todo[c0:c0 + chunk]
-            sub_archs = [batch[i] for i in sub]
-            vals = objs.evaluate(sub_archs)
-            if store is not None:
-                store.add_candidates([a.arch_id for a in sub_archs], sub_archs, vals, step)
-            for i, v in zip(sub, vals, strict=True):
-                cache[keys[i]] = v
-                archs.append(batch[i])
-                rows.append(v)
-                steps.append(step)
-        for i, k in enumerate(keys):  # duplicates inside the batch
-            values[i] = cache[k]
-        strategy.tell(batch, values)
-        if store is not None:
-            store.save_state(step, strategy.state_dict())
+        first_new = len(history)
+        _run_round(strategy, batch, history, store, step, eval_chunk)
         step += 1
-        idle = 0 if todo else idle + 1
-        stop = False
-        if callbacks:
-            feas: np.ndarray | list[bool] = (
-                objs.feasible(np.asarray(rows[first_new:])) if todo else [])
-            for off, ok in enumerate(feas):
-                i = first_new + off
-                cand = Candidate(index=i, step=steps[i], arch=archs[i],
-                                 values=dict(zip(objs.names, rows[i].tolist(), strict=True)),
-                                 feasible=bool(ok))
-                for cb in callbacks:
-                    stop = bool(cb(cand)) or stop
-        if stop:
+        idle = 0 if len(history) > first_new else idle + 1
+        if _notify(callbacks, history, first_new):
             stopped = "callback"
             break
-        if idle >= max_idle_steps:
+        if idle >= limits.max_idle_steps:
             stopped = "stalled"
             break
+    logger.debug("search stopped (%s) after %d rounds, %d candidates", stopped, step,
+                 len(history))
+    return history.to_result(strategy=strategy.describe(), stopped=stopped, n_asked=n_asked,
+                             seconds=time.perf_counter() - t0)
 
-    values_all = np.asarray(rows, dtype=np.float64).reshape(len(rows), len(objs))
-    return SearchResult(archs=archs, values=values_all, steps=np.asarray(steps, dtype=np.int64),
-                        objectives=objs, strategy=strategy.describe(), stopped=stopped,
-                        n_asked=n_asked, seconds=time.perf_counter() - t0)
+
+def _stop_reason(history: History, step: int, limits: _Limits) -> str | None:
+    """Why the search stops before round ``step`` (budget spent, enough rounds), or None."""
+    if limits.budget is not None and len(history) >= limits.budget:
+        return "budget"
+    if limits.max_steps is not None and step >= limits.max_steps:
+        return "max_steps"
+    return None
+
+
+def _run_round(strategy: BaseStrategy, batch: list[Arch], history: History,
+               store: BaseStorage | None, step: int, eval_chunk: int | None) -> None:
+    """Evaluate (and persist) the new archs of ``batch``, tell the strategy, save its state."""
+    values = _evaluate_new(strategy, batch, history, store, step, eval_chunk)
+    strategy.tell(batch, values)
+    if store is not None:
+        store.save_state(step, strategy.state_dict())
+
+
+def _evaluate_new(strategy: BaseStrategy, batch: list[Arch], history: History,
+                  store: BaseStorage | None, step: int, eval_chunk: int | None) -> np.ndarray:
+    """Values of every arch of ``batch``: known keys are served from ``history``, the first
+    arch of each new key is evaluated, persisted and added, in chunks of ``eval_chunk``.
+
+    Returns:
+        Shape (len(batch), len(objectives)).
+    """
+    keys = [history.key_of(a) for a in batch]
+    out = np.empty((len(batch), len(strategy.objectives)))
+    todo: list[int] = []  # first arch of each new key
+    later: list[int] = []  # every arch of a new key, filled once evaluated
+    pending: set[Hashable] = set()
+    for i, k in enumerate(keys):
+        known = history.values_of(k)
+        if known is not None:
+            out[i] = known
+            continue
+        later.append(i)
+        if k not in pending:
+            pending.add(k)
+            todo.append(i)
+    chunk = eval_chunk or max(len(todo), 1)
+    for c0 in range(0, len(todo), chunk):
+        sub = todo[c0:c0 + chunk]
+        archs = [batch[i] for i in sub]
+        vals = strategy.objectives.evaluate(archs)
+        if store is not None:
+            store.add_candidates([a.arch_id for a in archs], archs, vals, step)
+        for i, v in zip(sub, vals, strict=True):
+            history.add(batch[i], v, step, key=keys[i])
+    for i in later:
+        out[i] = history.values_of(keys[i])
+    return out
+
+
+def _notify(callbacks: Sequence[Callback], history: History, start: int) -> bool:
+    """Call every callback with each candidate from index ``start`` on; whether one asked to
+    stop (every callback still sees every candidate)."""
+    if not callbacks:
+        return False
+    stop = False
+    for cand in history.candidates(start):
+        for cb in callbacks:
+            stop = bool(cb(cand)) or stop
+    return stop

@@ -13,7 +13,8 @@ must do):
    evaluates them (re-using values of architectures it has already evaluated) and calls
    ``strategy.tell(archs, values)`` exactly once with the same list, in the same order, before
    the next ``ask``. ``values`` has shape ``(len(archs), len(objectives))``, columns in
-   ``objectives.names`` order.
+   ``objectives.names`` order. Strategies that search a space's index codec (evolution,
+   gradient) keep the index rows of what they asked and match them to ``tell`` by that order.
 4. ``strategy.batch_size`` is the ``n`` the strategy prefers (a generation, a top-k, ...); a
    driver may ask for fewer (e.g. when the budget is nearly spent).
 
@@ -36,14 +37,14 @@ import numpy as np
 from nasforge.errors import IncompatibleComponentsError
 from nasforge.errors import InvalidInputError
 from nasforge.registry import Registry
+from nasforge.search_spaces.base import ChoiceSpace
 
 if TYPE_CHECKING:
     from nasforge.search_spaces.arch import Arch
-    from nasforge.search_spaces.base import ChoiceSpace
     from nasforge.search_spaces.base import SearchSpace
     from nasforge.strategies.objectives import SearchObjectives
 
-__all__ = ["STRATEGIES", "BaseStrategy", "register_strategy"]
+__all__ = ["STRATEGIES", "BaseStrategy", "register_strategy", "require_choice_space"]
 
 #: name -> strategy class; classes are constructed as ``cls(space, objectives, seed=..., **kw)``.
 STRATEGIES: Registry[type[BaseStrategy]] = Registry("strategy")
@@ -60,6 +61,31 @@ def register_strategy(name: str) -> Callable[[S], S]:
         return cls
 
     return deco
+
+
+def require_choice_space(space: SearchSpace, strategy: str) -> ChoiceSpace:
+    """``space`` itself, checked to be a :class:`~nasforge.search_spaces.base.ChoiceSpace`:
+    the strategies that make candidates in numpy work on its index codec (the index matrix).
+
+    Args:
+        space: the space given to the strategy.
+        strategy: the strategy's class name, for the message.
+
+    Raises:
+        IncompatibleComponentsError: ``space`` is not a ChoiceSpace.
+
+    Example:
+        >>> from nasforge.search_spaces import get_space
+        >>> require_choice_space(get_space("nasbench201"), "EvolutionStrategy").num_choices()
+        6
+    """
+    if not isinstance(space, ChoiceSpace):
+        raise IncompatibleComponentsError(
+            f"{strategy} searches the index codec of a ChoiceSpace (a space declared as "
+            f"discrete choices); space {space.name!r} is a {type(space).__name__}, which is "
+            "not one: declare the space as a ChoiceSpace or use the random strategy"
+        )
+    return space
 
 
 class BaseStrategy(abc.ABC):

@@ -14,10 +14,15 @@ the last completed step, and the candidates of the interrupted step are served f
 when the strategy proposes them again (a deterministic strategy proposes the same ones).
 
 Optuna's own RDB storage plays this role for the ``optuna`` strategy.
+
+The driver (:func:`~nasforge.strategies.run_search`) sees a storage only through
+:class:`BaseStorage`'s five methods, so another backend (an Optuna RDB storage, a journal file)
+fills the same seam.
 """
 
 from __future__ import annotations
 
+import abc
 import json
 import sqlite3
 from collections.abc import Sequence
@@ -33,7 +38,7 @@ from nasforge.errors import InvalidInputError
 if TYPE_CHECKING:
     from nasforge.search_spaces.arch import Arch
 
-__all__ = ["SQLiteStorage", "StoredCandidate"]
+__all__ = ["BaseStorage", "SQLiteStorage", "StoredCandidate"]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS studies (study TEXT PRIMARY KEY, meta_json TEXT NOT NULL);
@@ -78,7 +83,43 @@ def _loads_values(text: str) -> list[float]:
     return [float("nan") if v is None else float(v) for v in json.loads(text)]
 
 
-class SQLiteStorage:
+class BaseStorage(abc.ABC):
+    """Where a search persists its study (see the module docstring).
+
+    Call protocol (what :func:`~nasforge.strategies.run_search` does): ``init_study(meta)``
+    once; on resume ``candidates()`` and ``last_state()``; then per ask/tell round
+    ``add_candidates`` after each evaluated chunk (committed before it returns, so a kill loses
+    nothing evaluated) and ``save_state`` once the round is told.
+    """
+
+    @abc.abstractmethod
+    def init_study(self, meta: dict[str, Any]) -> None:
+        """Create the study, or check that ``meta`` matches the stored one.
+
+        Raises:
+            IncompatibleComponentsError: the stored study has other settings.
+        """
+
+    @abc.abstractmethod
+    def candidates(self) -> list[StoredCandidate]:
+        """Every stored candidate of the study, in evaluation order."""
+
+    @abc.abstractmethod
+    def add_candidates(self, keys: Sequence[str], archs: Sequence[Arch], values: np.ndarray,
+                       step: int) -> None:
+        """Store evaluated candidates of round ``step``: ``values`` has shape
+        (len(archs), len(objectives))."""
+
+    @abc.abstractmethod
+    def save_state(self, step: int, state: dict[str, Any]) -> None:
+        """Store the strategy state after round ``step``."""
+
+    @abc.abstractmethod
+    def last_state(self) -> tuple[int, dict[str, Any]] | None:
+        """``(step, state)`` of the last completed round, or None."""
+
+
+class SQLiteStorage(BaseStorage):
     """A study table in one SQLite file.
 
     Args:

@@ -96,7 +96,7 @@ class StrategyContract:
 
         space, objectives = synthetic_problem()
         strategy = make_strategy(space, objectives, seed)
-        return run_search(strategy, objectives, budget=self.BUDGET)
+        return run_search(strategy, budget=self.BUDGET)
 
     def test_valid_archs_within_cheap_bounds(self, make_strategy: StrategyFactory) -> None:
         result = self._run(make_strategy)
@@ -123,7 +123,7 @@ class StrategyContract:
         space, objectives = synthetic_problem()
         strategy = make_strategy(space, objectives, 0)
         first = strategy.batch_size
-        result = run_search(strategy, objectives, budget=self.BUDGET)
+        result = run_search(strategy, budget=self.BUDGET)
         scores = result.scores
         assert first < self.BUDGET
         assert scores[first:].max() > scores[:first].max(), (

@@ -130,7 +130,7 @@ def test_round_reporter_reports_best_so_far_once_per_round() -> None:
     objs = SearchObjectives([acc, FlopsObjective(space, upper=80.0, name="mflops")])
     strategy = STRATEGIES.get("random")(space, objs, seed=0)
     reports: list[dict[str, Any]] = []
-    run_search(strategy, objs, 40, callbacks=[_RoundReporter(reports.append, {"x": 1})])
+    run_search(strategy, budget=40, callbacks=[_RoundReporter(reports.append, {"x": 1})])
     assert len(reports) >= 2
     assert all(r["x"] == 1 and r["finished"] is False for r in reports)
     n = [r["n_evaluated"] for r in reports]

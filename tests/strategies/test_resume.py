@@ -38,29 +38,29 @@ class Killed(RuntimeError):
     pass
 
 
-def _make(name: str) -> tuple[Any, Any]:
+def _make(name: str) -> Any:
     space, objectives = _synthetic_problem()
-    return STRATEGIES.get(name)(space, objectives, seed=1, **SETTINGS[name]), objectives
+    return STRATEGIES.get(name)(space, objectives, seed=1, **SETTINGS[name])
 
 
 @pytest.mark.parametrize("name", sorted(SETTINGS))
 def test_kill_from_callback_then_resume_matches_uninterrupted(name: str, tmp_path: Path) -> None:
-    strategy, objs = _make(name)
-    ref = run_search(strategy, objs, budget=BUDGET)
+    strategy = _make(name)
+    ref = run_search(strategy, budget=BUDGET)
 
     def kill(c: Any) -> None:
         if c.index + 1 == BUDGET // 2:
             raise Killed
 
     db = tmp_path / "search.db"
-    strategy, objs = _make(name)
+    strategy = _make(name)
     with pytest.raises(Killed):
-        run_search(strategy, objs, budget=BUDGET, storage=db, callbacks=[kill])
+        run_search(strategy, budget=BUDGET, storage=db, callbacks=[kill])
     stored = SQLiteStorage(db).count()
     assert stored >= BUDGET // 2  # nothing evaluated was lost
 
-    strategy, objs = _make(name)
-    res = run_search(strategy, objs, budget=BUDGET, storage=db, resume=True)
+    strategy = _make(name)
+    res = run_search(strategy, budget=BUDGET, storage=db, resume=True)
     assert res.candidates["arch_id"].tolist() == ref.candidates["arch_id"].tolist()
     np.testing.assert_array_equal(res.values, ref.values)
     assert res.best is not None and ref.best is not None
@@ -71,8 +71,8 @@ def test_kill_from_callback_then_resume_matches_uninterrupted(name: str, tmp_pat
 def test_kill_inside_a_batch_loses_nothing(name: str, tmp_path: Path) -> None:
     """A crash in the middle of a batch's evaluation: the candidates persisted one by one
     (eval_chunk=1) are served from storage on resume, not evaluated again."""
-    strategy, objs = _make(name)
-    ref = run_search(strategy, objs, budget=BUDGET)
+    strategy = _make(name)
+    ref = run_search(strategy, budget=BUDGET)
 
     calls = {"n": 0}
     space, base = _synthetic_problem()
@@ -91,26 +91,26 @@ def test_kill_inside_a_batch_loses_nothing(name: str, tmp_path: Path) -> None:
     objs1 = objectives()
     s1 = STRATEGIES.get(name)(space, objs1, seed=1, **SETTINGS[name])
     with pytest.raises(Killed):
-        run_search(s1, objs1, budget=BUDGET, storage=db, eval_chunk=1)
+        run_search(s1, budget=BUDGET, storage=db, eval_chunk=1)
     assert SQLiteStorage(db).count() == 22
     objs2 = objectives()
     s2 = STRATEGIES.get(name)(space, objs2, seed=1, **SETTINGS[name])
-    res = run_search(s2, objs2, budget=BUDGET, storage=db, resume=True, eval_chunk=1)
+    res = run_search(s2, budget=BUDGET, storage=db, resume=True, eval_chunk=1)
     assert calls["n"] == 23 + (BUDGET - 22)  # the 22 stored ones were not evaluated again
     assert res.candidates["arch_id"].tolist() == ref.candidates["arch_id"].tolist()
 
 
 def test_existing_study_needs_resume_and_same_settings(tmp_path: Path) -> None:
     db = tmp_path / "s.db"
-    strategy, objs = _make("random")
-    run_search(strategy, objs, budget=8, storage=db)
-    strategy, objs = _make("random")
+    strategy = _make("random")
+    run_search(strategy, budget=8, storage=db)
+    strategy = _make("random")
     with pytest.raises(InvalidInputError, match="resume=True"):
-        run_search(strategy, objs, budget=8, storage=db)
+        run_search(strategy, budget=8, storage=db)
     space, objs = _synthetic_problem()
     other = STRATEGIES.get("evolution")(space, objs, seed=1, **SETTINGS["evolution"])
     with pytest.raises(IncompatibleComponentsError, match="other settings"):
-        run_search(other, objs, budget=8, storage=db, resume=True)
+        run_search(other, budget=8, storage=db, resume=True)
 
 
 def test_optuna_study_resumes_from_its_rdb_storage(tmp_path: Path) -> None:
@@ -123,10 +123,10 @@ def test_optuna_study_resumes_from_its_rdb_storage(tmp_path: Path) -> None:
 
     s = STRATEGIES.get("optuna")(space, objs, seed=0, storage=url, study_name="s")
     with pytest.raises(Killed):
-        run_search(s, objs, budget=20, callbacks=[kill])
+        run_search(s, budget=20, callbacks=[kill])
     space, objs = _synthetic_problem()
     s = STRATEGIES.get("optuna")(space, objs, seed=0, storage=url, study_name="s")
-    res = run_search(s, objs, budget=20)
+    res = run_search(s, budget=20)
     assert res.n_evaluated == 20
     assert (res.steps[:10] == -1).all()  # the 10 resumed candidates come first
     assert res.candidates["arch_id"].is_unique

@@ -44,7 +44,7 @@ def test_evolution_pareto_on_the_table(nb201_csv: Path) -> None:
     objs = SearchObjectives([acc, lat], mode="pareto")
     strategy = EvolutionStrategy(space, objs, seed=0, population_size=20, mutations=10,
                                  crossovers=10, mode="pareto")
-    res = run_search(strategy, objs, budget=100)
+    res = run_search(strategy, budget=100)
     assert res.n_evaluated == 100 and acc.n_unique == 100
     assert (res.candidates["pixel3_ms"] >= 0.1).all()  # degenerate cells rejected (cheap bound)
     front = res.pareto_frame
