@@ -107,8 +107,6 @@ class NB201Arch(Arch):
 
     edges: tuple[str, ...] = ()
 
-    TUPLE_FIELDS: ClassVar[tuple[str, ...]] = ("edges",)
-
     def to_arch_str(self) -> str:
         """The standard NAS-Bench-201 ``arch_str``."""
         return arch_to_nb201_str(self)

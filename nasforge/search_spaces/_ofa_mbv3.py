@@ -150,8 +150,6 @@ class OFAArch(Arch):
     kernels: tuple[int, ...] = ()
     expands: tuple[int, ...] = ()
 
-    TUPLE_FIELDS: ClassVar[tuple[str, ...]] = ("depths", "kernels", "expands")
-
 
 @dataclass(frozen=True)
 class OFAMobileNetV3Cfg:

@@ -12,7 +12,6 @@ import hashlib
 import json
 from functools import cached_property
 from typing import Any
-from typing import ClassVar
 
 import yaml
 
@@ -39,9 +38,6 @@ class Arch:
     """
 
     space: str
-
-    #: Fields that hold tuples; ``from_dict`` turns lists back into tuples for these.
-    TUPLE_FIELDS: ClassVar[tuple[str, ...]] = ()
 
     def to_dict(self) -> dict[str, Any]:
         """A plain dict (lists for tuples), the form written to JSON and YAML."""
