@@ -123,5 +123,9 @@ def load_profiled(folder: Path) -> BlockSumLatencyModel:
     table = read_table(folder / profile.table, "csv") if profile.table else None
     regs = (BlockRegressors.load(folder / profile.regressors)
             if profile.regressors and (folder / profile.regressors).is_dir() else None)
+    prof = profile.extra.get("profiler") or {}
+    where = (f"table ({prof.get('backend', '?')} on {profile.hardware}, "
+             f"{str(profile.extra.get('date', ''))[:10]})")
     return BlockSumLatencyModel(profile, table=table, regressors=regs, keying="block",
-                                fusion=Fusion.from_dict(profile.extra.get("fusion")))
+                                fusion=Fusion.from_dict(profile.extra.get("fusion")),
+                                table_source=where)

@@ -150,8 +150,12 @@ def test_litert_profile_is_cpu_local_litert(tmp_path: Path, monkeypatch: pytest.
     assert model.profile.name == "cpu-local-litert-t1"
     assert "LiteRT" in model.profile.runtime
     assert model.profile.extra["noise_floor"]["blocks_median_rel_std"] is not None
-    assert model.predict(get_space("elasticvit").min_arch()) > 0
+    space = get_space("elasticvit")
+    assert model.predict(space.min_arch()) > 0
     assert len(list((tmp_path / "cache" / "tflite").glob("*.tflite"))) >= 6
+    rows = model.explain(space.min_arch())
+    measured = [r for r in rows if r.provenance == "measured"]
+    assert measured and all(r.source.startswith("table (litert on ") for r in measured)
 
 
 # ---- adb ---------------------------------------------------------------------------------------
