@@ -59,7 +59,8 @@ def main(argv: list[str] | None = None) -> int:
                              "ok_1e-4": r.max_abs_diff <= 1e-4,
                              "litert_ms": round(r.latency_ms, 3),
                              "converter_macs": macs["converter"], "our_flops": macs["ours"],
-                             "macs_rel_diff": macs["rel_diff"],
+                             "macs_rel_diff": macs["rel_diff"], "graph_macs": macs["graph"],
+                             "graph_macs_rel_diff": macs["graph_rel_diff"],
                              "macs_within_3pct": macs["within_tolerance"],
                              "export_s": round(time.perf_counter() - t0, 1)})
                 print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
@@ -68,7 +69,9 @@ def main(argv: list[str] | None = None) -> int:
                 "n": len(mine), "all_ok_1e-4": all(r["ok_1e-4"] for r in mine),
                 "max_abs_diff": max(r["max_abs_diff"] for r in mine),
                 "all_macs_within_3pct": all(bool(r["macs_within_3pct"]) for r in mine),
-                "max_abs_macs_rel_diff": max(abs(r["macs_rel_diff"] or 0.0) for r in mine)}
+                "max_abs_macs_rel_diff": max(abs(r["macs_rel_diff"] or 0.0) for r in mine),
+                "max_abs_graph_macs_rel_diff": max(abs(r["graph_macs_rel_diff"] or 0.0)
+                                                   for r in mine)}
     print(json.dumps({"summary": summary, "archs": rows,
                       "load_avg": [round(x, 2) for x in os.getloadavg()]}, indent=1))
     return 0

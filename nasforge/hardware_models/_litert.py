@@ -46,14 +46,17 @@ from nasforge.errors import IncompatibleComponentsError
 from nasforge.errors import InvalidInputError
 
 __all__ = [
+    "ConvertStats",
     "Converted",
     "TfliteCache",
     "convert_many",
     "convert_module",
     "converter_macs",
+    "graph_macs",
     "interpreter_call",
     "litert_versions",
     "require_litert",
+    "runtime_description",
 ]
 
 logger = logging.getLogger(__name__)
@@ -246,6 +249,44 @@ def interpreter_call(content: bytes | Path, threads: int = 1,
         return y
 
     return call, run
+
+
+def graph_macs(content: bytes | Path) -> int:
+    """MACs counted from the converted graph's ops and tensor shapes.
+
+    ``CONV_2D``, ``DEPTHWISE_CONV_2D``, ``FULLY_CONNECTED`` and ``BATCH_MATMUL``: output
+    elements times the reduction length. An independent check of the converter's own estimate
+    (which, in litert-torch 0.10, undercounts ``BATCH_MATMUL``).
+
+    Args:
+        content: the flatbuffer or a file holding it.
+    """
+    require_litert()
+    from ai_edge_litert.interpreter import Interpreter
+
+    data = content.read_bytes() if isinstance(content, Path) else content
+    with _captured_fd2():
+        ip = Interpreter(model_content=data)
+    shapes = {t["index"]: [int(d) for d in t["shape"]] for t in ip.get_tensor_details()}
+    total = 0
+    for op in ip._get_ops_details():  # the public API has no per-op view
+        name = op["op_name"]
+        ins = [shapes[i] for i in op["inputs"] if i >= 0]
+        outs = [shapes[i] for i in op["outputs"]]
+        if not ins or not outs:
+            continue
+        out_n = int(np.prod(outs[0]))
+        if name == "CONV_2D":  # weight (Cout, kh, kw, Cin)
+            total += out_n * int(np.prod(ins[1][1:]))
+        elif name == "DEPTHWISE_CONV_2D":  # weight (1, kh, kw, C)
+            total += out_n * ins[1][1] * ins[1][2]
+        elif name == "FULLY_CONNECTED":  # weight (out, in)
+            total += out_n * ins[1][-1]
+        elif name == "BATCH_MATMUL":
+            a = ins[0]
+            k = a[-1] if a[-2] == outs[0][-2] else a[-2]
+            total += out_n * k
+    return total
 
 
 def runtime_description(threads: int) -> str:

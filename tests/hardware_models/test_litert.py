@@ -101,6 +101,7 @@ def test_conversion_cache_and_named_failure(tmp_path: Path) -> None:
     from nasforge.hardware_models._litert import ConvertStats
     from nasforge.hardware_models._litert import TfliteCache
     from nasforge.hardware_models._litert import convert_many
+    from nasforge.hardware_models._litert import graph_macs
     from nasforge.hardware_models._litert import interpreter_call
 
     torch.manual_seed(0)
@@ -111,6 +112,7 @@ def test_conversion_cache_and_named_failure(tmp_path: Path) -> None:
     (p2,) = convert_many([("conv-key", conv, shape)], cache, stats=stats)
     assert p1 == p2 and stats.converted == 1 and stats.cached == 1
     assert cache.macs("conv-key", shape) == pytest.approx(4 * 8 * 9 * 16 * 16, rel=0.05)
+    assert graph_macs(p1) == 4 * 8 * 9 * 16 * 16
     _, run = interpreter_call(p1, threads=1)
     x = np.random.default_rng(0).standard_normal(shape).astype(np.float32)
     with torch.no_grad():
