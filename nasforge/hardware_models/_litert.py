@@ -32,6 +32,7 @@ from collections.abc import Callable
 from collections.abc import Iterator
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from multiprocessing import get_context
 from pathlib import Path
@@ -381,10 +382,16 @@ def convert_many(jobs: Sequence[tuple[str, nn.Module, tuple[int, ...]]], cache: 
     t0 = time.perf_counter()
     if todo and workers > 1 and len(todo) > 1:
         ctx = get_context("spawn")  # torch and the converter are not fork-safe
-        with ProcessPoolExecutor(max_workers=min(workers, len(todo)), mp_context=ctx) as ex:
-            futs = [ex.submit(_convert_job, m, s, k) for k, m, s in todo]
-            for (k, _, s), f in zip(todo, futs, strict=True):
-                cache.put(k, s, f.result())
+        try:
+            with ProcessPoolExecutor(max_workers=min(workers, len(todo)), mp_context=ctx) as ex:
+                futs = [ex.submit(_convert_job, m, s, k) for k, m, s in todo]
+                for (k, _, s), f in zip(todo, futs, strict=True):
+                    cache.put(k, s, f.result())
+        except BrokenProcessPool:
+            raise InvalidInputError(
+                f"a conversion process died while converting {len(todo)} model(s) (out of "
+                "memory, or a caller without an `if __name__ == '__main__':` guard); rerun "
+                "with --jobs 1") from None
     else:
         for k, m, s in todo:
             cache.put(k, s, convert_module(m, s, name=k))
