@@ -99,10 +99,16 @@ def litert_versions() -> dict[str, str]:
 
 @contextlib.contextmanager
 def _captured_fd2() -> Iterator[list[str]]:
-    """Redirect file descriptor 2 (native libraries' logs) into a list of lines."""
+    """Redirect file descriptor 2 (native libraries' logs) into a list of lines.
+
+    Handlers that the libraries add to the root logger meanwhile (``logging.info`` at import
+    installs one) are removed again, so nasforge's own log lines are not printed twice.
+    """
     import sys
 
     got: list[str] = []
+    root = logging.getLogger()
+    handlers = list(root.handlers)  # a library calling logging.info() adds one: undone below
     sys.stderr.flush()
     saved = os.dup(2)
     with tempfile.TemporaryFile(mode="w+b") as tmp:
@@ -115,6 +121,8 @@ def _captured_fd2() -> Iterator[list[str]]:
             os.close(saved)
             tmp.seek(0)
             got.extend(tmp.read().decode(errors="replace").splitlines())
+            for h in [h for h in root.handlers if h not in handlers]:
+                root.removeHandler(h)
     for line in got:
         logger.debug("litert: %s", line)
 
