@@ -301,6 +301,8 @@ def measure_network_set(runner: Runner, space: SearchSpace, archs: Sequence[Arch
     """
     nets = _read_networks(nets_path)
     todo = [a for a in archs if a.arch_id not in nets]
+    if not todo:
+        return nets
     with ProgressBar(f"{label}: whole networks", total=len(archs),
                      completed=len(archs) - len(todo)) as bar:
         for i in range(0, len(todo), NET_CHUNK):
