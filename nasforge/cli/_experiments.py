@@ -28,7 +28,8 @@ def export(
         "the subnet and recalibrate BN. Without it the static model is randomly initialised "
         "(for retraining from scratch)."),
     fmt: str = typer.Option("onnx", "--format", "-f",
-                            help="onnx, torchscript or safetensors."),
+                            help="onnx, torchscript, safetensors or tflite (LiteRT; "
+                            "nasforge[tflite])."),
     out: Path = typer.Option(Path("exports"), "--out", "-o", help="Output folder."),
     device: str | None = typer.Option(
         None, "--device", "-d", help="Latency target (e.g. pixel7): print its predicted "
@@ -103,6 +104,10 @@ def export(
     console.print(f"in {result.model_path.parent}/ with its config {result.config_path.name}; "
                   f"measured with {result.runtime}, {result.threads} thread(s), median of "
                   f"{result.runs} runs at (1, 3, {result.input_size}, {result.input_size})")
+    if fmt == "tflite":  # issue 12: the converter's MAC count beside ours
+        from nasforge.experiments._tflite import mac_line
+
+        console.print(mac_line(result.config_path), markup=False)
     if not result.ok:
         err_console.print(f"error: exported outputs differ from PyTorch's by "
                           f"{result.max_abs_diff:.3e} > {result.tolerance:.3e}", markup=False)

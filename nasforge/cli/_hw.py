@@ -149,10 +149,12 @@ def hw_predict(
 
 def profile(
     device: str = typer.Option("cpu-local", "--device", help="cpu-local (this machine), or a "
-                               "name for a device reached through --backend command."),
+                               "name for a phone (--backend adb) or a device reached through "
+                               "--backend command."),
     space: str = typer.Option(..., "--space", help="Search space whose blocks are measured."),
-    backend: str = typer.Option("torch", "--backend", help="torch (eager), onnxruntime, or "
-                                "command (see --command)."),
+    backend: str = typer.Option("torch", "--backend", help="torch (eager), onnxruntime, litert "
+                                "(TFLite runtime, XNNPACK; nasforge[tflite]), adb (a phone's "
+                                "benchmark_model) or command (see --command)."),
     command: str = typer.Option("", "--command", help="For --backend command: a template with "
                                 "{model} (an ONNX file) and optionally {threads}; it must print "
                                 "the latency in ms as its last line."),
@@ -173,27 +175,36 @@ def profile(
     n_archs: int = typer.Option(200, "--n-archs", help="Random architectures whose blocks "
                                 "are the candidates."),
     seed: int = typer.Option(0, "--seed", help="Seed of the candidates and of the sampling."),
+    serial: str = typer.Option("", "--serial", help="--backend adb: the phone's serial "
+                               "(`adb devices`); default: the only one attached."),
+    jobs: int = typer.Option(1, "--jobs", help="--backend litert/adb: conversions to .tflite "
+                             "run in this many processes."),
 ) -> None:
-    """Measure a latency table for the blocks a space can produce on this machine.
+    """Measure a latency table for the blocks a space can produce on this machine or a phone.
 
     Blocks are sampled adaptively (nn-Meter): a seed set is measured, per-family regressors are
     fitted, then the blocks where a bootstrap ensemble disagrees most (weighted by how often
     they occur) are measured, up to --budget. A few whole networks fit the runtime's fusion
-    rule. The table is appended to $NASFORGE_CACHE/devices/cpu-local-<backend>-t<threads>/ as
-    it grows, so an interrupted run resumes where it stopped.
+    rule. The table is appended to $NASFORGE_CACHE/devices/cpu-local-<backend>-t<threads>/ (a
+    phone: devices/<name>/) as it grows, so an interrupted run resumes where it stopped.
+    --backend litert converts each block to .tflite once (cached) and times it with LiteRT;
+    --backend adb pushes the same files to a phone and times them with benchmark_model.
     """
-    from nasforge.hardware_models._cpu import profile_device
+    from nasforge.hardware_models._profiling import profile_device
+    from nasforge.progress import configure_logging
 
+    configure_logging()  # progress bar and the summary line (issue 12)
     profile_device(device, space, backend=backend, command=command, threads=threads,
                    budget=budget, seed_blocks=seed_blocks, batch=batch,
                    time_budget_s=time_budget or None, n_networks=n_networks, repeats=repeats,
                    cpus=tuple(cpu) or None, clock=clock, n_archs=n_archs, seed=seed,
-                   console=console)
+                   serial=serial, workers=jobs)
 
 
 def hw_validate(
-    device: str = typer.Option("cpu-local", "--device", help="A reachable device: cpu-local, or "
-                               "one profiled with --backend command."),
+    device: str = typer.Option("cpu-local", "--device", help="A reachable device: cpu-local, "
+                               "cpu-local-litert, or one profiled with --backend adb or "
+                               "command."),
     space: str = typer.Option(..., "--space", help="Search space to sample subnets from."),
     n: int = typer.Option(50, "--n", help="Number of random subnets measured end to end."),
     backend: str = typer.Option("", "--backend", help="For cpu-local: which profile (torch, "
@@ -208,6 +219,9 @@ def hw_validate(
     repeats: int = typer.Option(0, "--repeats", help="Timed rounds per subnet (0: the "
                                 "profile's)."),
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
+    passes: int = typer.Option(2, "--passes", help="Independent measurement passes per subnet "
+                               "(2 or more: their self-agreement is reported)."),
+    jobs: int = typer.Option(1, "--jobs", help="litert/adb devices: conversion processes."),
 ) -> None:
     """Measure N random subnets end to end and compare with the device's latency model.
 
@@ -215,10 +229,11 @@ def hw_validate(
     correlation, and writes validate.json and a predicted-vs-measured scatter (validate.png).
     """
     from nasforge.hardware_models._validate import validate_device
+    from nasforge.progress import configure_logging
 
+    configure_logging(-1 if as_json else 0)
     report = validate_device(device, space, n=n, backend=backend, threads=threads, clock=clock,
-                             out=out,
-                             seed=seed, repeats=repeats, console=None if as_json else console)
+                             out=out, seed=seed, repeats=repeats, passes=passes, workers=jobs)
     if as_json:
         console.print_json(json.dumps({k: v for k, v in report.items() if k != "subnets"}))
 

@@ -33,6 +33,7 @@ import yaml
 from nasforge.errors import IncompatibleComponentsError
 from nasforge.errors import InvalidInputError
 from nasforge.errors import NasforgeError
+from nasforge.experiments import _tflite  # registers the tflite format (issue 12)
 from nasforge.experiments._formats import EXPORT_FORMATS
 from nasforge.experiments._verify import fixed_input
 from nasforge.experiments._verify import max_abs_diff
@@ -342,6 +343,8 @@ def export_model(
             config = {"format": fmt, "model_file": model_path.name, **(extra or {})}
             if fmt == "onnx":
                 config["opset"] = opset
+            if fmt == _tflite.TfliteFormat.name:  # the converter's MAC count beside ours
+                config["macs"] = _tflite.mac_report(model_path, arch, space, size, num_classes)
             write_arch_config(config_path, arch, num_classes, size, config)
 
             def rebuild() -> nn.Module:

@@ -22,7 +22,6 @@ from __future__ import annotations
 from nasforge.hardware_models._analytic import AnalyticEstimator
 from nasforge.hardware_models._blockkeys import BlockKeys
 from nasforge.hardware_models._blockkeys import block_key
-from nasforge.hardware_models._cpu import profile_device
 from nasforge.hardware_models._derive import pixel7_derivation
 from nasforge.hardware_models._devices import DEVICES
 from nasforge.hardware_models._devices import SHIPPED_DIR
@@ -46,6 +45,7 @@ from nasforge.hardware_models._lut import LatencyTable
 from nasforge.hardware_models._lut import read_table
 from nasforge.hardware_models._model import BlockSumLatencyModel
 from nasforge.hardware_models._profile import DeviceProfile
+from nasforge.hardware_models._profiling import profile_device
 from nasforge.hardware_models._regressor import BlockRegressors
 from nasforge.hardware_models._runners import BACKENDS
 from nasforge.hardware_models._runners import Runner

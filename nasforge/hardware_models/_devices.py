@@ -29,7 +29,7 @@ from nasforge.errors import UnknownNameError
 from nasforge.hardware_models._analytic import AnalyticEstimator
 from nasforge.hardware_models._features import parse_key
 from nasforge.hardware_models._keys import get_key_scheme
-from nasforge.hardware_models._local import LOCAL
+from nasforge.hardware_models._local import LOCAL_ALIASES
 from nasforge.hardware_models._local import load_profiled
 from nasforge.hardware_models._local import resolve_local
 from nasforge.hardware_models._lut import LatencyTable
@@ -44,6 +44,7 @@ from nasforge.registry import Registry
 __all__ = [
     "DEVICES",
     "SHIPPED_DIR",
+    "clear_device_cache",
     "device_profile",
     "get_device",
     "import_table",
@@ -100,12 +101,17 @@ def get_device(name: str) -> LatencyModel:
         UnknownNameError: no such device; the message lists them and the closest name.
     """
     factory = _view().get(name)
-    folder = resolve_local(name) if name == LOCAL else devices_cache_dir() / name
+    folder = resolve_local(name) if name in LOCAL_ALIASES else devices_cache_dir() / name
     key = (name, str(folder), _mtime(folder), _mtime(SHIPPED_DIR / name))
     model = _MODELS.get(key)
     if model is None:
         model = _MODELS[key] = factory()
     return model
+
+
+def clear_device_cache() -> None:
+    """Forget the loaded latency models (after a device folder was rewritten)."""
+    _MODELS.clear()
 
 
 def device_profile(name: str) -> DeviceProfile:
@@ -211,7 +217,7 @@ def import_table(
         analytic=analytic.to_dict(),
     )
     profile.save(folder)
-    _MODELS.clear()
+    clear_device_cache()
     return profile
 
 
@@ -219,8 +225,9 @@ for _p in sorted(SHIPPED_DIR.glob(f"*/{PROFILE_FILE}")):
     register_device(_p.parent.name, partial(_load_device, _p.parent.name))
 
 
-def _load_cpu_local() -> LatencyModel:
-    return load_profiled(resolve_local(LOCAL))
+def _load_local_alias(name: str) -> LatencyModel:
+    return load_profiled(resolve_local(name))
 
 
-register_device(LOCAL, _load_cpu_local)
+for _alias in LOCAL_ALIASES:  # cpu-local, cpu-local-litert
+    register_device(_alias, partial(_load_local_alias, _alias))

@@ -11,7 +11,9 @@
   without it is an unfinished profile that the next run resumes.
 
 The name ``cpu-local`` is an alias: ``cpu-local-torch-t1`` when it exists, else the most
-recently profiled ``cpu-local-*``. A device profiled with ``--backend command`` under another
+recently profiled ``cpu-local-*``. Likewise ``cpu-local-litert`` (this machine measured with
+LiteRT, the phone's runtime) stands for ``cpu-local-litert-t1``, else the most recent
+``cpu-local-litert-*``. A device profiled with ``--backend command`` under another
 name (a phone) lives in ``$NASFORGE_CACHE/devices/<name>/`` with the same layout.
 """
 
@@ -31,7 +33,9 @@ from nasforge.hardware_models._profile import DeviceProfile
 from nasforge.hardware_models._regressor import BlockRegressors
 
 __all__ = [
+    "LITERT_LOCAL",
     "LOCAL",
+    "LOCAL_ALIASES",
     "cpu_description",
     "is_profiled",
     "load_profiled",
@@ -41,6 +45,9 @@ __all__ = [
 
 LOCAL = "cpu-local"
 DEFAULT_LOCAL = f"{LOCAL}-torch-t1"
+LITERT_LOCAL = f"{LOCAL}-litert"
+#: alias -> the folder it prefers (else the newest folder starting with ``alias-``).
+LOCAL_ALIASES = {LOCAL: DEFAULT_LOCAL, LITERT_LOCAL: f"{LITERT_LOCAL}-t1"}
 TABLE_FILE = "table.csv"
 NETWORKS_FILE = "networks.csv"
 REGRESSORS_DIR = "regressors"
@@ -74,29 +81,32 @@ def is_profiled(folder: Path) -> bool:
 
 
 def resolve_local(name: str = LOCAL) -> Path:
-    """The folder the name ``cpu-local`` (or ``cpu-local-B-tT``) stands for.
+    """The folder the name ``cpu-local`` (``cpu-local-litert``, or ``cpu-local-B-tT``) stands for.
 
     Raises:
         MissingLatencyError: nothing profiled yet; the message says how to profile.
     """
     root = devices_cache_dir()
-    if name != LOCAL:
+    if name not in LOCAL_ALIASES:
         folder = root / name
         if (folder / PROFILE_FILE).is_file():
             return folder
         raise _not_profiled(name)
-    if (root / DEFAULT_LOCAL / PROFILE_FILE).is_file():
-        return root / DEFAULT_LOCAL
-    found = sorted(root.glob(f"{LOCAL}-*/{PROFILE_FILE}"), key=lambda p: p.stat().st_mtime_ns)
+    preferred = LOCAL_ALIASES[name]
+    if (root / preferred / PROFILE_FILE).is_file():
+        return root / preferred
+    found = sorted(root.glob(f"{name}-*/{PROFILE_FILE}"), key=lambda p: p.stat().st_mtime_ns)
     if not found:
         raise _not_profiled(name)
     return found[-1].parent
 
 
 def _not_profiled(name: str) -> MissingLatencyError:
+    backend = " --backend litert" if name.startswith(LITERT_LOCAL) else ""
     return MissingLatencyError(
         f"device {name!r} has not been profiled on this machine yet (nothing in "
-        f"{devices_cache_dir()}); run `nas profile --device cpu-local --space SPACE` first")
+        f"{devices_cache_dir()}); run `nas profile --device cpu-local{backend} --space SPACE` "
+        "first")
 
 
 def load_profiled(folder: Path) -> BlockSumLatencyModel:
@@ -113,5 +123,9 @@ def load_profiled(folder: Path) -> BlockSumLatencyModel:
     table = read_table(folder / profile.table, "csv") if profile.table else None
     regs = (BlockRegressors.load(folder / profile.regressors)
             if profile.regressors and (folder / profile.regressors).is_dir() else None)
+    prof = profile.extra.get("profiler") or {}
+    where = (f"table ({prof.get('backend', '?')} on {profile.hardware}, "
+             f"{str(profile.extra.get('date', ''))[:10]})")
     return BlockSumLatencyModel(profile, table=table, regressors=regs, keying="block",
-                                fusion=Fusion.from_dict(profile.extra.get("fusion")))
+                                fusion=Fusion.from_dict(profile.extra.get("fusion")),
+                                table_source=where)

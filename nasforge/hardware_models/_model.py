@@ -62,6 +62,8 @@ class BlockSumLatencyModel(LatencyModel):
         keying: ``space`` (the space's registered key scheme, e.g. nn-Meter's) or ``block``
             (block-shape keys, for devices nasforge profiled).
         fusion: the runtime's fusion rule (None: the plain block sum).
+        table_source: how measured entries are labelled in :meth:`explain` (where and with
+            what they were measured, e.g. ``table (LiteRT ... on <CPU>)``).
     """
 
     def __init__(
@@ -75,6 +77,7 @@ class BlockSumLatencyModel(LatencyModel):
         derived_from: str = "",
         keying: str = "space",
         fusion: Fusion | None = None,
+        table_source: str = "table",
     ) -> None:
         if keying not in ("space", "block"):
             raise ValueError(f"`keying` must be 'space' or 'block', but got {keying=}")
@@ -86,6 +89,7 @@ class BlockSumLatencyModel(LatencyModel):
         self.derived_from = derived_from
         self.keying = keying
         self.fusion = fusion if fusion is not None else Fusion()
+        self.table_source = table_source
         self._get_scheme = block_key_scheme if keying == "block" else get_key_scheme
         self._means: dict[str, float] = table.means if table is not None else {}
         self._keys: dict[str, tuple[float, Provenance, str]] = {}
@@ -122,7 +126,7 @@ class BlockSumLatencyModel(LatencyModel):
         for k in keys:
             ms = self._means.get(k)
             if ms is not None:
-                put(k, ms, "measured", "table")
+                put(k, ms, "measured", self.table_source)
             else:
                 rest.append(k)
         if rest and self.regressors is not None:

@@ -4,28 +4,22 @@
 * ``onnxruntime``: the module exported to ONNX (opset 17, the TorchScript exporter), run by an
   ``InferenceSession`` (CPU provider, all graph optimisations, pinned intra-op threads, one
   inter-op thread);
+* ``litert``: the module converted to ``.tflite`` (``litert-torch``, cached on disk by block
+  key, conversions in parallel processes) and run by the LiteRT interpreter with XNNPACK, fp32
+  -- the phone's own runtime, on this CPU (:mod:`~nasforge.hardware_models._litert`);
+* ``adb``: the same ``.tflite`` files pushed to an Android phone and timed by TFLite's
+  ``benchmark_model`` (:mod:`~nasforge.hardware_models._adb`);
 * ``command``: an external command template that receives the exported ONNX file as
   ``{model}`` (and the thread count as ``{threads}``) and prints a latency in ms as its last
-  line -- how a phone over ``adb`` plugs in.
+  line.
 
-Timing (``torch`` and ``onnxruntime``): batch 1, fp32, a random input of the module's shape;
-``warmup`` calls, then ``repeats`` rounds in which every module of a batch is timed in turn
-(interleaved, the order rotating each round, so a burst of load from other processes hits all
-modules alike). A sample is the mean of enough back-to-back calls to last about
-``sample_ms``. Contention only ever *adds* time, so the slower half of the samples is discarded
-as outliers and the estimate is the median of the faster half; ``std`` is the spread of the
-kept samples.
-
-Preemption filter (``wall`` clock, one thread): each sample also reads the thread's CPU time;
-a sample whose wall time exceeds its CPU time by more than 2 % (+5 us) was descheduled by
-another process for part of it and is discarded. Rounds continue (up to 4x ``repeats``) until
-every module has ``ceil(repeats / 2)`` undisturbed samples; the estimate is then taken over those
-only (else over all samples). On an idle machine nearly every sample is undisturbed and this is
-the plain median; on a loaded one it is the latency of the runs nobody interrupted.
+Timing (``torch``, ``onnxruntime``, ``litert``): batch 1, fp32, a random input of the module's
+shape, by the shared protocol of :mod:`~nasforge.hardware_models._protocol` (pinned,
+interleaved rounds, preemption filter, median of the faster half, spread recorded).
 
 Clocks: ``wall`` (default, ``time.perf_counter_ns``) is latency as a user sees it. ``cpu``
 (``time.thread_time_ns``, the calling thread's CPU time) leaves out the time the thread waits
-while other processes hold the core; with one intra-op thread (torch and onnxruntime then
+while other processes hold the core; with one thread (torch, onnxruntime and LiteRT/XNNPACK then
 compute in the calling thread) it is the latency the same code has on an idle machine, up to
 cache pollution. Use it on a shared, loaded machine; it is refused for more than one thread.
 """
@@ -36,16 +30,13 @@ import abc
 import contextlib
 import io
 import math
-import os
 import shlex
 import subprocess
 import tempfile
-import time
 import warnings
 from collections.abc import Callable
 from collections.abc import Iterator
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -53,11 +44,18 @@ import torch
 from torch import nn
 
 from nasforge.errors import InvalidInputError
+from nasforge.hardware_models._protocol import CLOCKS
+from nasforge.hardware_models._protocol import Measurement
+from nasforge.hardware_models._protocol import default_cpus
+from nasforge.hardware_models._protocol import measure_interleaved
+from nasforge.hardware_models._protocol import pinned
+from nasforge.hardware_models._protocol import robust_estimate
 
 __all__ = [
     "BACKENDS",
     "CLOCKS",
     "CommandRunner",
+    "LiteRTRunner",
     "Measurement",
     "OnnxRuntimeRunner",
     "Runner",
@@ -67,40 +65,11 @@ __all__ = [
     "robust_estimate",
 ]
 
-BACKENDS: tuple[str, ...] = ("torch", "onnxruntime", "command")
-#: a wall-clock sample counts as undisturbed when wall <= cpu * (1 + tol) + slack.
-PREEMPT_TOL = 0.02
-PREEMPT_SLACK_NS = 5_000
-#: at most this many times ``repeats`` rounds while collecting undisturbed samples.
-MAX_EXTRA_ROUNDS = 4
-CLOCKS: tuple[str, ...] = ("wall", "cpu")
+BACKENDS: tuple[str, ...] = ("torch", "onnxruntime", "litert", "adb", "command")
 OPSET = 17
 
 #: a module to time and the shape of its input, (1, C, H, W).
 Item = tuple[nn.Module, tuple[int, ...]]
-
-
-@dataclass(frozen=True)
-class Measurement:
-    """One measured latency.
-
-    Attributes:
-        ms: the estimate in milliseconds.
-        std: spread of the kept samples (NaN when there is one).
-        count: samples kept.
-    """
-
-    ms: float
-    std: float
-    count: int
-
-
-def robust_estimate(samples: Sequence[float]) -> Measurement:
-    """Median of the faster half of ``samples`` (see the module docstring)."""
-    s = np.sort(np.asarray(samples, dtype=np.float64))
-    kept = s[: max(1, math.ceil(len(s) / 2))]
-    std = float(np.std(kept, ddof=1)) if len(kept) > 1 else math.nan
-    return Measurement(float(np.median(kept)), std, len(kept))
 
 
 def export_onnx(module: nn.Module, shape: tuple[int, ...], path: Path | io.BytesIO) -> None:
@@ -119,23 +88,6 @@ def export_onnx(module: nn.Module, shape: tuple[int, ...], path: Path | io.Bytes
         torch.onnx.export(module, (x,), path,  # type: ignore[arg-type]
                           opset_version=OPSET, input_names=["x"], output_names=["y"],
                           dynamo=False)
-
-
-@contextlib.contextmanager
-def _affinity(cpus: tuple[int, ...] | None) -> Iterator[None]:
-    if not cpus or not hasattr(os, "sched_setaffinity"):
-        yield
-        return
-    old = os.sched_getaffinity(0)
-    try:
-        os.sched_setaffinity(0, cpus)
-    except OSError as e:
-        raise InvalidInputError(f"cannot pin to CPUs {cpus}: {e.strerror}; this machine has CPUs "
-                                f"{sorted(old)}") from None
-    try:
-        yield
-    finally:
-        os.sched_setaffinity(0, old)
 
 
 class Runner(abc.ABC):
@@ -168,9 +120,12 @@ class Runner(abc.ABC):
                 f"clock must be one of {', '.join(CLOCKS)}, and cpu needs --threads 1 (other "
                 f"threads' CPU time is not counted), but got {clock=}, {threads=}")
         self.clock = clock
-        self._now = time.thread_time_ns if clock == "cpu" else time.perf_counter_ns
         self.threads, self.warmup, self.repeats = threads, warmup, repeats
         self.sample_ms, self.cpus = sample_ms, cpus
+
+    def check(self) -> None:
+        """Check that the device is reachable (a phone: adb, serial, benchmark tool)."""
+        return None
 
     @abc.abstractmethod
     def runtime(self) -> str:
@@ -188,41 +143,25 @@ class Runner(abc.ABC):
     def _session(self) -> Iterator[None]:
         yield
 
-    def measure(self, items: Sequence[Item]) -> list[Measurement]:
-        """Time each module (interleaved rounds, see the module docstring)."""
-        with _affinity(self.cpus), self._session():
-            calls = [self._prepare(m, s) for m, s in items]
-            inner = []
-            for c in calls:
-                for _ in range(self.warmup):
-                    c()
-                t0 = self._now()
-                c()
-                one = max(self._now() - t0, 1)
-                inner.append(int(min(max(self.sample_ms * 1e6 / one, 1), 200)))
-            filtered = self.clock == "wall" and self.threads == 1
-            clean: list[list[float]] = [[] for _ in calls]
-            every: list[list[float]] = [[] for _ in calls]
-            n = len(calls)
-            want = max(3, math.ceil(self.repeats / 2))
-            for r in range(self.repeats * (MAX_EXTRA_ROUNDS if filtered else 1)):
-                if r >= self.repeats and all(len(c) >= want for c in clean):
-                    break
-                for j in range(n):
-                    i = (j + r) % n
-                    if r >= self.repeats and len(clean[i]) >= want:
-                        continue
-                    c, k = calls[i], inner[i]
-                    w0, c0 = time.perf_counter_ns(), time.thread_time_ns()
-                    for _ in range(k):
-                        c()
-                    cpu, wall = time.thread_time_ns() - c0, time.perf_counter_ns() - w0
-                    ms = (cpu if self.clock == "cpu" else wall) / k / 1e6
-                    every[i].append(ms)
-                    if filtered and wall <= cpu * (1 + PREEMPT_TOL) + PREEMPT_SLACK_NS:
-                        clean[i].append(ms)
-        return [robust_estimate(c if len(c) >= want else e) for c, e in zip(clean, every,
-                                                                            strict=True)]
+    def prepare_batch(self, items: Sequence[Item],
+                      keys: Sequence[str] | None = None) -> list[Callable[[], object]]:
+        """The calls of a batch (a runner that converts may cache by ``keys``)."""
+        return [self._prepare(m, s) for m, s in items]
+
+    def measure(self, items: Sequence[Item],
+                keys: Sequence[str] | None = None) -> list[Measurement]:
+        """Time each module by the shared protocol (:mod:`~nasforge.hardware_models._protocol`).
+
+        Args:
+            items: ``(module, input shape)`` pairs, the shape (1, C, H, W).
+            keys: a stable name of each item (block key, arch id), for runners that cache
+                converted files; None: no caching.
+        """
+        with pinned(self.cpus), self._session():
+            calls = self.prepare_batch(items, keys)
+            return measure_interleaved(calls, warmup=self.warmup, repeats=self.repeats,
+                                       sample_ms=self.sample_ms, clock=self.clock,
+                                       filtered=self.clock == "wall" and self.threads == 1)
 
 
 class TorchRunner(Runner):
@@ -275,6 +214,76 @@ class OnnxRuntimeRunner(Runner):
         sess = ort.InferenceSession(buf.getvalue(), opts, providers=["CPUExecutionProvider"])
         feed = {"x": np.random.default_rng(0).standard_normal(shape).astype(np.float32)}
         return lambda: sess.run(None, feed)
+
+
+class LiteRTRunner(Runner):
+    """LiteRT (TFLite runtime) with XNNPACK, fp32, ``threads`` interpreter threads.
+
+    Modules are converted with ``litert-torch`` once per key and shape and kept in
+    ``cache`` (default ``$NASFORGE_CACHE/tflite``); a batch's missing conversions run in
+    ``workers`` processes. :attr:`convert_stats` counts conversions, cache hits and seconds.
+    Without ``cpus`` the runner pins itself to the last ``threads`` CPUs of this process.
+
+    Args:
+        threads: interpreter threads.
+        workers: conversion processes (1: in this process).
+        cache_root: folder of converted files (None: the default).
+        **kw: the :class:`Runner` options.
+    """
+
+    name = "litert"
+
+    def __init__(self, threads: int = 1, *, workers: int = 1, cache_root: Path | None = None,
+                 **kw: object) -> None:
+        from nasforge.hardware_models._litert import ConvertStats
+        from nasforge.hardware_models._litert import TfliteCache
+        from nasforge.hardware_models._litert import require_litert
+
+        require_litert()
+        super().__init__(threads, **kw)  # type: ignore[arg-type]
+        if self.cpus is None:
+            self.cpus = default_cpus(threads)
+        if workers < 1:
+            raise InvalidInputError(f"--jobs must be >= 1, got {workers}")
+        self.workers = workers
+        self.cache = TfliteCache(cache_root)
+        self.convert_stats = ConvertStats()
+
+    def runtime(self) -> str:
+        from nasforge.hardware_models._litert import runtime_description
+
+        return f"{runtime_description(self.threads)}, {self.clock} clock"
+
+    def config(self) -> dict[str, object]:
+        return {**super().config(), "cpus_default": list(self.cpus or ())}
+
+    def convert(self, items: Sequence[Item], keys: Sequence[str] | None) -> list[Path | bytes]:
+        """The ``.tflite`` of each item: cached files by key, else converted in memory."""
+        from nasforge.hardware_models._litert import convert_many
+        from nasforge.hardware_models._litert import convert_module
+
+        if keys is None:
+            return [convert_module(m, s).content for m, s in items]
+        jobs = [(k, m, s) for k, (m, s) in zip(keys, items, strict=True)]
+        return list(convert_many(jobs, self.cache, workers=self.workers,
+                                 stats=self.convert_stats))
+
+    def measure(self, items: Sequence[Item],
+                keys: Sequence[str] | None = None) -> list[Measurement]:
+        from nasforge.hardware_models._litert import interpreter_call
+
+        files = self.convert(items, keys)  # unpinned: conversions may use every core
+        with pinned(self.cpus):
+            calls = [interpreter_call(f, self.threads)[0] for f in files]
+            return measure_interleaved(calls, warmup=self.warmup, repeats=self.repeats,
+                                       sample_ms=self.sample_ms, clock=self.clock,
+                                       filtered=self.clock == "wall" and self.threads == 1)
+
+    def _prepare(self, module: nn.Module, shape: tuple[int, ...]) -> Callable[[], object]:
+        from nasforge.hardware_models._litert import convert_module
+        from nasforge.hardware_models._litert import interpreter_call
+
+        return interpreter_call(convert_module(module, shape).content, self.threads)[0]
 
 
 class CommandRunner(Runner):
@@ -342,7 +351,8 @@ class CommandRunner(Runner):
                 "positive latency in ms (e.g. `1.234`)")
         return ms
 
-    def measure(self, items: Sequence[Item]) -> list[Measurement]:
+    def measure(self, items: Sequence[Item],
+                keys: Sequence[str] | None = None) -> list[Measurement]:
         out = []
         with tempfile.TemporaryDirectory(prefix="nasforge-cmd-") as tmp:
             path = Path(tmp) / "model.onnx"
@@ -353,16 +363,35 @@ class CommandRunner(Runner):
 
 
 def make_runner(backend: str, *, threads: int = 1, command: str = "", repeats: int = 15,
-                cpus: tuple[int, ...] | None = None, clock: str = "wall") -> Runner:
+                cpus: tuple[int, ...] | None = None, clock: str = "wall", workers: int = 1,
+                serial: str = "") -> Runner:
     """The runner of a backend name.
 
+    Args:
+        backend: one of :data:`BACKENDS`.
+        threads: threads of the runtime.
+        command: the template of the ``command`` backend.
+        repeats: timed rounds (``adb``: interleaved passes of ``benchmark_model``).
+        cpus: CPUs to pin to (``adb``: ignored, the phone's big core is pinned by taskset).
+        clock: ``wall`` or ``cpu``.
+        workers: conversion processes (``litert``, ``adb``).
+        serial: the phone's serial (``adb``; empty: the only one attached).
+
     Raises:
-        InvalidInputError: unknown backend, or ``command`` without a template.
+        InvalidInputError: unknown backend, ``command`` without a template, or a phone that
+            cannot be reached.
+        IncompatibleComponentsError: ``litert`` / ``adb`` without the ``tflite`` extra.
     """
     if backend == "torch":
         return TorchRunner(threads, repeats=repeats, cpus=cpus, clock=clock)
     if backend == "onnxruntime":
         return OnnxRuntimeRunner(threads, repeats=repeats, cpus=cpus, clock=clock)
+    if backend == "litert":
+        return LiteRTRunner(threads, workers=workers, repeats=repeats, cpus=cpus, clock=clock)
+    if backend == "adb":
+        from nasforge.hardware_models._adb import AdbRunner
+
+        return AdbRunner(threads, serial=serial, passes=min(repeats, 3), workers=workers)
     if backend == "command":
         if not command:
             raise InvalidInputError("--backend command needs --command 'TEMPLATE {model}'")

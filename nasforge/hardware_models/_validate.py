@@ -1,12 +1,18 @@
 """``nas hw validate``: a device's latency model against end-to-end measurements.
 
 N random subnets (seeded) are built as static models and measured end to end on the device
-with the backend, thread count and clock its profile was measured with (the ``torch`` /
-``onnxruntime`` runners time them interleaved in small groups; an external-command device runs
-its command on each exported model). The report compares them with ``model.predict``:
+with the backend, thread count and clock its profile was measured with, by the shared protocol
+(:mod:`~nasforge.hardware_models._protocol`: interleaved in small groups, pinned, robust
+statistic; ``litert`` and ``adb`` convert each subnet to ``.tflite`` once, cached). Every
+subnet is measured in ``passes`` independent passes (default 2); the measured latency is their
+mean, and how well the passes agree is the noise floor the model is judged against. The report
+compares the measurements with ``model.predict``:
 
 * ``within_10pct``: share of subnets with ``|predicted / measured - 1| <= 0.1``;
 * ``rmse_ms``, ``mape``, ``spearman`` (rank correlation), ``kendall``;
+* ``self_agreement``: share of subnets whose two passes agree within ±10 %, and the median and
+  90th percentile of ``|pass1 / pass2 - 1|`` (where the machine's own repeats disagree by more
+  than 10 %, no model can be within ±10 % of them);
 
 and is written as ``validate.json`` and a predicted-vs-measured scatter ``validate.png`` (y = x
 and +-10 % lines) into the output folder, with the load average seen during the run.
@@ -15,6 +21,7 @@ and +-10 % lines) into the output folder, with the load average seen during the 
 from __future__ import annotations
 
 import json
+import logging
 import os
 from collections.abc import Sequence
 from datetime import datetime
@@ -24,29 +31,26 @@ from typing import TYPE_CHECKING
 from typing import Any
 
 import numpy as np
-from rich.progress import BarColumn
-from rich.progress import MofNCompleteColumn
-from rich.progress import Progress
-from rich.progress import TextColumn
-from rich.progress import TimeElapsedColumn
 from scipy import stats
 
 from nasforge.errors import InvalidInputError
-from nasforge.hardware_models._cpu import measure_networks
 from nasforge.hardware_models._devices import get_device
 from nasforge.hardware_models._local import LOCAL
 from nasforge.hardware_models._local import load_profiled
 from nasforge.hardware_models._local import local_device_name
 from nasforge.hardware_models._local import resolve_local
+from nasforge.hardware_models._profiling import measure_networks
+from nasforge.hardware_models._protocol import self_agreement
 from nasforge.hardware_models._runners import make_runner
+from nasforge.progress import ProgressBar
 from nasforge.search_spaces.registry import get_space
 
 if TYPE_CHECKING:
-    from rich.console import Console
-
     from nasforge.hardware_models.base import LatencyModel
 
 __all__ = ["latency_metrics", "plot_validation", "validate_device"]
+
+logger = logging.getLogger(__name__)
 
 JSON_FILE = "validate.json"
 PNG_FILE = "validate.png"
@@ -114,6 +118,11 @@ def _resolve(device: str, backend: str, threads: int, clock: str) -> LatencyMode
     return get_device(device)
 
 
+def _finite_mean(xs: Sequence[float]) -> float:
+    f = [x for x in xs if np.isfinite(x)]
+    return float(np.mean(f)) if f else float("nan")
+
+
 def validate_device(
     device: str,
     space: str,
@@ -126,55 +135,68 @@ def validate_device(
     seed: int = 1,
     repeats: int = 0,
     group: int = 5,
-    console: Console | None = None,
+    passes: int = 2,
+    workers: int = 1,
 ) -> dict[str, Any]:
     """Measure ``n`` random subnets end to end and compare with the device's model.
 
     Args:
-        device: ``cpu-local`` or a device profiled through ``--backend command``.
+        device: ``cpu-local``, ``cpu-local-litert``, or a device profiled through
+            ``--backend adb`` or ``--backend command``.
         space: the space to sample subnets from.
         n: number of subnets.
-        backend: for ``cpu-local``, which profile (``torch``, ``onnxruntime``, ``command``);
-            empty: the ``cpu-local`` alias.
+        backend: for ``cpu-local``, which profile (``torch``, ``onnxruntime``, ``litert``,
+            ``command``); empty: the ``cpu-local`` alias.
         threads: for ``cpu-local`` with ``backend``: the profile's thread count (0: 1).
         clock: for ``cpu-local`` with ``backend``: the profile's clock (``wall``, ``cpu``).
         out: folder for ``validate.json`` and ``validate.png`` (created).
         seed: seeds the subnet sample.
         repeats: timed rounds per subnet (0: the profile's).
         group: subnets timed together (interleaved).
-        console: where the progress bar and the summary go (None: silent).
+        passes: independent measurement passes per subnet (>= 2 reports self-agreement).
+        workers: ``litert`` / ``adb``: conversion processes.
 
     Returns:
         The report (what ``validate.json`` holds).
 
     Raises:
-        InvalidInputError: ``n < 2``, or a device that cannot be reached from this machine.
+        InvalidInputError: ``n < 2``, ``passes < 1``, or a device that cannot be reached
+            from this machine (no adb, no phone, no benchmark_model).
         MissingLatencyError: ``cpu-local`` not profiled yet.
     """
-    if n < 2:
-        raise InvalidInputError(f"--n must be >= 2 to compare rankings, got {n}")
+    if n < 2 or passes < 1:
+        raise InvalidInputError(f"--n must be >= 2 to compare rankings and --passes >= 1, got "
+                                f"{n=}, {passes=}")
     model = _resolve(device, backend, threads or 1, clock)
     prof = model.profile.extra.get("profiler")
     if not isinstance(prof, dict):
         raise InvalidInputError(
             f"device {device!r} cannot be reached from this machine ({model.provenance} model "
             f"without a profiler); validate cpu-local or a device profiled with `nas profile "
-            "--backend command`")
+            "--backend adb` or `--backend command`")
     runner = make_runner(str(prof["backend"]), threads=int(prof.get("threads", 1)),
                          command=str(prof.get("command", "")),
                          repeats=repeats or int(prof.get("repeats", 15)),
-                         clock=str(prof.get("clock", "wall")))
+                         clock=str(prof.get("clock", "wall")), workers=workers,
+                         serial=str(prof.get("serial") or ""))
+    runner.check()
     sp = get_space(space)
     rng = np.random.default_rng(seed)
     archs = [sp.sample(rng) for _ in range(n)]
     predicted = model.predict_many(archs)
     load_before = os.getloadavg()
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                  TimeElapsedColumn(), console=console, disable=console is None) as bar:
-        task = bar.add_task(f"{model.name}: {space} subnets end to end", total=n)
-        got = measure_networks(runner, sp, archs, lambda k: bar.advance(task, k), group=group)
+    runs: list[list[tuple[float, float]]] = []
+    with ProgressBar(f"{model.name}: {space} subnets end to end", total=n * passes) as bar:
+        for p in range(passes):  # odd passes walk the subnets in reverse: drifts do not align
+            order = archs if p % 2 == 0 else archs[::-1]
+            got = measure_networks(runner, sp, order, bar.advance, group=group)
+            runs.append(got if p % 2 == 0 else got[::-1])
     load_after = os.getloadavg()
-    measured = np.asarray([ms for ms, _ in got])
+    measured = np.mean([[ms for ms, _ in r] for r in runs], axis=0)
+    spread = np.asarray([_finite_mean([r[i][1] for r in runs]) for i in range(n)])
+    rel_spread = [s / m for s, m in zip(spread, measured, strict=True) if np.isfinite(s)]
+    agreement = (self_agreement([ms for ms, _ in runs[0]], [ms for ms, _ in runs[1]])
+                 if passes >= 2 else {})
     metrics = latency_metrics(predicted.tolist(), measured.tolist())
     label = (f"{model.name} ({runner.name}, {runner.threads} thread"
              f"{'s' * (runner.threads > 1)}, {runner.clock} clock)")
@@ -183,12 +205,17 @@ def validate_device(
         "threads": runner.threads, "clock": runner.clock, "runtime": model.profile.runtime,
         "hardware": model.profile.hardware, "seed": seed, "repeats": runner.repeats,
         **metrics,
+        "passes": passes,
+        "self_agreement": agreement,
+        "noise_floor_median_rel_std": float(np.median(rel_spread)) if rel_spread else None,
         "load_avg_before": [round(x, 2) for x in load_before],
         "load_avg_after": [round(x, 2) for x in load_after],
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "subnets": [{"arch_id": a.arch_id, "arch": a.to_dict(), "measured_ms": float(m),
-                     "measured_std_ms": float(s), "predicted_ms": float(p)}
-                    for a, m, (_, s), p in zip(archs, measured, got, predicted, strict=True)],
+                     "measured_std_ms": float(sd), "passes_ms": [r[i][0] for r in runs],
+                     "predicted_ms": float(p)}
+                    for i, (a, m, sd, p) in enumerate(zip(archs, measured, spread, predicted,
+                                                          strict=True))],
     }
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -198,10 +225,11 @@ def validate_device(
                     f"{space} on {label}\n{metrics['within_10pct']:.0%} within ±10 %, "
                     f"RMSE {metrics['rmse_ms']:.2f} ms, Spearman {metrics['spearman']:.3f}, n={n}",
                     label)
-    if console is not None:
-        console.print(
-            f"{label}, {space}, n={n}: {metrics['within_10pct']:.1%} within ±10 %, RMSE "
-            f"{metrics['rmse_ms']:.3f} ms, MAPE {metrics['mape']:.1%}, Spearman "
-            f"{metrics['spearman']:.3f} (load avg {load_before[0]:.2f} -> {load_after[0]:.2f}); "
-            f"wrote {out / JSON_FILE} and {out / PNG_FILE}")
+    logger.info(
+        "%s, %s, n=%d: %.1f%% within ±10 %%, RMSE %.3f ms, MAPE %.1f%%, Spearman %.3f; "
+        "passes agree within ±10 %% for %s (load avg %.2f -> %.2f); wrote %s and %s",
+        label, space, n, 100 * metrics["within_10pct"], metrics["rmse_ms"],
+        100 * metrics["mape"], metrics["spearman"],
+        f"{agreement['within_10pct']:.0%}" if agreement else "-", load_before[0],
+        load_after[0], out / JSON_FILE, out / PNG_FILE)
     return report

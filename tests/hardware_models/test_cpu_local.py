@@ -17,9 +17,9 @@ from nasforge.errors import MissingLatencyError
 from nasforge.hardware_models import get_device
 from nasforge.hardware_models._blockkeys import block_from_key
 from nasforge.hardware_models._blockkeys import block_key
-from nasforge.hardware_models._cpu import profile_device
 from nasforge.hardware_models._features import features
 from nasforge.hardware_models._fusion import fit_fusion
+from nasforge.hardware_models._profiling import profile_device
 from nasforge.hardware_models._runners import CommandRunner
 from nasforge.hardware_models._runners import robust_estimate
 from nasforge.search_spaces import get_space

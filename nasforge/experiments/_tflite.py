@@ -1,0 +1,140 @@
+"""The ``tflite`` export format: a subnet as a ``.tflite`` file, checked and timed with LiteRT.
+
+Android apps ship models as ``.tflite`` files run by LiteRT (the TFLite runtime); the phone
+tables behind ``pixel1/4/6/xiaomi11`` were measured so. :class:`TfliteFormat` converts the
+static model with ``litert-torch`` (input kept NCHW, fp32), loads the written file into the
+LiteRT interpreter with the XNNPACK delegate for the output check and the timing, and
+:func:`mac_report` puts the converter's own MAC count beside nasforge's analytic ``flops``
+(MACs) in the export config. Needs the extra ``nasforge[tflite]``.
+
+Example:
+    >>> from nasforge.experiments import EXPORT_FORMATS
+    >>> EXPORT_FORMATS.get("tflite").suffix
+    '.tflite'
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING
+from typing import Any
+
+import torch
+from torch import nn
+
+from nasforge.experiments._formats import EXPORT_FORMATS
+from nasforge.experiments._formats import ExportFormat
+from nasforge.experiments._formats import Rebuild
+from nasforge.experiments._verify import Runner
+
+if TYPE_CHECKING:
+    from nasforge.search_spaces.arch import Arch
+    from nasforge.search_spaces.base import SearchSpace
+
+__all__ = ["MACS_TOLERANCE", "TfliteFormat", "mac_line", "mac_report"]
+
+#: the converter's MAC count and ours should agree within this relative difference.
+MACS_TOLERANCE = 0.03
+
+
+class TfliteFormat(ExportFormat):
+    """``.tflite`` through ``litert-torch``; run back by LiteRT (XNNPACK, fp32).
+
+    ``write`` also writes ``<file>.json`` beside the model with the converter's MAC count
+    (the flatbuffer exporter's "Estimated count of arithmetic ops") and the versions.
+    """
+
+    name = "tflite"
+    suffix = ".tflite"
+
+    def write(self, model: nn.Module, example: torch.Tensor, path: Path, opset: int) -> None:
+        from nasforge.hardware_models._litert import convert_module
+        from nasforge.hardware_models._litert import graph_macs
+        from nasforge.hardware_models._litert import litert_versions
+
+        conv = convert_module(model, tuple(example.shape), name=path.stem)
+        path.write_bytes(conv.content)
+        _sidecar(path).write_text(json.dumps(
+            {"converter_macs": conv.macs, "graph_macs": graph_macs(conv.content),
+             "convert_s": round(conv.seconds, 2),
+             "input_shape": list(example.shape), **litert_versions()}, sort_keys=True) + "\n")
+
+    def load(self, path: Path, rebuild: Rebuild, threads: int) -> Runner:
+        from nasforge.hardware_models._litert import interpreter_call
+
+        _, run = interpreter_call(path, threads)
+        return run
+
+    def runtime(self) -> str:
+        from nasforge.hardware_models._litert import litert_versions
+
+        return (f"LiteRT {litert_versions()['ai-edge-litert']} (ai-edge-litert) interpreter, "
+                "XNNPACK delegate, fp32")
+
+
+def _sidecar(path: Path) -> Path:
+    return path.with_name(path.name + ".json")
+
+
+def mac_report(path: Path, arch: Arch, space: SearchSpace, input_size: int,
+               num_classes: int) -> dict[str, Any]:
+    """The converter's MAC count beside ours, for the export config.
+
+    Ours is ``space.flops(arch)`` (MACs) and is comparable only at the arch's own resolution and
+    the space's number of classes; otherwise ``ours`` is None and ``note`` says why.
+
+    Args:
+        path: the written ``.tflite`` file (its ``.json`` sidecar holds the converter's count).
+        arch: the exported architecture.
+        space: its space.
+        input_size: the side the file was converted at.
+        num_classes: the classifier width of the exported model.
+
+    Returns:
+        ``{"converter": int | None, "ours": int | None, "rel_diff": float | None,
+        "within_tolerance": bool | None, "tolerance": 0.03, "note": str}``.
+    """
+    side = json.loads(_sidecar(path).read_text()) if _sidecar(path).is_file() else {}
+    conv, graph = side.get("converter_macs"), side.get("graph_macs")
+    out: dict[str, Any] = {"converter": conv, "graph": graph, "ours": None, "rel_diff": None,
+                           "graph_rel_diff": None, "within_tolerance": None,
+                           "tolerance": MACS_TOLERANCE,
+                           "note": "ours = space.flops(arch); converter = the flatbuffer "
+                           "exporter's estimate; graph = counted from the file's conv / "
+                           "fully-connected / batch-matmul ops"}
+    res = getattr(arch, "resolution", None)
+    if res != input_size or getattr(space, "num_classes", num_classes) != num_classes:
+        out["note"] = (f"not compared: exported at {input_size}px / {num_classes} classes, our "
+                       f"count is for {res}px / {getattr(space, 'num_classes', '?')} classes")
+        return out
+    ours = int(space.flops(arch))
+    out["ours"] = ours
+    if conv:
+        rel = float(conv) / ours - 1.0
+        out["rel_diff"] = round(rel, 5)
+        out["within_tolerance"] = abs(rel) <= MACS_TOLERANCE
+    if graph:
+        out["graph_rel_diff"] = round(float(graph) / ours - 1.0, 5)
+    return out
+
+
+
+def mac_line(config_path: Path) -> str:
+    """One line for the CLI: the converter's MACs beside ours, from the export config."""
+    import yaml
+
+    macs = (yaml.safe_load(config_path.read_text()) or {}).get("macs") or {}
+    conv, ours = macs.get("converter"), macs.get("ours")
+    if conv is None:
+        return "converter MACs: not reported by this litert-torch"
+    if ours is None:
+        return f"converter MACs {conv / 1e6:.2f} M; {macs.get('note', '')}"
+    graph = macs.get("graph_rel_diff")
+    return (f"converter MACs {conv / 1e6:.2f} M vs ours (flops) {ours / 1e6:.2f} M: "
+            f"{100 * macs['rel_diff']:+.2f}% ({'within' if macs['within_tolerance'] else 'OUTSIDE'}"
+            f" {100 * macs['tolerance']:.0f}%)"
+            + (f"; counted from the file's ops: {100 * graph:+.2f}%" if graph is not None else ""))
+
+
+EXPORT_FORMATS.add(TfliteFormat.name, TfliteFormat())
