@@ -63,7 +63,6 @@ from nasforge.supernet import checkpoint as ckpt_io
 from nasforge.supernet.data.base import BaseImageSource
 from nasforge.supernet.data.base import Batch
 from nasforge.supernet.data.base import CorruptImageTracker
-from nasforge.supernet.data.transforms import MixSpec
 from nasforge.supernet.data.transforms import mix_batch
 from nasforge.supernet.data.transforms import normalize
 from nasforge.supernet.data.transforms import resize_batch
@@ -76,6 +75,7 @@ from nasforge.supernet.losses import DISTILL_LOSSES
 from nasforge.supernet.losses import label_smoothed_ce
 from nasforge.supernet.optim import build_optimizer
 from nasforge.supernet.optim import cosine_with_warmup
+from nasforge.supernet.recipe import TrainConfig
 from nasforge.supernet.sliced_optim import clip_grad_norm_
 from nasforge.supernet.sliced_optim import gradients
 from nasforge.supernet.telemetry import Telemetry
@@ -92,107 +92,6 @@ _LOG_FIELDS = ("step", "level", "level_mflops", "role", "arch_id", "mflops", "re
                "loss", "ce", "lr")
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """Hyper-parameters of a supernet training run (the recipe's ``train`` section).
-
-    Attributes:
-        steps: optimizer steps (a recipe giving ``epochs`` has them converted to steps).
-        batch_size: global batch size (all ranks together).
-        lr: peak learning rate (at ``lr_base_batch`` when that is set).
-        lr_base_batch: linear batch-scaling rule: the peak lr is ``lr * batch_size /
-            lr_base_batch`` (Goyal et al.); ``None`` uses ``lr`` as given.
-        min_lr_ratio: final learning rate as a share of ``lr`` (cosine schedule).
-        warmup_steps: linear warm-up steps.
-        weight_decay: decay of conv/linear weights (none on norms, biases, attention biases).
-        optimizer: ``adamw`` or ``sgd``.
-        momentum: SGD momentum.
-        grad_clip: max global gradient norm; ``None`` disables clipping.
-        label_smoothing: label smoothing of the CE on labels.
-        distill: distillation loss of non-teacher subnets: ``alpha`` (AlphaNet), ``kd``, ``none``.
-        ema_decay: EMA of the weights; ``None`` disables it.
-        seed: seed of the batches, the sampler (set by the caller) and torch's generator.
-        checkpoint_every: steps between checkpoints (and log flushes).
-        checkpoint_every_epochs: epochs between checkpoints, on top of ``checkpoint_every``.
-        keep_last: numbered checkpoints ``step-NNNNNNN.ckpt`` kept beside ``last.ckpt``
-            (0 keeps none).
-        val_every_epochs: validate the min and max subnets every N epochs (``None``: never).
-        augment: training augmentation (random crops / flips; shifts on the in-memory sets).
-        mixup: mixup alpha (0: off), applied to the batch on the compute device.
-        cutmix: cutmix alpha (0: off).
-        mix_prob: probability that a batch is mixed when mixup or cutmix is on.
-        input_size: side of the images the data yields; with a ``resolution_scale`` each
-            subnet is resized from it to its own proxy resolution.
-        resolution_scale: elastic resolution: an arch of resolution r trains and is scored at
-            ``round(r * scale)`` px (1.0 on ImageNet; 1/8 for the quick supernet on
-            ``digits``); ``None`` trains every subnet at ``input_size``.
-    """
-
-    steps: int = 160
-    batch_size: int = 32
-    lr: float = 1e-3
-    lr_base_batch: int | None = None
-    min_lr_ratio: float = 0.02
-    warmup_steps: int = 10
-    weight_decay: float = 0.05
-    optimizer: str = "adamw"
-    momentum: float = 0.9
-    grad_clip: float | None = 1.0
-    label_smoothing: float = 0.1
-    distill: str = "alpha"
-    ema_decay: float | None = None
-    seed: int = 0
-    checkpoint_every: int = 50
-    checkpoint_every_epochs: int | None = None
-    keep_last: int = 0
-    val_every_epochs: int | None = None
-    augment: bool = True
-    mixup: float = 0.0
-    cutmix: float = 0.0
-    mix_prob: float = 1.0
-    input_size: int = 32
-    resolution_scale: float | None = None
-
-    def __post_init__(self) -> None:
-        if self.steps < 1 or self.batch_size < 1 or self.checkpoint_every < 1:
-            raise InvalidInputError(
-                f"steps, batch size and checkpoint interval must be >= 1, but got "
-                f"steps={self.steps}, batch_size={self.batch_size}, "
-                f"checkpoint_every={self.checkpoint_every}"
-            )
-        if self.distill != "none" and self.distill not in DISTILL_LOSSES:
-            raise InvalidInputError(DISTILL_LOSSES.unknown_message(self.distill) + ", none")
-        if self.keep_last < 0 or (self.resolution_scale is not None
-                                  and not 0.0 < self.resolution_scale <= 4.0):
-            raise InvalidInputError(
-                f"train.keep_last must be >= 0 and train.resolution_scale in (0, 4], got "
-                f"keep_last={self.keep_last}, resolution_scale={self.resolution_scale}")
-
-    @property
-    def peak_lr(self) -> float:
-        """``lr`` after the batch-scaling rule."""
-        if self.lr_base_batch is None:
-            return self.lr
-        return self.lr * self.batch_size / self.lr_base_batch
-
-    @property
-    def mix(self) -> MixSpec:
-        return MixSpec(self.mixup, self.cutmix, self.mix_prob)
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain dict (stored in checkpoints)."""
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
-        """Inverse of :meth:`to_dict`; unknown keys raise :class:`InvalidInputError`."""
-        names = {f.name for f in dataclasses.fields(cls)}
-        extra = sorted(set(data) - names)
-        if extra:
-            raise InvalidInputError(f"unknown training option(s) {extra}; known: {sorted(names)}")
-        return cls(**data)
 
 
 @dataclass(frozen=True)

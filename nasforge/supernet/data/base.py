@@ -128,6 +128,7 @@ class CorruptImageTracker:
         self.seen = 0
         self.bad: list[str] = []
         self.count = 0
+        self._reported: set[str] = set()
 
     def add(self, bad: tuple[str, ...], seen: int) -> None:
         """Record one batch.
@@ -138,11 +139,13 @@ class CorruptImageTracker:
         self.seen += seen
         if not bad:
             return
-        new = [p for p in bad if len(self.bad) < self.show]
-        self.bad += new[: self.show - len(self.bad)]
         self.count += len(bad)
-        for p in new:
-            logger.warning("skipped an unreadable image: %s", p)
+        for p in bad:
+            if p not in self._reported:
+                self._reported.add(p)
+                logger.warning("skipped an unreadable image: %s", p)
+                if len(self.bad) < self.show:
+                    self.bad.append(p)
         if self.count > self.max_share * max(self.seen, self.floor):
             raise InvalidInputError(
                 f"{self.count} of {self.seen} images read so far are unreadable (more than "
