@@ -69,6 +69,7 @@ class TrainConfig:
             lr_base_batch`` (Goyal et al.); ``None`` uses ``lr`` as given.
         min_lr_ratio: final learning rate as a share of ``lr`` (cosine schedule).
         warmup_steps: linear warm-up steps.
+        warmup_epochs: when set, ``warmup_steps`` is derived from it (like ``epochs``).
         weight_decay: decay of conv/linear weights (none on norms, biases, attention biases).
         optimizer: ``adamw`` or ``sgd``.
         momentum: SGD momentum.
@@ -100,6 +101,7 @@ class TrainConfig:
     lr_base_batch: int | None = None
     min_lr_ratio: float = 0.02
     warmup_steps: int = 10
+    warmup_epochs: int | None = None
     weight_decay: float = 0.05
     optimizer: str = "adamw"
     momentum: float = 0.9

@@ -74,12 +74,17 @@ def train_supernet(space: SearchSpace, recipe: Recipe, out_dir: Path | None, *,
     cfg = recipe.train
     data = open_data(recipe.data, cfg.input_size, cfg.seed, loader=recipe.loader,
                      resolution_scale=cfg.resolution_scale)
-    if cfg.epochs is not None:
+    if cfg.epochs is not None or cfg.warmup_epochs is not None:
         n = data.num_train
         if n is None:
-            raise InvalidInputError(f"train.epochs needs a dataset of known size; {data.name} "
-                                    "streams shards of unknown length: give train.steps")
-        cfg = dataclasses.replace(cfg, steps=max(1, cfg.epochs * max(1, n // cfg.batch_size)))
+            raise InvalidInputError(f"train.epochs / train.warmup_epochs need a dataset of known "
+                                    f"size; {data.name} streams shards of unknown length: give "
+                                    "train.steps and train.warmup_steps")
+        per_epoch = max(1, n // cfg.batch_size)
+        steps = cfg.steps if cfg.epochs is None else max(1, cfg.epochs * per_epoch)
+        warm = (cfg.warmup_steps if cfg.warmup_epochs is None
+                else min(steps - 1, cfg.warmup_epochs * per_epoch))
+        cfg = dataclasses.replace(cfg, steps=steps, warmup_steps=max(0, warm))
     torch.manual_seed(cfg.seed)  # supernet initialisation
     supernet = build_supernet(space, data.num_classes)
     try:
