@@ -236,9 +236,12 @@ class _EpochBatches(Sampler[list[tuple[int, int]]]):
 
 
 def _loader(dataset: Any, *, workers: int, prefetch: int, **kwargs: Any) -> DataLoader[Any]:
+    """A DataLoader that leaves the global torch RNG alone (its own generator seeds the workers;
+    the transforms draw from per-sample generators), so resuming never shifts dropout's RNG."""
     extra: dict[str, Any] = {"prefetch_factor": prefetch} if workers > 0 else {}
     return DataLoader(dataset, num_workers=workers, collate_fn=kwargs.pop("collate_fn", _collate),
-                      pin_memory=torch.cuda.is_available(), **extra, **kwargs)
+                      pin_memory=torch.cuda.is_available(), generator=torch.Generator(),
+                      **extra, **kwargs)
 
 
 class StreamingImageFolder(BaseImageSource):
