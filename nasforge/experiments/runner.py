@@ -131,16 +131,15 @@ def _checkpoint(cfg: ExperimentConfig, space: SearchSpace, progress: bool) -> Pa
 
 def _supernet_objective(cfg: ExperimentConfig, space: SearchSpace, progress: bool
                         ) -> SupernetAccuracyObjective:
+    from nasforge.supernet.checkpoint import RunConfig
     from nasforge.supernet.checkpoint import load_supernet
-    from nasforge.supernet.data import load_data
     from nasforge.supernet.quick import resolve_device
 
     device = resolve_device(cfg.accelerator)
     ckpt = _checkpoint(cfg, space, progress)
     supernet, state = load_supernet(ckpt, expect_space=space.name)
-    conf = state.config
-    seed = int(conf.get("train", {}).get("seed", 0))
-    data = load_data(str(conf.get("data", "digits")), int(conf.get("input_size", 32)), seed=seed)
+    run = RunConfig.from_checkpoint(state)  # data, size, resolution scale, seed
+    seed, data = run.seed, run.open_data()
     return SupernetAccuracyObjective(supernet, data, device=str(device), checkpoint=ckpt,
                                      seed=seed, name=ACCURACY)
 

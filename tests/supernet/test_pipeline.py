@@ -79,7 +79,7 @@ def test_transforms_keep_the_aspect_and_are_seeded(tmp_path: Path) -> None:
 def test_mixup_and_cutmix_mix_with_the_reversed_batch() -> None:
     x = torch.arange(4.0).view(4, 1, 1, 1).expand(4, 3, 8, 8).contiguous()
     y = torch.arange(4)
-    xm, ya, yb, lam = mix_batch(x, y, MixSpec(mixup_alpha=0.8), np.random.default_rng(0))
+    xm, _, yb, lam = mix_batch(x, y, MixSpec(mixup_alpha=0.8), np.random.default_rng(0))
     assert torch.allclose(xm, lam * x + (1 - lam) * x.flip(0)) and torch.equal(yb, y.flip(0))
     xc, _, _, lam_c = mix_batch(x, y, MixSpec(cutmix_alpha=1.0), np.random.default_rng(1))
     changed = (xc != x).float().mean().item()
