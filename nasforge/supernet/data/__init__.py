@@ -28,7 +28,7 @@ from nasforge.supernet.data._memory import load_data
 from nasforge.supernet.data._memory import read_cifar_batch
 from nasforge.supernet.data._stream import LoaderConfig
 from nasforge.supernet.data._stream import StreamingImageFolder
-from nasforge.supernet.data._stream import StreamingWebDataset
+from nasforge.supernet.data._webdataset import StreamingWebDataset
 from nasforge.supernet.data.base import BaseImageSource
 from nasforge.supernet.data.base import Batch
 from nasforge.supernet.data.base import CorruptImageTracker
