@@ -247,13 +247,11 @@ def _checkpoint(cfg: ExperimentConfig, space: SearchSpace, progress: bool) -> Pa
 
 
 def _load_supernet(cfg: ExperimentConfig, space: SearchSpace, ckpt: Path) -> SupernetAccuracy:
-    from nasforge.supernet import load_data
     from nasforge.supernet import load_supernet
+    from nasforge.supernet.checkpoint import RunConfig
     from nasforge.supernet.quick import resolve_device
 
     device = resolve_device(cfg.accelerator)
     supernet, state = load_supernet(ckpt, expect_space=space.name)
-    conf = state.config
-    seed = int(conf.get("train", {}).get("seed", 0))
-    data = load_data(str(conf.get("data", "digits")), int(conf.get("input_size", 32)), seed=seed)
-    return SupernetAccuracy(supernet, data, str(device), ckpt, seed)
+    run = RunConfig.from_checkpoint(state)  # data, size, resolution scale, seed
+    return SupernetAccuracy(supernet, run.open_data(), str(device), ckpt, run.seed)

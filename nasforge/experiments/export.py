@@ -391,7 +391,8 @@ def extract_subnet(
     Loads the supernet (:func:`nasforge.supernet.checkpoint.load_supernet`), extracts ``arch``'s
     static twin and re-estimates its BatchNorm statistics on ``calib_batches`` training batches
     of ``data`` (default: the dataset the supernet was trained on, from the checkpoint config)
-    at the supernet's training input size.
+    at the size the subnet was trained and scored at (its resolution times the checkpoint's
+    resolution scale; :func:`nasforge.supernet.evaluate.recalibrate_at_resolution`).
 
     Args:
         checkpoint: checkpoint file or run folder (``last.ckpt``).
@@ -411,39 +412,29 @@ def extract_subnet(
         IncompatibleComponentsError: the checkpoint is a supernet of another space.
         InvalidArchitectureError: ``arch`` is outside the space.
     """
-    from nasforge.supernet import recalibrate_bn
+    from nasforge.supernet.checkpoint import RunConfig
     from nasforge.supernet.checkpoint import load_supernet
-    from nasforge.supernet.data import BatchStream
-    from nasforge.supernet.data import load_data
+    from nasforge.supernet.evaluate import recalibrate_at_resolution
 
     _positive("calib_batches", calib_batches)
     _positive("batch_size", batch_size)
     supernet, ckpt = load_supernet(Path(checkpoint), expect_space=arch.space, use_ema=use_ema)
     model = supernet.extract(arch)  # type: ignore[operator]
-    spec = data if data is not None else _data_spec(ckpt.config.get("data"))
+    run = RunConfig.from_checkpoint(ckpt)
+    spec = data if data is not None else run.data
     if not spec:
         raise InvalidInputError(
             f"checkpoint {ckpt.path} does not record its training data; pass --data (e.g. "
             f"digits, imagefolder:PATH) for BN recalibration"
         )
-    train_size = int(ckpt.config["input_size"])
-    images = load_data(spec, input_size=train_size, seed=seed)
-    stream = BatchStream(images.train_x, images.train_y, batch_size, seed, augment=False)
-    recalibrate_bn(model, (stream.batch(i)[0] for i in range(calib_batches)), calib_batches)
+    images = run.open_data(spec)
+    # the statistics of the size the subnet was trained and scored at (elastic resolution)
+    size = recalibrate_at_resolution(model, images, getattr(arch, "resolution", None),
+                                     batches=calib_batches, batch_size=batch_size, seed=seed)
     source = {"checkpoint": str(ckpt.path), "step": ckpt.step, "ema": bool(use_ema),
               "bn_recalibration": {"data": spec, "batches": calib_batches,
-                                   "batch_size": stream.batch_size, "input_size": train_size}}
+                                   "batch_size": batch_size, "input_size": size}}
     return model.eval(), source
-
-
-def _data_spec(value: Any) -> str | None:
-    if isinstance(value, str):
-        return value
-    if isinstance(value, dict):
-        for key in ("spec", "name", "data"):
-            if isinstance(value.get(key), str):
-                return value[key]
-    return None
 
 
 def predict_device_ms(device: str, arch: Arch) -> float:

@@ -109,8 +109,9 @@ class _Worker:
             net.load_state_dict(state, strict=True)
             tensors = {k: torch.from_numpy(np.array(data[k])) for k in
                        ("train_x", "train_y", "val_x", "val_y")}
-        image_data = ImageData(name=str(data["name"]), num_classes=int(data["num_classes"]),
-                               input_size=int(data["input_size"]), **tensors)
+        image_data = ImageData(str(data["name"]), tensors["train_x"], tensors["train_y"],
+                               tensors["val_x"], tensors["val_y"], int(data["num_classes"]),
+                               int(data["input_size"]), data.get("resolution_scale"))
         self.evaluator = SubnetEvaluator(
             net.eval(), image_data, recal_batches=int(opts["recal_batches"]),
             batch_size=int(opts["batch_size"]), seed=int(opts["seed"]),
@@ -185,7 +186,8 @@ class SupernetActorPool:
         # one copy of each in the object store; every actor reads the same objects
         self._weights_ref = ray.put(weights)
         self._data_ref = ray.put({"name": data.name, "num_classes": data.num_classes,
-                                  "input_size": data.input_size, **arrays})
+                                  "input_size": data.input_size,
+                                  "resolution_scale": data.resolution_scale, **arrays})
         opts = {"recal_batches": recal_batches, "batch_size": batch_size, "seed": seed,
                 "device": device, "threads": threads_per_worker}
         actor_cls = ray.remote(num_cpus=cpus_per_worker, num_gpus=gpus_per_worker)(_Worker)
@@ -205,14 +207,12 @@ class SupernetActorPool:
                 size and with its seed, as ``run_experiment`` does).
             **kwargs: the constructor's keyword arguments (``workers``, ``recal_batches``...).
         """
+        from nasforge.supernet.checkpoint import RunConfig
         from nasforge.supernet.checkpoint import load_supernet
-        from nasforge.supernet.data import load_data
 
         supernet, ckpt = load_supernet(Path(path))
-        conf = ckpt.config
-        seed = int(conf.get("train", {}).get("seed", 0))
-        image_data = load_data(data or str(conf.get("data", "digits")),
-                               int(conf.get("input_size", 32)), seed=seed)
+        run = RunConfig.from_checkpoint(ckpt)
+        seed, image_data = run.seed, run.open_data(data)
         kwargs.setdefault("seed", seed)
         kwargs.setdefault("checkpoint", path)
         return cls(supernet, image_data, **kwargs)  # type: ignore[arg-type]

@@ -38,17 +38,21 @@ __all__ = [
 ]
 
 # ---- supernet training: samplers, losses, data, trainer, checkpoints (owner: training) -------
+from nasforge.supernet.checkpoint import RunConfig
 from nasforge.supernet.checkpoint import load_supernet
 from nasforge.supernet.checkpoint import read_checkpoint
 from nasforge.supernet.data import DATASETS
+from nasforge.supernet.data import BaseImageSource
 from nasforge.supernet.data import ImageData
+from nasforge.supernet.data import LoaderConfig
 from nasforge.supernet.data import load_data
+from nasforge.supernet.data import open_data
 from nasforge.supernet.evaluate import SubnetAccuracy
 from nasforge.supernet.evaluate import evaluate_subnet
-from nasforge.supernet.quick import DEFAULT_RECIPE
-from nasforge.supernet.quick import Recipe
 from nasforge.supernet.quick import train_quick_supernet
-from nasforge.supernet.quick import train_supernet
+from nasforge.supernet.recipe import DEFAULT_RECIPE
+from nasforge.supernet.recipe import Recipe
+from nasforge.supernet.recipe import load_recipe
 from nasforge.supernet.samplers import SAMPLERS
 from nasforge.supernet.samplers import BaseSampler
 from nasforge.supernet.samplers import create_sampler
@@ -57,14 +61,18 @@ from nasforge.supernet.sliced_optim import SlicedSGD
 from nasforge.supernet.sliced_optim import SliceGrads
 from nasforge.supernet.trainer import SupernetTrainer
 from nasforge.supernet.trainer import TrainConfig
+from nasforge.supernet.training import train_supernet
 
 __all__ += [
     "DATASETS",
     "DEFAULT_RECIPE",
     "SAMPLERS",
+    "BaseImageSource",
     "BaseSampler",
     "ImageData",
+    "LoaderConfig",
     "Recipe",
+    "RunConfig",
     "SliceGrads",
     "SlicedAdamW",
     "SlicedSGD",
@@ -74,7 +82,9 @@ __all__ += [
     "create_sampler",
     "evaluate_subnet",
     "load_data",
+    "load_recipe",
     "load_supernet",
+    "open_data",
     "read_checkpoint",
     "train_quick_supernet",
     "train_supernet",

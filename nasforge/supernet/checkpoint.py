@@ -4,14 +4,20 @@ Layout of ``DIR/last.ckpt`` (a plain safetensors file, readable by any safetenso
 
 * tensors ``model.<name>`` (weights and BN statistics), ``ema.<name>`` (when EMA is on),
   ``optim.<param index>.<key>`` (optimizer moments and step counters), ``rng.torch`` (the torch
-  CPU generator state);
+  CPU generator state), ``rng.cuda.<device>`` (each CUDA generator, where CUDA is present);
 * metadata key ``nasforge``: canonical JSON with ``format``, ``config`` (``space``,
   ``num_classes``, ``input_size``, data spec, sampler name and options, training config),
   ``step``, ``optimizer`` (param groups and non-tensor state), ``scheduler``, ``sampler`` (levels,
-  pools, banks, RNG state), ``rng`` (numpy global and python ``random`` states).
+  pools, banks, RNG state), ``rng`` (numpy global and python ``random`` states), ``extra``
+  (the data position ``[epoch, batch]`` and the unreadable-image count).
 
-Nothing is pickled. Writes are atomic (temporary file, then ``os.replace``), so a run killed while
-saving keeps its previous checkpoint.
+The ``config`` block is read in one place, :meth:`RunConfig.from_checkpoint` (data spec, input
+size, resolution scale, seed, loader options): every reader (``nas eval``, the search's supernet
+objective, export's BN calibration) should use it rather than probing the dict.
+
+Nothing is pickled. Writes are atomic (temporary file, fsync, then ``os.replace``), so a run
+killed while saving keeps its previous checkpoint; :func:`keep_numbered` keeps the last k
+``step-NNNNNNN.ckpt`` copies.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,6 +42,8 @@ from nasforge.errors import InvalidInputError
 __all__ = [
     "CHECKPOINT_FORMAT",
     "Checkpoint",
+    "RunConfig",
+    "keep_numbered",
     "load_supernet",
     "python_rng_state",
     "read_checkpoint",
@@ -77,6 +86,67 @@ class Checkpoint:
         return {k[len(p):]: v for k, v in self.tensors.items() if k.startswith(p)}
 
 
+@dataclass(frozen=True)
+class RunConfig:
+    """The typed ``config`` block of a checkpoint: what a reader needs to rebuild the data.
+
+    Attributes:
+        space: search space name.
+        num_classes: classes of the head.
+        data: dataset spec the supernet was trained on (``digits``, ``imagefolder:PATH``, ...).
+        input_size: side of the images the data yielded.
+        resolution_scale: elastic-resolution proxy scale (``None``: one size for all subnets).
+        seed: the training seed (also the seed of the data split).
+        loader: the streaming pipeline's options (``LoaderConfig`` fields).
+    """
+
+    space: str
+    num_classes: int
+    data: str
+    input_size: int
+    resolution_scale: float | None
+    seed: int
+    loader: dict[str, Any]
+
+    @classmethod
+    def from_checkpoint(cls, ckpt: Checkpoint) -> RunConfig:
+        """Read the block of ``ckpt`` (older checkpoints: ``digits``, no scale).
+
+        Raises:
+            InvalidInputError: a field of the wrong type.
+        """
+        cfg = ckpt.config
+        train: dict[str, Any] = cfg.get("train") or {}
+        if not isinstance(train, dict):
+            train = {}
+        data = cfg.get("data", "digits")
+        if isinstance(data, dict):  # a mapping written by hand: {spec: ...}
+            data = data.get("spec", data.get("name", "digits"))
+        scale = cfg.get("resolution_scale", train.get("resolution_scale"))
+        try:
+            return cls(str(cfg["space"]), int(cfg["num_classes"]), str(data),
+                       int(cfg["input_size"]), None if scale is None else float(scale),
+                       int(train.get("seed", 0)), dict(cfg.get("loader") or {}))
+        except (TypeError, ValueError) as e:
+            raise InvalidInputError(f"checkpoint {ckpt.path} has a malformed config: {e}"
+                                    ) from None
+
+    def open_data(self, spec: str | None = None, *, workers: int | None = None) -> Any:
+        """The data source of this run (or of ``spec``) at the run's size and scale."""
+        import dataclasses as dc
+
+        from nasforge.supernet.data import LoaderConfig
+        from nasforge.supernet.data import open_data
+
+        known = {f.name for f in dc.fields(LoaderConfig)}
+        opts: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v
+                                for k, v in self.loader.items() if k in known}
+        if workers is not None:
+            opts["workers"] = workers
+        return open_data(spec or self.data, self.input_size, self.seed,
+                         loader=LoaderConfig(**opts), resolution_scale=self.resolution_scale)
+
+
 def python_rng_state() -> list[Any]:
     """Python's ``random`` state as JSON-serialisable lists."""
     version, internal, gauss = random.getstate()
@@ -88,8 +158,9 @@ def _numpy_global_state() -> list[Any]:
     return [kind, np.asarray(keys).tolist(), int(pos), int(has_gauss), float(cached)]
 
 
-def restore_global_rngs(state: dict[str, Any], torch_state: torch.Tensor | None) -> None:
-    """Restore the python, numpy-global and torch CPU generators from a checkpoint."""
+def restore_global_rngs(state: dict[str, Any], torch_state: torch.Tensor | None,
+                        cuda_states: dict[str, torch.Tensor] | None = None) -> None:
+    """Restore the python, numpy-global, torch CPU and (where present) CUDA generators."""
     py = state.get("python")
     if py is not None:
         random.setstate((py[0], tuple(py[1]), py[2]))
@@ -99,6 +170,10 @@ def restore_global_rngs(state: dict[str, Any], torch_state: torch.Tensor | None)
                              npg[4]))
     if torch_state is not None:
         torch.set_rng_state(torch_state.to(torch.uint8))
+    if cuda_states and torch.cuda.is_available():
+        for idx, st in cuda_states.items():
+            if int(idx) < torch.cuda.device_count():
+                torch.cuda.set_rng_state(st.to(torch.uint8), int(idx))
 
 
 def _optimizer_split(opt_state: dict[str, Any]) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
@@ -171,6 +246,9 @@ def write_checkpoint(
     if sampler_state is not None:
         state["sampler"] = sampler_state
     tensors["rng.torch"] = torch.get_rng_state().clone()
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        for i in range(torch.cuda.device_count()):
+            tensors[f"rng.cuda.{i}"] = torch.cuda.get_rng_state(i).cpu()
     state["rng"] = {"python": python_rng_state(), "numpy": _numpy_global_state()}
     if extra:
         state["extra"] = extra
@@ -179,8 +257,27 @@ def write_checkpoint(
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     save_file(tensors, str(tmp), metadata={_META_KEY: text})
+    with tmp.open("rb") as f:
+        os.fsync(f.fileno())
     os.replace(tmp, path)
     return path
+
+
+def keep_numbered(last: Path, step: int, keep: int) -> Path:
+    """Copy ``last`` to ``step-NNNNNNN.ckpt`` beside it and delete all but the newest ``keep``.
+
+    Returns:
+        The numbered copy.
+    """
+    last = Path(last)
+    target = last.with_name(f"step-{int(step):07d}.ckpt")
+    tmp = target.with_name(target.name + ".tmp")
+    shutil.copyfile(last, tmp)
+    os.replace(tmp, target)
+    numbered = sorted(last.parent.glob("step-*.ckpt"))
+    for old in numbered[:-keep] if keep > 0 else numbered:
+        old.unlink(missing_ok=True)
+    return target
 
 
 def read_checkpoint(path: Path, expect_space: str | None = None) -> Checkpoint:

@@ -1,7 +1,9 @@
 """Accuracy of subnets of a trained supernet: BN recalibration, then top-1 on held-out data.
 
-Every accuracy is measured at the data's input size (the supernet's training proxy size), which
-:class:`SubnetAccuracy` records next to the number.
+Elastic resolution: a subnet is recalibrated and scored at its own size,
+``data.eval_size(arch.resolution)`` (``round(resolution * resolution_scale)`` px, or the data's
+``input_size`` when the source has no scale); :class:`SubnetAccuracy` records that size and the
+arch's deployment resolution next to the number.
 """
 
 from __future__ import annotations
@@ -14,14 +16,15 @@ from typing import TYPE_CHECKING
 import torch
 
 from nasforge.supernet.bn import recalibrate_bn
-from nasforge.supernet.data import BatchStream
-from nasforge.supernet.data import ImageData
+from nasforge.supernet.data.base import BaseImageSource
+from nasforge.supernet.data.transforms import normalize
+from nasforge.supernet.data.transforms import resize_batch
 
 if TYPE_CHECKING:
     from nasforge.search_spaces.arch import Arch
     from nasforge.supernet.base import Supernet
 
-__all__ = ["SubnetAccuracy", "evaluate_subnet", "evaluate_subnets"]
+__all__ = ["SubnetAccuracy", "evaluate_subnet", "evaluate_subnets", "recalibrate_at_resolution"]
 
 
 @dataclass(frozen=True)
@@ -32,8 +35,9 @@ class SubnetAccuracy:
         arch_id: the subnet.
         top1: accuracy in [0, 1] on the validation split.
         mflops: FLOPs (MACs) at the arch's deployment resolution, in millions.
-        input_size: the image size the accuracy was measured at.
+        input_size: the image size (px) the accuracy was measured at.
         num_images: validation images.
+        resolution: the arch's deployment resolution (``None`` for spaces without one).
     """
 
     arch_id: str
@@ -41,21 +45,45 @@ class SubnetAccuracy:
     mflops: float
     input_size: int
     num_images: int
+    resolution: int | None = None
 
 
-def _recal_batches(data: ImageData, batch_size: int, seed: int) -> Iterator[torch.Tensor]:
-    stream = BatchStream(data.train_x, data.train_y, batch_size, seed + 9_973, augment=False)
-    step = 0
-    while True:
-        yield stream.batch(step)[0]
-        step += 1
+def _device_batches(data: BaseImageSource, batches: Iterator[torch.Tensor], size: int,
+                    dev: torch.device) -> Iterator[torch.Tensor]:
+    for x in batches:
+        yield resize_batch(normalize(x, dev, data.mean or (), data.std or ()), size)
 
 
 @torch.no_grad()
-def evaluate_subnet(supernet: Supernet, arch: Arch, data: ImageData, *, recal_batches: int = 8,
-                    batch_size: int = 128, seed: int = 0,
+def recalibrate_at_resolution(model: torch.nn.Module, data: BaseImageSource,
+                              resolution: int | None, *, batches: int, batch_size: int,
+                              seed: int, device: torch.device | str = "cpu") -> int:
+    """Recalibrate ``model``'s BatchNorm statistics on ``batches`` training batches at the size
+    a subnet of deployment ``resolution`` is trained and scored at (``data.eval_size``).
+
+    Used for an active supernet and for an extracted subnet alike.
+
+    Returns:
+        The input side in pixels the statistics were gathered at.
+    """
+    dev = torch.device(device)
+    size = data.eval_size(resolution)
+    source = data.recal_batches(batch_size, seed)
+    try:
+        recalibrate_bn(model, _device_batches(data, source, size, dev), batches)
+    finally:
+        close = getattr(source, "close", None)
+        if callable(close):
+            close()
+    return size
+
+
+@torch.no_grad()
+def evaluate_subnet(supernet: Supernet, arch: Arch, data: BaseImageSource, *,
+                    recal_batches: int = 8, batch_size: int = 128, seed: int = 0,
                     device: torch.device | str = "cpu") -> SubnetAccuracy:
-    """Activate ``arch``, recalibrate BN on ``recal_batches`` training batches, measure top-1.
+    """Activate ``arch``, recalibrate BN on ``recal_batches`` training batches, measure top-1,
+    all at the subnet's own size ``data.eval_size(arch.resolution)``.
 
     The supernet's shared BN statistics are overwritten (recalibration is per subnet).
 
@@ -74,20 +102,20 @@ def evaluate_subnet(supernet: Supernet, arch: Arch, data: ImageData, *, recal_ba
     dev = torch.device(device)
     supernet.to(dev)
     supernet.set_active(arch)
-    batches = (b.to(dev) for b in _recal_batches(data, batch_size, seed))
-    recalibrate_bn(supernet, batches, recal_batches)
+    resolution = getattr(arch, "resolution", None)
+    size = recalibrate_at_resolution(supernet, data, resolution, batches=recal_batches,
+                                     batch_size=batch_size, seed=seed, device=dev)
     supernet.eval()
-    correct = 0
-    for i in range(0, len(data.val_x), batch_size):
-        x = data.val_x[i:i + batch_size].to(dev)
-        y = data.val_y[i:i + batch_size].to(dev)
-        correct += int((supernet(x).argmax(dim=1) == y).sum())
-    n = len(data.val_x)
-    return SubnetAccuracy(arch.arch_id, correct / max(n, 1),
-                          supernet.space.flops(arch) / 1e6, data.input_size, n)
+    correct = n = 0
+    for x, y in data.val_batches(batch_size):
+        xs = resize_batch(normalize(x, dev, data.mean or (), data.std or ()), size)
+        correct += int((supernet(xs).argmax(dim=1) == y.to(dev)).sum())
+        n += len(y)
+    return SubnetAccuracy(arch.arch_id, correct / max(n, 1), supernet.space.flops(arch) / 1e6,
+                          size, n, resolution)
 
 
-def evaluate_subnets(supernet: Supernet, archs: Sequence[Arch], data: ImageData,
+def evaluate_subnets(supernet: Supernet, archs: Sequence[Arch], data: BaseImageSource,
                      **kwargs: object) -> list[SubnetAccuracy]:
     """:func:`evaluate_subnet` for each arch (same options)."""
     return [evaluate_subnet(supernet, a, data, **kwargs) for a in archs]  # type: ignore[arg-type]

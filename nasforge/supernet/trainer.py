@@ -7,9 +7,14 @@ sampler.
 
 One step (identical on every data-parallel rank):
 
-1. ``sampler.sample()`` gives the step's subnets; the batch of the step is a pure function of
-   ``(seed, step)`` (:class:`~nasforge.supernet.data.BatchStream`).
-2. Each subnet runs forward and backward on the batch. The ``max`` subnet (or every subnet, when
+1. ``sampler.sample()`` gives the step's subnets; the batch comes from the data source
+   (:class:`~nasforge.supernet.data.base.BaseImageSource`), a pure function of
+   ``(seed, epoch, index)``; it is normalised on the compute device (uint8 travels) and, with
+   ``mixup``/``cutmix`` on, mixed there.
+2. Each subnet runs forward and backward on the batch **at its own resolution** (elastic
+   resolution, as AttentiveNAS / ElasticViT: the batch is resized per subnet inside the step
+   to ``data.eval_size(arch.resolution)``, i.e. ``round(resolution * resolution_scale)`` px, or
+   ``input_size`` when the source has no scale). The ``max`` subnet (or every subnet, when
    there is no teacher) learns from label-smoothed CE; the others distil from the max subnet's
    detached logits (or an external teacher's) with a loss from
    :data:`~nasforge.supernet.losses.DISTILL_LOSSES`. Each subnet's plain CE (rank-averaged) is fed
@@ -20,18 +25,27 @@ One step (identical on every data-parallel rank):
    optimizer step touch only those (:mod:`~nasforge.supernet.sliced_optim`); elsewhere the
    weights and their moments stay as they are.
 
-Every ``checkpoint_every`` steps and at the end, rank 0 writes ``out_dir/last.ckpt``
-(:mod:`~nasforge.supernet.checkpoint`) and appends per-subnet losses (step, level, role, FLOPs,
-loss) to ``out_dir/train_log.csv``. :meth:`SupernetTrainer.resume` restores everything, so a killed
+Every ``checkpoint_every`` steps (or ``checkpoint_every_epochs`` epochs) and at the end, rank 0
+writes ``out_dir/last.ckpt`` atomically (:mod:`~nasforge.supernet.checkpoint`), keeps the last
+``keep_last`` numbered copies ``step-NNNNNNN.ckpt``, and appends per-subnet losses (step, level,
+role, FLOPs, resolution, loss) to ``out_dir/train_log.csv``; with ``tensorboard`` installed, the
+same scalars (and images/s, data-wait share, lr, min/max validation top-1) go to TensorBoard
+event files in ``out_dir/tb``. :meth:`SupernetTrainer.resume` restores everything (weights,
+optimizer, scheduler, sampler, data position, python/numpy/torch CPU and CUDA RNGs), so a killed
 run continues bitwise identically to an uninterrupted one on CPU.
+
+Progress goes through :class:`nasforge.progress.ProgressBar` (images/s, data-wait share,
+per-subnet losses, lr, ETA).
 """
 
 from __future__ import annotations
 
 import csv
 import dataclasses
+import logging
 import math
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -44,9 +58,14 @@ from torch import nn
 
 from nasforge.errors import IncompatibleComponentsError
 from nasforge.errors import InvalidInputError
+from nasforge.progress import ProgressBar
 from nasforge.supernet import checkpoint as ckpt_io
-from nasforge.supernet.data import BatchStream
-from nasforge.supernet.data import ImageData
+from nasforge.supernet.data.base import BaseImageSource
+from nasforge.supernet.data.base import Batch
+from nasforge.supernet.data.base import CorruptImageTracker
+from nasforge.supernet.data.transforms import mix_batch
+from nasforge.supernet.data.transforms import normalize
+from nasforge.supernet.data.transforms import resize_batch
 from nasforge.supernet.distributed import all_reduce_gradients
 from nasforge.supernet.distributed import all_reduce_mean
 from nasforge.supernet.distributed import broadcast_buffers
@@ -56,8 +75,10 @@ from nasforge.supernet.losses import DISTILL_LOSSES
 from nasforge.supernet.losses import label_smoothed_ce
 from nasforge.supernet.optim import build_optimizer
 from nasforge.supernet.optim import cosine_with_warmup
+from nasforge.supernet.recipe import TrainConfig
 from nasforge.supernet.sliced_optim import clip_grad_norm_
 from nasforge.supernet.sliced_optim import gradients
+from nasforge.supernet.telemetry import Telemetry
 
 if TYPE_CHECKING:
     from nasforge.supernet.base import Supernet
@@ -67,71 +88,10 @@ __all__ = ["CHECKPOINT_NAME", "LOG_NAME", "SupernetTrainer", "TrainConfig", "Tra
 
 CHECKPOINT_NAME = "last.ckpt"
 LOG_NAME = "train_log.csv"
-_LOG_FIELDS = ("step", "level", "level_mflops", "role", "arch_id", "mflops", "loss", "ce", "lr")
+_LOG_FIELDS = ("step", "level", "level_mflops", "role", "arch_id", "mflops", "resolution",
+               "loss", "ce", "lr")
 
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """Hyper-parameters of a supernet training run.
-
-    Attributes:
-        steps: optimizer steps.
-        batch_size: global batch size (all ranks together).
-        lr: peak learning rate.
-        min_lr_ratio: final learning rate as a share of ``lr`` (cosine schedule).
-        warmup_steps: linear warm-up steps.
-        weight_decay: decay of conv/linear weights (none on norms, biases, attention biases).
-        optimizer: ``adamw`` or ``sgd``.
-        momentum: SGD momentum.
-        grad_clip: max global gradient norm; ``None`` disables clipping.
-        label_smoothing: label smoothing of the CE on labels.
-        distill: distillation loss of non-teacher subnets: ``alpha`` (AlphaNet), ``kd``, ``none``.
-        ema_decay: EMA of the weights; ``None`` disables it.
-        seed: seed of the batches, the sampler (set by the caller) and torch's generator.
-        checkpoint_every: steps between checkpoints (and log flushes).
-        augment: random shifts of up to 2 px.
-        input_size: training (proxy) input size in pixels.
-    """
-
-    steps: int = 160
-    batch_size: int = 32
-    lr: float = 1e-3
-    min_lr_ratio: float = 0.02
-    warmup_steps: int = 10
-    weight_decay: float = 0.05
-    optimizer: str = "adamw"
-    momentum: float = 0.9
-    grad_clip: float | None = 1.0
-    label_smoothing: float = 0.1
-    distill: str = "alpha"
-    ema_decay: float | None = None
-    seed: int = 0
-    checkpoint_every: int = 50
-    augment: bool = True
-    input_size: int = 32
-
-    def __post_init__(self) -> None:
-        if self.steps < 1 or self.batch_size < 1 or self.checkpoint_every < 1:
-            raise InvalidInputError(
-                f"steps, batch size and checkpoint interval must be >= 1, but got "
-                f"steps={self.steps}, batch_size={self.batch_size}, "
-                f"checkpoint_every={self.checkpoint_every}"
-            )
-        if self.distill != "none" and self.distill not in DISTILL_LOSSES:
-            raise InvalidInputError(DISTILL_LOSSES.unknown_message(self.distill) + ", none")
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain dict (stored in checkpoints)."""
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
-        """Inverse of :meth:`to_dict`; unknown keys raise :class:`InvalidInputError`."""
-        names = {f.name for f in dataclasses.fields(cls)}
-        extra = sorted(set(data) - names)
-        if extra:
-            raise InvalidInputError(f"unknown training option(s) {extra}; known: {sorted(names)}")
-        return cls(**data)
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -144,6 +104,10 @@ class TrainResult:
         checkpoint: the last checkpoint written (``None`` without ``out_dir``).
         log: the CSV log (``None`` without ``out_dir``).
         losses: mean loss per role over the last 20 steps of this call.
+        images_per_s: training images per second of this call (this rank).
+        data_wait: share of step time spent waiting for the next batch.
+        skipped_images: unreadable images skipped (``{"skipped", "seen", "first"}``).
+        validation: top-1 of the min and max subnets at the last validation, by role.
     """
 
     step: int
@@ -151,6 +115,10 @@ class TrainResult:
     checkpoint: Path | None
     log: Path | None
     losses: dict[str, float]
+    images_per_s: float = 0.0
+    data_wait: float = 0.0
+    skipped_images: dict[str, Any] = dataclasses.field(default_factory=dict)
+    validation: dict[str, float] = dataclasses.field(default_factory=dict)
 
 
 class SupernetTrainer:
@@ -159,11 +127,11 @@ class SupernetTrainer:
     Args:
         supernet: the supernet (moved to ``device``).
         sampler: the sampling rule, seeded identically on every rank.
-        data: training data (``train_x``/``train_y``; validation is not used here).
+        data: the data source (in memory or streaming); its ``input_size`` must be the config's.
         config: hyper-parameters.
-        out_dir: where ``last.ckpt`` and ``train_log.csv`` go; ``None`` writes nothing.
+        out_dir: where ``last.ckpt``, ``train_log.csv`` and ``tb/`` go; ``None`` writes nothing.
         device: compute device.
-        progress: show a rich progress bar (rank 0 only).
+        progress: show a progress bar (rank 0 only; see :class:`nasforge.progress.ProgressBar`).
         run_info: extra JSON recorded in the checkpoint config (data spec, sampler options, ...).
         teacher: an external teacher model; every subnet then distils from it.
     """
@@ -172,7 +140,7 @@ class SupernetTrainer:
         self,
         supernet: Supernet,
         sampler: BaseSampler,
-        data: ImageData,
+        data: BaseImageSource,
         config: TrainConfig,
         out_dir: Path | None = None,
         *,
@@ -197,6 +165,11 @@ class SupernetTrainer:
                 f"data was loaded at {data.input_size} px but the config trains at "
                 f"{config.input_size} px"
             )
+        if data.resolution_scale != config.resolution_scale:
+            raise IncompatibleComponentsError(
+                f"data was opened with resolution_scale={data.resolution_scale} but the config "
+                f"trains with {config.resolution_scale}; open it with the config's scale"
+            )
         self.device = torch.device(device)
         self.model = supernet.to(self.device)
         self.sampler = sampler
@@ -207,11 +180,11 @@ class SupernetTrainer:
         self.run_info = dict(run_info or {})
         self.teacher = teacher.to(self.device).eval() if teacher is not None else None
         self.rank, self.world_size = rank_and_world()
-        self.stream = BatchStream(data.train_x, data.train_y, config.batch_size, config.seed,
-                                  augment=config.augment, rank=self.rank,
-                                  world_size=self.world_size)
+        if config.batch_size < self.world_size:
+            raise InvalidInputError(f"batch size {config.batch_size} must be >= number of "
+                                    f"processes {self.world_size}")
         self.slice_grads = self.model.enable_slice_grads()
-        self.optimizer = build_optimizer(self.model, config.optimizer, config.lr,
+        self.optimizer = build_optimizer(self.model, config.optimizer, config.peak_lr,
                                          config.weight_decay, config.momentum,
                                          slice_grads=self.slice_grads)
         self.scheduler = cosine_with_warmup(self.optimizer, config.steps, config.warmup_steps,
@@ -220,7 +193,11 @@ class SupernetTrainer:
         self._distill = (DISTILL_LOSSES.get(config.distill) if config.distill != "none"
                          else None)
         self.step = 0
+        self.position: tuple[int, int] = (0, 0)
+        self.tracker = CorruptImageTracker(data.max_bad_share, data.num_train)
+        self.validation: dict[str, float] = {}
         self._seeded = False
+        self._batches: Iterator[Batch] | None = None
 
     # ---- paths and config --------------------------------------------------------------------
     @property
@@ -232,12 +209,14 @@ class SupernetTrainer:
         return self.out_dir / LOG_NAME if self.out_dir is not None else None
 
     def checkpoint_config(self) -> dict[str, Any]:
-        """The ``config`` block written into checkpoints."""
+        """The ``config`` block written into checkpoints (read back as
+        :class:`~nasforge.supernet.checkpoint.RunConfig`)."""
         from nasforge import __version__
 
         return {
             **self.model.config(),
             "input_size": self.config.input_size,
+            "resolution_scale": self.config.resolution_scale,
             "data": self.data.name,
             "sampler": self.sampler.name,
             "train": self.config.to_dict(),
@@ -251,8 +230,8 @@ class SupernetTrainer:
 
         Raises:
             InvalidInputError: the checkpoint is missing, corrupted or incomplete.
-            IncompatibleComponentsError: it belongs to another space, class count, input size
-                or sampler.
+            IncompatibleComponentsError: it belongs to another space, class count, input size,
+                resolution scale or sampler.
         """
         target = Path(path) if path is not None else self.checkpoint_path
         if target is None:
@@ -261,6 +240,7 @@ class SupernetTrainer:
         cfg = ck.config
         for key, mine in (("num_classes", self.model.num_classes),
                           ("input_size", self.config.input_size),
+                          ("resolution_scale", self.config.resolution_scale),
                           ("sampler", self.sampler.name)):
             if cfg.get(key) != mine:
                 raise IncompatibleComponentsError(
@@ -279,13 +259,17 @@ class SupernetTrainer:
                 ema = ck.group("ema")
                 self.ema.load_state_dict(ema if ema else self.model.state_dict())
             self.sampler.load_state_dict(ck.state["sampler"])
-            ckpt_io.restore_global_rngs(ck.state["rng"], ck.tensors.get("rng.torch"))
-        except (KeyError, ValueError, TypeError, RuntimeError) as e:
+            ckpt_io.restore_global_rngs(ck.state["rng"], ck.tensors.get("rng.torch"),
+                                        ck.group("rng.cuda"))
+            pos = ck.state.get("extra", {}).get("data_position")
+            self.position = (int(pos[0]), int(pos[1])) if pos else (0, ck.step)
+        except (KeyError, ValueError, TypeError, RuntimeError, IndexError) as e:
             if isinstance(e, IncompatibleComponentsError | InvalidInputError):
                 raise
             raise InvalidInputError(f"checkpoint {ck.path} is corrupted: {e!r}") from None
         self.step = ck.step
         self._seeded = True
+        self._batches = None
         self._truncate_log(self.step)
         return self.step
 
@@ -296,30 +280,59 @@ class SupernetTrainer:
         with log.open(newline="") as f:
             rows = [r for r in csv.DictReader(f) if int(r["step"]) < step]
         with log.open("w", newline="") as f:
-            w = csv.DictWriter(f, fieldnames=_LOG_FIELDS)
+            w = csv.DictWriter(f, fieldnames=_LOG_FIELDS, extrasaction="ignore")
             w.writeheader()
             w.writerows(rows)
 
     # ---- training ----------------------------------------------------------------------------
     def save(self) -> Path | None:
-        """Write ``out_dir/last.ckpt`` (rank 0); returns its path."""
+        """Write ``out_dir/last.ckpt`` (rank 0) and the numbered copies; returns its path."""
         path = self.checkpoint_path
         if path is None or self.rank != 0:
             return path
-        return ckpt_io.write_checkpoint(
+        ckpt_io.write_checkpoint(
             path, model=self.model, config=self.checkpoint_config(), step=self.step,
             optimizer=self.optimizer, scheduler=self.scheduler,
             sampler_state=self.sampler.state_dict(),
             ema_state=self.ema.state_dict() if self.ema is not None else None,
+            extra={"data_position": list(self.position),
+                   "skipped_images": self.tracker.summary()},
         )
+        if self.config.keep_last > 0:
+            ckpt_io.keep_numbered(path, self.step, self.config.keep_last)
+        return path
 
-    def train_step(self) -> list[dict[str, Any]]:
-        """Run one step; returns one log record per trained subnet."""
+    def _next_batch(self) -> Batch:
+        if self._batches is None:
+            self._batches = self.data.train_batches(
+                self.config.batch_size, seed=self.config.seed, start=self.position,
+                rank=self.rank, world_size=self.world_size, augment=self.config.augment)
+        while True:
+            batch = next(self._batches)
+            self.tracker.add(batch.bad, batch.seen)
+            self.position = batch.position
+            if len(batch.y):
+                return batch
+
+    def close(self) -> None:
+        """Stop the data workers (a later :meth:`fit` restarts them where training stands)."""
+        if self._batches is not None:
+            close = getattr(self._batches, "close", None)
+            if callable(close):
+                close()
+            self._batches = None
+
+    def train_step(self, batch: Batch | None = None) -> list[dict[str, Any]]:
+        """Run one step (on ``batch``, default the next one); returns one record per subnet."""
         cfg = self.config
+        if batch is None:
+            batch = self._next_batch()
         self.sampler.set_progress(self.step, cfg.steps)
         plan = self.sampler.sample()
-        x, y = self.stream.batch(self.step)
-        x, y = x.to(self.device), y.to(self.device)
+        x = normalize(batch.x, self.device, self.data.mean or (), self.data.std or ())
+        y = batch.y.to(self.device, non_blocking=True)
+        mix_rng = np.random.default_rng((cfg.seed, 7, self.step))
+        x, y_a, y_b, lam = mix_batch(x, y, cfg.mix, mix_rng)
         self.model.train()
         self.optimizer.zero_grad(set_to_none=True)  # also drops the slice gradients
         target: torch.Tensor | None = None
@@ -330,10 +343,14 @@ class SupernetTrainer:
         records = []
         for item in plan:
             self.model.set_active(item.arch)
-            logits = self.model(x)
-            ce = F.cross_entropy(logits.detach(), y)
+            size = self.data.eval_size(getattr(item.arch, "resolution", None))
+            logits = self.model(resize_batch(x, size))
+            ce = F.cross_entropy(logits.detach(), y_a)
             if self._distill is None or target is None:
-                loss = label_smoothed_ce(logits, y, cfg.label_smoothing)
+                loss = label_smoothed_ce(logits, y_a, cfg.label_smoothing)
+                if lam < 1.0:
+                    loss = lam * loss + (1.0 - lam) * label_smoothed_ce(logits, y_b,
+                                                                        cfg.label_smoothing)
                 if item.role == "max" and self._distill is not None:
                     target = logits.detach()
             else:
@@ -353,6 +370,7 @@ class SupernetTrainer:
                 "level_mflops": "" if level is None or levels is None else levels[level],
                 "role": item.role, "arch_id": item.arch.arch_id,
                 "mflops": round(self.model.space.flops(item.arch) / 1e6, 3),
+                "resolution": size,
                 "loss": round(float(loss.detach()), 6), "ce": round(ce_value, 6),
                 "lr": lr,
             })
@@ -367,6 +385,28 @@ class SupernetTrainer:
             self.ema.update(self.model)
         self.step += 1
         return records
+
+    def validate(self) -> dict[str, float]:
+        """Top-1 of the min and max subnets (BN recalibrated), by role; BN statistics restored."""
+        from nasforge.supernet.evaluate import evaluate_subnet
+
+        space = self.model.space
+        saved = {k: v.clone() for k, v in self.model.state_dict().items()
+                 if "running" in k or "num_batches" in k}
+        rng_state = torch.get_rng_state()
+        out = {}
+        try:
+            for role, arch in (("max", space.max_arch()), ("min", space.min_arch())):
+                acc = evaluate_subnet(self.model, arch, self.data, recal_batches=2,
+                                      batch_size=min(128, self.config.batch_size * 2),
+                                      seed=self.config.seed, device=self.device)
+                out[role] = acc.top1
+        finally:
+            self.model.load_state_dict(saved, strict=False)
+            torch.set_rng_state(rng_state)
+            self.model.train()
+        self.validation = out
+        return out
 
     def fit(self, stop_at: int | None = None) -> TrainResult:
         """Train until ``config.steps``.
@@ -392,25 +432,56 @@ class SupernetTrainer:
             if not log.exists():
                 with log.open("w", newline="") as f:
                     csv.DictWriter(f, fieldnames=_LOG_FIELDS).writeheader()
-        bar = _progress(self.progress and self.rank == 0)
-        with bar:
-            task = bar.add_task("supernet", total=cfg.steps, completed=self.step, info="")
-            while self.step < end:
-                records = self.train_step()
-                pending += records
-                recent = (recent + records)[-20 * max(len(records), 1):]
-                bar.update(task, completed=self.step, info=_describe(records))
-                if self.step % cfg.checkpoint_every == 0 or self.step == cfg.steps:
-                    self._flush(log, pending)
-                    pending = []
-                    self.save()
+        tele = Telemetry(self.out_dir / "tb" if self.out_dir is not None and self.rank == 0
+                         else None)
+        images, wait_s, busy_s = 0, 0.0, 0.0
+        desc = f"train {self.model.space.name}"
+        try:
+            with ProgressBar(desc, total=cfg.steps, completed=self.step,
+                             enabled=self.progress and self.rank == 0) as bar:
+                while self.step < end:
+                    t0 = time.perf_counter()
+                    epoch_before = self.position[0]
+                    batch = self._next_batch()
+                    t1 = time.perf_counter()
+                    records = self.train_step(batch)
+                    t2 = time.perf_counter()
+                    wait_s, busy_s, images = wait_s + t1 - t0, busy_s + t2 - t0, images + len(
+                        batch.y)
+                    pending += records
+                    recent = (recent + records)[-20 * max(len(records), 1):]
+                    rate = images / max(busy_s, 1e-9)
+                    share = wait_s / max(busy_s, 1e-9)
+                    bar.update(self.step, **_fields(records, rate, share))
+                    tele.step(self.step, records, rate, share)
+                    epoch_done = (self.position[0] > epoch_before and self.position[1] == 0)
+                    ep = self.position[0]
+                    if epoch_done and cfg.val_every_epochs and ep % cfg.val_every_epochs == 0:
+                        val = self.validate()
+                        tele.scalars(self.step, {f"val/top1_{k}": v for k, v in val.items()})
+                        logger.info("epoch %d: validation top-1 %s", ep, ", ".join(
+                            f"{k} {v:.4f}" for k, v in val.items()))
+                    if (self.step % cfg.checkpoint_every == 0 or self.step == cfg.steps
+                            or (epoch_done and cfg.checkpoint_every_epochs
+                                and ep % cfg.checkpoint_every_epochs == 0)):
+                        self._flush(log, pending)
+                        pending = []
+                        self.save()
+        finally:
+            self.close()
+            tele.close()
         if pending:
             self._flush(log, pending)
+        if self.tracker.count:
+            logger.warning("skipped %d unreadable image(s) of %d read, e.g. %s",
+                           self.tracker.count, self.tracker.seen, ", ".join(self.tracker.bad))
         losses: dict[str, list[float]] = {}
         for r in recent:
             losses.setdefault(r["role"], []).append(r["ce"])
         return TrainResult(self.step, time.perf_counter() - start_time, self.checkpoint_path,
-                           log, {k: float(np.mean(v)) for k, v in losses.items()})
+                           log, {k: float(np.mean(v)) for k, v in losses.items()},
+                           images / max(busy_s, 1e-9), wait_s / max(busy_s, 1e-9),
+                           self.tracker.summary(), dict(self.validation))
 
     @staticmethod
     def _flush(log: Path | None, rows: list[dict[str, Any]]) -> None:
@@ -420,37 +491,14 @@ class SupernetTrainer:
             csv.DictWriter(f, fieldnames=_LOG_FIELDS).writerows(rows)
 
 
-def _describe(records: list[dict[str, Any]]) -> str:
-    if not records:
-        return ""
-    parts = [f"{r['role']} {r['ce']:.3f}" for r in records[:4]]
-    lvl = records[-1]["level_mflops"]
-    return (f"level {lvl:g}M | " if lvl != "" else "") + " ".join(parts)
-
-
-class _NoBar:
-    def __enter__(self) -> _NoBar:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        return None
-
-    def add_task(self, *args: Any, **kwargs: Any) -> int:
-        return 0
-
-    def update(self, *args: Any, **kwargs: Any) -> None:
-        return None
-
-
-def _progress(enabled: bool) -> Any:
-    if not enabled:
-        return _NoBar()
-    from rich.progress import BarColumn
-    from rich.progress import MofNCompleteColumn
-    from rich.progress import Progress
-    from rich.progress import TextColumn
-    from rich.progress import TimeElapsedColumn
-    from rich.progress import TimeRemainingColumn
-
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                    TimeElapsedColumn(), TimeRemainingColumn(), TextColumn("{task.fields[info]}"))
+def _fields(records: list[dict[str, Any]], rate: float, share: float) -> dict[str, str]:
+    """Progress-bar fields: images/s, data-wait share, lr, per-subnet losses."""
+    out = {"img/s": f"{rate:.0f}", "wait": f"{100 * share:.0f}%"}
+    if records:
+        out["lr"] = f"{records[-1]['lr']:.2e}"
+        lvl = records[-1]["level_mflops"]
+        if lvl != "":
+            out["level"] = f"{lvl:g}M"
+        for r in records[:4]:
+            out[f"{r['role']}@{r['resolution']}"] = f"{r['ce']:.3f}"
+    return out

