@@ -154,7 +154,7 @@ def python_rng_state() -> list[Any]:
 
 
 def _numpy_global_state() -> list[Any]:
-    kind, keys, pos, has_gauss, cached = np.random.get_state()  # type: ignore[misc]
+    kind, keys, pos, has_gauss, cached = np.random.get_state()
     return [kind, np.asarray(keys).tolist(), int(pos), int(has_gauss), float(cached)]
 
 

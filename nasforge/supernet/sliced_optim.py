@@ -210,7 +210,7 @@ class SlicedSGD(_Sliced, torch.optim.SGD):
                                        "differentiable": False}
 
     @torch.no_grad()
-    def step(self, closure: Any = None) -> Any:  # type: ignore[override]
+    def step(self, closure: Any = None) -> Any:
         """One SGD step, parameter by parameter as torch's single-tensor path."""
         loss = None if closure is None else torch.enable_grad()(closure)()
         for group in self.param_groups:
@@ -248,7 +248,7 @@ class SlicedAdamW(_Sliced, torch.optim.AdamW):
                                        "differentiable": False, "fused": None}
 
     @torch.no_grad()
-    def step(self, closure: Any = None) -> Any:  # type: ignore[override]
+    def step(self, closure: Any = None) -> Any:
         """One AdamW step, parameter by parameter as torch's single-tensor path."""
         loss = None if closure is None else torch.enable_grad()(closure)()
         for group in self.param_groups:
