@@ -11,6 +11,7 @@ __all__ = [
     "IncompatibleComponentsError",
     "InvalidArchitectureError",
     "InvalidInputError",
+    "MissingDependencyError",
     "MissingLatencyError",
     "NasforgeError",
     "UnknownNameError",
@@ -46,6 +47,10 @@ class IncompatibleComponentsError(NasforgeError, ValueError):
 
 class MissingLatencyError(NasforgeError, LookupError):
     """A block has neither a measured table entry nor a regressor; never silently zero."""
+
+
+class MissingDependencyError(NasforgeError, ImportError):
+    """An optional dependency (an extra of ``nasforge``) is not installed."""
 
 
 class ConfigError(InvalidInputError):

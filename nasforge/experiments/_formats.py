@@ -22,6 +22,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from nasforge._extras import import_optional
 from nasforge.errors import IncompatibleComponentsError
 from nasforge.errors import InvalidInputError
 from nasforge.experiments._verify import Runner
@@ -101,8 +102,7 @@ class OnnxFormat(ExportFormat):
                 f"ONNX opset must be >= {ONNX_MIN_OPSET} (LayerNormalization, HardSwish), but "
                 f"got {opset=}; pass --opset {ONNX_MIN_OPSET} or higher"
             )
-        import onnx
-
+        onnx = import_optional("onnx", extra="onnx", feature="ONNX export")
         with _quiet_tracing(), torch.no_grad():
             torch.onnx.export(
                 model, (example,), str(path), dynamo=False, opset_version=opset,
@@ -132,14 +132,7 @@ class OnnxFormat(ExportFormat):
 
 
 def _import_onnxruntime() -> ModuleType:
-    try:
-        import onnxruntime
-    except ImportError:  # pragma: no cover - optional extra
-        raise IncompatibleComponentsError(
-            "ONNX export is checked with onnxruntime, which is not installed; "
-            "`pip install nasforge[onnx]`"
-        ) from None
-    return onnxruntime
+    return import_optional("onnxruntime", extra="onnx", feature="checking an ONNX export")
 
 
 class TorchScriptFormat(ExportFormat):

@@ -34,7 +34,9 @@ from typing import Any
 
 import numpy as np
 
+from nasforge._extras import import_optional
 from nasforge.errors import InvalidInputError
+from nasforge.errors import MissingDependencyError
 from nasforge.errors import NasforgeError
 
 if TYPE_CHECKING:
@@ -45,23 +47,13 @@ if TYPE_CHECKING:
 __all__ = ["MissingDependencyError", "SupernetActorPool", "import_ray"]
 
 
-class MissingDependencyError(NasforgeError, ImportError):
-    """An optional dependency (an extra of ``nasforge``) is not installed."""
-
-
 def import_ray() -> ModuleType:
     """Import Ray, or say which extra to install.
 
     Raises:
         MissingDependencyError: Ray is not installed.
     """
-    try:
-        import ray
-    except ImportError:
-        raise MissingDependencyError(
-            "this needs Ray, an optional dependency: pip install 'nasforge[ray]'"
-        ) from None
-    return ray
+    return import_optional("ray", extra="ray", feature="this (Ray)")
 
 
 def ensure_ray(address: str | None = None, num_cpus: int | None = None) -> bool:

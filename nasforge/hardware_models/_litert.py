@@ -42,8 +42,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from nasforge._extras import require_optional
 from nasforge._paths import cache_dir
-from nasforge.errors import IncompatibleComponentsError
 from nasforge.errors import InvalidInputError
 
 __all__ = [
@@ -62,7 +62,6 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-EXTRA_HINT = "pip install 'nasforge[tflite]' (litert-torch and ai-edge-litert)"
 _MACS = re.compile(r"equivalently\s+([0-9.]+)\s*([KMGT]?)\s*MACs")
 _UNITS = {"": 1, "K": 10**3, "M": 10**6, "G": 10**9, "T": 10**12}
 
@@ -71,16 +70,10 @@ def require_litert() -> None:
     """Check that the ``tflite`` extra is installed.
 
     Raises:
-        IncompatibleComponentsError: ``litert-torch`` or ``ai-edge-litert`` is missing.
+        MissingDependencyError: ``litert-torch`` or ``ai-edge-litert`` is missing.
     """
-    import importlib.util
-
-    missing = [pkg for mod, pkg in (("litert_torch", "litert-torch"),
-                                    ("ai_edge_litert", "ai-edge-litert"))
-               if importlib.util.find_spec(mod) is None]
-    if missing:
-        raise IncompatibleComponentsError(
-            f"TFLite / LiteRT needs {', '.join(missing)}, which is not installed; {EXTRA_HINT}")
+    require_optional({"litert_torch": "litert-torch", "ai_edge_litert": "ai-edge-litert"},
+                     extra="tflite", feature="TFLite / LiteRT")
 
 
 def litert_versions() -> dict[str, str]:
@@ -193,7 +186,7 @@ def convert_module(module: nn.Module, shape: tuple[int, ...], *, name: str = "mo
         The flatbuffer and the converter's MAC count.
 
     Raises:
-        IncompatibleComponentsError: the extra is not installed.
+        MissingDependencyError: the extra is not installed.
         InvalidInputError: the converter fails on this module (the message names it).
     """
     require_litert()
@@ -232,7 +225,7 @@ def interpreter_call(content: bytes | Path, threads: int = 1,
         output.
 
     Raises:
-        IncompatibleComponentsError: the extra is not installed.
+        MissingDependencyError: the extra is not installed.
     """
     require_litert()
     from ai_edge_litert.interpreter import Interpreter

@@ -43,6 +43,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from nasforge._extras import import_optional
 from nasforge.errors import InvalidInputError
 from nasforge.hardware_models._protocol import CLOCKS
 from nasforge.hardware_models._protocol import Measurement
@@ -195,14 +196,14 @@ class OnnxRuntimeRunner(Runner):
     name = "onnxruntime"
 
     def runtime(self) -> str:
-        import onnxruntime as ort
+        ort = import_optional("onnxruntime", extra="onnx", feature="the onnxruntime backend")
 
         return (f"onnxruntime {ort.__version__} CPU (ONNX opset {OPSET}, all graph "
                 f"optimisations), fp32, batch 1, {self.threads} thread"
                 f"{'s' if self.threads > 1 else ''}, {self.clock} clock")
 
     def _prepare(self, module: nn.Module, shape: tuple[int, ...]) -> Callable[[], object]:
-        import onnxruntime as ort
+        ort = import_optional("onnxruntime", extra="onnx", feature="the onnxruntime backend")
 
         buf = io.BytesIO()
         export_onnx(module, shape, buf)
