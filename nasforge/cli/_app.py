@@ -25,7 +25,7 @@ app = typer.Typer(
 )
 
 # topic modules register their commands on import; a missing one (optional feature) is skipped
-_TOPICS = ("_spaces", "_arch", "_hw", "_train", "_search", "_experiments")
+_TOPICS = ("_spaces", "_arch", "_hw", "_train", "_search", "_experiments", "_predictor")
 for _topic in _TOPICS:
     try:
         _mod = importlib.import_module(f"nasforge.cli.{_topic}")
