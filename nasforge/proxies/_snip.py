@@ -45,4 +45,4 @@ class SnipProxy(BaseProxy):
     def score(self, model: nn.Module, batch: Batch | None) -> float:
         if batch is None:  # pragma: no cover - score_archs checks first
             raise ValueError("snip needs a batch")
-        return float(sum(float((w * g).abs().sum()) for w, g in loss_grads(model, batch)))
+        return float(sum(float((w.detach() * g).abs().sum()) for w, g in loss_grads(model, batch)))
