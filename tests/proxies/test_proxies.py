@@ -24,7 +24,8 @@ from nasforge.strategies.objectives import SearchObjectives
 
 TABLE = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "nb201_dev" / (
     "nb201_dev.csv")
-GOOD = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_1x1~1|+|skip_connect~0|nor_conv_3x3~1|avg_pool_3x3~2|"
+GOOD = ("|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_1x1~1|+"
+        "|skip_connect~0|nor_conv_3x3~1|avg_pool_3x3~2|")
 POOR = "|avg_pool_3x3~0|+|none~0|avg_pool_3x3~1|+|skip_connect~0|none~1|none~2|"
 DEAD = "|none~0|+|none~0|none~1|+|none~0|none~1|none~2|"
 
