@@ -126,6 +126,16 @@ def test_proxy_objective_memoises_and_joins_a_search() -> None:
     assert objs.evaluate(archs).shape == (3, 1)
 
 
+def test_proxy_objective_draws_its_batch_from_a_dataset_spec() -> None:
+    space = get_space("nasbench201_net")
+    obj = ProxyObjective.from_name("zc:grad_norm", space, seed=0, data="digits", batch_size=4)
+    assert obj.batch is not None and obj.batch[0].shape == (4, 3, 32, 32)
+    assert obj.provenance()["data"] is True
+    v = obj.evaluate_many(_cells(GOOD, POOR))
+    assert np.isfinite(v).all() and v[0] != v[1]
+    assert ProxyObjective.from_name("zc:synflow", space, data="digits").batch is None
+
+
 def test_bad_input_is_one_line() -> None:
     space = get_space("nasbench201_net")
     with pytest.raises(UnknownNameError, match="synflow") as e1:

@@ -75,11 +75,23 @@ class ProxyObjective(Objective):
 
     @classmethod
     def from_name(cls, source: str, space: SearchSpace, *, seed: int = 0,
-                  batch: Batch | None = None) -> ProxyObjective:
+                  batch: Batch | None = None, data: str | None = None,
+                  batch_size: int = 16) -> ProxyObjective:
         """The objective of an accuracy source named ``zc:<proxy>`` (e.g. ``zc:synflow``).
 
+        Args:
+            source: ``zc:<proxy>``.
+            space: a network space.
+            seed: initialisation seed (and the seed of the batch draw).
+            batch: one labelled batch; or
+            data: a dataset spec (``digits``, ``cifar10:PATH``, ...; what ``--data`` takes)
+                from whose training split ``batch_size`` images are drawn with ``seed``, for
+                proxies that need data (a data-free proxy loads nothing).
+            batch_size: images in the batch drawn from ``data``.
+
         Raises:
-            InvalidInputError: ``source`` does not start with ``zc:``.
+            InvalidInputError: ``source`` does not start with ``zc:``; a data proxy without
+                ``batch`` or ``data``.
             UnknownNameError: no such proxy (the message lists the registered ones).
         """
         if not source.startswith(PROXY_PREFIX):
@@ -87,7 +99,10 @@ class ProxyObjective(Objective):
                 f"a zero-cost accuracy source is named '{PROXY_PREFIX}<proxy>', got {source!r}; "
                 f"proxies: {', '.join(PROXY_PREFIX + n for n in PROXIES.list())}"
             )
-        return cls(space, get_proxy(source[len(PROXY_PREFIX):]), seed=seed, batch=batch)
+        proxy = get_proxy(source[len(PROXY_PREFIX):])
+        if batch is None and data is not None and proxy.needs_data:
+            batch = _draw_batch(data, space, seed, batch_size)
+        return cls(space, proxy, seed=seed, batch=batch)
 
     def evaluate_many(self, archs: Sequence[Arch]) -> np.ndarray:
         archs = list(archs)
@@ -103,3 +118,17 @@ class ProxyObjective(Objective):
     def provenance(self) -> dict[str, Any]:
         return {"kind": "zero_cost_proxy", "proxy": self.proxy.name, "seed": self.seed,
                 "data": self.batch is not None, "space": self.space.name}
+
+
+def _draw_batch(spec: str, space: SearchSpace, seed: int, size: int) -> Batch:
+    """``size`` training images of dataset ``spec`` at the space's largest resolution."""
+    import torch
+
+    from nasforge.supernet.data import load_data
+
+    res = max((int(getattr(a, "resolution", 32)) for a in (space.max_arch(), space.min_arch())),
+              default=32)
+    d = load_data(spec, input_size=res, seed=seed)
+    g = torch.Generator().manual_seed(seed)
+    idx = torch.randperm(len(d.train_y), generator=g)[:size]
+    return d.train_x[idx], d.train_y[idx]
