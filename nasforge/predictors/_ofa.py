@@ -27,6 +27,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
+from typing import ClassVar
 
 import numpy as np
 import torch
@@ -137,6 +138,9 @@ class OFAAccuracyPredictor(BasePredictor):
         space: the space name the predictor was imported for (informational).
         seed: unused (the predictor is deterministic); kept for the common constructor.
     """
+
+    #: Imported with its weights, never fitted (the predictor contract's fit tests skip it).
+    pretrained: ClassVar[bool] = True
 
     def __init__(self, feature_names: list[str] | None = None, space: str = "ofa_mbv3_w12",
                  seed: int = 0) -> None:
