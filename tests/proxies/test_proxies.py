@@ -81,19 +81,34 @@ def test_synflow_orders_convs_above_pools_and_dead_cells_at_zero() -> None:
 
 
 def test_synflow_is_float64_where_float32_overflows() -> None:
-    """A deep chain of positive layers overflows float32; synflow then reruns in float64."""
+    """A deep chain of positive layers overflows float32 even scaled; synflow then reruns in
+    float64."""
     from nasforge.proxies import SynflowProxy
 
     torch.manual_seed(0)
-    net = torch.nn.Sequential(*[torch.nn.Conv2d(3, 3, 3, padding=1) for _ in range(40)],
+    net = torch.nn.Sequential(*[torch.nn.Conv2d(3, 3, 3, padding=1, bias=False)
+                                for _ in range(60)],
                               torch.nn.Flatten(), torch.nn.Linear(3 * 8 * 8, 2))
     with torch.no_grad():
         for m in net:
             if isinstance(m, torch.nn.Conv2d):
                 m.weight.fill_(2.0)
     value = SynflowProxy(resolution=8).score(net, None)
-    assert math.isfinite(value) and value > 3.4e38
+    assert math.isfinite(value) and value > 1e90
     assert next(net.parameters()).dtype == torch.float64
+
+
+def test_scaled_float32_synflow_equals_float64() -> None:
+    from nasforge.proxies import SynflowProxy
+
+    space = get_space("nasbench201_net")
+    for arch in _cells(GOOD, POOR, "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+"
+                                    "|nor_conv_3x3~0|nor_conv_3x3~1|nor_conv_3x3~2|"):
+        torch.manual_seed(0)
+        f32 = SynflowProxy().score(space.build_model(arch), None)
+        torch.manual_seed(0)
+        f64 = SynflowProxy().score(space.build_model(arch).double(), None)
+        assert f64 > 0 and abs(f32 - f64) <= 1e-5 * f64, (f32, f64)
 
 
 def test_jacob_cov_is_nan_when_the_output_ignores_the_input(
