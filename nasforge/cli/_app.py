@@ -15,6 +15,7 @@ import typer
 from nasforge.cli import _arch
 from nasforge.cli import _experiments
 from nasforge.cli import _hw
+from nasforge.cli import _predictor
 from nasforge.cli import _search
 from nasforge.cli import _spaces
 from nasforge.cli import _train
@@ -49,7 +50,7 @@ def _global_options(
     set_verbosity(-1 if quiet else verbose)
 
 
-for _topic in (_spaces, _arch, _hw, _train, _search, _experiments):
+for _topic in (_spaces, _arch, _hw, _train, _search, _experiments, _predictor):
     _topic.register(app)
 
 

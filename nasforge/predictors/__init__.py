@@ -17,10 +17,13 @@ from __future__ import annotations
 from nasforge.predictors import _gbdt  # noqa: F401  (registers the predictor)
 from nasforge.predictors import _gp  # noqa: F401  (registers the predictor)
 from nasforge.predictors import _mlp  # noqa: F401  (registers the predictor)
+from nasforge.predictors import _ofa  # noqa: F401  (registers the predictor)
 from nasforge.predictors import _rf  # noqa: F401  (registers the predictor)
 from nasforge.predictors._gbdt import GBDTPredictor
 from nasforge.predictors._gp import GPPredictor
 from nasforge.predictors._mlp import MLPPredictor
+from nasforge.predictors._ofa import OFAAccuracyPredictor
+from nasforge.predictors._ofa import import_ofa_predictor
 from nasforge.predictors._rf import RFPredictor
 from nasforge.predictors.base import BasePredictor
 from nasforge.predictors.base import NotFittedError
@@ -42,10 +45,12 @@ __all__ = [
     "GPPredictor",
     "MLPPredictor",
     "NotFittedError",
+    "OFAAccuracyPredictor",
     "Prediction",
     "PrunedChoice",
     "PruningResult",
     "RFPredictor",
+    "import_ofa_predictor",
     "kendall_tau",
     "mape",
     "prune_by_importance",

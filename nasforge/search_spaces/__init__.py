@@ -1,8 +1,8 @@
 """What an architecture is: spaces, architectures, blocks, FLOPs and params.
 
 Importing this package registers the built-in spaces: ``elasticvit``, ``elasticvit_efficient``,
-``ofa_mbv3``, ``ofa_mbv3_w12`` and ``nasbench201``. A variant of a space comes from options of
-:func:`get_space`, and its ``.name`` is the registered name:
+``ofa_mbv3``, ``ofa_mbv3_w12``, ``nasbench201`` and ``nasbench201_net``. A variant of a space
+comes from options of :func:`get_space`, and its ``.name`` is the registered name:
 
 Example:
     >>> get_space("elasticvit", num_classes=10).name
@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from nasforge.search_spaces import _elasticvit  # noqa: F401  (registers the spaces)
 from nasforge.search_spaces import _nasbench201  # noqa: F401  (registers the spaces)
+from nasforge.search_spaces import _nasbench201_net  # noqa: F401  (registers the spaces)
 from nasforge.search_spaces import _ofa_mbv3  # noqa: F401  (registers the spaces)
 from nasforge.search_spaces._elasticvit import ElasticViTArch
 from nasforge.search_spaces._elasticvit import ElasticViTSpace
@@ -20,6 +21,8 @@ from nasforge.search_spaces._nasbench201 import NB201Arch
 from nasforge.search_spaces._nasbench201 import NB201Space
 from nasforge.search_spaces._nasbench201 import arch_from_nb201_str
 from nasforge.search_spaces._nasbench201 import canonical_id
+from nasforge.search_spaces._nasbench201_net import NB201NetArch
+from nasforge.search_spaces._nasbench201_net import NB201NetSpace
 from nasforge.search_spaces._ofa_mbv3 import OFAArch
 from nasforge.search_spaces._ofa_mbv3 import OFAMobileNetV3Space
 from nasforge.search_spaces._ofa_mbv3_io import arch_from_ofa_config
@@ -44,6 +47,8 @@ __all__ = [
     "ElasticViTArch",
     "ElasticViTSpace",
     "NB201Arch",
+    "NB201NetArch",
+    "NB201NetSpace",
     "NB201Space",
     "OFAArch",
     "OFAMobileNetV3Space",

@@ -441,14 +441,16 @@ def _encode(edges: tuple[str, ...]) -> np.ndarray:
 
 
 @lru_cache(maxsize=1 << 15)
-def _blocks(edges: tuple[str, ...], num_classes: int) -> tuple[Block, ...]:
-    out = [Block("nb201_stem", "stem", RESOLUTION, RESOLUTION, 3, STEM_C, kernel=3)]
-    h, c_prev = RESOLUTION, STEM_C
+def _blocks(edges: tuple[str, ...], num_classes: int,
+            resolution: int = RESOLUTION) -> tuple[Block, ...]:
+    out = [Block("nb201_stem", "stem", resolution, resolution, 3, STEM_C, kernel=3)]
+    h, c_prev = resolution, STEM_C
     for s, c in enumerate(STAGE_C, start=1):
         if s > 1:
-            out.append(Block("nb201_resblock", f"reduce{s - 1}", h, h // 2, c_prev, c, stride=2,
+            h_out = (h + 1) // 2  # a 3x3 stride-2 conv with padding 1
+            out.append(Block("nb201_resblock", f"reduce{s - 1}", h, h_out, c_prev, c, stride=2,
                              kernel=3, act="relu", shortcut="avgpool_conv"))
-            h //= 2
+            h = h_out
         for _ in range(CELLS_PER_STAGE):
             for op in edges:
                 out.append(Block(

@@ -1,13 +1,15 @@
 """Weight-shared supernets: dynamic ops, set_active/extract, BN recalibration.
 
 Importing this package registers the supernets of ``elasticvit``, ``elasticvit_efficient``,
-``ofa_mbv3`` and ``ofa_mbv3_w12`` (one :class:`SupernetSpec` row each in :data:`SUPERNETS`).
+``ofa_mbv3``, ``ofa_mbv3_w12`` and ``nasbench201_net`` (one :class:`SupernetSpec` row each in
+:data:`SUPERNETS`).
 """
 
 from __future__ import annotations
 
 # ---- supernet core: ops, layers, Supernet, registry, BN (owner: supernet core) ---------------
 from nasforge.supernet import _elasticvit  # noqa: F401  (registers builders and specs)
+from nasforge.supernet import _nb201  # noqa: F401  (registers builders and specs)
 from nasforge.supernet import _ofa  # noqa: F401  (registers builders and specs)
 from nasforge.supernet.base import DYNAMIC_BUILDERS
 from nasforge.supernet.base import DynamicLayer

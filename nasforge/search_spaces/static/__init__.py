@@ -117,4 +117,5 @@ def _ffn(b: Block) -> nn.Module:
 def _head(b: Block) -> nn.Module:
     return ElasticViTHead(b.cin, b.mid, b.out_dim, b.classes)
 
+from nasforge.search_spaces.static import _nb201  # noqa: E402, F401  (registers the nb201_* builders)
 from nasforge.search_spaces.static import _ofa  # noqa: E402, F401  (registers the ofa_* builders)

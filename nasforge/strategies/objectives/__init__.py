@@ -33,6 +33,7 @@ from nasforge.strategies.objectives._latency import LatencyObjective
 from nasforge.strategies.objectives._memo import ArchMemo
 from nasforge.strategies.objectives._params import ParamsObjective
 from nasforge.strategies.objectives._predictor import PredictorObjective
+from nasforge.strategies.objectives._proxy import ProxyObjective
 from nasforge.strategies.objectives._search_objectives import SearchObjectives
 from nasforge.strategies.objectives._supernet_accuracy import SupernetAccuracyObjective
 from nasforge.strategies.objectives._tabular import TabularBenchmark
@@ -56,6 +57,7 @@ __all__ = [
     "Objective",
     "ParamsObjective",
     "PredictorObjective",
+    "ProxyObjective",
     "SearchObjectives",
     "SupernetAccuracyObjective",
     "SurrogatePredictor",
