@@ -311,8 +311,3 @@ class StreamingImageFolder(BaseImageSource):
                 logger.warning("validation: skipped an unreadable image: %s", p)
             if len(y):
                 yield x, y
-
-    def recal_batches(self, batch_size: int, seed: int) -> Iterator[torch.Tensor]:
-        for b in self.train_batches(batch_size, seed=seed + 9_973, augment=False):
-            if len(b.y):
-                yield b.x

@@ -223,8 +223,3 @@ class StreamingWebDataset(BaseImageSource):
             if len(y):
                 yield x, y
 
-    def recal_batches(self, batch_size: int, seed: int) -> Iterator[torch.Tensor]:
-        for b in self.train_batches(batch_size, seed=seed + 9_973, augment=False):
-            if len(b.y):
-                yield b.x
-

@@ -91,9 +91,15 @@ class BaseImageSource(ABC):
     def val_batches(self, batch_size: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         """The validation split once: ``(x, y)`` with x as in :class:`Batch`."""
 
-    @abstractmethod
     def recal_batches(self, batch_size: int, seed: int) -> Iterator[torch.Tensor]:
-        """Deterministic, un-augmented training images for BN recalibration (endless)."""
+        """Deterministic, un-augmented training images for BN recalibration (endless).
+
+        By default the un-augmented training stream of a seed of its own; an in-memory source
+        may serve them more cheaply.
+        """
+        for b in self.train_batches(batch_size, seed=seed + 9_973, augment=False):
+            if len(b.y):
+                yield b.x
 
     @property
     @abstractmethod
