@@ -136,6 +136,9 @@ class SearchResult:
             "step": self.steps[rows] if len(rows) else np.zeros(0, np.int64),
             "arch_id": [self.archs[i].arch_id for i in rows],
         }
+        if self.archs and getattr(self.archs[0], "resolution", None) is not None:
+            # input resolution: accuracy and latency both depend on it (elastic resolution)
+            data["resolution"] = [getattr(self.archs[i], "resolution", None) for i in rows]
         for j, n in enumerate(self.objectives.names):
             data[n] = self.values[rows, j] if len(rows) else np.zeros(0)
         data["feasible"] = self.feasible[rows] if len(rows) else np.zeros(0, bool)
@@ -145,8 +148,9 @@ class SearchResult:
 
     @cached_property
     def candidates(self) -> pd.DataFrame:
-        """Every candidate: ``index, step, arch_id, <objective columns>, feasible, score, arch``
-        (``arch`` is the canonical JSON)."""
+        """Every candidate: ``index, step, arch_id, [resolution,] <objective columns>, feasible,
+        score, arch`` (``resolution`` for spaces whose archs have one; ``arch`` is the canonical
+        JSON)."""
         return self._frame(np.arange(len(self.archs)))
 
     @property
