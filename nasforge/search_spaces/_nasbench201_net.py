@@ -29,10 +29,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from typing import ClassVar
 
 import numpy as np
-import torch
 
 from nasforge.errors import InvalidArchitectureError
 from nasforge.errors import InvalidInputError
@@ -48,6 +48,9 @@ from nasforge.search_spaces.arch import Arch
 from nasforge.search_spaces.base import Choice
 from nasforge.search_spaces.block import Block
 from nasforge.search_spaces.registry import register_space
+
+if TYPE_CHECKING:  # torch is imported when a model is built, not with the space
+    import torch
 
 __all__ = ["NB201NetArch", "NB201NetSpace"]
 

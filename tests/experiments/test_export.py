@@ -237,7 +237,7 @@ def test_cli_bad_input_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str
         (["export", str(tmp_path / "missing.yaml")], "cannot read"),
         (["export", str(malformed)], "malformed"),
         (["export", str(bad_arch)], "resolution"),
-        (["export", str(good), "--format", "tflite"], "unknown export format"),
+        (["export", str(good), "--format", "coreml"], "unknown export format"),
         (["export", str(nb)], "tabular"),
         (["export", str(good), "--supernet", str(junk_ckpt)], "checkpoint"),
         (["export", str(good), "--supernet", str(tmp_path / "none.ckpt")], "not found"),
