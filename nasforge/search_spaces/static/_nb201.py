@@ -30,6 +30,7 @@ from torch import nn
 
 from nasforge.search_spaces._nasbench201 import NB201_EDGES
 from nasforge.search_spaces.block import Block
+from nasforge.search_spaces.static import BlockNet
 from nasforge.search_spaces.static import register_block_builder
 
 if TYPE_CHECKING:
@@ -156,7 +157,7 @@ def run_cell(edges: Sequence[nn.Module], x: torch.Tensor) -> torch.Tensor:
     return nodes[-1]
 
 
-class NB201Network(nn.Module):
+class NB201Network(BlockNet):
     """The NB201 network of one cell: ``layers`` hold one module per block; runs of
     :data:`EDGES_PER_CELL` ``nb201_edge`` blocks are executed as cells (:func:`run_cell`).
 
@@ -165,9 +166,7 @@ class NB201Network(nn.Module):
     """
 
     def __init__(self, blocks: list[Block], layers: list[nn.Module]) -> None:
-        super().__init__()
-        self.blocks = list(blocks)
-        self.layers = nn.ModuleList(layers)
+        super().__init__(blocks, layers)
         self._plan = _cell_plan(self.blocks)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
