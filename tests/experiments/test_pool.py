@@ -15,6 +15,8 @@ from nasforge.supernet.data import load_data
 
 ray = pytest.importorskip("ray")
 
+pytestmark = pytest.mark.ray
+
 
 @pytest.fixture(scope="module")
 def local_ray() -> object:

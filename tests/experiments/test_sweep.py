@@ -151,6 +151,7 @@ def _session_kill(proc: subprocess.Popen[bytes]) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.ray
 @pytest.mark.timeout(900)
 def test_interrupted_sweep_resumes_without_losing_finished_trials(
         tmp_path: Path, shared_data: Path) -> None:
