@@ -27,8 +27,12 @@ from nasforge.errors import InvalidInputError
 __all__ = ["register"]
 
 
-def _load_arch(space: Any, path: Path) -> Any:
-    return _arch_from_data(space, read_structured(path), str(path))
+def _file_archs(space: Any, path: Path) -> list[Any]:
+    """One arch, or a list of them (``nas arch sample --n N`` writes one)."""
+    data = read_structured(path)
+    if isinstance(data, list):
+        return [_arch_from_data(space, d, f"{path} item {i}") for i, d in enumerate(data)]
+    return [_arch_from_data(space, data, str(path))]
 
 
 def _arch_from_data(space: Any, data: Any, where: str) -> Any:
@@ -71,7 +75,8 @@ def _csv_archs(space: Any, path: Path) -> list[Any]:
 
 
 def _load_archs(space: Any, paths: list[Path]) -> list[Any]:
-    """Architectures from YAML/JSON files, folders of them, and CSVs with an ``arch`` column."""
+    """Architectures from YAML/JSON files (one or a list each), folders of them, and CSVs with
+    an ``arch`` column."""
     archs: list[Any] = []
     for path in paths:
         if path.is_dir():
@@ -79,11 +84,12 @@ def _load_archs(space: Any, paths: list[Path]) -> list[Any]:
             if not files:
                 raise InvalidInputError(f"--arch {path}: the folder holds no architecture file "
                                         f"({', '.join(_ARCH_SUFFIXES)})")
-            archs.extend(_load_arch(space, f) for f in files)
+            for f in files:
+                archs.extend(_file_archs(space, f))
         elif path.suffix == ".csv":
             archs.extend(_csv_archs(space, path))
         else:
-            archs.append(_load_arch(space, path))
+            archs.extend(_file_archs(space, path))
     return archs
 
 
@@ -200,8 +206,8 @@ def train(
 def eval_cmd(
     supernet: Path = typer.Option(..., "--supernet", help="checkpoint (DIR/last.ckpt or DIR)"),
     arch: list[Path] = typer.Option(
-        ..., "--arch", help="architecture YAML/JSON, a folder of them, or a CSV with an `arch` "
-        "column (pareto.csv of nas search); repeatable"),
+        ..., "--arch", help="architecture YAML/JSON (one or a list), a folder of them, or a CSV "
+        "with an `arch` column (pareto.csv of nas search); repeatable"),
     data: str = typer.Option(None, "--data", help="dataset spec (default: the training data)"),
     resolution: list[int] = typer.Option(
         [], "--resolution", help="evaluate each arch at this deployment resolution instead of "
@@ -254,13 +260,14 @@ def eval_cmd(
         owns_group = _process_group(device)
         try:
             accs = evaluate_subnets(model, archs, ds, eval_set=es)
+            rank = rank_and_world()[0]
         finally:
             if owns_group:
                 import torch.distributed as dist
 
                 dist.destroy_process_group()
-    if rank_and_world()[0] != 0:
-        return
+        if rank != 0:
+            return  # rank 0 reports
     for acc in accs:
         res = f"resolution {acc.resolution} px, " if acc.resolution is not None else ""
         console.print(f"{acc.arch_id}: top-1 {acc.top1:.4f} at {acc.input_size} px input "
