@@ -80,10 +80,12 @@ class EvalSet:
     """The fixed images every subnet of a supernet is recalibrated and scored on.
 
     The first ``recal_batches`` batches of ``data.recal_batches(batch_size, seed)`` (un-augmented
-    training images) recalibrate BatchNorm; the validation split (or ``val_images`` of it, evenly
-    spaced over its order) scores. Both are normalised on ``device`` once and resized once per
-    eval size, kept while they fit in ``cache_mb`` (least recently used size dropped first); a
-    validation split larger than that (ImageNet) is streamed for every subnet instead. The
+    training images) recalibrate BatchNorm: read once and held as read (uint8 for a streaming
+    source), normalised on ``device`` and resized once per eval size. The validation split (or
+    ``val_images`` of it, evenly spaced over its order) scores: held normalised on ``device``
+    and resized once per eval size when it fits in ``cache_mb``, else (ImageNet) streamed for
+    every subnet. Resized tensors are kept while they fit in ``cache_mb`` (least recently used
+    size dropped first). The
     numbers equal those of reading the source afresh for each subnet: same batches, same order.
 
     Args:
@@ -168,7 +170,7 @@ class EvalSet:
             out: list[torch.Tensor] = []
             try:
                 for x in source:
-                    out.append(self._norm(x))
+                    out.append(x)  # as read (uint8 for a streaming source: 4x smaller)
                     if len(out) >= self.recal_batches:
                         break
             finally:
@@ -187,7 +189,7 @@ class EvalSet:
         if key in self._sized:
             self._sized.move_to_end(key)
             return self._sized[key]
-        return self._keep(key, [resize_batch(x, size) for x in self._recal_source()])
+        return self._keep(key, [resize_batch(self._norm(x), size) for x in self._recal_source()])
 
     def _subset(self, n: int) -> torch.Tensor | None:
         if self.val_images is None or self.val_images >= n:
