@@ -27,18 +27,87 @@ from nasforge.errors import InvalidInputError
 __all__ = ["register"]
 
 
-def _load_arch(space: Any, path: Path) -> Any:
+def _file_archs(space: Any, path: Path) -> list[Any]:
+    """One arch, or a list of them (``nas arch sample --n N`` writes one)."""
     data = read_structured(path)
+    if isinstance(data, list):
+        return [_arch_from_data(space, d, f"{path} item {i}") for i, d in enumerate(data)]
+    return [_arch_from_data(space, data, str(path))]
+
+
+def _arch_from_data(space: Any, data: Any, where: str) -> Any:
     if isinstance(data, dict) and isinstance(data.get("arch"), dict):
         data = data["arch"]
     if not isinstance(data, dict):
-        raise InvalidArchitectureError(f"{path}: an architecture must be a mapping of fields")
+        raise InvalidArchitectureError(f"{where}: an architecture must be a mapping of fields")
     given = data.get("space")
     if given is not None and given != space.name:
         raise IncompatibleComponentsError(
-            f"{path} is an architecture of space {given!r}, the supernet is of {space.name!r}"
+            f"{where} is an architecture of space {given!r}, the supernet is of {space.name!r}"
         )
     return space.arch_from_dict({k: v for k, v in data.items() if k != "space"})
+
+
+_ARCH_SUFFIXES = (".yaml", ".yml", ".json")
+
+
+def _csv_archs(space: Any, path: Path) -> list[Any]:
+    import csv
+    import json
+
+    try:
+        with open(path, newline="") as f:
+            rows = list(csv.DictReader(f))
+    except OSError as e:
+        raise InvalidInputError(f"cannot read {path}: {e.strerror or e}") from None
+    if not rows or "arch" not in rows[0]:
+        raise InvalidInputError(f"{path}: a CSV of architectures needs an `arch` column of JSON "
+                                "(as candidates.csv / pareto.csv of `nas search` have)")
+    out = []
+    for line, row in enumerate(rows, start=2):
+        try:
+            data = json.loads(row["arch"] or "")
+        except json.JSONDecodeError as e:
+            raise InvalidInputError(f"{path} line {line}: column `arch` is not JSON: {e.msg}"
+                                    ) from None
+        out.append(_arch_from_data(space, data, f"{path} line {line}"))
+    return out
+
+
+def _load_archs(space: Any, paths: list[Path]) -> list[Any]:
+    """Architectures from YAML/JSON files (one or a list each), folders of them, and CSVs with
+    an ``arch`` column."""
+    archs: list[Any] = []
+    for path in paths:
+        if path.is_dir():
+            files = sorted(f for f in path.iterdir() if f.suffix in _ARCH_SUFFIXES)
+            if not files:
+                raise InvalidInputError(f"--arch {path}: the folder holds no architecture file "
+                                        f"({', '.join(_ARCH_SUFFIXES)})")
+            for f in files:
+                archs.extend(_file_archs(space, f))
+        elif path.suffix == ".csv":
+            archs.extend(_csv_archs(space, path))
+        else:
+            archs.extend(_file_archs(space, path))
+    return archs
+
+
+def _process_group(device: Any) -> bool:
+    """Join the ``torch.distributed`` group torchrun describes (``WORLD_SIZE`` > 1) when none is up.
+
+    Returns:
+        True when this call created the group (the caller destroys it).
+    """
+    import os
+
+    import torch.distributed as dist
+
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1 or not dist.is_available() or \
+            dist.is_initialized():
+        return False
+    dist.init_process_group("nccl" if getattr(device, "type", "cpu") == "cuda" else "gloo")
+    return True
 
 
 def _overrides(pairs: list[str]) -> dict[str, Any]:
@@ -136,40 +205,102 @@ def train(
 
 def eval_cmd(
     supernet: Path = typer.Option(..., "--supernet", help="checkpoint (DIR/last.ckpt or DIR)"),
-    arch: Path = typer.Option(..., "--arch", help="architecture YAML/JSON"),
+    arch: list[Path] = typer.Option(
+        ..., "--arch", help="architecture YAML/JSON (one or a list), a folder of them, or a CSV "
+        "with an `arch` column (pareto.csv of nas search); repeatable"),
     data: str = typer.Option(None, "--data", help="dataset spec (default: the training data)"),
     resolution: list[int] = typer.Option(
-        [], "--resolution", help="evaluate the arch at this deployment resolution instead of "
+        [], "--resolution", help="evaluate each arch at this deployment resolution instead of "
         "its own (repeatable: one accuracy per resolution)"),
     recal_batches: int = typer.Option(8, "--recal-batches", help="BN recalibration batches"),
+    batch_size: int = typer.Option(128, "--batch-size",
+                                   help="batch size of recalibration and evaluation"),
+    val_images: int = typer.Option(None, "--val-images",
+                                   help="score this many validation images (default: all)"),
     workers: int = typer.Option(None, "--workers", help="DataLoader worker processes"),
+    ray_address: str = typer.Option(
+        None, "--ray-address", help="shard the archs over Ray actors: auto, HOST:PORT, or "
+        "`local` for a Ray started here"),
+    ray_workers: int = typer.Option(2, "--ray-workers", help="Ray actors (with --ray-address)"),
+    csv_out: Path = typer.Option(None, "--csv", help="also write the results to this CSV"),
     accelerator: str = typer.Option("auto", "--accelerator", help="cpu | cuda | auto"),
 ) -> None:
-    """Top-1 of one subnet of a trained supernet at its resolution (BN recalibrated there)."""
+    """Top-1 of subnets of a trained supernet, each at its resolution (BN recalibrated there).
+
+    Many archs are sharded over the ranks of a torch.distributed group (started by torchrun)
+    or over Ray actors (--ray-address); results come back in the order given.
+    """
     from nasforge.supernet.checkpoint import RunConfig
     from nasforge.supernet.checkpoint import load_supernet
-    from nasforge.supernet.evaluate import evaluate_subnet
+    from nasforge.supernet.distributed import rank_and_world
+    from nasforge.supernet.evaluate import EvalSet
+    from nasforge.supernet.evaluate import evaluate_subnets
     from nasforge.supernet.training import resolve_device
 
     device = resolve_device(accelerator)
     model, ck = load_supernet(supernet)
-    a = _load_arch(model.space, arch)
+    space: Any = model.space
+    given = _load_archs(space, arch)
     run = RunConfig.from_checkpoint(ck)
     ds = run.open_data(data, workers=workers)
     if ds.num_classes != model.num_classes:
         raise IncompatibleComponentsError(
             f"data {ds.name!r} has {ds.num_classes} classes, the supernet {model.num_classes}"
         )
-    space: Any = model.space
-    archs = [a] if not resolution else [
-        space.arch_from_dict({**a.to_dict(), "resolution": int(r)}) for r in resolution]
-    for one in archs:
-        acc = evaluate_subnet(model, one, ds, recal_batches=recal_batches,  # type: ignore[arg-type]
-                              device=device)
+    archs = given if not resolution else [
+        space.arch_from_dict({**a.to_dict(), "resolution": int(r)})
+        for a in given for r in resolution]
+    seed = 0  # which training batches recalibrate (as nas eval always did)
+    es = EvalSet(ds, recal_batches=recal_batches, batch_size=batch_size, seed=seed,
+                 device=device, val_images=val_images)
+    if ray_address is not None:
+        accs = _ray_eval(model, ds, archs, ray_address, ray_workers, recal_batches, batch_size,
+                         val_images, seed, str(device))
+    else:
+        owns_group = _process_group(device)
+        try:
+            accs = evaluate_subnets(model, archs, ds, eval_set=es)
+            rank = rank_and_world()[0]
+        finally:
+            if owns_group:
+                import torch.distributed as dist
+
+                dist.destroy_process_group()
+        if rank != 0:
+            return  # rank 0 reports
+    for acc in accs:
         res = f"resolution {acc.resolution} px, " if acc.resolution is not None else ""
-        console.print(f"{one.arch_id}: top-1 {acc.top1:.4f} at {acc.input_size} px input "
+        console.print(f"{acc.arch_id}: top-1 {acc.top1:.4f} at {acc.input_size} px input "
                       f"({res}{acc.num_images} val images of {ds.name}, BN recalibrated on "
-                      f"{recal_batches} batches at that size; {acc.mflops:.0f} MFLOPs)")
+                      f"{acc.recal_images} images at that size; {acc.mflops:.0f} MFLOPs)")
+    if csv_out is not None:
+        import csv
+        import dataclasses
+
+        csv_out.parent.mkdir(parents=True, exist_ok=True)
+        with open(csv_out, "w", newline="") as f:
+            fields = [fl.name for fl in dataclasses.fields(accs[0])] if accs else ["arch_id"]
+            writer = csv.DictWriter(f, fieldnames=[*fields, "arch"])
+            writer.writeheader()
+            for a, acc in zip(archs, accs, strict=True):
+                writer.writerow({**dataclasses.asdict(acc), "arch": a.to_json()})
+
+
+def _ray_eval(model: Any, ds: Any, archs: list[Any], address: str, workers: int,
+              recal_batches: int, batch_size: int, val_images: int | None, seed: int,
+              device: str) -> list[Any]:
+    from nasforge.experiments.pool import SupernetActorPool
+    from nasforge.supernet.data import ImageData
+
+    if not isinstance(ds, ImageData):
+        raise InvalidInputError(f"--ray-address shares the dataset through Ray's object store, "
+                                f"which needs an in-memory dataset; {ds.name!r} streams: drop "
+                                "--ray-address or use torchrun")
+    with SupernetActorPool(model, ds, workers=workers, recal_batches=recal_batches,
+                           batch_size=batch_size, val_images=val_images, seed=seed,
+                           device=device,
+                           address=None if address == "local" else address) as pool:
+        return pool.evaluate_subnets(archs)
 
 
 def register(app: typer.Typer) -> None:

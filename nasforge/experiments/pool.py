@@ -2,12 +2,15 @@
 
 The supernet's weights and the dataset are put into Ray's object store once
 (``ray.put``); every actor rebuilds the supernet from them, so N workers cost one
-serialisation, not N. Each actor evaluates one subnet at a time exactly as the in-process
+serialisation, not N. Each actor holds one :class:`~nasforge.supernet.evaluate.EvalSet` and
+evaluates one subnet at a time exactly as the in-process
 :class:`~nasforge.strategies.objectives.SupernetAccuracyObjective` does (``set_active``, BN
-recalibration on K training batches, top-1 on the validation split), and a
-``ray.util.ActorPool`` hands subnets to idle actors. :class:`SupernetActorPool` has the same
-``evaluate_many`` / ``provenance`` interface, so ``run_experiment(evaluator=...)`` and sweeps
-take either.
+recalibration on K training batches at the subnet's own eval size, top-1 on the validation
+images at that size), and a ``ray.util.ActorPool`` hands subnets to idle actors. With the same
+options the numbers are those of one process. :meth:`SupernetActorPool.evaluate_subnets` returns
+the full results in the order given (``nas eval --ray-address``);
+:class:`SupernetActorPool` also has the objective's ``evaluate_many`` / ``provenance``
+interface, so ``run_experiment(evaluator=...)`` and sweeps take either.
 
 Ray is the optional extra ``nasforge[ray]``; it is imported when a pool is built.
 
@@ -25,6 +28,7 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -43,6 +47,7 @@ if TYPE_CHECKING:
     from nasforge.search_spaces.arch import Arch
     from nasforge.supernet.base import Supernet
     from nasforge.supernet.data import ImageData
+    from nasforge.supernet.evaluate import SubnetAccuracy
 
 __all__ = ["MissingDependencyError", "SupernetActorPool", "import_ray"]
 
@@ -88,8 +93,8 @@ class _Worker:
         import torch
 
         from nasforge.search_spaces import get_space
-        from nasforge.strategies.objectives import SupernetAccuracyObjective as SubnetEvaluator
         from nasforge.supernet.data import ImageData
+        from nasforge.supernet.evaluate import EvalSet
         from nasforge.supernet.registry import build_supernet
 
         torch.set_num_threads(int(opts["threads"]))
@@ -101,22 +106,31 @@ class _Worker:
             net.load_state_dict(state, strict=True)
             tensors = {k: torch.from_numpy(np.array(data[k])) for k in
                        ("train_x", "train_y", "val_x", "val_y")}
-        image_data = ImageData(str(data["name"]), tensors["train_x"], tensors["train_y"],
-                               tensors["val_x"], tensors["val_y"], int(data["num_classes"]),
-                               int(data["input_size"]), data.get("resolution_scale"))
-        self.evaluator = SubnetEvaluator(
-            net.eval(), image_data, recal_batches=int(opts["recal_batches"]),
-            batch_size=int(opts["batch_size"]), seed=int(opts["seed"]),
-            device=str(opts["device"]))
+        self.data = ImageData(str(data["name"]), tensors["train_x"], tensors["train_y"],
+                              tensors["val_x"], tensors["val_y"], int(data["num_classes"]),
+                              int(data["input_size"]), data.get("resolution_scale"))
+        self.net = net.eval()
+        # the same held images as the in-process objective: same batches, same numbers
+        self.eval_set = EvalSet(self.data, recal_batches=int(opts["recal_batches"]),
+                                batch_size=int(opts["batch_size"]), seed=int(opts["seed"]),
+                                device=str(opts["device"]), val_images=opts.get("val_images"))
 
     def ready(self) -> bool:
         """True once the supernet is rebuilt (the constructor has run)."""
         return True
 
-    def evaluate(self, arch: dict[str, Any]) -> tuple[str, float]:
-        """``(arch_id, top-1 %)`` of one subnet given as its plain dict."""
+    def evaluate(self, arch: dict[str, Any]) -> dict[str, Any]:
+        """The :class:`~nasforge.supernet.evaluate.SubnetAccuracy` (as a dict) of one subnet
+        given as its plain dict: BN recalibrated and scored at its own eval size."""
+        from nasforge.supernet.evaluate import evaluate_subnet
+
         a = self.space.arch_from_dict(arch)
-        return a.arch_id, float(self.evaluator.evaluate_many([a])[0])
+        acc = evaluate_subnet(self.net, a, self.data, eval_set=self.eval_set)
+        return dataclasses.asdict(acc)
+
+    def evaluate_at(self, position: int, arch: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        """``(position, evaluate(arch))``: the position lets the pool restore the order."""
+        return position, self.evaluate(arch)
 
 
 # ---- the pool ----------------------------------------------------------------------------------
@@ -133,6 +147,8 @@ class SupernetActorPool:
         workers: number of actors.
         recal_batches: K, the BN recalibration batches per subnet.
         batch_size: batch size of recalibration and evaluation.
+        val_images: score only this many validation images (``None``: all), as the
+            in-process objective.
         seed: which training batches recalibrate.
         device: compute device inside each actor (``cpu``, ``cuda``).
         checkpoint: where the supernet came from (recorded in provenance).
@@ -148,8 +164,8 @@ class SupernetActorPool:
     """
 
     def __init__(self, supernet: Supernet, data: ImageData, *, workers: int = 2,
-                 recal_batches: int = 4, batch_size: int = 256, seed: int = 0,
-                 device: str = "cpu", checkpoint: str | Path | None = None,
+                 recal_batches: int = 1, batch_size: int = 128, val_images: int | None = None,
+                 seed: int = 0, device: str = "cpu", checkpoint: str | Path | None = None,
                  cpus_per_worker: float = 1.0, gpus_per_worker: float = 0.0,
                  threads_per_worker: int = 1, address: str | None = None) -> None:
         for label, v in (("workers", workers), ("recal_batches", recal_batches),
@@ -163,12 +179,14 @@ class SupernetActorPool:
         self.workers = workers
         self.recal_batches = recal_batches
         self.batch_size = batch_size
+        self.val_images = val_images
         self.seed = seed
         self.device = device
         self.checkpoint = str(checkpoint) if checkpoint is not None else None
         self.data_name = data.name
         self.input_size = data.input_size
-        self.val_images = len(data.val_x)
+        self.val_split_images = len(data.val_x)
+        self.resolution_scale = data.resolution_scale
         self._owns_ray = ensure_ray(address)
         weights = {"space": supernet.space.name, "num_classes": int(supernet.num_classes),
                    "state": {k: v.detach().cpu().numpy()
@@ -181,7 +199,7 @@ class SupernetActorPool:
                                   "input_size": data.input_size,
                                   "resolution_scale": data.resolution_scale, **arrays})
         opts = {"recal_batches": recal_batches, "batch_size": batch_size, "seed": seed,
-                "device": device, "threads": threads_per_worker}
+                "device": device, "threads": threads_per_worker, "val_images": val_images}
         actor_cls = ray.remote(num_cpus=cpus_per_worker, num_gpus=gpus_per_worker)(_Worker)
         self._actors = [actor_cls.remote(self._weights_ref, self._data_ref, opts)
                         for _ in range(workers)]
@@ -213,6 +231,25 @@ class SupernetActorPool:
         """Block until every actor has rebuilt the supernet (start-up, for timing)."""
         import_ray().get([a.ready.remote() for a in self._actors])
 
+    def evaluate_subnets(self, archs: Sequence[Arch]) -> list[SubnetAccuracy]:
+        """One :class:`~nasforge.supernet.evaluate.SubnetAccuracy` per arch, in the order given
+        (every arch evaluated, duplicates included; idle actors take the next one).
+
+        Raises:
+            NasforgeError: the pool was closed.
+        """
+        from nasforge.supernet.evaluate import SubnetAccuracy
+
+        if self._pool is None:
+            raise NasforgeError("SupernetActorPool is closed; build a new one")
+        results = self._pool.map_unordered(
+            lambda actor, job: actor.evaluate_at.remote(*job),
+            [(i, a.to_dict()) for i, a in enumerate(archs)])
+        out: dict[int, SubnetAccuracy] = {}
+        for i, acc in results:
+            out[int(i)] = SubnetAccuracy(**acc)
+        return [out[i] for i in range(len(archs))]
+
     def evaluate_many(self, archs: Sequence[Arch]) -> np.ndarray:
         """Top-1 in percent, shape ``(len(archs),)``; each distinct arch is evaluated once.
 
@@ -226,20 +263,22 @@ class SupernetActorPool:
             if a.arch_id not in self._cache:
                 todo.setdefault(a.arch_id, a)
         if todo:
-            # unordered: an actor takes the next subnet as soon as it is free
-            results = self._pool.map_unordered(lambda actor, ad: actor.evaluate.remote(ad),
-                                               [a.to_dict() for a in todo.values()])
-            for arch_id, acc in results:
-                self._cache[arch_id] = float(acc)
+            for acc in self.evaluate_subnets(list(todo.values())):
+                self._cache[acc.arch_id] = 100.0 * acc.top1
         return np.array([self._cache[a.arch_id] for a in archs], dtype=np.float64)
 
     def provenance(self) -> dict[str, Any]:
         """How the numbers were obtained (as the in-process evaluator's, plus the pool size)."""
+        n_val = (self.val_split_images if self.val_images is None
+                 else min(self.val_split_images, self.val_images))
         return {"kind": "supernet top-1 %", "checkpoint": self.checkpoint,
                 "data": self.data_name, "input_size": self.input_size,
-                "val_images": self.val_images, "bn_recalibration_batches": self.recal_batches,
-                "batch_size": self.batch_size, "executor": "ray actor pool",
-                "workers": self.workers}
+                "resolution_scale": self.resolution_scale,
+                "val_images": n_val, "val_split_images": self.val_split_images,
+                "bn_recalibration_batches": self.recal_batches,
+                "bn_recalibration_images": self.recal_batches * self.batch_size,
+                "batch_size": self.batch_size, "recalibration_seed": self.seed,
+                "executor": "ray actor pool", "workers": self.workers}
 
     def close(self) -> None:
         """Stop the actors (and the local Ray instance when this pool started it)."""

@@ -1,8 +1,11 @@
 """BN-recalibrated top-1 of subnets of a weight-shared supernet, as an objective.
 
-The supernet is reached through :func:`nasforge.supernet.evaluate.evaluate_subnet` (activate,
-recalibrate BatchNorm on a few training batches, score the validation split), imported when the
-first architecture is scored, so that building the objectives does not import torch.
+The supernet is reached through :func:`nasforge.supernet.evaluate.evaluate_subnets` (activate,
+recalibrate BatchNorm on a few training batches, score the validation images), imported when the
+first architecture is scored, so that building the objectives does not import torch. The images
+are held in one :class:`~nasforge.supernet.evaluate.EvalSet` for the objective's life (read and
+normalised once, resized once per eval size), and a batch of new architectures is sharded over
+the ranks of a ``torch.distributed`` process group when one is up.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ if TYPE_CHECKING:
     from nasforge.search_spaces.arch import Arch
     from nasforge.supernet.base import Supernet
     from nasforge.supernet.data import ImageData
+    from nasforge.supernet.evaluate import EvalSet
 
 __all__ = ["SupernetAccuracyObjective"]
 
@@ -34,8 +38,9 @@ class SupernetAccuracyObjective(Objective):
     """BN-recalibrated top-1 (%) of subnets of a weight-shared supernet, cached by ``arch_id``.
 
     Each distinct arch is activated, its BatchNorm statistics recalibrated on ``recal_batches``
-    training batches, and scored on the validation split
-    (:func:`nasforge.supernet.evaluate.evaluate_subnet`).
+    training batches of ``batch_size`` images, and scored on the validation split (or
+    ``val_images`` of it), all at the arch's own eval size
+    (:func:`nasforge.supernet.evaluate.evaluate_subnets`); :meth:`provenance` records the counts.
 
     Args:
         supernet: a trained :class:`~nasforge.supernet.Supernet` (what
@@ -44,7 +49,9 @@ class SupernetAccuracyObjective(Objective):
         data: the dataset (:class:`~nasforge.supernet.data.ImageData`): training batches
             recalibrate BN, the validation split scores.
         recal_batches: K, the recalibration batches.
-        batch_size: batch size of recalibration and evaluation.
+        batch_size: batch size of recalibration and evaluation (and of a recalibration batch).
+        val_images: score only this many validation images, evenly spaced over the split
+            (``None``: all).
         seed: which training batches recalibrate (fixed, so scores are reproducible).
         device: compute device (``cpu``, ``cuda``).
         checkpoint: where the supernet came from (recorded in provenance).
@@ -55,8 +62,9 @@ class SupernetAccuracyObjective(Objective):
         IncompatibleComponentsError: ``supernet`` has no ``set_active(arch)``.
     """
 
-    def __init__(self, supernet: torch.nn.Module, data: ImageData, *, recal_batches: int = 2,
-                 batch_size: int = 128, seed: int = 0, device: str = "cpu",
+    def __init__(self, supernet: torch.nn.Module, data: ImageData, *, recal_batches: int = 1,
+                 batch_size: int = 128, val_images: int | None = None, seed: int = 0,
+                 device: str = "cpu",
                  checkpoint: str | Path | None = None, lower: float | None = None,
                  name: str = "accuracy") -> None:
         super().__init__(name, "maximize", lower=lower, cheap=False)
@@ -72,27 +80,42 @@ class SupernetAccuracyObjective(Objective):
         self.batch_size = batch_size
         self.seed = seed
         self.device = device
+        self.val_images = val_images
         self.checkpoint = None if checkpoint is None else str(checkpoint)
         self._memo: ArchMemo[str] = ArchMemo()
+        self._eval_set: EvalSet | None = None
+
+    def eval_set(self) -> EvalSet:
+        """The held recalibration and validation images (built on first use)."""
+        if self._eval_set is None:
+            from nasforge.supernet.evaluate import EvalSet
+
+            self._eval_set = EvalSet(self.data, recal_batches=self.recal_batches,
+                                     batch_size=self.batch_size, seed=self.seed,
+                                     device=self.device, val_images=self.val_images)
+        return self._eval_set
 
     def _top1(self, archs: Sequence[Arch], todo: list[int]) -> list[float]:
-        from nasforge.supernet.evaluate import evaluate_subnet
+        from nasforge.supernet.evaluate import evaluate_subnets
 
-        # __init__ checked the WeightSharedSupernet protocol evaluate_subnet relies on
+        # __init__ checked the WeightSharedSupernet protocol evaluate_subnets relies on
         supernet = cast("Supernet", self.supernet)
-        return [100.0 * evaluate_subnet(supernet, archs[i], self.data,
-                                        recal_batches=self.recal_batches,
-                                        batch_size=self.batch_size, seed=self.seed,
-                                        device=self.device).top1
-                for i in todo]
+        accs = evaluate_subnets(supernet, [archs[i] for i in todo], self.data,
+                                eval_set=self.eval_set())
+        return [100.0 * a.top1 for a in accs]
 
     def evaluate_many(self, archs: Sequence[Arch]) -> np.ndarray:
         return self._memo.lookup([a.arch_id for a in archs],
                                  lambda todo: self._top1(archs, todo))
 
     def provenance(self) -> dict[str, Any]:
+        n_val = self.data.num_val if self.val_images is None else min(self.data.num_val,
+                                                                      self.val_images)
+        # subnet r recalibrated and scored at round(r * resolution_scale) px
         return {"kind": "supernet top-1 %", "checkpoint": self.checkpoint,
                 "data": self.data.name, "input_size": self.data.input_size,
-                "resolution_scale": self.data.resolution_scale,  # subnet r scored at r * scale px
-                "val_images": self.data.num_val, "bn_recalibration_batches": self.recal_batches,
-                "batch_size": self.batch_size}
+                "resolution_scale": self.data.resolution_scale,
+                "val_images": n_val, "val_split_images": self.data.num_val,
+                "bn_recalibration_batches": self.recal_batches,
+                "bn_recalibration_images": self.recal_batches * self.batch_size,
+                "batch_size": self.batch_size, "recalibration_seed": self.seed}
