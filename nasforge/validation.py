@@ -39,6 +39,7 @@ __all__ = [
     "check_number",
     "check_output_dir",
     "check_output_file",
+    "check_text_depth",
     "check_unique",
     "parse_structured",
     "read_text",
@@ -136,7 +137,7 @@ def _construct_unique_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode,
                               deep: bool = False) -> dict[Any, Any]:
     seen: set[Any] = set()
     for key_node, _ in node.value:
-        key = loader.construct_object(key_node, deep=deep)  # type: ignore[no-untyped-call]
+        key = loader.construct_object(key_node, deep=deep)
         try:
             dup = key in seen
         except TypeError:  # an unhashable key: the base constructor reports it
@@ -180,6 +181,7 @@ def parse_structured(text: str, source: str, *, kind: str | None = None) -> Any:
     """
     kind = kind or ("json" if str(source).endswith(".json") else "yaml")
     label = "JSON" if kind == "json" else "YAML"
+    check_text_depth(text, source)
     try:
         if kind == "json":
             data = json.loads(text, object_pairs_hook=_json_pairs)
@@ -209,6 +211,24 @@ def _json_line(text: str, key: Any) -> str:
     first = text.find(needle)
     second = text.find(needle, first + 1) if first >= 0 else -1
     return f" (line {text.count(chr(10), 0, second) + 1})" if second >= 0 else ""
+
+
+def check_text_depth(text: str, source: str, limit: int = MAX_DEPTH) -> None:
+    """Refuse text whose brackets (``[``, ``{``, ``(``) nest deeper than ``limit``, before a
+    parser recurses into it.
+
+    Raises:
+        InvalidInputError: too deep.
+    """
+    depth = 0
+    for c in text:
+        if c in "[{(":
+            depth += 1
+            if depth > limit:
+                raise InvalidInputError(
+                    f"{source}: nested deeper than {limit} levels; flatten the file")
+        elif c in "]})":
+            depth = max(depth - 1, 0)
 
 
 def check_depth(data: Any, source: str, limit: int = MAX_DEPTH) -> None:

@@ -152,6 +152,7 @@ def sweep(
 
     cfg = load_sweep(sweep_file)  # a malformed file: one line, exit 2, before Ray starts
     cfg.check_names()
+    cfg.check_inputs()  # benchmark tables: one line here, not a failure in every trial
     check_output_dir(cfg.out, f"{sweep_file}: out")
     console.print(f"sweep {cfg.name}: {cfg.n_trials} trial(s) over {', '.join(cfg.swept)} "
                   f"-> {cfg.out}")

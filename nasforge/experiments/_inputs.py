@@ -47,6 +47,7 @@ __all__ = [
     "PredictorAccuracy",
     "RunInputs",
     "SupernetAccuracy",
+    "read_benchmark",
     "resolve_inputs",
 ]
 
@@ -166,14 +167,14 @@ def resolve_inputs(cfg: ExperimentConfig, *, evaluator: AccuracyEvaluator | None
     space = get_space(cfg.search_space)
     strategy_cls = STRATEGIES.get(cfg.strategy.name)
     check_output_dir(cfg.out, "--out")  # before any work: a file, a read-only folder
-    table = _read_table(cfg, space)
+    table = read_benchmark(cfg, space)
     latency = _latency_source(cfg, table)
     _check_feasible(cfg, space, latency)
     accuracy, pool = _accuracy_source(cfg, space, table, evaluator, progress)
     return RunInputs(space, strategy_cls, latency, accuracy, pool)
 
 
-def _read_table(cfg: ExperimentConfig, space: SearchSpace) -> TabularBenchmark | None:
+def read_benchmark(cfg: ExperimentConfig, space: SearchSpace) -> TabularBenchmark | None:
     """The benchmark CSV (read once: its accuracy and latency columns share the rows).
 
     The columns the run uses are checked on every row before anything runs: a negative, NaN,

@@ -22,6 +22,7 @@ from nasforge.registry import Registry
 from nasforge.search_spaces.arch import Arch
 from nasforge.search_spaces.arch import _dump_yaml
 from nasforge.search_spaces.registry import get_space
+from nasforge.validation import check_text_depth
 from nasforge.validation import parse_structured
 from nasforge.validation import read_text as _read_utf8
 
@@ -183,13 +184,15 @@ def archs_to_yaml(archs: list[Arch]) -> str:
 # ---- built-in exchange formats ----------------------------------------------------------------
 def _literal(text: str) -> Any:
     """JSON/YAML, or a Python literal such as ElasticViT's tuple text (safely, no eval)."""
+    check_text_depth(text, "the file")
     try:
-        return json.loads(text)
-    except json.JSONDecodeError:
-        pass
+        return parse_structured(text, "the file", kind="json")
+    except InvalidInputError as e:
+        if "malformed" not in str(e):  # a duplicate key: not a syntax question
+            raise
     try:
         return ast.literal_eval(text.strip())
-    except (ValueError, SyntaxError):
+    except (ValueError, SyntaxError, MemoryError, RecursionError):
         return parse_text(text)
 
 

@@ -77,6 +77,7 @@ def test_bad_input_is_one_line_and_exit_2(probe: Probe, ws: Workspace, tmp_path:
     assert "Traceback" not in err, err
     assert code == 2, (code, err)
     assert len(errors) == 1, err
+    assert probe.needle in errors[0], (probe.needle, errors[0])
     assert not [ln for ln in lines if ln.lstrip("╭│ ").startswith(("Usage:", "Error", "Try "))
                 ], err  # click's multi-line usage block
     if guard is not None:
