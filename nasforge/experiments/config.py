@@ -53,19 +53,18 @@ def _check_keys(data: dict[str, Any], allowed: set[str], path: str, source: str)
 
 def _int(v: Any, path: str, source: str, low: int | None = None, high: int | None = None
          ) -> int:
-    if isinstance(v, bool) or not isinstance(v, int) or (low is not None and v < low) or (
-            high is not None and v > high):
-        rule = "an integer" + (f" >= {low}" if low is not None else "") + (
-            f"{' and' if low is not None else ''} <= {high}" if high is not None else "")
+    if isinstance(v, bool) or not isinstance(v, int) or (low is not None and v < low):
+        rule = f"an integer >= {low}" if low is not None else "an integer"
         raise _err(path, f"must be {rule}, got {v!r}", source)
+    if high is not None and v > high:
+        raise _err(path, f"must be an integer <= {high}, got {v!r}", source)
     return v
 
 
 def _num(v: Any, path: str, source: str, positive: bool = True) -> float:
     finite = not isinstance(v, bool) and isinstance(v, int | float) and math.isfinite(v)
     if not finite or (positive and v <= 0):
-        raise _err(path, f"must be a finite {'positive ' if positive else ''}number, got {v!r}",
-                   source)
+        raise _err(path, f"must be a {'positive ' if positive else ''}number, got {v!r}", source)
     return float(v)
 
 

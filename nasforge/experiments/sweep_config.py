@@ -372,7 +372,7 @@ def _resources(data: Any, source: str) -> dict[str, float]:
         if not isinstance(k, str) or not k:
             raise _err("resources_per_trial", f"resource names are strings, got {k!r}", source)
         if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v) or v < 0:
-            raise _err(f"resources_per_trial.{k}", f"must be a finite number >= 0, got {v!r}",
+            raise _err(f"resources_per_trial.{k}", f"must be a number >= 0, got {v!r}",
                        source)
         out[k] = float(v)
     if out.get("cpu", 0.0) == 0.0 and out.get("gpu", 0.0) == 0.0:
