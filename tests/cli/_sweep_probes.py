@@ -717,10 +717,10 @@ def _train_probes() -> list[Probe]:
     for name, mk in (("--config non-utf8", lambda ws, t: _non_utf8(t)),
                      ("--config deep yaml", lambda ws, t: _deep_yaml(t)),
                      ("--config duplicate key", lambda ws, t: _w(t, "r.yaml",
-                                                                 "train:\n  lr: 1\n  lr: 2\n"))):
+                                                                 "train:\n  lr: 0.1\n  lr: 0.2\n"))):
         p.append(Probe("train", name, lambda ws, t, m=mk: (
-            ["train", "--config", str(m(ws, t)), "--space", "nasbench201", "--data", "synthetic",
-             "--steps", "1", "--no-eval", "--no-progress", "--out", str(t / "sn")], t / "sn"),
+            ["train", "--config", str(m(ws, t)), "--print-config", "--out", str(t / "sn")],
+            t / "sn"),
             owner="i16-train"))
     for name, target in (("--out is a file", lambda ws, t: _existing_file(t)),
                          ("--out read-only", lambda ws, t: ws.read_only / "sn")):
