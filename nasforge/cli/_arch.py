@@ -21,8 +21,12 @@ from nasforge.search_spaces.io import ARCH_FORMATS
 from nasforge.search_spaces.io import archs_to_yaml
 from nasforge.search_spaces.io import load_archs
 from nasforge.search_spaces.io import read_text
+from nasforge.validation import check_output_file
 
 __all__ = ["describe_arch", "register"]
+
+#: most architectures ``nas arch sample`` writes at once
+MAX_SAMPLES = 100_000
 
 arch_app = typer.Typer(help="Sample, import, export and describe architectures.",
                        no_args_is_help=True)
@@ -31,11 +35,13 @@ arch_app = typer.Typer(help="Sample, import, export and describe architectures."
 @arch_app.command("sample")
 def sample(
     space: str = typer.Option(..., "--space", "-s", help="Search space name (see `nas spaces`)."),
-    n: int = typer.Option(1, "--n", "-n", min=1, help="How many architectures."),
-    seed: int = typer.Option(0, "--seed", help="Random seed (same seed, same architectures)."),
+    n: int = typer.Option(1, "--n", "-n", min=1, max=MAX_SAMPLES, help="How many architectures."),
+    seed: int = typer.Option(0, "--seed", min=0, help="Random seed (same seed, same "
+                             "architectures)."),
     out: Path | None = typer.Option(None, "--out", "-o", help="Write YAML here, not stdout."),
 ) -> None:
     """Sample random architectures of a space and print them as YAML."""
+    _check_out(out)
     sp = get_space(space)
     rng = np.random.default_rng(seed)
     text = archs_to_yaml([sp.sample(rng) for _ in range(n)])
@@ -48,7 +54,8 @@ def import_(
     fmt: str = typer.Option(..., "--from", help="Format: elasticvit-tuple, ofa, nb201."),
     out: Path | None = typer.Option(None, "--out", "-o", help="Write our YAML here."),
     resolution: int | None = typer.Option(
-        None, "--resolution", help="Input resolution, for formats that do not carry one (ofa)."),
+        None, "--resolution", min=1, help="Input resolution, for formats that do not carry one "
+        "(ofa)."),
 ) -> None:
     """Convert an architecture from a published format to our YAML.
 
@@ -56,6 +63,7 @@ def import_(
     stored), `ofa` (Once-for-All's `net.config` JSON of a released subnet), `nb201` (a
     NAS-Bench-201 `arch_str`, one per line).
     """
+    _check_out(out)
     archs = ARCH_FORMATS.get(fmt).load(read_text(file), resolution=resolution)
     _emit(archs_to_yaml(archs), out)
 
@@ -67,6 +75,7 @@ def export(
     out: Path | None = typer.Option(None, "--out", "-o", help="Write here, not stdout."),
 ) -> None:
     """Convert our architecture YAML to a published format."""
+    _check_out(out)
     dump = ARCH_FORMATS.get(fmt).dump
     if dump is None:
         raise InvalidInputError(f"format {fmt!r} can be imported but not exported")
@@ -127,6 +136,12 @@ def describe(
                           str(b["cin"]), str(b["cout"]), detail, f"{b['flops'] / 1e6:.3f}",
                           f"{b['params']:,}")
         console.print(table)
+
+
+def _check_out(out: Path | None) -> None:
+    """An output file given with ``-o``: checked before any work (issue 16)."""
+    if out is not None:
+        check_output_file(out, "--out")
 
 
 def _emit(text: str, out: Path | None) -> None:

@@ -7,19 +7,18 @@ vendors (``typer._click`` on newer typer) or, on older typer, from the click it 
 from __future__ import annotations
 
 import importlib
-import json
 import logging
 import sys
 from pathlib import Path
 from typing import Any
 
 import typer
-import yaml
 from rich.console import Console
 
-from nasforge.errors import InvalidInputError
 from nasforge.errors import NasforgeError
 from nasforge.progress import configure_logging
+from nasforge.validation import parse_structured
+from nasforge.validation import read_text
 
 __all__ = ["console", "err_console", "fail", "read_structured", "run_app", "set_verbosity"]
 
@@ -83,42 +82,47 @@ def run_app(app: typer.Typer, argv: list[str] | None = None) -> int:
     try:
         rv = command.main(args=argv, prog_name="nas", standalone_mode=False)
     except NasforgeError as e:
-        err_console.print(f"error: {e}", markup=False, highlight=False)
+        one = " ".join(ln.strip() for ln in str(e).splitlines() if ln.strip())
+        err_console.print(f"error: {one}", markup=False, highlight=False)
         return EXIT_USAGE
     except typer.Exit as e:  # click's Exit on older typer, typer's own on newer
         return int(getattr(e, "exit_code", 0) or 0)
     except typer.Abort:
         err_console.print("aborted", markup=False)
         return 130
-    except usage as e:
-        e.show()  # type: ignore[attr-defined]  # a ClickException, typed through the tuple
+    except usage as e:  # a bad flag value, a missing argument: one line, like ours
+        err_console.print(f"error: {_usage_line(e)}", markup=False, highlight=False)
         return int(getattr(e, "exit_code", EXIT_USAGE) or EXIT_USAGE)
     except KeyboardInterrupt:
         err_console.print("interrupted", markup=False)
         return 130
+    except OSError as e:  # the file system refused (full disk, permissions changed mid-run)
+        if e.filename is None:
+            raise
+        err_console.print(f"error: {e.filename}: {e.strerror or e}; check the path and "
+                          "its permissions", markup=False, highlight=False)
+        return EXIT_USAGE
     return rv if isinstance(rv, int) else 0
+
+
+def _usage_line(e: Exception) -> str:
+    """Click's usage error as one line: its message and the command to ask for help."""
+    fmt = getattr(e, "format_message", None)
+    message = " ".join(str(fmt() if callable(fmt) else e).split())
+    ctx = getattr(e, "ctx", None)
+    path = getattr(ctx, "command_path", "") if ctx is not None else ""
+    return f"{message} (see `{path} --help`)" if path else message
 
 
 def read_structured(path: Path) -> Any:
     """Load a YAML or JSON file with one clear error for a missing or malformed file.
 
+    UTF-8 only; a duplicate key or nesting deeper than :data:`nasforge.validation.MAX_DEPTH`
+    is refused.
+
     Raises:
-        InvalidInputError: the file is missing, unreadable or not valid YAML/JSON.
+        InvalidInputError: the file is missing, unreadable, not UTF-8 or not valid YAML/JSON.
     """
-    try:
-        text = Path(path).read_text()
-    except OSError as e:
-        raise InvalidInputError(f"cannot read {path}: {e.strerror or e}") from None
-    try:
-        if str(path).endswith(".json"):
-            return json.loads(text)
-        return yaml.safe_load(text)
-    except (json.JSONDecodeError, yaml.YAMLError) as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f" line {mark.line + 1}" if mark is not None else (
-            f" line {e.lineno}" if isinstance(e, json.JSONDecodeError) else "")
-        problem = getattr(e, "problem", None) or getattr(e, "msg", None) or str(e)
-        kind = "JSON" if str(path).endswith(".json") else "YAML"
-        raise InvalidInputError(f"{path}{where}: malformed {kind}: {problem}") from None
+    return parse_structured(read_text(path), str(path))
 
 

@@ -16,8 +16,14 @@ from rich.table import Table
 from nasforge.cli._common import console
 from nasforge.cli._common import err_console
 from nasforge.errors import InvalidInputError
+from nasforge.validation import check_number
+from nasforge.validation import check_output_dir
+from nasforge.validation import check_output_file
 
 __all__ = ["COMMANDS", "export", "register", "report", "sweep"]
+
+#: largest input side ``nas export`` builds a model for (px)
+MAX_INPUT_SIZE = 2048
 
 
 def export(
@@ -36,19 +42,20 @@ def export(
         "latency beside the measured one, and name the file after it with --top1."),
     data: str | None = typer.Option(
         None, "--data", help="Dataset for BN recalibration (default: the checkpoint's)."),
-    calib_batches: int = typer.Option(20, "--calib-batches",
+    calib_batches: int = typer.Option(20, "--calib-batches", min=1,
                                       help="Training batches for BN recalibration (K)."),
     input_size: int | None = typer.Option(
-        None, "--input-size", help="Input side (default: the arch's resolution)."),
+        None, "--input-size", min=8, max=MAX_INPUT_SIZE,
+        help="Input side (default: the arch's resolution)."),
     num_classes: int | None = typer.Option(
-        None, "--num-classes", help="Classes of a randomly initialised model "
+        None, "--num-classes", min=1, help="Classes of a randomly initialised model "
         "(default: the arch file's, else the space's)."),
     top1: float | None = typer.Option(None, "--top1", help="Top-1 accuracy (%) for the name."),
     name: str | None = typer.Option(None, "--name", help="File stem (default: the field's "
                                     "`DEVICE_lat@MSms_top1@ACC`, else SPACE_ARCHID)."),
-    runs: int = typer.Option(30, "--runs", help="Timed runs (median reported)."),
-    threads: int = typer.Option(1, "--threads", help="Threads for timing."),
-    opset: int = typer.Option(17, "--opset", help="ONNX opset (>= 17)."),
+    runs: int = typer.Option(30, "--runs", min=1, help="Timed runs (median reported)."),
+    threads: int = typer.Option(1, "--threads", min=1, help="Threads for timing."),
+    opset: int = typer.Option(17, "--opset", min=17, help="ONNX opset (>= 17)."),
     tolerance: float = typer.Option(1e-4, "--tolerance",
                                     help="Absolute part of the allowed max abs diff."),
     rtol: float = typer.Option(1e-5, "--rtol", help="Relative part of the allowed max abs "
@@ -69,6 +76,14 @@ def export(
     from nasforge.experiments.export import predict_device_ms
 
     EXPORT_FORMATS.get(fmt)  # unknown format: one line before any heavy work
+    if top1 is not None:
+        check_number(top1, "--top1", low=0, high=100)
+    check_number(tolerance, "--tolerance", low=0)
+    check_number(rtol, "--rtol", low=0)
+    if name is not None and (not name or name in (".", "..") or any(
+            c in name for c in "/\\\0")):
+        raise InvalidInputError(f"--name is a file stem inside --out (no folders), got {name!r}")
+    check_output_dir(out, "--out")
     cfg = load_arch_config(arch_file)
     arch, space = cfg.arch, cfg.space
     predicted = predict_device_ms(device, arch) if device is not None else None
@@ -78,8 +93,6 @@ def export(
             model, extra = extract_subnet(supernet, arch, data=data, calib_batches=calib_batches)
         extra = {"source": extra}
     else:
-        if num_classes is not None and num_classes < 1:
-            raise InvalidInputError(f"--num-classes must be a positive integer, got {num_classes}")
         classes = num_classes or cfg.num_classes
         model = space.build_model(arch, num_classes=classes)
         extra = {"source": "random initialisation (for training from scratch)"}
@@ -139,6 +152,8 @@ def sweep(
 
     cfg = load_sweep(sweep_file)  # a malformed file: one line, exit 2, before Ray starts
     cfg.check_names()
+    cfg.check_inputs()  # benchmark tables: one line here, not a failure in every trial
+    check_output_dir(cfg.out, f"{sweep_file}: out")
     console.print(f"sweep {cfg.name}: {cfg.n_trials} trial(s) over {', '.join(cfg.swept)} "
                   f"-> {cfg.out}")
     outcome = run_sweep(cfg, address=address, max_concurrent=max_concurrent, resume=resume,
@@ -172,6 +187,11 @@ def report(
     """Compare runs on one page: Pareto fronts per device, search curves, chosen archs."""
     from nasforge.experiments.report import make_report
 
+    check_output_file(out, "--out", suffixes=(".png",))
+    for d in run_dirs:
+        if not d.is_dir():
+            raise InvalidInputError(f"run folder {d} is not a folder; give the --out folder of "
+                                    "a `nas search` or `nas run`")
     outcome = make_report(run_dirs, out, html=html, title=title)
     table = Table(title="chosen architectures")
     for c in outcome.table.columns:

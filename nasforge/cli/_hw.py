@@ -11,6 +11,9 @@ import typer
 from rich.table import Table
 
 from nasforge.cli._common import console
+from nasforge.errors import InvalidInputError
+from nasforge.validation import check_number
+from nasforge.validation import check_output_dir
 
 __all__ = ["register"]
 
@@ -22,6 +25,11 @@ hw_app = typer.Typer(
     ),
     no_args_is_help=True,
 )
+
+
+def _check_choice(value: str, flag: str, allowed: tuple[str, ...]) -> None:
+    if value not in allowed:
+        raise InvalidInputError(f"{flag} must be one of {', '.join(allowed)}, got {value!r}")
 
 
 def _pct(x: Any) -> str:
@@ -158,26 +166,30 @@ def profile(
     command: str = typer.Option("", "--command", help="For --backend command: a template with "
                                 "{model} (an ONNX file) and optionally {threads}; it must print "
                                 "the latency in ms as its last line."),
-    threads: int = typer.Option(1, "--threads", help="Intra-op threads (pinned count)."),
-    budget: int = typer.Option(400, "--budget", help="Blocks of the space to measure in all "
+    threads: int = typer.Option(1, "--threads", min=1, help="Intra-op threads (pinned "
+                                "count)."),
+    budget: int = typer.Option(400, "--budget", min=1, help="Blocks of the space to measure in all "
                                "(seed set + adaptive rounds)."),
-    seed_blocks: int = typer.Option(150, "--seed-blocks", help="Size of the seed set."),
-    batch: int = typer.Option(16, "--batch", help="Blocks measured per adaptive round."),
+    seed_blocks: int = typer.Option(150, "--seed-blocks", min=1, help="Size of the seed set."),
+    batch: int = typer.Option(16, "--batch", min=1, help="Blocks measured per adaptive round."),
     time_budget: float = typer.Option(0.0, "--time-budget", help="Stop measuring blocks after "
                                       "this many seconds (0: no limit)."),
-    n_networks: int = typer.Option(20, "--networks", help="Whole networks measured to fit the "
+    n_networks: int = typer.Option(20, "--networks", min=0, help="Whole networks measured to "
+                                   "fit the "
                                    "runtime's fusion rule (0: plain block sum)."),
-    repeats: int = typer.Option(15, "--repeats", help="Timed rounds per block."),
+    repeats: int = typer.Option(15, "--repeats", min=1, help="Timed rounds per block."),
     clock: str = typer.Option("wall", "--clock", help="wall (latency) or cpu (the thread's "
                               "CPU time: robust on a loaded machine; --threads 1 only)."),
-    cpu: list[int] = typer.Option([], "--cpu", help="Pin to this CPU while measuring "
+    cpu: list[int] = typer.Option([], "--cpu", min=0, help="Pin to this CPU while measuring "
                                   "(repeatable; default: no pinning)."),
-    n_archs: int = typer.Option(200, "--n-archs", help="Random architectures whose blocks "
+    n_archs: int = typer.Option(200, "--n-archs", min=1, help="Random architectures whose blocks "
                                 "are the candidates."),
-    seed: int = typer.Option(0, "--seed", help="Seed of the candidates and of the sampling."),
+    seed: int = typer.Option(0, "--seed", min=0, help="Seed of the candidates and of the "
+                             "sampling."),
     serial: str = typer.Option("", "--serial", help="--backend adb: the phone's serial "
                                "(`adb devices`); default: the only one attached."),
-    jobs: int = typer.Option(1, "--jobs", help="--backend litert/adb: conversions to .tflite "
+    jobs: int = typer.Option(1, "--jobs", min=1, help="--backend litert/adb: conversions to "
+                             ".tflite "
                              "run in this many processes."),
 ) -> None:
     """Measure a latency table for the blocks a space can produce on this machine or a phone.
@@ -191,8 +203,13 @@ def profile(
     --backend adb pushes the same files to a phone and times them with benchmark_model.
     """
     from nasforge.hardware_models._profiling import profile_device
+    from nasforge.hardware_models._runners import BACKENDS
+    from nasforge.hardware_models._runners import CLOCKS
     from nasforge.progress import configure_logging
 
+    _check_choice(clock, "--clock", CLOCKS)
+    _check_choice(backend, "--backend", BACKENDS)
+    check_number(time_budget, "--time-budget", low=0)
     configure_logging()  # progress bar and the summary line (issue 12)
     profile_device(device, space, backend=backend, command=command, threads=threads,
                    budget=budget, seed_blocks=seed_blocks, batch=batch,
@@ -206,34 +223,47 @@ def hw_validate(
                                "cpu-local-litert, or one profiled with --backend adb or "
                                "command."),
     space: str = typer.Option(..., "--space", help="Search space to sample subnets from."),
-    n: int = typer.Option(50, "--n", help="Number of random subnets measured end to end."),
+    n: int = typer.Option(50, "--n", min=2, help="Number of random subnets measured end to "
+                          "end."),
     backend: str = typer.Option("", "--backend", help="For cpu-local: which profile (torch, "
                                 "onnxruntime, command); default: the cpu-local alias."),
-    threads: int = typer.Option(1, "--threads", help="For cpu-local with --backend: the "
-                                "profile's thread count."),
+    threads: int = typer.Option(1, "--threads", min=1, help="For cpu-local with --backend: "
+                                "the profile's thread count."),
     clock: str = typer.Option("wall", "--clock", help="For cpu-local with --backend: the "
                               "profile's clock (wall or cpu)."),
     out: Path = typer.Option(Path("hw_validate"), "--out", help="Folder for validate.json and "
                              "validate.png."),
-    seed: int = typer.Option(1, "--seed", help="Seed of the subnet sample."),
-    repeats: int = typer.Option(0, "--repeats", help="Timed rounds per subnet (0: the "
+    seed: int = typer.Option(1, "--seed", min=0, help="Seed of the subnet sample."),
+    repeats: int = typer.Option(0, "--repeats", min=0, help="Timed rounds per subnet (0: the "
                                 "profile's)."),
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
-    passes: int = typer.Option(2, "--passes", help="Independent measurement passes per subnet "
+    passes: int = typer.Option(2, "--passes", min=1, help="Independent measurement passes per "
+                               "subnet "
                                "(2 or more: their self-agreement is reported)."),
-    jobs: int = typer.Option(1, "--jobs", help="litert/adb devices: conversion processes."),
+    jobs: int = typer.Option(1, "--jobs", min=1, help="litert/adb devices: conversion "
+                             "processes."),
+    command: str = typer.Option("", "--command", help="For a device profiled with --backend "
+                                "command: the command template to run ({model}, {threads}). "
+                                "A command stored in a device folder never runs by itself."),
 ) -> None:
     """Measure N random subnets end to end and compare with the device's latency model.
 
     Reports the share of subnets predicted within +-10 %, RMSE (ms), MAPE and Spearman rank
     correlation, and writes validate.json and a predicted-vs-measured scatter (validate.png).
     """
+    from nasforge.hardware_models._runners import BACKENDS
+    from nasforge.hardware_models._runners import CLOCKS
     from nasforge.hardware_models._validate import validate_device
     from nasforge.progress import configure_logging
 
+    _check_choice(clock, "--clock", CLOCKS)
+    if backend:
+        _check_choice(backend, "--backend", BACKENDS)
+    check_output_dir(out, "--out")
     configure_logging(-1 if as_json else 0)
     report = validate_device(device, space, n=n, backend=backend, threads=threads, clock=clock,
-                             out=out, seed=seed, repeats=repeats, passes=passes, workers=jobs)
+                             out=out, seed=seed, repeats=repeats, passes=passes, workers=jobs,
+                             command=command)
     if as_json:
         console.print_json(json.dumps({k: v for k, v in report.items() if k != "subnets"}))
 

@@ -8,6 +8,7 @@ import typer
 
 from nasforge.cli._common import console
 from nasforge.errors import InvalidInputError
+from nasforge.validation import check_output_dir
 
 __all__ = ["register"]
 
@@ -38,6 +39,11 @@ def predictor_import(
         raise InvalidInputError(
             f"--from {source!r} is not a known predictor source; known: {', '.join(_SOURCES)}"
         )
+    if not file.is_file():
+        what = "is a directory" if file.is_dir() else "does not exist"
+        raise InvalidInputError(f"predictor file {file} {what}; give the file (OFA: "
+                                "acc_predictor.pth)")
+    check_output_dir(out, "--out")
     path = import_ofa_predictor(file, out, space=space)
     console.print(f"imported OFA's accuracy predictor ({file}) as [bold]{path}[/bold]; use it "
                   f"with `nas search --space {space} --predictor {path}`")

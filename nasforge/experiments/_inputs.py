@@ -11,6 +11,7 @@ benchmark table is read once and shared by its accuracy and latency columns.
 
 from __future__ import annotations
 
+import io
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,10 +22,14 @@ from typing import Protocol
 import numpy as np
 
 from nasforge.errors import IncompatibleComponentsError
+from nasforge.errors import InvalidInputError
 from nasforge.experiments.config import ExperimentConfig
 from nasforge.search_spaces import get_space
 from nasforge.strategies import STRATEGIES
 from nasforge.strategies import TabularBenchmark
+from nasforge.validation import check_output_dir
+from nasforge.validation import check_unique
+from nasforge.validation import read_text
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -42,6 +47,7 @@ __all__ = [
     "PredictorAccuracy",
     "RunInputs",
     "SupernetAccuracy",
+    "read_benchmark",
     "resolve_inputs",
 ]
 
@@ -160,18 +166,74 @@ def resolve_inputs(cfg: ExperimentConfig, *, evaluator: AccuracyEvaluator | None
     """
     space = get_space(cfg.search_space)
     strategy_cls = STRATEGIES.get(cfg.strategy.name)
-    table = _read_table(cfg, space)
+    check_output_dir(cfg.out, "--out")  # before any work: a file, a read-only folder
+    table = read_benchmark(cfg, space)
     latency = _latency_source(cfg, table)
     _check_feasible(cfg, space, latency)
     accuracy, pool = _accuracy_source(cfg, space, table, evaluator, progress)
     return RunInputs(space, strategy_cls, latency, accuracy, pool)
 
 
-def _read_table(cfg: ExperimentConfig, space: SearchSpace) -> TabularBenchmark | None:
-    """The benchmark CSV (read once: its accuracy and latency columns share the rows)."""
+def read_benchmark(cfg: ExperimentConfig, space: SearchSpace) -> TabularBenchmark | None:
+    """The benchmark CSV (read once: its accuracy and latency columns share the rows).
+
+    The columns the run uses are checked on every row before anything runs: a negative, NaN,
+    infinite or non-numeric value, or an architecture listed twice, would otherwise become a
+    wrong result with exit code 0 (issue 16).
+    """
     if cfg.benchmark is None:
         return None
-    return TabularBenchmark.from_csv(cfg.benchmark.path, cfg.benchmark.metric, space)
+    import pandas as pd
+
+    path = cfg.benchmark.path
+    text = read_text(path, "benchmark table")
+    try:
+        table = pd.read_csv(io.StringIO(text))
+    except ValueError as exc:  # empty file, ragged rows: pandas' parser errors
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise InvalidInputError(f"benchmark table {path} is not a readable CSV: {first}"
+                                ) from None
+    if len(table) == 0:
+        raise InvalidInputError(f"benchmark table {path} has no rows; give one row per "
+                                "architecture")
+    for key in ("arch_str", "arch_id"):
+        if key in table.columns:
+            check_unique(table[key].astype(str), f"benchmark table {path}, column {key}")
+            break
+    _check_column(table, cfg.benchmark.metric, path, low=0.0, high=100.0,
+                 what="an accuracy in % (0..100)")
+    if cfg.device.endswith("_ms"):
+        _check_column(table, cfg.device, path, low=0.0, low_open=True,
+                     what="a latency in ms (> 0)")
+    return TabularBenchmark(table, cfg.benchmark.metric, space, source=str(path))
+
+
+def _check_column(table: Any, column: str, source: str, *, low: float | None = None,
+                 high: float | None = None, low_open: bool = False, what: str = "a number"
+                 ) -> None:
+    """Every value of ``table[column]`` is a finite number in range (a missing column is left
+    to :class:`TabularBenchmark`, which names the closest one).
+
+    Raises:
+        InvalidInputError: the first bad row (1-based data row, as a spreadsheet counts after
+            the header), its value, and how many rows are bad.
+    """
+    import pandas as pd
+
+    if column not in table.columns:
+        return
+    raw = table[column]
+    values = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=np.float64)
+    bad = ~np.isfinite(values)
+    if low is not None:
+        bad |= values <= low if low_open else values < low
+    if high is not None:
+        bad |= values > high
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise InvalidInputError(
+            f"benchmark table {source}, column {column}, row {i + 1}: {raw.iloc[i]!r} is not "
+            f"{what} ({int(bad.sum())} bad row(s)); fix or drop those rows")
 
 
 def _latency_source(cfg: ExperimentConfig, table: TabularBenchmark | None) -> LatencySource:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 from dataclasses import dataclass
 from dataclasses import field
 from pathlib import Path
@@ -50,17 +51,28 @@ def _check_keys(data: dict[str, Any], allowed: set[str], path: str, source: str)
             raise _err(f"{path}{key}", f"unknown field{hint} (fields: {fields})", source)
 
 
-def _int(v: Any, path: str, source: str, low: int | None = None) -> int:
+def _int(v: Any, path: str, source: str, low: int | None = None, high: int | None = None
+         ) -> int:
     if isinstance(v, bool) or not isinstance(v, int) or (low is not None and v < low):
         rule = f"an integer >= {low}" if low is not None else "an integer"
         raise _err(path, f"must be {rule}, got {v!r}", source)
+    if high is not None and v > high:
+        raise _err(path, f"must be an integer <= {high}, got {v!r}", source)
     return v
 
 
 def _num(v: Any, path: str, source: str, positive: bool = True) -> float:
-    if isinstance(v, bool) or not isinstance(v, int | float) or (positive and v <= 0):
+    finite = not isinstance(v, bool) and isinstance(v, int | float) and math.isfinite(v)
+    if not finite or (positive and v <= 0):
         raise _err(path, f"must be a {'positive ' if positive else ''}number, got {v!r}", source)
     return float(v)
+
+
+#: largest budget (distinct evaluations) and seed a run accepts
+MAX_BUDGET = 10 ** 9
+MAX_SEED = 2 ** 63 - 1
+#: accelerators a run can evaluate on
+ACCELERATORS = ("auto", "cpu", "cuda")
 
 
 def _str(v: Any, path: str, source: str) -> str:
@@ -76,6 +88,13 @@ class Constraints:
     latency_ms: float | None = None
     mflops: float | None = None
     params_m: float | None = None
+
+    def __post_init__(self) -> None:
+        for name, flag in (("latency_ms", "--latency"), ("mflops", "--flops"),
+                           ("params_m", "--params")):
+            v = getattr(self, name)
+            if v is not None:
+                _num(v, f"constraints.{name} ({flag})", "")
 
     @staticmethod
     def from_dict(data: Any, source: str = "", path: str = "constraints") -> Constraints:
@@ -180,6 +199,12 @@ class ExperimentConfig:
             raise IncompatibleComponentsError(
                 f"one accuracy source at a time, but got {' and '.join(given)}; drop all but one"
             )
+        _int(self.budget, "budget (--budget)", "", 1, MAX_BUDGET)
+        _int(self.seed, "seed (--seed)", "", 0, MAX_SEED)
+        _int(self.workers, "workers (--workers)", "", 1, 4096)
+        if self.accelerator not in ACCELERATORS:
+            raise _err("accelerator (--accelerator)",
+                       f"must be one of {', '.join(ACCELERATORS)}, got {self.accelerator!r}")
 
     def accuracy_source(self) -> str:
         """``supernet``, ``predictor``, ``benchmark`` or ``quick-supernet``."""
@@ -212,9 +237,13 @@ class ExperimentConfig:
                 kw[k] = _str(data[k], k, source)
         if data.get("benchmark") is not None:
             kw["benchmark"] = BenchmarkSource.from_dict(data["benchmark"], source)
-        for k, low in (("budget", 1), ("seed", 0), ("workers", 1)):
+        for k, low, high in (("budget", 1, MAX_BUDGET), ("seed", 0, MAX_SEED),
+                             ("workers", 1, 4096)):
             if data.get(k) is not None:
-                kw[k] = _int(data[k], k, source, low)
+                kw[k] = _int(data[k], k, source, low, high)
+        if kw.get("accelerator", "auto") not in ACCELERATORS:
+            raise _err("accelerator", f"must be one of {', '.join(ACCELERATORS)}, got "
+                       f"{kw['accelerator']!r}", source)
         if data.get("resume") is not None:
             if not isinstance(data["resume"], bool):
                 raise _err("resume", f"must be true or false, got {data['resume']!r}", source)

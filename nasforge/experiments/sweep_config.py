@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 from dataclasses import field
@@ -207,6 +208,34 @@ class SweepConfig:
             except UnknownNameError as e:
                 raise UnknownNameError(f"{prefix}{where}: {e}") from None
 
+    def check_inputs(self) -> None:
+        """Read every benchmark table the trials use, once each, with the checks a run makes
+        (values finite and in range, one row per architecture): a bad table fails here, in
+        one line, instead of in every trial on the cluster.
+
+        Raises:
+            InvalidInputError: a bad table, prefixed with the sweep path of the value.
+        """
+        from nasforge.errors import InvalidInputError
+        from nasforge.errors import NasforgeError
+        from nasforge.experiments._inputs import read_benchmark
+        from nasforge.search_spaces import get_space
+
+        prefix = f"{self.source}: " if self.source else ""
+        seen: set[tuple[str, str, str, str]] = set()
+        for point, where, _ in self._points():
+            exp = self.experiment(point)
+            if exp.benchmark is None:
+                continue
+            key = (exp.benchmark.path, exp.benchmark.metric, exp.device, exp.search_space)
+            if key in seen:
+                continue
+            seen.add(key)
+            try:
+                read_benchmark(exp, get_space(exp.search_space))
+            except NasforgeError as e:
+                raise InvalidInputError(f"{prefix}{where}: {e}") from None
+
     def _experiment_or_raise(self, point: dict[str, Any], where: str, swept: str | None
                              ) -> None:
         """Raise the experiment's error with the sweep file's field path.
@@ -342,8 +371,9 @@ def _resources(data: Any, source: str) -> dict[str, float]:
     for k, v in data.items():
         if not isinstance(k, str) or not k:
             raise _err("resources_per_trial", f"resource names are strings, got {k!r}", source)
-        if isinstance(v, bool) or not isinstance(v, int | float) or v < 0:
-            raise _err(f"resources_per_trial.{k}", f"must be a number >= 0, got {v!r}", source)
+        if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v) or v < 0:
+            raise _err(f"resources_per_trial.{k}", f"must be a number >= 0, got {v!r}",
+                       source)
         out[k] = float(v)
     if out.get("cpu", 0.0) == 0.0 and out.get("gpu", 0.0) == 0.0:
         raise _err("resources_per_trial", "a trial needs some cpu or gpu", source)

@@ -19,6 +19,7 @@ an unknown name raises :class:`~nasforge.errors.UnknownNameError` with the close
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
@@ -32,6 +33,7 @@ from nasforge.hardware_models._keys import get_key_scheme
 from nasforge.hardware_models._local import LOCAL_ALIASES
 from nasforge.hardware_models._local import load_profiled
 from nasforge.hardware_models._local import resolve_local
+from nasforge.hardware_models._lut import TABLE_FORMATS
 from nasforge.hardware_models._lut import LatencyTable
 from nasforge.hardware_models._lut import read_table
 from nasforge.hardware_models._model import BlockSumLatencyModel
@@ -40,6 +42,8 @@ from nasforge.hardware_models._profile import DeviceProfile
 from nasforge.hardware_models._regressor import BlockRegressors
 from nasforge.hardware_models.base import LatencyModel
 from nasforge.registry import Registry
+from nasforge.validation import parse_structured
+from nasforge.validation import read_text
 
 __all__ = [
     "DEVICES",
@@ -49,6 +53,7 @@ __all__ = [
     "get_device",
     "import_table",
     "list_devices",
+    "read_checked_table",
     "register_device",
 ]
 
@@ -132,7 +137,7 @@ def _load_device(name: str) -> LatencyModel:
         return load_profiled(user.folder)
     table: LatencyTable | None = None
     if user is not None and user.table and user.folder is not None:
-        table = read_table(user.folder / user.table, "csv")
+        table = read_checked_table(user.folder / user.table, "csv")
     if shipped is not None and shipped.derived and table is None:
         base = get_device(str(shipped.derived["from"]))
         if not isinstance(base, BlockSumLatencyModel):
@@ -158,6 +163,32 @@ def _load_device(name: str) -> LatencyModel:
     else:
         profile = user if user is not None else shipped  # type: ignore[assignment]
     return BlockSumLatencyModel(profile, table=table, regressors=regs, analytic=analytic)
+
+
+def read_checked_table(path: Path, fmt: str) -> LatencyTable:
+    """:func:`read_table` behind the edge checks of issue 16.
+
+    The file must be UTF-8; a JSON/YAML table must not repeat a key (the parser would keep
+    the last one silently) nor nest deeper than :data:`nasforge.validation.MAX_DEPTH`; every
+    entry's std must be finite and >= 0 (or unknown) and its count >= 0.
+
+    Raises:
+        InvalidInputError: the first problem, naming the file and the key.
+    """
+    if fmt not in TABLE_FORMATS:
+        raise InvalidInputError(
+            f"unknown latency-table format {fmt!r}; use one of {', '.join(TABLE_FORMATS)}")
+    text = read_text(path, "latency table")
+    if fmt != "csv":
+        parse_structured(text, str(path), kind="json" if fmt == "nnmeter-hybrid" else "yaml")
+    table = read_table(path, fmt)
+    for key in table:
+        e = table[key]
+        if math.isinf(e.std) or e.std < 0 or e.count < 0:
+            raise InvalidInputError(
+                f"{path}: key {key!r}: std must be finite and >= 0 (or left empty) and count "
+                f">= 0, got std={e.std!r}, count={e.count!r}; fix or remove the entry")
+    return table
 
 
 def _unknown_device(name: str) -> UnknownNameError:
@@ -196,7 +227,7 @@ def import_table(
         raise InvalidInputError(
             f"device names use letters, digits, '-', '_' and '.', got {device!r}")
     get_key_scheme(space)  # unknown space -> UnknownNameError with the closest name
-    table = read_table(path, fmt)
+    table = read_checked_table(path, fmt)
     for k in table:
         try:
             parse_key(k)

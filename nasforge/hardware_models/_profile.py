@@ -20,6 +20,9 @@ from typing import Any
 from nasforge.errors import InvalidInputError
 from nasforge.hardware_models.base import PROVENANCES
 from nasforge.hardware_models.base import Provenance
+from nasforge.validation import check_inside
+from nasforge.validation import parse_structured
+from nasforge.validation import read_text
 
 __all__ = ["PROFILE_FILE", "DeviceProfile"]
 
@@ -87,13 +90,7 @@ class DeviceProfile:
             InvalidInputError: missing file, malformed JSON, unknown fields or provenance.
         """
         path = Path(folder) / PROFILE_FILE
-        try:
-            data = json.loads(path.read_text())
-        except OSError as e:
-            raise InvalidInputError(f"cannot read device profile {path}: {e.strerror or e}"
-                                    ) from None
-        except json.JSONDecodeError as e:
-            raise InvalidInputError(f"{path} line {e.lineno}: malformed JSON: {e.msg}") from None
+        data = parse_structured(read_text(path, "device profile"), str(path), kind="json")
         if not isinstance(data, dict) or not isinstance(data.get("name"), str):
             raise InvalidInputError(f"{path}: a device profile is a JSON object with a 'name'")
         known = {f.name for f in fields(cls)} - {"folder"}
@@ -105,4 +102,23 @@ class DeviceProfile:
             raise InvalidInputError(
                 f"{path}: provenance must be one of {', '.join(PROVENANCES)}, got "
                 f"{data.get('provenance')!r}")
+        for key, kind in _FIELD_TYPES.items():
+            if key in data and data[key] is not None and not isinstance(data[key], kind):
+                raise InvalidInputError(
+                    f"{path}: {key} must be {_KIND_NAMES[kind]}, got {data[key]!r}")
+        if not all(isinstance(s, str) for s in data.get("spaces", [])):
+            raise InvalidInputError(f"{path}: spaces must be a list of space names, got "
+                                    f"{data['spaces']!r}")
+        for key in ("table", "regressors"):  # stored paths stay inside the device folder
+            if data.get(key) is not None:
+                check_inside(folder, data[key], f"{path}: {key}")
         return cls(**data, folder=Path(folder))
+
+
+#: the JSON type of each profile field (``None`` is allowed for the optional ones)
+_FIELD_TYPES: dict[str, type] = {
+    "hardware": str, "runtime": str, "source": str, "description": str, "spaces": list,
+    "table": str, "regressors": str, "analytic": dict, "errors": dict, "derived": dict,
+    "extra": dict,
+}
+_KIND_NAMES: dict[type, str] = {str: "a string", list: "a list", dict: "a JSON object"}

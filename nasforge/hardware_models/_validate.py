@@ -137,6 +137,7 @@ def validate_device(
     group: int = 5,
     passes: int = 2,
     workers: int = 1,
+    command: str = "",
 ) -> dict[str, Any]:
     """Measure ``n`` random subnets end to end and compare with the device's model.
 
@@ -155,13 +156,18 @@ def validate_device(
         group: subnets timed together (interleaved).
         passes: independent measurement passes per subnet (>= 2 reports self-agreement).
         workers: ``litert`` / ``adb``: conversion processes.
+        command: for a device profiled with the ``command`` backend, the command template to
+            run, as the user gives it on the command line. The template stored in the device's
+            ``profile.json`` is never run by itself: a device folder from someone else must
+            not be executable configuration.
 
     Returns:
         The report (what ``validate.json`` holds).
 
     Raises:
-        InvalidInputError: ``n < 2``, ``passes < 1``, or a device that cannot be reached
-            from this machine (no adb, no phone, no benchmark_model).
+        InvalidInputError: ``n < 2``, ``passes < 1``, a device that cannot be reached
+            from this machine (no adb, no phone, no benchmark_model), or a ``command`` device
+            without ``command``.
         MissingLatencyError: ``cpu-local`` not profiled yet.
     """
     if n < 2 or passes < 1:
@@ -174,8 +180,13 @@ def validate_device(
             f"device {device!r} cannot be reached from this machine ({model.provenance} model "
             f"without a profiler); validate cpu-local or a device profiled with `nas profile "
             "--backend adb` or `--backend command`")
+    if str(prof.get("backend")) == "command" and not command:
+        raise InvalidInputError(
+            f"device {device!r} is measured through an external command, and nasforge never "
+            "runs a command stored in a device folder; give it on the command line: --command "
+            f"{str(prof.get('command', 'TEMPLATE {model}'))!r} (check it first)")
     runner = make_runner(str(prof["backend"]), threads=int(prof.get("threads", 1)),
-                         command=str(prof.get("command", "")),
+                         command=command,
                          repeats=repeats or int(prof.get("repeats", 15)),
                          clock=str(prof.get("clock", "wall")), workers=workers,
                          serial=str(prof.get("serial") or ""))

@@ -41,6 +41,9 @@ import numpy as np
 from nasforge.errors import IncompatibleComponentsError
 from nasforge.errors import InvalidInputError
 from nasforge.errors import NasforgeError
+from nasforge.validation import check_inside
+from nasforge.validation import parse_structured
+from nasforge.validation import read_text
 
 __all__ = ["MANIFEST", "BasePredictor", "NotFittedError", "Prediction"]
 
@@ -188,19 +191,36 @@ class BasePredictor(abc.ABC):
             IncompatibleComponentsError: the file is of another predictor or format version.
         """
         p = Path(path)
-        try:
-            meta = json.loads((p / MANIFEST).read_text())
-            name, config = meta["predictor"], meta["config"]
-        except (OSError, ValueError, KeyError, TypeError) as e:
+        if not p.is_dir():
             raise InvalidInputError(
-                f"{p} is not a saved predictor ({MANIFEST} missing or malformed: {e}); save one "
-                "with predictor.save(path)"
-            ) from None
+                f"{p} is not a saved predictor folder ({'a file' if p.exists() else 'missing'}); "
+                "give the folder predictor.save(path) wrote")
+        try:
+            meta = parse_structured(read_text(p / MANIFEST, "predictor manifest"),
+                                    str(p / MANIFEST), kind="json")
+        except InvalidInputError as e:
+            raise InvalidInputError(f"{p} is not a saved predictor: {e}") from None
+        if not isinstance(meta, dict) or not isinstance(meta.get("predictor"), str) or (
+                not isinstance(meta.get("config"), dict)):
+            raise InvalidInputError(
+                f"{p / MANIFEST} must be a JSON object with a 'predictor' name and a 'config' "
+                "mapping; save one with predictor.save(path)")
+        name, config = meta["predictor"], meta["config"]
         if meta.get("format_version") != FORMAT_VERSION:
             raise IncompatibleComponentsError(
                 f"{p}: predictor format_version {meta.get('format_version')!r}, this nasforge "
                 f"reads {FORMAT_VERSION}; re-save it with a matching version"
             )
+        n_features = meta.get("n_features")
+        if isinstance(n_features, bool) or not isinstance(n_features, int) or n_features < 1:
+            raise InvalidInputError(
+                f"{p / MANIFEST}: n_features must be an integer >= 1, got {n_features!r}")
+        state = meta.get("state", {})
+        if not isinstance(state, dict):
+            raise InvalidInputError(f"{p / MANIFEST}: state must be a mapping, got {state!r}")
+        for key, value in state.items():  # stored file names stay inside the folder
+            if key.endswith("_file"):
+                check_inside(p, value, f"{p / MANIFEST}: state.{key}")
         target: type[BasePredictor] = cls
         if cls is BasePredictor or getattr(cls, "name", "") == "":
             from nasforge.predictors.registry import PREDICTORS
@@ -211,14 +231,26 @@ class BasePredictor(abc.ABC):
                 f"{p} holds a {name!r} predictor, not {cls.name!r}; load it with "
                 "BasePredictor.load(path)"
             )
-        obj = target(**config)
+        try:
+            obj = target(**config)
+        except TypeError as e:  # a key the predictor does not take
+            raise InvalidInputError(f"{p / MANIFEST}: config does not fit a {name!r} predictor: "
+                                    f"{e}") from None
         if not isinstance(obj, cls):  # a registered class that does not subclass the caller
             raise IncompatibleComponentsError(
                 f"{p} holds a {name!r} predictor ({type(obj).__name__}), which is not a "
                 f"{cls.__name__}; load it with BasePredictor.load(path)"
             )
-        obj._load_state(p, meta.get("state", {}))
-        obj.n_features_ = int(meta["n_features"])
+        try:
+            obj._load_state(p, state)
+        except NasforgeError:
+            raise
+        except Exception as e:  # xgboost / safetensors / torch reading a damaged file
+            first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+            raise InvalidInputError(
+                f"{p}: the {name!r} predictor's files are missing or damaged ({first[:200]}); "
+                "re-save it with predictor.save(path)") from None
+        obj.n_features_ = n_features
         return obj
 
     # ---- helpers -----------------------------------------------------------------------------

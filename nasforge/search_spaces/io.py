@@ -16,14 +16,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from nasforge.errors import IncompatibleComponentsError
 from nasforge.errors import InvalidInputError
 from nasforge.registry import Registry
 from nasforge.search_spaces.arch import Arch
 from nasforge.search_spaces.arch import _dump_yaml
 from nasforge.search_spaces.registry import get_space
+from nasforge.validation import check_text_depth
+from nasforge.validation import parse_structured
+from nasforge.validation import read_text as _read_utf8
 
 __all__ = [
     "ARCH_FORMATS",
@@ -57,22 +58,15 @@ ARCH_FORMATS: Registry[ArchFormat] = Registry("architecture format")
 
 
 def read_text(path: str | Path) -> str:
-    """Read a text file; a missing or unreadable file is an :class:`InvalidInputError`."""
-    try:
-        return Path(path).read_text()
-    except OSError as e:
-        raise InvalidInputError(f"cannot read {path}: {e.strerror or e}") from None
+    """Read a UTF-8 text file; a missing, unreadable or non-UTF-8 file (or a directory) is an
+    :class:`InvalidInputError`."""
+    return _read_utf8(path)
 
 
 def parse_text(text: str, source: str = "<input>") -> Any:
-    """Parse YAML (a superset of JSON) safely; a syntax error names the line."""
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        line = f" line {mark.line + 1}" if mark is not None else ""
-        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
-        raise InvalidInputError(f"{source}{line}: malformed YAML/JSON: {problem}") from None
+    """Parse YAML (a superset of JSON) safely; a syntax error names the line, a duplicate key
+    or nesting deeper than :data:`nasforge.validation.MAX_DEPTH` is refused."""
+    return parse_structured(text, source, kind="yaml")
 
 
 @dataclass(frozen=True)
@@ -190,13 +184,15 @@ def archs_to_yaml(archs: list[Arch]) -> str:
 # ---- built-in exchange formats ----------------------------------------------------------------
 def _literal(text: str) -> Any:
     """JSON/YAML, or a Python literal such as ElasticViT's tuple text (safely, no eval)."""
+    check_text_depth(text, "the file")
     try:
-        return json.loads(text)
-    except json.JSONDecodeError:
-        pass
+        return parse_structured(text, "the file", kind="json")
+    except InvalidInputError as e:
+        if "malformed" not in str(e):  # a duplicate key: not a syntax question
+            raise
     try:
         return ast.literal_eval(text.strip())
-    except (ValueError, SyntaxError):
+    except (ValueError, SyntaxError, MemoryError, RecursionError):
         return parse_text(text)
 
 
