@@ -61,7 +61,7 @@ def run_search(
     strategy: BaseStrategy,
     *,
     budget: int | None = None,
-    storage: BaseStorage | str | Path | None = None,
+    storage: SearchStudy | BaseStorage | str | Path | None = None,
     study_name: str = "nasforge",
     worker: int = 0,
     meta: dict[str, Any] | None = None,
@@ -83,7 +83,8 @@ def run_search(
         strategy: the strategy.
         budget: number of distinct evaluations (of the whole study when several workers
             share it); None for no limit (then give ``max_steps``).
-        storage: an Optuna storage, a storage URL (``sqlite:///PATH``, ``postgresql://...``,
+        storage: a :class:`~nasforge.strategies.SearchStudy` (then ``study_name`` and
+            ``worker`` are its own), an Optuna storage, a storage URL (``sqlite:///PATH``, ``postgresql://...``,
             ``mysql://...``, ``journal:PATH``) or a SQLite file path: every candidate is a
             trial of the study ``study_name``, persisted as it is evaluated, and the strategy
             state after every round (see :mod:`nasforge.strategies._study`). None: nothing is
@@ -132,8 +133,8 @@ def run_search(
             raise InvalidInputError(f"run_search: `{label} >= 1` must hold, but got {label}={v}")
     if worker < 0:
         raise InvalidInputError(f"run_search: `worker >= 0` must hold, but got worker={worker}")
-    store = None if storage is None else SearchStudy(storage, study_name, worker=worker,
-                                                     space=strategy.space)
+    store = (storage if isinstance(storage, SearchStudy) or storage is None
+             else SearchStudy(storage, study_name, worker=worker, space=strategy.space))
     history = History(strategy.objectives, dedupe_key)
     step = _resume(strategy, history, store, resume, meta or {})
     return _optimize(strategy, history, store, step,

@@ -63,7 +63,8 @@ if TYPE_CHECKING:
     from nasforge.search_spaces.arch import Arch
     from nasforge.search_spaces.base import SearchSpace
 
-__all__ = ["Claim", "SearchStudy", "StoredCandidate", "open_storage", "storage_label"]
+__all__ = ["Claim", "SearchStudy", "StoredCandidate", "dashboard_command", "open_storage",
+           "storage_label"]
 
 logger = logging.getLogger(__name__)
 
@@ -90,6 +91,18 @@ def storage_label(url: str) -> str:
         return make_url(url).render_as_string(hide_password=True)
     except Exception:
         return url
+
+
+def dashboard_command(url: str) -> str:
+    """The ``optuna-dashboard`` command that shows the studies of storage ``url``.
+
+    Example:
+        >>> dashboard_command("runs/a/search.db"), dashboard_command("journal:runs/j.log")
+        ('optuna-dashboard sqlite:///runs/a/search.db', 'optuna-dashboard runs/j.log')
+    """
+    if url.startswith("journal:"):
+        return f"optuna-dashboard {url[len('journal:'):].removeprefix('//')}"
+    return f"optuna-dashboard {storage_label(url if '://' in url else f'sqlite:///{url}')}"
 
 
 def _check_sqlite_file(path: Path) -> None:
@@ -356,6 +369,15 @@ class SearchStudy:
                 "(nas search --resume) or use a new study/file")
         self._own_worker_slot(attrs)
         self.release_dead_claims()
+
+    def stored_meta(self) -> dict[str, Any] | None:
+        """The settings stored with the study (None for a study not created yet)."""
+        try:
+            study_id = self.storage.get_study_id_from_name(self.study_name)
+        except KeyError:
+            return None
+        got = self.storage.get_study_user_attrs(study_id).get(_META)
+        return dict(got) if isinstance(got, dict) else None
 
     def _own_worker_slot(self, attrs: dict[str, Any]) -> None:
         owner = attrs.get(_OWNER + str(self.worker))
