@@ -169,7 +169,7 @@ def open_storage(storage: BaseStorage | str | Path) -> tuple[BaseStorage, str]:
     return _rdb_storage(text, label), label
 
 
-def _rdb_storage(url: str, label: str) -> BaseStorage:
+def _rdb_storage(url: str, label: str, tries: int = 4) -> BaseStorage:
     scheme = url.split("://", 1)[0]
     try:
         return optuna.storages.get_storage(url)
@@ -191,6 +191,12 @@ def _rdb_storage(url: str, label: str) -> BaseStorage:
                 "sqlite:///PATH, postgresql://USER@HOST:PORT/DB, mysql://..., or journal:PATH"
             ) from None
         first = str(cause).strip().splitlines()[0] if str(cause).strip() else type(cause).__name__
+        if tries > 1 and isinstance(cause, sa_exc.IntegrityError | sa_exc.OperationalError) and (
+                "duplicate key" in first or "already exists" in first
+                or "closed the connection" in first):
+            # workers creating the schema of a fresh database at once: one wins, retry
+            time.sleep(0.5)
+            return _rdb_storage(url, label, tries - 1)
         raise InvalidInputError(
             f"cannot open search storage {label!r}: {first}; check that the database server "
             "runs and the URL (host, port, user, database) is right"
