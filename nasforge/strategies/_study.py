@@ -191,9 +191,9 @@ def _rdb_storage(url: str, label: str, tries: int = 4) -> BaseStorage:
                 "sqlite:///PATH, postgresql://USER@HOST:PORT/DB, mysql://..., or journal:PATH"
             ) from None
         first = str(cause).strip().splitlines()[0] if str(cause).strip() else type(cause).__name__
-        if tries > 1 and isinstance(cause, sa_exc.IntegrityError | sa_exc.OperationalError) and (
-                "duplicate key" in first or "already exists" in first
-                or "closed the connection" in first):
+        if tries > 1 and (isinstance(cause, sa_exc.IntegrityError) or (
+                isinstance(cause, sa_exc.OperationalError) and any(
+                    m in first for m in ("already exists", "closed the connection", "locked")))):
             # workers creating the schema of a fresh database at once: one wins, retry
             time.sleep(0.5)
             return _rdb_storage(url, label, tries - 1)
