@@ -16,8 +16,8 @@ import pytest
 from nasforge.errors import IncompatibleComponentsError
 from nasforge.errors import InvalidInputError
 from nasforge.strategies import STRATEGIES
-from nasforge.strategies import run_search
 from nasforge.strategies import open_storage
+from nasforge.strategies import run_search
 from nasforge.testing.contracts import _synthetic_problem
 
 EVO = {"population_size": 8, "parents": 2, "mutations": 4, "crossovers": 4}
@@ -116,7 +116,7 @@ def test_previous_format_and_non_sqlite_files_are_refused(tmp_path: Path) -> Non
                       "CREATE TABLE candidates (study TEXT, seq INTEGER);"
                       "CREATE TABLE steps (study TEXT, step INTEGER);")
     con.close()
-    with pytest.raises(InvalidInputError, match="previous format.*studies/candidates/steps"):
+    with pytest.raises(InvalidInputError, match=r"previous format.*studies/candidates/steps"):
         open_storage(old)
     junk = tmp_path / "junk.db"
     junk.write_text("not a database at all, just text " * 20)
@@ -139,7 +139,7 @@ def test_study_of_another_strategy_or_foreign_study_is_refused(tmp_path: Path) -
     run_search(_evolution(), budget=6, storage=url, study_name="evo")
     space, objs = _synthetic_problem()
     rnd = STRATEGIES.get("random")(space, objs, seed=1)
-    with pytest.raises(IncompatibleComponentsError, match="strategy.*'evolution'.*'random'"):
+    with pytest.raises(IncompatibleComponentsError, match=r"strategy.*'evolution'.*'random'"):
         run_search(rnd, budget=6, storage=url, study_name="evo", resume=True)
     foreign = optuna.create_study(storage=url, study_name="mine")
     foreign.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=2)
@@ -148,29 +148,31 @@ def test_study_of_another_strategy_or_foreign_study_is_refused(tmp_path: Path) -
 
 
 # ---- many workers, one study -------------------------------------------------------------------
-def _worker(url: str, worker: int, budget: int) -> None:
+def _worker(url: str, worker: int, budget: int, study: str) -> None:
     space, objs = _synthetic_problem()
     strategy = STRATEGIES.get("random")(space, objs, seed=100 + worker, batch_size=3)
-    run_search(strategy, budget=budget, storage=url, study_name="shared", worker=worker,
-               resume=True)
+    run_search(strategy, budget=budget, storage=url, study_name=study, worker=worker,
+               resume=True, meta={"seed": 100})  # the study's seed; each worker its own
 
 
-def _run_workers(url: str, n: int, budget: int) -> list[optuna.trial.FrozenTrial]:
+def _run_workers(url: str, n: int, budget: int, study: str = "shared"
+                 ) -> list[optuna.trial.FrozenTrial]:
     ctx = multiprocessing.get_context("fork")
-    procs = [ctx.Process(target=_worker, args=(url, w, budget)) for w in range(n)]
+    procs = [ctx.Process(target=_worker, args=(url, w, budget, study)) for w in range(n)]
     for p in procs:
         p.start()
     for p in procs:
         p.join(120)
         assert p.exitcode == 0
-    return _complete(url, "shared")
+    return _complete(url, study)
 
 
 @pytest.mark.slow
 def test_four_workers_never_exceed_the_budget_ten_runs(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'runs.db'}"
+    optuna.storages.RDBStorage(url).engine.dispose()  # the schema, once
     for run in range(10):
-        url = f"sqlite:///{tmp_path / f'r{run}.db'}"
-        done = _run_workers(url, 4, 12)
+        done = _run_workers(url, 4, 12, study=f"run{run}")
         numbers = [t.number for t in done]
         keys = [t.user_attrs["key"] for t in done]
         assert len(done) == 12, run  # the study's budget, never more
