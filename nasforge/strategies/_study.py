@@ -64,7 +64,7 @@ if TYPE_CHECKING:
     from nasforge.search_spaces.base import SearchSpace
 
 __all__ = ["Claim", "SearchStudy", "StoredCandidate", "dashboard_command", "open_storage",
-           "storage_label"]
+           "read_study", "storage_label"]
 
 logger = logging.getLogger(__name__)
 
@@ -201,6 +201,40 @@ def _rdb_storage(url: str, label: str, tries: int = 4) -> BaseStorage:
             f"cannot open search storage {label!r}: {first}; check that the database server "
             "runs and the URL (host, port, user, database) is right"
         ) from None
+
+
+def read_study(url: str, study_name: str | None = None
+               ) -> tuple[str, dict[str, Any], list[dict[str, Any]]]:
+    """A search's study read back: its name, its settings and its candidates in trial-number
+    order (each ``arch_id``, ``arch`` JSON, ``step``, ``values`` in objective order).
+
+    Args:
+        url: the storage (see :func:`open_storage`).
+        study_name: the study; None picks the storage's only nasforge study.
+
+    Raises:
+        InvalidInputError: the storage cannot be opened, the study does not exist or is not
+            a nasforge search, or several nasforge studies and no ``study_name``.
+    """
+    storage, label = open_storage(url)
+    studies = {s.study_name: s for s in storage.get_all_studies()}
+    ours = sorted(n for n, s in studies.items() if _META in s.user_attrs)
+    if study_name is None:
+        if len(ours) != 1:
+            raise InvalidInputError(
+                f"storage {label!r} holds {len(ours)} nasforge studies ({', '.join(ours)}); "
+                "name one as URL#STUDY")
+        study_name = ours[0]
+    if study_name not in ours:
+        raise InvalidInputError(
+            f"storage {label!r} has no nasforge study {study_name!r}; its nasforge studies: "
+            f"{', '.join(ours) or 'none'}")
+    study_id = storage.get_study_id_from_name(study_name)
+    rows = [{"arch_id": t.user_attrs["arch_id"], "arch": t.user_attrs["arch"],
+             "step": int(t.user_attrs["step"]), "values": _values_of(t)}
+            for t in sorted(storage.get_all_trials(study_id, deepcopy=False),
+                            key=lambda t: t.number) if _is_candidate(t)]
+    return study_name, dict(studies[study_name].user_attrs[_META]), rows
 
 
 # ---- what is stored ----------------------------------------------------------------------------

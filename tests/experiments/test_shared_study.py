@@ -142,13 +142,27 @@ def test_bad_storage_and_study_one_line_exit_2(shared_data: Path, tmp_path: Path
                      "device")
 
 
-def test_search_prints_the_dashboard_command(shared_data: Path, tmp_path: Path,
-                                            capsys: pytest.CaptureFixture[str]) -> None:
+def test_search_prints_the_dashboard_command_and_report_reads_the_study(
+        shared_data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
     csv = _nb201(shared_data)
-    args = [a for a in _args(csv, tmp_path / "run", "--budget", "5") if a != "--quiet"]
+    args = [a for a in _args(csv, tmp_path / "run", "--budget", "12", "--latency", "10")
+            if a != "--quiet"]
     assert run_app(app, args) == 0
     out = capsys.readouterr().out.replace("\n", "")
-    assert f"optuna-dashboard sqlite:///{tmp_path / 'run' / 'search.db'}" in out
+    url = f"sqlite:///{tmp_path / 'run' / 'search.db'}"
+    assert f"optuna-dashboard {url}" in out
+    best = json.loads((tmp_path / "run" / "run.json").read_text())["summary"]["best"]
+    assert run_app(app, ["report", url, f"{url}#nasforge", str(tmp_path / "run"), "--out",
+                         str(tmp_path / "r.png")]) == 0
+    from nasforge.experiments.report import make_report
+
+    table = make_report([url], tmp_path / "r2.png").table
+    assert table["best arch_id"].tolist() == [best["arch_id"]]
+    assert table["evaluations"].tolist() == [12]
+    assert run_app(app, ["report", f"{url}#nope", "--out", str(tmp_path / "r3.png")]) == 2
+    assert "no nasforge study 'nope'" in capsys.readouterr().err
 
 
 def test_two_searches_into_one_out_folder_are_detected(tmp_path: Path) -> None:
