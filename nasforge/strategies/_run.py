@@ -339,8 +339,8 @@ def _evaluate_claimed(strategy: BaseStrategy, batch: list[Arch], keys: list[Hash
             for _, c in ours:
                 store.release(c.trial_id, "its evaluation raised")
             raise
-        for (i, c), v in zip(ours, vals, strict=True):
-            store.complete(c.trial_id, v)
+        store.complete_many([c.trial_id for _, c in ours], vals)
+        for (i, _), v in zip(ours, vals, strict=True):
             history.add(batch[i], v, step, key=keys[i])
         again = []
         for i, c in zip(left, claims, strict=True):
