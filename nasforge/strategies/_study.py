@@ -399,9 +399,11 @@ class SearchStudy:
             raise InvalidInputError(
                 f"cannot create study {self.study_name!r} in {self.label!r}: "
                 f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
+        # trials first: a study's creator stores its settings before its first trial, so a
+        # worker joining meanwhile never sees trials without settings
+        trials = list(self._trials())
         attrs = self.storage.get_study_user_attrs(self._study_id)
         old = attrs.get(_META)
-        trials = self._trials()
         n_done = sum(1 for t in trials if _is_candidate(t))
         if old is None and trials:
             raise IncompatibleComponentsError(
@@ -550,6 +552,8 @@ class SearchStudy:
     def complete_many(self, trial_ids: Sequence[int], values: np.ndarray) -> None:
         """:meth:`complete` for several claims: one transaction on an RDB storage when every
         value is finite (:func:`_finish_trials`)."""
+        if not len(trial_ids):
+            return
         v = np.atleast_2d(np.asarray(values, dtype=np.float64)).reshape(len(trial_ids), -1)
         backend = getattr(self.storage, "_backend", None)
         if isinstance(backend, optuna.storages.RDBStorage) and np.isfinite(v).all():

@@ -74,7 +74,7 @@ def _workers_killed_once(csv: Path, url: str, tmp: Path, seed: int) -> None:
                 procs[w].wait()
                 killed.add(w)
                 procs[w] = start(w)  # restarted: same command
-        time.sleep(0.05)
+        time.sleep(0.2)
     for w, p in procs.items():
         _, err = p.communicate(timeout=max(10.0, deadline - time.time()))
         assert p.returncode == 0, (w, err.decode()[-2000:])
