@@ -298,6 +298,26 @@ class Claim:
     values: np.ndarray | None = None
 
 
+@dataclass(frozen=True)
+class _Row:
+    """What a claim check needs of one trial."""
+
+    trial_id: int
+    number: int
+    state: TrialState
+    key: str | None
+    released: bool
+    provenance: str | None
+    has_values: bool
+
+    @staticmethod
+    def of(t: FrozenTrial) -> _Row:
+        ua = t.user_attrs
+        return _Row(t._trial_id, t.number, t.state,
+                    None if "key" not in ua else str(ua["key"]), _RELEASED in ua,
+                    ua.get("provenance"), _values_of(t) is not None)
+
+
 def key_text(key: Hashable) -> str:
     """The stored form of a dedupe key: an arch's ``arch_id``, else ``str(key)``."""
     arch_id = getattr(key, "arch_id", None)
@@ -485,55 +505,58 @@ class SearchStudy:
               budget: int | None) -> list[Claim]:
         """Claim ``archs`` (distinct ``keys``) for evaluation in round ``step``.
 
+        The claims are inserted and the study read in one transaction holding the study's
+        write lock (RDB storages), so the verdicts see every claim committed before ours.
+
         Returns:
             One :class:`Claim` per arch, in order.
         """
-        ids = self._create_claims([self._claim_template(k, a, step)
-                                   for k, a in zip(keys, archs, strict=True)])
+        ids, rows = self._create_claims([self._claim_template(k, a, step)
+                                         for k, a in zip(keys, archs, strict=True)])
         mine = dict(zip(ids, range(len(ids)), strict=True))
         out: list[Claim | None] = [None] * len(ids)
-        first: dict[str, FrozenTrial] = {}
+        first: dict[str, _Row] = {}
         live = 0
-        for t in sorted(self._trials(), key=lambda t: t.number):
-            if _RELEASED in t.user_attrs or "key" not in t.user_attrs:
+        for r in sorted(rows, key=lambda r: (r.number, r.trial_id)):
+            if r.released or r.key is None:
                 continue
-            if t.state == TrialState.RUNNING and t._trial_id not in mine and _dead(
-                    t.user_attrs.get("provenance")):
-                self.release(t._trial_id, "its worker process died")
+            if r.state == TrialState.RUNNING and r.trial_id not in mine and _dead(r.provenance):
+                self.release(r.trial_id, "its worker process died")
                 continue
-            if t.state.is_finished() and _values_of(t) is None:
+            if r.state.is_finished() and not r.has_values:
                 continue
-            k = str(t.user_attrs["key"])
-            i = mine.get(t._trial_id)
-            if k in first:
+            i = mine.get(r.trial_id)
+            if r.key in first:
                 if i is not None:
-                    other = first[k]
-                    self.release(t._trial_id, f"duplicate of trial {other.number}")
-                    vals = _values_of(other) if other.state.is_finished() else None
-                    out[i] = (Claim("done", other._trial_id, np.asarray(vals)) if vals is not None
-                              else Claim("busy", other._trial_id))
+                    other = first[r.key]
+                    self.release(r.trial_id, f"duplicate of trial {other.number}")
+                    vals = (_values_of(self.storage.get_trial(other.trial_id))
+                            if other.state.is_finished() else None)
+                    out[i] = (Claim("done", other.trial_id, np.asarray(vals)) if vals is not None
+                              else Claim("busy", other.trial_id))
                 continue
-            first[k] = t
+            first[r.key] = r
             if i is not None:
                 if budget is not None and live >= budget:
-                    self.release(t._trial_id, "over the study's budget")
+                    self.release(r.trial_id, "over the study's budget")
                     out[i] = Claim("over")
                 else:
-                    out[i] = Claim("ours", t._trial_id)
+                    out[i] = Claim("ours", r.trial_id)
             live += 1
         return [c if c is not None else Claim("over") for c in out]
 
-    def _create_claims(self, templates: list[FrozenTrial]) -> list[int]:
-        """Create the claim trials: on an RDB storage in one transaction with one insert per
-        table (:func:`_insert_claims`), else one by one through the storage API."""
+    def _create_claims(self, templates: list[FrozenTrial]) -> tuple[list[int], list[_Row]]:
+        """Create the claim trials and read the study: on an RDB storage in one locked
+        transaction (:func:`_insert_claims`), else through the storage API."""
         backend = getattr(self.storage, "_backend", None)
         if isinstance(backend, optuna.storages.RDBStorage):
             try:
                 return _insert_claims(backend, self._study_id, templates)
             except ImportError:  # another Optuna layout: the public path below
                 pass
-        return [self.storage.create_new_trial(self._study_id, template_trial=t)
-                for t in templates]
+        ids = [self.storage.create_new_trial(self._study_id, template_trial=t)
+               for t in templates]
+        return ids, [_Row.of(t) for t in self._trials()]
 
     def _claim_template(self, key: Hashable, arch: Arch, step: int) -> FrozenTrial:
         params: dict[str, Any] = {}
@@ -608,13 +631,18 @@ class SearchStudy:
 
 
 def _insert_claims(rdb: optuna.storages.RDBStorage, study_id: int,
-                   templates: list[FrozenTrial]) -> list[int]:
-    """Insert ``RUNNING`` trials with their params and user attributes into an RDB storage in
-    one transaction: Optuna's own ORM models and its lock on the study row (so trial numbers
-    stay unique and in commit order), but one batched insert per table instead of Optuna's
-    two queries per param and attribute (which made a claim cost ~30 queries per trial).
-    The params' distributions are the study's fixed ones, so Optuna's compatibility check
-    has nothing to check.
+                   templates: list[FrozenTrial]) -> tuple[list[int], list[_Row]]:
+    """Insert ``RUNNING`` trials with their params and user attributes into an RDB storage and
+    read what a claim check needs of every trial of the study, in one transaction that holds
+    the study's write lock from the start (a no-op update of its row: the row lock on a
+    server database, the database's write lock on SQLite), so trial numbers are unique and
+    the read sees every claim committed before ours. Optuna's own ORM models, with one
+    batched insert per table instead of Optuna's two queries per param and attribute. The
+    params' distributions are the study's fixed ones, so Optuna's compatibility check has
+    nothing to check.
+
+    Returns:
+        The new trials' ids, and one row per trial of the study (ours included).
 
     Raises:
         ImportError: this Optuna has another internal layout (the caller falls back).
@@ -623,17 +651,21 @@ def _insert_claims(rdb: optuna.storages.RDBStorage, study_id: int,
     from optuna.storages._rdb import models
     from optuna.storages._rdb.storage import _create_scoped_session
     from sqlalchemy import func
+    from sqlalchemy import update
+    from sqlalchemy.orm import aliased
 
     with _create_scoped_session(rdb.scoped_session) as session:
-        models.StudyModel.find_or_raise_by_id(study_id, session, for_update=True)
+        session.execute(update(models.StudyModel).where(
+            models.StudyModel.study_id == study_id).values(
+            study_name=models.StudyModel.study_name))
         n0 = int(session.query(func.count(models.TrialModel.trial_id)).filter(
             models.TrialModel.study_id == study_id).scalar() or 0)
-        rows = [models.TrialModel(study_id=study_id, number=n0 + i, state=TrialState.RUNNING,
+        made = [models.TrialModel(study_id=study_id, number=n0 + i, state=TrialState.RUNNING,
                                   datetime_start=t.datetime_start)
                 for i, t in enumerate(templates)]
-        session.add_all(rows)
+        session.add_all(made)
         session.flush()
-        ids = [int(r.trial_id) for r in rows]
+        ids = [int(r.trial_id) for r in made]
         dist_json: dict[str, str] = {}
         children: list[Any] = []
         for tid, t in zip(ids, templates, strict=True):
@@ -648,7 +680,23 @@ def _insert_claims(rdb: optuna.storages.RDBStorage, study_id: int,
                                                            value_json=json.dumps(v))
                             for k, v in t.user_attrs.items())
         session.add_all(children)
-    return ids
+        session.flush()
+        ua = models.TrialUserAttributeModel
+        key, rel, prov, vals = (aliased(ua) for _ in range(4))
+        T = models.TrialModel
+        query = (session.query(T.trial_id, T.number, T.state, key.value_json,
+                               rel.value_json, prov.value_json, vals.value_json)
+                 .outerjoin(key, (key.trial_id == T.trial_id) & (key.key == "key"))
+                 .outerjoin(rel, (rel.trial_id == T.trial_id) & (rel.key == _RELEASED))
+                 .outerjoin(prov, (prov.trial_id == T.trial_id) & (prov.key == "provenance"))
+                 .outerjoin(vals, (vals.trial_id == T.trial_id) & (vals.key == _VALUES))
+                 .filter(T.study_id == study_id))
+        rows = [_Row(int(tid), int(num), state,
+                     None if k is None else str(json.loads(k)), r is not None,
+                     None if p is None else json.loads(p),
+                     state == TrialState.COMPLETE or v is not None)
+                for tid, num, state, k, r, p, v in query]
+    return ids, rows
 
 
 def _finish_trials(rdb: optuna.storages.RDBStorage, trial_ids: list[int],

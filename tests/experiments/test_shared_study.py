@@ -183,3 +183,18 @@ def test_two_searches_into_one_out_folder_are_detected(tmp_path: Path) -> None:
     with pytest.raises(InvalidInputError, match="cannot write the run folder"), \
             lock_out(tmp_path / "file"):
         pass
+
+
+def test_a_finished_evolution_search_extends_with_resume(shared_data: Path,
+                                                         tmp_path: Path) -> None:
+    """The population scaled to the first budget is kept, so the larger budget is accepted
+    and continues the same search."""
+    import pandas as pd
+
+    csv = _nb201(shared_data)
+    out = tmp_path / "run"
+    assert run_app(app, _args(csv, out, "--budget", "30", "--seed", "4")) == 0
+    first = pd.read_csv(out / "candidates.csv")["arch_id"].tolist()
+    assert run_app(app, _args(csv, out, "--budget", "45", "--seed", "4", "--resume")) == 0
+    more = pd.read_csv(out / "candidates.csv")["arch_id"].tolist()
+    assert len(first) == 30 and len(more) == 45 and more[:30] == first
