@@ -33,22 +33,41 @@ def _complete(url: Any, study: str = "nasforge") -> list[optuna.trial.FrozenTria
         states=(optuna.trial.TrialState.COMPLETE,))
 
 
-def test_every_candidate_is_a_trial_with_params_values_and_arch(tmp_path: Path) -> None:
+def _gbdt(seed: int) -> Any:
+    from nasforge.predictors import PREDICTORS
+
+    return PREDICTORS.get("gbdt")(n_estimators=30, seed=seed)
+
+
+ALL: dict[str, dict[str, Any]] = {
+    "random": {"batch_size": 4},
+    "evolution": EVO,
+    "gradient": {"batch_size": 4},
+    "predictor": {"init_samples": 6, "top_k": 3, "predictor": lambda s: _gbdt(s)},
+    "optuna": {"sampler": "random"},
+}
+
+
+@pytest.mark.parametrize("name", sorted(ALL))
+def test_every_candidate_is_a_trial_with_params_values_and_arch(name: str,
+                                                                 tmp_path: Path) -> None:
+    import json
+
     url = f"sqlite:///{tmp_path / 's.db'}"
-    strategy = _evolution()
-    res = run_search(strategy, budget=12, storage=url)
+    space, objs = _synthetic_problem()
+    strategy = STRATEGIES.get(name)(space, objs, seed=1, **ALL[name])
+    res = run_search(strategy, budget=10, storage=url)
     trials = _complete(url)
-    assert len(trials) == res.n_evaluated == 12
+    assert len(trials) == res.n_evaluated == 10
     names = strategy.space.index_names()
     for t, arch, values in zip(trials, res.archs, res.values, strict=True):
         assert t.user_attrs["arch_id"] == arch.arch_id
-        assert strategy.space.arch_from_dict(__import__("json").loads(t.user_attrs["arch"])) \
-            == arch
+        assert strategy.space.arch_from_dict(json.loads(t.user_attrs["arch"])) == arch
         assert sorted(t.params) == sorted(names)
         np.testing.assert_array_equal(np.asarray(t.values), values)
         assert {"step", "worker", "provenance", "key"} <= set(t.user_attrs)
     study = optuna.load_study(storage=url, study_name="nasforge")
-    assert study.user_attrs["nasforge_meta"]["strategy"] == "evolution"
+    assert study.user_attrs["nasforge_meta"]["strategy"] == name
     assert [d.name for d in study.directions] == [
         o.direction.upper() for o in strategy.objectives.objectives]
 
