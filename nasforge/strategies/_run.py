@@ -249,8 +249,8 @@ def _optimize(strategy: BaseStrategy, history: History, store: SearchStudy | Non
         if idle >= limits.max_idle_steps:
             stopped = "stalled"
             break
-        if store is not None:
-            _sync(strategy, history, store)
+        if store is not None and idle == 0:
+            _sync(strategy, history, store)  # other workers' candidates
     if store is not None:
         _sync(strategy, history, store)
     logger.debug("search stopped (%s) after %d rounds, %d candidates", stopped, step,
@@ -271,10 +271,18 @@ def _stop_reason(history: History, step: int, limits: _Limits) -> str | None:
 def _run_round(strategy: BaseStrategy, batch: list[Arch], history: History,
                store: SearchStudy | None, step: int, eval_chunk: int | None,
                budget: int | None) -> None:
-    """Evaluate (and persist) the new archs of ``batch``, tell the strategy, save its state."""
+    """Evaluate (and persist) the new archs of ``batch``, tell the strategy, save its state.
+
+    The state is saved only after a round that evaluated something new: a round served
+    entirely from ``history`` is replayed exactly on resume from the previous state (the
+    strategy proposes the same archs and is told the same stored values), and a strategy
+    proposing mostly known archs (evolution on a small space) would otherwise write its
+    state thousands of times.
+    """
+    n0 = len(history)
     values = _evaluate_new(strategy, batch, history, store, step, eval_chunk, budget)
     strategy.tell(batch, values)
-    if store is not None:
+    if store is not None and len(history) > n0:
         store.save_state(step, strategy.state_dict())
 
 
