@@ -13,6 +13,12 @@ for this (about 1,100 candidates/s).
   (``../shared/data/nnmeter_hybrid_lut/pixel6_lut_ln_v3.json``) into a temporary cache, budget
   ``--latency`` ms. If that fails, the FLOPs objective is used instead and the JSON says so.
 
+Persistence: by default the search persists nothing (``run_search`` without a storage: a
+search over cheap objectives is rerun exactly from its seed, which is faster than reading it
+back). ``--storage sqlite`` persists every candidate as a trial of an Optuna study in a fresh
+SQLite file (what ``nas search`` does), to measure that cost; the JSON then holds
+``trials_written``.
+
 Prints JSON: ``seconds`` (wall time of the search loop), ``cpu_seconds`` (its process CPU
 time, the figure to trust on a shared machine), ``candidates_per_s`` (proposed candidates,
 rejected ones excluded, per wall second; ``candidates_per_cpu_s`` per CPU second), the load
@@ -57,6 +63,8 @@ def main() -> None:
     p.add_argument("--latency", type=float, default=30.0, help="latency budget (ms)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--repeat", type=int, default=1, help="searches to run (first + fastest)")
+    p.add_argument("--storage", choices=["none", "sqlite"], default="none",
+                   help="persist every candidate into an Optuna study (sqlite) or not")
     args = p.parse_args()
 
     from nasforge.predictors import PREDICTORS
@@ -104,8 +112,10 @@ def main() -> None:
     runs = []
     for _ in range(max(1, args.repeat)):
         strategy = EvolutionStrategy(space, objs, seed=args.seed)
+        storage = (None if args.storage == "none" else
+                   Path(tempfile.mkdtemp(prefix="nasforge_speed_db_")) / "search.db")
         c0 = time.process_time()
-        res = run_search(strategy, max_steps=args.generations + 1)
+        res = run_search(strategy, max_steps=args.generations + 1, storage=storage)
         runs.append((res, time.process_time() - c0))
         if len(runs) == 1:
             first_clock = {k: list(v) for k, v in clock.items()}
@@ -123,6 +133,8 @@ def main() -> None:
         "candidates": res.n_asked,
         "distinct_evaluated": res.n_evaluated,
         "device": device_note,
+        "storage": args.storage,
+        "trials_written": res.n_evaluated if args.storage != "none" else 0,
         "latency_budget_ms": args.latency if isinstance(cheap, LatencyObjective) else None,
         "best": None if best is None else best.values,
         "best_arch_id": None if best is None else best.arch.arch_id,

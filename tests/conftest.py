@@ -4,6 +4,7 @@ suite shares the machine when pytest-xdist runs it in several worker processes."
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -31,6 +32,102 @@ def _isolated_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytes
                     ) -> None:
     """Every test writes its cache (imported tables, quick supernets) to a temp folder."""
     monkeypatch.setenv("NASFORGE_CACHE", str(tmp_path_factory.getbasetemp() / "cache"))
+
+
+# ---- PostgreSQL: a throw-away server for the tests of shared Optuna studies -------------------
+_PG_BIN_DIRS = ("/usr/lib/postgresql/15/bin", "/usr/lib/postgresql/16/bin",
+                "/usr/lib/postgresql/14/bin")
+
+
+def _pg_tool(name: str) -> str | None:
+    import shutil
+
+    found = shutil.which(name)
+    if found:
+        return found
+    for d in _PG_BIN_DIRS:
+        if (Path(d) / name).is_file():
+            return str(Path(d) / name)
+    return None
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A PostgreSQL server started for the session (``initdb`` + ``pg_ctl start`` in a temp
+    folder, on a free local port, trust auth), stopped at the end; yields the URL of its
+    database ``postgres``.
+
+    Skips when ``initdb``/``pg_ctl`` or the ``psycopg2`` driver is missing, unless
+    ``NASFORGE_REQUIRE_POSTGRES=1`` (CI), where a missing server fails the test.
+    """
+    import getpass
+    import importlib.util
+    import os
+    import shutil
+    import subprocess
+    import tempfile
+
+    required = os.environ.get("NASFORGE_REQUIRE_POSTGRES") == "1"
+    initdb, pg_ctl = _pg_tool("initdb"), _pg_tool("pg_ctl")
+    missing = [n for n, t in (("initdb", initdb), ("pg_ctl", pg_ctl)) if t is None]
+    if importlib.util.find_spec("psycopg2") is None:
+        missing.append("psycopg2 (pip install 'nasforge[postgres]')")
+    if missing:
+        msg = f"PostgreSQL not available: {', '.join(missing)} not found"
+        if required:
+            pytest.fail(msg + " (NASFORGE_REQUIRE_POSTGRES=1)")
+        pytest.skip(msg)
+    assert initdb is not None and pg_ctl is not None
+    # a folder of its own under the system temp dir: pytest's base temp is private to this
+    # user, and a server run as another user (below) could not reach it
+    root = Path(tempfile.mkdtemp(prefix="nasforge-pg-"))
+    data, sock = root / "data", root / "sock"
+    sock.mkdir()
+    user = getpass.getuser()
+    env = dict(os.environ, LC_ALL="C")
+    run_as: list[str] = []
+    if os.geteuid() == 0:  # initdb refuses root: run the server as an unprivileged user
+        import pwd
+
+        user = "postgres" if _has_user("postgres") else "nobody"
+        pw = pwd.getpwnam(user)
+        os.chown(root, pw.pw_uid, pw.pw_gid)
+        os.chown(sock, pw.pw_uid, pw.pw_gid)
+        run_as = ["runuser", "-u", user, "--"]
+    subprocess.run([*run_as, initdb, "-D", str(data), "-A", "trust", "-U", user,
+                    "--no-sync"], check=True, capture_output=True, env=env)
+    port = _free_port()
+    log = root / "server.log"
+    if run_as:
+        log.touch()
+        os.chown(log, pwd.getpwnam(user).pw_uid, pwd.getpwnam(user).pw_gid)
+    subprocess.run([*run_as, pg_ctl, "-D", str(data), "-l", str(log), "-w", "-o",
+                    f"-p {port} -k {sock} -c listen_addresses=127.0.0.1 -c fsync=off",
+                    "start"], check=True, capture_output=True, env=env)
+    try:
+        yield f"postgresql+psycopg2://{user}@127.0.0.1:{port}/postgres"
+    finally:
+        subprocess.run([*run_as, pg_ctl, "-D", str(data), "-m", "immediate", "stop"],
+                       capture_output=True, env=env)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def _has_user(name: str) -> bool:
+    import pwd
+
+    try:
+        pwd.getpwnam(name)
+    except KeyError:
+        return False
+    return True
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -177,8 +177,10 @@ def sweep(
 
 
 def report(
-    run_dirs: list[Path] = typer.Argument(..., help="Run folders (each with run.json, "
-                                          "candidates.csv, pareto.csv)."),
+    run_dirs: list[str] = typer.Argument(..., help="Run folders (each with run.json, "
+                                         "candidates.csv, pareto.csv), or search storages: "
+                                         "URL or URL#STUDY (sqlite:///PATH, postgresql://..., "
+                                         "journal:PATH)."),
     out: Path = typer.Option(Path("report.png"), "--out", "-o", help="The PNG to write."),
     html: bool = typer.Option(False, "--html", help="Also write OUT.html: the figure "
                               "embedded, with the tables."),

@@ -54,8 +54,14 @@ def search(
     metric: str | None = typer.Option(None, "--metric", help="Accuracy column of --benchmark."),
     budget: int = typer.Option(100, "--budget", min=1, help="Distinct evaluations."),
     seed: int = typer.Option(0, "--seed", help="Random seed."),
-    storage: str | None = typer.Option(None, "--storage",
-                                       help="sqlite:///PATH.db (default: OUT/search.db)."),
+    storage: str | None = typer.Option(
+        None, "--storage", help="Optuna storage of the search's study: sqlite:///PATH.db, "
+        "postgresql://USER@HOST:PORT/DB, mysql://..., journal:PATH (default: OUT/search.db)."),
+    study: str | None = typer.Option(
+        None, "--study", help="Study name in --storage; joins (or continues) that study, so "
+        "that several `nas search` processes share its budget (default: nasforge)."),
+    worker: int = typer.Option(0, "--worker", min=0,
+                               help="This process's worker number in a shared --study."),
     resume: bool = typer.Option(False, "--resume", help="Continue the search in --storage."),
     workers: int = typer.Option(1, "--workers", min=1,
                                 help="Parallel supernet evaluators (Ray actors)."),
@@ -69,8 +75,9 @@ def search(
     Accuracy comes from exactly one source: a trained supernet (--supernet), a saved predictor
     (--predictor), a tabular benchmark (--benchmark CSV --metric COL), or — with none — the
     embedded quick supernet trained on `digits` (once, cached). Writes best.yaml, pareto.csv,
-    candidates.csv, pareto.png and run.json into --out, every evaluation persisted so that
-    --resume continues a killed search.
+    candidates.csv, pareto.png and run.json into --out. Every evaluation is a trial of an
+    Optuna study (--storage, --study), so --resume continues a killed search, several
+    processes given one --storage and --study cooperate, and optuna-dashboard shows it.
     """
     if (benchmark is None) != (metric is None):
         raise InvalidInputError("--benchmark and --metric go together (a CSV and its column)")
@@ -81,7 +88,7 @@ def search(
         constraints=Constraints(latency, flops, params), budget=budget, seed=seed,
         storage=storage, out=str(out), workers=workers, resume=resume, accelerator=accelerator,
     )
-    _run(cfg, quiet)
+    _run(cfg, quiet, study=study, worker=worker)
 
 
 def run(
@@ -112,12 +119,18 @@ def run(
     _run(cfg, quiet)
 
 
-def _run(cfg: ExperimentConfig, quiet: bool) -> None:
+def _run(cfg: ExperimentConfig, quiet: bool, *, study: str | None = None,
+         worker: int = 0) -> None:
     from nasforge.experiments.runner import run_experiment
+    from nasforge.experiments.runner import storage_url
+    from nasforge.strategies._study import dashboard_command
 
     if quiet:
         set_verbosity(-1)
-    outcome = run_experiment(cfg)
+    else:
+        command = dashboard_command(storage_url(cfg, Path(cfg.out)))
+        console.print(f"watch it live: {command}", markup=False, highlight=False)
+    outcome = run_experiment(cfg, study=study, worker=worker)
     manifest = outcome.manifest
     s = manifest["summary"]
     table = Table(title=f"nas search · {cfg.search_space} on {cfg.device} · {s['name']}")

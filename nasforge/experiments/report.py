@@ -1,5 +1,8 @@
 """Reports comparing search runs: Pareto fronts per device, chosen architectures, search curves.
 
+A run is a run folder or a search's Optuna study: a storage URL (``sqlite:///PATH``,
+``postgresql://...``, ``journal:PATH``), with ``#STUDY`` to pick a study (needed when the
+storage holds several nasforge studies); :func:`load_run` reads either.
 A run folder (written by :func:`~nasforge.experiments.runner.run_experiment`) holds
 ``run.json``, ``candidates.csv`` and ``pareto.csv`` and the run's own figure,
 ``pareto.png`` (:func:`plot_run_pareto`); :func:`make_report` reads several folders and draws
@@ -39,7 +42,8 @@ if TYPE_CHECKING:
 
     from nasforge.experiments.config import ExperimentConfig
 
-__all__ = ["ReportOutcome", "RunRecord", "best_so_far", "load_run", "make_report",
+__all__ = ["ReportOutcome", "RunRecord", "best_so_far", "load_run", "load_study_run",
+           "make_report",
            "plot_fronts_by_device", "plot_run_pareto", "runs_table"]
 
 ACCURACY, LATENCY, MFLOPS = "accuracy", "latency_ms", "mflops"
@@ -104,18 +108,25 @@ def _read_csv(path: Path) -> pd.DataFrame:
         raise InvalidInputError(f"{path}: malformed CSV: {str(e).splitlines()[0]}") from None
 
 
+def _is_storage(text: str) -> bool:
+    return "://" in text or text.startswith("journal:")
+
+
 def load_run(path: str | Path, label: str | None = None) -> RunRecord:
-    """Read a run folder.
+    """Read a run folder, or a search's study from its storage.
 
     Args:
         path: the folder holding ``run.json`` (``candidates.csv`` and ``pareto.csv`` are
-            read when present).
+            read when present), or a storage URL with an optional ``#STUDY``.
         label: the run's name in the report (default: its configured ``name``, else the
-            folder name).
+            folder name, or the study name).
 
     Raises:
-        InvalidInputError: not a run folder, or a malformed ``run.json`` / CSV.
+        InvalidInputError: not a run folder, or a malformed ``run.json`` / CSV; a storage
+            that cannot be opened, an unknown study, or several studies and no ``#STUDY``.
     """
+    if isinstance(path, str) and _is_storage(path):
+        return load_study_run(path, label)
     folder = Path(path)
     manifest_path = folder / "run.json"
     if not manifest_path.is_file():
@@ -137,6 +148,60 @@ def load_run(path: str | Path, label: str | None = None) -> RunRecord:
                                     f"(columns: {', '.join(map(str, frame.columns))})")
     cfg_name = (manifest.get("config") or {}).get("name")
     return RunRecord(folder, label or str(cfg_name or folder.name), manifest, cands, pareto)
+
+
+def load_study_run(spec: str, label: str | None = None) -> RunRecord:
+    """Read a search's Optuna study (``URL`` or ``URL#STUDY``) as a :class:`RunRecord`: its
+    candidates (trials in number order), Pareto front, best feasible candidate and settings.
+
+    Raises:
+        InvalidInputError: see :func:`load_run`.
+    """
+    import pandas as pd
+
+    from nasforge.strategies import pareto_mask
+    from nasforge.strategies._study import read_study
+
+    url, _, name = spec.partition("#")
+    study_name, meta, rows = read_study(url, name or None)
+    objectives = meta.get("objectives") or []
+    names = [str(o["name"]) for o in objectives]
+    frame = pd.DataFrame([{"index": i, "step": r["step"], "arch_id": r["arch_id"],
+                           **dict(zip(names, r["values"], strict=True)), "arch": r["arch"]}
+                          for i, r in enumerate(rows)],
+                         columns=["index", "step", "arch_id", *names, "arch"])
+    feasible = np.ones(len(frame), dtype=bool)
+    budget = None
+    for o in objectives:
+        col = frame[o["name"]].to_numpy(dtype=np.float64)
+        if o.get("lower") is not None:
+            feasible &= col >= float(o["lower"])
+        if o.get("upper") is not None:
+            feasible &= col <= float(o["upper"])
+            if o["name"] == LATENCY:
+                budget = float(o["upper"])
+    frame["feasible"] = feasible & np.isfinite(frame[names].to_numpy(dtype=np.float64)).all(1)
+    for col in (ACCURACY, LATENCY):
+        if col not in frame:
+            raise InvalidInputError(f"study {study_name!r} in {url!r} has no {col!r} objective "
+                                    f"(objectives: {', '.join(names)}); it cannot be reported")
+    ok = frame[frame["feasible"]]
+    pareto = ok.iloc[:0]
+    best = None
+    if len(ok):
+        F = np.stack([-ok[ACCURACY].to_numpy(np.float64), ok[LATENCY].to_numpy(np.float64)], 1)
+        pareto = ok[pareto_mask(F)].sort_values(LATENCY)
+        top = ok.loc[ok[ACCURACY].idxmax()]
+        best = {"arch_id": top["arch_id"], ACCURACY: float(top[ACCURACY]),
+                LATENCY: float(top[LATENCY]),
+                MFLOPS: float(top[MFLOPS]) if MFLOPS in ok else None}
+    summary = {"device": meta.get("device"), "strategy": meta.get("strategy"),
+               "seed": meta.get("seed"), "n_evaluated": len(frame), "best": best,
+               "latency_budget_ms": budget}
+    manifest = {"config": {"name": study_name, "device": meta.get("device"),
+                           "strategy": meta.get("strategy"), "seed": meta.get("seed")},
+                "summary": summary, "study": {"storage": url, "name": study_name}}
+    return RunRecord(Path(study_name), label or study_name, manifest, frame, pareto)
 
 
 def _unique_labels(runs: list[RunRecord]) -> list[RunRecord]:
@@ -409,7 +474,7 @@ def make_report(run_dirs: Sequence[str | Path], out: str | Path = "report.png", 
     """Compare runs on one page (see the module docstring).
 
     Args:
-        run_dirs: run folders (at least one).
+        run_dirs: run folders or storage URLs (``URL#STUDY``), at least one.
         out: the PNG to write; the HTML page goes beside it with the suffix ``.html``.
         html: also write the HTML page (the PNG embedded, the tables as HTML).
         title: page title (default: the number of runs and devices).

@@ -9,12 +9,15 @@
 2. :func:`~nasforge.experiments._objectives.build_objectives` — accuracy, latency, MFLOPs and
    params, with the constraints as upper bounds;
 3. the search: the strategy built with its settings, :func:`~nasforge.strategies.run_search`
-   with every evaluation persisted to SQLite (so ``resume`` loses nothing) and the progress
-   reported through :class:`~nasforge.progress.ProgressBar`;
+   with every evaluation a trial of an Optuna study (``cfg.storage``, default
+   ``OUT/search.db``; so ``resume`` loses nothing and several workers can share one study),
+   the progress reported through :class:`~nasforge.progress.ProgressBar`;
 4. :func:`~nasforge.experiments._outputs.write_outputs` — the run folder (``best.yaml``,
    ``pareto.csv``, ``candidates.csv``, ``pareto.png``, ``run.json``).
 
-The returned :class:`RunOutcome` carries the manifest written to ``run.json``.
+The run folder is locked for the whole run (:func:`~nasforge.experiments._outputs.lock_out`):
+a second search into the same ``out`` is refused instead of overwriting the first. The returned
+:class:`RunOutcome` carries the manifest written to ``run.json``.
 """
 
 from __future__ import annotations
@@ -27,6 +30,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from nasforge.errors import InvalidInputError
 from nasforge.experiments._inputs import AccuracyEvaluator
 from nasforge.experiments._inputs import RunInputs
@@ -34,6 +39,7 @@ from nasforge.experiments._inputs import resolve_inputs
 from nasforge.experiments._objectives import ACCURACY
 from nasforge.experiments._objectives import RunObjectives
 from nasforge.experiments._objectives import build_objectives
+from nasforge.experiments._outputs import lock_out
 from nasforge.experiments._outputs import run_name
 from nasforge.experiments._outputs import write_outputs
 from nasforge.experiments.config import ExperimentConfig
@@ -42,9 +48,14 @@ from nasforge.strategies import BaseStrategy
 from nasforge.strategies import Callback
 from nasforge.strategies import Candidate
 from nasforge.strategies import SearchResult
+from nasforge.strategies import SearchStudy
 from nasforge.strategies import run_search
 
-__all__ = ["RunOutcome", "run_experiment", "run_name", "storage_path", "strategy_settings"]
+__all__ = ["DEFAULT_STUDY", "RunOutcome", "run_experiment", "run_name", "storage_url",
+           "strategy_settings", "worker_seed"]
+
+#: the study name of a search given no ``study``
+DEFAULT_STUDY = "nasforge"
 
 
 @dataclass(frozen=True)
@@ -68,7 +79,8 @@ class RunOutcome:
 
 def run_experiment(cfg: ExperimentConfig, *, progress: bool = True,
                    evaluator: AccuracyEvaluator | None = None,
-                   callbacks: Sequence[Callback] = ()) -> RunOutcome:
+                   callbacks: Sequence[Callback] = (), study: str | None = None,
+                   worker: int = 0) -> RunOutcome:
     """Run one search and write its folder (see the module docstring).
 
     Args:
@@ -79,35 +91,45 @@ def run_experiment(cfg: ExperimentConfig, *, progress: bool = True,
             actors when ``cfg.workers > 1``.
         callbacks: called with every evaluated candidate (e.g. a sweep reporting to Ray
             Tune's schedulers); one returning True ends the search.
+        study: the study name in the storage; giving one joins (or continues) that study, as
+            ``resume`` does, so that several workers can share it (default
+            :data:`DEFAULT_STUDY`, which needs ``cfg.resume`` to continue).
+        worker: this process's worker number in a shared study (its strategy is seeded with
+            :func:`worker_seed`, so workers propose different archs).
 
     Raises:
-        NasforgeError: bad names, files or combinations (one line for the CLI).
+        NasforgeError: bad names, files or combinations, an unreachable storage, a study of
+            other settings, a run folder in use by another search (one line for the CLI).
     """
     t0 = time.perf_counter()
-    inputs = resolve_inputs(cfg, evaluator=evaluator, progress=progress)
     out = Path(cfg.out)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        built = build_objectives(cfg, inputs)
-        result = _search(cfg, inputs, built, out, progress, callbacks)
-    finally:
-        inputs.close()
-    manifest = write_outputs(cfg, inputs.space, result, built, out, time.perf_counter() - t0)
+    with lock_out(out):
+        inputs = resolve_inputs(cfg, evaluator=evaluator, progress=progress)
+        try:
+            built = build_objectives(cfg, inputs)
+            result = _search(cfg, inputs, built, out, progress, callbacks, study, worker)
+        finally:
+            inputs.close()
+        manifest = write_outputs(cfg, inputs.space, result, built, out,
+                                 time.perf_counter() - t0)
     return RunOutcome(out, manifest)
 
 
 # ---- step 3: the search --------------------------------------------------------------------
 def _search(cfg: ExperimentConfig, inputs: RunInputs, built: RunObjectives, out: Path,
-            progress: bool, callbacks: Sequence[Callback]) -> SearchResult:
-    strategy = _strategy(cfg, inputs, built)
-    db = storage_path(cfg, out)
-    db.parent.mkdir(parents=True, exist_ok=True)
+            progress: bool, callbacks: Sequence[Callback], study: str | None,
+            worker: int) -> SearchResult:
+    store = SearchStudy(storage_url(cfg, out), study or DEFAULT_STUDY, worker=worker,
+                        space=inputs.space)
+    strategy = _strategy(cfg, inputs, built, worker, store.stored_meta())
     # supernet accuracy is evaluated in chunks (batched, or spread over the actor pool)
     chunk = None if cfg.accuracy_source() in ("benchmark", "predictor") else max(8, cfg.workers)
+    meta = {"seed": cfg.seed, "device": cfg.device, "accuracy": cfg.accuracy_source(),
+            "metric": cfg.benchmark.metric if cfg.benchmark is not None else None}
     with ProgressBar("search", total=cfg.budget, enabled=progress) as bar:
-        return run_search(strategy, budget=cfg.budget, storage=db,
-                          resume=cfg.resume, callbacks=[_advance(bar), *callbacks],
-                          eval_chunk=chunk)
+        return run_search(strategy, budget=cfg.budget, storage=store, meta=meta,
+                          resume=cfg.resume or study is not None,
+                          callbacks=[_advance(bar), *callbacks], eval_chunk=chunk)
 
 
 def strategy_settings(cfg: ExperimentConfig) -> dict[str, Any]:
@@ -131,27 +153,46 @@ def strategy_settings(cfg: ExperimentConfig) -> dict[str, Any]:
     return settings
 
 
-def _strategy(cfg: ExperimentConfig, inputs: RunInputs, built: RunObjectives) -> BaseStrategy:
+def _strategy(cfg: ExperimentConfig, inputs: RunInputs, built: RunObjectives, worker: int,
+              stored: dict[str, Any] | None) -> BaseStrategy:
+    settings = strategy_settings(cfg)
+    if (stored is not None and stored.get("strategy") == cfg.strategy.name == "evolution"
+            and "population_size" not in cfg.strategy.settings):
+        # the population was scaled to the first run's budget: a resume with a larger budget
+        # (extending a finished search) keeps it
+        old = stored.get("settings") or {}
+        settings.update({k: old[k] for k in ("population_size", "parents", "mutations",
+                                             "crossovers") if k in old})
     try:
-        return inputs.strategy_cls(inputs.space, built.objectives, seed=cfg.seed,
-                                   **strategy_settings(cfg))
+        return inputs.strategy_cls(inputs.space, built.objectives,
+                                   seed=worker_seed(cfg.seed, worker), **settings)
     except TypeError as e:
         raise InvalidInputError(f"strategy {cfg.strategy.name!r}: {e}") from None
 
 
-def storage_path(cfg: ExperimentConfig, out: Path) -> Path:
-    """The SQLite file of the run's study: ``cfg.storage`` or ``out/search.db``.
+def worker_seed(seed: int, worker: int) -> int:
+    """The strategy seed of worker ``worker`` of a shared study: ``seed`` for worker 0, a
+    seed derived from both for the others (so workers propose different archs).
 
-    Raises:
-        InvalidInputError: a storage URL other than ``sqlite:///PATH`` or a plain path.
+    Example:
+        >>> worker_seed(7, 0), worker_seed(7, 1) != worker_seed(7, 2)
+        (7, True)
     """
-    url = cfg.storage or f"sqlite:///{out / 'search.db'}"
-    if url.startswith("sqlite:///"):
-        return Path(url[len("sqlite:///"):])
-    if "://" in url:
-        raise InvalidInputError(
-            f"storage must be a sqlite:///PATH URL or a file path, got {url!r}")
-    return Path(url)
+    if worker == 0:
+        return int(seed)
+    return int(np.random.SeedSequence([int(seed), int(worker)]).generate_state(1)[0])
+
+
+def storage_url(cfg: ExperimentConfig, out: Path) -> str:
+    """The storage of the run's study: ``cfg.storage`` (an Optuna storage URL, ``journal:PATH``
+    or a SQLite file path) or ``sqlite:///OUT/search.db``.
+
+    Example:
+        >>> cfg = ExperimentConfig.from_dict({"search_space": "nasbench201", "device": "x"})
+        >>> storage_url(cfg, Path("runs/a"))
+        'sqlite:///runs/a/search.db'
+    """
+    return cfg.storage or f"sqlite:///{out / 'search.db'}"
 
 
 def _advance(bar: ProgressBar) -> Callable[[Candidate], None]:

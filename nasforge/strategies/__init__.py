@@ -1,4 +1,4 @@
-"""Search: objectives, ask/tell strategies, the search driver, results and their storage.
+"""Search: objectives, ask/tell strategies, the search driver, results, their Optuna studies.
 
 Importing this package registers the built-in strategies: ``random``, ``evolution``,
 ``predictor``, ``gradient`` and ``optuna``.
@@ -23,6 +23,8 @@ from nasforge.strategies._predictor import PredictorStrategy
 from nasforge.strategies._random import RandomStrategy
 from nasforge.strategies._run import Callback
 from nasforge.strategies._run import run_search
+from nasforge.strategies._study import SearchStudy
+from nasforge.strategies._study import open_storage
 from nasforge.strategies.base import STRATEGIES
 from nasforge.strategies.base import BaseStrategy
 from nasforge.strategies.base import register_strategy
@@ -39,12 +41,9 @@ from nasforge.strategies.objectives import SupernetAccuracyObjective
 from nasforge.strategies.objectives import TabularBenchmark
 from nasforge.strategies.result import Candidate
 from nasforge.strategies.result import SearchResult
-from nasforge.strategies.storage import BaseStorage
-from nasforge.strategies.storage import SQLiteStorage
 
 __all__ = [
     "STRATEGIES",
-    "BaseStorage",
     "BaseStrategy",
     "Bound",
     "CallableObjective",
@@ -60,15 +59,16 @@ __all__ = [
     "PredictorObjective",
     "PredictorStrategy",
     "RandomStrategy",
-    "SQLiteStorage",
     "SearchObjectives",
     "SearchResult",
+    "SearchStudy",
     "SupernetAccuracyObjective",
     "TabularBenchmark",
     "crowding_distance",
     "hypervolume_2d",
     "non_dominated_fronts",
     "nsga2_select",
+    "open_storage",
     "pareto_mask",
     "register_strategy",
     "require_choice_space",

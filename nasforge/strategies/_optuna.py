@@ -18,6 +18,11 @@ back, and ``optuna-dashboard`` can show. Bound violations are recorded with
 Proposals breaking a cross-field rule or a cheap bound are told as ``FAIL`` (attribute
 ``nasforge_rejected``) and do not count as evaluations.
 
+Run by :func:`~nasforge.strategies.run_search` with a storage, every candidate is also a
+trial of the search's own study (like every strategy's); when that search resumes,
+:meth:`OptunaStrategy.load_state_dict` replays the told candidates into this strategy's
+(in-memory) study, so the sampler continues from what it had learnt.
+
 Limits: Optuna does not persist its sampler's RNG state, so a resumed study continues validly
 but not bit-identically to an uninterrupted one; a trial asked by a process that was killed
 before its ``tell`` stays ``RUNNING`` in the storage (its evaluation, if any, is lost).
@@ -26,6 +31,7 @@ before its ``tell`` stays ``RUNNING`` in the storage (its evaluation, if any, is
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 from typing import Any
 from typing import Literal
@@ -165,6 +171,36 @@ class OptunaStrategy(BaseStrategy):
                 self.study.tell(trial, target if len(target) > 1 else target[0])
             else:
                 self.study.tell(trial, state=optuna.trial.TrialState.FAIL)
+
+    def load_state_dict(self, state: dict[str, Any], history_archs: Sequence[Arch],
+                        history_values: np.ndarray) -> None:
+        """Restore the state and replay the told candidates into an empty study (as completed
+        trials with their params, target values and constraints)."""
+        super().load_state_dict(state, history_archs, history_values)
+        if not history_archs or self.study.get_trials(deepcopy=False):
+            return
+        rows = self._codec.to_indices(list(history_archs))
+        options = self._codec.index_options()
+        trials = []
+        for a, row, v in zip(history_archs, rows, self.history_values, strict=True):
+            params = {label: options[j][int(i)] for j, (label, i) in
+                      enumerate(zip(self.distributions, row.tolist(), strict=True))}
+            target = [float(v[j]) for j in self.targets]
+            if not all(np.isfinite(target)):
+                continue
+            trials.append(optuna.trial.create_trial(
+                params=params, distributions=dict(self.distributions), values=target,
+                user_attrs={_ARCH: a.to_json()},
+                system_attrs={"constraints": self._constraints(v)}))
+        self.study.add_trials(trials)
+
+    def _constraints(self, v: np.ndarray) -> list[float]:
+        out = []
+        for j, o in enumerate(self.objectives.objectives):
+            if o.bound is not None:
+                viol = float(o.bound.violation(np.array([v[j]]))[0])
+                out.append(viol if np.isfinite(viol) else 1e30)
+        return out
 
     def resumed_history(self) -> tuple[list[Arch], np.ndarray]:
         archs, rows = [], []

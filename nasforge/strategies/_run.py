@@ -8,8 +8,8 @@ evaluations (the strategy's own storage, the driver's storage) and restores the 
 :func:`_optimize` loops over rounds and decides when to stop (:func:`_stop_reason`),
 :func:`_run_round` is one ask/tell round, :func:`_evaluate_new` evaluates the candidates not
 seen before (cheap objectives filtered first, in chunks) and persists them, :func:`_notify`
-calls the callbacks. Persistence goes through :class:`~nasforge.strategies.storage.BaseStorage`
-only.
+calls the callbacks. Persistence goes through :class:`~nasforge.strategies._study.SearchStudy`
+only: an Optuna study in any Optuna storage, shared safely by several workers (claims).
 """
 
 from __future__ import annotations
@@ -28,12 +28,13 @@ import numpy as np
 
 from nasforge.errors import InvalidInputError
 from nasforge.strategies._history import History
+from nasforge.strategies._study import SearchStudy
 from nasforge.strategies.result import Candidate
 from nasforge.strategies.result import SearchResult
-from nasforge.strategies.storage import BaseStorage
-from nasforge.strategies.storage import SQLiteStorage
 
 if TYPE_CHECKING:
+    from optuna.storages import BaseStorage
+
     from nasforge.search_spaces.arch import Arch
     from nasforge.strategies.base import BaseStrategy
 
@@ -60,7 +61,10 @@ def run_search(
     strategy: BaseStrategy,
     *,
     budget: int | None = None,
-    storage: BaseStorage | str | Path | None = None,
+    storage: SearchStudy | BaseStorage | str | Path | None = None,
+    study_name: str = "nasforge",
+    worker: int = 0,
+    meta: dict[str, Any] | None = None,
     resume: bool = False,
     callbacks: Sequence[Callback] = (),
     max_steps: int | None = None,
@@ -77,10 +81,19 @@ def run_search(
 
     Args:
         strategy: the strategy.
-        budget: number of distinct evaluations; None for no limit (then give ``max_steps``).
-        storage: a :class:`~nasforge.strategies.storage.BaseStorage` or the path of a
-            :class:`~nasforge.strategies.storage.SQLiteStorage` file: every candidate is
-            persisted as it is evaluated, and the strategy state after every round.
+        budget: number of distinct evaluations (of the whole study when several workers
+            share it); None for no limit (then give ``max_steps``).
+        storage: a :class:`~nasforge.strategies.SearchStudy` (then ``study_name`` and
+            ``worker`` are its own), an Optuna storage, a storage URL (``sqlite:///PATH``, ``postgresql://...``,
+            ``mysql://...``, ``journal:PATH``) or a SQLite file path: every candidate is a
+            trial of the study ``study_name``, persisted as it is evaluated, and the strategy
+            state after every round (see :mod:`nasforge.strategies._study`). None: nothing is
+            persisted (fastest, for searches over cheap objectives only).
+        study_name: the study in ``storage``.
+        worker: this process's worker number; workers sharing a study share its budget and
+            evaluate each arch once, each with its own strategy state.
+        meta: settings recorded with the study besides the strategy's (device, metric, ...);
+            a resume with other values is refused.
         resume: continue the study found in ``storage`` (else a non-empty study raises).
         callbacks: called with each newly evaluated :class:`Candidate`; one returning True
             ends the search after the current round.
@@ -94,11 +107,12 @@ def run_search(
             evaluated nothing new (a strategy that keeps proposing known archs).
 
     Returns:
-        The :class:`SearchResult` (resumed candidates included).
+        The :class:`SearchResult` (resumed candidates, and those of other workers of the
+        study, included).
 
     Raises:
         InvalidInputError: neither ``budget`` nor ``max_steps`` given, or a non-positive one;
-            a non-empty study without ``resume=True``.
+            a non-empty study without ``resume=True``; a storage that cannot be opened.
         IncompatibleComponentsError: the stored study was run with other settings.
 
     Example:
@@ -117,23 +131,30 @@ def run_search(
     for label, v in (("budget", budget), ("max_steps", max_steps), ("eval_chunk", eval_chunk)):
         if v is not None and v < 1:
             raise InvalidInputError(f"run_search: `{label} >= 1` must hold, but got {label}={v}")
-    store = SQLiteStorage(storage) if isinstance(storage, str | Path) else storage
+    if worker < 0:
+        raise InvalidInputError(f"run_search: `worker >= 0` must hold, but got worker={worker}")
+    store = (storage if isinstance(storage, SearchStudy) or storage is None
+             else SearchStudy(storage, study_name, worker=worker, space=strategy.space))
     history = History(strategy.objectives, dedupe_key)
-    step = _resume(strategy, history, store, resume)
+    step = _resume(strategy, history, store, resume, meta or {})
     return _optimize(strategy, history, store, step,
                      _Limits(budget, max_steps, max_idle_steps), callbacks, eval_chunk)
 
 
+class _BudgetSpent(Exception):
+    """Other workers of the study claimed the rest of its budget."""
+
+
 # ---- resume ------------------------------------------------------------------------------------
-def _study_meta(strategy: BaseStrategy) -> dict[str, Any]:
+def _study_meta(strategy: BaseStrategy, extra: dict[str, Any]) -> dict[str, Any]:
     return {"strategy": strategy.name, "seed": strategy.seed, "space": strategy.space.name,
             "objectives": [{k: v for k, v in d.items() if k != "provenance"}
                            for d in strategy.objectives.describe()],
-            "settings": strategy.describe()["settings"]}
+            "settings": strategy.describe()["settings"], **extra}
 
 
-def _resume(strategy: BaseStrategy, history: History, store: BaseStorage | None,
-            resume: bool) -> int:
+def _resume(strategy: BaseStrategy, history: History, store: SearchStudy | None,
+            resume: bool, meta: dict[str, Any]) -> int:
     """Fill ``history`` with what was evaluated before, from the strategy's own storage and
     from ``store``, and restore the strategy to the last round saved in ``store``.
 
@@ -143,7 +164,7 @@ def _resume(strategy: BaseStrategy, history: History, store: BaseStorage | None,
     _resume_from_strategy(strategy, history)
     if store is None:
         return 0
-    return _resume_from_storage(strategy, history, store, resume)
+    return _resume_from_storage(strategy, history, store, resume, meta)
 
 
 def _resume_from_strategy(strategy: BaseStrategy, history: History) -> None:
@@ -155,9 +176,9 @@ def _resume_from_strategy(strategy: BaseStrategy, history: History) -> None:
             history.add(a, v, -1, key=k)
 
 
-def _resume_from_storage(strategy: BaseStrategy, history: History, store: BaseStorage,
-                         resume: bool) -> int:
-    """Candidates of ``store`` and the strategy state of its last round.
+def _resume_from_storage(strategy: BaseStrategy, history: History, store: SearchStudy,
+                         resume: bool, meta: dict[str, Any]) -> int:
+    """Candidates of ``store`` and this worker's strategy state of its last round.
 
     Returns:
         The number of the next round.
@@ -166,33 +187,43 @@ def _resume_from_storage(strategy: BaseStrategy, history: History, store: BaseSt
         InvalidInputError: ``store`` holds candidates and ``resume`` is False.
         IncompatibleComponentsError: the stored study was run with other settings.
     """
-    store.init_study(_study_meta(strategy))
-    stored = store.candidates()
-    if stored and not resume:
-        raise InvalidInputError(
-            f"{store!r} already holds {len(stored)} candidates; pass resume=True "
-            "(nas search --resume) or use a new study/file"
-        )
-    for c in stored:
-        history.add(strategy.space.arch_from_dict(c.arch), np.asarray(c.values), c.step)
+    described = strategy.objectives.describe()
+    store.init(_study_meta(strategy, meta), [d["direction"] for d in described], resume=resume,
+               provenance={d["name"]: d.get("provenance") for d in described})
+    n = _sync(strategy, history, store)
     last = store.last_state()
     if last is None:
         return 0
     told_archs, told_values = history.told_until(last[0])
     strategy.load_state_dict(last[1], told_archs, told_values)
-    logger.info("resumed %d stored candidates; continuing at round %d", len(stored),
-                last[0] + 1)
+    logger.info("resumed %d stored candidates; continuing at round %d", n, last[0] + 1)
     return last[0] + 1
 
 
+def _sync(strategy: BaseStrategy, history: History, store: SearchStudy) -> int:
+    """Add the study's candidates not yet in ``history`` (this worker's with their round,
+    other workers' with round -1); how many were added."""
+    n = 0
+    for c in store.candidates(after=store.synced):
+        store.synced = max(store.synced, c.number)
+        arch = strategy.space.arch_from_dict(c.arch)
+        k = history.key_of(arch)
+        if history.values_of(k) is None:
+            history.add(arch, np.asarray(c.values), c.step if c.worker == store.worker else -1,
+                        key=k)
+            n += 1
+    return n
+
+
 # ---- the loop ----------------------------------------------------------------------------------
-def _optimize(strategy: BaseStrategy, history: History, store: BaseStorage | None, step: int,
+def _optimize(strategy: BaseStrategy, history: History, store: SearchStudy | None, step: int,
               limits: _Limits, callbacks: Sequence[Callback],
               eval_chunk: int | None) -> SearchResult:
     """Rounds until a stop reason holds (budget, max_steps, exhausted, callback, stalled);
     the result of everything in ``history``."""
     t0 = time.perf_counter()
     n_asked = idle = 0
+    notified = len(history)
     while (stopped := _stop_reason(history, step, limits)) is None:
         n = strategy.batch_size
         if limits.budget is not None:
@@ -203,15 +234,25 @@ def _optimize(strategy: BaseStrategy, history: History, store: BaseStorage | Non
             break
         n_asked += len(batch)
         first_new = len(history)
-        _run_round(strategy, batch, history, store, step, eval_chunk)
+        try:
+            _run_round(strategy, batch, history, store, step, eval_chunk, limits.budget)
+        except _BudgetSpent:
+            stopped = "budget"
+            break
         step += 1
         idle = 0 if len(history) > first_new else idle + 1
-        if _notify(callbacks, history, first_new):
+        stop = _notify(callbacks, history, notified)
+        notified = len(history)
+        if stop:
             stopped = "callback"
             break
         if idle >= limits.max_idle_steps:
             stopped = "stalled"
             break
+        if store is not None and idle == 0:
+            _sync(strategy, history, store)  # other workers' candidates
+    if store is not None:
+        _sync(strategy, history, store)
     logger.debug("search stopped (%s) after %d rounds, %d candidates", stopped, step,
                  len(history))
     return history.to_result(strategy=strategy.describe(), stopped=stopped, n_asked=n_asked,
@@ -228,21 +269,34 @@ def _stop_reason(history: History, step: int, limits: _Limits) -> str | None:
 
 
 def _run_round(strategy: BaseStrategy, batch: list[Arch], history: History,
-               store: BaseStorage | None, step: int, eval_chunk: int | None) -> None:
-    """Evaluate (and persist) the new archs of ``batch``, tell the strategy, save its state."""
-    values = _evaluate_new(strategy, batch, history, store, step, eval_chunk)
+               store: SearchStudy | None, step: int, eval_chunk: int | None,
+               budget: int | None) -> None:
+    """Evaluate (and persist) the new archs of ``batch``, tell the strategy, save its state.
+
+    The state is saved only after a round that evaluated something new: a round served
+    entirely from ``history`` is replayed exactly on resume from the previous state (the
+    strategy proposes the same archs and is told the same stored values), and a strategy
+    proposing mostly known archs (evolution on a small space) would otherwise write its
+    state thousands of times.
+    """
+    n0 = len(history)
+    values = _evaluate_new(strategy, batch, history, store, step, eval_chunk, budget)
     strategy.tell(batch, values)
-    if store is not None:
+    if store is not None and len(history) > n0:
         store.save_state(step, strategy.state_dict())
 
 
 def _evaluate_new(strategy: BaseStrategy, batch: list[Arch], history: History,
-                  store: BaseStorage | None, step: int, eval_chunk: int | None) -> np.ndarray:
+                  store: SearchStudy | None, step: int, eval_chunk: int | None,
+                  budget: int | None) -> np.ndarray:
     """Values of every arch of ``batch``: known keys are served from ``history``, the first
     arch of each new key is evaluated, persisted and added, in chunks of ``eval_chunk``.
 
     Returns:
         Shape (len(batch), len(objectives)).
+
+    Raises:
+        _BudgetSpent: other workers of the study claimed the rest of its budget.
     """
     keys = [history.key_of(a) for a in batch]
     out = np.empty((len(batch), len(strategy.objectives)))
@@ -261,15 +315,52 @@ def _evaluate_new(strategy: BaseStrategy, batch: list[Arch], history: History,
     chunk = eval_chunk or max(len(todo), 1)
     for c0 in range(0, len(todo), chunk):
         sub = todo[c0:c0 + chunk]
-        archs = [batch[i] for i in sub]
-        vals = strategy.objectives.evaluate(archs)
-        if store is not None:
-            store.add_candidates([a.arch_id for a in archs], archs, vals, step)
-        for i, v in zip(sub, vals, strict=True):
-            history.add(batch[i], v, step, key=keys[i])
+        if store is None:
+            vals = strategy.objectives.evaluate([batch[i] for i in sub])
+            for i, v in zip(sub, vals, strict=True):
+                history.add(batch[i], v, step, key=keys[i])
+        else:
+            _evaluate_claimed(strategy, batch, keys, sub, history, store, step, budget)
     for i in later:
         out[i] = history.values_of(keys[i])
     return out
+
+
+def _evaluate_claimed(strategy: BaseStrategy, batch: list[Arch], keys: list[Hashable],
+                      sub: list[int], history: History, store: SearchStudy, step: int,
+                      budget: int | None) -> None:
+    """Claim the archs ``batch[sub]`` in the study, evaluate and complete ours, take the
+    values of those another worker evaluated (waiting for running ones), add all to
+    ``history``.
+
+    Raises:
+        _BudgetSpent: a claim was over the study's budget.
+    """
+    left = list(sub)
+    while left:
+        claims = store.claim([keys[i] for i in left], [batch[i] for i in left], step, budget)
+        ours = [(i, c) for i, c in zip(left, claims, strict=True) if c.status == "ours"]
+        try:
+            vals = (strategy.objectives.evaluate([batch[i] for i, _ in ours]) if ours
+                    else np.zeros((0, len(strategy.objectives))))
+        except BaseException:
+            for _, c in ours:
+                store.release(c.trial_id, "its evaluation raised")
+            raise
+        store.complete_many([c.trial_id for _, c in ours], vals)
+        for (i, _), v in zip(ours, vals, strict=True):
+            history.add(batch[i], v, step, key=keys[i])
+        again = []
+        for i, c in zip(left, claims, strict=True):
+            got = c.values if c.status == "done" else (
+                store.wait(c.trial_id) if c.status == "busy" else None)
+            if got is not None and history.values_of(keys[i]) is None:
+                history.add(batch[i], got, -1, key=keys[i])
+            elif c.status == "busy" and got is None:
+                again.append(i)
+        if any(c.status == "over" for c in claims):
+            raise _BudgetSpent
+        left = again
 
 
 def _notify(callbacks: Sequence[Callback], history: History, start: int) -> bool:

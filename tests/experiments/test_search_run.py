@@ -81,15 +81,14 @@ def test_run_yaml_reproduces_the_flags(shared_data: Path, tmp_path: Path) -> Non
 
 
 def _count(db: Path) -> int:
+    """Evaluated candidates in the search's Optuna study (its completed trials)."""
     if not db.exists():
         return 0
     try:
         with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as con:
-            tables = [r[0] for r in con.execute(
-                "select name from sqlite_master where type='table'")]
-            name = next(t for t in tables if "candidate" in t)
-            return int(con.execute(f"select count(*) from {name}").fetchone()[0])
-    except (sqlite3.Error, StopIteration):
+            return int(con.execute(
+                "select count(*) from trials where state = 'COMPLETE'").fetchone()[0])
+    except sqlite3.Error:
         return 0
 
 

@@ -1,5 +1,5 @@
 """The search driver's steps: stop reasons, dedupe of repeated proposals, callbacks, the
-storage seam (any BaseStorage), and the strategies' single working form (a ChoiceSpace)."""
+storage seam (any Optuna storage), and the strategies' single working form (a ChoiceSpace)."""
 
 from __future__ import annotations
 
@@ -7,10 +7,10 @@ import doctest
 import importlib
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
 from typing import Any
 
 import numpy as np
+import optuna
 import pytest
 
 from nasforge.errors import IncompatibleComponentsError
@@ -18,16 +18,11 @@ from nasforge.errors import InvalidInputError
 from nasforge.search_spaces import get_space
 from nasforge.search_spaces.base import SearchSpace
 from nasforge.strategies import STRATEGIES
-from nasforge.strategies import BaseStorage
 from nasforge.strategies import BaseStrategy
 from nasforge.strategies import CallableObjective
 from nasforge.strategies import SearchObjectives
 from nasforge.strategies import run_search
-from nasforge.strategies.storage import StoredCandidate
 from nasforge.testing.contracts import _synthetic_problem
-
-if TYPE_CHECKING:
-    from nasforge.search_spaces.arch import Arch
 
 
 class _Scripted(BaseStrategy):
@@ -98,37 +93,6 @@ def test_objectives_are_the_strategys_own() -> None:
         run_search(strategy)
 
 
-class _MemoryStorage(BaseStorage):
-    """A storage held in memory: the driver's persistence seam filled by another backend."""
-
-    def __init__(self) -> None:
-        self.meta: dict[str, Any] | None = None
-        self.rows: list[StoredCandidate] = []
-        self.states: dict[int, dict[str, Any]] = {}
-
-    def init_study(self, meta: dict[str, Any]) -> None:
-        if self.meta is not None and self.meta != meta:
-            raise IncompatibleComponentsError("other settings")
-        self.meta = meta
-
-    def candidates(self) -> list[StoredCandidate]:
-        return list(self.rows)
-
-    def add_candidates(self, keys: Sequence[str], archs: Sequence[Arch], values: np.ndarray,
-                       step: int) -> None:
-        for k, a, v in zip(keys, archs, np.atleast_2d(values), strict=True):
-            self.rows.append(StoredCandidate(len(self.rows), k, a.to_dict(), v.tolist(), step))
-
-    def save_state(self, step: int, state: dict[str, Any]) -> None:
-        self.states[step] = state
-
-    def last_state(self) -> tuple[int, dict[str, Any]] | None:
-        if not self.states:
-            return None
-        step = max(self.states)
-        return step, self.states[step]
-
-
 @pytest.mark.parametrize("name", ["evolution", "gradient"])
 def test_any_base_storage_resumes_a_killed_search(name: str) -> None:
     settings: dict[str, Any] = ({"population_size": 8, "parents": 2, "mutations": 4,
@@ -144,10 +108,11 @@ def test_any_base_storage_resumes_a_killed_search(name: str) -> None:
         if c.index == 13:
             raise RuntimeError("killed")
 
-    store = _MemoryStorage()
+    store = optuna.storages.InMemoryStorage()
     with pytest.raises(RuntimeError, match="killed"):
         run_search(make(), budget=30, storage=store, callbacks=[kill])
-    assert len(store.rows) >= 14
+    assert len(optuna.load_study(storage=store, study_name="nasforge").get_trials(
+        states=(optuna.trial.TrialState.COMPLETE,))) >= 14
     with pytest.raises(InvalidInputError, match="resume=True"):
         run_search(make(), budget=30, storage=store)
     res = run_search(make(), budget=30, storage=store, resume=True)
@@ -155,10 +120,12 @@ def test_any_base_storage_resumes_a_killed_search(name: str) -> None:
     np.testing.assert_array_equal(res.values, ref.values)
 
 
-def test_sqlite_storage_is_a_base_storage(tmp_path: Path) -> None:
-    from nasforge.strategies import SQLiteStorage
+def test_a_path_opens_an_optuna_sqlite_storage(tmp_path: Path) -> None:
+    from nasforge.strategies import open_storage
 
-    assert isinstance(SQLiteStorage(tmp_path / "s.db"), BaseStorage)
+    storage, label = open_storage(tmp_path / "sub" / "s.db")
+    assert isinstance(storage, optuna.storages.BaseStorage)
+    assert label == f"sqlite:///{tmp_path / 'sub' / 's.db'}"
 
 
 # ---- one working form: the ChoiceSpace index codec -----------------------------------------
@@ -231,7 +198,8 @@ def test_tell_more_than_was_asked_raises(name: str) -> None:
         s.tell(batch * 2, objs.evaluate(batch * 2))
 
 
-@pytest.mark.parametrize("module", ["_evolution", "_history", "_nsga2", "_run", "base"])
+@pytest.mark.parametrize("module", ["_evolution", "_history", "_nsga2", "_run", "_study",
+                                    "base"])
 def test_docstring_examples_run(module: str) -> None:
     mod = importlib.import_module(f"nasforge.strategies.{module}")
     failed, attempted = doctest.testmod(mod, optionflags=doctest.ELLIPSIS)
