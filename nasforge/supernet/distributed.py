@@ -51,6 +51,7 @@ __all__ = [
     "all_reduce_means",
     "available_slots",
     "broadcast_buffers",
+    "broadcast_state",
     "gradient_buckets",
     "init_from_env",
     "is_distributed",
@@ -159,6 +160,16 @@ def all_reduce_mean(value: float, device: torch.device | str = "cpu") -> float:
         return float(value)
     t = torch.tensor([float(value)], dtype=torch.float32, device=device)
     return float(all_reduce_means(t).item())
+
+
+def broadcast_state(model: torch.nn.Module) -> None:
+    """Copy rank 0's parameters and buffers to every rank (once, when training starts: every
+    rank then begins from exactly the same weights)."""
+    if not is_distributed():
+        return
+    with torch.no_grad():
+        for t in [*model.parameters(), *model.buffers()]:
+            dist.broadcast(t.data, src=0)
 
 
 def broadcast_buffers(model: torch.nn.Module) -> None:

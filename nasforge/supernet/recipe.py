@@ -79,7 +79,8 @@ class TrainConfig:
         distill: distillation loss of non-teacher subnets: ``alpha`` (AlphaNet), ``kd``, ``none``.
         ema_decay: EMA of the weights; ``None`` disables it.
         seed: seed of the batches, the sampler (set by the caller) and torch's generator.
-        checkpoint_every: steps between checkpoints (and log flushes).
+        checkpoint_every: steps between checkpoints (and log flushes); ``None``: by time
+            (``checkpoint_minutes``) and at the end only.
         checkpoint_minutes: minutes between checkpoints, on top of ``checkpoint_every``
             (``None``: by steps only); ``nas train --ckpt-every 5m`` sets it.
         checkpoint_every_epochs: epochs between checkpoints, on top of ``checkpoint_every``.
@@ -113,7 +114,7 @@ class TrainConfig:
     distill: str = "alpha"
     ema_decay: float | None = None
     seed: int = 0
-    checkpoint_every: int = 50
+    checkpoint_every: int | None = 50
     checkpoint_every_epochs: int | None = None
     keep_last: int = 0
     val_every_epochs: int | None = None
@@ -126,6 +127,7 @@ class TrainConfig:
     checkpoint_minutes: float | None = None
     precision: str = "fp32"
     micro_batches: int = 1
+    dropout: float | None = None
 
     def __post_init__(self) -> None:
         for key, value, ok, allowed in _RULES:
@@ -206,7 +208,7 @@ _RULES: tuple[tuple[str, bool, Any, str], ...] = (
      "a number in (0, 1) or null"),
     ("seed", False, lambda v: isinstance(v, int) and 0 <= v < 2**32,
      "an integer in [0, 2**32)"),
-    ("checkpoint_every", False, _int_at_least(1), "an integer >= 1"),
+    ("checkpoint_every", True, _int_at_least(1), "an integer >= 1 or null"),
     ("checkpoint_every_epochs", True, _int_at_least(1), "an integer >= 1 or null"),
     ("checkpoint_minutes", True, _in(0.0, 1e6, lo_open=True), "a number of minutes > 0 or null"),
     ("keep_last", False, _int_at_least(0), "an integer >= 0"),
@@ -218,6 +220,7 @@ _RULES: tuple[tuple[str, bool, Any, str], ...] = (
      "an integer in [8, 4096]"),
     ("resolution_scale", True, _in(0.0, 4.0, lo_open=True), "a number in (0, 4] or null"),
     ("micro_batches", False, _int_at_least(1), "an integer >= 1"),
+    ("dropout", True, _in(0.0, 1.0, hi_open=True), "a number in [0, 1) or null"),
 )
 
 

@@ -75,6 +75,7 @@ from nasforge.supernet.data.transforms import normalize
 from nasforge.supernet.data.transforms import resize_batch
 from nasforge.supernet.distributed import all_reduce_gradients
 from nasforge.supernet.distributed import all_reduce_means
+from nasforge.supernet.distributed import broadcast_state
 from nasforge.supernet.distributed import rank_and_world
 from nasforge.supernet.ema import ModelEMA
 from nasforge.supernet.losses import DISTILL_LOSSES
@@ -193,6 +194,11 @@ class SupernetTrainer:
         if config.batch_size < self.world_size:
             raise InvalidInputError(f"batch size {config.batch_size} must be >= number of "
                                     f"processes {self.world_size}")
+        if config.dropout is not None:
+            for m in self.model.modules():
+                if isinstance(m, nn.Dropout):
+                    m.p = config.dropout
+        broadcast_state(self.model)
         self.slice_grads = self.model.enable_slice_grads()
         self.optimizer = build_optimizer(self.model, config.optimizer, config.peak_lr,
                                          config.weight_decay, config.momentum,
@@ -507,7 +513,8 @@ class SupernetTrainer:
                             f"{k} {v:.4f}" for k, v in val.items()))
                     due_time = (cfg.checkpoint_minutes is not None and time.monotonic()
                                 - last_save >= 60.0 * cfg.checkpoint_minutes)
-                    if (self.step % cfg.checkpoint_every == 0 or self.step == cfg.steps
+                    if ((cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0)
+                            or self.step == cfg.steps
                             or due_time or (epoch_done and cfg.checkpoint_every_epochs
                                             and ep % cfg.checkpoint_every_epochs == 0)):
                         self._flush(log, pending)
