@@ -306,5 +306,11 @@ def launch(fn: Callable[..., Any], world_size: int, *args: Any, backend: str = "
         *args: extra arguments of ``fn``.
         backend: ``gloo`` (CPU), ``nccl`` (CUDA) or ``""``.
     """
-    mp.spawn(_worker, args=(world_size, _free_port(), backend, fn, args), nprocs=world_size,
-             join=True)
+    spawn_log = logging.getLogger("torch.multiprocessing.spawn")
+    level = spawn_log.level
+    spawn_log.setLevel(logging.ERROR)  # its "Terminating process ..." warning: we say it once
+    try:
+        mp.spawn(_worker, args=(world_size, _free_port(), backend, fn, args),
+                 nprocs=world_size, join=True)
+    finally:
+        spawn_log.setLevel(level)

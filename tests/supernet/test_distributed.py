@@ -160,7 +160,7 @@ def _children(pid: int) -> list[int]:
 @pytest.mark.slow
 def test_kill_9_of_one_rank_stops_the_run_with_one_line_then_resume(tmp_path: Path) -> None:
     run = tmp_path / "run"
-    cmd = [sys.executable, "-m", "nasforge.cli", "train", "--out", str(run), "--steps", "12",
+    cmd = [sys.executable, "-m", "nasforge.cli", "train", "--out", str(run), "--steps", "6",
            *TINY, "--nproc", "2", "--ckpt-every", "1"]
     proc = subprocess.Popen(cmd, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True)
@@ -178,9 +178,9 @@ def test_kill_9_of_one_rank_stops_the_run_with_one_line_then_resume(tmp_path: Pa
     lines = err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: training rank "), err
     assert "SIGKILL" in lines[0] and "--resume" in lines[0]
-    assert run_app(app, ["train", "--out", str(run), "--steps", "12", *TINY, "--nproc", "2",
+    assert run_app(app, ["train", "--out", str(run), "--steps", "6", *TINY, "--nproc", "2",
                          "--ckpt-every", "1", "--resume"]) == 0
     with (run / "train_log.csv").open(newline="") as f:
         rows = [(r["step"], r["role"], r["arch_id"]) for r in csv.DictReader(f)]
     assert len(rows) == len(set(rows))  # no step logged twice
-    assert sorted({int(s) for s, _, _ in rows}) == list(range(12))
+    assert sorted({int(s) for s, _, _ in rows}) == list(range(6))
