@@ -71,6 +71,12 @@ def is_distributed() -> bool:
     return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
 
 
+def _grouped() -> bool:
+    """Whether a process group is initialised (collectives then run, even on one rank, so a
+    world-size-1 group exercises the backend)."""
+    return dist.is_available() and dist.is_initialized()
+
+
 def rank_and_world() -> tuple[int, int]:
     """``(rank, world_size)`` of this process (``(0, 1)`` without a process group)."""
     if dist.is_available() and dist.is_initialized():
@@ -118,7 +124,7 @@ def all_reduce_gradients(grads: Iterable[torch.Tensor], bucket_mb: float = BUCKE
     Returns:
         The number of all-reduce calls made (0 without a process group).
     """
-    if not is_distributed():
+    if not _grouped():
         return 0
     world = dist.get_world_size()
     calls = 0
@@ -146,7 +152,7 @@ def all_reduce_means(values: torch.Tensor) -> torch.Tensor:
     """Element-wise mean over ranks of a 1-d tensor of scalars, on its own device (one
     all-reduce; the tensor itself without a process group). Pass a float32 tensor on the
     compute device: NCCL cannot reduce CPU or float64 tensors."""
-    if not is_distributed():
+    if not _grouped():
         return values
     out = values.detach().clone()
     dist.all_reduce(out, op=dist.ReduceOp.SUM)
@@ -156,7 +162,7 @@ def all_reduce_means(values: torch.Tensor) -> torch.Tensor:
 def all_reduce_mean(value: float, device: torch.device | str = "cpu") -> float:
     """The mean of a scalar over ranks (the scalar itself without a process group), reduced as
     a float32 tensor on ``device``."""
-    if not is_distributed():
+    if not _grouped():
         return float(value)
     t = torch.tensor([float(value)], dtype=torch.float32, device=device)
     return float(all_reduce_means(t).item())
