@@ -478,7 +478,9 @@ class SupernetTrainer:
         log = self.log_path if self.rank == 0 else None
         if log is not None:
             log.parent.mkdir(parents=True, exist_ok=True)
-            if not log.exists():
+            if not log.exists() or self.step == 0:
+                # a run from step 0 starts its log afresh (rows of a run killed before its
+                # first checkpoint would otherwise stay and repeat)
                 with log.open("w", newline="") as f:
                     csv.DictWriter(f, fieldnames=_LOG_FIELDS).writeheader()
         tele = Telemetry(self.out_dir / "tb" if self.out_dir is not None and self.rank == 0
