@@ -220,6 +220,11 @@ def train(
     nproc: int = typer.Option(None, "--nproc", help="data-parallel ranks on this machine "
                               "(gloo on CPU, nccl on CUDA; one per GPU); under torchrun leave "
                               "it out"),
+    ray_address: str = typer.Option(None, "--ray-address", help="train on this Ray cluster "
+                                    "(HOST:PORT or auto) through Ray Train"),
+    ray_workers: int = typer.Option(2, "--ray-workers", help="Ray Train workers (ranks)"),
+    gpus_per_worker: float = typer.Option(0.0, "--gpus-per-worker",
+                                          help="GPUs per Ray Train worker (0: CPU workers)"),
     set_: list[str] = typer.Option([], "--set", help="override a recipe key: section.key=value "
                                    "(repeatable)"),
     evaluate: bool = typer.Option(True, "--eval/--no-eval",
@@ -265,6 +270,23 @@ def train(
     check_precision(recipe.train.precision, device)
     _check_out(out, resume)
     job = _TrainJob(space, recipe.to_dict(), out, resume, accelerator, progress, evaluate)
+    if ray_address is not None:
+        from nasforge.supernet._ray_train import train_on_ray
+
+        if nproc not in (None, 1):
+            raise InvalidInputError("--nproc and --ray-address exclude each other: Ray Train "
+                                    "starts the ranks (--ray-workers)")
+        if ray_workers < 1 or not (0.0 <= gpus_per_worker <= 64.0):
+            raise InvalidInputError(f"--ray-workers {ray_workers} must be >= 1 and "
+                                    f"--gpus-per-worker {gpus_per_worker} in [0, 64]")
+        if recipe.train.batch_size < ray_workers:
+            raise InvalidInputError(f"--ray-workers {ray_workers} needs a global batch size "
+                                    f">= {ray_workers}, got {recipe.train.batch_size}")
+        step = train_on_ray(space, recipe.to_dict(), out, resume=resume, address=ray_address,
+                            workers=ray_workers, gpus_per_worker=gpus_per_worker)
+        console.print(f"trained {step}/{recipe.train.steps} steps on {ray_workers} Ray Train "
+                      f"workers; checkpoint {out / 'last.ckpt'}, log {out / 'train_log.csv'}")
+        return
     if nproc is None or nproc == 1:
         _run_job(job)
         return
