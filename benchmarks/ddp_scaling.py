@@ -41,7 +41,7 @@ from nasforge.supernet.trainer import TrainConfig
 def _run(rank: int, world: int, out: str, steps: int, batch: int, reps: int) -> None:
     torch.set_num_threads(1)
     space = get_space("elasticvit")
-    data = load_data("synthetic:256", input_size=32, seed=0)
+    data = load_data("synthetic:256", input_size=32, seed=0, resolution_scale=0.125)
     cfg = TrainConfig(steps=steps + 1, batch_size=batch, input_size=32, warmup_steps=1,
                       resolution_scale=0.125)
     torch.manual_seed(0)

@@ -59,12 +59,14 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     space = get_space("elasticvit")
-    data = load_data("synthetic:256", input_size=args.input_size, seed=0)
+    scale = args.input_size / 256
+    data = load_data("synthetic:256", input_size=args.input_size, seed=0,
+                     resolution_scale=scale)
     trainers = {}
     for precision in ("fp32", "bf16"):
         cfg = TrainConfig(steps=args.steps + 1, batch_size=args.batch,
                           input_size=args.input_size, warmup_steps=1, precision=precision,
-                          resolution_scale=args.input_size / 256, dropout=0.0)
+                          resolution_scale=scale, dropout=0.0)
         torch.manual_seed(0)
         rng = np.random.default_rng(0)
         sampler = (create_sampler("sandwich", space, rng) if args.subnet == "sandwich"
