@@ -88,7 +88,7 @@ def main() -> None:
         "step_ms": {p: round(1e3 * v, 1) for p, v in med.items()},
         "bf16_over_fp32_time": round(med["bf16"] / med["fp32"], 3),
         "last_step_ce": losses,
-        "cpu_has_native_bf16": bool(getattr(torch.backends.mkldnn, "is_available",
+        "mkldnn_bf16_supported": bool(getattr(torch.backends.mkldnn, "is_available",
                                             lambda: False)()
                                     and torch.ops.mkldnn._is_mkldnn_bf16_supported()),
     }, indent=2))
