@@ -19,4 +19,6 @@ python -m pytest -q -m gpu tests/supernet/test_gpu.py -p no:cacheprovider -rs \
 status=${PIPESTATUS[0]}
 python benchmarks/gpu_throughput.py --batch 64 --resolution 224 ${out:+--out "$out/gpu_throughput.json"}
 bench=$?
+python benchmarks/gpu_throughput.py --batch 64 --resolution 224 --channels-last ${out:+--out "$out/gpu_throughput_channels_last.json"}
+bench=$((bench + $?))
 [ "$status" -eq 0 ] && [ "$bench" -eq 0 ]

@@ -72,6 +72,7 @@ def main() -> None:
     ap.add_argument("--classes", type=int, default=1000)
     ap.add_argument("--warmup", type=int, default=3)
     ap.add_argument("--steps", type=int, default=10)
+    ap.add_argument("--channels-last", action="store_true", help="NHWC weights and batch")
     ap.add_argument("--out", type=Path, default=None, help="also write the JSON here")
     args = ap.parse_args()
     if not torch.cuda.is_available():
@@ -89,6 +90,10 @@ def main() -> None:
     supernet = build_supernet(space, args.classes).to(dev)
     supernet.set_active(arch)
     static = supernet.extract(arch)
+    if args.channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+        supernet.to(memory_format=torch.channels_last)
+        static.to(memory_format=torch.channels_last)
     grads = supernet.enable_slice_grads()
     models = {
         "supernet": (supernet, build_optimizer(supernet, "adamw", 1e-4, slice_grads=grads)),
@@ -111,7 +116,8 @@ def main() -> None:
         "device": torch.cuda.get_device_name(dev), "torch": torch.__version__,
         "space": args.space, "arch_id": arch.arch_id,
         "mflops": round(space.flops(arch) / 1e6, 1), "batch": args.batch,
-        "resolution": args.resolution, "tf32": tf32, "warmup": args.warmup,
+        "resolution": args.resolution, "tf32": tf32, "channels_last": args.channels_last,
+        "warmup": args.warmup,
         "steps": args.steps, "results": rows,
         "supernet_over_extracted_train": {
             p: round(rows[f"extracted_{p}"]["train_images_per_s"]

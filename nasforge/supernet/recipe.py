@@ -128,6 +128,7 @@ class TrainConfig:
     precision: str = "fp32"
     micro_batches: int = 1
     dropout: float | None = None
+    channels_last: bool = False
 
     def __post_init__(self) -> None:
         for key, value, ok, allowed in _RULES:

@@ -183,6 +183,9 @@ class SupernetTrainer:
         self.device = torch.device(device)
         check_precision(config.precision, self.device)
         self.model = supernet.to(self.device)
+        self._layout = torch.channels_last if config.channels_last else torch.contiguous_format
+        if config.channels_last:
+            self.model.to(memory_format=torch.channels_last)
         self.sampler = sampler
         self.data = data
         self.config = config
@@ -380,7 +383,8 @@ class SupernetTrainer:
             acc = torch.zeros(2, device=self.device)
             for j, (xc, ya, yb) in enumerate(chunks):
                 with autocast(cfg.precision, self.device):
-                    logits = self.model(resize_batch(xc, size))
+                    logits = self.model(resize_batch(xc, size).contiguous(
+                        memory_format=self._layout))
                 logits = logits.float()
                 target = targets[j]
                 if self._distill is None or target is None:

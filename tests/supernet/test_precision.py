@@ -18,9 +18,11 @@ SPACE = get_space("elasticvit")
 DATA = load_data("synthetic:64", input_size=16, seed=0)
 
 
-def _trainer(precision: str, steps: int = 100) -> SupernetTrainer:
+def _trainer(precision: str, steps: int = 100, channels_last: bool = False,
+             optimizer: str = "adamw") -> SupernetTrainer:
     cfg = TrainConfig(steps=steps, batch_size=8, input_size=16, warmup_steps=5, lr=2e-3,
-                      precision=precision, dropout=0.0)
+                      precision=precision, dropout=0.0, channels_last=channels_last,
+                      optimizer=optimizer)
     torch.manual_seed(0)
     return SupernetTrainer(build_supernet(SPACE, 10), MinOnly(SPACE, np.random.default_rng(0)),
                            DATA, cfg, None)
@@ -65,3 +67,15 @@ def test_100_bf16_steps_reach_the_loss_of_fp32() -> None:
     (f32_first, f32), (b16_first, b16) = out["fp32"], out["bf16"]
     assert f32 < 0.8 * f32_first and b16 < 0.8 * b16_first  # both learned
     assert abs(b16 - f32) <= 0.15 * f32, out
+
+
+def test_channels_last_steps_like_the_default_layout() -> None:
+    # SGD: AdamW turns float noise in near-zero gradients into lr-sized steps
+    a, b = _trainer("fp32", 2, optimizer="sgd"), _trainer("fp32", 2, True, optimizer="sgd")
+    assert any(p.dim() == 4 and p.is_contiguous(memory_format=torch.channels_last)
+               and not p.is_contiguous() for p in b.model.parameters())
+    for _ in range(2):
+        ra, rb = a.train_step(), b.train_step()
+        assert ra[0]["ce"] == pytest.approx(rb[0]["ce"], abs=1e-4)
+    sa, sb = a.model.state_dict(), b.model.state_dict()
+    assert all(torch.allclose(sa[k], sb[k], atol=1e-5) for k in sa)
