@@ -52,6 +52,7 @@ import logging
 import math
 import os
 import time
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -433,7 +434,12 @@ class SupernetTrainer:
                            "-> %g)", self.step, self.scaler.scale_value,
                            self.scaler.scale_value * self.scaler.backoff_factor)
         self.scaler.update(finite)
-        self.scheduler.step()
+        with warnings.catch_warnings():
+            # a skipped fp16 step still advances the schedule (as timm does); torch warns
+            # about "scheduler before optimizer" when the very first step is skipped
+            warnings.filterwarnings("ignore", message="Detected call of `lr_scheduler.step",
+                                    category=UserWarning)
+            self.scheduler.step()
         if self.ema is not None and finite:
             self.ema.update(self.model)
         self.step += 1
