@@ -58,6 +58,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 from typing import Any
+from typing import cast
 
 import numpy as np
 import torch
@@ -186,7 +187,8 @@ class SupernetTrainer:
         self.model = supernet.to(self.device)
         self._layout = torch.channels_last if config.channels_last else torch.contiguous_format
         if config.channels_last:
-            self.model.to(memory_format=torch.channels_last)
+            # Module.to(memory_format=...) exists at runtime; torch's stubs lack the overload
+            cast(Any, self.model).to(memory_format=torch.channels_last)
         self.sampler = sampler
         self.data = data
         self.config = config
