@@ -13,39 +13,37 @@ trained subnet: step, FLOPs level, role, FLOPs, resolution, loss) and ``DIR/tb/`
 
 from __future__ import annotations
 
+import dataclasses
+import math
+import os
+import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import typer
 
+from nasforge.cli._common import EXIT_USAGE
 from nasforge.cli._common import console
-from nasforge.cli._common import read_structured
+from nasforge.cli._common import err_console
 from nasforge.errors import IncompatibleComponentsError
-from nasforge.errors import InvalidArchitectureError
 from nasforge.errors import InvalidInputError
+from nasforge.errors import NasforgeError
 
 __all__ = ["register"]
 
 
 def _file_archs(space: Any, path: Path) -> list[Any]:
-    """One arch, or a list of them (``nas arch sample --n N`` writes one)."""
-    data = read_structured(path)
-    if isinstance(data, list):
-        return [_arch_from_data(space, d, f"{path} item {i}") for i, d in enumerate(data)]
-    return [_arch_from_data(space, data, str(path))]
+    """One arch, or a list of them (``nas arch sample --n N`` writes one), of ``space``."""
+    from nasforge.search_spaces.io import read_arch_file
+
+    return list(read_arch_file(path, space=space.name, expect_space=space.name).archs)
 
 
 def _arch_from_data(space: Any, data: Any, where: str) -> Any:
-    if isinstance(data, dict) and isinstance(data.get("arch"), dict):
-        data = data["arch"]
-    if not isinstance(data, dict):
-        raise InvalidArchitectureError(f"{where}: an architecture must be a mapping of fields")
-    given = data.get("space")
-    if given is not None and given != space.name:
-        raise IncompatibleComponentsError(
-            f"{where} is an architecture of space {given!r}, the supernet is of {space.name!r}"
-        )
-    return space.arch_from_dict({k: v for k, v in data.items() if k != "space"})
+    from nasforge.search_spaces.io import arch_file_from_data
+
+    return arch_file_from_data(data, where, space=space.name, expect_space=space.name).one()
 
 
 _ARCH_SUFFIXES = (".yaml", ".yml", ".json")
@@ -125,6 +123,138 @@ def _overrides(pairs: list[str]) -> dict[str, Any]:
     return out
 
 
+def _parse_ckpt_every(raw: str) -> dict[str, Any]:
+    """``--ckpt-every 20`` (steps) or ``30s`` / ``5m`` / ``2h`` (time) -> recipe changes."""
+    text = raw.strip().lower()
+    units = {"s": 1 / 60, "m": 1.0, "h": 60.0}
+    try:
+        if text and text[-1] in units:
+            minutes = float(text[:-1]) * units[text[-1]]
+            if not (minutes > 0 and math.isfinite(minutes)):
+                raise ValueError
+            return {"train.checkpoint_minutes": minutes, "train.checkpoint_every": None}
+        steps = int(text)
+        if steps < 1:
+            raise ValueError
+        return {"train.checkpoint_every": steps, "train.checkpoint_minutes": None}
+    except ValueError:
+        raise InvalidInputError(f"--ckpt-every {raw!r}: give a number of steps >= 1 (e.g. 20) or "
+                                "a time > 0 with a unit s, m or h (e.g. 5m)") from None
+
+
+def _check_out(out: Path, resume: bool) -> None:
+    """Refuse an output path that cannot hold a run, before any work starts."""
+    from nasforge.supernet.trainer import CHECKPOINT_NAME
+
+    if out.exists() and not out.is_dir():
+        raise InvalidInputError(f"--out {out} is a file; give a folder for the run")
+    ck = out / CHECKPOINT_NAME
+    if resume and not ck.is_file():
+        raise InvalidInputError(f"--resume: there is no checkpoint {ck} to continue; run "
+                                "without --resume to start training")
+    if not resume and ck.exists():
+        raise InvalidInputError(f"--out {out} already holds a run ({ck}); continue it with "
+                                "--resume or choose another --out")
+    probe = out if out.exists() else next((p for p in out.parents if p.exists()), Path("."))
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise InvalidInputError(f"--out {out}: {probe} is not writable; choose another --out")
+
+
+@dataclass(frozen=True)
+class _TrainJob:
+    """What every rank of ``nas train`` needs (picklable: ``--nproc`` sends it to the ranks)."""
+
+    space: str
+    recipe: dict[str, Any]
+    out: Path
+    resume: bool
+    accelerator: str
+    progress: bool
+    evaluate: bool
+    threads: int | None = None
+
+
+def _run_job(job: _TrainJob) -> None:
+    """Train on this process: alone, as a ``torchrun`` rank or as an ``--nproc`` rank."""
+    import torch
+
+    from nasforge.search_spaces import get_space
+    from nasforge.supernet.distributed import init_from_env
+    from nasforge.supernet.distributed import shutdown
+    from nasforge.supernet.evaluate import evaluate_subnet
+    from nasforge.supernet.precision import enable_tf32
+    from nasforge.supernet.recipe import recipe_from_dict
+    from nasforge.supernet.training import resolve_device
+    from nasforge.supernet.training import train_supernet
+
+    if job.threads:
+        torch.set_num_threads(job.threads)
+    recipe = recipe_from_dict(job.recipe)
+    sp = get_space(job.space)
+    ctx = init_from_env(resolve_device(job.accelerator))
+    enable_tf32(ctx.device)
+    try:
+        trainer, result = train_supernet(sp, recipe, job.out, resume=job.resume,
+                                         progress=job.progress, device=ctx.device)
+    finally:
+        shutdown()
+    if ctx.rank != 0:
+        return
+    ranks = f" on {ctx.world_size} ranks ({ctx.backend})" if ctx.world_size > 1 else ""
+    console.print(f"trained {result.step}/{trainer.config.steps} steps{ranks} in "
+                  f"{result.seconds:.1f} s ({result.images_per_s:.0f} images/s per rank, "
+                  f"{100 * result.data_wait:.0f}% waiting for data); checkpoint "
+                  f"{result.checkpoint}, log {result.log}")
+    if job.evaluate:
+        for name, arch in (("max", sp.max_arch()), ("min", sp.min_arch())):
+            acc = evaluate_subnet(trainer.model, arch, trainer.data, device=ctx.device)
+            console.print(f"{name} subnet: top-1 {acc.top1:.4f} at {acc.input_size} px "
+                          f"({acc.num_images} val images, {acc.mflops:.0f} MFLOPs at "
+                          f"{getattr(arch, 'resolution', '?')} px deployment)")
+
+
+def _rank_main(rank: int, world_size: int, job: _TrainJob) -> None:
+    """Entry of an ``--nproc`` rank: a user error becomes one line (rank 0) and exit code 2."""
+    try:
+        _run_job(job)
+    except NasforgeError as e:
+        if rank == 0:
+            err_console.print(f"error: {e}", markup=False, highlight=False)
+        sys.exit(EXIT_USAGE)
+
+
+def _spawn(job: _TrainJob, nproc: int) -> None:
+    """Run ``job`` on ``nproc`` local ranks; a rank that dies stops the run with one line."""
+    import torch.multiprocessing as mp
+
+    from nasforge.supernet.distributed import launch
+    from nasforge.supernet.trainer import CHECKPOINT_NAME
+
+    try:
+        launch(_rank_main, nproc, job, backend="")
+    except mp.ProcessExitedException as e:
+        if e.exit_code == EXIT_USAGE:
+            raise typer.Exit(EXIT_USAGE) from None  # rank 0 printed the reason
+        how = (f"was killed by {e.signal_name}" if e.signal_name
+               else f"exited with code {e.exit_code}")
+        raise InvalidInputError(f"training rank {e.error_index} {how}, so the run stopped; "
+                                f"{_resume_hint(job.out / CHECKPOINT_NAME)}") from None
+    except mp.ProcessRaisedException as e:
+        last = (str(e).strip().splitlines() or ["?"])[-1]
+        raise InvalidInputError(f"training rank {e.error_index} failed ({last}), so the run "
+                                f"stopped; {_resume_hint(job.out / CHECKPOINT_NAME)}") from None
+
+
+def _resume_hint(ck: Path) -> str:
+    from nasforge.supernet.checkpoint import read_checkpoint
+
+    try:
+        step = read_checkpoint(ck).step
+    except NasforgeError:
+        return "no checkpoint was written yet: start it again without --resume"
+    return f"continue it from its last checkpoint (step {step}) with --resume"
+
+
 def train(
     space: str = typer.Option("elasticvit", "--space", help="search space name"),
     config: str = typer.Option(None, "--config", help="recipe YAML file or shipped recipe "
@@ -150,6 +280,20 @@ def train(
     distill: str = typer.Option(None, "--distill", help="alpha | kd | none"),
     ema: float = typer.Option(None, "--ema", help="EMA decay of the weights (off by default)"),
     workers: int = typer.Option(None, "--workers", help="DataLoader worker processes"),
+    precision: str = typer.Option(None, "--precision", help="fp32 | bf16 | fp16 (fp16: CUDA "
+                                  "only, with loss scaling)"),
+    channels_last: bool = typer.Option(None, "--channels-last/--no-channels-last",
+                                       help="NHWC memory layout (faster on CPU, measured)"),
+    ckpt_every: str = typer.Option(None, "--ckpt-every", help="checkpoint cadence: steps (20) "
+                                   "or time (30s, 5m, 2h)"),
+    nproc: int = typer.Option(None, "--nproc", help="data-parallel ranks on this machine "
+                              "(gloo on CPU, nccl on CUDA; one per GPU); under torchrun leave "
+                              "it out"),
+    ray_address: str = typer.Option(None, "--ray-address", help="train on this Ray cluster "
+                                    "(HOST:PORT or auto) through Ray Train"),
+    ray_workers: int = typer.Option(2, "--ray-workers", help="Ray Train workers (ranks)"),
+    gpus_per_worker: float = typer.Option(0.0, "--gpus-per-worker",
+                                          help="GPUs per Ray Train worker (0: CPU workers)"),
     set_: list[str] = typer.Option([], "--set", help="override a recipe key: section.key=value "
                                    "(repeatable)"),
     evaluate: bool = typer.Option(True, "--eval/--no-eval",
@@ -158,25 +302,28 @@ def train(
 ) -> None:
     """Train a weight-sharing supernet from a recipe (resumable with --resume)."""
     from nasforge.search_spaces import get_space
-    from nasforge.supernet.evaluate import evaluate_subnet
+    from nasforge.supernet.distributed import available_slots
+    from nasforge.supernet.precision import check_precision
     from nasforge.supernet.recipe import DEFAULT_RECIPE
     from nasforge.supernet.recipe import apply_overrides
     from nasforge.supernet.recipe import load_recipe
     from nasforge.supernet.samplers import SAMPLERS
     from nasforge.supernet.training import resolve_device
-    from nasforge.supernet.training import train_supernet
 
     recipe = load_recipe(config) if config is not None else DEFAULT_RECIPE
     changes: dict[str, Any] = {f"train.{k}": v for k, v in {
         "steps": steps, "epochs": epochs, "seed": seed, "input_size": input_size,
         "resolution_scale": resolution_scale, "batch_size": batch_size, "lr": lr,
-        "distill": distill, "ema_decay": ema}.items() if v is not None}
+        "distill": distill, "ema_decay": ema, "precision": precision,
+        "channels_last": channels_last}.items() if v is not None}
     if steps is not None and epochs is None:
         changes["train.epochs"] = None
     if data is not None:
         changes["data"] = data
     if workers is not None:
         changes["loader.workers"] = workers
+    if ckpt_every is not None:
+        changes.update(_parse_ckpt_every(ckpt_every))
     if sampler is not None and sampler != recipe.sampler:
         SAMPLERS.get(sampler)  # unknown name -> one line before any work
         changes["sampler"] = sampler
@@ -187,20 +334,45 @@ def train(
     if print_config:
         console.print(recipe.to_yaml(), end="", markup=False)
         return
-    sp = get_space(space)
+    get_space(space)
     SAMPLERS.get(recipe.sampler)
     device = resolve_device(accelerator)
-    trainer, result = train_supernet(sp, recipe, out, resume=resume, progress=progress,
-                                     device=device)
-    console.print(f"trained {result.step}/{trainer.config.steps} steps in {result.seconds:.1f} s "
-                  f"({result.images_per_s:.0f} images/s, {100 * result.data_wait:.0f}% waiting "
-                  f"for data); checkpoint {result.checkpoint}, log {result.log}")
-    if evaluate:
-        for name, arch in (("max", sp.max_arch()), ("min", sp.min_arch())):
-            acc = evaluate_subnet(trainer.model, arch, trainer.data, device=device)
-            console.print(f"{name} subnet: top-1 {acc.top1:.4f} at {acc.input_size} px "
-                          f"({acc.num_images} val images, {acc.mflops:.0f} MFLOPs at "
-                          f"{getattr(arch, 'resolution', '?')} px deployment)")
+    check_precision(recipe.train.precision, device)
+    _check_out(out, resume)
+    job = _TrainJob(space, recipe.to_dict(), out, resume, accelerator, progress, evaluate)
+    if ray_address is not None:
+        from nasforge.supernet._ray_train import train_on_ray
+
+        if nproc not in (None, 1):
+            raise InvalidInputError("--nproc and --ray-address exclude each other: Ray Train "
+                                    "starts the ranks (--ray-workers)")
+        if ray_workers < 1 or not (0.0 <= gpus_per_worker <= 64.0):
+            raise InvalidInputError(f"--ray-workers {ray_workers} must be >= 1 and "
+                                    f"--gpus-per-worker {gpus_per_worker} in [0, 64]")
+        if recipe.train.batch_size < ray_workers:
+            raise InvalidInputError(f"--ray-workers {ray_workers} needs a global batch size "
+                                    f">= {ray_workers}, got {recipe.train.batch_size}")
+        step = train_on_ray(space, recipe.to_dict(), out, resume=resume, address=ray_address,
+                            workers=ray_workers, gpus_per_worker=gpus_per_worker)
+        console.print(f"trained {step}/{recipe.train.steps} steps on {ray_workers} Ray Train "
+                      f"workers; checkpoint {out / 'last.ckpt'}, log {out / 'train_log.csv'}")
+        return
+    if nproc is None or nproc == 1:
+        _run_job(job)
+        return
+    slots = available_slots(device.type)
+    what = "CUDA devices" if device.type == "cuda" else "CPU cores"
+    if nproc < 1 or nproc > slots:
+        raise InvalidInputError(f"--nproc {nproc} is out of range: this machine has {slots} "
+                                f"{what}; give 1..{slots}")
+    if "WORLD_SIZE" in os.environ:
+        raise InvalidInputError("--nproc under torchrun: torchrun already starts the ranks; "
+                                "leave --nproc out")
+    if recipe.train.batch_size < nproc:
+        raise InvalidInputError(f"--nproc {nproc} needs a global batch size >= {nproc}, got "
+                                f"{recipe.train.batch_size}")
+    threads = max(1, slots // nproc) if device.type == "cpu" else None
+    _spawn(dataclasses.replace(job, threads=threads), nproc)
 
 
 def eval_cmd(

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import types
 import typing
 from collections.abc import Mapping
@@ -78,7 +79,10 @@ class TrainConfig:
         distill: distillation loss of non-teacher subnets: ``alpha`` (AlphaNet), ``kd``, ``none``.
         ema_decay: EMA of the weights; ``None`` disables it.
         seed: seed of the batches, the sampler (set by the caller) and torch's generator.
-        checkpoint_every: steps between checkpoints (and log flushes).
+        checkpoint_every: steps between checkpoints (and log flushes); ``None``: by time
+            (``checkpoint_minutes``) and at the end only.
+        checkpoint_minutes: minutes between checkpoints, on top of ``checkpoint_every``
+            (``None``: by steps only); ``nas train --ckpt-every 5m`` sets it.
         checkpoint_every_epochs: epochs between checkpoints, on top of ``checkpoint_every``.
         keep_last: numbered checkpoints ``step-NNNNNNN.ckpt`` kept beside ``last.ckpt``
             (0 keeps none).
@@ -110,7 +114,7 @@ class TrainConfig:
     distill: str = "alpha"
     ema_decay: float | None = None
     seed: int = 0
-    checkpoint_every: int = 50
+    checkpoint_every: int | None = 50
     checkpoint_every_epochs: int | None = None
     keep_last: int = 0
     val_every_epochs: int | None = None
@@ -120,21 +124,28 @@ class TrainConfig:
     mix_prob: float = 1.0
     input_size: int = 32
     resolution_scale: float | None = None
+    checkpoint_minutes: float | None = None
+    precision: str = "fp32"
+    micro_batches: int = 1
+    dropout: float | None = None
+    channels_last: bool = False
 
     def __post_init__(self) -> None:
-        if self.steps < 1 or self.batch_size < 1 or self.checkpoint_every < 1:
-            raise InvalidInputError(
-                f"steps, batch size and checkpoint interval must be >= 1, but got "
-                f"steps={self.steps}, batch_size={self.batch_size}, "
-                f"checkpoint_every={self.checkpoint_every}"
-            )
+        for key, value, ok, allowed in _RULES:
+            v = getattr(self, key)
+            if v is None and value:
+                continue
+            if not ok(v):
+                raise InvalidInputError(f"train.{key} = {v!r} is out of range: allowed "
+                                        f"{allowed}")
         if self.distill != "none" and self.distill not in DISTILL_LOSSES:
             raise InvalidInputError(DISTILL_LOSSES.unknown_message(self.distill) + ", none")
-        if self.keep_last < 0 or (self.resolution_scale is not None
-                                  and not 0.0 < self.resolution_scale <= 4.0):
-            raise InvalidInputError(
-                f"train.keep_last must be >= 0 and train.resolution_scale in (0, 4], got "
-                f"keep_last={self.keep_last}, resolution_scale={self.resolution_scale}")
+        if self.precision not in ("fp32", "bf16", "fp16"):
+            raise InvalidInputError(f"train.precision = {self.precision!r} is unknown: allowed "
+                                    "fp32, bf16, fp16")
+        if self.batch_size % self.micro_batches:
+            raise InvalidInputError(f"train.micro_batches = {self.micro_batches} must divide "
+                                    f"train.batch_size = {self.batch_size}")
 
     @property
     def peak_lr(self) -> float:
@@ -161,6 +172,57 @@ class TrainConfig:
         return cls(**data)
 
 
+
+
+def _finite(v: Any) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _int_at_least(lo: int) -> Any:
+    return lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= lo
+
+
+def _in(lo: float, hi: float, lo_open: bool = False, hi_open: bool = False) -> Any:
+    def ok(v: Any) -> bool:
+        return (_finite(v) and (v > lo if lo_open else v >= lo)
+                and (v < hi if hi_open else v <= hi))
+    return ok
+
+
+#: (key, None allowed, check, what is allowed): the ranges of :class:`TrainConfig`'s numbers,
+#: checked at construction so recipe files, ``--set`` and ``nas train`` flags share them.
+_RULES: tuple[tuple[str, bool, Any, str], ...] = (
+    ("steps", False, _int_at_least(1), "an integer >= 1"),
+    ("epochs", True, _int_at_least(1), "an integer >= 1 or null"),
+    ("batch_size", False, _int_at_least(1), "an integer >= 1"),
+    ("lr", False, _in(0.0, 1e3, lo_open=True), "a finite number in (0, 1000]"),
+    ("lr_base_batch", True, _int_at_least(1), "an integer >= 1 or null"),
+    ("min_lr_ratio", False, _in(0.0, 1.0), "a number in [0, 1]"),
+    ("warmup_steps", False, _int_at_least(0), "an integer >= 0"),
+    ("warmup_epochs", True, _int_at_least(0), "an integer >= 0 or null"),
+    ("weight_decay", False, _in(0.0, 1e3), "a finite number >= 0"),
+    ("momentum", False, _in(0.0, 1.0, hi_open=True), "a number in [0, 1)"),
+    ("grad_clip", True, _in(0.0, math.inf, lo_open=True, hi_open=True),
+     "a finite number > 0 or null"),
+    ("label_smoothing", False, _in(0.0, 1.0, hi_open=True), "a number in [0, 1)"),
+    ("ema_decay", True, _in(0.0, 1.0, lo_open=True, hi_open=True),
+     "a number in (0, 1) or null"),
+    ("seed", False, lambda v: isinstance(v, int) and 0 <= v < 2**32,
+     "an integer in [0, 2**32)"),
+    ("checkpoint_every", True, _int_at_least(1), "an integer >= 1 or null"),
+    ("checkpoint_every_epochs", True, _int_at_least(1), "an integer >= 1 or null"),
+    ("checkpoint_minutes", True, _in(0.0, 1e6, lo_open=True), "a number of minutes > 0 or null"),
+    ("keep_last", False, _int_at_least(0), "an integer >= 0"),
+    ("val_every_epochs", True, _int_at_least(1), "an integer >= 1 or null"),
+    ("mixup", False, _in(0.0, 1e3), "a finite number >= 0"),
+    ("cutmix", False, _in(0.0, 1e3), "a finite number >= 0"),
+    ("mix_prob", False, _in(0.0, 1.0), "a number in [0, 1]"),
+    ("input_size", False, lambda v: isinstance(v, int) and 8 <= v <= 4096,
+     "an integer in [8, 4096]"),
+    ("resolution_scale", True, _in(0.0, 4.0, lo_open=True), "a number in (0, 4] or null"),
+    ("micro_batches", False, _int_at_least(1), "an integer >= 1"),
+    ("dropout", True, _in(0.0, 1.0, hi_open=True), "a number in [0, 1) or null"),
+)
 
 
 def _default_sampler_options() -> dict[str, Any]:

@@ -19,13 +19,19 @@ One step (identical on every data-parallel rank):
    detached logits (or an external teacher's) with a loss from
    :data:`~nasforge.supernet.losses.DISTILL_LOSSES`. Each subnet's plain CE (rank-averaged) is fed
    back to the sampler.
-3. Gradients are averaged over ranks, clipped, and one optimizer step and one scheduler step run;
-   EMA (optional) folds the new weights in. The trainer enables the supernet's slice-gradient
+3. Gradients are averaged over ranks (in buckets, :mod:`~nasforge.supernet.distributed`;
+   BatchNorm running statistics stay per rank), unscaled and checked when ``precision`` is
+   ``fp16`` (a non-finite step is skipped, :mod:`~nasforge.supernet.precision`), clipped, and
+   one optimizer step and one scheduler step run; EMA (optional) folds the new weights in.
+   Forward passes run under the ``precision``'s autocast; losses are computed in float32.
+   With ``micro_batches`` = k each rank's batch is split into k strided parts whose gradients
+   accumulate. The trainer enables the supernet's slice-gradient
    store, so gradients stay the size of the slices the step's subnets used and clipping and the
    optimizer step touch only those (:mod:`~nasforge.supernet.sliced_optim`); elsewhere the
    weights and their moments stay as they are.
 
-Every ``checkpoint_every`` steps (or ``checkpoint_every_epochs`` epochs) and at the end, rank 0
+Every ``checkpoint_every`` steps (or ``checkpoint_minutes`` minutes, or
+``checkpoint_every_epochs`` epochs) and at the end, rank 0
 writes ``out_dir/last.ckpt`` atomically (:mod:`~nasforge.supernet.checkpoint`), keeps the last
 ``keep_last`` numbered copies ``step-NNNNNNN.ckpt``, and appends per-subnet losses (step, level,
 role, FLOPs, resolution, loss) to ``out_dir/train_log.csv``; with ``tensorboard`` installed, the
@@ -44,12 +50,15 @@ import csv
 import dataclasses
 import logging
 import math
+import os
 import time
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 from typing import Any
+from typing import cast
 
 import numpy as np
 import torch
@@ -67,14 +76,17 @@ from nasforge.supernet.data.transforms import mix_batch
 from nasforge.supernet.data.transforms import normalize
 from nasforge.supernet.data.transforms import resize_batch
 from nasforge.supernet.distributed import all_reduce_gradients
-from nasforge.supernet.distributed import all_reduce_mean
-from nasforge.supernet.distributed import broadcast_buffers
+from nasforge.supernet.distributed import all_reduce_means
+from nasforge.supernet.distributed import broadcast_state
 from nasforge.supernet.distributed import rank_and_world
 from nasforge.supernet.ema import ModelEMA
 from nasforge.supernet.losses import DISTILL_LOSSES
 from nasforge.supernet.losses import label_smoothed_ce
 from nasforge.supernet.optim import build_optimizer
 from nasforge.supernet.optim import cosine_with_warmup
+from nasforge.supernet.precision import LossScaler
+from nasforge.supernet.precision import autocast
+from nasforge.supernet.precision import check_precision
 from nasforge.supernet.recipe import TrainConfig
 from nasforge.supernet.sliced_optim import clip_grad_norm_
 from nasforge.supernet.sliced_optim import gradients
@@ -171,7 +183,12 @@ class SupernetTrainer:
                 f"trains with {config.resolution_scale}; open it with the config's scale"
             )
         self.device = torch.device(device)
+        check_precision(config.precision, self.device)
         self.model = supernet.to(self.device)
+        self._layout = torch.channels_last if config.channels_last else torch.contiguous_format
+        if config.channels_last:
+            # Module.to(memory_format=...) exists at runtime; torch's stubs lack the overload
+            cast(Any, self.model).to(memory_format=torch.channels_last)
         self.sampler = sampler
         self.data = data
         self.config = config
@@ -183,6 +200,11 @@ class SupernetTrainer:
         if config.batch_size < self.world_size:
             raise InvalidInputError(f"batch size {config.batch_size} must be >= number of "
                                     f"processes {self.world_size}")
+        if config.dropout is not None:
+            for m in self.model.modules():
+                if isinstance(m, nn.Dropout):
+                    m.p = config.dropout
+        broadcast_state(self.model)
         self.slice_grads = self.model.enable_slice_grads()
         self.optimizer = build_optimizer(self.model, config.optimizer, config.peak_lr,
                                          config.weight_decay, config.momentum,
@@ -192,6 +214,8 @@ class SupernetTrainer:
         self.ema = ModelEMA(self.model, config.ema_decay) if config.ema_decay else None
         self._distill = (DISTILL_LOSSES.get(config.distill) if config.distill != "none"
                          else None)
+        self.scaler = LossScaler(enabled=config.precision == "fp16")
+        self.allreduce_calls = 0
         self.step = 0
         self.position: tuple[int, int] = (0, 0)
         self.tracker = CorruptImageTracker(data.max_bad_share, data.num_train)
@@ -261,6 +285,9 @@ class SupernetTrainer:
             self.sampler.load_state_dict(ck.state["sampler"])
             ckpt_io.restore_global_rngs(ck.state["rng"], ck.tensors.get("rng.torch"),
                                         ck.group("rng.cuda"))
+            scaler = ck.state.get("extra", {}).get("loss_scaler")
+            if scaler:
+                self.scaler.load_state_dict(scaler)
             pos = ck.state.get("extra", {}).get("data_position")
             self.position = (int(pos[0]), int(pos[1])) if pos else (0, ck.step)
         except (KeyError, ValueError, TypeError, RuntimeError, IndexError) as e:
@@ -274,15 +301,22 @@ class SupernetTrainer:
         return self.step
 
     def _truncate_log(self, step: int) -> None:
+        """Keep the log rows of steps before ``step`` (the checkpoint's): the resumed run
+        writes the later ones again. Rows cut short by a kill are dropped too; the rewrite is
+        atomic."""
         log = self.log_path
         if log is None or self.rank != 0 or not log.exists():
             return
         with log.open(newline="") as f:
-            rows = [r for r in csv.DictReader(f) if int(r["step"]) < step]
-        with log.open("w", newline="") as f:
+            rows = [r for r in csv.DictReader(f) if _complete(r) and int(r["step"]) < step]
+        tmp = log.with_name(log.name + ".tmp")
+        with tmp.open("w", newline="") as f:
             w = csv.DictWriter(f, fieldnames=_LOG_FIELDS, extrasaction="ignore")
             w.writeheader()
             w.writerows(rows)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, log)
 
     # ---- training ----------------------------------------------------------------------------
     def save(self) -> Path | None:
@@ -296,7 +330,8 @@ class SupernetTrainer:
             sampler_state=self.sampler.state_dict(),
             ema_state=self.ema.state_dict() if self.ema is not None else None,
             extra={"data_position": list(self.position),
-                   "skipped_images": self.tracker.summary()},
+                   "skipped_images": self.tracker.summary(),
+                   "loss_scaler": self.scaler.state_dict()},
         )
         if self.config.keep_last > 0:
             ckpt_io.keep_numbered(path, self.step, self.config.keep_last)
@@ -335,28 +370,43 @@ class SupernetTrainer:
         x, y_a, y_b, lam = mix_batch(x, y, cfg.mix, mix_rng)
         self.model.train()
         self.optimizer.zero_grad(set_to_none=True)  # also drops the slice gradients
-        target: torch.Tensor | None = None
+        k = min(cfg.micro_batches, len(y_a))
+        chunks = [(x[j::k], y_a[j::k], y_b[j::k]) for j in range(k)]
+        targets: list[torch.Tensor | None] = [None] * k
         if self.teacher is not None:
-            with torch.no_grad():
-                target = self.teacher(x)
+            with torch.no_grad(), autocast(cfg.precision, self.device):
+                targets = [self.teacher(xc).float() for xc, _, _ in chunks]
         lr = float(self.optimizer.param_groups[0]["lr"])
-        records = []
+        stats: list[torch.Tensor] = []  # per subnet: [loss, ce] summed over micro-batches
+        sizes = []
         for item in plan:
             self.model.set_active(item.arch)
             size = self.data.eval_size(getattr(item.arch, "resolution", None))
-            logits = self.model(resize_batch(x, size))
-            ce = F.cross_entropy(logits.detach(), y_a)
-            if self._distill is None or target is None:
-                loss = label_smoothed_ce(logits, y_a, cfg.label_smoothing)
-                if lam < 1.0:
-                    loss = lam * loss + (1.0 - lam) * label_smoothed_ce(logits, y_b,
-                                                                        cfg.label_smoothing)
-                if item.role == "max" and self._distill is not None:
-                    target = logits.detach()
-            else:
-                loss = self._distill(logits, target)
-            loss.backward()
-            ce_value = all_reduce_mean(float(ce))
+            sizes.append(size)
+            acc = torch.zeros(2, device=self.device)
+            for j, (xc, ya, yb) in enumerate(chunks):
+                with autocast(cfg.precision, self.device):
+                    logits = self.model(resize_batch(xc, size).contiguous(
+                        memory_format=self._layout))
+                logits = logits.float()
+                target = targets[j]
+                if self._distill is None or target is None:
+                    loss = label_smoothed_ce(logits, ya, cfg.label_smoothing)
+                    if lam < 1.0:
+                        loss = lam * loss + (1.0 - lam) * label_smoothed_ce(
+                            logits, yb, cfg.label_smoothing)
+                    if item.role == "max" and self._distill is not None:
+                        targets[j] = logits.detach()
+                else:
+                    loss = self._distill(logits, target)
+                self.scaler.scale(loss / k).backward()
+                acc += torch.stack([loss.detach(), F.cross_entropy(logits.detach(), ya)]) / k
+            stats.append(acc)
+        # one collective and one device-to-host sync for every subnet's losses
+        means = all_reduce_means(torch.stack(stats)).tolist() if stats else []
+        records = []
+        levels = getattr(self.sampler, "levels", None)
+        for item, size, (loss_value, ce_value) in zip(plan, sizes, means, strict=True):
             if not math.isfinite(ce_value):
                 raise FloatingPointError(
                     f"non-finite loss at step {self.step} for subnet {item.arch.arch_id}; lower "
@@ -364,24 +414,35 @@ class SupernetTrainer:
                 )
             self.sampler.feedback(item.arch, ce_value)
             level = item.level
-            levels = getattr(self.sampler, "levels", None)
             records.append({
                 "step": self.step, "level": "" if level is None else level,
                 "level_mflops": "" if level is None or levels is None else levels[level],
                 "role": item.role, "arch_id": item.arch.arch_id,
                 "mflops": round(self.model.space.flops(item.arch) / 1e6, 3),
                 "resolution": size,
-                "loss": round(float(loss.detach()), 6), "ce": round(ce_value, 6),
+                "loss": round(loss_value, 6), "ce": round(ce_value, 6),
                 "lr": lr,
             })
         params = list(self.model.parameters())
-        all_reduce_gradients([g for _, _, g in gradients(params, self.slice_grads)])
-        if cfg.grad_clip is not None:
-            clip_grad_norm_(params, cfg.grad_clip, self.slice_grads)
-        self.optimizer.step()
-        self.scheduler.step()
-        broadcast_buffers(self.model)
-        if self.ema is not None:
+        grads = [g for _, _, g in gradients(params, self.slice_grads)]
+        self.allreduce_calls += all_reduce_gradients(grads)
+        finite = self.scaler.unscale_(grads)
+        if finite:
+            if cfg.grad_clip is not None:
+                clip_grad_norm_(params, cfg.grad_clip, self.slice_grads)
+            self.optimizer.step()
+        else:
+            logger.warning("step %d: non-finite fp16 gradients, step skipped (loss scale %g "
+                           "-> %g)", self.step, self.scaler.scale_value,
+                           self.scaler.scale_value * self.scaler.backoff_factor)
+        self.scaler.update(finite)
+        with warnings.catch_warnings():
+            # a skipped fp16 step still advances the schedule (as timm does); torch warns
+            # about "scheduler before optimizer" when the very first step is skipped
+            warnings.filterwarnings("ignore", message="Detected call of `lr_scheduler.step",
+                                    category=UserWarning)
+            self.scheduler.step()
+        if self.ema is not None and finite:
             self.ema.update(self.model)
         self.step += 1
         return records
@@ -429,12 +490,15 @@ class SupernetTrainer:
         log = self.log_path if self.rank == 0 else None
         if log is not None:
             log.parent.mkdir(parents=True, exist_ok=True)
-            if not log.exists():
+            if not log.exists() or self.step == 0:
+                # a run from step 0 starts its log afresh (rows of a run killed before its
+                # first checkpoint would otherwise stay and repeat)
                 with log.open("w", newline="") as f:
                     csv.DictWriter(f, fieldnames=_LOG_FIELDS).writeheader()
         tele = Telemetry(self.out_dir / "tb" if self.out_dir is not None and self.rank == 0
                          else None)
         images, wait_s, busy_s = 0, 0.0, 0.0
+        last_save = time.monotonic()
         desc = f"train {self.model.space.name}"
         try:
             with ProgressBar(desc, total=cfg.steps, completed=self.step,
@@ -461,12 +525,16 @@ class SupernetTrainer:
                         tele.scalars(self.step, {f"val/top1_{k}": v for k, v in val.items()})
                         logger.info("epoch %d: validation top-1 %s", ep, ", ".join(
                             f"{k} {v:.4f}" for k, v in val.items()))
-                    if (self.step % cfg.checkpoint_every == 0 or self.step == cfg.steps
-                            or (epoch_done and cfg.checkpoint_every_epochs
-                                and ep % cfg.checkpoint_every_epochs == 0)):
+                    due_time = (cfg.checkpoint_minutes is not None and time.monotonic()
+                                - last_save >= 60.0 * cfg.checkpoint_minutes)
+                    if ((cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0)
+                            or self.step == cfg.steps
+                            or due_time or (epoch_done and cfg.checkpoint_every_epochs
+                                            and ep % cfg.checkpoint_every_epochs == 0)):
                         self._flush(log, pending)
                         pending = []
                         self.save()
+                        last_save = time.monotonic()
         finally:
             self.close()
             tele.close()
@@ -489,6 +557,21 @@ class SupernetTrainer:
             return
         with log.open("a", newline="") as f:
             csv.DictWriter(f, fieldnames=_LOG_FIELDS).writerows(rows)
+            f.flush()
+            os.fsync(f.fileno())
+
+
+def _complete(row: dict[str, Any]) -> bool:
+    """Whether a CSV log row has every field (a kill mid-write leaves a short last line)."""
+    if None in row or any(row.get(k) in (None, "") for k in ("step", "role", "loss", "lr")):
+        return False
+    try:
+        int(row["step"])
+        float(row["loss"])
+        float(row["lr"])
+    except ValueError:
+        return False
+    return True
 
 
 def _fields(records: list[dict[str, Any]], rate: float, share: float) -> dict[str, str]:

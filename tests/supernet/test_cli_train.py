@@ -77,3 +77,50 @@ def test_arch_the_supernet_cannot_hold(run_dir: Path, tmp_path: Path,
     path.write_text(yaml.safe_dump(arch))
     assert run_app(app, ["eval", "--supernet", str(run_dir), "--arch", str(path)]) == 2
     _one_line_error(capsys, "widths[6] = 336")
+
+
+@pytest.mark.parametrize(("flags", "needles"), [
+    (["--seed", "-1"], ["train.seed", "-1", "[0, 2**32)"]),
+    (["--lr", "nan"], ["train.lr", "nan", "finite"]),
+    (["--lr", "0"], ["train.lr", "(0, 1000]"]),
+    (["--ema", "2"], ["train.ema_decay", "2.0", "(0, 1)"]),
+    (["--set", "train.batch_size=0"], ["train.batch_size", "0", ">= 1"]),
+    (["--set", "train.batch_size=-4"], ["train.batch_size", "-4"]),
+    (["--set", "train.warmup_steps=-1"], ["train.warmup_steps", "-1"]),
+    (["--set", "train.grad_clip=.inf"], ["train.grad_clip", "inf"]),
+    (["--set", "train.label_smoothing=1.5"], ["train.label_smoothing", "1.5"]),
+    (["--precision", "fp8"], ["fp8", "fp32, bf16, fp16"]),
+    (["--precision", "fp16"], ["fp16 needs a CUDA device"]),
+    (["--ckpt-every", "0"], ["--ckpt-every '0'", "5m"]),
+    (["--ckpt-every", "5x"], ["--ckpt-every '5x'"]),
+    (["--nproc", "0"], ["--nproc 0", "give 1.."]),
+    (["--nproc", "4096"], ["--nproc 4096", "CPU cores"]),
+])
+def test_bad_numbers_are_one_line_before_any_work(flags: list[str], needles: list[str],
+                                                  tmp_path: Path,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    args = [a for a in TINY if a not in ("--steps", "1")]
+    code = run_app(app, ["train", "--out", str(tmp_path / "o"), "--steps", "1", *args, *flags])
+    assert code == 2
+    _one_line_error(capsys, *needles)
+    assert not (tmp_path / "o").exists()  # nothing was written
+
+
+def test_resume_without_a_checkpoint_and_a_second_run_into_one_folder(
+        run_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert run_app(app, ["train", "--out", str(tmp_path / "new"), "--resume", *TINY]) == 2
+    _one_line_error(capsys, "no checkpoint", "without --resume")
+    assert run_app(app, ["train", "--out", str(run_dir), *TINY]) == 2
+    _one_line_error(capsys, "already holds a run", "--resume")
+    (tmp_path / "file").write_text("x")
+    assert run_app(app, ["train", "--out", str(tmp_path / "file"), *TINY]) == 2
+    _one_line_error(capsys, "is a file")
+
+
+def test_ckpt_every_minutes_is_a_recipe_key(capsys: pytest.CaptureFixture[str]) -> None:
+    assert run_app(app, ["train", "--ckpt-every", "90s", "--print-config"]) == 0
+    text = capsys.readouterr().out
+    assert "checkpoint_minutes: 1.5" in text and "checkpoint_every: null" in text
+    assert run_app(app, ["train", "--ckpt-every", "20", "--print-config"]) == 0
+    text = capsys.readouterr().out
+    assert "checkpoint_every: 20" in text and "checkpoint_minutes: null" in text
