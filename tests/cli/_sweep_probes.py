@@ -716,8 +716,8 @@ def _train_probes() -> list[Probe]:
             owner="i16-train"))
     for name, mk in (("--config non-utf8", lambda ws, t: _non_utf8(t)),
                      ("--config deep yaml", lambda ws, t: _deep_yaml(t)),
-                     ("--config duplicate key", lambda ws, t: _w(t, "r.yaml",
-                                                                 "train:\n  lr: 0.1\n  lr: 0.2\n"))):
+                     ("--config duplicate key", lambda ws, t: _w(
+                         t, "r.yaml", "train:\n  lr: 0.1\n  lr: 0.2\n"))):
         p.append(Probe("train", name, lambda ws, t, m=mk: (
             ["train", "--config", str(m(ws, t)), "--print-config", "--out", str(t / "sn")],
             t / "sn"),
