@@ -89,6 +89,7 @@ class RankReport:
         b_values: scores of source b.
         seconds: wall time per source.
         provenance: what produced each source's scores.
+        archs: the subnets as ``Arch.to_dict()`` (so a report can be re-scored).
     """
 
     a: str
@@ -104,6 +105,7 @@ class RankReport:
     b_values: list[float]
     seconds: dict[str, float] = field(default_factory=dict)
     provenance: dict[str, Any] = field(default_factory=dict)
+    archs: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict (what ``nas rank --json`` prints)."""
@@ -112,9 +114,13 @@ class RankReport:
                 "top_k": self.top_k, "top_k_overlap": round(self.top_k_overlap, 4),
                 "seconds": {k: round(v, 2) for k, v in self.seconds.items()},
                 "provenance": self.provenance,
-                "subnets": [{"arch_id": i, "mflops": round(f, 3), "a": a, "b": b}
-                            for i, f, a, b in zip(self.arch_ids, self.mflops, self.a_values,
-                                                  self.b_values, strict=True)]}
+                "subnets": [{"arch_id": i, "mflops": round(f, 3), "a": a, "b": b, "arch": d}
+                            for i, f, a, b, d in zip(self.arch_ids, self.mflops, self.a_values,
+                                                     self.b_values, self._arch_dicts(),
+                                                     strict=True)]}
+
+    def _arch_dicts(self) -> list[dict[str, Any]]:
+        return self.archs if self.archs else [{} for _ in self.arch_ids]
 
 
 def stratified_archs(space: SearchSpace, n: int, rng: np.random.Generator) -> list[Arch]:
@@ -184,7 +190,7 @@ def rank_agreement(space: SearchSpace, a: Objective, b: Objective, *, n: int = 2
     return RankReport(a.name, b.name, len(chosen), kendall_tau(rb, ra), spearman(rb, ra), k,
                       top_k_precision(rb, ra, k), [x.arch_id for x in chosen],
                       [space.flops(x) / 1e6 for x in chosen], va.tolist(), vb.tolist(),
-                      seconds, prov)
+                      seconds, prov, [x.to_dict() for x in chosen])
 
 
 def plot_rank(report: RankReport, path: str | Path) -> Path:

@@ -188,3 +188,58 @@ def test_synflow_spearman_on_200_nb201_cells() -> None:
     params = spearman(acc, np.array([space.params(a) for a in archs], dtype=float))
     assert rho >= 0.3, rho
     assert rho >= params - 0.15, (rho, params)
+
+
+def test_experiment_yaml_takes_a_proxy_as_the_accuracy() -> None:
+    from nasforge.errors import ConfigError
+    from nasforge.experiments.config import AccuracySource
+    from nasforge.experiments.config import ExperimentConfig
+
+    cfg = ExperimentConfig.from_dict({"search_space": "nasbench201_net", "device": "pixel7",
+                                      "accuracy": "zc:synflow"})
+    assert cfg.accuracy == AccuracySource("zc:synflow") and cfg.accuracy_source() == "proxy"
+    cfg2 = ExperimentConfig.from_dict({"search_space": "elasticvit", "device": "pixel7",
+                                       "accuracy": {"source": "zc:snip", "data": "digits"}})
+    assert cfg2.accuracy == AccuracySource("zc:snip", "digits")
+    assert ExperimentConfig.from_dict(cfg2.to_dict()) == cfg2
+    with pytest.raises(IncompatibleComponentsError, match="one accuracy source"):
+        ExperimentConfig.from_dict({"search_space": "elasticvit", "device": "pixel7",
+                                    "accuracy": "zc:synflow", "predictor": "p/"})
+    with pytest.raises(ConfigError, match="accuracy"):
+        ExperimentConfig.from_dict({"search_space": "elasticvit", "device": "pixel7",
+                                    "accuracy": {"proxy": "zc:snip"}})
+
+
+@pytest.mark.slow
+def test_nas_search_scores_with_a_proxy(tmp_path: Path) -> None:
+    import json
+
+    from nasforge.cli import app
+    from nasforge.cli._common import run_app
+
+    out = tmp_path / "run"
+    assert run_app(app, ["-q", "search", "--space", "elasticvit", "--device", "pixel7",
+                         "--accuracy", "zc:synflow", "--budget", "2", "--strategy", "random",
+                         "--out", str(out)]) == 0
+    manifest = json.loads((out / "run.json").read_text())
+    assert manifest["accuracy"]["proxy"] == "synflow"
+    assert manifest["accuracy"]["kind"] == "zero_cost_proxy"
+    assert manifest["summary"]["n_evaluated"] == 2
+
+
+@pytest.mark.parametrize(("args", "needle"), [
+    (["--accuracy", "zc:synflw"], "did you mean 'synflow'"),
+    (["--accuracy", "zc:snip"], "--data"),
+    (["--accuracy", "synflow"], "zc:"),
+    (["--space", "nasbench201", "--accuracy", "zc:synflow"], "tabular"),
+    (["--data", "digits"], "--accuracy"),
+])
+def test_nas_search_bad_proxy_input_is_one_line_exit_2(
+        args: list[str], needle: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from nasforge.cli import app
+    from nasforge.cli._common import run_app
+
+    base = ["search", "--device", "pixel7", "--budget", "1", "--out", str(tmp_path / "r")]
+    assert run_app(app, [*base, *args]) == 2
+    err = capsys.readouterr().err.strip()
+    assert needle in err and len(err.splitlines()) == 1, err
