@@ -111,6 +111,33 @@ def test_scaled_float32_synflow_equals_float64() -> None:
         assert f64 > 0 and abs(f32 - f64) <= 1e-5 * f64, (f32, f64)
 
 
+def test_synflow_equals_zero_cost_nas_with_batchnorm_removed() -> None:
+    """SamsungLabs/zero-cost-nas scores synflow with BN removed (``bn=False``); on a freshly
+    initialised network BN in eval mode is ``x / sqrt(1 + eps)``, so the two agree to the eps
+    factor (relative 2e-4 over NB201's ~17 BN layers on a path); the ranking is the same."""
+    from nasforge.proxies import SynflowProxy
+
+    space = get_space("nasbench201_net")
+    for arch in _cells(GOOD, POOR):
+        torch.manual_seed(0)
+        ours = SynflowProxy().score(space.build_model(arch), None)
+        torch.manual_seed(0)
+        net = space.build_model(arch).double()
+        for m in net.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.forward = lambda x: x  # type: ignore[method-assign]
+        with torch.no_grad():
+            for t in net.state_dict().values():
+                if t.is_floating_point():
+                    t.abs_()
+        weights = [p for p in net.parameters() if p.dim() >= 2]
+        out = net(torch.ones(1, 3, 32, 32, dtype=torch.float64)).sum()
+        grads = torch.autograd.grad(out, weights, allow_unused=True)
+        removed = float(sum(float((w * g).abs().sum())
+                            for w, g in zip(weights, grads, strict=True) if g is not None))
+        assert removed > 0 and abs(ours - removed) <= 2e-4 * removed, (ours, removed)
+
+
 def test_jacob_cov_is_nan_when_the_output_ignores_the_input(
         batch: tuple[torch.Tensor, torch.Tensor]) -> None:
     space = get_space("nasbench201_net")
@@ -173,7 +200,10 @@ def test_synflow_spearman_on_200_nb201_cells() -> None:
     Measured with this implementation (2026-11-27): Spearman 0.356 on this sample (numpy seed 0),
     0.368 and 0.503 on the samples of seeds 1 and 2; the parameter count gives 0.457, 0.328 and
     0.444 on the same samples (the published 0.74 is against the 200-epoch accuracies). The
-    issue's 0.5 is therefore not asserted; the test asserts what the measurements support:
+    issue's 0.5 is therefore not asserted. The implementation matches zero-cost-nas's
+    (see :mod:`nasforge.proxies._synflow`: BN removed, reduction BN in train mode, biased cell
+    convs all give 0.356-0.358 on this sample; 0.442 against ``cifar10_test``), so the gap to
+    the issue's 0.58 is not in the proxy. The test asserts what the measurements support:
     clearly above chance, and not below the parameter count by more than sampling noise.
     """
     with TABLE.open() as f:
