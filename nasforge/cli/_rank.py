@@ -18,7 +18,7 @@ def rank(
     space: str = typer.Option("elasticvit", "--space", "-s", help="Search space (`nas spaces`)."),
     a: str = typer.Option("supernet", "--a",
                           help="First source: supernet, standalone, csv:PATH:COLUMN, zc:NAME, "
-                               "predictor:DIR."),
+                               "predictor:DIR, report:RANK.json:a|b (a saved --json report)."),
     b: str = typer.Option("standalone", "--b", help="Second source (the reference), as --a."),
     supernet: str | None = typer.Option(None, "--supernet",
                                         help="Supernet checkpoint (or `quick`) for `supernet`."),

@@ -15,7 +15,10 @@ Sources (``--a`` / ``--b``), resolved by :func:`resolve_source`:
   (:class:`~nasforge.experiments._standalone.StandaloneAccuracy`);
 * ``csv:PATH:COLUMN``: a column of a tabular benchmark CSV (``arch_str`` rows);
 * ``zc:NAME``: a zero-cost proxy of the randomly initialised subnet (:mod:`nasforge.proxies`);
-* ``predictor:DIR``: a saved accuracy predictor.
+* ``predictor:DIR``: a saved accuracy predictor;
+* ``report:PATH:a`` (or ``:b``): one side of a saved ``nas rank --json`` report, so that an
+  expensive reference (stand-alone training) is computed once and compared with several
+  supernets; the subnets must be the report's (same space, ``n`` and seed).
 
 Example:
     >>> import numpy as np
@@ -47,11 +50,11 @@ from nasforge.errors import InvalidInputError
 from nasforge.predictors.metrics import kendall_tau
 from nasforge.predictors.metrics import spearman
 from nasforge.predictors.metrics import top_k_precision
+from nasforge.strategies.objectives import Objective
 
 if TYPE_CHECKING:
     from nasforge.search_spaces.arch import Arch
     from nasforge.search_spaces.base import SearchSpace
-    from nasforge.strategies.objectives import Objective
 
 __all__ = [
     "SOURCE_KINDS",
@@ -65,7 +68,8 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 #: The kinds of accuracy source ``--a`` / ``--b`` take.
-SOURCE_KINDS = ("supernet", "standalone", "csv:PATH:COLUMN", "zc:NAME", "predictor:DIR")
+SOURCE_KINDS = ("supernet", "standalone", "csv:PATH:COLUMN", "zc:NAME", "predictor:DIR",
+                "report:PATH:a|b")
 
 #: candidates drawn per requested subnet before stratifying by FLOPs
 _POOL_FACTOR = 20
@@ -251,6 +255,8 @@ def resolve_source(spec: str, space: SearchSpace, *, supernet: str | None = None
         from nasforge.strategies import TabularBenchmark
 
         return TabularBenchmark.from_csv(path, column, space, direction="maximize")
+    if spec.startswith("report:"):
+        return _report_source(spec)
     if spec.startswith("predictor:"):
         from nasforge.predictors import BasePredictor
         from nasforge.strategies import PredictorObjective
@@ -288,6 +294,38 @@ def _checkpoint(supernet: str | None, space: SearchSpace | None = None,
 
         return train_quick_supernet(space, cache_dir(), progress=progress, device=accelerator)
     return Path(supernet)
+
+
+class _ReportColumn(Objective):
+    """One side of a saved ``nas rank --json`` report, looked up by ``arch_id``."""
+
+    def __init__(self, spec: str, path: Path, side: str) -> None:
+        import json
+
+        super().__init__(spec, "maximize", cheap=True)
+        rep = json.loads(path.read_text())
+        self.path = path
+        self.values = {s["arch_id"]: float(s[side]) for s in rep["subnets"]}
+        self._prov = {"kind": "saved nas rank report", "path": str(path), "source": rep[side],
+                      **rep.get("provenance", {}).get(rep[side], {})}
+
+    def evaluate_many(self, archs: Sequence[Arch]) -> np.ndarray:
+        missing = [a.arch_id for a in archs if a.arch_id not in self.values]
+        if missing:
+            raise InvalidInputError(f"{len(missing)} subnets (e.g. {missing[0]}) are not in "
+                                    f"report {self.path}; use the report's space, --n and --seed")
+        return np.array([self.values[a.arch_id] for a in archs])
+
+    def provenance(self) -> dict[str, Any]:
+        return dict(self._prov)
+
+
+def _report_source(spec: str) -> Objective:
+    path, sep, side = spec[len("report:"):].rpartition(":")
+    if not sep or side not in ("a", "b") or not Path(path).is_file():
+        raise InvalidInputError(f"a report source is report:PATH:a or report:PATH:b with PATH a "
+                                f"nas rank --json file, got {spec!r}")
+    return _ReportColumn(spec, Path(path), side)
 
 
 def _data_of(supernet: str | None) -> tuple[str | None, int, float | None]:

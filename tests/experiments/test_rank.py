@@ -106,3 +106,20 @@ def test_cli_rank_proxy_against_a_benchmark_column(capsys: pytest.CaptureFixture
     out = json.loads(capsys.readouterr().out)
     assert out["n"] == 4 and out["b"] == f"csv:{TABLE}:cifar10_val"
     assert all(s["b"] > 10.0 for s in out["subnets"])  # top-1 % from the table
+
+
+def test_a_saved_report_is_a_source_for_the_same_subnets(tmp_path: Path) -> None:
+    space = get_space("nasbench201_net")
+    first = rank_agreement(space, FlopsObjective(space, name="flops"),
+                           ParamsObjective(space, name="params"), n=6, seed=3)
+    path = tmp_path / "rank.json"
+    path.write_text(json.dumps(first.to_dict()))
+    src = resolve_source(f"report:{path}:a", space)
+    again = rank_agreement(space, src, ParamsObjective(space, name="params"), n=6, seed=3)
+    assert again.a_values == first.a_values and again.kendall_tau == first.kendall_tau
+    assert src.provenance()["source"] == "flops"
+    other = stratified_archs(space, 6, np.random.default_rng(4))
+    with pytest.raises(InvalidInputError, match="not in report"):
+        src.evaluate_many(other)
+    with pytest.raises(InvalidInputError, match="report:PATH:a"):
+        resolve_source(f"report:{path}:c", space)
