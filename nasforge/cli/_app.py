@@ -16,6 +16,7 @@ from nasforge.cli import _arch
 from nasforge.cli import _experiments
 from nasforge.cli import _hw
 from nasforge.cli import _predictor
+from nasforge.cli import _rank
 from nasforge.cli import _search
 from nasforge.cli import _spaces
 from nasforge.cli import _train
@@ -50,7 +51,7 @@ def _global_options(
     set_verbosity(-1 if quiet else verbose)
 
 
-for _topic in (_spaces, _arch, _hw, _train, _search, _experiments, _predictor):
+for _topic in (_spaces, _arch, _hw, _train, _search, _experiments, _predictor, _rank):
     _topic.register(app)
 
 

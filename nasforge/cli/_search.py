@@ -12,6 +12,7 @@ from rich.table import Table
 from nasforge.cli._common import console
 from nasforge.cli._common import set_verbosity
 from nasforge.errors import InvalidInputError
+from nasforge.experiments.config import AccuracySource
 from nasforge.experiments.config import BenchmarkSource
 from nasforge.experiments.config import Constraints
 from nasforge.experiments.config import ExperimentConfig
@@ -52,6 +53,12 @@ def search(
     benchmark: str | None = typer.Option(None, "--benchmark",
                                          help="Tabular benchmark CSV (with --metric)."),
     metric: str | None = typer.Option(None, "--metric", help="Accuracy column of --benchmark."),
+    accuracy: str | None = typer.Option(None, "--accuracy",
+                                        help="Zero-cost proxy as the accuracy: zc:synflow, "
+                                             "zc:jacob_cov, zc:snip, zc:grad_norm."),
+    data: str | None = typer.Option(None, "--data",
+                                    help="Dataset of the proxy's one batch (digits, mnist5k, "
+                                         "cifar10:PATH); zc:synflow needs none."),
     budget: int = typer.Option(100, "--budget", min=1, help="Distinct evaluations."),
     seed: int = typer.Option(0, "--seed", help="Random seed."),
     storage: str | None = typer.Option(
@@ -73,7 +80,9 @@ def search(
     """Find the best subnet under a latency budget on a device.
 
     Accuracy comes from exactly one source: a trained supernet (--supernet), a saved predictor
-    (--predictor), a tabular benchmark (--benchmark CSV --metric COL), or — with none — the
+    (--predictor), a tabular benchmark (--benchmark CSV --metric COL), a zero-cost proxy of the
+    randomly initialised subnet (--accuracy zc:synflow; --data for the proxies that need one
+    batch), or — with none — the
     embedded quick supernet trained on `digits` (once, cached). Writes best.yaml, pareto.csv,
     candidates.csv, pareto.png and run.json into --out. Every evaluation is a trial of an
     Optuna study (--storage, --study), so --resume continues a killed search, several
@@ -81,12 +90,16 @@ def search(
     """
     if (benchmark is None) != (metric is None):
         raise InvalidInputError("--benchmark and --metric go together (a CSV and its column)")
+    if data is not None and accuracy is None:
+        raise InvalidInputError("--data is the batch of a zero-cost proxy; use it with "
+                                "--accuracy zc:NAME")
     cfg = ExperimentConfig(
         search_space=space, device=device, supernet=supernet, predictor=predictor,
         benchmark=BenchmarkSource(benchmark, metric) if benchmark and metric else None,
         strategy=StrategyConfig(strategy, _parse_opts(strategy_opt)),
         constraints=Constraints(latency, flops, params), budget=budget, seed=seed,
         storage=storage, out=str(out), workers=workers, resume=resume, accelerator=accelerator,
+        accuracy=AccuracySource(accuracy, data) if accuracy is not None else None,
     )
     _run(cfg, quiet, study=study, worker=worker)
 

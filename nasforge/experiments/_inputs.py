@@ -3,10 +3,11 @@
 :func:`resolve_inputs` turns the strings of an :class:`ExperimentConfig` into what the later
 steps use, in an order that fails cheaply first: the search space and the strategy name, the
 latency source (a device's latency model, or a latency column of the benchmark table) and the
-feasibility of the latency budget, then the accuracy source — a tabular benchmark, a saved
-predictor, an injected evaluator, a Ray actor pool, or a supernet (the user's checkpoint, or
-the embedded quick supernet, trained here once and cached). Nothing later re-reads a file: the
-benchmark table is read once and shared by its accuracy and latency columns.
+feasibility of the latency budget, then the accuracy source — a zero-cost proxy, a tabular
+benchmark, a saved predictor, an injected evaluator, a Ray actor pool, or a supernet (the
+user's checkpoint, or the embedded quick supernet, trained here once and cached). Nothing
+later re-reads a file: the benchmark table is read once and shared by its accuracy and latency
+columns.
 """
 
 from __future__ import annotations
@@ -268,6 +269,12 @@ def _accuracy_source(cfg: ExperimentConfig, space: SearchSpace,
                      table: TabularBenchmark | None, evaluator: AccuracyEvaluator | None,
                      progress: bool) -> tuple[Accuracy, Any]:
     """The accuracy source and the actor pool started for it (None when none was)."""
+    if cfg.accuracy is not None:  # a zero-cost proxy of each randomly initialised subnet
+        from nasforge.strategies.objectives import ProxyObjective
+
+        proxy = ProxyObjective.from_name(cfg.accuracy.source, space, seed=cfg.seed,
+                                         data=cfg.accuracy.data)
+        return EvaluatorAccuracy(proxy, proxy.provenance()), None
     if table is not None and cfg.benchmark is not None:
         column = table.column(cfg.benchmark.metric, direction="maximize", cheap=False)
         return BenchmarkAccuracy(column, {"kind": "tabular benchmark",

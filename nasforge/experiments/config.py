@@ -1,7 +1,8 @@
 """Experiment configuration: one YAML file reproduces what the ``nas search`` flags do.
 
 An experiment file holds ``search_space``, ``device``, one accuracy source (``supernet``,
-``predictor`` or ``benchmark``; none means the embedded quick supernet), ``strategy`` (a name, or
+``predictor``, ``benchmark`` or a zero-cost proxy ``accuracy: zc:synflow``; none means the
+embedded quick supernet), ``strategy`` (a name, or
 a mapping with ``name`` and the strategy's settings), ``constraints``, ``budget``, ``seed``,
 ``storage`` and ``out``. Loading validates every field and names its path in the error
 (``strategy.population: must be an integer >= 1, got 'many'``).
@@ -29,6 +30,7 @@ from nasforge.search_spaces.io import parse_text
 from nasforge.search_spaces.io import read_text
 
 __all__ = [
+    "AccuracySource",
     "BenchmarkSource",
     "ConfigError",
     "Constraints",
@@ -147,9 +149,29 @@ class BenchmarkSource:
                                _str(data["metric"], f"{path}.metric", source))
 
 
+@dataclass(frozen=True)
+class AccuracySource:
+    """A zero-cost proxy as the accuracy (``accuracy: zc:synflow``, or the mapping
+    ``accuracy: {source: zc:snip, data: digits}`` for a proxy that needs one batch of data)."""
+
+    source: str
+    data: str | None = None
+
+    @staticmethod
+    def from_any(data: Any, source: str = "", path: str = "accuracy") -> AccuracySource:
+        if isinstance(data, str):
+            return AccuracySource(data)
+        if not isinstance(data, dict) or "source" not in data:
+            raise _err(path, f"must be a proxy name (zc:synflow) or a mapping with `source` "
+                       f"and `data`, got {data!r}", source)
+        _check_keys(data, {"source", "data"}, f"{path}.", source)
+        spec = None if data.get("data") is None else _str(data["data"], f"{path}.data", source)
+        return AccuracySource(_str(data["source"], f"{path}.source", source), spec)
+
+
 _FIELDS = {"search_space", "device", "supernet", "predictor", "benchmark", "strategy",
            "constraints", "budget", "seed", "storage", "out", "workers", "resume", "name",
-           "accelerator"}
+           "accelerator", "accuracy"}
 
 
 @dataclass(frozen=True)
@@ -173,6 +195,7 @@ class ExperimentConfig:
         resume: continue the study found in ``storage``.
         name: a label for reports and sweeps.
         accelerator: compute used to evaluate (``cpu``, ``cuda``, ``auto``).
+        accuracy: a zero-cost proxy as the accuracy source (``zc:synflow``), or None.
     """
 
     search_space: str
@@ -190,10 +213,11 @@ class ExperimentConfig:
     resume: bool = False
     name: str | None = None
     accelerator: str = "auto"
+    accuracy: AccuracySource | None = None
 
     def __post_init__(self) -> None:
         given = [n for n, v in (("supernet", self.supernet), ("predictor", self.predictor),
-                                ("benchmark", self.benchmark))
+                                ("benchmark", self.benchmark), ("accuracy", self.accuracy))
                  if v is not None and v != "quick"]
         if len(given) > 1:
             raise IncompatibleComponentsError(
@@ -207,7 +231,9 @@ class ExperimentConfig:
                        f"must be one of {', '.join(ACCELERATORS)}, got {self.accelerator!r}")
 
     def accuracy_source(self) -> str:
-        """``supernet``, ``predictor``, ``benchmark`` or ``quick-supernet``."""
+        """``supernet``, ``predictor``, ``benchmark``, ``proxy`` or ``quick-supernet``."""
+        if self.accuracy is not None:
+            return "proxy"
         if self.benchmark is not None:
             return "benchmark"
         if self.predictor is not None:
@@ -237,6 +263,8 @@ class ExperimentConfig:
                 kw[k] = _str(data[k], k, source)
         if data.get("benchmark") is not None:
             kw["benchmark"] = BenchmarkSource.from_dict(data["benchmark"], source)
+        if data.get("accuracy") is not None:
+            kw["accuracy"] = AccuracySource.from_any(data["accuracy"], source)
         for k, low, high in (("budget", 1, MAX_BUDGET), ("seed", 0, MAX_SEED),
                              ("workers", 1, 4096)):
             if data.get(k) is not None:

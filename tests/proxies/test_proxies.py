@@ -111,6 +111,33 @@ def test_scaled_float32_synflow_equals_float64() -> None:
         assert f64 > 0 and abs(f32 - f64) <= 1e-5 * f64, (f32, f64)
 
 
+def test_synflow_equals_zero_cost_nas_with_batchnorm_removed() -> None:
+    """SamsungLabs/zero-cost-nas scores synflow with BN removed (``bn=False``); on a freshly
+    initialised network BN in eval mode is ``x / sqrt(1 + eps)``, so the two agree to the eps
+    factor (relative 2e-4 over NB201's ~17 BN layers on a path); the ranking is the same."""
+    from nasforge.proxies import SynflowProxy
+
+    space = get_space("nasbench201_net")
+    for arch in _cells(GOOD, POOR):
+        torch.manual_seed(0)
+        ours = SynflowProxy().score(space.build_model(arch), None)
+        torch.manual_seed(0)
+        net = space.build_model(arch).double()
+        for m in net.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.forward = lambda x: x  # type: ignore[method-assign]
+        with torch.no_grad():
+            for t in net.state_dict().values():
+                if t.is_floating_point():
+                    t.abs_()
+        weights = [p for p in net.parameters() if p.dim() >= 2]
+        out = net(torch.ones(1, 3, 32, 32, dtype=torch.float64)).sum()
+        grads = torch.autograd.grad(out, weights, allow_unused=True)
+        removed = float(sum(float((w * g).abs().sum())
+                            for w, g in zip(weights, grads, strict=True) if g is not None))
+        assert removed > 0 and abs(ours - removed) <= 2e-4 * removed, (ours, removed)
+
+
 def test_jacob_cov_is_nan_when_the_output_ignores_the_input(
         batch: tuple[torch.Tensor, torch.Tensor]) -> None:
     space = get_space("nasbench201_net")
@@ -173,7 +200,10 @@ def test_synflow_spearman_on_200_nb201_cells() -> None:
     Measured with this implementation (2026-11-27): Spearman 0.356 on this sample (numpy seed 0),
     0.368 and 0.503 on the samples of seeds 1 and 2; the parameter count gives 0.457, 0.328 and
     0.444 on the same samples (the published 0.74 is against the 200-epoch accuracies). The
-    issue's 0.5 is therefore not asserted; the test asserts what the measurements support:
+    issue's 0.5 is therefore not asserted. The implementation matches zero-cost-nas's
+    (see :mod:`nasforge.proxies._synflow`: BN removed, reduction BN in train mode, biased cell
+    convs all give 0.356-0.358 on this sample; 0.442 against ``cifar10_test``), so the gap to
+    the issue's 0.58 is not in the proxy. The test asserts what the measurements support:
     clearly above chance, and not below the parameter count by more than sampling noise.
     """
     with TABLE.open() as f:
@@ -188,3 +218,58 @@ def test_synflow_spearman_on_200_nb201_cells() -> None:
     params = spearman(acc, np.array([space.params(a) for a in archs], dtype=float))
     assert rho >= 0.3, rho
     assert rho >= params - 0.15, (rho, params)
+
+
+def test_experiment_yaml_takes_a_proxy_as_the_accuracy() -> None:
+    from nasforge.errors import ConfigError
+    from nasforge.experiments.config import AccuracySource
+    from nasforge.experiments.config import ExperimentConfig
+
+    cfg = ExperimentConfig.from_dict({"search_space": "nasbench201_net", "device": "pixel7",
+                                      "accuracy": "zc:synflow"})
+    assert cfg.accuracy == AccuracySource("zc:synflow") and cfg.accuracy_source() == "proxy"
+    cfg2 = ExperimentConfig.from_dict({"search_space": "elasticvit", "device": "pixel7",
+                                       "accuracy": {"source": "zc:snip", "data": "digits"}})
+    assert cfg2.accuracy == AccuracySource("zc:snip", "digits")
+    assert ExperimentConfig.from_dict(cfg2.to_dict()) == cfg2
+    with pytest.raises(IncompatibleComponentsError, match="one accuracy source"):
+        ExperimentConfig.from_dict({"search_space": "elasticvit", "device": "pixel7",
+                                    "accuracy": "zc:synflow", "predictor": "p/"})
+    with pytest.raises(ConfigError, match="accuracy"):
+        ExperimentConfig.from_dict({"search_space": "elasticvit", "device": "pixel7",
+                                    "accuracy": {"proxy": "zc:snip"}})
+
+
+@pytest.mark.slow
+def test_nas_search_scores_with_a_proxy(tmp_path: Path) -> None:
+    import json
+
+    from nasforge.cli import app
+    from nasforge.cli._common import run_app
+
+    out = tmp_path / "run"
+    assert run_app(app, ["-q", "search", "--space", "elasticvit", "--device", "pixel7",
+                         "--accuracy", "zc:synflow", "--budget", "2", "--strategy", "random",
+                         "--out", str(out)]) == 0
+    manifest = json.loads((out / "run.json").read_text())
+    assert manifest["accuracy"]["proxy"] == "synflow"
+    assert manifest["accuracy"]["kind"] == "zero_cost_proxy"
+    assert manifest["summary"]["n_evaluated"] == 2
+
+
+@pytest.mark.parametrize(("args", "needle"), [
+    (["--accuracy", "zc:synflw"], "did you mean 'synflow'"),
+    (["--accuracy", "zc:snip"], "--data"),
+    (["--accuracy", "synflow"], "zc:"),
+    (["--space", "nasbench201", "--accuracy", "zc:synflow"], "tabular"),
+    (["--data", "digits"], "--accuracy"),
+])
+def test_nas_search_bad_proxy_input_is_one_line_exit_2(
+        args: list[str], needle: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from nasforge.cli import app
+    from nasforge.cli._common import run_app
+
+    base = ["search", "--device", "pixel7", "--budget", "1", "--out", str(tmp_path / "r")]
+    assert run_app(app, [*base, *args]) == 2
+    err = capsys.readouterr().err.strip()
+    assert needle in err and len(err.splitlines()) == 1, err
