@@ -108,6 +108,23 @@ def _process_group(device: Any) -> bool:
     return True
 
 
+def _check_flags(checks: list[tuple[str, Any, str, float | None, float | None]]) -> None:
+    """Range checks of the flags given, before any work: ``(flag, value, kind, low, high)``,
+    kind ``int``, ``num`` (closed range) or ``pos`` (a number above ``low``); None values
+    (flags left out) are skipped. The recipe checks the same keys again, named as keys."""
+    from nasforge.validation import check_int
+    from nasforge.validation import check_number
+
+    for flag, value, kind, low, high in checks:
+        if value is None:
+            continue
+        if kind == "int":
+            check_int(value, flag, low=None if low is None else int(low),
+                      high=None if high is None else int(high))
+        else:
+            check_number(value, flag, low=low, high=high, low_open=kind == "pos")
+
+
 def _overrides(pairs: list[str]) -> dict[str, Any]:
     import yaml
 
@@ -310,6 +327,15 @@ def train(
     from nasforge.supernet.samplers import SAMPLERS
     from nasforge.supernet.training import resolve_device
 
+    _check_flags([("--steps", steps, "int", 1, None), ("--epochs", epochs, "int", 1, None),
+                  ("--seed", seed, "int", 0, 2**32 - 1),
+                  ("--input-size", input_size, "int", 8, 4096),
+                  ("--resolution-scale", resolution_scale, "pos", 0, 4),
+                  ("--batch-size", batch_size, "int", 1, None), ("--lr", lr, "pos", 0, 1000),
+                  ("--ema", ema, "pos", 0, 0.999999), ("--workers", workers, "int", 0, 512),
+                  ("--nproc", nproc, "int", 1, None),
+                  ("--ray-workers", ray_workers, "int", 1, None),
+                  ("--gpus-per-worker", gpus_per_worker, "num", 0, 64)])
     recipe = load_recipe(config) if config is not None else DEFAULT_RECIPE
     changes: dict[str, Any] = {f"train.{k}": v for k, v in {
         "steps": steps, "epochs": epochs, "seed": seed, "input_size": input_size,
@@ -409,6 +435,12 @@ def eval_cmd(
     from nasforge.supernet.evaluate import evaluate_subnets
     from nasforge.supernet.training import resolve_device
 
+    _check_flags([("--recal-batches", recal_batches, "int", 1, None),
+                  ("--batch-size", batch_size, "int", 1, None),
+                  ("--val-images", val_images, "int", 1, None),
+                  ("--workers", workers, "int", 0, 512),
+                  ("--ray-workers", ray_workers, "int", 1, None),
+                  *[("--resolution", r, "int", 8, 4096) for r in resolution or []]])
     device = resolve_device(accelerator)
     model, ck = load_supernet(supernet)
     space: Any = model.space

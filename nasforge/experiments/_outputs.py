@@ -67,6 +67,7 @@ def lock_out(out: Path) -> Iterator[None]:
         InvalidInputError: ``out`` cannot be created or written (an existing file, a read-only
             folder), or another run holds its lock.
     """
+    made = [d for d in (out, *out.parents) if not d.exists()]  # the folders this run creates
     try:
         out.mkdir(parents=True, exist_ok=True)
         fd = os.open(out / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
@@ -83,6 +84,13 @@ def lock_out(out: Path) -> Iterator[None]:
         os.ftruncate(fd, 0)
         os.pwrite(fd, str(os.getpid()).encode(), 0)
         yield
+    except BaseException:
+        if made:  # a run refused before it wrote anything leaves no folder behind
+            (out / LOCK).unlink(missing_ok=True)
+            for d in made:
+                with contextlib.suppress(OSError):
+                    d.rmdir()  # only if empty
+        raise
     finally:
         os.close(fd)  # releases the lock
 

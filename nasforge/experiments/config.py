@@ -129,6 +129,12 @@ class StrategyConfig:
         settings = {k: v for k, v in data.items() if k != "name"}
         return StrategyConfig(name=_str(data["name"], f"{path}.name", source), settings=settings)
 
+    def __post_init__(self) -> None:
+        for key, value in self.settings.items():
+            if isinstance(value, float) and not math.isfinite(value):
+                raise _err(f"strategy.{key} (--strategy-opt {key}=...)",
+                           f"must be a finite number, got {value!r}")
+
 
 @dataclass(frozen=True)
 class BenchmarkSource:

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import base64
 import html as html_lib
-import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -132,13 +131,18 @@ def load_run(path: str | Path, label: str | None = None) -> RunRecord:
     if not manifest_path.is_file():
         raise InvalidInputError(f"{folder} is not a run folder: it has no run.json (write one "
                                 "with `nas search` or `nas run`)")
-    try:
-        manifest = json.loads(manifest_path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise InvalidInputError(f"{manifest_path}: malformed JSON: {e}") from None
+    from nasforge.validation import parse_structured
+    from nasforge.validation import read_text
+
+    # UTF-8, well-formed, bounded nesting: a damaged manifest is one line, not a traceback
+    manifest = parse_structured(read_text(manifest_path, "run manifest"), str(manifest_path),
+                                kind="json")
     if not isinstance(manifest, dict):
         raise InvalidInputError(f"{manifest_path}: expected a JSON object, got "
                                 f"{type(manifest).__name__}")
+    if not (folder / "candidates.csv").is_file():
+        raise InvalidInputError(f"{folder} is an incomplete run folder: it has run.json but no "
+                                "candidates.csv (rerun the search with --resume to finish it)")
     cands = _read_csv(folder / "candidates.csv")
     pareto = _read_csv(folder / "pareto.csv")
     for name, frame in (("candidates.csv", cands), ("pareto.csv", pareto)):

@@ -385,12 +385,12 @@ def load_recipe(name_or_path: str | Path) -> Recipe:
     Raises:
         InvalidInputError: unreadable YAML, an unknown key, a value of the wrong type.
     """
+    from nasforge.validation import parse_structured
+    from nasforge.validation import read_text
+
     path = recipe_path(name_or_path)
-    try:
-        data = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as e:
-        raise InvalidInputError(f"recipe {path} is not valid YAML: "
-                                f"{str(e).splitlines()[0]}") from None
+    # UTF-8, no duplicate keys, bounded nesting: the checks every input file gets
+    data = parse_structured(read_text(path, "recipe"), str(path), kind="yaml") or {}
     if not isinstance(data, dict):
         raise InvalidInputError(f"recipe {path} must be a mapping of sections (data, loader, "
                                 "sampler, sampler_options, train)")

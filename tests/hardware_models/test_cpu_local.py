@@ -194,7 +194,9 @@ def test_external_command_device(cache: Path, tmp_path: Path,
     assert model.profile.extra["profiler"]["command"].endswith("{model}")
     assert model.predict(get_space("elasticvit").min_arch()) > 0
     rc, out, err = _run(capsys, "hw", "validate", "--device", "tinyphone", "--space",
-                        "elasticvit", "--n", "2", "--out", str(tmp_path / "v"), "--json")
+                        "elasticvit", "--n", "2", "--out", str(tmp_path / "v"), "--json",
+                        # the stored command runs only when asked for on the command line
+                        "--command", f"{sys.executable} {script} {{model}}")
     assert rc == 0, err
     assert json.loads(out)["backend"] == "command"
     assert (tmp_path / "v" / "validate.png").is_file()
