@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 
@@ -71,3 +72,29 @@ def test_cli_export_tflite_checks_and_times(tmp_path: Path,
     assert cfg["macs"]["converter"] > 0 and "not compared" in cfg["macs"]["note"]
     assert "converter MACs" in printed
     assert mac_line(out / f"{stem}.yaml").startswith("converter MACs")
+
+
+def test_mac_check_uses_the_file_op_count_and_shows_the_converter_gap(tmp_path: Path) -> None:
+    space = get_space("elasticvit")
+    arch = space.sample(np.random.default_rng(3))
+    ours = space.flops(arch)
+    model = tmp_path / "m.tflite"
+    model.write_bytes(b"")
+    (tmp_path / "m.tflite.json").write_text(json.dumps(
+        {"converter_macs": round(ours * 0.938), "graph_macs": round(ours * 1.004)}))
+    res = arch.resolution  # type: ignore[attr-defined]
+    got = mac_report(model, arch, space, res, space.num_classes)  # type: ignore[attr-defined]
+    assert got["compared"] == "graph" and got["within_tolerance"] is True
+    assert got["converter_within_tolerance"] is False
+    assert got["rel_diff"] == pytest.approx(-0.062, abs=1e-4)
+    assert got["graph_rel_diff"] == pytest.approx(0.004, abs=1e-4)
+    cfg = tmp_path / "m.yaml"
+    cfg.write_text(yaml.safe_dump({"macs": got}))
+    line = mac_line(cfg)
+    assert "-6.20%" in line and "+0.40% (within 3%)" in line and "batch-matmul" in line
+    (tmp_path / "m.tflite.json").write_text(json.dumps(
+        {"converter_macs": round(ours * 1.0), "graph_macs": round(ours * 1.05)}))
+    bad = mac_report(model, arch, space, res, space.num_classes)  # type: ignore[attr-defined]
+    assert bad["within_tolerance"] is False and bad["converter_within_tolerance"] is True
+    cfg.write_text(yaml.safe_dump({"macs": bad}))
+    assert "OUTSIDE" in mac_line(cfg)
