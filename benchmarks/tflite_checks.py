@@ -70,7 +70,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--order", choices=("space", "interleave"), default="interleave",
                     help="interleave: min of every space, then max, then random0, ... (a run "
                     "cut short still covers every space)")
+    ap.add_argument("--shard", default="0/1",
+                    help="I/K: run only the archs whose position in the order is I mod K "
+                    "(K processes, one JSON file each)")
     args = ap.parse_args(argv)
+    shard, n_shards = (int(x) for x in args.shard.split("/"))
     sys.path.insert(0, str(REPO))
     import yaml
 
@@ -93,6 +97,7 @@ def main(argv: list[str] | None = None) -> int:
         plan.append([(name, tag, space, arch) for tag, arch in archs])
     order = ([job for col in itertools.zip_longest(*plan) for job in col if job is not None]
              if args.order == "interleave" else [job for jobs in plan for job in jobs])
+    order = [job for i, job in enumerate(order) if i % n_shards == shard]
     meta = {"command": "python benchmarks/tflite_checks.py " + " ".join(argv or sys.argv[1:]),
             "planned": len(order)}
     with tempfile.TemporaryDirectory(prefix="nasforge-tflite-") as out:
