@@ -71,8 +71,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--workers", type=int, default=4)
     ap.add_argument("--repeats", type=int, default=15)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--smallest", action="store_true",
+                    help="the n - 1 random archs are the ones with fewest blocks out of 20 n "
+                    "draws (cheaper to convert)")
     ap.add_argument("--deadline-s", type=float, default=400.0,
                     help="stop converting after this long; archs fully converted are measured")
+    ap.add_argument("--clocks", default="wall,cpu",
+                    help="clocks to time with: wall (latency) and/or cpu (the thread's CPU time, "
+                    "which a loaded machine's preemptions do not inflate)")
     ap.add_argument("--cache", type=Path, default=None)
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args(argv)
@@ -86,7 +92,10 @@ def main(argv: list[str] | None = None) -> int:
     t_start = time.perf_counter()
     space = get_space(args.space)
     rng = np.random.default_rng(args.seed)
-    archs = [space.min_arch(), *(space.sample(rng) for _ in range(args.n - 1))]
+    draws = [space.sample(rng) for _ in range((20 if args.smallest else 1) * (args.n - 1))]
+    if args.smallest:
+        draws = sorted(draws, key=lambda a: len(space.blocks(a)))[: args.n - 1]
+    archs = [space.min_arch(), *draws]
     root = args.cache or Path(tempfile.mkdtemp(prefix="nasforge-blocksum-"))
     cache = TfliteCache(root)
     plan: dict[str, list[tuple[str, Any, tuple[int, ...]]]] = {}
@@ -118,47 +127,55 @@ def main(argv: list[str] | None = None) -> int:
         ex.shutdown(wait=False, cancel_futures=True)
     convert_s = time.perf_counter() - t0
     ready = [a for a in archs if all(cache.get(k, s) for k, _, s in plan[a.arch_id])]
-    runner = LiteRTRunner(1, repeats=args.repeats, cache_root=root)
-    rows = []
+    clocks = args.clocks.split(",")
+    runners = {c: LiteRTRunner(1, repeats=args.repeats, cache_root=root, clock=c)
+               for c in clocks}
+    rows: dict[str, list[dict[str, Any]]] = {c: [] for c in clocks}
     for a in ready:
         items = plan[a.arch_id]
-        got = runner.measure([(m, s) for _, m, s in items], keys=[k for k, _, _ in items])
-        net_ms = got[0].ms
         blocks = space.blocks(a)
-        per_kind: Counter[str] = Counter()
-        for b, g in zip(blocks, got[1:], strict=True):
-            per_kind[b.kind] += g.ms
         net_ops = _ops(cache.get(items[0][0], items[0][2]))  # type: ignore[arg-type]
         blk_ops: Counter[str] = Counter()
         for k, _, s in items[1:]:
             blk_ops += _ops(cache.get(k, s))  # type: ignore[arg-type]
         diff = {op: net_ops[op] - blk_ops[op] for op in set(net_ops) | set(blk_ops)
                 if net_ops[op] != blk_ops[op]}
-        bsum = float(sum(g.ms for g in got[1:]))
-        rows.append({"arch_id": a.arch_id, "resolution": getattr(a, "resolution", None),
-                     "n_blocks": len(blocks), "flops": int(space.flops(a)),
-                     "network_ms": net_ms, "network_rel_spread": got[0].rel_spread,
-                     "block_sum_ms": bsum, "ratio_sum_over_network": bsum / net_ms,
-                     "block_sum_by_kind_ms": {k: round(v, 4) for k, v in per_kind.items()},
-                     "block_ms": [round(g.ms, 4) for g in got[1:]],
-                     "block_kinds": [b.kind for b in blocks],
-                     "ops_network_minus_blocks": dict(sorted(diff.items())),
-                     "ops_network_total": sum(net_ops.values()),
-                     "ops_blocks_total": sum(blk_ops.values())})
-        print(json.dumps({k: v for k, v in rows[-1].items() if k not in ("block_ms",
-                                                                        "block_kinds")}),
-              file=sys.stderr, flush=True)
-    out: dict[str, Any] = {"space": space.name, "planned": len(archs), "measured": len(rows),
+        for c, runner in runners.items():
+            got = runner.measure([(m, s) for _, m, s in items], keys=[k for k, _, _ in items])
+            net_ms = got[0].ms
+            per_kind: Counter[str] = Counter()
+            for b, g in zip(blocks, got[1:], strict=True):
+                per_kind[b.kind] += g.ms
+            bsum = float(sum(g.ms for g in got[1:]))
+            rows[c].append({
+                "arch_id": a.arch_id, "clock": c, "resolution": getattr(a, "resolution", None),
+                "n_blocks": len(blocks), "flops": int(space.flops(a)), "network_ms": net_ms,
+                "network_rel_spread": got[0].rel_spread, "block_sum_ms": bsum,
+                "ratio_sum_over_network": bsum / net_ms,
+                "block_sum_by_kind_ms": {k: round(v, 4) for k, v in per_kind.items()},
+                "block_ms": [round(g.ms, 4) for g in got[1:]],
+                "block_kinds": [b.kind for b in blocks],
+                "ops_network_minus_blocks": dict(sorted(diff.items())),
+                "ops_network_total": sum(net_ops.values()),
+                "ops_blocks_total": sum(blk_ops.values()),
+                "load_avg_1min": round(os.getloadavg()[0], 2)})
+            print(json.dumps({k: v for k, v in rows[c][-1].items()
+                              if k not in ("block_ms", "block_kinds")}),
+                  file=sys.stderr, flush=True)
+    out: dict[str, Any] = {"space": space.name, "planned": len(archs), "measured": len(ready),
                            "convert_s": round(convert_s, 1), "workers": args.workers,
                            "cpu_count": os.cpu_count(),
                            "load_avg": [round(x, 2) for x in os.getloadavg()],
-                           "runtime": runner.runtime(), "archs": rows}
-    if len(rows) >= 3:
-        s = np.asarray([r["block_sum_ms"] for r in rows])
-        m = np.asarray([r["network_ms"] for r in rows])
-        nb = np.asarray([r["n_blocks"] for r in rows], dtype=float)
-        out["plain_block_sum"] = _metrics(s, m)
-        out["fusion_rule_leave_one_out"] = _loo(s, nb, m)
+                           "runtime": runners[clocks[0]].runtime(), "by_clock": {}}
+    for c, rs in rows.items():
+        entry: dict[str, Any] = {"archs": rs}
+        if len(rs) >= 3:
+            s_ = np.asarray([r["block_sum_ms"] for r in rs])
+            m_ = np.asarray([r["network_ms"] for r in rs])
+            nb = np.asarray([r["n_blocks"] for r in rs], dtype=float)
+            entry["plain_block_sum"] = _metrics(s_, m_)
+            entry["fusion_rule_leave_one_out"] = _loo(s_, nb, m_)
+        out["by_clock"][c] = entry
     text = json.dumps(out, indent=1)
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)

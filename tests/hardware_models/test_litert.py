@@ -65,6 +65,25 @@ def test_robust_estimate_records_spread() -> None:
     assert one.rel_spread == 0.0 and math.isnan(one.std)
 
 
+def test_descheduled_items_fall_back_to_cpu_time() -> None:
+    import time
+
+    from nasforge.hardware_models._protocol import measure_interleaved
+
+    def sleeper() -> None:  # off the CPU for 3 ms each call: never an undisturbed sample
+        time.sleep(0.003)
+
+    (m,) = measure_interleaved([sleeper], warmup=1, repeats=3, sample_ms=1.0, clock="wall",
+                               filtered=True)
+    assert m.basis == "cpu-fallback" and m.ms < 1.0  # its CPU time, not the 3 ms of wall
+    (w,) = measure_interleaved([sleeper], warmup=1, repeats=3, sample_ms=1.0, clock="wall",
+                               filtered=False)
+    assert w.basis == "wall" and w.ms >= 3.0
+    (c,) = measure_interleaved([sleeper], warmup=1, repeats=3, sample_ms=1.0, clock="cpu",
+                               filtered=False)
+    assert c.basis == "cpu" and c.ms < 1.0
+
+
 def test_self_agreement_counts_pairs_within_band() -> None:
     got = self_agreement([1.0, 1.0, 1.0, 1.0], [1.05, 0.95, 1.3, 1.0])
     assert got["n"] == 4 and got["within_10pct"] == pytest.approx(0.75)
@@ -246,6 +265,7 @@ def test_adb_stand_in_profile_then_validate(phone: Path, tmp_path: Path, shared_
     report = json.loads(out)
     assert report["backend"] == "adb" and report["n"] == 2
     assert report["self_agreement"]["n"] == 2
+    assert report["measurement_basis"] == {"device": 4}  # timed by benchmark_model, 2 passes
     full = json.loads((tmp_path / "v" / "validate.json").read_text())
     assert all(len(s["passes_ms"]) == 2 and s["measured_ms"] > 0 for s in full["subnets"])
     assert [s["arch_id"] for s in full["subnets"]] == [a.arch_id for a in archs]
