@@ -201,11 +201,11 @@ def measure_interleaved(calls: Sequence[Callable[[], object]], *, warmup: int, r
             if filtered and wall <= cpu * (1 + PREEMPT_TOL) + PREEMPT_SLACK_NS:
                 clean[i].append(ms)
     out = []
-    for c, e, ce in zip(clean, every, cpu_every, strict=True):
+    for kept, wall_or_cpu, cpu_only in zip(clean, every, cpu_every, strict=True):
         if not filtered:
-            out.append(robust_estimate(e, clock))
-        elif len(c) >= want:
-            out.append(robust_estimate(c, "wall-undisturbed"))
+            out.append(robust_estimate(wall_or_cpu, clock))
+        elif len(kept) >= want:
+            out.append(robust_estimate(kept, "wall-undisturbed"))
         else:  # descheduled in most samples: their CPU time (see the module docstring)
-            out.append(robust_estimate(ce, "cpu-fallback"))
+            out.append(robust_estimate(cpu_only, "cpu-fallback"))
     return out
