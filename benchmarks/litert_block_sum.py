@@ -76,15 +76,20 @@ def main(argv: list[str] | None = None) -> int:
                     "draws (cheaper to convert)")
     ap.add_argument("--deadline-s", type=float, default=400.0,
                     help="stop converting after this long; archs fully converted are measured")
-    ap.add_argument("--clocks", default="wall,cpu",
-                    help="clocks to time with: wall (latency) and/or cpu (the thread's CPU time, "
-                    "which a loaded machine's preemptions do not inflate)")
+    ap.add_argument("--clocks", default="before,wall,cpu",
+                    help="protocols to time with: wall (the shared protocol: undisturbed wall "
+                    "samples, CPU time for an item descheduled in nearly every sample), cpu "
+                    "(the thread's CPU time), before (blocks as wall, networks on every wall "
+                    "sample: what the protocol did before its CPU-time fallback)")
     ap.add_argument("--cache", type=Path, default=None)
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args(argv)
     sys.path.insert(0, str(REPO))
     from nasforge.hardware_models._litert import TfliteCache
     from nasforge.hardware_models._litert import _convert_job
+    from nasforge.hardware_models._litert import interpreter_call
+    from nasforge.hardware_models._protocol import measure_interleaved
+    from nasforge.hardware_models._protocol import pinned
     from nasforge.hardware_models._runners import LiteRTRunner
     from nasforge.search_spaces import get_space
     from nasforge.search_spaces.static import build_block
@@ -128,20 +133,31 @@ def main(argv: list[str] | None = None) -> int:
     convert_s = time.perf_counter() - t0
     ready = [a for a in archs if all(cache.get(k, s) for k, _, s in plan[a.arch_id])]
     clocks = args.clocks.split(",")
-    runners = {c: LiteRTRunner(1, repeats=args.repeats, cache_root=root, clock=c)
-               for c in clocks}
+    runner = LiteRTRunner(1, repeats=args.repeats, cache_root=root)
+
+    def timed(files: list[Path], clock: str) -> list[Any]:
+        with pinned(runner.cpus):
+            calls = [interpreter_call(f, 1)[0] for f in files]
+            kw = {"warmup": runner.warmup, "repeats": runner.repeats,
+                  "sample_ms": runner.sample_ms}
+            if clock == "before":  # blocks filtered, the network on every wall sample
+                net = measure_interleaved(calls[:1], clock="wall", filtered=False, **kw)
+                return net + measure_interleaved(calls[1:], clock="wall", filtered=True, **kw)
+            return measure_interleaved(calls, clock=clock, filtered=clock == "wall", **kw)
+
     rows: dict[str, list[dict[str, Any]]] = {c: [] for c in clocks}
     for a in ready:
         items = plan[a.arch_id]
         blocks = space.blocks(a)
-        net_ops = _ops(cache.get(items[0][0], items[0][2]))  # type: ignore[arg-type]
+        files = [cache.get(k, s) for k, _, s in items]
+        net_ops = _ops(files[0])  # type: ignore[arg-type]
         blk_ops: Counter[str] = Counter()
-        for k, _, s in items[1:]:
-            blk_ops += _ops(cache.get(k, s))  # type: ignore[arg-type]
+        for f in files[1:]:
+            blk_ops += _ops(f)  # type: ignore[arg-type]
         diff = {op: net_ops[op] - blk_ops[op] for op in set(net_ops) | set(blk_ops)
                 if net_ops[op] != blk_ops[op]}
-        for c, runner in runners.items():
-            got = runner.measure([(m, s) for _, m, s in items], keys=[k for k, _, _ in items])
+        for c in clocks:
+            got = timed(files, c)  # type: ignore[arg-type]
             net_ms = got[0].ms
             per_kind: Counter[str] = Counter()
             for b, g in zip(blocks, got[1:], strict=True):
@@ -150,7 +166,8 @@ def main(argv: list[str] | None = None) -> int:
             rows[c].append({
                 "arch_id": a.arch_id, "clock": c, "resolution": getattr(a, "resolution", None),
                 "n_blocks": len(blocks), "flops": int(space.flops(a)), "network_ms": net_ms,
-                "network_rel_spread": got[0].rel_spread, "block_sum_ms": bsum,
+                "network_rel_spread": got[0].rel_spread, "network_basis": got[0].basis,
+                "block_bases": dict(Counter(g.basis for g in got[1:])), "block_sum_ms": bsum,
                 "ratio_sum_over_network": bsum / net_ms,
                 "block_sum_by_kind_ms": {k: round(v, 4) for k, v in per_kind.items()},
                 "block_ms": [round(g.ms, 4) for g in got[1:]],
@@ -166,7 +183,7 @@ def main(argv: list[str] | None = None) -> int:
                            "convert_s": round(convert_s, 1), "workers": args.workers,
                            "cpu_count": os.cpu_count(),
                            "load_avg": [round(x, 2) for x in os.getloadavg()],
-                           "runtime": runners[clocks[0]].runtime(), "by_clock": {}}
+                           "runtime": runner.runtime(), "by_clock": {}}
     for c, rs in rows.items():
         entry: dict[str, Any] = {"archs": rs}
         if len(rs) >= 3:
