@@ -382,7 +382,11 @@ def write_profile(*, name: str, folder: Path, space: SearchSpace, runner: Runner
         nblk = [len(space.blocks(a)) for a in fusion_nets]
         fusion = fit_fusion(sums.tolist(), nblk, [nets[a.arch_id][0] for a in fusion_nets])
         profile.errors["fusion"] = fusion.rel_err
-        fusion_dict = fusion.to_dict()
+        fusion_dict = {**fusion.to_dict(),
+                       "networks": [a.arch_id for a in fusion_nets],
+                       "measured_with": {"backend": runner.name, "clock": runner.clock,
+                                         "threads": runner.threads},
+                       "fitted": datetime.now(timezone.utc).isoformat(timespec="seconds")}
     profile.extra = {
         "profiler": {**cfg, **settings},
         "keying": block_key_scheme(space.name).name,
