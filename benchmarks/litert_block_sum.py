@@ -81,10 +81,13 @@ def main(argv: list[str] | None = None) -> int:
                     "samples, CPU time for an item descheduled in nearly every sample), cpu "
                     "(the thread's CPU time), before (blocks as wall, networks on every wall "
                     "sample: what the protocol did before its CPU-time fallback)")
-    ap.add_argument("--cache", type=Path, default=None)
+    ap.add_argument("--cache", type=Path, default=None,
+                    help="folder of converted files (default: a new temporary one; "
+                    "~/.cache/nasforge/tflite shares the blocks `nas profile` converted)")
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args(argv)
     sys.path.insert(0, str(REPO))
+    from nasforge.hardware_models._blockkeys import block_key_scheme
     from nasforge.hardware_models._litert import TfliteCache
     from nasforge.hardware_models._litert import _convert_job
     from nasforge.hardware_models._litert import interpreter_call
@@ -109,8 +112,8 @@ def main(argv: list[str] | None = None) -> int:
         first = blocks[0]
         net = (f"net:{space.name}:{a.arch_id}", space.build_model(a),
                (1, first.cin, first.hw_in, first.hw_in))
-        blk = [(f"blk:{space.name}:{b!r}", build_block(b), (1, b.cin, b.hw_in, b.hw_in))
-               for b in blocks]
+        blk = [(k, build_block(b), (1, b.cin, b.hw_in, b.hw_in))  # nas profile's keys
+               for k, b in zip(block_key_scheme(space.name).keys(blocks), blocks, strict=True)]
         plan[a.arch_id] = [net, *blk]
     jobs: dict[tuple[str, tuple[int, ...]], Any] = {}
     for items in plan.values():  # networks first (the long poles), then blocks
