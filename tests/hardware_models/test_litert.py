@@ -271,3 +271,16 @@ def test_adb_stand_in_profile_then_validate(phone: Path, tmp_path: Path, shared_
     assert [s["arch_id"] for s in full["subnets"]] == [a.arch_id for a in archs]
     on_phone = phone / "data" / "local" / "tmp" / "nasforge"
     assert all((on_phone / p.name).read_bytes() == stand_in_tflite.read_bytes() for p in seeded)
+
+
+def test_measure_networks_reports_each_measurement_basis() -> None:
+    from nasforge.hardware_models._profiling import measure_networks
+    from nasforge.hardware_models._runners import make_runner
+    from nasforge.search_spaces import get_space
+
+    space = get_space("elasticvit")
+    runner = make_runner("torch", repeats=2)
+    bases: list[str] = []
+    got = measure_networks(runner, space, [space.min_arch()], bases=bases)
+    assert len(got) == 1 and got[0][0] > 0
+    assert bases in (["wall-undisturbed"], ["cpu-fallback"])  # which one depends on the load
