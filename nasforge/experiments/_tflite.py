@@ -79,30 +79,42 @@ def _sidecar(path: Path) -> Path:
 
 def mac_report(path: Path, arch: Arch, space: SearchSpace, input_size: int,
                num_classes: int) -> dict[str, Any]:
-    """The converter's MAC count beside ours, for the export config.
+    """Three MAC counts of the exported subnet: the converter's, the file's ops', and ours.
 
-    Ours is ``space.flops(arch)`` (MACs) and is comparable only at the arch's own resolution and
-    the space's number of classes; otherwise ``ours`` is None and ``note`` says why.
+    * ``converter``: the flatbuffer exporter's logged estimate ("equivalently N MACs"); in
+      litert-torch 0.10 it under-counts ``BATCH_MATMUL`` (attention), so it is shown with its
+      gap (``rel_diff``) but does not decide the check when the file's own count exists;
+    * ``graph``: counted from the file's ``CONV_2D`` / ``DEPTHWISE_CONV_2D`` /
+      ``FULLY_CONNECTED`` / ``BATCH_MATMUL`` ops and tensor shapes
+      (:func:`nasforge.hardware_models._litert.graph_macs`);
+    * ``ours``: ``space.flops(arch)`` (MACs), comparable only at the arch's own resolution and
+      the space's number of classes; otherwise ``ours`` is None and ``note`` says why.
+
+    ``within_tolerance`` compares ``graph`` with ours (``compared: "graph"``), or the
+    converter's count when the sidecar has no graph count (``compared: "converter"``);
+    ``converter_within_tolerance`` always says how the converter's own figure fares.
 
     Args:
-        path: the written ``.tflite`` file (its ``.json`` sidecar holds the converter's count).
+        path: the written ``.tflite`` file (its ``.json`` sidecar holds the counts).
         arch: the exported architecture.
         space: its space.
         input_size: the side the file was converted at.
         num_classes: the classifier width of the exported model.
 
     Returns:
-        ``{"converter": int | None, "ours": int | None, "rel_diff": float | None,
-        "within_tolerance": bool | None, "tolerance": 0.03, "note": str}``.
+        ``{"converter", "graph", "ours": int | None, "rel_diff", "graph_rel_diff": float |
+        None, "compared": "graph" | "converter" | None, "within_tolerance",
+        "converter_within_tolerance": bool | None, "tolerance": 0.03, "note": str}``.
     """
     side = json.loads(_sidecar(path).read_text()) if _sidecar(path).is_file() else {}
     conv, graph = side.get("converter_macs"), side.get("graph_macs")
     out: dict[str, Any] = {"converter": conv, "graph": graph, "ours": None, "rel_diff": None,
-                           "graph_rel_diff": None, "within_tolerance": None,
-                           "tolerance": MACS_TOLERANCE,
-                           "note": "ours = space.flops(arch); converter = the flatbuffer "
-                           "exporter's estimate; graph = counted from the file's conv / "
-                           "fully-connected / batch-matmul ops"}
+                           "graph_rel_diff": None, "compared": None, "within_tolerance": None,
+                           "converter_within_tolerance": None, "tolerance": MACS_TOLERANCE,
+                           "note": "ours = space.flops(arch); graph = counted from the file's "
+                           "conv / depthwise / fully-connected / batch-matmul ops (decides the "
+                           "check); converter = the flatbuffer exporter's estimate, which "
+                           "under-counts batch-matmul (shown with its gap)"}
     res = getattr(arch, "resolution", None)
     if res != input_size or getattr(space, "num_classes", num_classes) != num_classes:
         out["note"] = (f"not compared: exported at {input_size}px / {num_classes} classes, our "
@@ -113,28 +125,37 @@ def mac_report(path: Path, arch: Arch, space: SearchSpace, input_size: int,
     if conv:
         rel = float(conv) / ours - 1.0
         out["rel_diff"] = round(rel, 5)
-        out["within_tolerance"] = abs(rel) <= MACS_TOLERANCE
+        out["converter_within_tolerance"] = abs(rel) <= MACS_TOLERANCE
+        out["compared"] = "converter"
+        out["within_tolerance"] = out["converter_within_tolerance"]
     if graph:
-        out["graph_rel_diff"] = round(float(graph) / ours - 1.0, 5)
+        grel = float(graph) / ours - 1.0
+        out["graph_rel_diff"] = round(grel, 5)
+        out["compared"] = "graph"
+        out["within_tolerance"] = abs(grel) <= MACS_TOLERANCE
     return out
 
 
-
 def mac_line(config_path: Path) -> str:
-    """One line for the CLI: the converter's MACs beside ours, from the export config."""
+    """One line for the CLI: the converter's MACs and the file's op count beside ours."""
     import yaml
 
     macs = (yaml.safe_load(config_path.read_text()) or {}).get("macs") or {}
-    conv, ours = macs.get("converter"), macs.get("ours")
-    if conv is None:
+    conv, graph, ours = macs.get("converter"), macs.get("graph"), macs.get("ours")
+    if conv is None and graph is None:
         return "converter MACs: not reported by this litert-torch"
+    conv_txt = f"{conv / 1e6:.2f} M" if conv is not None else "not reported"
     if ours is None:
-        return f"converter MACs {conv / 1e6:.2f} M; {macs.get('note', '')}"
-    graph = macs.get("graph_rel_diff")
-    return (f"converter MACs {conv / 1e6:.2f} M vs ours (flops) {ours / 1e6:.2f} M: "
-            f"{100 * macs['rel_diff']:+.2f}% ({'within' if macs['within_tolerance'] else 'OUTSIDE'}"
-            f" {100 * macs['tolerance']:.0f}%)"
-            + (f"; counted from the file's ops: {100 * graph:+.2f}%" if graph is not None else ""))
+        return f"converter MACs {conv_txt}; {macs.get('note', '')}"
+    verdict = "within" if macs.get("within_tolerance") else "OUTSIDE"
+    tol = f"{100 * macs['tolerance']:.0f}%"
+    conv_gap = f" ({100 * macs['rel_diff']:+.2f}%)" if macs.get("rel_diff") is not None else ""
+    if graph is None:
+        return (f"converter MACs {conv_txt} vs ours (flops) {ours / 1e6:.2f} M:{conv_gap} "
+                f"({verdict} {tol})")
+    return (f"converter MACs {conv_txt}{conv_gap} vs ours (flops) {ours / 1e6:.2f} M (its "
+            f"estimate under-counts batch-matmul); counted from the file's ops "
+            f"{graph / 1e6:.2f} M: {100 * macs['graph_rel_diff']:+.2f}% ({verdict} {tol})")
 
 
 EXPORT_FORMATS.add(TfliteFormat.name, TfliteFormat())

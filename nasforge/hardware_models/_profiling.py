@@ -187,8 +187,19 @@ def _network_archs(space: SearchSpace, n: int, seed: int) -> list[Arch]:
 
 def measure_networks(runner: Runner, space: SearchSpace, archs: Sequence[Arch],
                      advance: Callable[[int], None] | None = None,
-                     group: int = NET_CHUNK) -> list[tuple[float, float]]:
-    """End-to-end ``(ms, std)`` of each architecture's static model, ``group`` interleaved."""
+                     group: int = NET_CHUNK,
+                     bases: list[str] | None = None) -> list[tuple[float, float]]:
+    """End-to-end ``(ms, std)`` of each architecture's static model, ``group`` interleaved.
+
+    Args:
+        runner: the device's runner.
+        space: the architectures' space.
+        archs: what to measure.
+        advance: called with the number of networks done after each group.
+        group: networks timed together (interleaved).
+        bases: if given, extended with each measurement's basis (``wall-undisturbed``,
+            ``cpu-fallback``, ...; :attr:`~nasforge.hardware_models._protocol.Measurement.basis`).
+    """
     out: list[tuple[float, float]] = []
     for i in range(0, len(archs), group):
         chunk = archs[i:i + group]
@@ -197,7 +208,10 @@ def measure_networks(runner: Runner, space: SearchSpace, archs: Sequence[Arch],
             first = space.blocks(a)[0]
             items.append((space.build_model(a), (1, first.cin, first.hw_in, first.hw_in)))
         keys = [network_key(space.name, a) for a in chunk]
-        out.extend((m.ms, m.std) for m in runner.measure(items, keys=keys))
+        got = runner.measure(items, keys=keys)
+        out.extend((m.ms, m.std) for m in got)
+        if bases is not None:
+            bases.extend(m.basis for m in got)
         del items
         if advance is not None:
             advance(len(chunk))
@@ -368,7 +382,11 @@ def write_profile(*, name: str, folder: Path, space: SearchSpace, runner: Runner
         nblk = [len(space.blocks(a)) for a in fusion_nets]
         fusion = fit_fusion(sums.tolist(), nblk, [nets[a.arch_id][0] for a in fusion_nets])
         profile.errors["fusion"] = fusion.rel_err
-        fusion_dict = fusion.to_dict()
+        fusion_dict = {**fusion.to_dict(),
+                       "networks": [a.arch_id for a in fusion_nets],
+                       "measured_with": {"backend": runner.name, "clock": runner.clock,
+                                         "threads": runner.threads},
+                       "fitted": datetime.now(timezone.utc).isoformat(timespec="seconds")}
     profile.extra = {
         "profiler": {**cfg, **settings},
         "keying": block_key_scheme(space.name).name,

@@ -13,6 +13,10 @@ compares the measurements with ``model.predict``:
 * ``self_agreement``: share of subnets whose two passes agree within ±10 %, and the median and
   90th percentile of ``|pass1 / pass2 - 1|`` (where the machine's own repeats disagree by more
   than 10 %, no model can be within ±10 % of them);
+* ``measurement_basis``: how many subnet measurements (over all passes) are undisturbed
+  wall-clock samples, and how many fell back to CPU time because the machine descheduled
+  nearly every sample (:mod:`~nasforge.hardware_models._protocol`); ``device``: timed by the
+  device itself (``benchmark_model``, a command);
 
 and is written as ``validate.json`` and a predicted-vs-measured scatter ``validate.png`` (y = x
 and +-10 % lines) into the output folder, with the load average seen during the run.
@@ -23,6 +27,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+from collections import Counter
 from collections.abc import Sequence
 from datetime import datetime
 from datetime import timezone
@@ -197,10 +202,11 @@ def validate_device(
     predicted = model.predict_many(archs)
     load_before = os.getloadavg()
     runs: list[list[tuple[float, float]]] = []
+    bases: list[str] = []
     with ProgressBar(f"{model.name}: {space} subnets end to end", total=n * passes) as bar:
         for p in range(passes):  # odd passes walk the subnets in reverse: drifts do not align
             order = archs if p % 2 == 0 else archs[::-1]
-            got = measure_networks(runner, sp, order, bar.advance, group=group)
+            got = measure_networks(runner, sp, order, bar.advance, group=group, bases=bases)
             runs.append(got if p % 2 == 0 else got[::-1])
     load_after = os.getloadavg()
     measured = np.mean([[ms for ms, _ in r] for r in runs], axis=0)
@@ -219,6 +225,7 @@ def validate_device(
         "passes": passes,
         "self_agreement": agreement,
         "noise_floor_median_rel_std": float(np.median(rel_spread)) if rel_spread else None,
+        "measurement_basis": dict(sorted(Counter(b or "device" for b in bases).items())),
         "load_avg_before": [round(x, 2) for x in load_before],
         "load_avg_after": [round(x, 2) for x in load_after],
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),

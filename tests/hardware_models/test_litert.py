@@ -1,7 +1,10 @@
 """LiteRT runtime, the shared measurement protocol, and phones over (a stand-in) adb.
 
-Conversions are slow (seconds per block), so the tests convert single small blocks, and the
-end-to-end runs (profile then validate) are marked slow.
+Conversions are slow (seconds per block, tens of seconds per whole subnet), so the tests convert
+single small blocks, the two profiles (LiteRT here, the stand-in phone) measure the same seeded
+six blocks and share their conversions (``shared_tflite`` in conftest), and the stand-in phone's
+validate run measures a small real ``.tflite`` in place of each subnet (whole-subnet conversion
+is tested in ``tests/experiments/test_tflite.py``).
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from nasforge.hardware_models._adb import parse_benchmark_output
 from nasforge.hardware_models._protocol import pinned
 from nasforge.hardware_models._protocol import robust_estimate
 from nasforge.hardware_models._protocol import self_agreement
+from tests.hardware_models.conftest import seed_stand_ins
 
 FAKE_ADB = Path(__file__).with_name("fake_adb.py")
 TINY = ("--budget", "6", "--seed-blocks", "6", "--n-archs", "2", "--repeats", "2")
@@ -59,6 +63,25 @@ def test_robust_estimate_records_spread() -> None:
     assert 0 < m.rel_spread < 0.05 and m.std > 0
     one = robust_estimate([2.0])
     assert one.rel_spread == 0.0 and math.isnan(one.std)
+
+
+def test_descheduled_items_fall_back_to_cpu_time() -> None:
+    import time
+
+    from nasforge.hardware_models._protocol import measure_interleaved
+
+    def sleeper() -> None:  # off the CPU for 3 ms each call: never an undisturbed sample
+        time.sleep(0.003)
+
+    (m,) = measure_interleaved([sleeper], warmup=1, repeats=3, sample_ms=1.0, clock="wall",
+                               filtered=True)
+    assert m.basis == "cpu-fallback" and m.ms < 1.0  # its CPU time, not the 3 ms of wall
+    (w,) = measure_interleaved([sleeper], warmup=1, repeats=3, sample_ms=1.0, clock="wall",
+                               filtered=False)
+    assert w.basis == "wall" and w.ms >= 3.0
+    (c,) = measure_interleaved([sleeper], warmup=1, repeats=3, sample_ms=1.0, clock="cpu",
+                               filtered=False)
+    assert c.basis == "cpu" and c.ms < 1.0
 
 
 def test_self_agreement_counts_pairs_within_band() -> None:
@@ -139,6 +162,7 @@ def test_litert_runner_measures_with_spread(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_litert_profile_is_cpu_local_litert(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                            shared_tflite: Path,
                                             capsys: pytest.CaptureFixture[str]) -> None:
     pytest.importorskip("litert_torch")
     from nasforge.hardware_models import get_device
@@ -162,7 +186,7 @@ def test_litert_profile_is_cpu_local_litert(tmp_path: Path, monkeypatch: pytest.
 
 # ---- adb ---------------------------------------------------------------------------------------
 @pytest.fixture
-def phone(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def phone(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, shared_tflite: Path) -> Path:
     """A stand-in phone: ``adb`` first on PATH, serial ``FAKE01``, benchmark_model installed."""
     bindir, root = tmp_path / "bin", tmp_path / "phone"
     bindir.mkdir()
@@ -206,10 +230,12 @@ def test_adb_bad_input_is_one_line(phone: Path, tmp_path: Path, monkeypatch: pyt
 
 
 @pytest.mark.slow
-def test_adb_stand_in_profile_then_validate(phone: Path, tmp_path: Path,
+def test_adb_stand_in_profile_then_validate(phone: Path, tmp_path: Path, shared_tflite: Path,
+                                            stand_in_tflite: Path,
                                             capsys: pytest.CaptureFixture[str]) -> None:
     pytest.importorskip("litert_torch")
     from nasforge.hardware_models import get_device
+    from nasforge.hardware_models._profiling import network_key
     from nasforge.search_spaces import get_space
 
     rc, _, err = _run(capsys, "profile", "--device", "myphone", "--backend", "adb",
@@ -224,11 +250,37 @@ def test_adb_stand_in_profile_then_validate(phone: Path, tmp_path: Path,
     assert model.predict(get_space("elasticvit").min_arch()) > 0
     rows = (get_device("myphone").profile.folder / "table.csv").read_text()  # type: ignore[operator]
     assert len(rows.strip().splitlines()) == 7  # header + 6 blocks
+    # validate's two subnets (--seed 1): a small real .tflite stands in for each conversion
+    space = get_space("elasticvit")
+    rng = np.random.default_rng(1)
+    archs = [space.sample(rng) for _ in range(2)]
+    shapes = [(1, b.cin, b.hw_in, b.hw_in) for b in (space.blocks(a)[0] for a in archs)]
+    seeded = seed_stand_ins(shared_tflite, [(network_key(space.name, a), s)
+                                            for a, s in zip(archs, shapes, strict=True)],
+                            stand_in_tflite)
     rc, out, err = _run(capsys, "hw", "validate", "--device", "myphone", "--space",
-                        "elasticvit", "--n", "2", "--out", str(tmp_path / "v"), "--json")
+                        "elasticvit", "--n", "2", "--seed", "1", "--out", str(tmp_path / "v"),
+                        "--json")
     assert rc == 0, err
     report = json.loads(out)
     assert report["backend"] == "adb" and report["n"] == 2
     assert report["self_agreement"]["n"] == 2
+    assert report["measurement_basis"] == {"device": 4}  # timed by benchmark_model, 2 passes
     full = json.loads((tmp_path / "v" / "validate.json").read_text())
     assert all(len(s["passes_ms"]) == 2 and s["measured_ms"] > 0 for s in full["subnets"])
+    assert [s["arch_id"] for s in full["subnets"]] == [a.arch_id for a in archs]
+    on_phone = phone / "data" / "local" / "tmp" / "nasforge"
+    assert all((on_phone / p.name).read_bytes() == stand_in_tflite.read_bytes() for p in seeded)
+
+
+def test_measure_networks_reports_each_measurement_basis() -> None:
+    from nasforge.hardware_models._profiling import measure_networks
+    from nasforge.hardware_models._runners import make_runner
+    from nasforge.search_spaces import get_space
+
+    space = get_space("elasticvit")
+    runner = make_runner("torch", repeats=2)
+    bases: list[str] = []
+    got = measure_networks(runner, space, [space.min_arch()], bases=bases)
+    assert len(got) == 1 and got[0][0] > 0
+    assert bases in (["wall-undisturbed"], ["cpu-fallback"])  # which one depends on the load
