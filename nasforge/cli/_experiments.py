@@ -192,8 +192,8 @@ def report(
     check_output_file(out, "--out", suffixes=(".png",))
     for d in run_dirs:
         if "://" not in d and not d.startswith("journal:") and not Path(d).is_dir():
-            raise InvalidInputError(f"run folder {d} is not a folder; give the --out folder of "
-                                    "a `nas search` or `nas run`")
+            raise InvalidInputError(f"{d} is not a run folder (a folder that has no run.json); "
+                                    "give the --out folder of a `nas search` or `nas run`")
     outcome = make_report(run_dirs, out, html=html, title=title)
     table = Table(title="chosen architectures")
     for c in outcome.table.columns:

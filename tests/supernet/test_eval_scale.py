@@ -98,6 +98,7 @@ def test_two_gloo_ranks_give_the_one_process_numbers(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.ray
 def test_ray_actor_pool_gives_the_one_process_numbers() -> None:
     ray = pytest.importorskip("ray")
     from nasforge.experiments.pool import SupernetActorPool

@@ -118,6 +118,7 @@ def test_unreachable_ray_address_is_one_line(tmp_path: Path,
 
 
 @pytest.mark.slow
+@pytest.mark.ray
 @pytest.mark.timeout(900)
 def test_ray_train_survives_a_killed_worker(cluster: _Cluster, tmp_path: Path) -> None:
     out = tmp_path / "run"
