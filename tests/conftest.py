@@ -76,6 +76,10 @@ def postgres_url() -> Iterator[str]:
     import tempfile
 
     required = os.environ.get("NASFORGE_REQUIRE_POSTGRES") == "1"
+    server = os.environ.get("NASFORGE_POSTGRES_URL")
+    if server:  # a server started for the whole run (CI's): a database of our own on it
+        yield from _database_on(server)
+        return
     initdb, pg_ctl = _pg_tool("initdb"), _pg_tool("pg_ctl")
     missing = [n for n, t in (("initdb", initdb), ("pg_ctl", pg_ctl)) if t is None]
     if importlib.util.find_spec("psycopg2") is None:
@@ -118,6 +122,29 @@ def postgres_url() -> Iterator[str]:
         subprocess.run([*run_as, pg_ctl, "-D", str(data), "-m", "immediate", "stop"],
                        capture_output=True, env=env)
         shutil.rmtree(root, ignore_errors=True)
+
+
+def _database_on(server: str) -> Iterator[str]:
+    """A fresh database on the running server ``server`` (a SQLAlchemy URL of a database
+    there), dropped at the end: xdist workers sharing one server never see each other's
+    studies."""
+    import os
+
+    import sqlalchemy
+    import sqlalchemy.orm
+
+    name = f"nasforge_{os.environ.get('PYTEST_XDIST_WORKER', 'main')}_{os.getpid()}"
+    engine = sqlalchemy.create_engine(server, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.execute(sqlalchemy.text(f'DROP DATABASE IF EXISTS "{name}"'))
+        conn.execute(sqlalchemy.text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield str(sqlalchemy.engine.make_url(server).set(database=name))
+    finally:
+        sqlalchemy.orm.close_all_sessions()
+        with engine.connect() as conn:
+            conn.execute(sqlalchemy.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        engine.dispose()
 
 
 def _has_user(name: str) -> bool:
