@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
+import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -106,6 +107,25 @@ def _process_group(device: Any) -> bool:
         return False
     dist.init_process_group("nccl" if getattr(device, "type", "cpu") == "cuda" else "gloo")
     return True
+
+
+#: ``nas train`` flags that set a recipe key
+_FLAG_KEYS = {"--steps": "train.steps", "--epochs": "train.epochs", "--seed": "train.seed",
+              "--input-size": "train.input_size", "--resolution-scale": "train.resolution_scale",
+              "--batch-size": "train.batch_size", "--lr": "train.lr",
+              "--ema": "train.ema_decay", "--workers": "loader.workers"}
+
+
+def _name_flags(message: str, given: dict[str, str]) -> str:
+    """``message`` with each recipe key that a given flag set written as ``--flag (key)``.
+
+    Example:
+        >>> _name_flags("train.lr = nan is out of range", {"--lr": "train.lr"})
+        '--lr (train.lr) = nan is out of range'
+    """
+    for flag, key in given.items():
+        message = re.sub(rf"(?<![\w.]){re.escape(key)}\b", f"{flag} ({key})", message, count=1)
+    return message
 
 
 def _check_flags(checks: list[tuple[str, Any, str, float | None, float | None]]) -> None:
@@ -327,15 +347,13 @@ def train(
     from nasforge.supernet.samplers import SAMPLERS
     from nasforge.supernet.training import resolve_device
 
-    _check_flags([("--steps", steps, "int", 1, None), ("--epochs", epochs, "int", 1, None),
-                  ("--seed", seed, "int", 0, 2**32 - 1),
-                  ("--input-size", input_size, "int", 8, 4096),
-                  ("--resolution-scale", resolution_scale, "pos", 0, 4),
-                  ("--batch-size", batch_size, "int", 1, None), ("--lr", lr, "pos", 0, 1000),
-                  ("--ema", ema, "pos", 0, 0.999999), ("--workers", workers, "int", 0, 512),
-                  ("--nproc", nproc, "int", 1, None),
-                  ("--ray-workers", ray_workers, "int", 1, None),
+    # flags that are recipe keys are range-checked by the recipe (one rule for flags, --set and
+    # files); its error then names the flag beside the key
+    _check_flags([("--ray-workers", ray_workers, "int", 1, None),
                   ("--gpus-per-worker", gpus_per_worker, "num", 0, 64)])
+    flag_keys = {"--steps": steps, "--epochs": epochs, "--seed": seed,
+                 "--input-size": input_size, "--resolution-scale": resolution_scale,
+                 "--batch-size": batch_size, "--lr": lr, "--ema": ema, "--workers": workers}
     recipe = load_recipe(config) if config is not None else DEFAULT_RECIPE
     changes: dict[str, Any] = {f"train.{k}": v for k, v in {
         "steps": steps, "epochs": epochs, "seed": seed, "input_size": input_size,
@@ -356,7 +374,11 @@ def train(
         changes["sampler_options"] = (dict(DEFAULT_RECIPE.sampler_options) if sampler in (
             "complexity_aware", "performance_aware") else {})
     changes.update(_overrides(set_))
-    recipe = apply_overrides(recipe, changes)
+    try:
+        recipe = apply_overrides(recipe, changes)
+    except InvalidInputError as e:
+        raise InvalidInputError(_name_flags(str(e), {
+            f: k for f, k in _FLAG_KEYS.items() if flag_keys[f] is not None})) from None
     if print_config:
         console.print(recipe.to_yaml(), end="", markup=False)
         return

@@ -68,6 +68,12 @@ __all__ = ["Claim", "SearchStudy", "StoredCandidate", "dashboard_command", "open
 
 logger = logging.getLogger(__name__)
 
+# Optuna's messages ("A new study created ...") go through Python logging like ours, so the
+# application decides what a person sees; Optuna's own handler would hold on to whatever
+# sys.stderr was when it was first used
+optuna.logging.disable_default_handler()
+optuna.logging.enable_propagation()
+
 _META = "nasforge_meta"
 _PROVENANCE = "nasforge_provenance"
 _STATE = "nasforge_state:"
