@@ -61,7 +61,7 @@ def export(
     rtol: float = typer.Option(1e-5, "--rtol", help="Relative part of the allowed max abs "
                                "diff, times the largest |logit| (0: purely absolute)."),
 ) -> None:
-    """Export a subnet as ONNX, TorchScript or safetensors, check it, time it.
+    """Export a subnet as ONNX, TorchScript, TFLite or safetensors, check it, time it.
 
     Writes the model file and its YAML config (arch, space, classes, input size) into --out,
     runs the file on its runtime (onnxruntime CPU, torch.jit.load, or a freshly built model)
