@@ -12,7 +12,7 @@ Sources (``--a`` / ``--b``), resolved by :func:`resolve_source`:
 * ``supernet``: BN-recalibrated top-1 of the inherited subnet, each at its own resolution
   (needs a supernet checkpoint; ``quick`` for the embedded quick supernet);
 * ``standalone``: each subnet trained from scratch for ``steps`` steps on the data
-  (:class:`~nasforge.experiments._standalone.StandaloneAccuracy`);
+  (:class:`~nasforge.strategies.objectives.StandaloneAccuracy`);
 * ``csv:PATH:COLUMN``: a column of a tabular benchmark CSV (``arch_str`` rows);
 * ``zc:NAME``: a zero-cost proxy of the randomly initialised subnet (:mod:`nasforge.proxies`);
 * ``predictor:DIR``: a saved accuracy predictor;
@@ -269,7 +269,7 @@ def resolve_source(spec: str, space: SearchSpace, *, supernet: str | None = None
     if spec == "supernet":
         return _supernet_source(space, supernet, seed, accelerator, progress)
     if spec == "standalone":
-        from nasforge.experiments._standalone import StandaloneAccuracy
+        from nasforge.strategies.objectives import StandaloneAccuracy
         from nasforge.supernet.data import open_data
 
         own, size, scale = _data_of(supernet)

@@ -11,13 +11,13 @@ import pytest
 from nasforge.cli import app
 from nasforge.cli._common import run_app
 from nasforge.errors import InvalidInputError
-from nasforge.experiments._standalone import StandaloneAccuracy
 from nasforge.experiments.rank import rank_agreement
 from nasforge.experiments.rank import resolve_source
 from nasforge.experiments.rank import stratified_archs
 from nasforge.search_spaces import get_space
 from nasforge.strategies import FlopsObjective
 from nasforge.strategies import ParamsObjective
+from nasforge.strategies.objectives import StandaloneAccuracy
 from nasforge.supernet.data import load_data
 
 TABLE = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "nb201_dev" / (

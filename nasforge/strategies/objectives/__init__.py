@@ -9,7 +9,8 @@ are rejected *before* the expensive ones (supernet accuracy, a tabular benchmark
 
 One module per adapter: :class:`FlopsObjective`, :class:`ParamsObjective`,
 :class:`LatencyObjective`, :class:`PredictorObjective`, :class:`TabularBenchmark`,
-:class:`SupernetAccuracyObjective` and :class:`CallableObjective`. What they call in other
+:class:`SupernetAccuracyObjective`, :class:`StandaloneAccuracy` (each subnet trained from
+scratch, for `nas rank`) and :class:`CallableObjective`. What they call in other
 layers is typed by the protocols of :mod:`.protocols`; every per-architecture cache is an
 :class:`ArchMemo`. :class:`SearchObjectives` collects the objectives of one search, checks
 feasibility and gives the scalar score of single-objective mode.
@@ -35,6 +36,7 @@ from nasforge.strategies.objectives._params import ParamsObjective
 from nasforge.strategies.objectives._predictor import PredictorObjective
 from nasforge.strategies.objectives._proxy import ProxyObjective
 from nasforge.strategies.objectives._search_objectives import SearchObjectives
+from nasforge.strategies.objectives._standalone import StandaloneAccuracy
 from nasforge.strategies.objectives._supernet_accuracy import SupernetAccuracyObjective
 from nasforge.strategies.objectives._tabular import TabularBenchmark
 from nasforge.strategies.objectives.base import Bound
@@ -59,6 +61,7 @@ __all__ = [
     "PredictorObjective",
     "ProxyObjective",
     "SearchObjectives",
+    "StandaloneAccuracy",
     "SupernetAccuracyObjective",
     "SurrogatePredictor",
     "TabularBenchmark",

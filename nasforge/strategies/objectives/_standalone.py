@@ -30,8 +30,8 @@ import numpy as np
 
 from nasforge.errors import InvalidInputError
 from nasforge.progress import ProgressBar
-from nasforge.strategies.objectives import Objective
 from nasforge.strategies.objectives._memo import ArchMemo
+from nasforge.strategies.objectives.base import Objective
 
 if TYPE_CHECKING:
     import torch
