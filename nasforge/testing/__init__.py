@@ -17,13 +17,18 @@ and the supernet suite restores the shared (module-scoped) supernet after every 
 
 from __future__ import annotations
 
-from nasforge.testing.predictor import PredictorContract
-from nasforge.testing.predictor import synthetic_regression
-from nasforge.testing.space import SpaceContract
-from nasforge.testing.strategy import StrategyContract
-from nasforge.testing.strategy import synthetic_problem
-from nasforge.testing.supernet import SupernetContract
-from nasforge.testing.supernet import perturb_supernet
+from nasforge._extras import require_optional
+
+# the suites are pytest classes: without pytest (a plain install) say which extra brings it
+require_optional({"pytest": "pytest"}, extra="dev", feature="nasforge.testing (contract tests)")
+
+from nasforge.testing.predictor import PredictorContract  # noqa: E402
+from nasforge.testing.predictor import synthetic_regression  # noqa: E402
+from nasforge.testing.space import SpaceContract  # noqa: E402
+from nasforge.testing.strategy import StrategyContract  # noqa: E402
+from nasforge.testing.strategy import synthetic_problem  # noqa: E402
+from nasforge.testing.supernet import SupernetContract  # noqa: E402
+from nasforge.testing.supernet import perturb_supernet  # noqa: E402
 
 __all__ = [
     "PredictorContract",
