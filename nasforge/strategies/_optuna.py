@@ -40,6 +40,7 @@ import numpy as np
 import optuna
 
 from nasforge.errors import InvalidInputError
+from nasforge.strategies._study import route_optuna_logs
 from nasforge.strategies.base import BaseStrategy
 from nasforge.strategies.base import register_strategy
 from nasforge.strategies.base import require_choice_space
@@ -110,6 +111,7 @@ class OptunaStrategy(BaseStrategy):
             smp = sampler
         self.sampler_name = sampler if isinstance(sampler, str) else type(sampler).__name__
         self.storage_url = storage
+        route_optuna_logs()
         self.study = optuna.create_study(storage=storage, sampler=smp, study_name=study_name,
                                          directions=directions, load_if_exists=load_if_exists)
         self._batch = batch_size

@@ -68,11 +68,14 @@ __all__ = ["Claim", "SearchStudy", "StoredCandidate", "dashboard_command", "open
 
 logger = logging.getLogger(__name__)
 
-# Optuna's messages ("A new study created ...") go through Python logging like ours, so the
-# application decides what a person sees; Optuna's own handler would hold on to whatever
-# sys.stderr was when it was first used
-optuna.logging.disable_default_handler()
-optuna.logging.enable_propagation()
+
+def route_optuna_logs() -> None:
+    """Send Optuna's messages ("A new study created ...") through Python logging like ours,
+    so the application decides what a person sees; Optuna's own handler would hold on to
+    whatever ``sys.stderr`` was when it was first used. Called where nasforge opens a study
+    (importing nasforge leaves Optuna's logging alone)."""
+    optuna.logging.disable_default_handler()
+    optuna.logging.enable_propagation()
 
 _META = "nasforge_meta"
 _PROVENANCE = "nasforge_provenance"
@@ -148,6 +151,7 @@ def open_storage(storage: BaseStorage | str | Path) -> tuple[BaseStorage, str]:
         InvalidInputError: an unknown URL scheme, a missing database driver, an unreachable
             server, a file that is not an Optuna SQLite database (the previous format named).
     """
+    route_optuna_logs()
     if isinstance(storage, BaseStorage):
         return storage, type(storage).__name__
     text = str(storage)
