@@ -14,7 +14,9 @@ checkout to compare them side by side, run alternately on the same machine):
   alternating subnet by subnet, with the Spearman of each against a K=8 reference.
 
 The machine's load average is reported with the figures: on the shared 2-core machine other
-processes take CPU, so CPU time is the steadier figure.
+processes take CPU, so CPU time is the steadier figure. The ``nas`` process runs with torch's
+default threads (one per core), as the README's command does; ``--threads N`` sets
+``OMP_NUM_THREADS``.
 
     python benchmarks/main_job.py --tree /tmp/old --tree . [--cache DIR] [--eval-ckpt CKPT]
 """
@@ -49,9 +51,12 @@ def _partial(label: str, value: Any) -> Any:
     return value
 
 
-def _run_job(tree: Path, cache: Path, out: Path) -> dict[str, Any]:
-    env = {**os.environ, "PYTHONPATH": str(tree), "NASFORGE_CACHE": str(cache),
-           "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
+def _run_job(tree: Path, cache: Path, out: Path, threads: int) -> dict[str, Any]:
+    env = {**os.environ, "PYTHONPATH": str(tree), "NASFORGE_CACHE": str(cache)}
+    if threads:  # --threads N; 0: torch's own choice, as the README's command runs
+        env["OMP_NUM_THREADS"] = str(threads)
+    else:
+        env.pop("OMP_NUM_THREADS", None)
     load = os.getloadavg()[0]
     t, c = time.perf_counter(), _cpu()
     proc = subprocess.run([sys.executable, "-m", "nasforge.cli", *JOB, "--out", str(out)],
@@ -77,7 +82,8 @@ def _run_job(tree: Path, cache: Path, out: Path) -> dict[str, Any]:
     }
 
 
-def _main_job(trees: list[Path], seed_cache: Path | None, cold: bool) -> dict[str, Any]:
+def _main_job(trees: list[Path], seed_cache: Path | None, cold: bool, threads: int,
+              keep: Path | None = None) -> dict[str, Any]:
     out: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="main_job_") as tmp:
         caches = {}
@@ -90,10 +96,13 @@ def _main_job(trees: list[Path], seed_cache: Path | None, cold: bool) -> dict[st
         if cold and seed_cache is None:
             for i, tree in enumerate(trees):
                 out[str(tree)]["cold"] = _partial(f"{tree} cold", _run_job(
-                    tree, caches[tree], Path(tmp, f"cold{i}")))
+                    tree, caches[tree], Path(tmp, f"cold{i}"), threads))
         for i, tree in enumerate(trees):
             out[str(tree)]["cached"] = _partial(f"{tree} cached", _run_job(
-                tree, caches[tree], Path(tmp, f"cached{i}")))
+                tree, caches[tree], Path(tmp, f"cached{i}"), threads))
+        if keep is not None:  # the trained quick supernet(s), for later checks
+            for i, tree in enumerate(trees):
+                shutil.copytree(caches[tree], keep / f"cache{i}", dirs_exist_ok=True)
     return out
 
 
@@ -151,17 +160,24 @@ def main() -> None:
     p.add_argument("--cache", type=Path, default=None,
                    help="seed each run's cache with a copy of this NASFORGE_CACHE folder")
     p.add_argument("--no-cold", action="store_true", help="skip the cold runs")
+    p.add_argument("--keep-cache", type=Path, default=None,
+                   help="copy each tree's cache (the trained quick supernet) to DIR/cacheI")
     p.add_argument("--no-job", action="store_true", help="skip the main job runs")
     p.add_argument("--eval-ckpt", type=Path, default=None,
                    help="also time one evaluation, old vs new protocol, on this checkpoint")
     p.add_argument("--eval-n", type=int, default=12, help="subnets for --eval-ckpt")
     p.add_argument("--recal-batches", type=int, default=1,
                    help="K of the new protocol (the search objective's default)")
+    p.add_argument("--threads", type=int, default=0,
+                   help="OMP_NUM_THREADS of the nas process (default: unset, torch's choice: one "
+                        "per core, as the README's command runs)")
     args = p.parse_args()
     trees = [t.resolve() for t in args.tree] or [Path(__file__).resolve().parents[1]]
-    report: dict[str, Any] = {"cpus": os.cpu_count(), "load_start": os.getloadavg()}
+    report: dict[str, Any] = {"cpus": os.cpu_count(), "threads": args.threads or "torch default",
+                              "load_start": os.getloadavg()}
     if not args.no_job:
-        report["main_job"] = _main_job(trees, args.cache, not args.no_cold)
+        report["main_job"] = _main_job(trees, args.cache, not args.no_cold, args.threads,
+                                       args.keep_cache)
     if args.eval_ckpt is not None:
         report["per_eval"] = _partial("per_eval", _per_eval(args.eval_ckpt, args.eval_n,
                                                             args.recal_batches))

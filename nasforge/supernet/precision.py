@@ -15,8 +15,10 @@ slice-gradient store.
 ``channels_last`` (``train.channels_last``, ``nas train --channels-last``) keeps 4-d weights and
 the batch in NHWC layout. Measured on this project's 2-core CPU (elasticvit max subnet at 128 px,
 batch 8, one thread, forward + backward, median of 3): supernet 6.25 s -> 4.48 s, extracted
-subnet 6.46 s -> 4.13 s; so it is offered, off by default until measured on GPUs
-(``benchmarks/gpu_throughput.py --channels-last``).
+subnet 6.46 s -> 4.13 s. The quick recipe (``recipes/quick.yaml``, a CPU default) turns it on
+(30 quick-recipe steps, 2 threads: 42-43 s against 49-57 s); ``TrainConfig`` and the ImageNet
+recipes leave it off until it is measured on GPUs (``benchmarks/gpu_throughput.py
+--channels-last``).
 """
 
 from __future__ import annotations

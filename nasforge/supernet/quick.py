@@ -5,7 +5,9 @@ It follows :data:`~nasforge.supernet.recipe.DEFAULT_RECIPE` (``recipes/quick.yam
 ``elasticvit`` supernet on ``digits`` (images at 32 px), 160 AdamW steps of batch 32 (lr 1e-3,
 cosine, 10 warm-up steps) with ElasticViT's performance-aware sampling, each step training the
 largest subnet (label CE, in-place teacher), one subnet of the current FLOPs level and the
-smallest subnet (both distilled with AlphaNet's alpha-divergence).
+smallest subnet (both distilled with AlphaNet's alpha-divergence), in NHWC layout
+(``channels_last``: ~1.2x faster on CPU). 10% of ``digits`` (180 images) is held out to score
+subnets, so one evaluation forwards 128 recalibration + 180 validation images.
 
 Elastic resolution at a documented proxy scale: ``train.resolution_scale`` is 1/8, so a subnet of
 deployment resolution r trains and is scored at r/8 px (elasticvit 128..256 -> 16..32 px on the

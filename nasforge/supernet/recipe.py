@@ -242,10 +242,11 @@ class Recipe:
     """
 
     data: str = "digits"
-    loader: LoaderConfig = field(default_factory=LoaderConfig)
+    loader: LoaderConfig = field(default_factory=lambda: LoaderConfig(val_fraction=0.1))
     sampler: str = "performance_aware"
     sampler_options: Mapping[str, Any] = field(default_factory=_default_sampler_options)
-    train: TrainConfig = field(default_factory=lambda: TrainConfig(resolution_scale=0.125))
+    train: TrainConfig = field(default_factory=lambda: TrainConfig(resolution_scale=0.125,
+                                                                   channels_last=True))
 
     def to_dict(self) -> dict[str, Any]:
         """Plain, YAML-able dict (tuples as lists)."""
