@@ -8,6 +8,7 @@ the CLI configures logging once per invocation, to stderr, so stdout stays for r
 
 from __future__ import annotations
 
+import os
 import sys
 
 import typer
@@ -57,4 +58,19 @@ for _topic in (_spaces, _arch, _hw, _train, _search, _experiments, _predictor, _
 
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point."""
+    _passive_omp_wait()
     sys.exit(run_app(app, argv))
+
+
+def _passive_omp_wait() -> None:
+    """Let torch's idle OpenMP threads sleep instead of spinning (``OMP_WAIT_POLICY=PASSIVE``),
+    unless the user chose a policy; it must be set before torch loads OpenMP.
+
+    torch runs one thread per core, and a spinning thread whose core another process holds
+    stalls the whole team at every parallel region: on the 2-core development machine, 12
+    quick-recipe training steps took 253 s with the default (active) policy beside one busy
+    single-threaded process, 35.5 s with the passive one, 30.4 s with one thread
+    (``benchmarks/omp_wait.py`` compares the policies on an idle machine).
+    """
+    if "torch" not in sys.modules:
+        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
