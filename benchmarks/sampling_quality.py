@@ -18,7 +18,7 @@ threshold, no claim.
 that run's subnets and stand-alone accuracies instead of training them again.
 
 Usage:
-    python benchmarks/sampling_quality.py [--steps 160] [--subnets 20] [--standalone-steps 40]
+    python benchmarks/sampling_quality.py [--steps 160] [--subnets 20] [--standalone-steps 120]
         [--data mnist5k] [--samplers uniform,sandwich] [--reference rank.json]
 
 Elastic resolution (``--resolution-of CKPT``): no training; takes ``--subnets`` random archs of
@@ -150,7 +150,7 @@ def main() -> None:
     ap.add_argument("--data", default="mnist5k")
     ap.add_argument("--steps", type=int, default=DEFAULT_RECIPE.train.steps)
     ap.add_argument("--subnets", type=int, default=20)
-    ap.add_argument("--standalone-steps", type=int, default=40)
+    ap.add_argument("--standalone-steps", type=int, default=120)
     ap.add_argument("--samplers", default=",".join(PLANS))
     ap.add_argument("--reference", default=None, help="nas rank --json output to reuse")
     ap.add_argument("--seed", type=int, default=0)

@@ -32,12 +32,18 @@ def rank(
     accelerator: str = typer.Option("cpu", "--accelerator", help="cpu, cuda or auto."),
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
     plot: Path | None = typer.Option(None, "--plot", help="Write a scatter plot (PNG) here."),
+    threads: int | None = typer.Option(None, "--threads", min=1,
+                                       help="torch intra-op threads (default: torch's, one per "
+                                            "core); 1 on a busy machine, where more threads "
+                                            "wait on each other"),
 ) -> None:
     """Rank agreement of two accuracy sources over N subnets stratified by FLOPs: Kendall tau,
     Spearman and top-k overlap (e.g. supernet vs stand-alone training)."""
     if a == b:
         raise InvalidInputError(f"nas rank compares two different accuracy sources, got {a!r} "
                                 "for both --a and --b; change one of them")
+    import torch
+
     from nasforge.experiments.rank import plot_rank
     from nasforge.experiments.rank import rank_agreement
     from nasforge.experiments.rank import resolve_source
@@ -47,11 +53,18 @@ def rank(
     sp = get_space(space)
     device = str(resolve_device(accelerator))
     progress = not as_json
-    src_a, src_b = (resolve_source(s, sp, supernet=supernet, data=data, steps=steps, seed=seed,
-                                   accelerator=device, progress=progress) for s in (a, b))
-    # two specs that resolve to the same column name (e.g. two csv sources of one metric)
-    src_a.name, src_b.name = a, b
-    report = rank_agreement(sp, src_a, src_b, n=n, seed=seed, top_k=top_k)
+    before = torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(threads)
+    try:
+        src_a, src_b = (resolve_source(s, sp, supernet=supernet, data=data, steps=steps,
+                                       seed=seed, accelerator=device, progress=progress)
+                        for s in (a, b))
+        # two specs that resolve to the same column name (e.g. two csv sources of one metric)
+        src_a.name, src_b.name = a, b
+        report = rank_agreement(sp, src_a, src_b, n=n, seed=seed, top_k=top_k)
+    finally:
+        torch.set_num_threads(before)
     if plot is not None:
         plot_rank(report, plot)
     if as_json:

@@ -72,7 +72,11 @@ def train_standalone(model: torch.nn.Module, data: BaseImageSource, size: int, *
 
     dev = torch.device(device)
     model.to(dev).train()
-    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
+    # fused AdamW (and a foreach clip): the for-loop AdamW took ~30% of a CPU step of a small
+    # elasticvit subnet (16 px, batch 32); clip + step measured 61 vs 186 ms for the smallest
+    # of nas rank's 20 subnets, 130 vs 380 ms for the largest
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay,
+                            fused=dev.type in ("cpu", "cuda"))
     warm = steps // 10
 
     def factor(step: int) -> float:
@@ -92,7 +96,7 @@ def train_standalone(model: torch.nn.Module, data: BaseImageSource, size: int, *
             loss = F.cross_entropy(model(x), b.y.to(dev))
             opt.zero_grad(set_to_none=True)
             loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0, foreach=True)
             opt.step()
             sched.step()
             done += 1
