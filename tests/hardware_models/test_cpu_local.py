@@ -217,3 +217,19 @@ def test_cpu_clock_measures_and_needs_one_thread() -> None:
 def test_profile_rejects_unreachable_backend(cache: Path) -> None:
     with pytest.raises(InvalidInputError, match="--backend command"):
         profile_device("pixel6", "elasticvit", backend="torch", budget=2, **TINY)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_profile_fusion_networks_are_never_validation_subnets(seed: int) -> None:
+    import inspect
+
+    from nasforge.hardware_models._profiling import _network_archs
+    from nasforge.hardware_models._validate import validate_device
+    from nasforge.search_spaces import get_space
+
+    space = get_space("elasticvit")
+    fitted = {a.arch_id for a in _network_archs(space, 20, seed)}
+    for val_seed in {seed, seed + 1, inspect.signature(validate_device).parameters["seed"].default}:
+        rng = np.random.default_rng(val_seed)  # how nas hw validate samples its subnets
+        validated = {space.sample(rng).arch_id for _ in range(50)}
+        assert not fitted & validated, (seed, val_seed)
