@@ -42,8 +42,9 @@ def rank(
     if a == b:
         raise InvalidInputError(f"nas rank compares two different accuracy sources, got {a!r} "
                                 "for both --a and --b; change one of them")
-    import torch
+    from contextlib import nullcontext
 
+    from nasforge.experiments._verify import torch_threads
     from nasforge.experiments.rank import plot_rank
     from nasforge.experiments.rank import rank_agreement
     from nasforge.experiments.rank import resolve_source
@@ -53,18 +54,13 @@ def rank(
     sp = get_space(space)
     device = str(resolve_device(accelerator))
     progress = not as_json
-    before = torch.get_num_threads()
-    if threads is not None:
-        torch.set_num_threads(threads)
-    try:
+    with torch_threads(threads) if threads is not None else nullcontext():
         src_a, src_b = (resolve_source(s, sp, supernet=supernet, data=data, steps=steps,
                                        seed=seed, accelerator=device, progress=progress)
                         for s in (a, b))
         # two specs that resolve to the same column name (e.g. two csv sources of one metric)
         src_a.name, src_b.name = a, b
         report = rank_agreement(sp, src_a, src_b, n=n, seed=seed, top_k=top_k)
-    finally:
-        torch.set_num_threads(before)
     if plot is not None:
         plot_rank(report, plot)
     if as_json:
