@@ -192,6 +192,27 @@ def _network_archs(space: SearchSpace, n: int, seed: int) -> list[Arch]:
     return [*base, *(space.sample(rng) for _ in range(n - len(base)))]
 
 
+def fusion_networks(folder: Path, space: SearchSpace, n: int, seed: int) -> list[Arch]:
+    """The whole networks the device's fusion rule is fitted to.
+
+    One rule per runtime (DESIGN.md, "a fusion rule per runtime"): profiling a second space into
+    a device folder refits it on the networks of every space profiled there, not on the newest
+    space's alone. Each space contributes the networks :func:`profile_device` draws for it with
+    this ``n`` and ``seed``; networks of other draws that ``networks.csv`` may still hold (an
+    older seed) are left out.
+
+    Args:
+        folder: the device folder (its ``profile.json`` names the spaces profiled so far).
+        space: the space being profiled now (first in the result).
+        n: networks per space.
+        seed: the profile's seed.
+    """
+    others: list[str] = []
+    if (folder / PROFILE_FILE).is_file():
+        others = [s for s in DeviceProfile.load(folder).spaces if s != space.name]
+    return [a for sp in (space, *map(get_space, others)) for a in _network_archs(sp, n, seed)]
+
+
 def measure_networks(runner: Runner, space: SearchSpace, archs: Sequence[Arch],
                      advance: Callable[[int], None] | None = None,
                      group: int = NET_CHUNK,
@@ -363,7 +384,11 @@ def write_profile(*, name: str, folder: Path, space: SearchSpace, runner: Runner
                   holdout: dict[str, Any], nets: dict[str, tuple[float, float]],
                   net_archs: Sequence[Arch], settings: dict[str, Any],
                   n_candidates: int) -> DeviceProfile:
-    """Step 5: fit the fusion rule, write ``profile.json`` (and the sorted table)."""
+    """Step 5: fit the fusion rule, write ``profile.json`` (and the sorted table).
+
+    ``net_archs`` are the networks the rule is fitted to (:func:`fusion_networks`, any spaces);
+    those not in ``nets`` (not measured) are skipped.
+    """
     LatencyTable(table).write_csv(folder / TABLE_FILE)  # sorted, de-torn
     old = DeviceProfile.load(folder) if (folder / PROFILE_FILE).is_file() else None
     remote = runner.name in REMOTE_BACKENDS
@@ -386,11 +411,13 @@ def write_profile(*, name: str, folder: Path, space: SearchSpace, runner: Runner
     fusion_dict: dict[str, Any] = {}
     if fusion_nets:
         sums = bare.predict_many(fusion_nets)
-        nblk = [len(space.blocks(a)) for a in fusion_nets]
+        nblk = [len(get_space(a.space).blocks(a)) for a in fusion_nets]
         fusion = fit_fusion(sums.tolist(), nblk, [nets[a.arch_id][0] for a in fusion_nets])
         profile.errors["fusion"] = fusion.rel_err
         fusion_dict = {**fusion.to_dict(),
                        "networks": [a.arch_id for a in fusion_nets],
+                       "spaces": {sp: sum(a.space == sp for a in fusion_nets)
+                                  for sp in sorted({a.space for a in fusion_nets})},
                        "measured_with": {"backend": runner.name, "clock": runner.clock,
                                          "threads": runner.threads},
                        "fitted": datetime.now(timezone.utc).isoformat(timespec="seconds")}
@@ -478,11 +505,12 @@ def profile_device(
                               batch=batch, time_budget_s=time_budget_s, label=name)
     net_archs = _network_archs(sp, n_networks, seed)
     nets = measure_network_set(runner, sp, net_archs, folder / NETWORKS_FILE, name)
+    fit_archs = fusion_networks(folder, sp, n_networks, seed) if n_networks else []
     regs, holdout = fit_regressors(table, folder, seed)
     settings: dict[str, Any] = {"repeats": repeats, "n_archs": n_archs, "seed": seed,
                                 "budget": plan.budget, "cpus": list(cpus) if cpus else None}
     profile = write_profile(name=name, folder=folder, space=sp, runner=runner, table=table,
-                            regs=regs, holdout=holdout, nets=nets, net_archs=net_archs,
+                            regs=regs, holdout=holdout, nets=nets, net_archs=fit_archs,
                             settings=settings, n_candidates=len(plan.pool.keys))
     f = profile.extra["fusion"]
     rule = (f"network = {f['per_network_ms']:+.3f} ms + sum({f['scale']:.3f} x block "

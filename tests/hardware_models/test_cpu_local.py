@@ -233,3 +233,22 @@ def test_profile_fusion_networks_are_never_validation_subnets(seed: int) -> None
         rng = np.random.default_rng(val_seed)  # how nas hw validate samples its subnets
         validated = {space.sample(rng).arch_id for _ in range(50)}
         assert not fitted & validated, (seed, val_seed)
+
+
+def test_fusion_rule_is_refit_on_every_profiled_space(tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    from nasforge.hardware_models._profiling import _network_archs
+
+    monkeypatch.setenv("NASFORGE_CACHE", str(tmp_path))
+    folder = tmp_path / "devices" / "cpu-local-torch-t1"
+    first = profile_device("cpu-local", "elasticvit", budget=4, **TINY).extra["fusion"]
+    assert first["spaces"] == {"elasticvit": 2}
+    both = profile_device("cpu-local", "elasticvit_efficient", budget=4, **TINY).extra["fusion"]
+    assert both["spaces"] == {"elasticvit": 2, "elasticvit_efficient": 2}
+    assert both["n_networks"] == 4
+    wanted = [a.arch_id for s in ("elasticvit_efficient", "elasticvit")
+              for a in _network_archs(get_space(s), 2, 0)]
+    assert both["networks"] == wanted
+    saved = json.loads((folder / "profile.json").read_text())
+    assert saved["spaces"] == ["elasticvit", "elasticvit_efficient"]
+    assert saved["extra"]["fusion"]["networks"] == wanted
