@@ -252,3 +252,4 @@ def test_fusion_rule_is_refit_on_every_profiled_space(tmp_path: Path,
     saved = json.loads((folder / "profile.json").read_text())
     assert saved["spaces"] == ["elasticvit", "elasticvit_efficient"]
     assert saved["extra"]["fusion"]["networks"] == wanted
+    assert set(saved["extra"]["candidates"]) == {"elasticvit", "elasticvit_efficient"}
