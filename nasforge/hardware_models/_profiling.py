@@ -408,6 +408,11 @@ def write_profile(*, name: str, folder: Path, space: SearchSpace, runner: Runner
     bare = BlockSumLatencyModel(profile, table=LatencyTable(table), regressors=regs,
                                 keying="block")
     fusion_nets = [a for a in net_archs if a.arch_id in nets]
+    unmeasured = sorted({a.space for a in net_archs} - {a.space for a in fusion_nets})
+    if unmeasured:
+        logger.info("fusion rule: no whole networks of %s measured with this seed and count "
+                    "(profiled with other --seed/--networks?); fitted without them",
+                    ", ".join(unmeasured))
     fusion_dict: dict[str, Any] = {}
     if fusion_nets:
         sums = bare.predict_many(fusion_nets)
