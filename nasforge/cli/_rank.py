@@ -42,8 +42,6 @@ def rank(
     if a == b:
         raise InvalidInputError(f"nas rank compares two different accuracy sources, got {a!r} "
                                 "for both --a and --b; change one of them")
-    from contextlib import nullcontext
-
     from nasforge.experiments._verify import torch_threads
     from nasforge.experiments.rank import plot_rank
     from nasforge.experiments.rank import rank_agreement
@@ -54,7 +52,7 @@ def rank(
     sp = get_space(space)
     device = str(resolve_device(accelerator))
     progress = not as_json
-    with torch_threads(threads) if threads is not None else nullcontext():
+    with torch_threads(threads):
         src_a, src_b = (resolve_source(s, sp, supernet=supernet, data=data, steps=steps,
                                        seed=seed, accelerator=device, progress=progress)
                         for s in (a, b))

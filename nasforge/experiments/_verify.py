@@ -56,8 +56,14 @@ def max_abs_diff(a: np.ndarray, b: np.ndarray) -> float:
 
 
 @contextmanager
-def torch_threads(n: int) -> Iterator[None]:
-    """Pin torch's intra-op thread count to ``n`` inside the block, then restore it."""
+def torch_threads(n: int | None) -> Iterator[None]:
+    """Pin torch's intra-op thread count to ``n`` inside the block, then restore it.
+
+    ``None`` leaves torch's setting as it is (a CLI option the user did not give).
+    """
+    if n is None:
+        yield
+        return
     before = torch.get_num_threads()
     torch.set_num_threads(n)
     try:
