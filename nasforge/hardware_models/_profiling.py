@@ -382,11 +382,11 @@ def noise_floor(table: dict[str, LatencyEntry], nets: dict[str, tuple[float, flo
 def write_profile(*, name: str, folder: Path, space: SearchSpace, runner: Runner,
                   table: dict[str, LatencyEntry], regs: BlockRegressors,
                   holdout: dict[str, Any], nets: dict[str, tuple[float, float]],
-                  net_archs: Sequence[Arch], settings: dict[str, Any],
+                  fusion_archs: Sequence[Arch], settings: dict[str, Any],
                   n_candidates: int) -> DeviceProfile:
     """Step 5: fit the fusion rule, write ``profile.json`` (and the sorted table).
 
-    ``net_archs`` are the networks the rule is fitted to (:func:`fusion_networks`, any spaces);
+    ``fusion_archs`` are the networks the rule is fitted to (:func:`fusion_networks`, any spaces);
     those not in ``nets`` (not measured) are skipped.
     """
     LatencyTable(table).write_csv(folder / TABLE_FILE)  # sorted, de-torn
@@ -407,8 +407,8 @@ def write_profile(*, name: str, folder: Path, space: SearchSpace, runner: Runner
     )
     bare = BlockSumLatencyModel(profile, table=LatencyTable(table), regressors=regs,
                                 keying="block")
-    fusion_nets = [a for a in net_archs if a.arch_id in nets]
-    unmeasured = sorted({a.space for a in net_archs} - {a.space for a in fusion_nets})
+    fusion_nets = [a for a in fusion_archs if a.arch_id in nets]
+    unmeasured = sorted({a.space for a in fusion_archs} - {a.space for a in fusion_nets})
     if unmeasured:
         logger.info("fusion rule: no whole networks of %s measured with this seed and count "
                     "(profiled with other --seed/--networks?); fitted without them",
@@ -516,7 +516,7 @@ def profile_device(
     settings: dict[str, Any] = {"repeats": repeats, "n_archs": n_archs, "seed": seed,
                                 "budget": plan.budget, "cpus": list(cpus) if cpus else None}
     profile = write_profile(name=name, folder=folder, space=sp, runner=runner, table=table,
-                            regs=regs, holdout=holdout, nets=nets, net_archs=fit_archs,
+                            regs=regs, holdout=holdout, nets=nets, fusion_archs=fit_archs,
                             settings=settings, n_candidates=len(plan.pool.keys))
     f = profile.extra["fusion"]
     rule = (f"network = {f['per_network_ms']:+.3f} ms + sum({f['scale']:.3f} x block "
