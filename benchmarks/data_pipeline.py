@@ -30,8 +30,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from nasforge.supernet.data.transforms import TrainTransform
-from nasforge.supernet.data.transforms import ValTransform
+from nasforge.data.transforms import TrainTransform
+from nasforge.data.transforms import ValTransform
 
 REPO = Path(__file__).resolve().parents[1]
 

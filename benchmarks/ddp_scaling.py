@@ -2,7 +2,8 @@
 gradient all-reduce time per step, bucketed (25 MB buckets) vs one all-reduce per tensor.
 
 Each setting trains the ``elasticvit`` supernet with the real trainer
-(:class:`~nasforge.supernet.trainer.SupernetTrainer`, ``sandwich`` sampler: max + 1 random +
+(:class:`~nasforge.supernet.training.trainer.SupernetTrainer`, ``sandwich`` sampler: max + 1 random
++
 min per step) on ``synthetic`` 32 px data at a fixed global batch; ranks take strided shards
 of it. After training, each 2-rank process times ``all_reduce_gradients`` on the gradients of
 one real step (slice gradients included), bucketed and per tensor, interleaved, ``--reps``
@@ -26,16 +27,16 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from nasforge.data import load_data
 from nasforge.search_spaces import get_space
 from nasforge.supernet import build_supernet
-from nasforge.supernet.data import load_data
-from nasforge.supernet.distributed import all_reduce_gradients
-from nasforge.supernet.distributed import gradient_buckets
-from nasforge.supernet.distributed import launch
-from nasforge.supernet.samplers import create_sampler
-from nasforge.supernet.sliced_optim import gradients
-from nasforge.supernet.trainer import SupernetTrainer
-from nasforge.supernet.trainer import TrainConfig
+from nasforge.supernet.training.distributed import all_reduce_gradients
+from nasforge.supernet.training.distributed import gradient_buckets
+from nasforge.supernet.training.distributed import launch
+from nasforge.supernet.training.samplers import create_sampler
+from nasforge.supernet.training.sliced_optim import gradients
+from nasforge.supernet.training.trainer import SupernetTrainer
+from nasforge.supernet.training.trainer import TrainConfig
 
 
 def _run(rank: int, world: int, out: str, steps: int, batch: int, reps: int) -> None:

@@ -29,9 +29,9 @@ from torch import nn
 
 from nasforge.search_spaces import get_space
 from nasforge.supernet import build_supernet
-from nasforge.supernet.optim import build_optimizer
-from nasforge.supernet.precision import autocast
-from nasforge.supernet.precision import enable_tf32
+from nasforge.supernet.training.optim import build_optimizer
+from nasforge.supernet.training.precision import autocast
+from nasforge.supernet.training.precision import enable_tf32
 
 
 def _time(fn: Callable[[], None], warmup: int, steps: int) -> float:

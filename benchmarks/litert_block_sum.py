@@ -95,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
     from nasforge.hardware_models._protocol import pinned
     from nasforge.hardware_models._runners import LiteRTRunner
     from nasforge.search_spaces import get_space
-    from nasforge.search_spaces.static import build_block
+    from nasforge.supernet.static import build_block
 
     t_start = time.perf_counter()
     space = get_space(args.space)

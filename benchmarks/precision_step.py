@@ -1,7 +1,8 @@
 """Train-step time fp32 vs bf16 autocast on CPU, side by side (sibling of
 ``supernet_overhead.py``).
 
-Two :class:`~nasforge.supernet.trainer.SupernetTrainer` s of the ``elasticvit`` supernet, one
+Two :class:`~nasforge.supernet.training.trainer.SupernetTrainer` s of the ``elasticvit`` supernet,
+one
 per precision, built from the same seed and fed the same ``synthetic`` batches, step in turn
 (interleaved, so machine load hits both alike); the sampler is ``sandwich`` (max + 1 random +
 min per step) or, with ``--subnet min|max``, a single fixed subnet. Medians over ``--steps``
@@ -25,14 +26,14 @@ import time
 import numpy as np
 import torch
 
+from nasforge.data import load_data
 from nasforge.search_spaces import get_space
 from nasforge.supernet import build_supernet
-from nasforge.supernet.data import load_data
-from nasforge.supernet.samplers import create_sampler
-from nasforge.supernet.samplers.base import BaseSampler
-from nasforge.supernet.samplers.base import SampledArch
-from nasforge.supernet.trainer import SupernetTrainer
-from nasforge.supernet.trainer import TrainConfig
+from nasforge.supernet.training.samplers import create_sampler
+from nasforge.supernet.training.samplers.base import BaseSampler
+from nasforge.supernet.training.samplers.base import SampledArch
+from nasforge.supernet.training.trainer import SupernetTrainer
+from nasforge.supernet.training.trainer import TrainConfig
 
 
 class _Fixed(BaseSampler):

@@ -45,9 +45,9 @@ def _variant(name: str, changes: dict[str, Any], n_archs: int, resolutions: list
     from nasforge.search_spaces import get_space
     from nasforge.supernet.evaluate import EvalSet
     from nasforge.supernet.evaluate import evaluate_subnets
-    from nasforge.supernet.recipe import apply_overrides
-    from nasforge.supernet.recipe import load_recipe
-    from nasforge.supernet.training import train_supernet
+    from nasforge.supernet.training.recipe import apply_overrides
+    from nasforge.supernet.training.recipe import load_recipe
+    from nasforge.supernet.training.train import train_supernet
 
     torch.set_num_threads(1)
     recipe = apply_overrides(load_recipe("quick"), {"loader.workers": 0, **changes})

@@ -41,8 +41,8 @@ from scipy.stats import spearmanr
 
 from nasforge.search_spaces import get_space
 from nasforge.supernet.evaluate import evaluate_subnet
-from nasforge.supernet.quick import DEFAULT_RECIPE
-from nasforge.supernet.quick import train_supernet
+from nasforge.supernet.training.quick import DEFAULT_RECIPE
+from nasforge.supernet.training.quick import train_supernet
 
 
 def resolution_spearman(path: str, subnets: int, seed: int, values: list[int]
@@ -95,13 +95,13 @@ def _reference(path: str, space: object) -> tuple[list[object], np.ndarray, dict
 
 def sampler_ranks(opts: argparse.Namespace) -> dict[str, object]:
     """Train one supernet per sampler; tau of each against the same stand-alone accuracies."""
+    from nasforge.data import open_data
     from nasforge.experiments.rank import stratified_archs
     from nasforge.predictors.metrics import kendall_tau
     from nasforge.predictors.metrics import spearman
     from nasforge.predictors.metrics import top_k_precision
     from nasforge.strategies.objectives import StandaloneAccuracy
     from nasforge.strategies.objectives import SupernetAccuracyObjective
-    from nasforge.supernet.data import open_data
 
     space = get_space(opts.space)
     train = dataclasses.replace(DEFAULT_RECIPE.train, steps=opts.steps, seed=opts.seed)

@@ -3,7 +3,8 @@
 A step is forward + backward + optimizer step on one fixed batch. The supernet (min or max
 subnet active) and the extracted static subnet are timed side by side in one process,
 interleaved, and the ratio of the medians is reported. The supernet steps with the optimizer
-its trainer uses (the slice-aware one of ``nasforge.supernet.sliced_optim``, which updates the
+its trainer uses (the slice-aware one of ``nasforge.supernet.training.sliced_optim``, which updates
+the
 active slices only); the static subnet with the same optimizer class over its whole tensors
 (the same kernels, so the ratio isolates the supernet's overhead). ``stock_opt`` times both with
 the stock torch optimizer instead, for comparison. Two settings: ``digits`` (batch 32 at
@@ -30,9 +31,9 @@ from torch import nn
 
 from nasforge.search_spaces import get_space
 from nasforge.supernet import build_supernet
-from nasforge.supernet.sliced_optim import SlicedAdamW
-from nasforge.supernet.sliced_optim import SlicedSGD
-from nasforge.supernet.sliced_optim import SliceGrads
+from nasforge.supernet.training.sliced_optim import SlicedAdamW
+from nasforge.supernet.training.sliced_optim import SlicedSGD
+from nasforge.supernet.training.sliced_optim import SliceGrads
 
 
 def _optimizer(name: str, params: list[nn.Parameter], sliced: bool,

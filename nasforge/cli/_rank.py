@@ -47,7 +47,7 @@ def rank(
     from nasforge.experiments.rank import rank_agreement
     from nasforge.experiments.rank import resolve_source
     from nasforge.search_spaces import get_space
-    from nasforge.supernet.quick import resolve_device
+    from nasforge.supernet.training.quick import resolve_device
 
     sp = get_space(space)
     device = str(resolve_device(accelerator))

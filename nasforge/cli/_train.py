@@ -1,6 +1,7 @@
 """``nas train`` and ``nas eval``: supernet training and subnet evaluation.
 
-``nas train`` follows a recipe (:mod:`nasforge.supernet.recipe`): ``--config FILE`` or a shipped
+``nas train`` follows a recipe (:mod:`nasforge.supernet.training.recipe`): ``--config FILE`` or a
+shipped
 name (``quick``, ``elasticvit_imagenet``, ``attentivenas_imagenet``), default ``quick``; flags
 and ``--set section.key=value`` override single keys; ``--print-config`` prints the resolved
 recipe and exits.
@@ -181,7 +182,7 @@ def _parse_ckpt_every(raw: str) -> dict[str, Any]:
 
 def _check_out(out: Path, resume: bool) -> None:
     """Refuse an output path that cannot hold a run, before any work starts."""
-    from nasforge.supernet.trainer import CHECKPOINT_NAME
+    from nasforge.supernet.training.trainer import CHECKPOINT_NAME
 
     if out.exists() and not out.is_dir():
         raise InvalidInputError(f"--out {out} is a file; give a folder for the run")
@@ -216,13 +217,13 @@ def _run_job(job: _TrainJob) -> None:
     import torch
 
     from nasforge.search_spaces import get_space
-    from nasforge.supernet.distributed import init_from_env
-    from nasforge.supernet.distributed import shutdown
     from nasforge.supernet.evaluate import evaluate_subnet
-    from nasforge.supernet.precision import enable_tf32
-    from nasforge.supernet.recipe import recipe_from_dict
-    from nasforge.supernet.training import resolve_device
-    from nasforge.supernet.training import train_supernet
+    from nasforge.supernet.training.distributed import init_from_env
+    from nasforge.supernet.training.distributed import shutdown
+    from nasforge.supernet.training.precision import enable_tf32
+    from nasforge.supernet.training.recipe import recipe_from_dict
+    from nasforge.supernet.training.train import resolve_device
+    from nasforge.supernet.training.train import train_supernet
 
     if job.threads:
         torch.set_num_threads(job.threads)
@@ -264,8 +265,8 @@ def _spawn(job: _TrainJob, nproc: int) -> None:
     """Run ``job`` on ``nproc`` local ranks; a rank that dies stops the run with one line."""
     import torch.multiprocessing as mp
 
-    from nasforge.supernet.distributed import launch
-    from nasforge.supernet.trainer import CHECKPOINT_NAME
+    from nasforge.supernet.training.distributed import launch
+    from nasforge.supernet.training.trainer import CHECKPOINT_NAME
 
     try:
         launch(_rank_main, nproc, job, backend="")
@@ -339,13 +340,13 @@ def train(
 ) -> None:
     """Train a weight-sharing supernet from a recipe (resumable with --resume)."""
     from nasforge.search_spaces import get_space
-    from nasforge.supernet.distributed import available_slots
-    from nasforge.supernet.precision import check_precision
-    from nasforge.supernet.recipe import DEFAULT_RECIPE
-    from nasforge.supernet.recipe import apply_overrides
-    from nasforge.supernet.recipe import load_recipe
-    from nasforge.supernet.samplers import SAMPLERS
-    from nasforge.supernet.training import resolve_device
+    from nasforge.supernet.training.distributed import available_slots
+    from nasforge.supernet.training.precision import check_precision
+    from nasforge.supernet.training.recipe import DEFAULT_RECIPE
+    from nasforge.supernet.training.recipe import apply_overrides
+    from nasforge.supernet.training.recipe import load_recipe
+    from nasforge.supernet.training.samplers import SAMPLERS
+    from nasforge.supernet.training.train import resolve_device
 
     # flags that are recipe keys are range-checked by the recipe (one rule for flags, --set and
     # files); its error then names the flag beside the key
@@ -389,7 +390,7 @@ def train(
     _check_out(out, resume)
     job = _TrainJob(space, recipe.to_dict(), out, resume, accelerator, progress, evaluate)
     if ray_address is not None:
-        from nasforge.supernet._ray_train import train_on_ray
+        from nasforge.supernet.training._ray_train import train_on_ray
 
         if nproc not in (None, 1):
             raise InvalidInputError("--nproc and --ray-address exclude each other: Ray Train "
@@ -452,10 +453,10 @@ def eval_cmd(
     """
     from nasforge.supernet.checkpoint import RunConfig
     from nasforge.supernet.checkpoint import load_supernet
-    from nasforge.supernet.distributed import rank_and_world
     from nasforge.supernet.evaluate import EvalSet
     from nasforge.supernet.evaluate import evaluate_subnets
-    from nasforge.supernet.training import resolve_device
+    from nasforge.supernet.training.distributed import rank_and_world
+    from nasforge.supernet.training.train import resolve_device
 
     _check_flags([("--recal-batches", recal_batches, "int", 1, None),
                   ("--batch-size", batch_size, "int", 1, None),
@@ -515,8 +516,8 @@ def eval_cmd(
 def _ray_eval(model: Any, ds: Any, archs: list[Any], address: str, workers: int,
               recal_batches: int, batch_size: int, val_images: int | None, seed: int,
               device: str) -> list[Any]:
+    from nasforge.data import ImageData
     from nasforge.experiments.pool import SupernetActorPool
-    from nasforge.supernet.data import ImageData
 
     if not isinstance(ds, ImageData):
         raise InvalidInputError(f"--ray-address shares the dataset through Ray's object store, "

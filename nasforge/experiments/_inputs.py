@@ -307,7 +307,7 @@ def _checkpoint(cfg: ExperimentConfig, space: SearchSpace, progress: bool) -> Pa
         return Path(str(cfg.supernet))
     from nasforge._paths import cache_dir
     from nasforge.supernet import train_quick_supernet
-    from nasforge.supernet.quick import resolve_device
+    from nasforge.supernet.training.quick import resolve_device
 
     logger.info("no --supernet/--predictor/--benchmark: using the embedded quick supernet of "
                 "%s on `digits` (trained once, cached under %s)", space.name, cache_dir())
@@ -318,7 +318,7 @@ def _checkpoint(cfg: ExperimentConfig, space: SearchSpace, progress: bool) -> Pa
 def _load_supernet(cfg: ExperimentConfig, space: SearchSpace, ckpt: Path) -> SupernetAccuracy:
     from nasforge.supernet import load_supernet
     from nasforge.supernet.checkpoint import RunConfig
-    from nasforge.supernet.quick import resolve_device
+    from nasforge.supernet.training.quick import resolve_device
 
     device = resolve_device(cfg.accelerator)
     supernet, state = load_supernet(ckpt, expect_space=space.name)

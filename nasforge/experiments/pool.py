@@ -17,7 +17,7 @@ Ray is the optional extra ``nasforge[ray]``; it is imported when a pool is built
 Example:
     >>> from nasforge.search_spaces import get_space
     >>> from nasforge.supernet import build_supernet
-    >>> from nasforge.supernet.data import load_data
+    >>> from nasforge.data import load_data
     >>> space = get_space("elasticvit")
     >>> data = load_data("synthetic", 32)
     >>> with SupernetActorPool(build_supernet(space, data.num_classes), data,  # doctest: +SKIP
@@ -44,9 +44,9 @@ from nasforge.errors import MissingDependencyError
 from nasforge.errors import NasforgeError
 
 if TYPE_CHECKING:
+    from nasforge.data import ImageData
     from nasforge.search_spaces.arch import Arch
     from nasforge.supernet.base import Supernet
-    from nasforge.supernet.data import ImageData
     from nasforge.supernet.evaluate import SubnetAccuracy
 
 __all__ = ["MissingDependencyError", "SupernetActorPool", "import_ray"]
@@ -92,8 +92,8 @@ class _Worker:
                  ) -> None:
         import torch
 
+        from nasforge.data import ImageData
         from nasforge.search_spaces import get_space
-        from nasforge.supernet.data import ImageData
         from nasforge.supernet.evaluate import EvalSet
         from nasforge.supernet.registry import build_supernet
 

@@ -269,8 +269,8 @@ def resolve_source(spec: str, space: SearchSpace, *, supernet: str | None = None
     if spec == "supernet":
         return _supernet_source(space, supernet, seed, accelerator, progress)
     if spec == "standalone":
+        from nasforge.data import open_data
         from nasforge.strategies.objectives import StandaloneAccuracy
-        from nasforge.supernet.data import open_data
 
         own, size, scale = _data_of(supernet)
         if data is None and own is None:
@@ -335,7 +335,7 @@ def _data_of(supernet: str | None) -> tuple[str | None, int, float | None]:
     if supernet is None:
         return None, 32, None
     if supernet == "quick":
-        from nasforge.supernet.quick import DEFAULT_RECIPE
+        from nasforge.supernet.training.quick import DEFAULT_RECIPE
 
         t = DEFAULT_RECIPE.train
         return str(DEFAULT_RECIPE.data), t.input_size, t.resolution_scale

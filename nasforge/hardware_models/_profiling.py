@@ -10,7 +10,7 @@ skips what is there.
 2. :func:`measure_block_set`: a seed set of them, then adaptive rounds (a bootstrap ensemble
    picks the ``batch`` candidates where it is least sure) until ``budget`` blocks are measured
    or ``time_budget_s`` has passed; each block built with
-   :func:`~nasforge.search_spaces.static.build_block` and timed by the runner
+   :func:`~nasforge.supernet.static.build_block` and timed by the runner
    (:mod:`~nasforge.hardware_models._runners`, protocol in
    :mod:`~nasforge.hardware_models._protocol`);
 3. :func:`measure_network_set`: ``n_networks`` whole networks measured end to end;
@@ -164,7 +164,7 @@ def network_key(space: str, arch: Arch) -> str:
 
 def _measure_blocks(runner: Runner, keys: Sequence[str], blocks: dict[str, Any], path: Path,
                     table: dict[str, LatencyEntry], advance: Callable[[int], None]) -> None:
-    from nasforge.search_spaces.static import build_block
+    from nasforge.supernet.static import build_block
 
     for i in range(0, len(keys), CHUNK):
         chunk = keys[i:i + CHUNK]

@@ -8,7 +8,7 @@ The same cells as the tabular ``nasbench201`` space, plus a ``resolution`` field
 default, NB201's CIFAR size), with a PyTorch model: NB201's CIFAR ``TinyNetwork`` (3x3 conv
 3->16 + BN stem, three stages of 5 cells at C = 16, 32, 64 with a residual reduction block
 between stages, BN + ReLU, global pool, Linear; see
-:mod:`nasforge.search_spaces.static._nb201`). FLOPs and parameters come from the same blocks as
+:mod:`nasforge.supernet.static._nb201`). FLOPs and parameters come from the same blocks as
 the tabular space and equal a count over the built module. Being a network space it has a
 weight-sharing supernet (``nasbench201_net`` in :data:`nasforge.supernet.SUPERNETS`) and is
 what zero-cost proxies score (:mod:`nasforge.proxies`). The tabular ``nasbench201`` space is
@@ -150,8 +150,8 @@ class NB201NetSpace(NB201Space):
         """A randomly initialised NB201 network of ``arch`` (:class:`NB201Network`)."""
         import dataclasses
 
-        from nasforge.search_spaces.static import build_block
-        from nasforge.search_spaces.static._nb201 import NB201Network
+        from nasforge.supernet.static import build_block
+        from nasforge.supernet.static._nb201 import NB201Network
 
         self.validate(arch)
         blocks = self.blocks(arch)

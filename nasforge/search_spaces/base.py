@@ -130,7 +130,7 @@ class SearchSpace(abc.ABC):
 
     def build_model(self, arch: Arch, num_classes: int | None = None) -> torch.nn.Module:
         """A randomly initialised static PyTorch model of ``arch`` (the supernet's twin)."""
-        from nasforge.search_spaces.static import build_model
+        from nasforge.supernet.static import build_model
 
         return build_model(self, arch, num_classes=num_classes)
 

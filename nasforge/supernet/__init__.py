@@ -40,30 +40,30 @@ __all__ = [
 ]
 
 # ---- supernet training: samplers, losses, data, trainer, checkpoints (owner: training) -------
+from nasforge.data import DATASETS
+from nasforge.data import BaseImageSource
+from nasforge.data import ImageData
+from nasforge.data import LoaderConfig
+from nasforge.data import load_data
+from nasforge.data import open_data
 from nasforge.supernet.checkpoint import RunConfig
 from nasforge.supernet.checkpoint import load_supernet
 from nasforge.supernet.checkpoint import read_checkpoint
-from nasforge.supernet.data import DATASETS
-from nasforge.supernet.data import BaseImageSource
-from nasforge.supernet.data import ImageData
-from nasforge.supernet.data import LoaderConfig
-from nasforge.supernet.data import load_data
-from nasforge.supernet.data import open_data
 from nasforge.supernet.evaluate import SubnetAccuracy
 from nasforge.supernet.evaluate import evaluate_subnet
-from nasforge.supernet.quick import train_quick_supernet
-from nasforge.supernet.recipe import DEFAULT_RECIPE
-from nasforge.supernet.recipe import Recipe
-from nasforge.supernet.recipe import load_recipe
-from nasforge.supernet.samplers import SAMPLERS
-from nasforge.supernet.samplers import BaseSampler
-from nasforge.supernet.samplers import create_sampler
-from nasforge.supernet.sliced_optim import SlicedAdamW
-from nasforge.supernet.sliced_optim import SlicedSGD
-from nasforge.supernet.sliced_optim import SliceGrads
-from nasforge.supernet.trainer import SupernetTrainer
-from nasforge.supernet.trainer import TrainConfig
-from nasforge.supernet.training import train_supernet
+from nasforge.supernet.training.quick import train_quick_supernet
+from nasforge.supernet.training.recipe import DEFAULT_RECIPE
+from nasforge.supernet.training.recipe import Recipe
+from nasforge.supernet.training.recipe import load_recipe
+from nasforge.supernet.training.samplers import SAMPLERS
+from nasforge.supernet.training.samplers import BaseSampler
+from nasforge.supernet.training.samplers import create_sampler
+from nasforge.supernet.training.sliced_optim import SlicedAdamW
+from nasforge.supernet.training.sliced_optim import SlicedSGD
+from nasforge.supernet.training.sliced_optim import SliceGrads
+from nasforge.supernet.training.train import train_supernet
+from nasforge.supernet.training.trainer import SupernetTrainer
+from nasforge.supernet.training.trainer import TrainConfig
 
 __all__ += [
     "DATASETS",

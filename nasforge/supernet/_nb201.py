@@ -7,14 +7,14 @@ Paper:
 Every edge position holds all 5 ops (the weights of ``nor_conv_1x1`` and ``nor_conv_3x3``, each
 ReLU-Conv-BN; pooling, skip and zero have none); the active arch picks one op per edge (SPOS's
 single path). Stem, reduction blocks and head have fixed shapes. Each layer is the dynamic twin
-of :mod:`nasforge.search_spaces.static._nb201`'s modules, and exports the active op's tensors
+of :mod:`nasforge.supernet.static._nb201`'s modules, and exports the active op's tensors
 under the static twin's names.
 
 The generic :class:`~nasforge.supernet.base.Supernet` runs its active layers as a chain; a cell
 is a DAG, so the edge layers pass a :class:`CellState` along the chain: the first edge of a cell
 receives the cell input (a tensor) and starts the state, each edge adds its op's output to its
 target node, and the sixth returns node 3 (a tensor again). The computation is exactly
-:func:`~nasforge.search_spaces.static._nb201.run_cell`'s.
+:func:`~nasforge.supernet.static._nb201.run_cell`'s.
 """
 
 from __future__ import annotations

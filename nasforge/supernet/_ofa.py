@@ -20,8 +20,6 @@ import torch.nn.functional as F
 from torch import nn
 
 from nasforge.search_spaces.block import Block
-from nasforge.search_spaces.static._layers import make_act
-from nasforge.search_spaces.static._ofa import CLASSIFIER_DROPOUT
 from nasforge.supernet.base import DynamicLayer
 from nasforge.supernet.base import SupernetSpec
 from nasforge.supernet.base import _require
@@ -31,6 +29,8 @@ from nasforge.supernet.layers import DynamicMBConv
 from nasforge.supernet.layers import prefixed
 from nasforge.supernet.ops import DynamicConv2d
 from nasforge.supernet.registry import register_supernet
+from nasforge.supernet.static._layers import make_act
+from nasforge.supernet.static._ofa import CLASSIFIER_DROPOUT
 
 __all__ = ["DynamicClassifier", "DynamicConvAct", "DynamicPool"]
 

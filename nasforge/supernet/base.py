@@ -9,7 +9,7 @@ tensor; *dynamic layers* (:class:`DynamicLayer`) compose ops, hold the active :c
 export the views their static twin needs; the *network* (:class:`Supernet`) is the same for every
 space. It builds one dynamic layer per block of ``space.blocks(space.max_arch())`` through a
 registry of per-kind builders (:func:`register_dynamic_builder`, mirroring
-:func:`nasforge.search_spaces.static.register_block_builder`), keys each layer by
+:func:`nasforge.supernet.static.register_block_builder`), keys each layer by
 ``(stage, index in stage)``, and maps an architecture's blocks onto those layers.
 
 Call protocol:
@@ -17,7 +17,7 @@ Call protocol:
 * ``set_active(arch)`` validates ``arch`` and activates one layer per block; ``forward`` runs
   the active layers in block order.
 * ``enable_slice_grads()`` makes the ops keep slice-sized gradients in a
-  :class:`~nasforge.supernet.sliced_optim.SliceGrads` store for the slice-aware optimizers
+  :class:`~nasforge.supernet.training.sliced_optim.SliceGrads` store for the slice-aware optimizers
   (the trainer does this); by default gradients land in ``param.grad`` as usual.
 * ``extract(arch)`` builds the static twin ``space.build_model(arch, num_classes)`` and copies
   each layer's exported slices into it once (under ``no_grad``, cloned). It changes nothing in
@@ -45,7 +45,7 @@ from nasforge.registry import Registry
 from nasforge.search_spaces.arch import Arch
 from nasforge.search_spaces.block import Block
 from nasforge.supernet.ops import SlicedOp
-from nasforge.supernet.sliced_optim import SliceGrads
+from nasforge.supernet.training.sliced_optim import SliceGrads
 
 if TYPE_CHECKING:
     from nasforge.search_spaces.base import SearchSpace
@@ -247,7 +247,7 @@ class Supernet(nn.Module):
     def enable_slice_grads(self, store: SliceGrads | None = None) -> SliceGrads:
         """Keep the dynamic ops' gradients slice-sized, in ``store`` (a new one by default).
 
-        Only the slice-aware optimizers of :mod:`nasforge.supernet.sliced_optim` read the
+        Only the slice-aware optimizers of :mod:`nasforge.supernet.training.sliced_optim` read the
         store: a stock optimizer would see no gradient for the sliced parameters (call
         :meth:`disable_slice_grads` before using one).
 

@@ -135,8 +135,8 @@ class RunConfig:
         """The data source of this run (or of ``spec``) at the run's size and scale."""
         import dataclasses as dc
 
-        from nasforge.supernet.data import LoaderConfig
-        from nasforge.supernet.data import open_data
+        from nasforge.data import LoaderConfig
+        from nasforge.data import open_data
 
         known = {f.name for f in dc.fields(LoaderConfig)}
         opts: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v

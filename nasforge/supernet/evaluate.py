@@ -25,11 +25,11 @@ from typing import Any
 
 import torch
 
+from nasforge.data.base import BaseImageSource
+from nasforge.data.transforms import normalize
+from nasforge.data.transforms import resize_batch
 from nasforge.errors import InvalidInputError
 from nasforge.supernet.bn import recalibrate_bn
-from nasforge.supernet.data.base import BaseImageSource
-from nasforge.supernet.data.transforms import normalize
-from nasforge.supernet.data.transforms import resize_batch
 
 if TYPE_CHECKING:
     from nasforge.search_spaces.arch import Arch
@@ -101,7 +101,7 @@ class EvalSet:
         InvalidInputError: a size below 1.
 
     Example:
-        >>> from nasforge.supernet.data import load_data
+        >>> from nasforge.data import load_data
         >>> es = EvalSet(load_data("synthetic", 16), recal_batches=1, batch_size=8)
         >>> [tuple(x.shape) for x in es.recal(12)]
         [(8, 3, 12, 12)]
@@ -357,8 +357,8 @@ def evaluate_subnets(supernet: Supernet, archs: Sequence[Arch], data: BaseImageS
     sizes = [data.eval_size(getattr(a, "resolution", None)) for a in archs]
     rank, world = 0, 1
     if distributed:
-        from nasforge.supernet.distributed import is_distributed
-        from nasforge.supernet.distributed import rank_and_world
+        from nasforge.supernet.training.distributed import is_distributed
+        from nasforge.supernet.training.distributed import rank_and_world
 
         if is_distributed():
             rank, world = rank_and_world()

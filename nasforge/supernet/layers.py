@@ -4,7 +4,7 @@ Paper:
     Once-for-All: Train One Network and Specialize it for Efficient Deployment,
     https://arxiv.org/abs/1908.09791
 
-Each layer mirrors the math of its twin in :mod:`nasforge.search_spaces.static._layers`
+Each layer mirrors the math of its twin in :mod:`nasforge.supernet.static._layers`
 operation by operation (same functional calls in the same order), so the active supernet and
 the extracted static model agree to float rounding. Module names equal the twin's, so
 :meth:`~nasforge.supernet.base.DynamicLayer.export` keys are the twin's ``state_dict`` keys.
@@ -17,7 +17,6 @@ import torch.nn.functional as F
 from torch import nn
 
 from nasforge.search_spaces.block import Block
-from nasforge.search_spaces.static._layers import make_act
 from nasforge.supernet.base import DynamicLayer
 from nasforge.supernet.base import SupernetSpec
 from nasforge.supernet.base import _require
@@ -28,6 +27,7 @@ from nasforge.supernet.ops import DynamicDepthwiseConv2d
 from nasforge.supernet.ops import DynamicLayerNorm
 from nasforge.supernet.ops import DynamicLinear
 from nasforge.supernet.ops import DynamicSE
+from nasforge.supernet.static._layers import make_act
 
 __all__ = [
     "DynamicConvBNAct",

@@ -26,8 +26,6 @@ from torch import nn
 
 from nasforge.errors import InvalidInputError
 from nasforge.search_spaces.block import Block
-from nasforge.search_spaces.static._layers import bias_index_for
-from nasforge.search_spaces.static._layers import relative_position_index
 from nasforge.supernet.base import DynamicLayer
 from nasforge.supernet.base import SupernetSpec
 from nasforge.supernet.base import _require
@@ -35,6 +33,8 @@ from nasforge.supernet.layers import prefixed
 from nasforge.supernet.ops import DynamicDepthwiseConv2d
 from nasforge.supernet.ops import DynamicLayerNorm
 from nasforge.supernet.ops import DynamicLinear
+from nasforge.supernet.static._layers import bias_index_for
+from nasforge.supernet.static._layers import relative_position_index
 
 __all__ = ["DynamicAttention", "linear_attention", "softmax_attention", "window_attention"]
 

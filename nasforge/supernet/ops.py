@@ -9,10 +9,10 @@ Every op keeps exactly one max-size tensor per role and slices it by prefix
 ``weight_t[:in, :out]``), centre-crops depthwise kernels, and reads its input width from the
 input's shape. ``forward`` never allocates, copies or reassigns a parameter: the slices are
 views, taken through :func:`take`: by default the gradient flows into the active part of
-``param.grad`` as autograd does; with a :class:`~nasforge.supernet.sliced_optim.SliceGrads`
+``param.grad`` as autograd does; with a :class:`~nasforge.supernet.training.sliced_optim.SliceGrads`
 store set (``slice_grads``) it stays slice-sized, for the slice-aware optimizers.
 
-``export(...)`` returns the views a static twin (:mod:`nasforge.search_spaces.static`) needs,
+``export(...)`` returns the views a static twin (:mod:`nasforge.supernet.static`) needs,
 keyed by the twin's ``state_dict`` names; the supernet clones them once when it extracts a
 subnet.
 """
@@ -26,8 +26,8 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
-from nasforge.supernet.sliced_optim import Region
-from nasforge.supernet.sliced_optim import SliceGrads
+from nasforge.supernet.training.sliced_optim import Region
+from nasforge.supernet.training.sliced_optim import SliceGrads
 
 __all__ = [
     "DynamicBatchNorm1d",
@@ -49,7 +49,7 @@ def take(param: torch.Tensor, region: Region, store: SliceGrads | None) -> torch
 
     Without a ``store`` (or without autograd) it is plain indexing and the gradient lands in
     ``param.grad`` at full size, as autograd does. With a store the gradient stays
-    slice-sized and goes to ``store`` (see :mod:`nasforge.supernet.sliced_optim`).
+    slice-sized and goes to ``store`` (see :mod:`nasforge.supernet.training.sliced_optim`).
     """
     if store is None or not (param.requires_grad and torch.is_grad_enabled()):
         return param[region]

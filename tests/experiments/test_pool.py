@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 import torch
 
+from nasforge.data import load_data
 from nasforge.errors import InvalidInputError
 from nasforge.search_spaces import get_space
 from nasforge.strategies.objectives import SupernetAccuracyObjective as SubnetEvaluator
 from nasforge.supernet import build_supernet
-from nasforge.supernet.data import load_data
 
 ray = pytest.importorskip("ray")
 

@@ -10,6 +10,7 @@ import pytest
 
 from nasforge.cli import app
 from nasforge.cli._common import run_app
+from nasforge.data import load_data
 from nasforge.errors import InvalidInputError
 from nasforge.experiments.rank import rank_agreement
 from nasforge.experiments.rank import resolve_source
@@ -18,7 +19,6 @@ from nasforge.search_spaces import get_space
 from nasforge.strategies import FlopsObjective
 from nasforge.strategies import ParamsObjective
 from nasforge.strategies.objectives import StandaloneAccuracy
-from nasforge.supernet.data import load_data
 
 TABLE = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "nb201_dev" / (
     "nb201_dev.csv")

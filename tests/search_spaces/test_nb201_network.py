@@ -11,8 +11,8 @@ from nasforge.errors import InvalidArchitectureError
 from nasforge.errors import InvalidInputError
 from nasforge.search_spaces import NB201NetArch
 from nasforge.search_spaces import get_space
-from nasforge.search_spaces.static._nb201 import NB201Network
-from nasforge.search_spaces.static._nb201 import run_cell
+from nasforge.supernet.static._nb201 import NB201Network
+from nasforge.supernet.static._nb201 import run_cell
 from tests.search_spaces.test_flops_vs_torch import _count
 
 BEST = ("|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+"

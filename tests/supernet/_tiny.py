@@ -4,8 +4,8 @@ that need many steps (precision). Imports nothing beyond torch, numpy and nasfor
 
 from __future__ import annotations
 
-from nasforge.supernet.samplers.base import BaseSampler
-from nasforge.supernet.samplers.base import SampledArch
+from nasforge.supernet.training.samplers.base import BaseSampler
+from nasforge.supernet.training.samplers.base import SampledArch
 
 
 class MinOnly(BaseSampler):

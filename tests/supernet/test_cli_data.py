@@ -16,8 +16,8 @@ from safetensors.torch import load_file
 
 from nasforge.cli import app
 from nasforge.cli._common import run_app
-from nasforge.supernet.recipe import DEFAULT_RECIPE
-from nasforge.supernet.recipe import load_recipe
+from nasforge.supernet.training.recipe import DEFAULT_RECIPE
+from nasforge.supernet.training.recipe import load_recipe
 from tests.supernet._images import make_imagefolder
 
 REPO = Path(__file__).resolve().parents[2]

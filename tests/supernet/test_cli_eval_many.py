@@ -75,7 +75,7 @@ def _eval_rank(rank: int, world_size: int, sn: str, archs: str, out: str) -> Non
 def test_two_gloo_ranks_write_the_one_process_csv(run_dir: Path, tmp_path: Path) -> None:
     import yaml
 
-    from nasforge.supernet.distributed import launch
+    from nasforge.supernet.training.distributed import launch
 
     space = get_space("elasticvit")
     rng = np.random.default_rng(1)

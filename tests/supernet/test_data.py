@@ -8,11 +8,11 @@ import pytest
 import torch
 from PIL import Image
 
+from nasforge.data import BatchStream
+from nasforge.data import load_data
+from nasforge.data import read_cifar_batch
 from nasforge.errors import InvalidInputError
 from nasforge.errors import UnknownNameError
-from nasforge.supernet.data import BatchStream
-from nasforge.supernet.data import load_data
-from nasforge.supernet.data import read_cifar_batch
 
 
 def test_digits_is_upsampled_three_channel_normalised_and_split_deterministically() -> None:

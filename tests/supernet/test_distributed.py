@@ -16,15 +16,15 @@ from safetensors.torch import save_file
 
 from nasforge.cli import app
 from nasforge.cli._common import run_app
+from nasforge.data import load_data
 from nasforge.search_spaces import get_space
 from nasforge.supernet import build_supernet
-from nasforge.supernet.data import load_data
-from nasforge.supernet.distributed import all_reduce_gradients
-from nasforge.supernet.distributed import gradient_buckets
-from nasforge.supernet.distributed import launch
-from nasforge.supernet.samplers import create_sampler
-from nasforge.supernet.trainer import SupernetTrainer
-from nasforge.supernet.trainer import TrainConfig
+from nasforge.supernet.training.distributed import all_reduce_gradients
+from nasforge.supernet.training.distributed import gradient_buckets
+from nasforge.supernet.training.distributed import launch
+from nasforge.supernet.training.samplers import create_sampler
+from nasforge.supernet.training.trainer import SupernetTrainer
+from nasforge.supernet.training.trainer import TrainConfig
 
 REPO = Path(__file__).resolve().parents[2]
 TINY = ["--data", "synthetic:32", "--sampler", "uniform", "--input-size", "16",

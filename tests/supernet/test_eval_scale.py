@@ -10,18 +10,18 @@ import numpy as np
 import pytest
 import torch
 
+from nasforge.data import load_data
+from nasforge.data.transforms import resize_batch
 from nasforge.errors import InvalidInputError
 from nasforge.search_spaces import get_space
 from nasforge.supernet import build_supernet
-from nasforge.supernet.data import load_data
-from nasforge.supernet.data.transforms import resize_batch
-from nasforge.supernet.distributed import launch
 from nasforge.supernet.evaluate import EvalSet
 from nasforge.supernet.evaluate import SubnetAccuracy
 from nasforge.supernet.evaluate import evaluate_subnet
 from nasforge.supernet.evaluate import evaluate_subnets
 from nasforge.supernet.evaluate import recalibrate_at_resolution
 from nasforge.supernet.evaluate import shard_positions
+from nasforge.supernet.training.distributed import launch
 
 OPTS = {"recal_batches": 2, "batch_size": 8, "seed": 1}
 

@@ -12,15 +12,15 @@ import pytest
 import torch
 import torch.distributed as dist
 
+from nasforge.data import load_data
 from nasforge.search_spaces import get_space
 from nasforge.supernet import build_supernet
-from nasforge.supernet.data import load_data
-from nasforge.supernet.distributed import all_reduce_gradients
-from nasforge.supernet.distributed import all_reduce_mean
-from nasforge.supernet.distributed import all_reduce_means
-from nasforge.supernet.precision import enable_tf32
-from nasforge.supernet.trainer import SupernetTrainer
-from nasforge.supernet.trainer import TrainConfig
+from nasforge.supernet.training.distributed import all_reduce_gradients
+from nasforge.supernet.training.distributed import all_reduce_mean
+from nasforge.supernet.training.distributed import all_reduce_means
+from nasforge.supernet.training.precision import enable_tf32
+from nasforge.supernet.training.trainer import SupernetTrainer
+from nasforge.supernet.training.trainer import TrainConfig
 from tests.supernet._tiny import MinOnly
 
 pytestmark = [pytest.mark.gpu,

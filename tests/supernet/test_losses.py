@@ -4,11 +4,11 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from nasforge.supernet.losses import DISTILL_LOSSES
-from nasforge.supernet.losses import adaptive_alpha_divergence
-from nasforge.supernet.losses import alpha_divergence
-from nasforge.supernet.losses import label_smoothed_ce
-from nasforge.supernet.losses import soft_target_ce
+from nasforge.supernet.training.losses import DISTILL_LOSSES
+from nasforge.supernet.training.losses import adaptive_alpha_divergence
+from nasforge.supernet.training.losses import alpha_divergence
+from nasforge.supernet.training.losses import label_smoothed_ce
+from nasforge.supernet.training.losses import soft_target_ce
 
 
 def _logits(seed: int, b: int = 6, k: int = 5) -> torch.Tensor:

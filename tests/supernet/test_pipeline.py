@@ -10,15 +10,15 @@ import pytest
 import torch
 from PIL import Image
 
+from nasforge.data import LoaderConfig
+from nasforge.data import StreamingImageFolder
+from nasforge.data import open_data
+from nasforge.data.base import CorruptImageTracker
+from nasforge.data.transforms import MixSpec
+from nasforge.data.transforms import TrainTransform
+from nasforge.data.transforms import ValTransform
+from nasforge.data.transforms import mix_batch
 from nasforge.errors import InvalidInputError
-from nasforge.supernet.data import LoaderConfig
-from nasforge.supernet.data import StreamingImageFolder
-from nasforge.supernet.data import open_data
-from nasforge.supernet.data.base import CorruptImageTracker
-from nasforge.supernet.data.transforms import MixSpec
-from nasforge.supernet.data.transforms import TrainTransform
-from nasforge.supernet.data.transforms import ValTransform
-from nasforge.supernet.data.transforms import mix_batch
 from tests.supernet._images import make_imagefolder
 from tests.supernet._images import make_shards
 

@@ -4,14 +4,14 @@ import numpy as np
 import pytest
 import torch
 
+from nasforge.data import load_data
 from nasforge.errors import InvalidInputError
 from nasforge.search_spaces import get_space
 from nasforge.supernet import build_supernet
-from nasforge.supernet.data import load_data
-from nasforge.supernet.precision import LossScaler
-from nasforge.supernet.precision import check_precision
-from nasforge.supernet.trainer import SupernetTrainer
-from nasforge.supernet.trainer import TrainConfig
+from nasforge.supernet.training.precision import LossScaler
+from nasforge.supernet.training.precision import check_precision
+from nasforge.supernet.training.trainer import SupernetTrainer
+from nasforge.supernet.training.trainer import TrainConfig
 from tests.supernet._tiny import MinOnly
 
 SPACE = get_space("elasticvit")

@@ -11,10 +11,10 @@ from nasforge.supernet.checkpoint import RunConfig
 from nasforge.supernet.checkpoint import keep_numbered
 from nasforge.supernet.checkpoint import read_checkpoint
 from nasforge.supernet.checkpoint import write_checkpoint
-from nasforge.supernet.recipe import Recipe
-from nasforge.supernet.recipe import apply_overrides
-from nasforge.supernet.recipe import load_recipe
-from nasforge.supernet.recipe import recipe_from_dict
+from nasforge.supernet.training.recipe import Recipe
+from nasforge.supernet.training.recipe import apply_overrides
+from nasforge.supernet.training.recipe import load_recipe
+from nasforge.supernet.training.recipe import recipe_from_dict
 
 
 def test_key_paths_are_named_in_errors() -> None:

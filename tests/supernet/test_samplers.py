@@ -9,12 +9,12 @@ import pytest
 from nasforge.errors import InvalidInputError
 from nasforge.errors import UnknownNameError
 from nasforge.search_spaces import get_space
-from nasforge.supernet.samplers import SAMPLERS
-from nasforge.supernet.samplers import ComplexityAwareSampler
-from nasforge.supernet.samplers import PerformanceAwareSampler
-from nasforge.supernet.samplers import create_sampler
-from nasforge.supernet.samplers import default_levels
-from nasforge.supernet.samplers import width_depth_preference
+from nasforge.supernet.training.samplers import SAMPLERS
+from nasforge.supernet.training.samplers import ComplexityAwareSampler
+from nasforge.supernet.training.samplers import PerformanceAwareSampler
+from nasforge.supernet.training.samplers import create_sampler
+from nasforge.supernet.training.samplers import default_levels
+from nasforge.supernet.training.samplers import width_depth_preference
 
 SPACE = get_space("elasticvit")
 SMALL = {"levels": [77, 110, 170], "pool_size": 6}

@@ -13,11 +13,11 @@ from torch import nn
 from nasforge.search_spaces import get_space
 from nasforge.supernet import Supernet
 from nasforge.supernet import build_supernet
-from nasforge.supernet.optim import param_groups
-from nasforge.supernet.sliced_optim import SlicedAdamW
-from nasforge.supernet.sliced_optim import SlicedSGD
-from nasforge.supernet.sliced_optim import SliceGrads
-from nasforge.supernet.sliced_optim import clip_grad_norm_
+from nasforge.supernet.training.optim import param_groups
+from nasforge.supernet.training.sliced_optim import SlicedAdamW
+from nasforge.supernet.training.sliced_optim import SlicedSGD
+from nasforge.supernet.training.sliced_optim import SliceGrads
+from nasforge.supernet.training.sliced_optim import clip_grad_norm_
 
 SGD_KW = {"lr": 0.05, "momentum": 0.9, "nesterov": True, "weight_decay": 1e-2}
 ADAMW_KW = {"lr": 1e-2, "betas": (0.9, 0.99), "weight_decay": 0.05}

@@ -142,7 +142,7 @@ def test_recalibrate_bn_errors() -> None:
                                                     ("window", 7, 7), ("linear", 0, 6)])
 def test_attention_kinds_match_static_layer(kind: str, grid: int, side: int) -> None:
     """Layer level, on maps larger than the contract's proxy input reaches (window padding)."""
-    from nasforge.search_spaces.static import build_block
+    from nasforge.supernet.static import build_block
     from nasforge.testing.contracts import perturb_supernet
 
     torch.manual_seed(0)

@@ -9,15 +9,15 @@ import numpy as np
 import pytest
 import torch
 
+from nasforge.data import load_data
 from nasforge.errors import IncompatibleComponentsError
 from nasforge.search_spaces import get_space
 from nasforge.supernet import build_supernet
-from nasforge.supernet.data import load_data
-from nasforge.supernet.optim import cosine_with_warmup
-from nasforge.supernet.optim import param_groups
-from nasforge.supernet.samplers import create_sampler
-from nasforge.supernet.trainer import SupernetTrainer
-from nasforge.supernet.trainer import TrainConfig
+from nasforge.supernet.training.optim import cosine_with_warmup
+from nasforge.supernet.training.optim import param_groups
+from nasforge.supernet.training.samplers import create_sampler
+from nasforge.supernet.training.trainer import SupernetTrainer
+from nasforge.supernet.training.trainer import TrainConfig
 
 SPACE = get_space("elasticvit")
 DATA = load_data("synthetic:48", input_size=16, seed=0)

@@ -124,7 +124,7 @@ def _draw_batch(spec: str, space: SearchSpace, seed: int, size: int) -> Batch:
     """``size`` training images of dataset ``spec`` at the space's largest resolution."""
     import torch
 
-    from nasforge.supernet.data import load_data
+    from nasforge.data import load_data
 
     res = max((int(getattr(a, "resolution", 32)) for a in (space.max_arch(), space.min_arch())),
               default=32)

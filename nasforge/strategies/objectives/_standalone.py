@@ -9,7 +9,7 @@ same seed and reads the same batches, so a score is a function of (arch, data, s
 
 Example:
     >>> from nasforge.search_spaces import get_space
-    >>> from nasforge.supernet.data import load_data
+    >>> from nasforge.data import load_data
     >>> space = get_space("nasbench201_net")
     >>> data = load_data("synthetic:64", input_size=32, seed=0)
     >>> obj = StandaloneAccuracy(space, data, steps=1, batch_size=8)
@@ -36,9 +36,9 @@ from nasforge.strategies.objectives.base import Objective
 if TYPE_CHECKING:
     import torch
 
+    from nasforge.data.base import BaseImageSource
     from nasforge.search_spaces.arch import Arch
     from nasforge.search_spaces.base import SearchSpace
-    from nasforge.supernet.data.base import BaseImageSource
 
 __all__ = ["StandaloneAccuracy", "train_standalone"]
 
@@ -67,8 +67,8 @@ def train_standalone(model: torch.nn.Module, data: BaseImageSource, size: int, *
     import torch
     import torch.nn.functional as F
 
-    from nasforge.supernet.data.transforms import normalize
-    from nasforge.supernet.data.transforms import resize_batch
+    from nasforge.data.transforms import normalize
+    from nasforge.data.transforms import resize_batch
 
     dev = torch.device(device)
     model.to(dev).train()

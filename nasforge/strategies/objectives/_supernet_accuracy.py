@@ -26,9 +26,9 @@ from nasforge.strategies.objectives.protocols import WeightSharedSupernet
 if TYPE_CHECKING:
     import torch
 
+    from nasforge.data import ImageData
     from nasforge.search_spaces.arch import Arch
     from nasforge.supernet.base import Supernet
-    from nasforge.supernet.data import ImageData
     from nasforge.supernet.evaluate import EvalSet
 
 __all__ = ["SupernetAccuracyObjective"]
@@ -46,7 +46,7 @@ class SupernetAccuracyObjective(Objective):
         supernet: a trained :class:`~nasforge.supernet.Supernet` (what
             :func:`~nasforge.supernet.checkpoint.load_supernet` returns; checked against
             :class:`~.protocols.WeightSharedSupernet`).
-        data: the dataset (:class:`~nasforge.supernet.data.ImageData`): training batches
+        data: the dataset (:class:`~nasforge.data.ImageData`): training batches
             recalibrate BN, the validation split scores.
         recal_batches: K, the recalibration batches.
         batch_size: batch size of recalibration and evaluation (and of a recalibration batch).

@@ -4,7 +4,8 @@ Paper: ElasticViT: Conflict-aware Supernet Training for Deploying Fast Vision Tr
 Diverse Mobile Devices, https://arxiv.org/abs/2303.09730 (Sec. 3.2, "performance-aware
 sampling").
 
-On top of :class:`~nasforge.supernet.samplers._complexity.ComplexityAwareSampler`'s FLOPs-level
+On top of :class:`~nasforge.supernet.training.samplers._complexity.ComplexityAwareSampler`'s
+FLOPs-level
 random walk, each level keeps a bank of ``(arch, -loss)`` pairs (the loss measured on the batch
 the arch was trained on). With probability ``p`` — growing over training, ElasticViT starts at
 0.2 and adds 0.15 — and once the bank is at least half full, a subnet is drawn from the bank by a
@@ -23,9 +24,9 @@ import numpy as np
 
 from nasforge.search_spaces.arch import Arch
 from nasforge.search_spaces.base import SearchSpace
-from nasforge.supernet.samplers._complexity import ComplexityAwareSampler
-from nasforge.supernet.samplers.base import SampledArch
-from nasforge.supernet.samplers.registry import register_sampler
+from nasforge.supernet.training.samplers._complexity import ComplexityAwareSampler
+from nasforge.supernet.training.samplers.base import SampledArch
+from nasforge.supernet.training.samplers.registry import register_sampler
 
 __all__ = ["PerformanceAwareSampler", "width_depth_preference"]
 

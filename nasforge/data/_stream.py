@@ -1,5 +1,5 @@
 """The streaming pipeline: ``imagefolder:PATH`` (here) and ``webdataset:PATTERN``
-(:mod:`~nasforge.supernet.data._webdataset`) decoded lazily in ``torch.utils.data.DataLoader``
+(:mod:`~nasforge.data._webdataset`) decoded lazily in ``torch.utils.data.DataLoader``
 worker processes; :class:`LoaderConfig` and the shared decode / collate / loader helpers.
 
 No process holds the images: the folder index is two numpy arrays (paths as fixed-width bytes,
@@ -37,13 +37,13 @@ from torch.utils.data import DataLoader
 from torch.utils.data import Dataset
 from torch.utils.data import Sampler
 
+from nasforge.data.base import BaseImageSource
+from nasforge.data.base import Batch
+from nasforge.data.transforms import IMAGENET_MEAN
+from nasforge.data.transforms import IMAGENET_STD
+from nasforge.data.transforms import TrainTransform
+from nasforge.data.transforms import ValTransform
 from nasforge.errors import InvalidInputError
-from nasforge.supernet.data.base import BaseImageSource
-from nasforge.supernet.data.base import Batch
-from nasforge.supernet.data.transforms import IMAGENET_MEAN
-from nasforge.supernet.data.transforms import IMAGENET_STD
-from nasforge.supernet.data.transforms import TrainTransform
-from nasforge.supernet.data.transforms import ValTransform
 
 __all__ = ["IMAGE_SUFFIXES", "LoaderConfig", "StreamingImageFolder", "index_folder"]
 
@@ -246,7 +246,7 @@ class StreamingImageFolder(BaseImageSource):
         input_size: side S of the decoded crops.
         seed: seed of the train/val split (one folder only).
         loader: workers and augmentation.
-        resolution_scale: see :class:`~nasforge.supernet.data.base.BaseImageSource`.
+        resolution_scale: see :class:`~nasforge.data.base.BaseImageSource`.
     """
 
     mean = IMAGENET_MEAN

@@ -7,7 +7,7 @@ Call protocol (one interface for the in-memory sets and the streaming pipeline):
    ``epoch`` are a pure function of ``(seed, epoch, index)``, so a run resumed at a
    :attr:`Batch.position` sees the batches an uninterrupted run would; each rank gets its own
    part of every global batch.
-2. :func:`~nasforge.supernet.data.transforms.normalize` moves ``Batch.x`` to the compute device
+2. :func:`~nasforge.data.transforms.normalize` moves ``Batch.x`` to the compute device
    with ``source.mean`` / ``source.std`` (uint8 travels; an in-memory float batch is already
    normalised and only moves).
 3. ``source.val_batches(batch_size)`` and ``source.recal_batches(batch_size, seed)`` feed

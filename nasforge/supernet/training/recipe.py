@@ -1,14 +1,15 @@
 """Training recipes: the dataclasses that decide a supernet run, and their YAML files.
 
 A recipe (:class:`Recipe`) has four sections, each a frozen dataclass: ``data`` (the spec),
-``loader`` (:class:`~nasforge.supernet.data.LoaderConfig`: workers, crops, RandAugment, unreadable
+``loader`` (:class:`~nasforge.data.LoaderConfig`: workers, crops, RandAugment, unreadable
 images), ``sampler`` / ``sampler_options`` and ``train`` (:class:`TrainConfig`: steps or epochs,
 global batch, optimizer, lr and its batch-scaling rule, warm-up, schedule, label smoothing, EMA,
 clipping, mixup/cutmix, distillation, elastic resolution, checkpoint cadence).
 
 ``nas train --config RECIPE.yaml`` reads one (:func:`load_recipe`); flags override single keys
 (:func:`apply_overrides`, dotted paths); ``--print-config`` shows the resolved recipe
-(:meth:`Recipe.to_yaml`). Shipped recipes live in ``nasforge/supernet/recipes/`` and are named
+(:meth:`Recipe.to_yaml`). Shipped recipes live in ``nasforge/supernet/training/recipes/`` and are
+named
 by file stem (:func:`recipe_path`): ``quick`` (the default of ``nas train`` and of the quick
 supernet of ``nas search``), ``elasticvit_imagenet`` and ``attentivenas_imagenet`` (values from
 the papers' repositories, cited in each file).
@@ -37,10 +38,10 @@ from typing import Any
 
 import yaml
 
+from nasforge.data._stream import LoaderConfig
+from nasforge.data.transforms import MixSpec
 from nasforge.errors import InvalidInputError
-from nasforge.supernet.data._stream import LoaderConfig
-from nasforge.supernet.data.transforms import MixSpec
-from nasforge.supernet.losses import DISTILL_LOSSES
+from nasforge.supernet.training.losses import DISTILL_LOSSES
 
 __all__ = [
     "DEFAULT_RECIPE",

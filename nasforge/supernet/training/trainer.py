@@ -8,7 +8,7 @@ sampler.
 One step (identical on every data-parallel rank):
 
 1. ``sampler.sample()`` gives the step's subnets; the batch comes from the data source
-   (:class:`~nasforge.supernet.data.base.BaseImageSource`), a pure function of
+   (:class:`~nasforge.data.base.BaseImageSource`), a pure function of
    ``(seed, epoch, index)``; it is normalised on the compute device (uint8 travels) and, with
    ``mixup``/``cutmix`` on, mixed there.
 2. Each subnet runs forward and backward on the batch **at its own resolution** (elastic
@@ -17,17 +17,19 @@ One step (identical on every data-parallel rank):
    ``input_size`` when the source has no scale). The ``max`` subnet (or every subnet, when
    there is no teacher) learns from label-smoothed CE; the others distil from the max subnet's
    detached logits (or an external teacher's) with a loss from
-   :data:`~nasforge.supernet.losses.DISTILL_LOSSES`. Each subnet's plain CE (rank-averaged) is fed
+   :data:`~nasforge.supernet.training.losses.DISTILL_LOSSES`. Each subnet's plain CE
+   (rank-averaged) is fed
    back to the sampler.
-3. Gradients are averaged over ranks (in buckets, :mod:`~nasforge.supernet.distributed`;
+3. Gradients are averaged over ranks (in buckets, :mod:`~nasforge.supernet.training.distributed`;
    BatchNorm running statistics stay per rank), unscaled and checked when ``precision`` is
-   ``fp16`` (a non-finite step is skipped, :mod:`~nasforge.supernet.precision`), clipped, and
+   ``fp16`` (a non-finite step is skipped, :mod:`~nasforge.supernet.training.precision`), clipped,
+   and
    one optimizer step and one scheduler step run; EMA (optional) folds the new weights in.
    Forward passes run under the ``precision``'s autocast; losses are computed in float32.
    With ``micro_batches`` = k each rank's batch is split into k strided parts whose gradients
    accumulate. The trainer enables the supernet's slice-gradient
    store, so gradients stay the size of the slices the step's subnets used and clipping and the
-   optimizer step touch only those (:mod:`~nasforge.supernet.sliced_optim`); elsewhere the
+   optimizer step touch only those (:mod:`~nasforge.supernet.training.sliced_optim`); elsewhere the
    weights and their moments stay as they are.
 
 Every ``checkpoint_every`` steps (or ``checkpoint_minutes`` minutes, or
@@ -65,36 +67,36 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from nasforge.data.base import BaseImageSource
+from nasforge.data.base import Batch
+from nasforge.data.base import CorruptImageTracker
+from nasforge.data.transforms import mix_batch
+from nasforge.data.transforms import normalize
+from nasforge.data.transforms import resize_batch
 from nasforge.errors import IncompatibleComponentsError
 from nasforge.errors import InvalidInputError
 from nasforge.progress import ProgressBar
 from nasforge.supernet import checkpoint as ckpt_io
-from nasforge.supernet.data.base import BaseImageSource
-from nasforge.supernet.data.base import Batch
-from nasforge.supernet.data.base import CorruptImageTracker
-from nasforge.supernet.data.transforms import mix_batch
-from nasforge.supernet.data.transforms import normalize
-from nasforge.supernet.data.transforms import resize_batch
-from nasforge.supernet.distributed import all_reduce_gradients
-from nasforge.supernet.distributed import all_reduce_means
-from nasforge.supernet.distributed import broadcast_state
-from nasforge.supernet.distributed import rank_and_world
-from nasforge.supernet.ema import ModelEMA
-from nasforge.supernet.losses import DISTILL_LOSSES
-from nasforge.supernet.losses import label_smoothed_ce
-from nasforge.supernet.optim import build_optimizer
-from nasforge.supernet.optim import cosine_with_warmup
-from nasforge.supernet.precision import LossScaler
-from nasforge.supernet.precision import autocast
-from nasforge.supernet.precision import check_precision
-from nasforge.supernet.recipe import TrainConfig
-from nasforge.supernet.sliced_optim import clip_grad_norm_
-from nasforge.supernet.sliced_optim import gradients
-from nasforge.supernet.telemetry import Telemetry
+from nasforge.supernet.training.distributed import all_reduce_gradients
+from nasforge.supernet.training.distributed import all_reduce_means
+from nasforge.supernet.training.distributed import broadcast_state
+from nasforge.supernet.training.distributed import rank_and_world
+from nasforge.supernet.training.ema import ModelEMA
+from nasforge.supernet.training.losses import DISTILL_LOSSES
+from nasforge.supernet.training.losses import label_smoothed_ce
+from nasforge.supernet.training.optim import build_optimizer
+from nasforge.supernet.training.optim import cosine_with_warmup
+from nasforge.supernet.training.precision import LossScaler
+from nasforge.supernet.training.precision import autocast
+from nasforge.supernet.training.precision import check_precision
+from nasforge.supernet.training.recipe import TrainConfig
+from nasforge.supernet.training.sliced_optim import clip_grad_norm_
+from nasforge.supernet.training.sliced_optim import gradients
+from nasforge.supernet.training.telemetry import Telemetry
 
 if TYPE_CHECKING:
     from nasforge.supernet.base import Supernet
-    from nasforge.supernet.samplers.base import BaseSampler
+    from nasforge.supernet.training.samplers.base import BaseSampler
 
 __all__ = ["CHECKPOINT_NAME", "LOG_NAME", "SupernetTrainer", "TrainConfig", "TrainResult"]
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 import numpy as np
 
 from nasforge.search_spaces.base import SearchSpace
-from nasforge.supernet.samplers.base import BaseSampler
-from nasforge.supernet.samplers.base import SampledArch
-from nasforge.supernet.samplers.registry import register_sampler
+from nasforge.supernet.training.samplers.base import BaseSampler
+from nasforge.supernet.training.samplers.base import SampledArch
+from nasforge.supernet.training.samplers.registry import register_sampler
 
 __all__ = ["UniformSampler"]
 

@@ -22,9 +22,9 @@ import numpy as np
 
 from nasforge.search_spaces.arch import Arch
 from nasforge.search_spaces.base import SearchSpace
-from nasforge.supernet.samplers.base import BaseSampler
-from nasforge.supernet.samplers.base import SampledArch
-from nasforge.supernet.samplers.registry import register_sampler
+from nasforge.supernet.training.samplers.base import BaseSampler
+from nasforge.supernet.training.samplers.base import SampledArch
+from nasforge.supernet.training.samplers.registry import register_sampler
 
 __all__ = ["ComplexityAwareSampler", "build_level_pools", "default_levels"]
 

@@ -1,7 +1,7 @@
 """The cached quick supernet :func:`train_quick_supernet`: what ``nas search`` trains when given
 no accuracy source.
 
-It follows :data:`~nasforge.supernet.recipe.DEFAULT_RECIPE` (``recipes/quick.yaml``): an
+It follows :data:`~nasforge.supernet.training.recipe.DEFAULT_RECIPE` (``recipes/quick.yaml``): an
 ``elasticvit`` supernet on ``digits`` (images at 32 px), 160 AdamW steps of batch 32 (lr 1e-3,
 cosine, 10 warm-up steps) with ElasticViT's performance-aware sampling, each step training the
 largest subnet (label CE, in-place teacher), one subnet of the current FLOPs level and the
@@ -14,8 +14,9 @@ deployment resolution r trains and is scored at r/8 px (elasticvit 128..256 -> 1
 8x8 ``digits`` upsampled to 32 px). A larger resolution therefore costs latency *and* buys
 accuracy in the search, and every accuracy records the size it was measured at.
 
-:func:`train_supernet` and :func:`resolve_device` now live in :mod:`nasforge.supernet.training`
-and :class:`Recipe` in :mod:`nasforge.supernet.recipe`; they are re-exported here.
+:func:`train_supernet` and :func:`resolve_device` now live in
+:mod:`nasforge.supernet.training.train`
+and :class:`Recipe` in :mod:`nasforge.supernet.training.recipe`; they are re-exported here.
 """
 
 from __future__ import annotations
@@ -28,11 +29,11 @@ from typing import TYPE_CHECKING
 import torch
 
 from nasforge.errors import InvalidInputError
-from nasforge.supernet.recipe import DEFAULT_RECIPE
-from nasforge.supernet.recipe import Recipe
-from nasforge.supernet.trainer import CHECKPOINT_NAME
-from nasforge.supernet.training import resolve_device
-from nasforge.supernet.training import train_supernet
+from nasforge.supernet.training.recipe import DEFAULT_RECIPE
+from nasforge.supernet.training.recipe import Recipe
+from nasforge.supernet.training.train import resolve_device
+from nasforge.supernet.training.train import train_supernet
+from nasforge.supernet.training.trainer import CHECKPOINT_NAME
 
 if TYPE_CHECKING:
     from nasforge.search_spaces.base import SearchSpace

@@ -7,8 +7,9 @@ slice-gradient store.
   and CUDA; weights, gradients and optimizer moments stay float32; no loss scaling is needed.
 * ``fp16``: ``torch.autocast(..., torch.float16)`` on CUDA only, with :class:`LossScaler`. A stock
   ``torch.amp.GradScaler`` unscales ``param.grad`` only, but the supernet's slice gradients live
-  in :class:`~nasforge.supernet.sliced_optim.SliceGrads`, so this scaler unscales the list of
-  gradients it is given (both kinds, from :func:`~nasforge.supernet.sliced_optim.gradients`),
+  in :class:`~nasforge.supernet.training.sliced_optim.SliceGrads`, so this scaler unscales the
+  list of gradients it is given (both kinds, from
+  :func:`~nasforge.supernet.training.sliced_optim.gradients`),
   reports non-finite values (the step is then skipped) and updates the scale as ``GradScaler``
   does (halve on overflow, double after ``growth_interval`` clean steps).
 

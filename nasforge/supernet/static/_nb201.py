@@ -30,8 +30,8 @@ from torch import nn
 
 from nasforge.search_spaces._nasbench201 import NB201_EDGES
 from nasforge.search_spaces.block import Block
-from nasforge.search_spaces.static import BlockNet
-from nasforge.search_spaces.static import register_block_builder
+from nasforge.supernet.static import BlockNet
+from nasforge.supernet.static import register_block_builder
 
 if TYPE_CHECKING:
     from collections.abc import Sequence

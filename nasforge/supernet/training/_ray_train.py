@@ -3,7 +3,8 @@
 ``nas train --ray-address ADDR --ray-workers N [--gpus-per-worker G]`` runs the same trainer as
 ``torchrun`` does: Ray Train starts N worker processes, initialises their ``torch.distributed``
 group (gloo on CPU workers, nccl on GPU ones) and calls :func:`_train_loop` in each, which
-joins that group (:func:`~nasforge.supernet.distributed.init_from_env` picks it up) and runs
+joins that group (:func:`~nasforge.supernet.training.distributed.init_from_env` picks it up) and
+runs
 :func:`~nasforge.supernet.training.train_supernet` on its rank's shard. Rank 0 writes
 ``OUT/last.ckpt`` and the log as usual, so ``OUT`` must be a path every node sees (a shared
 file system; on one machine any folder).
@@ -58,10 +59,10 @@ def _train_loop(config: dict[str, Any]) -> None:
     import ray.train.torch
 
     from nasforge.search_spaces import get_space
-    from nasforge.supernet.distributed import init_from_env
-    from nasforge.supernet.recipe import recipe_from_dict
-    from nasforge.supernet.trainer import CHECKPOINT_NAME
-    from nasforge.supernet.training import train_supernet
+    from nasforge.supernet.training.distributed import init_from_env
+    from nasforge.supernet.training.recipe import recipe_from_dict
+    from nasforge.supernet.training.train import train_supernet
+    from nasforge.supernet.training.trainer import CHECKPOINT_NAME
 
     out = Path(config["out"])
     resume = bool(config["resume"]) or (out / CHECKPOINT_NAME).is_file()
@@ -79,7 +80,8 @@ def train_on_ray(space: str, recipe: dict[str, Any], out: Path, *, resume: bool,
 
     Args:
         space: search space name.
-        recipe: the recipe as plain data (:meth:`~nasforge.supernet.recipe.Recipe.to_dict`).
+        recipe: the recipe as plain data
+            (:meth:`~nasforge.supernet.training.recipe.Recipe.to_dict`).
         out: the run folder (on storage every node sees).
         resume: continue from ``out/last.ckpt``.
         address: the Ray head (``HOST:PORT``, ``ray://HOST:PORT`` or ``auto``).

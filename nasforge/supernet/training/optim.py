@@ -3,7 +3,8 @@
 AdamW or SGD with two parameter groups — weight decay on conv/linear weights only, none on
 normalisation parameters, biases and attention bias tables — and a cosine schedule with linear
 warm-up, stepped once per optimizer step. The optimizers are the slice-aware ones of
-:mod:`nasforge.supernet.sliced_optim`: given a supernet's slice-gradient store they update only
+:mod:`nasforge.supernet.training.sliced_optim`: given a supernet's slice-gradient store they update
+only
 the slices the step's subnets used; without, they are the stock torch optimizers.
 """
 
@@ -15,9 +16,9 @@ import torch
 from torch import nn
 
 from nasforge.errors import InvalidInputError
-from nasforge.supernet.sliced_optim import SlicedAdamW
-from nasforge.supernet.sliced_optim import SlicedSGD
-from nasforge.supernet.sliced_optim import SliceGrads
+from nasforge.supernet.training.sliced_optim import SlicedAdamW
+from nasforge.supernet.training.sliced_optim import SlicedSGD
+from nasforge.supernet.training.sliced_optim import SliceGrads
 
 __all__ = ["OPTIMIZERS", "build_optimizer", "cosine_with_warmup", "param_groups"]
 
@@ -68,7 +69,8 @@ def build_optimizer(model: nn.Module, name: str = "adamw", lr: float = 1e-3,
         momentum: SGD momentum.
         slice_grads: a supernet's slice-gradient store
             (:meth:`~nasforge.supernet.base.Supernet.enable_slice_grads`): step only the slices
-            its subnets used (:mod:`~nasforge.supernet.sliced_optim`); ``None``: whole tensors.
+            its subnets used (:mod:`~nasforge.supernet.training.sliced_optim`); ``None``: whole
+            tensors.
 
     Raises:
         InvalidInputError: unknown optimizer name or a non-positive learning rate.

@@ -1,13 +1,13 @@
 """Image data for supernet training: one protocol, two kinds of source.
 
-- Streaming (:mod:`~nasforge.supernet.data._stream`): ``imagefolder:PATH`` and
+- Streaming (:mod:`~nasforge.data._stream`): ``imagefolder:PATH`` and
   ``webdataset:PATTERN``, decoded lazily in DataLoader workers, uint8 augmentation, sample
   order a pure function of ``(seed, epoch)``, per-rank shards, unreadable images skipped.
-- In memory (:mod:`~nasforge.supernet.data._memory`): ``digits``, ``mnist5k``,
+- In memory (:mod:`~nasforge.data._memory`): ``digits``, ``mnist5k``,
   ``cifar10:PATH`` and ``synthetic``.
 
 :func:`open_data` returns the right one; both implement
-:class:`~nasforge.supernet.data.base.BaseImageSource`.
+:class:`~nasforge.data.base.BaseImageSource`.
 
 Example:
     >>> data = open_data("digits", input_size=16, seed=0)
@@ -19,19 +19,19 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from nasforge.data._memory import DATASETS
+from nasforge.data._memory import BatchStream
+from nasforge.data._memory import ImageData
+from nasforge.data._memory import RestrictedUnpickler
+from nasforge.data._memory import load_data
+from nasforge.data._memory import read_cifar_batch
+from nasforge.data._stream import LoaderConfig
+from nasforge.data._stream import StreamingImageFolder
+from nasforge.data._webdataset import StreamingWebDataset
+from nasforge.data.base import BaseImageSource
+from nasforge.data.base import Batch
+from nasforge.data.base import CorruptImageTracker
 from nasforge.errors import InvalidInputError
-from nasforge.supernet.data._memory import DATASETS
-from nasforge.supernet.data._memory import BatchStream
-from nasforge.supernet.data._memory import ImageData
-from nasforge.supernet.data._memory import RestrictedUnpickler
-from nasforge.supernet.data._memory import load_data
-from nasforge.supernet.data._memory import read_cifar_batch
-from nasforge.supernet.data._stream import LoaderConfig
-from nasforge.supernet.data._stream import StreamingImageFolder
-from nasforge.supernet.data._webdataset import StreamingWebDataset
-from nasforge.supernet.data.base import BaseImageSource
-from nasforge.supernet.data.base import Batch
-from nasforge.supernet.data.base import CorruptImageTracker
 
 __all__ = [
     "DATASETS",

@@ -12,7 +12,7 @@ from nasforge.registry import Registry
 
 if TYPE_CHECKING:
     from nasforge.search_spaces.base import SearchSpace
-    from nasforge.supernet.samplers.base import BaseSampler
+    from nasforge.supernet.training.samplers.base import BaseSampler
 
 __all__ = ["SAMPLERS", "create_sampler", "register_sampler"]
 

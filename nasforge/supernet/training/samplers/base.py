@@ -58,7 +58,7 @@ class BaseSampler(abc.ABC):
         rng: the only source of randomness.
     """
 
-    #: Registered name, set by :func:`~nasforge.supernet.samplers.register_sampler`.
+    #: Registered name, set by :func:`~nasforge.supernet.training.samplers.register_sampler`.
     name: str = ""
 
     def __init__(self, space: SearchSpace, rng: np.random.Generator) -> None:

@@ -1,6 +1,6 @@
 """The training entry point: :func:`train_supernet` (what ``nas train`` runs) builds the data
-source, the supernet, the sampler and a :class:`~nasforge.supernet.trainer.SupernetTrainer`
-from a :class:`~nasforge.supernet.recipe.Recipe`, resumes when asked, and trains.
+source, the supernet, the sampler and a :class:`~nasforge.supernet.training.trainer.SupernetTrainer`
+from a :class:`~nasforge.supernet.training.recipe.Recipe`, resumes when asked, and trains.
 """
 
 from __future__ import annotations
@@ -13,13 +13,13 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
+from nasforge.data import open_data
 from nasforge.errors import InvalidInputError
-from nasforge.supernet.data import open_data
-from nasforge.supernet.recipe import Recipe
-from nasforge.supernet.samplers import create_sampler
-from nasforge.supernet.trainer import CHECKPOINT_NAME
-from nasforge.supernet.trainer import SupernetTrainer
-from nasforge.supernet.trainer import TrainResult
+from nasforge.supernet.training.recipe import Recipe
+from nasforge.supernet.training.samplers import create_sampler
+from nasforge.supernet.training.trainer import CHECKPOINT_NAME
+from nasforge.supernet.training.trainer import SupernetTrainer
+from nasforge.supernet.training.trainer import TrainResult
 
 if TYPE_CHECKING:
     from nasforge.search_spaces.base import SearchSpace

@@ -24,11 +24,11 @@ from torch import nn
 
 from nasforge.registry import Registry
 from nasforge.search_spaces.block import Block
-from nasforge.search_spaces.static._layers import FFN
-from nasforge.search_spaces.static._layers import Attention
-from nasforge.search_spaces.static._layers import ConvBNAct
-from nasforge.search_spaces.static._layers import ElasticViTHead
-from nasforge.search_spaces.static._layers import MBConv
+from nasforge.supernet.static._layers import FFN
+from nasforge.supernet.static._layers import Attention
+from nasforge.supernet.static._layers import ConvBNAct
+from nasforge.supernet.static._layers import ElasticViTHead
+from nasforge.supernet.static._layers import MBConv
 
 if TYPE_CHECKING:
     from nasforge.search_spaces.arch import Arch
@@ -117,5 +117,5 @@ def _ffn(b: Block) -> nn.Module:
 def _head(b: Block) -> nn.Module:
     return ElasticViTHead(b.cin, b.mid, b.out_dim, b.classes)
 
-from nasforge.search_spaces.static import _nb201  # noqa: E402, F401  (registers the nb201_* builders)
-from nasforge.search_spaces.static import _ofa  # noqa: E402, F401  (registers the ofa_* builders)
+from nasforge.supernet.static import _nb201  # noqa: E402, F401  (registers the nb201_* builders)
+from nasforge.supernet.static import _ofa  # noqa: E402, F401  (registers the ofa_* builders)
