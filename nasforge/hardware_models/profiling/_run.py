@@ -86,24 +86,10 @@ class ProfileSettings:
 
 
 def profile_device(
-    device: str,
-    space: str,
-    *,
-    backend: str = "torch",
-    command: str = "",
-    threads: int = 1,
-    n_archs: int = 200,
-    seed: int = 0,
-    budget: int = 400,
-    seed_blocks: int = 150,
-    batch: int = 16,
-    time_budget_s: float | None = None,
-    n_networks: int = 20,
-    repeats: int = 15,
-    cpus: tuple[int, ...] | None = None,
-    clock: str = "wall",
-    serial: str = "",
-    workers: int = 1,
+    device: str, space: str, *, backend: str = "torch", command: str = "", threads: int = 1,
+    n_archs: int = 200, seed: int = 0, budget: int = 400, seed_blocks: int = 150,
+    batch: int = 16, time_budget_s: float | None = None, n_networks: int = 20, repeats: int = 15,
+    cpus: tuple[int, ...] | None = None, clock: str = "wall", serial: str = "", workers: int = 1,
 ) -> DeviceProfile:
     """Measure (or resume measuring) a latency table for ``space`` on ``device``.
 

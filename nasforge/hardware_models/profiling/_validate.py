@@ -154,20 +154,9 @@ class _Passes:
 
 
 def validate_device(
-    device: str,
-    space: str,
-    *,
-    n: int = 50,
-    backend: str = "",
-    threads: int = 0,
-    clock: str = "wall",
-    out: Path = Path("hw_validate"),
-    seed: int = 1,
-    repeats: int = 0,
-    group: int = 5,
-    passes: int = 2,
-    workers: int = 1,
-    command: str = "",
+    device: str, space: str, *, n: int = 50, backend: str = "", threads: int = 0,
+    clock: str = "wall", out: Path = Path("hw_validate"), seed: int = 1, repeats: int = 0,
+    group: int = 5, passes: int = 2, workers: int = 1, command: str = "",
 ) -> dict[str, Any]:
     """Measure ``n`` random subnets end to end and compare with the device's model.
 

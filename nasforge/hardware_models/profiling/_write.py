@@ -77,27 +77,7 @@ def write_profile(*, name: str, folder: Path, space: SearchSpace, runner: Runner
                      "the rest (labelled predicted), plus the runtime's fitted fusion rule."),
         table=TABLE_FILE, regressors=REGRESSORS_DIR, errors={"holdout": holdout},
     )
-    bare = BlockSumLatencyModel(profile, table=LatencyTable(table), regressors=regs,
-                                keying="block")
-    fusion_nets = [a for a in fusion_archs if a.arch_id in nets]
-    unmeasured = sorted({a.space for a in fusion_archs} - {a.space for a in fusion_nets})
-    if unmeasured:
-        logger.info("fusion rule: no whole networks of %s measured with this seed and count "
-                    "(profiled with other --seed/--networks?); fitted without them",
-                    ", ".join(unmeasured))
-    fusion_dict: dict[str, Any] = {}
-    if fusion_nets:
-        sums = bare.predict_many(fusion_nets)
-        nblk = [len(get_space(a.space).blocks(a)) for a in fusion_nets]
-        fusion = fit_fusion(sums.tolist(), nblk, [nets[a.arch_id][0] for a in fusion_nets])
-        profile.errors["fusion"] = fusion.rel_err
-        fusion_dict = {**fusion.to_dict(),
-                       "networks": [a.arch_id for a in fusion_nets],
-                       "spaces": {sp: sum(a.space == sp for a in fusion_nets)
-                                  for sp in sorted({a.space for a in fusion_nets})},
-                       "measured_with": {"backend": runner.name, "clock": runner.clock,
-                                         "threads": runner.threads},
-                       "fitted": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+    fusion_dict = _fusion_rule(profile, table, regs, runner, nets, fusion_archs)
     profile.extra = {
         "profiler": {**cfg, **settings},
         "keying": block_key_scheme(space.name).name,
@@ -112,3 +92,33 @@ def write_profile(*, name: str, folder: Path, space: SearchSpace, runner: Runner
     profile.save(folder)
     clear_device_cache()
     return profile
+
+
+def _fusion_rule(profile: DeviceProfile, table: dict[str, LatencyEntry], regs: BlockRegressors,
+                 runner: Runner, nets: dict[str, tuple[float, float]],
+                 fusion_archs: Sequence[Arch]) -> dict[str, Any]:
+    """The fusion rule fitted on the measured ``fusion_archs`` (``{}``: none of them measured).
+
+    Its error goes into ``profile.errors["fusion"]``.
+    """
+    bare = BlockSumLatencyModel(profile, table=LatencyTable(table), regressors=regs,
+                                keying="block")
+    fusion_nets = [a for a in fusion_archs if a.arch_id in nets]
+    unmeasured = sorted({a.space for a in fusion_archs} - {a.space for a in fusion_nets})
+    if unmeasured:
+        logger.info("fusion rule: no whole networks of %s measured with this seed and count "
+                    "(profiled with other --seed/--networks?); fitted without them",
+                    ", ".join(unmeasured))
+    if not fusion_nets:
+        return {}
+    sums = bare.predict_many(fusion_nets)
+    nblk = [len(get_space(a.space).blocks(a)) for a in fusion_nets]
+    fusion = fit_fusion(sums.tolist(), nblk, [nets[a.arch_id][0] for a in fusion_nets])
+    profile.errors["fusion"] = fusion.rel_err
+    return {**fusion.to_dict(),
+            "networks": [a.arch_id for a in fusion_nets],
+            "spaces": {sp: sum(a.space == sp for a in fusion_nets)
+                       for sp in sorted({a.space for a in fusion_nets})},
+            "measured_with": {"backend": runner.name, "clock": runner.clock,
+                              "threads": runner.threads},
+            "fitted": datetime.now(timezone.utc).isoformat(timespec="seconds")}
