@@ -88,12 +88,12 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     sys.path.insert(0, str(REPO))
     from nasforge.hardware_models._blockkeys import block_key_scheme
-    from nasforge.hardware_models._litert import TfliteCache
-    from nasforge.hardware_models._litert import _convert_job
-    from nasforge.hardware_models._litert import interpreter_call
-    from nasforge.hardware_models._protocol import measure_interleaved
-    from nasforge.hardware_models._protocol import pinned
-    from nasforge.hardware_models._runners import LiteRTRunner
+    from nasforge.hardware_models.profiling._litert import TfliteCache
+    from nasforge.hardware_models.profiling._litert import _convert_job
+    from nasforge.hardware_models.profiling._litert import interpreter_call
+    from nasforge.hardware_models.profiling._litert_runner import LiteRTRunner
+    from nasforge.hardware_models.profiling._protocol import measure_interleaved
+    from nasforge.hardware_models.profiling._protocol import pinned
     from nasforge.search_spaces import get_space
     from nasforge.supernet.static import build_block
 

@@ -42,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     sys.path.insert(0, str(REPO))
     with tempfile.TemporaryDirectory(prefix="nasforge-profile-cost-") as tmp:
         os.environ["NASFORGE_CACHE"] = tmp
-        from nasforge.hardware_models._profiling import profile_device
+        from nasforge.hardware_models.profiling import profile_device
 
         kw = {"backend": "litert", "budget": args.budget, "seed_blocks": args.budget,
               "n_networks": args.networks, "repeats": args.repeats, "workers": args.jobs,

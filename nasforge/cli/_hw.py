@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
+from typing import TYPE_CHECKING
+from typing import Annotated
 from typing import Any
 
 import typer
@@ -14,6 +16,9 @@ from nasforge.cli._common import console
 from nasforge.errors import InvalidInputError
 from nasforge.validation import check_number
 from nasforge.validation import check_output_dir
+
+if TYPE_CHECKING:
+    from nasforge.hardware_models import DeviceProfile
 
 __all__ = ["register"]
 
@@ -26,14 +31,111 @@ hw_app = typer.Typer(
     no_args_is_help=True,
 )
 
+# ---- flags shared by `nas profile` and `nas hw validate` ----------------------------------------
+_Clock = Annotated[str, typer.Option("--clock", help="wall (latency) or cpu (the thread's CPU "
+                                     "time: robust on a loaded machine; --threads 1 only).")]
+_Jobs = Annotated[int, typer.Option("--jobs", min=1, help="--backend litert/adb: conversions to "
+                                    ".tflite run in this many processes.")]
+_Json = Annotated[bool, typer.Option("--json", help="Print the report as JSON.")]
+# ---- `nas profile` ------------------------------------------------------------------------------
+#: a required option (typer's ``...`` default; mypy accepts it on an OptionInfo default only).
+_SPACE = typer.Option(..., "--space", help="Search space whose blocks are measured.")
+_PDevice = Annotated[str, typer.Option("--device", help="cpu-local (this machine), or a name for "
+                                       "a phone (--backend adb) or a device reached through "
+                                       "--backend command.")]
+_PBackend = Annotated[str, typer.Option("--backend", help="torch (eager), onnxruntime, litert "
+                                        "(TFLite runtime, XNNPACK; nasforge[tflite]), adb (a "
+                                        "phone's benchmark_model) or command (see --command).")]
+_PCommand = Annotated[str, typer.Option("--command", help="For --backend command: a template "
+                                        "with {model} (an ONNX file) and optionally {threads}; it "
+                                        "must print the latency in ms as its last line.")]
+_PThreads = Annotated[int, typer.Option("--threads", min=1, help="Intra-op threads (pinned "
+                                        "count).")]
+_Budget = Annotated[int, typer.Option("--budget", min=1, help="Blocks of the space to measure in "
+                                      "all (seed set + adaptive rounds).")]
+_SeedBlocks = Annotated[int, typer.Option("--seed-blocks", min=1, help="Size of the seed set.")]
+_Batch = Annotated[int, typer.Option("--batch", min=1, help="Blocks measured per adaptive "
+                                     "round.")]
+_TimeBudget = Annotated[float, typer.Option("--time-budget", help="Stop measuring blocks after "
+                                            "this many seconds (0: no limit).")]
+_Networks = Annotated[int, typer.Option("--networks", min=0, help="Whole networks measured to "
+                                        "fit the runtime's fusion rule (0: plain block sum).")]
+_PRepeats = Annotated[int, typer.Option("--repeats", min=1, help="Timed rounds per block.")]
+_Cpu = Annotated[list[int], typer.Option("--cpu", min=0, help="Pin to this CPU while measuring "
+                                         "(repeatable; default: no pinning).")]
+_NArchs = Annotated[int, typer.Option("--n-archs", min=1, help="Random architectures whose "
+                                      "blocks are the candidates.")]
+_PSeed = Annotated[int, typer.Option("--seed", min=0, help="Seed of the candidates and of the "
+                                     "sampling.")]
+_Serial = Annotated[str, typer.Option("--serial", help="--backend adb: the phone's serial (`adb "
+                                      "devices`); default: the only one attached.")]
+_PJson = Annotated[bool, typer.Option("--json", help="Print the written profile as JSON.")]
+# ---- `nas hw validate` --------------------------------------------------------------------------
+_VDevice = Annotated[str, typer.Option("--device", help="A reachable device: cpu-local, "
+                                       "cpu-local-litert, or one profiled with --backend adb or "
+                                       "command.")]
+_VSPACE = typer.Option(..., "--space", help="Search space to sample subnets from.")
+_VN = Annotated[int, typer.Option("--n", min=2, help="Number of random subnets measured end to "
+                                  "end.")]
+_VBackend = Annotated[str, typer.Option("--backend", help="For cpu-local: which profile (torch, "
+                                        "onnxruntime, command); default: the cpu-local alias.")]
+_VThreads = Annotated[int, typer.Option("--threads", min=1, help="For cpu-local with --backend: "
+                                        "the profile's thread count.")]
+_VClock = Annotated[str, typer.Option("--clock", help="For cpu-local with --backend: the "
+                                      "profile's clock (wall or cpu).")]
+_VOut = Annotated[Path, typer.Option("--out", help="Folder for validate.json and validate.png.")]
+_VSeed = Annotated[int, typer.Option("--seed", min=0, help="Seed of the subnet sample.")]
+_VRepeats = Annotated[int, typer.Option("--repeats", min=0, help="Timed rounds per subnet (0: the "
+                                        "profile's).")]
+_Passes = Annotated[int, typer.Option("--passes", min=1, help="Independent measurement passes per "
+                                      "subnet (2 or more: their self-agreement is reported).")]
+_VJobs = Annotated[int, typer.Option("--jobs", min=1, help="litert/adb devices: conversion "
+                                     "processes.")]
+_VCommand = Annotated[str, typer.Option("--command", help="For a device profiled with --backend "
+                                        "command: the command template to run ({model}, "
+                                        "{threads}). A command stored in a device folder never "
+                                        "runs by itself.")]
+
 
 def _check_choice(value: str, flag: str, allowed: tuple[str, ...]) -> None:
     if value not in allowed:
         raise InvalidInputError(f"{flag} must be one of {', '.join(allowed)}, got {value!r}")
 
 
+def _check_runner_flags(clock: str, backend: str | None) -> None:
+    """``--clock`` and ``--backend`` (None: not given) name a clock and a profiler backend."""
+    from nasforge.hardware_models.profiling import BACKENDS
+    from nasforge.hardware_models.profiling import CLOCKS
+
+    _check_choice(clock, "--clock", CLOCKS)
+    if backend is not None:
+        _check_choice(backend, "--backend", BACKENDS)
+
+
 def _pct(x: Any) -> str:
     return f"{100 * float(x):.1f}%" if isinstance(x, int | float) and math.isfinite(x) else "-"
+
+
+def _device_note(p: DeviceProfile) -> str:
+    """The ``error / factor`` cell of a device: derivation, held-out or calibration error."""
+    if p.derived:
+        return (f"x{p.derived['factor']} of {p.derived['from']} "
+                f"[{p.derived['factor_low']}, {p.derived['factor_high']}]")
+    if p.errors.get("holdout"):
+        return f"held-out keys: median {_pct(p.errors['holdout']['median_rel_err'])}"
+    if p.analytic:
+        return f"fallback calib.: median {_pct(p.analytic['calibration']['median_rel_err'])}"
+    return p.description if p.description.startswith("not profiled") else "-"
+
+
+def _devices_table(profiles: list[DeviceProfile]) -> Table:
+    t = Table(title="devices", show_lines=False)
+    for col in ("device", "provenance", "hardware", "runtime", "spaces", "error / factor"):
+        t.add_column(col, overflow="fold")
+    for p in profiles:
+        t.add_row(p.name, p.provenance, p.hardware, p.runtime, ", ".join(p.spaces),
+                  _device_note(p))
+    return t
 
 
 def devices(
@@ -46,40 +148,13 @@ def devices(
     (another device's model times a documented factor). Tables you import with
     `nas hw import` and devices you profile with `nas profile` are listed too.
     """
-    from nasforge.errors import MissingLatencyError
-    from nasforge.hardware_models import DeviceProfile
-    from nasforge.hardware_models import device_profile
-    from nasforge.hardware_models import list_devices
+    from nasforge.hardware_models import device_profiles
 
-    profiles = []
-    for n in list_devices():
-        try:
-            profiles.append(device_profile(n))
-        except MissingLatencyError:  # cpu-local before `nas profile`
-            profiles.append(DeviceProfile(n, hardware="this machine", provenance="measured",
-                                          description="not profiled yet: run `nas profile "
-                                          "--device cpu-local --space SPACE`"))
+    profiles = device_profiles()
     if as_json:
         console.print_json(json.dumps([p.to_dict() for p in profiles]))
-        return
-    t = Table(title="devices", show_lines=False)
-    for col in ("device", "provenance", "hardware", "runtime", "spaces", "error / factor"):
-        t.add_column(col, overflow="fold")
-    for p in profiles:
-        if p.derived:
-            note = (f"x{p.derived['factor']} of {p.derived['from']} "
-                    f"[{p.derived['factor_low']}, {p.derived['factor_high']}]")
-        elif p.errors.get("holdout"):
-            h = p.errors["holdout"]
-            note = f"held-out keys: median {_pct(h['median_rel_err'])}"
-        elif p.analytic:
-            note = f"fallback calib.: median {_pct(p.analytic['calibration']['median_rel_err'])}"
-        elif p.description.startswith("not profiled"):
-            note = p.description
-        else:
-            note = "-"
-        t.add_row(p.name, p.provenance, p.hardware, p.runtime, ", ".join(p.spaces), note)
-    console.print(t)
+    else:
+        console.print(_devices_table(profiles))
 
 
 def hw_import(
@@ -156,41 +231,12 @@ def hw_predict(
 
 
 def profile(
-    device: str = typer.Option("cpu-local", "--device", help="cpu-local (this machine), or a "
-                               "name for a phone (--backend adb) or a device reached through "
-                               "--backend command."),
-    space: str = typer.Option(..., "--space", help="Search space whose blocks are measured."),
-    backend: str = typer.Option("torch", "--backend", help="torch (eager), onnxruntime, litert "
-                                "(TFLite runtime, XNNPACK; nasforge[tflite]), adb (a phone's "
-                                "benchmark_model) or command (see --command)."),
-    command: str = typer.Option("", "--command", help="For --backend command: a template with "
-                                "{model} (an ONNX file) and optionally {threads}; it must print "
-                                "the latency in ms as its last line."),
-    threads: int = typer.Option(1, "--threads", min=1, help="Intra-op threads (pinned "
-                                "count)."),
-    budget: int = typer.Option(400, "--budget", min=1, help="Blocks of the space to measure in all "
-                               "(seed set + adaptive rounds)."),
-    seed_blocks: int = typer.Option(150, "--seed-blocks", min=1, help="Size of the seed set."),
-    batch: int = typer.Option(16, "--batch", min=1, help="Blocks measured per adaptive round."),
-    time_budget: float = typer.Option(0.0, "--time-budget", help="Stop measuring blocks after "
-                                      "this many seconds (0: no limit)."),
-    n_networks: int = typer.Option(20, "--networks", min=0, help="Whole networks measured to "
-                                   "fit the "
-                                   "runtime's fusion rule (0: plain block sum)."),
-    repeats: int = typer.Option(15, "--repeats", min=1, help="Timed rounds per block."),
-    clock: str = typer.Option("wall", "--clock", help="wall (latency) or cpu (the thread's "
-                              "CPU time: robust on a loaded machine; --threads 1 only)."),
-    cpu: list[int] = typer.Option([], "--cpu", min=0, help="Pin to this CPU while measuring "
-                                  "(repeatable; default: no pinning)."),
-    n_archs: int = typer.Option(200, "--n-archs", min=1, help="Random architectures whose blocks "
-                                "are the candidates."),
-    seed: int = typer.Option(0, "--seed", min=0, help="Seed of the candidates and of the "
-                             "sampling."),
-    serial: str = typer.Option("", "--serial", help="--backend adb: the phone's serial "
-                               "(`adb devices`); default: the only one attached."),
-    jobs: int = typer.Option(1, "--jobs", min=1, help="--backend litert/adb: conversions to "
-                             ".tflite "
-                             "run in this many processes."),
+    device: _PDevice = "cpu-local", space: str = _SPACE, backend: _PBackend = "torch",
+    command: _PCommand = "", threads: _PThreads = 1, budget: _Budget = 400,
+    seed_blocks: _SeedBlocks = 150, batch: _Batch = 16, time_budget: _TimeBudget = 0.0,
+    n_networks: _Networks = 20, repeats: _PRepeats = 15, clock: _Clock = "wall",
+    cpu: _Cpu = [], n_archs: _NArchs = 200, seed: _PSeed = 0,  # noqa: B006 (typer's default)
+    serial: _Serial = "", jobs: _Jobs = 1, as_json: _PJson = False,
 ) -> None:
     """Measure a latency table for the blocks a space can produce on this machine or a phone.
 
@@ -202,63 +248,36 @@ def profile(
     --backend litert converts each block to .tflite once (cached) and times it with LiteRT;
     --backend adb pushes the same files to a phone and times them with benchmark_model.
     """
-    from nasforge.hardware_models._profiling import profile_device
-    from nasforge.hardware_models._runners import BACKENDS
-    from nasforge.hardware_models._runners import CLOCKS
+    from nasforge.hardware_models.profiling import profile_device
     from nasforge.progress import configure_logging
 
-    _check_choice(clock, "--clock", CLOCKS)
-    _check_choice(backend, "--backend", BACKENDS)
+    _check_runner_flags(clock, backend)
     check_number(time_budget, "--time-budget", low=0)
-    configure_logging()  # progress bar and the summary line (issue 12)
-    profile_device(device, space, backend=backend, command=command, threads=threads,
-                   budget=budget, seed_blocks=seed_blocks, batch=batch,
-                   time_budget_s=time_budget or None, n_networks=n_networks, repeats=repeats,
-                   cpus=tuple(cpu) or None, clock=clock, n_archs=n_archs, seed=seed,
-                   serial=serial, workers=jobs)
+    configure_logging(-1 if as_json else 0)  # progress bar and the summary line (issue 12)
+    written = profile_device(
+        device, space, backend=backend, command=command, threads=threads, budget=budget,
+        seed_blocks=seed_blocks, batch=batch, time_budget_s=time_budget or None,
+        n_networks=n_networks, repeats=repeats, cpus=tuple(cpu) or None, clock=clock,
+        n_archs=n_archs, seed=seed, serial=serial, workers=jobs)
+    if as_json:
+        console.print_json(json.dumps(written.to_dict()))
 
 
 def hw_validate(
-    device: str = typer.Option("cpu-local", "--device", help="A reachable device: cpu-local, "
-                               "cpu-local-litert, or one profiled with --backend adb or "
-                               "command."),
-    space: str = typer.Option(..., "--space", help="Search space to sample subnets from."),
-    n: int = typer.Option(50, "--n", min=2, help="Number of random subnets measured end to "
-                          "end."),
-    backend: str = typer.Option("", "--backend", help="For cpu-local: which profile (torch, "
-                                "onnxruntime, command); default: the cpu-local alias."),
-    threads: int = typer.Option(1, "--threads", min=1, help="For cpu-local with --backend: "
-                                "the profile's thread count."),
-    clock: str = typer.Option("wall", "--clock", help="For cpu-local with --backend: the "
-                              "profile's clock (wall or cpu)."),
-    out: Path = typer.Option(Path("hw_validate"), "--out", help="Folder for validate.json and "
-                             "validate.png."),
-    seed: int = typer.Option(1, "--seed", min=0, help="Seed of the subnet sample."),
-    repeats: int = typer.Option(0, "--repeats", min=0, help="Timed rounds per subnet (0: the "
-                                "profile's)."),
-    as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
-    passes: int = typer.Option(2, "--passes", min=1, help="Independent measurement passes per "
-                               "subnet "
-                               "(2 or more: their self-agreement is reported)."),
-    jobs: int = typer.Option(1, "--jobs", min=1, help="litert/adb devices: conversion "
-                             "processes."),
-    command: str = typer.Option("", "--command", help="For a device profiled with --backend "
-                                "command: the command template to run ({model}, {threads}). "
-                                "A command stored in a device folder never runs by itself."),
+    device: _VDevice = "cpu-local", space: str = _VSPACE, n: _VN = 50, backend: _VBackend = "",
+    threads: _VThreads = 1, clock: _VClock = "wall", out: _VOut = Path("hw_validate"),
+    seed: _VSeed = 1, repeats: _VRepeats = 0, as_json: _Json = False, passes: _Passes = 2,
+    jobs: _VJobs = 1, command: _VCommand = "",
 ) -> None:
     """Measure N random subnets end to end and compare with the device's latency model.
 
     Reports the share of subnets predicted within +-10 %, RMSE (ms), MAPE and Spearman rank
     correlation, and writes validate.json and a predicted-vs-measured scatter (validate.png).
     """
-    from nasforge.hardware_models._runners import BACKENDS
-    from nasforge.hardware_models._runners import CLOCKS
-    from nasforge.hardware_models._validate import validate_device
+    from nasforge.hardware_models.profiling import validate_device
     from nasforge.progress import configure_logging
 
-    _check_choice(clock, "--clock", CLOCKS)
-    if backend:
-        _check_choice(backend, "--backend", BACKENDS)
+    _check_runner_flags(clock, backend or None)
     check_output_dir(out, "--out")
     configure_logging(-1 if as_json else 0)
     report = validate_device(device, space, n=n, backend=backend, threads=threads, clock=clock,

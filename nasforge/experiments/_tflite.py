@@ -49,9 +49,9 @@ class TfliteFormat(ExportFormat):
     suffix = ".tflite"
 
     def write(self, model: nn.Module, example: torch.Tensor, path: Path, opset: int) -> None:
-        from nasforge.hardware_models._litert import convert_module
-        from nasforge.hardware_models._litert import graph_macs
-        from nasforge.hardware_models._litert import litert_versions
+        from nasforge.hardware_models.profiling._litert import convert_module
+        from nasforge.hardware_models.profiling._litert import graph_macs
+        from nasforge.hardware_models.profiling._litert import litert_versions
 
         conv = convert_module(model, tuple(example.shape), name=path.stem)
         path.write_bytes(conv.content)
@@ -61,13 +61,13 @@ class TfliteFormat(ExportFormat):
              "input_shape": list(example.shape), **litert_versions()}, sort_keys=True) + "\n")
 
     def load(self, path: Path, rebuild: Rebuild, threads: int) -> Runner:
-        from nasforge.hardware_models._litert import interpreter_call
+        from nasforge.hardware_models.profiling._litert import interpreter_call
 
         _, run = interpreter_call(path, threads)
         return run
 
     def runtime(self) -> str:
-        from nasforge.hardware_models._litert import litert_versions
+        from nasforge.hardware_models.profiling._litert import litert_versions
 
         return (f"LiteRT {litert_versions()['ai-edge-litert']} (ai-edge-litert) interpreter, "
                 "XNNPACK delegate, fp32")
@@ -86,7 +86,7 @@ def mac_report(path: Path, arch: Arch, space: SearchSpace, input_size: int,
       gap (``rel_diff``) but does not decide the check when the file's own count exists;
     * ``graph``: counted from the file's ``CONV_2D`` / ``DEPTHWISE_CONV_2D`` /
       ``FULLY_CONNECTED`` / ``BATCH_MATMUL`` ops and tensor shapes
-      (:func:`nasforge.hardware_models._litert.graph_macs`);
+      (:func:`nasforge.hardware_models.profiling._litert.graph_macs`);
     * ``ours``: ``space.flops(arch)`` (MACs), comparable only at the arch's own resolution and
       the space's number of classes; otherwise ``ours`` is None and ``note`` says why.
 

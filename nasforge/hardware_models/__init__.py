@@ -1,10 +1,11 @@
-"""Latency: devices, lookup tables, per-block regressors, the analytical estimate, profilers.
+"""Latency, the predict side: devices, lookup tables, per-block regressors, fusion, estimates.
 
 Importing this package registers the shipped devices (``pixel1``, ``pixel4``, ``pixel6``,
 ``xiaomi11``, ``pixel7``), the ``cpu-local`` alias of this machine (usable once ``nas profile``
-has measured it, see :func:`profile_device` and :func:`validate_device`) and the key schemes of
-the spaces it can key. Latency is a function
-of ``space.blocks(arch)`` only; nothing here imports :mod:`nasforge.supernet`.
+has measured it) and the key schemes of the spaces it can key. Latency is a function of
+``space.blocks(arch)`` only; nothing here imports :mod:`nasforge.supernet` or loads torch. The
+measure side (profiler backends, ``nas profile``, ``nas hw validate``) is
+:mod:`nasforge.hardware_models.profiling`, which does.
 
 Example:
     >>> import numpy as np
@@ -26,6 +27,7 @@ from nasforge.hardware_models._derive import pixel7_derivation
 from nasforge.hardware_models._devices import DEVICES
 from nasforge.hardware_models._devices import SHIPPED_DIR
 from nasforge.hardware_models._devices import device_profile
+from nasforge.hardware_models._devices import device_profiles
 from nasforge.hardware_models._devices import get_device
 from nasforge.hardware_models._devices import import_table
 from nasforge.hardware_models._devices import list_devices
@@ -45,19 +47,13 @@ from nasforge.hardware_models._lut import LatencyTable
 from nasforge.hardware_models._lut import read_table
 from nasforge.hardware_models._model import BlockSumLatencyModel
 from nasforge.hardware_models._profile import DeviceProfile
-from nasforge.hardware_models._profiling import profile_device
 from nasforge.hardware_models._regressor import BlockRegressors
-from nasforge.hardware_models._runners import BACKENDS
-from nasforge.hardware_models._runners import Runner
-from nasforge.hardware_models._runners import make_runner
-from nasforge.hardware_models._validate import validate_device
 from nasforge.hardware_models.base import PROVENANCES
 from nasforge.hardware_models.base import BlockLatency
 from nasforge.hardware_models.base import LatencyModel
 from nasforge.hardware_models.base import Provenance
 
 __all__ = [
-    "BACKENDS",
     "DEVICES",
     "KEY_SCHEMES",
     "PROVENANCES",
@@ -77,20 +73,17 @@ __all__ = [
     "NnMeterHybridKeys",
     "OfaKeys",
     "Provenance",
-    "Runner",
     "block_key",
     "device_profile",
+    "device_profiles",
     "get_device",
     "get_key_scheme",
     "import_table",
     "key_family",
     "list_devices",
-    "make_runner",
     "pixel7_derivation",
-    "profile_device",
     "read_table",
     "register_device",
     "register_key_scheme",
     "regressor_report",
-    "validate_device",
 ]

@@ -26,6 +26,7 @@ from pathlib import Path
 
 from nasforge._paths import devices_cache_dir
 from nasforge.errors import InvalidInputError
+from nasforge.errors import MissingLatencyError
 from nasforge.errors import UnknownNameError
 from nasforge.hardware_models._analytic import AnalyticEstimator
 from nasforge.hardware_models._features import parse_key
@@ -50,6 +51,7 @@ __all__ = [
     "SHIPPED_DIR",
     "clear_device_cache",
     "device_profile",
+    "device_profiles",
     "get_device",
     "import_table",
     "list_devices",
@@ -122,6 +124,28 @@ def clear_device_cache() -> None:
 def device_profile(name: str) -> DeviceProfile:
     """The profile of ``name`` (as :func:`get_device` would use it)."""
     return get_device(name).profile
+
+
+def device_profiles() -> list[DeviceProfile]:
+    """The profile of every device (:func:`list_devices`), as ``nas devices`` lists them.
+
+    A local alias not profiled yet (``cpu-local`` before ``nas profile``) gets a placeholder
+    whose description says how to profile it.
+
+    Example:
+        >>> from nasforge.hardware_models import device_profiles
+        >>> {p.name: p.provenance for p in device_profiles()}["pixel7"]
+        'derived'
+    """
+    profiles = []
+    for name in list_devices():
+        try:
+            profiles.append(device_profile(name))
+        except MissingLatencyError:  # cpu-local before `nas profile`
+            profiles.append(DeviceProfile(name, hardware="this machine", provenance="measured",
+                                          description="not profiled yet: run `nas profile "
+                                          "--device cpu-local --space SPACE`"))
+    return profiles
 
 
 def _read_profile(folder: Path) -> DeviceProfile | None:

@@ -70,7 +70,7 @@ def stand_in_tflite(tflite_store: Path) -> Path:
     import torch
     from torch import nn
 
-    from nasforge.hardware_models._litert import convert_module
+    from nasforge.hardware_models.profiling._litert import convert_module
 
     path = tflite_store.parent / "stand_in_net.tflite"
     if not path.is_file():
@@ -91,7 +91,7 @@ def seed_stand_ins(cache_tflite: Path, keys_shapes: Sequence[tuple[str, Sequence
     Returns:
         The cache files written.
     """
-    from nasforge.hardware_models._litert import TfliteCache
+    from nasforge.hardware_models.profiling._litert import TfliteCache
 
     store = TfliteCache(cache_tflite)
     out = []

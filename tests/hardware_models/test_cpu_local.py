@@ -19,9 +19,9 @@ from nasforge.hardware_models._blockkeys import block_from_key
 from nasforge.hardware_models._blockkeys import block_key
 from nasforge.hardware_models._features import features
 from nasforge.hardware_models._fusion import fit_fusion
-from nasforge.hardware_models._profiling import profile_device
-from nasforge.hardware_models._runners import CommandRunner
-from nasforge.hardware_models._runners import robust_estimate
+from nasforge.hardware_models.profiling import profile_device
+from nasforge.hardware_models.profiling._command import CommandRunner
+from nasforge.hardware_models.profiling._protocol import robust_estimate
 from nasforge.search_spaces import get_space
 
 TINY = {"n_archs": 3, "seed_blocks": 6, "batch": 2, "n_networks": 2, "repeats": 2}
@@ -165,7 +165,7 @@ def test_validate_writes_report(profiled: Path, monkeypatch: pytest.MonkeyPatch,
 
 def test_validate_unreachable_device(profiled: Path, monkeypatch: pytest.MonkeyPatch,
                                      tmp_path: Path) -> None:
-    from nasforge.hardware_models._validate import validate_device
+    from nasforge.hardware_models.profiling import validate_device
 
     monkeypatch.setenv("NASFORGE_CACHE", str(profiled))
     with pytest.raises(InvalidInputError, match="cannot be reached"):
@@ -205,7 +205,7 @@ def test_external_command_device(cache: Path, tmp_path: Path,
 def test_cpu_clock_measures_and_needs_one_thread() -> None:
     from torch import nn
 
-    from nasforge.hardware_models import make_runner
+    from nasforge.hardware_models.profiling import make_runner
 
     with pytest.raises(InvalidInputError, match="cpu needs --threads 1"):
         make_runner("torch", threads=2, clock="cpu")
@@ -223,12 +223,12 @@ def test_profile_rejects_unreachable_backend(cache: Path) -> None:
 def test_profile_fusion_networks_are_never_validation_subnets(seed: int) -> None:
     import inspect
 
-    from nasforge.hardware_models._profiling import _network_archs
-    from nasforge.hardware_models._validate import validate_device
+    from nasforge.hardware_models.profiling import validate_device
+    from nasforge.hardware_models.profiling._steps import network_archs
     from nasforge.search_spaces import get_space
 
     space = get_space("elasticvit")
-    fitted = {a.arch_id for a in _network_archs(space, 20, seed)}
+    fitted = {a.arch_id for a in network_archs(space, 20, seed)}
     for val_seed in {seed, seed + 1, inspect.signature(validate_device).parameters["seed"].default}:
         rng = np.random.default_rng(val_seed)  # how nas hw validate samples its subnets
         validated = {space.sample(rng).arch_id for _ in range(50)}
@@ -237,7 +237,7 @@ def test_profile_fusion_networks_are_never_validation_subnets(seed: int) -> None
 
 def test_fusion_rule_is_refit_on_every_profiled_space(tmp_path: Path,
                                                       monkeypatch: pytest.MonkeyPatch) -> None:
-    from nasforge.hardware_models._profiling import _network_archs
+    from nasforge.hardware_models.profiling._steps import network_archs
 
     monkeypatch.setenv("NASFORGE_CACHE", str(tmp_path))
     folder = tmp_path / "devices" / "cpu-local-torch-t1"
@@ -247,7 +247,7 @@ def test_fusion_rule_is_refit_on_every_profiled_space(tmp_path: Path,
     assert both["spaces"] == {"elasticvit": 2, "elasticvit_efficient": 2}
     assert both["n_networks"] == 4
     wanted = [a.arch_id for s in ("elasticvit_efficient", "elasticvit")
-              for a in _network_archs(get_space(s), 2, 0)]
+              for a in network_archs(get_space(s), 2, 0)]
     assert both["networks"] == wanted
     saved = json.loads((folder / "profile.json").read_text())
     assert saved["spaces"] == ["elasticvit", "elasticvit_efficient"]

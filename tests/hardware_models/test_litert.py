@@ -23,10 +23,10 @@ from torch import nn
 
 from nasforge.cli._common import run_app
 from nasforge.errors import InvalidInputError
-from nasforge.hardware_models._adb import parse_benchmark_output
-from nasforge.hardware_models._protocol import pinned
-from nasforge.hardware_models._protocol import robust_estimate
-from nasforge.hardware_models._protocol import self_agreement
+from nasforge.hardware_models.profiling._adb import parse_benchmark_output
+from nasforge.hardware_models.profiling._protocol import pinned
+from nasforge.hardware_models.profiling._protocol import robust_estimate
+from nasforge.hardware_models.profiling._protocol import self_agreement
 from tests.hardware_models.conftest import seed_stand_ins
 
 FAKE_ADB = Path(__file__).with_name("fake_adb.py")
@@ -68,7 +68,7 @@ def test_robust_estimate_records_spread() -> None:
 def test_descheduled_items_fall_back_to_cpu_time() -> None:
     import time
 
-    from nasforge.hardware_models._protocol import measure_interleaved
+    from nasforge.hardware_models.profiling._protocol import measure_interleaved
 
     def sleeper() -> None:  # off the CPU for 3 ms each call: never an undisturbed sample
         time.sleep(0.003)
@@ -121,11 +121,11 @@ class _DataDependent(nn.Module):
 def test_conversion_cache_and_named_failure(tmp_path: Path) -> None:
     pytest.importorskip("litert_torch")
     pytest.importorskip("ai_edge_litert")
-    from nasforge.hardware_models._litert import ConvertStats
-    from nasforge.hardware_models._litert import TfliteCache
-    from nasforge.hardware_models._litert import convert_many
-    from nasforge.hardware_models._litert import graph_macs
-    from nasforge.hardware_models._litert import interpreter_call
+    from nasforge.hardware_models.profiling._litert import ConvertStats
+    from nasforge.hardware_models.profiling._litert import TfliteCache
+    from nasforge.hardware_models.profiling._litert import convert_many
+    from nasforge.hardware_models.profiling._litert import graph_macs
+    from nasforge.hardware_models.profiling._litert import interpreter_call
 
     torch.manual_seed(0)
     conv = nn.Sequential(nn.Conv2d(4, 8, 3, padding=1), nn.Hardswish()).eval()
@@ -148,7 +148,7 @@ def test_conversion_cache_and_named_failure(tmp_path: Path) -> None:
 
 def test_litert_runner_measures_with_spread(tmp_path: Path) -> None:
     pytest.importorskip("litert_torch")
-    from nasforge.hardware_models._runners import LiteRTRunner
+    from nasforge.hardware_models.profiling._litert_runner import LiteRTRunner
 
     runner = LiteRTRunner(1, repeats=3, cache_root=tmp_path / "tfl")
     items = [(nn.Conv2d(4, 4, 3, padding=1), (1, 4, 16, 16)),
@@ -235,7 +235,7 @@ def test_adb_stand_in_profile_then_validate(phone: Path, tmp_path: Path, shared_
                                             capsys: pytest.CaptureFixture[str]) -> None:
     pytest.importorskip("litert_torch")
     from nasforge.hardware_models import get_device
-    from nasforge.hardware_models._profiling import network_key
+    from nasforge.hardware_models.profiling._folder import network_key
     from nasforge.search_spaces import get_space
 
     rc, _, err = _run(capsys, "profile", "--device", "myphone", "--backend", "adb",
@@ -274,8 +274,8 @@ def test_adb_stand_in_profile_then_validate(phone: Path, tmp_path: Path, shared_
 
 
 def test_measure_networks_reports_each_measurement_basis() -> None:
-    from nasforge.hardware_models._profiling import measure_networks
-    from nasforge.hardware_models._runners import make_runner
+    from nasforge.hardware_models.profiling import make_runner
+    from nasforge.hardware_models.profiling._steps import measure_networks
     from nasforge.search_spaces import get_space
 
     space = get_space("elasticvit")

@@ -2,7 +2,7 @@
 
 N random subnets (seeded) are built as static models and measured end to end on the device
 with the backend, thread count and clock its profile was measured with, by the shared protocol
-(:mod:`~nasforge.hardware_models._protocol`: interleaved in small groups, pinned, robust
+(:mod:`~nasforge.hardware_models.profiling._protocol`: interleaved in small groups, pinned, robust
 statistic; ``litert`` and ``adb`` convert each subnet to ``.tflite`` once, cached). Every
 subnet is measured in ``passes`` independent passes (default 2); the measured latency is their
 mean, and how well the passes agree is the noise floor the model is judged against. The report
@@ -15,8 +15,8 @@ compares the measurements with ``model.predict``:
   than 10 %, no model can be within ±10 % of them);
 * ``measurement_basis``: how many subnet measurements (over all passes) are undisturbed
   wall-clock samples, and how many fell back to CPU time because the machine descheduled
-  nearly every sample (:mod:`~nasforge.hardware_models._protocol`); ``device``: timed by the
-  device itself (``benchmark_model``, a command);
+  nearly every sample (:mod:`~nasforge.hardware_models.profiling._protocol`); ``device``:
+  timed by the device itself (``benchmark_model``, a command);
 
 and is written as ``validate.json`` and a predicted-vs-measured scatter ``validate.png`` (y = x
 and +-10 % lines) into the output folder, with the load average seen during the run.
@@ -29,6 +29,7 @@ import logging
 import os
 from collections import Counter
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from datetime import timezone
 from pathlib import Path
@@ -44,14 +45,17 @@ from nasforge.hardware_models._local import LOCAL
 from nasforge.hardware_models._local import load_profiled
 from nasforge.hardware_models._local import local_device_name
 from nasforge.hardware_models._local import resolve_local
-from nasforge.hardware_models._profiling import measure_networks
-from nasforge.hardware_models._protocol import self_agreement
-from nasforge.hardware_models._runners import make_runner
+from nasforge.hardware_models.profiling._protocol import self_agreement
+from nasforge.hardware_models.profiling._steps import measure_networks
+from nasforge.hardware_models.profiling.base import Runner
+from nasforge.hardware_models.profiling.base import make_runner
 from nasforge.progress import ProgressBar
 from nasforge.search_spaces.registry import get_space
 
 if TYPE_CHECKING:
     from nasforge.hardware_models.base import LatencyModel
+    from nasforge.search_spaces.arch import Arch
+    from nasforge.search_spaces.base import SearchSpace
 
 __all__ = ["latency_metrics", "plot_validation", "validate_device"]
 
@@ -128,21 +132,31 @@ def _finite_mean(xs: Sequence[float]) -> float:
     return float(np.mean(f)) if f else float("nan")
 
 
+@dataclass(frozen=True)
+class _Passes:
+    """The end-to-end measurements of every pass, in the subnets' order."""
+
+    runs: list[list[tuple[float, float]]]
+    bases: list[str]
+    load_before: tuple[float, float, float]
+    load_after: tuple[float, float, float]
+
+    @property
+    def measured(self) -> np.ndarray:
+        """Mean latency of each subnet over the passes."""
+        return np.mean([[ms for ms, _ in r] for r in self.runs], axis=0)
+
+    @property
+    def spread(self) -> np.ndarray:
+        """Mean (finite) spread of each subnet over the passes."""
+        return np.asarray([_finite_mean([r[i][1] for r in self.runs])
+                           for i in range(len(self.runs[0]))])
+
+
 def validate_device(
-    device: str,
-    space: str,
-    *,
-    n: int = 50,
-    backend: str = "",
-    threads: int = 0,
-    clock: str = "wall",
-    out: Path = Path("hw_validate"),
-    seed: int = 1,
-    repeats: int = 0,
-    group: int = 5,
-    passes: int = 2,
-    workers: int = 1,
-    command: str = "",
+    device: str, space: str, *, n: int = 50, backend: str = "", threads: int = 0,
+    clock: str = "wall", out: Path = Path("hw_validate"), seed: int = 1, repeats: int = 0,
+    group: int = 5, passes: int = 2, workers: int = 1, command: str = "",
 ) -> dict[str, Any]:
     """Measure ``n`` random subnets end to end and compare with the device's model.
 
@@ -179,6 +193,21 @@ def validate_device(
         raise InvalidInputError(f"--n must be >= 2 to compare rankings and --passes >= 1, got "
                                 f"{n=}, {passes=}")
     model = _resolve(device, backend, threads or 1, clock)
+    runner = _profile_runner(model, device, command=command, repeats=repeats, workers=workers)
+    sp = get_space(space)
+    rng = np.random.default_rng(seed)
+    archs = [sp.sample(rng) for _ in range(n)]
+    predicted = model.predict_many(archs)
+    measured = _measure_passes(runner, sp, archs, passes, group,
+                               f"{model.name}: {space} subnets end to end")
+    report = _report(model, runner, space, seed, archs, predicted, measured)
+    _write(Path(out), report, _label(model, runner))
+    return report
+
+
+def _profile_runner(model: LatencyModel, device: str, *, command: str, repeats: int,
+                    workers: int) -> Runner:
+    """The runner the device's profile was measured with, checked to reach the device."""
     prof = model.profile.extra.get("profiler")
     if not isinstance(prof, dict):
         raise InvalidInputError(
@@ -196,58 +225,72 @@ def validate_device(
                          clock=str(prof.get("clock", "wall")), workers=workers,
                          serial=str(prof.get("serial") or ""))
     runner.check()
-    sp = get_space(space)
-    rng = np.random.default_rng(seed)
-    archs = [sp.sample(rng) for _ in range(n)]
-    predicted = model.predict_many(archs)
+    return runner
+
+
+def _measure_passes(runner: Runner, sp: SearchSpace, archs: list[Arch], passes: int,
+                    group: int, title: str) -> _Passes:
+    """Every subnet end to end, ``passes`` times; odd passes walk the subnets in reverse."""
     load_before = os.getloadavg()
     runs: list[list[tuple[float, float]]] = []
     bases: list[str] = []
-    with ProgressBar(f"{model.name}: {space} subnets end to end", total=n * passes) as bar:
+    with ProgressBar(title, total=len(archs) * passes) as bar:
         for p in range(passes):  # odd passes walk the subnets in reverse: drifts do not align
             order = archs if p % 2 == 0 else archs[::-1]
             got = measure_networks(runner, sp, order, bar.advance, group=group, bases=bases)
             runs.append(got if p % 2 == 0 else got[::-1])
-    load_after = os.getloadavg()
-    measured = np.mean([[ms for ms, _ in r] for r in runs], axis=0)
-    spread = np.asarray([_finite_mean([r[i][1] for r in runs]) for i in range(n)])
-    rel_spread = [s / m for s, m in zip(spread, measured, strict=True) if np.isfinite(s)]
-    agreement = (self_agreement([ms for ms, _ in runs[0]], [ms for ms, _ in runs[1]])
-                 if passes >= 2 else {})
-    metrics = latency_metrics(predicted.tolist(), measured.tolist())
-    label = (f"{model.name} ({runner.name}, {runner.threads} thread"
-             f"{'s' * (runner.threads > 1)}, {runner.clock} clock)")
-    report: dict[str, Any] = {
+    return _Passes(runs, bases, load_before, os.getloadavg())
+
+
+def _label(model: LatencyModel, runner: Runner) -> str:
+    return (f"{model.name} ({runner.name}, {runner.threads} thread"
+            f"{'s' * (runner.threads > 1)}, {runner.clock} clock)")
+
+
+def _report(model: LatencyModel, runner: Runner, space: str, seed: int, archs: list[Arch],
+            predicted: np.ndarray, m: _Passes) -> dict[str, Any]:
+    """What ``validate.json`` holds: the metrics, the noise floor, every subnet."""
+    measured, spread = m.measured, m.spread
+    rel_spread = [s / ms for s, ms in zip(spread, measured, strict=True) if np.isfinite(s)]
+    agreement = (self_agreement([ms for ms, _ in m.runs[0]], [ms for ms, _ in m.runs[1]])
+                 if len(m.runs) >= 2 else {})
+    return {
         "device": model.name, "space": space, "backend": runner.name,
         "threads": runner.threads, "clock": runner.clock, "runtime": model.profile.runtime,
         "hardware": model.profile.hardware, "seed": seed, "repeats": runner.repeats,
-        **metrics,
-        "passes": passes,
+        **latency_metrics(predicted.tolist(), measured.tolist()),
+        "passes": len(m.runs),
         "self_agreement": agreement,
         "noise_floor_median_rel_std": float(np.median(rel_spread)) if rel_spread else None,
-        "measurement_basis": dict(sorted(Counter(b or "device" for b in bases).items())),
-        "load_avg_before": [round(x, 2) for x in load_before],
-        "load_avg_after": [round(x, 2) for x in load_after],
+        "measurement_basis": dict(sorted(Counter(b or "device" for b in m.bases).items())),
+        "load_avg_before": [round(x, 2) for x in m.load_before],
+        "load_avg_after": [round(x, 2) for x in m.load_after],
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "subnets": [{"arch_id": a.arch_id, "arch": a.to_dict(), "measured_ms": float(m),
-                     "measured_std_ms": float(sd), "passes_ms": [r[i][0] for r in runs],
+        "subnets": [{"arch_id": a.arch_id, "arch": a.to_dict(), "measured_ms": float(ms),
+                     "measured_std_ms": float(sd), "passes_ms": [r[i][0] for r in m.runs],
                      "predicted_ms": float(p)}
-                    for i, (a, m, sd, p) in enumerate(zip(archs, measured, spread, predicted,
-                                                          strict=True))],
+                    for i, (a, ms, sd, p) in enumerate(zip(archs, measured, spread, predicted,
+                                                           strict=True))],
     }
-    out = Path(out)
+
+
+def _write(out: Path, report: dict[str, Any], label: str) -> None:
+    """``validate.json``, ``validate.png`` and the summary line."""
     out.mkdir(parents=True, exist_ok=True)
     (out / JSON_FILE).write_text(json.dumps(report, indent=1, sort_keys=True,
                                             default=float) + "\n")
-    plot_validation(predicted.tolist(), measured.tolist(), out / PNG_FILE,
-                    f"{space} on {label}\n{metrics['within_10pct']:.0%} within ±10 %, "
-                    f"RMSE {metrics['rmse_ms']:.2f} ms, Spearman {metrics['spearman']:.3f}, n={n}",
+    predicted = [s["predicted_ms"] for s in report["subnets"]]
+    measured = [s["measured_ms"] for s in report["subnets"]]
+    space, n, agreement = report["space"], report["n"], report["self_agreement"]
+    plot_validation(predicted, measured, out / PNG_FILE,
+                    f"{space} on {label}\n{report['within_10pct']:.0%} within ±10 %, "
+                    f"RMSE {report['rmse_ms']:.2f} ms, Spearman {report['spearman']:.3f}, n={n}",
                     label)
     logger.info(
         "%s, %s, n=%d: %.1f%% within ±10 %%, RMSE %.3f ms, MAPE %.1f%%, Spearman %.3f; "
         "passes agree within ±10 %% for %s (load avg %.2f -> %.2f); wrote %s and %s",
-        label, space, n, 100 * metrics["within_10pct"], metrics["rmse_ms"],
-        100 * metrics["mape"], metrics["spearman"],
-        f"{agreement['within_10pct']:.0%}" if agreement else "-", load_before[0],
-        load_after[0], out / JSON_FILE, out / PNG_FILE)
-    return report
+        label, space, n, 100 * report["within_10pct"], report["rmse_ms"],
+        100 * report["mape"], report["spearman"],
+        f"{agreement['within_10pct']:.0%}" if agreement else "-",
+        report["load_avg_before"][0], report["load_avg_after"][0], out / JSON_FILE,
+        out / PNG_FILE)

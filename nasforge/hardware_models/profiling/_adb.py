@@ -6,7 +6,7 @@ each model is converted to ``.tflite`` (fp32, cached on this machine by block ke
 ``taskset``: ``--num_threads=1 --warmup_runs=10 --num_runs=50 --use_xnnpack=true``. The
 average of the timed runs (``Inference (avg)``, microseconds) is parsed from its output, with
 the standard deviation of its ``count=... avg=... std=...`` line. As in the local protocol
-(:mod:`~nasforge.hardware_models._protocol`), the models of a batch are run in ``passes``
+(:mod:`~nasforge.hardware_models.profiling._protocol`), the models of a batch are run in ``passes``
 interleaved rounds and the estimate is the median of the faster half of the passes, with the
 spread kept.
 
@@ -30,13 +30,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from nasforge.errors import InvalidInputError
-from nasforge.hardware_models._protocol import Measurement
-from nasforge.hardware_models._protocol import robust_estimate
-from nasforge.hardware_models._runners import Item
-from nasforge.hardware_models._runners import Runner
+from nasforge.hardware_models.profiling._protocol import Measurement
+from nasforge.hardware_models.profiling._protocol import robust_estimate
+from nasforge.hardware_models.profiling.base import RUNNERS
+from nasforge.hardware_models.profiling.base import Runner
+from nasforge.hardware_models.profiling.base import RunnerOptions
 
 if TYPE_CHECKING:
     from torch import nn
+
+    from nasforge.hardware_models.profiling.base import Item
 
 __all__ = ["BENCHMARK_BINARY", "AdbRunner", "parse_benchmark_output"]
 
@@ -85,6 +88,7 @@ def parse_benchmark_output(text: str) -> tuple[float, float, int]:
     return avg_us / 1e3, std_us / 1e3, runs
 
 
+@RUNNERS.register("adb")
 class AdbRunner(Runner):
     """An Android phone over ``adb``, timed by ``benchmark_model`` (see the module docstring).
 
@@ -103,8 +107,8 @@ class AdbRunner(Runner):
     def __init__(self, threads: int = 1, *, serial: str = "", passes: int = 3,
                  workers: int = 1, binary: str = BENCHMARK_BINARY,
                  core_mask: str = BIG_CORE_MASK, timeout_s: float = 600.0) -> None:
-        from nasforge.hardware_models._litert import TfliteCache
-        from nasforge.hardware_models._litert import require_litert
+        from nasforge.hardware_models.profiling._litert import TfliteCache
+        from nasforge.hardware_models.profiling._litert import require_litert
 
         super().__init__(threads, repeats=max(1, passes))
         require_litert()
@@ -113,6 +117,11 @@ class AdbRunner(Runner):
         self.cache = TfliteCache()
         self._checked = False
         self._pushed: set[str] = set()
+
+    @classmethod
+    def from_options(cls, opts: RunnerOptions) -> Runner:
+        return cls(opts.threads, serial=opts.serial, passes=min(opts.repeats, 3),
+                   workers=opts.workers)
 
     # ---- reaching the phone ------------------------------------------------------------------
     def _adb(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -181,7 +190,7 @@ class AdbRunner(Runner):
 
     # ---- the runner protocol -----------------------------------------------------------------
     def runtime(self) -> str:
-        from nasforge.hardware_models._litert import litert_versions
+        from nasforge.hardware_models.profiling._litert import litert_versions
 
         pin = f", pinned by taskset {self.core_mask}" if self.core_mask else ""
         return (f"TFLite benchmark_model over adb (phone {self.serial or '?'}), XNNPACK, fp32, "
@@ -215,7 +224,7 @@ class AdbRunner(Runner):
 
     def measure(self, items: Sequence[Item],
                 keys: Sequence[str] | None = None) -> list[Measurement]:
-        from nasforge.hardware_models._litert import convert_many
+        from nasforge.hardware_models.profiling._litert import convert_many
 
         self.check()
         names = list(keys) if keys is not None else [f"item{i}" for i in range(len(items))]
