@@ -9,21 +9,51 @@ from __future__ import annotations
 import importlib
 import logging
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import typer
 from rich.console import Console
+from rich.console import ConsoleDimensions
 
 from nasforge.errors import NasforgeError
 from nasforge.progress import configure_logging
 from nasforge.validation import parse_structured
 from nasforge.validation import read_text
 
-__all__ = ["console", "err_console", "fail", "read_structured", "run_app", "set_verbosity"]
+__all__ = ["check_flags", "console", "err_console", "fail", "read_structured", "run_app",
+           "set_verbosity"]
 
-console = Console(highlight=False, soft_wrap=True)
-err_console = Console(stderr=True, highlight=False, soft_wrap=True)
+#: width of the output when it is not a terminal (a pipe, a file): wide enough that a table
+#: keeps each row on one line instead of folding its cells at 80 columns
+PIPED_WIDTH = 1000
+
+
+class _Console(Console):
+    """A rich console that, writing to a pipe or a file, lays tables out :data:`PIPED_WIDTH`
+    columns wide (a terminal, ``COLUMNS`` or an explicit ``width`` decide as usual).
+
+    Example:
+        >>> import io, os
+        >>> _Console(file=io.StringIO()).size.width == PIPED_WIDTH or "COLUMNS" in os.environ
+        True
+    """
+
+    @property
+    def size(self) -> ConsoleDimensions:
+        dims = super().size
+        if self._width is None and not self.is_terminal and "COLUMNS" not in self._environ:
+            return ConsoleDimensions(PIPED_WIDTH, dims.height)
+        return dims
+
+    @size.setter
+    def size(self, new_size: tuple[int, int]) -> None:
+        self._width, self._height = new_size
+
+
+console = _Console(highlight=False, soft_wrap=True)
+err_console = _Console(stderr=True, highlight=False, soft_wrap=True)
 
 EXIT_USAGE = 2
 
@@ -112,6 +142,31 @@ def _usage_line(e: Exception) -> str:
     ctx = getattr(e, "ctx", None)
     path = getattr(ctx, "command_path", "") if ctx is not None else ""
     return f"{message} (see `{path} --help`)" if path else message
+
+
+def check_flags(checks: Sequence[tuple[str, Any, str, float | None, float | None]]) -> None:
+    """Range checks of the flags given, before any work: ``(flag, value, kind, low, high)``,
+    kind ``int``, ``num`` (closed range) or ``pos`` (a number above ``low``); None values
+    (flags left out) are skipped.
+
+    Example:
+        >>> check_flags([("--workers", 4, "int", 0, 512), ("--val-images", None, "int", 1, None)])
+        >>> check_flags([("--workers", -1, "int", 0, 512)])
+        Traceback (most recent call last):
+        ...
+        nasforge.errors.InvalidInputError: --workers must be an integer >= 0 and <= 512, got -1
+    """
+    from nasforge.validation import check_int
+    from nasforge.validation import check_number
+
+    for flag, value, kind, low, high in checks:
+        if value is None:
+            continue
+        if kind == "int":
+            check_int(value, flag, low=None if low is None else int(low),
+                      high=None if high is None else int(high))
+        else:
+            check_number(value, flag, low=low, high=high, low_open=kind == "pos")
 
 
 def read_structured(path: Path) -> Any:
