@@ -7,8 +7,11 @@ vendors (``typer._click`` on newer typer) or, on older typer, from the click it 
 from __future__ import annotations
 
 import importlib
+import json
 import logging
+import math
 import sys
+from collections.abc import Mapping
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -16,14 +19,15 @@ from typing import Any
 import typer
 from rich.console import Console
 from rich.console import ConsoleDimensions
+from rich.table import Table
 
 from nasforge.errors import NasforgeError
 from nasforge.progress import configure_logging
 from nasforge.validation import parse_structured
 from nasforge.validation import read_text
 
-__all__ = ["check_flags", "console", "err_console", "fail", "read_structured", "run_app",
-           "set_verbosity"]
+__all__ = ["check_flags", "console", "err_console", "fail", "print_records", "read_structured",
+           "run_app", "set_verbosity"]
 
 #: width of the output when it is not a terminal (a pipe, a file): wide enough that a table
 #: keeps each row on one line instead of folding its cells at 80 columns
@@ -167,6 +171,34 @@ def check_flags(checks: Sequence[tuple[str, Any, str, float | None, float | None
                       high=None if high is None else int(high))
         else:
             check_number(value, flag, low=low, high=high, low_open=kind == "pos")
+
+
+def print_records(title: str, rows: Sequence[Mapping[str, Any]], columns: Sequence[str],
+                  as_json: bool = False) -> None:
+    """Result rows on stdout: a table of ``columns`` (floats with two decimals), or with
+    ``as_json`` a JSON list of the whole rows (NaN as null).
+
+    Example:
+        >>> print_records("t", [{"a": 1.0, "b": float("nan")}], ["a"], as_json=True)
+        [
+          {
+            "a": 1.0,
+            "b": null
+          }
+        ]
+    """
+    if as_json:
+        plain = [{str(k): None if isinstance(v, float) and math.isnan(v) else v
+                  for k, v in row.items()} for row in rows]
+        console.print_json(json.dumps(plain, default=str))
+        return
+    table = Table(title=title)
+    for c in columns:
+        table.add_column(c, overflow="fold")
+    for row in rows:
+        table.add_row(*[f"{v:.2f}" if isinstance(v, float) else str(v)
+                        for v in (row.get(c) for c in columns)])
+    console.print(table)
 
 
 def read_structured(path: Path) -> Any:

@@ -18,7 +18,7 @@ from nasforge.experiments import ExportVerificationError
 from nasforge.experiments import export_model
 from nasforge.experiments import export_name
 from nasforge.experiments import load_arch_config
-from nasforge.experiments._verify import fixed_input
+from nasforge.experiments.export.checks import fixed_input
 from nasforge.search_spaces import SPACES
 from nasforge.search_spaces import get_space
 from nasforge.search_spaces.arch import Arch
