@@ -84,9 +84,10 @@ def export(
     from nasforge.experiments.export import ExportRequest
     from nasforge.experiments.export import export_arch_file
 
-    request = ExportRequest(arch_file, fmt, out, supernet, device, data, calib_batches,
-                            input_size, num_classes, top1, name, runs, threads, opset,
-                            tolerance, rtol)
+    request = ExportRequest(
+        arch_file, fmt=fmt, out=out, supernet=supernet, device=device, data=data,
+        calib_batches=calib_batches, input_size=input_size, num_classes=num_classes, top1=top1,
+        name=name, runs=runs, threads=threads, opset=opset, tolerance=tolerance, rtol=rtol)
     result = export_arch_file(request, status=console.status)
     if json_out:
         console.print_json(json.dumps(result.to_dict()))

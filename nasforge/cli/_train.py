@@ -105,7 +105,8 @@ def train(
     if print_config:
         console.print(recipe.to_yaml(), end="", markup=False)
         return
-    job = la.TrainJob(space, recipe.to_dict(), out, resume, accelerator, progress, evaluate)
+    job = la.TrainJob(space, recipe.to_dict(), out, resume=resume, accelerator=accelerator,
+                      progress=progress, evaluate=evaluate)
     la.check_job(job)
     ray = la.RaySettings(ray_address, ray_workers, gpus_per_worker) if ray_address else None
     launcher, job = la.choose_launcher(job, nproc=nproc, ray=ray)
@@ -175,8 +176,10 @@ def eval_cmd(
                  ("--workers", workers, "int", 0, 512),
                  ("--ray-workers", ray_workers, "int", 1, None),
                  *[("--resolution", r, "int", 8, 4096) for r in resolution or []]])
-    options = EvalOptions(data, tuple(resolution or ()), recal_batches, batch_size, val_images,
-                          workers, ray_address, ray_workers, accelerator)
+    options = EvalOptions(
+        data=data, resolutions=tuple(resolution or ()), recal_batches=recal_batches,
+        batch_size=batch_size, val_images=val_images, workers=workers, ray_address=ray_address,
+        ray_workers=ray_workers, accelerator=accelerator)
     result = evaluate_checkpoint(supernet, arch, options)
     if result is None:
         return  # rank 0 reports
