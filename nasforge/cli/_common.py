@@ -7,23 +7,57 @@ vendors (``typer._click`` on newer typer) or, on older typer, from the click it 
 from __future__ import annotations
 
 import importlib
+import json
 import logging
+import math
 import sys
+from collections.abc import Mapping
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import typer
 from rich.console import Console
+from rich.console import ConsoleDimensions
+from rich.table import Table
 
 from nasforge.errors import NasforgeError
 from nasforge.progress import configure_logging
 from nasforge.validation import parse_structured
 from nasforge.validation import read_text
 
-__all__ = ["console", "err_console", "fail", "read_structured", "run_app", "set_verbosity"]
+__all__ = ["check_flags", "console", "err_console", "fail", "print_records", "read_structured",
+           "run_app", "set_verbosity"]
 
-console = Console(highlight=False, soft_wrap=True)
-err_console = Console(stderr=True, highlight=False, soft_wrap=True)
+#: width of the output when it is not a terminal (a pipe, a file): wide enough that a table
+#: keeps each row on one line instead of folding its cells at 80 columns
+PIPED_WIDTH = 1000
+
+
+class _Console(Console):
+    """A rich console that, writing to a pipe or a file, lays tables out :data:`PIPED_WIDTH`
+    columns wide (a terminal, ``COLUMNS`` or an explicit ``width`` decide as usual).
+
+    Example:
+        >>> import io, os
+        >>> _Console(file=io.StringIO()).size.width == PIPED_WIDTH or "COLUMNS" in os.environ
+        True
+    """
+
+    @property
+    def size(self) -> ConsoleDimensions:
+        dims = super().size
+        if self._width is None and not self.is_terminal and "COLUMNS" not in self._environ:
+            return ConsoleDimensions(PIPED_WIDTH, dims.height)
+        return dims
+
+    @size.setter
+    def size(self, new_size: tuple[int, int]) -> None:
+        self._width, self._height = new_size
+
+
+console = _Console(highlight=False, soft_wrap=True)
+err_console = _Console(stderr=True, highlight=False, soft_wrap=True)
 
 EXIT_USAGE = 2
 
@@ -112,6 +146,59 @@ def _usage_line(e: Exception) -> str:
     ctx = getattr(e, "ctx", None)
     path = getattr(ctx, "command_path", "") if ctx is not None else ""
     return f"{message} (see `{path} --help`)" if path else message
+
+
+def check_flags(checks: Sequence[tuple[str, Any, str, float | None, float | None]]) -> None:
+    """Range checks of the flags given, before any work: ``(flag, value, kind, low, high)``,
+    kind ``int``, ``num`` (closed range) or ``pos`` (a number above ``low``); None values
+    (flags left out) are skipped.
+
+    Example:
+        >>> check_flags([("--workers", 4, "int", 0, 512), ("--val-images", None, "int", 1, None)])
+        >>> check_flags([("--workers", -1, "int", 0, 512)])
+        Traceback (most recent call last):
+        ...
+        nasforge.errors.InvalidInputError: --workers must be an integer >= 0 and <= 512, got -1
+    """
+    from nasforge.validation import check_int
+    from nasforge.validation import check_number
+
+    for flag, value, kind, low, high in checks:
+        if value is None:
+            continue
+        if kind == "int":
+            check_int(value, flag, low=None if low is None else int(low),
+                      high=None if high is None else int(high))
+        else:
+            check_number(value, flag, low=low, high=high, low_open=kind == "pos")
+
+
+def print_records(title: str, rows: Sequence[Mapping[str, Any]], columns: Sequence[str],
+                  as_json: bool = False) -> None:
+    """Result rows on stdout: a table of ``columns`` (floats with two decimals), or with
+    ``as_json`` a JSON list of the whole rows (NaN as null).
+
+    Example:
+        >>> print_records("t", [{"a": 1.0, "b": float("nan")}], ["a"], as_json=True)
+        [
+          {
+            "a": 1.0,
+            "b": null
+          }
+        ]
+    """
+    if as_json:
+        plain = [{str(k): None if isinstance(v, float) and math.isnan(v) else v
+                  for k, v in row.items()} for row in rows]
+        console.print_json(json.dumps(plain, default=str))
+        return
+    table = Table(title=title)
+    for c in columns:
+        table.add_column(c, overflow="fold")
+    for row in rows:
+        table.add_row(*[f"{v:.2f}" if isinstance(v, float) else str(v)
+                        for v in (row.get(c) for c in columns)])
+    console.print(table)
 
 
 def read_structured(path: Path) -> Any:

@@ -6,60 +6,72 @@ Each command is a plain function in this module; :func:`register` adds the ones 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
+from typing import Annotated
 
 import typer
 from rich.table import Table
 
 from nasforge.cli._common import console
 from nasforge.cli._common import err_console
+from nasforge.cli._common import print_records
 from nasforge.errors import InvalidInputError
-from nasforge.validation import check_number
 from nasforge.validation import check_output_dir
 from nasforge.validation import check_output_file
+
+if TYPE_CHECKING:
+    from nasforge.experiments.export import ExportResult
 
 __all__ = ["COMMANDS", "export", "register", "report", "sweep"]
 
 #: largest input side ``nas export`` builds a model for (px)
 MAX_INPUT_SIZE = 2048
 
+_Opt = typer.Option
+_ArchFile = Annotated[Path, typer.Argument(help="Architecture YAML/JSON (ours, or an export "
+                                           "config written by a previous export).")]
+_Supernet = Annotated[Path | None, _Opt(
+    "--supernet", help="Trained supernet checkpoint (file or run folder): extract the subnet and "
+    "recalibrate BN. Without it the static model is randomly initialised (for retraining from "
+    "scratch).")]
+_Format = Annotated[str, _Opt("--format", "-f", help="onnx, torchscript, safetensors or tflite "
+                              "(LiteRT; nasforge[tflite]).")]
+_ExportOut = Annotated[Path, _Opt("--out", "-o", help="Output folder.")]
+_Device = Annotated[str | None, _Opt(
+    "--device", "-d", help="Latency target (e.g. pixel7): print its predicted latency beside "
+    "the measured one, and name the file after it with --top1.")]
+_Data = Annotated[str | None, _Opt(
+    "--data", help="Dataset for BN recalibration (default: the checkpoint's).")]
+_Calib = Annotated[int, _Opt("--calib-batches", min=1,
+                             help="Training batches for BN recalibration (K).")]
+_InputSize = Annotated[int | None, _Opt("--input-size", min=8, max=MAX_INPUT_SIZE,
+                                        help="Input side (default: the arch's resolution).")]
+_Classes = Annotated[int | None, _Opt(
+    "--num-classes", min=1, help="Classes of a randomly initialised model (default: the arch "
+    "file's, else the space's).")]
+_Top1 = Annotated[float | None, _Opt("--top1", help="Top-1 accuracy (%) for the name.")]
+_Name = Annotated[str | None, _Opt("--name", help="File stem (default: the field's "
+                                   "`DEVICE_lat@MSms_top1@ACC`, else SPACE_ARCHID).")]
+_Runs = Annotated[int, _Opt("--runs", min=1, help="Timed runs (median reported).")]
+_Threads = Annotated[int, _Opt("--threads", min=1, help="Threads for timing.")]
+_Opset = Annotated[int, _Opt("--opset", min=17, help="ONNX opset (>= 17).")]
+_Tolerance = Annotated[float, _Opt("--tolerance",
+                                   help="Absolute part of the allowed max abs diff.")]
+_Rtol = Annotated[float, _Opt("--rtol", help="Relative part of the allowed max abs diff, times "
+                              "the largest |logit| (0: purely absolute).")]
+_Json = Annotated[bool, _Opt("--json", help="Print the result as JSON instead of a table.")]
+
 
 def export(
-    arch_file: Path = typer.Argument(..., help="Architecture YAML/JSON (ours, or an export "
-                                     "config written by a previous export)."),
-    supernet: Path | None = typer.Option(
-        None, "--supernet", help="Trained supernet checkpoint (file or run folder): extract "
-        "the subnet and recalibrate BN. Without it the static model is randomly initialised "
-        "(for retraining from scratch)."),
-    fmt: str = typer.Option("onnx", "--format", "-f",
-                            help="onnx, torchscript, safetensors or tflite (LiteRT; "
-                            "nasforge[tflite])."),
-    out: Path = typer.Option(Path("exports"), "--out", "-o", help="Output folder."),
-    device: str | None = typer.Option(
-        None, "--device", "-d", help="Latency target (e.g. pixel7): print its predicted "
-        "latency beside the measured one, and name the file after it with --top1."),
-    data: str | None = typer.Option(
-        None, "--data", help="Dataset for BN recalibration (default: the checkpoint's)."),
-    calib_batches: int = typer.Option(20, "--calib-batches", min=1,
-                                      help="Training batches for BN recalibration (K)."),
-    input_size: int | None = typer.Option(
-        None, "--input-size", min=8, max=MAX_INPUT_SIZE,
-        help="Input side (default: the arch's resolution)."),
-    num_classes: int | None = typer.Option(
-        None, "--num-classes", min=1, help="Classes of a randomly initialised model "
-        "(default: the arch file's, else the space's)."),
-    top1: float | None = typer.Option(None, "--top1", help="Top-1 accuracy (%) for the name."),
-    name: str | None = typer.Option(None, "--name", help="File stem (default: the field's "
-                                    "`DEVICE_lat@MSms_top1@ACC`, else SPACE_ARCHID)."),
-    runs: int = typer.Option(30, "--runs", min=1, help="Timed runs (median reported)."),
-    threads: int = typer.Option(1, "--threads", min=1, help="Threads for timing."),
-    opset: int = typer.Option(17, "--opset", min=17, help="ONNX opset (>= 17)."),
-    tolerance: float = typer.Option(1e-4, "--tolerance",
-                                    help="Absolute part of the allowed max abs diff."),
-    rtol: float = typer.Option(1e-5, "--rtol", help="Relative part of the allowed max abs "
-                               "diff, times the largest |logit| (0: purely absolute)."),
+    arch_file: _ArchFile, supernet: _Supernet = None, fmt: _Format = "onnx",
+    out: _ExportOut = Path("exports"), device: _Device = None, data: _Data = None,
+    calib_batches: _Calib = 20, input_size: _InputSize = None, num_classes: _Classes = None,
+    top1: _Top1 = None, name: _Name = None, runs: _Runs = 30, threads: _Threads = 1,
+    opset: _Opset = 17, tolerance: _Tolerance = 1e-4, rtol: _Rtol = 1e-5,
+    json_out: _Json = False,
 ) -> None:
     """Export a subnet as ONNX, TorchScript, TFLite or safetensors, check it, time it.
 
@@ -69,41 +81,29 @@ def export(
     this machine. Exit code 1 when the outputs differ by more than --tolerance + --rtol x the
     largest |logit|.
     """
-    from nasforge.experiments import EXPORT_FORMATS
-    from nasforge.experiments import export_model
-    from nasforge.experiments import load_arch_config
-    from nasforge.experiments.export import extract_subnet
-    from nasforge.experiments.export import predict_device_ms
+    from nasforge.experiments.export import ExportRequest
+    from nasforge.experiments.export import export_arch_file
 
-    EXPORT_FORMATS.get(fmt)  # unknown format: one line before any heavy work
-    if top1 is not None:
-        check_number(top1, "--top1", low=0, high=100)
-    check_number(tolerance, "--tolerance", low=0)
-    check_number(rtol, "--rtol", low=0)
-    if name is not None and (not name or name in (".", "..") or any(
-            c in name for c in "/\\\0")):
-        raise InvalidInputError(f"--name is a file stem inside --out (no folders), got {name!r}")
-    check_output_dir(out, "--out")
-    cfg = load_arch_config(arch_file)
-    arch, space = cfg.arch, cfg.space
-    predicted = predict_device_ms(device, arch) if device is not None else None
-    extra: dict[str, Any]
-    if supernet is not None:
-        with console.status(f"extracting {arch.arch_id} from {supernet} and recalibrating BN"):
-            model, extra = extract_subnet(supernet, arch, data=data, calib_batches=calib_batches)
-        extra = {"source": extra}
+    request = ExportRequest(
+        arch_file, fmt=fmt, out=out, supernet=supernet, device=device, data=data,
+        calib_batches=calib_batches, input_size=input_size, num_classes=num_classes, top1=top1,
+        name=name, runs=runs, threads=threads, opset=opset, tolerance=tolerance, rtol=rtol)
+    result = export_arch_file(request, status=console.status)
+    if json_out:
+        console.print_json(json.dumps(result.to_dict()))
     else:
-        classes = num_classes or cfg.num_classes
-        model = space.build_model(arch, num_classes=classes)
-        extra = {"source": "random initialisation (for training from scratch)"}
-    size = input_size or cfg.input_size
-    with console.status(f"exporting {arch.arch_id} as {fmt} and checking it"):
-        result = export_model(
-            model, arch, space, fmt, out, input_size=size, name=name, device=device,
-            device_ms=predicted, accuracy=top1, tolerance=tolerance, rtol=rtol, runs=runs,
-            threads=threads, opset=opset, strict=False, extra=extra,
-        )
-    table = Table(title=f"{space.name} {arch.arch_id} @ {result.input_size}px")
+        _print_export(result)
+    if not result.ok:
+        err_console.print(f"error: exported outputs differ from PyTorch's by "
+                          f"{result.max_abs_diff:.3e} > {result.tolerance:.3e}", markup=False)
+        raise typer.Exit(1)
+
+
+def _print_export(result: ExportResult) -> None:
+    """The export's table, where its files are, and (tflite) the converter's MAC count."""
+    from nasforge.experiments.export._tflite import mac_line
+
+    table = Table(title=f"{result.space} {result.arch_id} @ {result.input_size}px")
     table.add_column("file", overflow="fold")
     table.add_column("format")
     for col in ("max abs diff", "measured ms", "predicted ms"):
@@ -117,30 +117,28 @@ def export(
     console.print(f"in {result.model_path.parent}/ with its config {result.config_path.name}; "
                   f"measured with {result.runtime}, {result.threads} thread(s), median of "
                   f"{result.runs} runs at (1, 3, {result.input_size}, {result.input_size})")
-    if fmt == "tflite":  # issue 12: the converter's MAC count beside ours
-        from nasforge.experiments._tflite import mac_line
-
+    if result.fmt == "tflite":  # issue 12: the converter's MAC count beside ours
         console.print(mac_line(result.config_path), markup=False)
-    if not result.ok:
-        err_console.print(f"error: exported outputs differ from PyTorch's by "
-                          f"{result.max_abs_diff:.3e} > {result.tolerance:.3e}", markup=False)
-        raise typer.Exit(1)
 
 
-def sweep(
-    sweep_file: Path = typer.Argument(..., help="Sweep YAML: `base` experiment plus `grid` "
-                                      "and/or `random` field paths (see nasforge/experiments/"
-                                      "examples/*sweep*.yaml)."),
-    address: str | None = typer.Option(
-        None, "--address", help="Ray cluster: `auto` (the cluster this machine belongs to) or "
-        "HOST:PORT. Default: a local Ray instance on this machine."),
-    max_concurrent: int | None = typer.Option(
-        None, "--max-concurrent", min=1, help="Trials running at once (default: the file's "
-        "`max_concurrent`, else as many as resources allow)."),
-    resume: bool = typer.Option(False, "--resume", help="Continue the sweep in the file's "
-                                "`out`: keep finished trials, re-run the others."),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="No Ray Tune progress output."),
-) -> None:
+_SweepFile = Annotated[Path, typer.Argument(
+    help="Sweep YAML: `base` experiment plus `grid` and/or `random` field paths (see "
+    "nasforge/experiments/examples/*sweep*.yaml).")]
+_Address = Annotated[str | None, _Opt(
+    "--address", help="Ray cluster: `auto` (the cluster this machine belongs to) or HOST:PORT. "
+    "Default: a local Ray instance on this machine.")]
+_MaxConcurrent = Annotated[int | None, _Opt(
+    "--max-concurrent", min=1, help="Trials running at once (default: the file's "
+    "`max_concurrent`, else as many as resources allow).")]
+_SweepResume = Annotated[bool, _Opt("--resume", help="Continue the sweep in the file's `out`: "
+                                    "keep finished trials, re-run the others.")]
+_Quiet = Annotated[bool, _Opt("--quiet", "-q", help="No Ray Tune progress output.")]
+_JsonRows = Annotated[bool, _Opt("--json", help="Print the table as a JSON list of rows.")]
+
+
+def sweep(sweep_file: _SweepFile, address: _Address = None,
+          max_concurrent: _MaxConcurrent = None, resume: _SweepResume = False,
+          quiet: _Quiet = False, json_out: _JsonRows = False) -> None:
     """Run a sweep of experiments on Ray Tune (devices x budgets x strategies x seeds).
 
     Every trial is one experiment run writing its own folder under OUT/runs/; a trial lost
@@ -154,21 +152,16 @@ def sweep(
     cfg.check_names()
     cfg.check_inputs()  # benchmark tables: one line here, not a failure in every trial
     check_output_dir(cfg.out, f"{sweep_file}: out")
-    console.print(f"sweep {cfg.name}: {cfg.n_trials} trial(s) over {', '.join(cfg.swept)} "
-                  f"-> {cfg.out}")
+    (err_console if json_out else console).print(
+        f"sweep {cfg.name}: {cfg.n_trials} trial(s) over {', '.join(cfg.swept)} -> {cfg.out}")
     outcome = run_sweep(cfg, address=address, max_concurrent=max_concurrent, resume=resume,
                         progress=not quiet)
-    table = Table(title=f"sweep {cfg.name}")
     cols = [*cfg.swept, "status", "attempts", "best_arch_id", "best_accuracy",
             "best_latency_ms", "best_mflops"]
-    for c in cols:
-        table.add_column(c, overflow="fold")
-    for row in outcome.table.to_dict("records"):
-        table.add_row(*[f"{row.get(c):.2f}" if isinstance(row.get(c), float)
-                        else str(row.get(c)) for c in cols])
-    console.print(table)
+    print_records(f"sweep {cfg.name}", outcome.table.to_dict("records"), cols, json_out)
     failed = int((outcome.table["status"] == "error").sum()) if len(outcome.table) else 0
-    console.print(f"wrote {outcome.csv} and {outcome.plot or '(no finished trial to plot)'}")
+    if not json_out:
+        console.print(f"wrote {outcome.csv} and {outcome.plot or '(no finished trial to plot)'}")
     if failed:
         err_console.print(f"error: {failed} trial(s) failed after their retries; see "
                           f"{outcome.csv} (column `error`) and re-run with --resume",
@@ -176,16 +169,17 @@ def sweep(
         raise typer.Exit(1)
 
 
-def report(
-    run_dirs: list[str] = typer.Argument(..., help="Run folders (each with run.json, "
-                                         "candidates.csv, pareto.csv), or search storages: "
-                                         "URL or URL#STUDY (sqlite:///PATH, postgresql://..., "
-                                         "journal:PATH)."),
-    out: Path = typer.Option(Path("report.png"), "--out", "-o", help="The PNG to write."),
-    html: bool = typer.Option(False, "--html", help="Also write OUT.html: the figure "
-                              "embedded, with the tables."),
-    title: str | None = typer.Option(None, "--title", help="Page title."),
-) -> None:
+_RunDirs = Annotated[list[str], typer.Argument(
+    help="Run folders (each with run.json, candidates.csv, pareto.csv), or search storages: URL "
+    "or URL#STUDY (sqlite:///PATH, postgresql://..., journal:PATH).")]
+_ReportOut = Annotated[Path, _Opt("--out", "-o", help="The PNG to write.")]
+_Html = Annotated[bool, _Opt("--html", help="Also write OUT.html: the figure embedded, with the "
+                             "tables.")]
+_Title = Annotated[str | None, _Opt("--title", help="Page title.")]
+
+
+def report(run_dirs: _RunDirs, out: _ReportOut = Path("report.png"), html: _Html = False,
+           title: _Title = None, json_out: _JsonRows = False) -> None:
     """Compare runs on one page: Pareto fronts per device, search curves, chosen archs."""
     from nasforge.experiments.report import make_report
 
@@ -195,13 +189,11 @@ def report(
             raise InvalidInputError(f"{d} is not a run folder (a folder that has no run.json); "
                                     "give the --out folder of a `nas search` or `nas run`")
     outcome = make_report(run_dirs, out, html=html, title=title)
-    table = Table(title="chosen architectures")
-    for c in outcome.table.columns:
-        table.add_column(str(c), overflow="fold")
-    for row in outcome.table.to_dict("records"):
-        table.add_row(*[f"{v:.2f}" if isinstance(v, float) else str(v) for v in row.values()])
-    console.print(table)
-    console.print(f"wrote {outcome.png}" + (f" and {outcome.html}" if outcome.html else ""))
+    rows = outcome.table.to_dict("records")
+    print_records("chosen architectures", rows, [str(c) for c in outcome.table.columns],
+                  json_out)
+    if not json_out:
+        console.print(f"wrote {outcome.png}" + (f" and {outcome.html}" if outcome.html else ""))
 
 
 #: name -> command function (``search`` and ``run`` live in :mod:`nasforge.cli._search`).

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import typer
@@ -27,6 +28,7 @@ def predictor_import(
     out: Path = typer.Option(..., "--out", help="Directory to write the nasforge predictor to."),
     space: str = typer.Option("ofa_mbv3_w12", "--space",
                               help="Space whose encoding it reads (ofa_mbv3_w12 or ofa_mbv3)."),
+    json_out: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
     """Import a pretrained accuracy predictor as a nasforge predictor directory.
 
@@ -45,6 +47,10 @@ def predictor_import(
                                 "acc_predictor.pth)")
     check_output_dir(out, "--out")
     path = import_ofa_predictor(file, out, space=space)
+    if json_out:
+        console.print_json(json.dumps({"predictor": str(path), "source": source,
+                                       "file": str(file), "space": space}))
+        return
     console.print(f"imported OFA's accuracy predictor ({file}) as [bold]{path}[/bold]; use it "
                   f"with `nas search --space {space} --predictor {path}`")
 

@@ -42,7 +42,7 @@ def rank(
     if a == b:
         raise InvalidInputError(f"nas rank compares two different accuracy sources, got {a!r} "
                                 "for both --a and --b; change one of them")
-    from nasforge.experiments._verify import torch_threads
+    from nasforge.experiments.export.checks import torch_threads
     from nasforge.experiments.rank import plot_rank
     from nasforge.experiments.rank import rank_agreement
     from nasforge.experiments.rank import resolve_source

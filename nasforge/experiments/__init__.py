@@ -12,9 +12,9 @@ from typing import TYPE_CHECKING
 from typing import Any
 
 if TYPE_CHECKING:
-    from nasforge.experiments._formats import EXPORT_FORMATS
-    from nasforge.experiments._formats import ExportFormat
+    from nasforge.experiments.export import EXPORT_FORMATS
     from nasforge.experiments.export import ArchConfig
+    from nasforge.experiments.export import ExportFormat
     from nasforge.experiments.export import ExportResult
     from nasforge.experiments.export import ExportVerificationError
     from nasforge.experiments.export import export_model
@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 
 #: public name -> the submodule defining it
 _SOURCES = {
-    "EXPORT_FORMATS": "_formats", "ExportFormat": "_formats",
+    "EXPORT_FORMATS": "export", "ExportFormat": "export",
     "ArchConfig": "export", "ExportResult": "export", "ExportVerificationError": "export",
     "export_model": "export", "export_name": "export", "extract_subnet": "export",
     "load_arch_config": "export", "predict_device_ms": "export", "write_arch_config": "export",

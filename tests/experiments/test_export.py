@@ -18,7 +18,7 @@ from nasforge.experiments import ExportVerificationError
 from nasforge.experiments import export_model
 from nasforge.experiments import export_name
 from nasforge.experiments import load_arch_config
-from nasforge.experiments._verify import fixed_input
+from nasforge.experiments.export.checks import fixed_input
 from nasforge.search_spaces import SPACES
 from nasforge.search_spaces import get_space
 from nasforge.search_spaces.arch import Arch
@@ -288,3 +288,17 @@ def test_cli_export_from_supernet_with_device(tmp_path: Path,
     with torch.inference_mode():
         stale = extracted.eval()(x).numpy()
     assert np.isfinite(got).all() and not np.allclose(got, stale, atol=1e-6)
+
+
+def test_cli_export_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    space = get_space("elasticvit")
+    arch = space.min_arch()
+    capsys.readouterr()
+    assert run_app(app, ["export", str(_arch_file(tmp_path, arch)), "--format", "torchscript",
+                         "--out", str(tmp_path / "o"), "--input-size", "64", "--runs", "1",
+                         "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["arch_id"] == arch.arch_id and result["fmt"] == "torchscript"
+    assert result["ok"] is True and Path(result["model_path"]).is_file()

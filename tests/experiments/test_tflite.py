@@ -19,9 +19,9 @@ import yaml
 from nasforge.cli._app import app
 from nasforge.cli._common import run_app
 from nasforge.experiments import EXPORT_FORMATS
-from nasforge.experiments._tflite import MACS_TOLERANCE
-from nasforge.experiments._tflite import mac_line
-from nasforge.experiments._tflite import mac_report
+from nasforge.experiments.export._tflite import MACS_TOLERANCE
+from nasforge.experiments.export._tflite import mac_line
+from nasforge.experiments.export._tflite import mac_report
 from nasforge.search_spaces import get_space
 
 

@@ -86,3 +86,21 @@ def test_two_gloo_ranks_write_the_one_process_csv(run_dir: Path, tmp_path: Path)
     launch(_eval_rank, 2, str(run_dir), str(archs), str(two))
     assert len(one.read_text().splitlines()) == 4  # header + 3 archs
     assert two.read_text() == one.read_text()  # rank 0 alone writes, in the given order
+
+
+def test_eval_json_lists_the_results_in_order(run_dir: Path, tmp_path: Path,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    space = get_space("elasticvit")
+    archs = [space.min_arch(), space.max_arch()]
+    path = tmp_path / "archs.yaml"
+    import yaml
+
+    path.write_text(yaml.safe_dump([a.to_dict() for a in archs]))
+    capsys.readouterr()
+    assert run_app(app, ["eval", "--supernet", str(run_dir), "--arch", str(path),
+                         "--recal-batches", "1", "--batch-size", "8", "--accelerator", "cpu",
+                         "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [r["arch_id"] for r in rows] == [a.arch_id for a in archs]
+    assert rows[0]["arch"] == json.loads(archs[0].to_json())
+    assert all(0.0 <= r["top1"] <= 1.0 for r in rows)

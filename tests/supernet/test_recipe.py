@@ -55,3 +55,18 @@ def test_run_config_is_the_one_reader_of_the_checkpoint_config(tmp_path: Path) -
                                                              "step-0000003.ckpt"]
     assert torch.equal(read_checkpoint(tmp_path / "step-0000003.ckpt").tensors["model.weight"],
                        m.weight.detach())
+
+
+def test_flags_name_their_key_and_a_sampler_brings_its_recipe_options() -> None:
+    from nasforge.errors import InvalidInputError
+    from nasforge.supernet.training.recipe_flags import RECIPE_FLAGS
+    from nasforge.supernet.training.recipe_flags import recipe_from_flags
+    from nasforge.supernet.training.samplers import SAMPLERS
+
+    assert len({f.flag for f in RECIPE_FLAGS}) == len(RECIPE_FLAGS)
+    r = recipe_from_flags("elasticvit_imagenet", {}, sampler="uniform")
+    assert r.sampler == "uniform" and dict(r.sampler_options) == {}
+    r = recipe_from_flags(None, {}, sampler="complexity_aware")
+    assert dict(r.sampler_options) == dict(SAMPLERS.get("complexity_aware").recipe_options)
+    with pytest.raises(InvalidInputError, match=r"--lr \(train.lr\)"):
+        recipe_from_flags(None, {"--lr": -1.0})

@@ -2,6 +2,6 @@
 
 :mod:`.trainer` (the loop over ``train_step``), :mod:`.recipe` (recipes as files), :mod:`.optim`
 and :mod:`.sliced_optim`, :mod:`.losses`, :mod:`.precision`, :mod:`.samplers`, :mod:`.distributed`
-and :mod:`._ray_train` (multi-process runs), :mod:`.train` (:func:`train_supernet`, what
+and :mod:`.launch` (multi-process runs), :mod:`.train` (:func:`train_supernet`, what
 ``nas train`` runs) and :mod:`.quick` (the cached quick supernet of ``nas search``).
 """

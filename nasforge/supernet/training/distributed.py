@@ -55,6 +55,7 @@ __all__ = [
     "gradient_buckets",
     "init_from_env",
     "is_distributed",
+    "join_torchrun_group",
     "launch",
     "rank_and_world",
     "shutdown",
@@ -260,6 +261,19 @@ def init_from_env(device: torch.device, timeout_s: float = 600.0) -> DistContext
     logger.info("rank %d of %d (local %d) on %s, backend %s", rank, world, local, device,
                 backend)
     return DistContext(rank, local, world, device, backend)
+
+
+def join_torchrun_group(device: torch.device | str) -> bool:
+    """Join the group ``torchrun`` describes (``WORLD_SIZE`` > 1) when none is up: ``nccl`` for
+    a CUDA ``device``, else ``gloo``.
+
+    Returns:
+        True when this call created the group (the caller destroys it, :func:`shutdown`).
+    """
+    if _env_int("WORLD_SIZE", 1) <= 1 or not dist.is_available() or dist.is_initialized():
+        return False
+    dist.init_process_group("nccl" if getattr(device, "type", "cpu") == "cuda" else "gloo")
+    return True
 
 
 def shutdown() -> None:

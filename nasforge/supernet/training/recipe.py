@@ -227,7 +227,12 @@ _RULES: tuple[tuple[str, bool, Any, str], ...] = (
 
 
 def _default_sampler_options() -> dict[str, Any]:
-    return {"num_subnets": 1, "include_max": True, "include_min": "global"}
+    from nasforge.supernet.training.samplers import SAMPLERS
+
+    return dict(SAMPLERS.get(_DEFAULT_SAMPLER).recipe_options)
+
+
+_DEFAULT_SAMPLER = "performance_aware"
 
 
 @dataclass(frozen=True)
@@ -244,7 +249,7 @@ class Recipe:
 
     data: str = "digits"
     loader: LoaderConfig = field(default_factory=lambda: LoaderConfig(val_fraction=0.1))
-    sampler: str = "performance_aware"
+    sampler: str = _DEFAULT_SAMPLER
     sampler_options: Mapping[str, Any] = field(default_factory=_default_sampler_options)
     train: TrainConfig = field(default_factory=lambda: TrainConfig(resolution_scale=0.125,
                                                                    channels_last=True))

@@ -15,8 +15,11 @@ FLOPs are ``space.flops(arch)`` (MACs) at the arch's deployment resolution, in M
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from collections.abc import Sequence
+from types import MappingProxyType
 from typing import Any
+from typing import ClassVar
 
 import numpy as np
 
@@ -140,6 +143,11 @@ class ComplexityAwareSampler(BaseSampler):
         pool_size: archs per level pool.
         start_level: level index of the first step; ``None`` starts at the lowest.
     """
+
+    #: one subnet per level step, the largest as teacher and the space's smallest (the quick
+    #: recipe's choice, cheap on a CPU)
+    recipe_options: ClassVar[Mapping[str, Any]] = MappingProxyType(
+        {"num_subnets": 1, "include_max": True, "include_min": "global"})
 
     def __init__(
         self,

@@ -22,8 +22,11 @@ data-parallel ranks in step).
 from __future__ import annotations
 
 import abc
+from collections.abc import Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any
+from typing import ClassVar
 
 import numpy as np
 
@@ -60,6 +63,9 @@ class BaseSampler(abc.ABC):
 
     #: Registered name, set by :func:`~nasforge.supernet.training.samplers.register_sampler`.
     name: str = ""
+    #: The ``sampler_options`` a recipe gets when a user picks this sampler by name only
+    #: (``nas train --sampler NAME``); empty: the constructor's defaults.
+    recipe_options: ClassVar[Mapping[str, Any]] = MappingProxyType({})
 
     def __init__(self, space: SearchSpace, rng: np.random.Generator) -> None:
         self.space = space

@@ -23,10 +23,10 @@ from typing import Any
 import torch
 from torch import nn
 
-from nasforge.experiments._formats import EXPORT_FORMATS
-from nasforge.experiments._formats import ExportFormat
-from nasforge.experiments._formats import Rebuild
-from nasforge.experiments._verify import Runner
+from nasforge.experiments.export.checks import Runner
+from nasforge.experiments.export.formats import EXPORT_FORMATS
+from nasforge.experiments.export.formats import ExportFormat
+from nasforge.experiments.export.formats import Rebuild
 
 if TYPE_CHECKING:
     from nasforge.search_spaces.arch import Arch

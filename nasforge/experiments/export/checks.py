@@ -13,11 +13,15 @@ import time
 from collections.abc import Callable
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import numpy as np
 import torch
 
-__all__ = ["Runner", "fixed_input", "max_abs_diff", "median_latency_ms", "torch_threads"]
+from nasforge.errors import InvalidInputError
+
+__all__ = ["Runner", "fixed_input", "max_abs_diff", "median_latency_ms", "positive",
+           "torch_threads"]
 
 #: A loaded exported model: (B, 3, H, W) float32 array -> (B, classes) float32 array.
 Runner = Callable[[np.ndarray], np.ndarray]
@@ -89,3 +93,20 @@ def median_latency_ms(run: Runner, x: np.ndarray, runs: int = 30, warmup: int = 
         run(x)
         times.append((time.perf_counter() - t0) * 1e3)
     return float(statistics.median(times))
+
+
+def positive(key: str, value: Any) -> int:
+    """``value`` when it is an integer >= 1 (runs, threads, batches, input sizes).
+
+    Raises:
+        InvalidInputError: naming ``key`` and the value.
+
+    Example:
+        >>> positive("runs", 0)
+        Traceback (most recent call last):
+        ...
+        nasforge.errors.InvalidInputError: `runs` must be a positive integer, but got runs=0
+    """
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise InvalidInputError(f"`{key}` must be a positive integer, but got {key}={value!r}")
+    return value

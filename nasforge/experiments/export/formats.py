@@ -2,9 +2,9 @@
 
 One :class:`ExportFormat` per format, registered by name in :data:`EXPORT_FORMATS`
 (``onnx``, ``torchscript``, ``safetensors``). A format writes a model traced at a fixed input
-shape and loads the file it wrote into a :data:`~nasforge.experiments._verify.Runner` that runs
-on its deployment runtime: onnxruntime's CPUExecutionProvider, ``torch.jit.load``, or a freshly
-built static model with the saved weights loaded strictly.
+shape and loads the file it wrote into a :data:`~nasforge.experiments.export.checks.Runner`
+that runs on its deployment runtime: onnxruntime's CPUExecutionProvider, ``torch.jit.load``,
+or a freshly built static model with the saved weights loaded strictly.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from torch import nn
 from nasforge._extras import import_optional
 from nasforge.errors import IncompatibleComponentsError
 from nasforge.errors import InvalidInputError
-from nasforge.experiments._verify import Runner
+from nasforge.experiments.export.checks import Runner
 from nasforge.registry import Registry
 
 __all__ = [

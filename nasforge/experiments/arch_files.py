@@ -1,0 +1,90 @@
+"""Architectures given as paths: YAML/JSON files (one arch or a list each), folders of them,
+and CSVs with an ``arch`` column of JSON (``candidates.csv`` / ``pareto.csv`` of ``nas search``).
+
+Single files are read by :mod:`nasforge.search_spaces.io`; this module adds folders and CSVs,
+for commands that take many architectures (``nas eval --arch``).
+
+Example:
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> from nasforge.search_spaces import get_space
+    >>> space = get_space("elasticvit")
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     _ = (Path(d) / "a.yaml").write_text(space.min_arch().to_yaml())
+    ...     archs = read_archs(space, [Path(d)])
+    >>> [a.arch_id for a in archs] == [space.min_arch().arch_id]
+    True
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from nasforge.errors import InvalidInputError
+from nasforge.search_spaces.io import arch_file_from_data
+from nasforge.search_spaces.io import read_arch_file
+
+if TYPE_CHECKING:
+    from nasforge.search_spaces.arch import Arch
+    from nasforge.search_spaces.base import SearchSpace
+
+__all__ = ["ARCH_SUFFIXES", "read_archs"]
+
+#: suffixes of the architecture files a folder is searched for
+ARCH_SUFFIXES = (".yaml", ".yml", ".json")
+
+
+def read_archs(space: SearchSpace, paths: Sequence[Path]) -> list[Arch]:
+    """The architectures of ``space`` in ``paths``, in the order given (a folder's files sorted
+    by name).
+
+    Raises:
+        InvalidInputError: an unreadable file, an empty folder, a CSV without an ``arch``
+            column or with a cell that is not JSON.
+        InvalidArchitectureError: an arch outside ``space`` (or of another space).
+    """
+    archs: list[Arch] = []
+    for path in paths:
+        if path.is_dir():
+            files = sorted(f for f in path.iterdir() if f.suffix in ARCH_SUFFIXES)
+            if not files:
+                raise InvalidInputError(f"--arch {path}: the folder holds no architecture file "
+                                        f"({', '.join(ARCH_SUFFIXES)})")
+            for f in files:
+                archs.extend(_file_archs(space, f))
+        elif path.suffix == ".csv":
+            archs.extend(_csv_archs(space, path))
+        else:
+            archs.extend(_file_archs(space, path))
+    return archs
+
+
+def _file_archs(space: SearchSpace, path: Path) -> list[Arch]:
+    """One arch, or a list of them (``nas arch sample --n N`` writes one), of ``space``."""
+    return list(read_arch_file(path, space=space.name, expect_space=space.name).archs)
+
+
+def _csv_archs(space: SearchSpace, path: Path) -> list[Arch]:
+    try:
+        with open(path, newline="") as f:
+            rows = list(csv.DictReader(f))
+    except OSError as e:
+        raise InvalidInputError(f"cannot read {path}: {e.strerror or e}") from None
+    if not rows or "arch" not in rows[0]:
+        raise InvalidInputError(f"{path}: a CSV of architectures needs an `arch` column of JSON "
+                                "(as candidates.csv / pareto.csv of `nas search` have)")
+    out = []
+    for line, row in enumerate(rows, start=2):
+        try:
+            data = json.loads(row["arch"] or "")
+        except json.JSONDecodeError as e:
+            raise InvalidInputError(f"{path} line {line}: column `arch` is not JSON: {e.msg}"
+                                    ) from None
+        where = f"{path} line {line}"
+        out.append(arch_file_from_data(data, where, space=space.name,
+                                       expect_space=space.name).one())
+    return out
