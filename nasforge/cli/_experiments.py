@@ -94,7 +94,9 @@ def export(
         extra = {"source": extra}
     else:
         classes = num_classes or cfg.num_classes
-        model = space.build_model(arch, num_classes=classes)
+        from nasforge.supernet.static import build_static
+
+        model = build_static(space, arch, num_classes=classes)
         extra = {"source": "random initialisation (for training from scratch)"}
     size = input_size or cfg.input_size
     with console.status(f"exporting {arch.arch_id} as {fmt} and checking it"):

@@ -11,7 +11,8 @@ Example:
     >>> from nasforge.search_spaces import get_space
     >>> space = get_space("elasticvit")
     >>> arch = space.min_arch()
-    >>> model = space.build_model(arch, num_classes=10)
+    >>> from nasforge.supernet.static import build_static
+    >>> model = build_static(space, arch, num_classes=10)
     >>> with tempfile.TemporaryDirectory() as d:
     ...     r = export_model(model, arch, space, "torchscript", d, input_size=64, runs=1)
     >>> r.ok, r.model_path.suffix
@@ -43,6 +44,7 @@ from nasforge.search_spaces.io import ArchFile
 from nasforge.search_spaces.io import arch_file_from_data
 from nasforge.search_spaces.io import read_arch_file
 from nasforge.search_spaces.registry import get_space
+from nasforge.supernet.static import build_static
 
 if TYPE_CHECKING:
     from torch import nn
@@ -183,7 +185,7 @@ class ArchConfig:
     def build_model(self) -> nn.Module:
         """A randomly initialised static model (the global torch RNG is left untouched)."""
         with torch.random.fork_rng(devices=[]):
-            return self.space.build_model(self.arch, num_classes=self.num_classes)
+            return build_static(self.space, self.arch, num_classes=self.num_classes)
 
 
 def _positive_int(value: Any, key: str, source: str) -> int | None:
@@ -272,7 +274,7 @@ def export_model(
     ``model``'s. The model's train/eval mode is restored afterwards.
 
     Args:
-        model: a static model of ``arch`` (``space.build_model`` or ``Supernet.extract``);
+        model: a static model of ``arch`` (``build_static(space, arch)`` or ``Supernet.extract``);
             x: (B, 3, S, S) -> logits (B, classes).
         arch: its architecture.
         space: the space ``arch`` belongs to.

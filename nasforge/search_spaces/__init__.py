@@ -28,12 +28,13 @@ from nasforge.search_spaces._ofa_mbv3 import OFAMobileNetV3Space
 from nasforge.search_spaces._ofa_mbv3_io import arch_from_ofa_config
 from nasforge.search_spaces._ofa_mbv3_io import arch_to_ofa_config
 from nasforge.search_spaces.arch import Arch
-from nasforge.search_spaces.base import Choice
-from nasforge.search_spaces.base import ChoiceSpace
 from nasforge.search_spaces.base import SearchSpace
 from nasforge.search_spaces.block import Block
 from nasforge.search_spaces.block import block_flops
 from nasforge.search_spaces.block import block_params
+from nasforge.search_spaces.choice import Choice
+from nasforge.search_spaces.choice_space import ChoiceSpace
+from nasforge.search_spaces.codec import IndexCodec
 from nasforge.search_spaces.registry import SPACES
 from nasforge.search_spaces.registry import get_space
 from nasforge.search_spaces.registry import register_space
@@ -46,6 +47,7 @@ __all__ = [
     "ChoiceSpace",
     "ElasticViTArch",
     "ElasticViTSpace",
+    "IndexCodec",
     "NB201Arch",
     "NB201NetArch",
     "NB201NetSpace",

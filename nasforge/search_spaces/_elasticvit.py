@@ -24,6 +24,7 @@ reproduces the repository's ``compute_flops``, which differs in these documented
 
 from __future__ import annotations
 
+import bisect
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -36,13 +37,13 @@ import numpy as np
 from nasforge.errors import InvalidArchitectureError
 from nasforge.errors import InvalidInputError
 from nasforge.search_spaces.arch import Arch
-from nasforge.search_spaces.base import Choice
-from nasforge.search_spaces.base import ChoiceSpace
 from nasforge.search_spaces.block import Block
 from nasforge.search_spaces.block import block_flops
 from nasforge.search_spaces.block import block_flops_reference
 from nasforge.search_spaces.block import block_params
 from nasforge.search_spaces.block import register_block_kind
+from nasforge.search_spaces.choice import Choice
+from nasforge.search_spaces.choice_space import ChoiceSpace
 from nasforge.search_spaces.registry import register_space
 
 __all__ = [
@@ -126,6 +127,7 @@ class ElasticViTSpace(ChoiceSpace):
     def __init__(self, num_classes: int = 1000) -> None:
         self.num_classes = num_classes
         super().__init__()
+        self._widths_at = self.columns("widths").start
 
     def choices(self) -> list[Choice]:
         return [
@@ -140,15 +142,24 @@ class ElasticViTSpace(ChoiceSpace):
         ]
 
     # ---- widths are non-decreasing from stage to stage -------------------------------------
-    def _repair(self, values: dict[str, Any], rng: np.random.Generator | None) -> None:
-        w = values["widths"]
-        for i in range(1, len(w)):
-            if w[i] < w[i - 1]:
-                ok = [c for c in WIDTHS[i] if c >= w[i - 1]]
-                w[i] = ok[int(rng.integers(len(ok)))] if rng is not None else ok[0]
+    def _repair_row(self, row: list[int], rng: np.random.Generator | None) -> None:
+        """A width below the previous stage's is redrawn uniformly among the options at or
+        above it (``rng.integers``, one draw per repaired stage), the first one when ``rng``
+        is None.
+
+        Args:
+            row: num_choices option indices, edited in place.
+            rng: the random generator, or None.
+        """
+        s = self._widths_at
+        for i in range(1, len(WIDTHS)):
+            prev = WIDTHS[i - 1][row[s + i - 1]]
+            if WIDTHS[i][row[s + i]] < prev:
+                lo = bisect.bisect_left(WIDTHS[i], prev)  # the options at or above: lo..
+                row[s + i] = lo + int(rng.integers(len(WIDTHS[i]) - lo)) if rng is not None else lo
 
     def _repair_indices(self, idx: np.ndarray, rng: np.random.Generator | None) -> None:
-        """Vectorised :meth:`_repair`: stage by stage, a width below the previous stage's is
+        """Vectorised :meth:`_repair_row`: stage by stage, a width below the previous stage's is
         redrawn uniformly among the options at or above it (the first one when ``rng`` is None).
 
         Args:

@@ -32,20 +32,18 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
 from typing import ClassVar
 
 import networkx as nx
 import numpy as np
 
-from nasforge.errors import IncompatibleComponentsError
 from nasforge.errors import InvalidArchitectureError
 from nasforge.errors import InvalidInputError
 from nasforge.search_spaces.arch import Arch
-from nasforge.search_spaces.base import Choice
-from nasforge.search_spaces.base import ChoiceSpace
 from nasforge.search_spaces.block import Block
 from nasforge.search_spaces.block import register_block_kind
+from nasforge.search_spaces.choice import Choice
+from nasforge.search_spaces.choice_space import ChoiceSpace
 from nasforge.search_spaces.registry import register_space
 
 __all__ = [
@@ -406,12 +404,6 @@ class NB201Space(ChoiceSpace):
     # ---- blocks --------------------------------------------------------------------------
     def blocks(self, arch: Arch) -> list[Block]:
         return list(_blocks(tuple(arch.edges), self.num_classes))  # type: ignore[attr-defined]
-
-    def build_model(self, arch: Arch, num_classes: int | None = None) -> Any:
-        raise IncompatibleComponentsError(
-            f"{self.name} is a tabular space (has_model = False): its objectives come from a "
-            "benchmark table (--benchmark table.csv); no PyTorch model is built"
-        )
 
 
 @lru_cache(maxsize=1 << 15)

@@ -160,7 +160,7 @@ def arch_from_ofa_config(space: OFAMobileNetV3Space | None, config: dict[str, An
     The width variant is inferred from the channels; ``space`` (or None to infer it) must be
     that variant. Both block layouts are read: released files (``mobile_inverted_conv``,
     ``MBInvertedConvLayer``) and current OFA (``conv``, ``MBConvLayer``). The classifier width
-    is not part of the architecture (``build_model(num_classes=...)`` sets it).
+    is not part of the architecture (``build_static(space, arch, num_classes=...)`` sets it).
 
     Args:
         space: the expected variant, or None to pick it from the channels.

@@ -37,7 +37,7 @@ import numpy as np
 from nasforge.errors import IncompatibleComponentsError
 from nasforge.errors import InvalidInputError
 from nasforge.registry import Registry
-from nasforge.search_spaces.base import ChoiceSpace
+from nasforge.search_spaces.choice_space import ChoiceSpace
 
 if TYPE_CHECKING:
     from nasforge.search_spaces.arch import Arch

@@ -34,6 +34,7 @@ from nasforge.search_spaces._nasbench201 import is_degenerate
 from nasforge.search_spaces._nasbench201 import live_edges
 from nasforge.search_spaces._nasbench201 import prune
 from nasforge.search_spaces._nasbench201 import unique_str
+from nasforge.supernet.static import build_static
 
 EXAMPLE = ("|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+"
            "|skip_connect~0|nor_conv_3x3~1|skip_connect~2|")
@@ -59,7 +60,7 @@ def test_registered_tabular_space(space: NB201Space) -> None:
     assert space.num_choices() == 6
     assert space.has_model is False
     with pytest.raises(IncompatibleComponentsError, match="tabular"):
-        space.build_model(space.max_arch())
+        build_static(space, space.max_arch())
 
 
 def test_parse_standard_string(space: NB201Space) -> None:
