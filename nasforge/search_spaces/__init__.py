@@ -17,10 +17,10 @@ from nasforge.search_spaces import _nasbench201_net  # noqa: F401  (registers th
 from nasforge.search_spaces import _ofa_mbv3  # noqa: F401  (registers the spaces)
 from nasforge.search_spaces._elasticvit import ElasticViTArch
 from nasforge.search_spaces._elasticvit import ElasticViTSpace
-from nasforge.search_spaces._nasbench201 import NB201Arch
 from nasforge.search_spaces._nasbench201 import NB201Space
-from nasforge.search_spaces._nasbench201 import arch_from_nb201_str
-from nasforge.search_spaces._nasbench201 import canonical_id
+from nasforge.search_spaces._nasbench201_cell import NB201Arch
+from nasforge.search_spaces._nasbench201_cell import arch_from_nb201_str
+from nasforge.search_spaces._nasbench201_cell import canonical_id
 from nasforge.search_spaces._nasbench201_net import NB201NetArch
 from nasforge.search_spaces._nasbench201_net import NB201NetSpace
 from nasforge.search_spaces._ofa_mbv3 import OFAArch

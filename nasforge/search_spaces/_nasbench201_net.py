@@ -37,14 +37,14 @@ import numpy as np
 
 from nasforge.errors import InvalidArchitectureError
 from nasforge.errors import InvalidInputError
-from nasforge.search_spaces._nasbench201 import NB201_EDGES
-from nasforge.search_spaces._nasbench201 import NB201_OPS
 from nasforge.search_spaces._nasbench201 import RESOLUTION
-from nasforge.search_spaces._nasbench201 import NB201Arch
 from nasforge.search_spaces._nasbench201 import NB201Space
 from nasforge.search_spaces._nasbench201 import _blocks
 from nasforge.search_spaces._nasbench201 import _encode
-from nasforge.search_spaces._nasbench201 import arch_from_nb201_str
+from nasforge.search_spaces._nasbench201_cell import NB201_EDGES
+from nasforge.search_spaces._nasbench201_cell import NB201_OPS
+from nasforge.search_spaces._nasbench201_cell import NB201Arch
+from nasforge.search_spaces._nasbench201_cell import arch_from_nb201_str
 from nasforge.search_spaces.arch import Arch
 from nasforge.search_spaces.block import Block
 from nasforge.search_spaces.choice import Choice

@@ -121,3 +121,17 @@ def test_tabular_space_is_unchanged() -> None:
     t = tab.arch_from_str(BEST)  # type: ignore[attr-defined]
     assert tab.flops(t) == net.flops(a)
     assert tab.params(t) == net.params(a)
+
+
+def test_static_builder_registry_picks_the_network_by_space() -> None:
+    """``nasbench201_net`` runs its cells as a DAG (its registered builder); a space without a
+    registered builder gets the plain BlockNet."""
+    from nasforge.supernet.static import STATIC_BUILDERS
+    from nasforge.supernet.static import BlockNet
+
+    assert STATIC_BUILDERS.get("nasbench201_net") is NB201Network
+    net = get_space("nasbench201_net")
+    assert type(build_static(net, net.min_arch())) is NB201Network
+    vit = get_space("elasticvit")
+    assert "elasticvit" not in STATIC_BUILDERS
+    assert type(build_static(vit, vit.min_arch())) is BlockNet

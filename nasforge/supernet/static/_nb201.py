@@ -17,7 +17,7 @@ definitions:
 
 The edges of a cell are not a chain: :class:`NB201Network` runs them as the cell's DAG (node
 ``i`` is the sum of its in-edges applied to the earlier nodes, edges in
-:data:`~nasforge.search_spaces._nasbench201.NB201_EDGES` order), every other block in sequence.
+:data:`~nasforge.search_spaces._nasbench201_cell.NB201_EDGES` order), every other block in sequence.
 Its ``layers`` hold one module per block, in block order, as the supernet's ``extract`` needs.
 """
 
@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING
 import torch
 from torch import nn
 
-from nasforge.search_spaces._nasbench201 import NB201_EDGES
+from nasforge.search_spaces._nasbench201_cell import NB201_EDGES
 from nasforge.search_spaces.block import Block
 from nasforge.supernet.static.base import BlockNet
 from nasforge.supernet.static.base import register_block_builder
