@@ -4,15 +4,9 @@ Paper:
     NAS-Bench-201: Extending the Scope of Reproducible Neural Architecture Search,
     https://arxiv.org/abs/2001.00326
 
-A cell is a DAG of 4 nodes (0 = input, 3 = output); every node ``i`` sums one op applied to
-each earlier node ``j < i``, so a cell has 6 edges, each one of
-``{none, skip_connect, nor_conv_1x1, nor_conv_3x3, avg_pool_3x3}`` (5^6 = 15,625 cells). Edges
-are kept in the standard order of the ``arch_str``::
-
-    |op~0|+|op~0|op~1|+|op~0|op~1|op~2|     i.e.  1<-0, 2<-0, 2<-1, 3<-0, 3<-1, 3<-2
-
-The cell itself (ops, edges, the ``arch_str`` format, the cell graph, degenerate cells,
-pruning and canonical forms) is :mod:`nasforge.search_spaces._nasbench201_cell`.
+The space holds NAS-Bench-201's 15,625 cells (6 edges, 5 ops each); the cell itself (ops,
+edges, the ``arch_str`` format, the cell graph, degenerate cells, pruning and canonical forms)
+is :mod:`nasforge.search_spaces._nasbench201_cell`.
 
 The network (``blocks``) is NB201's CIFAR ``TinyNetwork``: a 3x3 conv 3->16 + BN stem, three
 stages of 5 cells at C = 16, 32, 64 with a ResNet basic block (stride 2) between stages, then

@@ -388,7 +388,7 @@ class IndexCodec:
 
     def _crossover_row(self, a: list[int], b: list[int], rng: np.random.Generator) -> list[int]:
         pick = self._draw_mask(rng, (len(a),), 0.5).tolist()
-        return [x if p else y for x, y, p in zip(a, b, pick, strict=True)]
+        return [x if p else y for x, y, p in zip(a, b, pick)]  # noqa: B905  (equal lengths)
 
     def sample_indices(self, rng: np.random.Generator, n: int) -> np.ndarray:
         """``n`` random valid architectures as an index matrix: shape (n, num_choices).

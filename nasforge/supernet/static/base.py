@@ -25,15 +25,8 @@ if TYPE_CHECKING:
     from nasforge.search_spaces.arch import Arch
     from nasforge.search_spaces.base import SearchSpace
 
-__all__ = [
-    "BLOCK_BUILDERS",
-    "STATIC_BUILDERS",
-    "BlockNet",
-    "build_block",
-    "build_static",
-    "register_block_builder",
-    "register_static_builder",
-]
+__all__ = ["BLOCK_BUILDERS", "STATIC_BUILDERS", "BlockNet", "build_block", "build_static",
+           "register_block_builder", "register_static_builder"]
 
 #: block kind -> the static module of one such block.
 BLOCK_BUILDERS: Registry[Callable[[Block], nn.Module]] = Registry("block builder")
