@@ -96,6 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     from nasforge.hardware_models.profiling._protocol import pinned
     from nasforge.search_spaces import get_space
     from nasforge.supernet.static import build_block
+    from nasforge.supernet.static import build_static
 
     t_start = time.perf_counter()
     space = get_space(args.space)
@@ -110,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     for a in archs:
         blocks = space.blocks(a)
         first = blocks[0]
-        net = (f"net:{space.name}:{a.arch_id}", space.build_model(a),
+        net = (f"net:{space.name}:{a.arch_id}", build_static(space, a),
                (1, first.cin, first.hw_in, first.hw_in))
         blk = [(k, build_block(b), (1, b.cin, b.hw_in, b.hw_in))  # nas profile's keys
                for k, b in zip(block_key_scheme(space.name).keys(blocks), blocks, strict=True)]

@@ -80,6 +80,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from nasforge.experiments import export_model
     from nasforge.search_spaces import get_space
+    from nasforge.supernet.static import build_static
 
     rows: list[dict[str, Any]] = []
     if args.out is not None and args.out.is_file():
@@ -104,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
         for name, tag, space, arch in order:
             if (name, arch.arch_id) in done:
                 continue
-            model = space.build_model(arch)
+            model = build_static(space, arch)
             t0 = time.perf_counter()
             r = export_model(model, arch, space, "tflite", out, runs=args.runs,
                              tolerance=1e-4, rtol=0.0, strict=False)

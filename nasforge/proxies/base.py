@@ -31,6 +31,7 @@ from nasforge.errors import IncompatibleComponentsError
 from nasforge.errors import InvalidInputError
 from nasforge.progress import ProgressBar
 from nasforge.registry import Registry
+from nasforge.supernet.static import build_static
 
 if TYPE_CHECKING:
     from nasforge.search_spaces.arch import Arch
@@ -178,7 +179,7 @@ def score_archs(space: SearchSpace, archs: Sequence[Arch], proxy: BaseProxy, *, 
             res = int(getattr(arch, "resolution", 0)) or None
             with torch.random.fork_rng(devices=[]):
                 torch.manual_seed(seed)
-                model = space.build_model(arch, num_classes=classes)
+                model = build_static(space, arch, num_classes=classes)
             b = _at(batch, res) if res is not None else batch
             out[i] = proxy.score(model, b)
             bar.advance()

@@ -17,10 +17,10 @@ from nasforge.search_spaces import _nasbench201_net  # noqa: F401  (registers th
 from nasforge.search_spaces import _ofa_mbv3  # noqa: F401  (registers the spaces)
 from nasforge.search_spaces._elasticvit import ElasticViTArch
 from nasforge.search_spaces._elasticvit import ElasticViTSpace
-from nasforge.search_spaces._nasbench201 import NB201Arch
 from nasforge.search_spaces._nasbench201 import NB201Space
-from nasforge.search_spaces._nasbench201 import arch_from_nb201_str
-from nasforge.search_spaces._nasbench201 import canonical_id
+from nasforge.search_spaces._nasbench201_cell import NB201Arch
+from nasforge.search_spaces._nasbench201_cell import arch_from_nb201_str
+from nasforge.search_spaces._nasbench201_cell import canonical_id
 from nasforge.search_spaces._nasbench201_net import NB201NetArch
 from nasforge.search_spaces._nasbench201_net import NB201NetSpace
 from nasforge.search_spaces._ofa_mbv3 import OFAArch
@@ -28,12 +28,13 @@ from nasforge.search_spaces._ofa_mbv3 import OFAMobileNetV3Space
 from nasforge.search_spaces._ofa_mbv3_io import arch_from_ofa_config
 from nasforge.search_spaces._ofa_mbv3_io import arch_to_ofa_config
 from nasforge.search_spaces.arch import Arch
-from nasforge.search_spaces.base import Choice
-from nasforge.search_spaces.base import ChoiceSpace
 from nasforge.search_spaces.base import SearchSpace
 from nasforge.search_spaces.block import Block
 from nasforge.search_spaces.block import block_flops
 from nasforge.search_spaces.block import block_params
+from nasforge.search_spaces.choice import Choice
+from nasforge.search_spaces.choice_space import ChoiceSpace
+from nasforge.search_spaces.codec import IndexCodec
 from nasforge.search_spaces.registry import SPACES
 from nasforge.search_spaces.registry import get_space
 from nasforge.search_spaces.registry import register_space
@@ -46,6 +47,7 @@ __all__ = [
     "ChoiceSpace",
     "ElasticViTArch",
     "ElasticViTSpace",
+    "IndexCodec",
     "NB201Arch",
     "NB201NetArch",
     "NB201NetSpace",

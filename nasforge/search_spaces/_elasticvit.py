@@ -24,8 +24,8 @@ reproduces the repository's ``compute_flops``, which differs in these documented
 
 from __future__ import annotations
 
+import bisect
 import math
-from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -34,15 +34,14 @@ from typing import ClassVar
 import numpy as np
 
 from nasforge.errors import InvalidArchitectureError
-from nasforge.errors import InvalidInputError
 from nasforge.search_spaces.arch import Arch
-from nasforge.search_spaces.base import Choice
-from nasforge.search_spaces.base import ChoiceSpace
 from nasforge.search_spaces.block import Block
 from nasforge.search_spaces.block import block_flops
 from nasforge.search_spaces.block import block_flops_reference
 from nasforge.search_spaces.block import block_params
 from nasforge.search_spaces.block import register_block_kind
+from nasforge.search_spaces.choice import Choice
+from nasforge.search_spaces.choice_space import ChoiceSpace
 from nasforge.search_spaces.registry import register_space
 
 __all__ = [
@@ -50,8 +49,6 @@ __all__ = [
     "ElasticViTArch",
     "ElasticViTEfficientSpace",
     "ElasticViTSpace",
-    "arch_from_elasticvit_tuple",
-    "arch_to_elasticvit_tuple",
 ]
 
 HEAD_DIM = 16
@@ -126,6 +123,7 @@ class ElasticViTSpace(ChoiceSpace):
     def __init__(self, num_classes: int = 1000) -> None:
         self.num_classes = num_classes
         super().__init__()
+        self._widths_at = self.columns("widths").start
 
     def choices(self) -> list[Choice]:
         return [
@@ -140,15 +138,24 @@ class ElasticViTSpace(ChoiceSpace):
         ]
 
     # ---- widths are non-decreasing from stage to stage -------------------------------------
-    def _repair(self, values: dict[str, Any], rng: np.random.Generator | None) -> None:
-        w = values["widths"]
-        for i in range(1, len(w)):
-            if w[i] < w[i - 1]:
-                ok = [c for c in WIDTHS[i] if c >= w[i - 1]]
-                w[i] = ok[int(rng.integers(len(ok)))] if rng is not None else ok[0]
+    def _repair_row(self, row: list[int], rng: np.random.Generator | None) -> None:
+        """A width below the previous stage's is redrawn uniformly among the options at or
+        above it (``rng.integers``, one draw per repaired stage), the first one when ``rng``
+        is None.
+
+        Args:
+            row: num_choices option indices, edited in place.
+            rng: the random generator, or None.
+        """
+        s = self._widths_at
+        for i in range(1, len(WIDTHS)):
+            prev = WIDTHS[i - 1][row[s + i - 1]]
+            if WIDTHS[i][row[s + i]] < prev:
+                lo = bisect.bisect_left(WIDTHS[i], prev)  # the options at or above: lo..
+                row[s + i] = lo + int(rng.integers(len(WIDTHS[i]) - lo)) if rng is not None else lo
 
     def _repair_indices(self, idx: np.ndarray, rng: np.random.Generator | None) -> None:
-        """Vectorised :meth:`_repair`: stage by stage, a width below the previous stage's is
+        """Vectorised :meth:`_repair_row`: stage by stage, a width below the previous stage's is
         redrawn uniformly among the options at or above it (the first one when ``rng`` is None).
 
         Args:
@@ -445,108 +452,3 @@ class ElasticViTEfficientSpace(ElasticViTSpace):
         "ElasticViT + per-stage attention kind {softmax, linear, window} (arXiv 2207.13955)"
     )
     attention_kinds: ClassVar[tuple[str, ...]] = ATTENTION_KINDS
-
-
-# ---- the repository's 10-field tuple ---------------------------------------------------------
-def arch_to_elasticvit_tuple(arch: ElasticViTArch) -> list[Any]:
-    """ElasticViT's 10-field tuple ``(res, channels, depths, conv_ratio, kernel, mlp_ratio,
-    num_heads, window, qk_scale, v_scale)``, per CNN layer (stem incl.) and per T layer."""
-    if any(k != "softmax" for k in arch.attention):
-        raise InvalidArchitectureError(
-            f"the elasticvit-tuple format holds softmax attention only, but attention = "
-            f"{list(arch.attention)}"
-        )
-    d = arch.depths
-    conv_ratio = [1] * d[0] + [arch.expands[0]] * d[1] + [arch.expands[1]] * d[2]
-    kernel = [arch.kernels[0]] * d[0] + [arch.kernels[1]] * d[1] + [arch.kernels[2]] * d[2]
-    mlp, heads, window, qk, v = [], [], [], [], []
-    for t in range(4):
-        n = d[3 + t]
-        mlp += [arch.mlp_ratios[t]] * n
-        heads += [arch.widths[3 + t] // HEAD_DIM] * n
-        window += [1] * n
-        qk += [1] * n
-        v += [arch.v_scales[t]] * n
-    return [arch.resolution, list(arch.widths), list(d), conv_ratio, kernel, mlp, heads, window,
-            qk, v]
-
-
-def arch_from_elasticvit_tuple(space: ElasticViTSpace, data: Sequence[Any]) -> ElasticViTArch:
-    """Parse ElasticViT's 10-field tuple (see :func:`arch_to_elasticvit_tuple`) and validate it.
-
-    Raises:
-        InvalidInputError: the tuple is malformed (length, types, per-layer list lengths).
-        InvalidArchitectureError: a value is outside the space, or per-layer values differ within
-            a stage (the space shares them per stage).
-    """
-    names = ("res", "channels", "depths", "conv_ratio", "kernel", "mlp_ratio", "num_heads",
-             "window", "qk_scale", "v_scale")
-    if not isinstance(data, list | tuple) or len(data) != 10:
-        raise InvalidInputError(
-            f"an elasticvit tuple has 10 fields ({', '.join(names)}), got "
-            f"{len(data) if isinstance(data, list | tuple) else type(data).__name__}"
-        )
-    res, ch, dep, ratio, kern, mlp, heads, window, qk, vs = data
-    for name, val in zip(names[1:], data[1:], strict=True):
-        if not isinstance(val, list | tuple) or not all(isinstance(x, int | float) for x in val):
-            raise InvalidInputError(f"elasticvit tuple field {name} must be a list of numbers, "
-                                    f"got {val!r}")
-    if not isinstance(res, int):
-        raise InvalidInputError(f"elasticvit tuple field res must be an int, got {res!r}")
-    if len(ch) != 7 or len(dep) != 7:
-        raise InvalidInputError(
-            f"channels and depths list the 7 stages (stem, C1, C2, T1..T4), got {len(ch)} and "
-            f"{len(dep)}"
-        )
-    dep = [int(x) for x in dep]
-    n_cnn, n_t = sum(dep[:3]), sum(dep[3:])
-    for name, val, n in (("conv_ratio", ratio, n_cnn), ("kernel", kern, n_cnn), ("mlp_ratio", mlp,
-                         n_t), ("num_heads", heads, n_t), ("window", window, n_t),
-                         ("qk_scale", qk, n_t), ("v_scale", vs, n_t)):
-        if len(val) != n:
-            raise InvalidInputError(
-                f"elasticvit tuple field {name} needs one value per layer ({n} for depths "
-                f"{dep}), got {len(val)}"
-            )
-
-    def per_stage(name: str, values: Sequence[Any], starts: Sequence[int], lens: Sequence[int]
-                  ) -> list[int]:
-        out = []
-        for s, (a, n) in enumerate(zip(starts, lens, strict=True)):
-            seg = [int(x) for x in values[a:a + n]]
-            if len(set(seg)) > 1:
-                raise InvalidArchitectureError(
-                    f"{name} differs within stage {s} ({seg}); {space.name} shares it per stage"
-                )
-            out.append(seg[0])
-        return out
-
-    cnn_starts = [0, dep[0], dep[0] + dep[1]]
-    t_starts = [sum(dep[3:3 + t]) for t in range(4)]
-    ratios = per_stage("conv_ratio", ratio, cnn_starts, dep[:3])
-    if ratios[0] != 1:
-        raise InvalidArchitectureError(f"conv_ratio of the stem must be 1, got {ratios[0]}")
-    for name, val in (("window", window), ("qk_scale", qk)):
-        if any(int(x) != 1 for x in val):
-            raise InvalidArchitectureError(f"{name} must be 1 in every layer (global attention, "
-                                           f"qk head dim 16), got {list(val)}")
-    hs = per_stage("num_heads", heads, t_starts, dep[3:])
-    for t, h in enumerate(hs):
-        if h != int(ch[3 + t]) // HEAD_DIM:
-            raise InvalidArchitectureError(
-                f"num_heads of T{t + 1} must be channels // 16 = {int(ch[3 + t]) // HEAD_DIM}, "
-                f"got {h}"
-            )
-    arch = ElasticViTArch(
-        space=space.name,
-        resolution=res,
-        widths=tuple(int(x) for x in ch),
-        depths=tuple(dep),
-        kernels=tuple(per_stage("kernel", kern, cnn_starts, dep[:3])),
-        expands=tuple(ratios[1:]),
-        mlp_ratios=tuple(per_stage("mlp_ratio", mlp, t_starts, dep[3:])),
-        v_scales=tuple(per_stage("v_scale", vs, t_starts, dep[3:])),
-        attention=("softmax",) * 4,
-    )
-    space.validate(arch)
-    return arch

@@ -7,21 +7,23 @@ Paper:
 The same cells as the tabular ``nasbench201`` space, plus a ``resolution`` field (32 by
 default, NB201's CIFAR size), with a PyTorch model: NB201's CIFAR ``TinyNetwork`` (3x3 conv
 3->16 + BN stem, three stages of 5 cells at C = 16, 32, 64 with a residual reduction block
-between stages, BN + ReLU, global pool, Linear; see
-:mod:`nasforge.supernet.static._nb201`). FLOPs and parameters come from the same blocks as
-the tabular space and equal a count over the built module. Being a network space it has a
-weight-sharing supernet (``nasbench201_net`` in :data:`nasforge.supernet.SUPERNETS`) and is
-what zero-cost proxies score (:mod:`nasforge.proxies`). The tabular ``nasbench201`` space is
-unchanged: use it with ``--benchmark``.
+between stages, BN + ReLU, global pool, Linear), built by
+:func:`nasforge.supernet.static.build_static` (see :mod:`nasforge.supernet.static._nb201`).
+FLOPs and parameters come from the same blocks as the tabular space and equal a count over the
+built module. Being a network space it has a weight-sharing supernet (``nasbench201_net`` in
+:data:`nasforge.supernet.SUPERNETS`) and is what zero-cost proxies score
+(:mod:`nasforge.proxies`). The tabular ``nasbench201`` space is unchanged: use it with
+``--benchmark``.
 
 Example:
     >>> import torch
     >>> from nasforge.search_spaces import get_space
+    >>> from nasforge.supernet.static import build_static
     >>> space = get_space("nasbench201_net")
     >>> arch = space.arch_from_str(
     ...     "|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+"
     ...     "|skip_connect~0|nor_conv_3x3~1|skip_connect~2|")
-    >>> space.build_model(arch).eval()(torch.zeros(1, 3, 32, 32)).shape
+    >>> build_static(space, arch).eval()(torch.zeros(1, 3, 32, 32)).shape
     torch.Size([1, 10])
 """
 
@@ -29,28 +31,24 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 from typing import ClassVar
 
 import numpy as np
 
 from nasforge.errors import InvalidArchitectureError
 from nasforge.errors import InvalidInputError
-from nasforge.search_spaces._nasbench201 import NB201_EDGES
-from nasforge.search_spaces._nasbench201 import NB201_OPS
 from nasforge.search_spaces._nasbench201 import RESOLUTION
-from nasforge.search_spaces._nasbench201 import NB201Arch
 from nasforge.search_spaces._nasbench201 import NB201Space
 from nasforge.search_spaces._nasbench201 import _blocks
 from nasforge.search_spaces._nasbench201 import _encode
-from nasforge.search_spaces._nasbench201 import arch_from_nb201_str
+from nasforge.search_spaces._nasbench201_cell import NB201_EDGES
+from nasforge.search_spaces._nasbench201_cell import NB201_OPS
+from nasforge.search_spaces._nasbench201_cell import NB201Arch
+from nasforge.search_spaces._nasbench201_cell import arch_from_nb201_str
 from nasforge.search_spaces.arch import Arch
-from nasforge.search_spaces.base import Choice
 from nasforge.search_spaces.block import Block
+from nasforge.search_spaces.choice import Choice
 from nasforge.search_spaces.registry import register_space
-
-if TYPE_CHECKING:  # torch is imported when a model is built, not with the space
-    import torch
 
 __all__ = ["NB201NetArch", "NB201NetSpace"]
 
@@ -145,17 +143,3 @@ class NB201NetSpace(NB201Space):
     def blocks(self, arch: Arch) -> list[Block]:
         return list(_blocks(tuple(arch.edges), self.num_classes,  # type: ignore[attr-defined]
                             int(arch.resolution)))  # type: ignore[attr-defined]
-
-    def build_model(self, arch: Arch, num_classes: int | None = None) -> torch.nn.Module:
-        """A randomly initialised NB201 network of ``arch`` (:class:`NB201Network`)."""
-        import dataclasses
-
-        from nasforge.supernet.static import build_block
-        from nasforge.supernet.static._nb201 import NB201Network
-
-        self.validate(arch)
-        blocks = self.blocks(arch)
-        if num_classes is not None:
-            blocks = [dataclasses.replace(b, classes=num_classes) if b.classes else b
-                      for b in blocks]
-        return NB201Network(blocks, [build_block(b) for b in blocks])

@@ -24,7 +24,7 @@ Variants are rows of :data:`SPACE_CFGS`: width multiplier 1.0 (widths 16, 16, 24
 Architectures and inactive blocks: ``kernels`` and ``expands`` hold 20 entries (5 stages x 4
 blocks, OFA's ``ks``/``e`` layout); entries of blocks beyond a stage's depth are *inactive*. The
 canonical form stores them at the minimum (kernel 3, expand 3): :meth:`OFAMobileNetV3Space.
-_repair` (sample, mutate, crossover) and :func:`~OFAMobileNetV3Space.canonicalize` write it,
+_repair_row` (sample, mutate, crossover) and :func:`~OFAMobileNetV3Space.canonicalize` write it,
 ``arch_from_dict`` and the OFA importers canonicalise what they load, and ``validate`` rejects
 a non-canonical inactive entry, so that one network has exactly one ``arch_id``. Consequently
 :meth:`~OFAMobileNetV3Space.size` counts distinct *active* configurations:
@@ -73,10 +73,10 @@ import numpy as np
 
 from nasforge.errors import InvalidArchitectureError
 from nasforge.search_spaces.arch import Arch
-from nasforge.search_spaces.base import Choice
-from nasforge.search_spaces.base import ChoiceSpace
 from nasforge.search_spaces.block import Block
 from nasforge.search_spaces.block import register_block_kind
+from nasforge.search_spaces.choice import Choice
+from nasforge.search_spaces.choice_space import ChoiceSpace
 from nasforge.search_spaces.registry import register_space_factory
 
 __all__ = [
@@ -197,6 +197,7 @@ class OFAMobileNetV3Space(ChoiceSpace):
         self.cfg = SPACE_CFGS[name] if cfg is None else cfg
         self.num_classes = num_classes
         super().__init__()
+        self._slots_at = tuple(self.columns(f).start for f in ("depths", "kernels", "expands"))
 
     def choices(self) -> list[Choice]:
         return [
@@ -207,11 +208,22 @@ class OFAMobileNetV3Space(ChoiceSpace):
         ]
 
     # ---- canonical form: inactive slots at their minimum ---------------------------------
-    def _repair(self, values: dict[str, Any], rng: np.random.Generator | None) -> None:
-        _canonicalize_lists(values["depths"], values["kernels"], values["expands"])
+    def _repair_row(self, row: list[int], rng: np.random.Generator | None) -> None:
+        """Inactive kernel/expand slots to option 0 (the minimum; ``rng`` unused).
+
+        Args:
+            row: num_choices option indices, edited in place.
+            rng: unused (the canonical form is deterministic).
+        """
+        d, k, e = self._slots_at
+        for stage in range(NUM_STAGES):
+            for slot in range(stage * MAX_DEPTH + DEPTHS[row[d + stage]],
+                              (stage + 1) * MAX_DEPTH):
+                row[k + slot] = 0
+                row[e + slot] = 0
 
     def _repair_indices(self, idx: np.ndarray, rng: np.random.Generator | None) -> None:
-        """Vectorised :meth:`_repair`: inactive kernel/expand slots to option 0 (the minimum).
+        """Vectorised :meth:`_repair_row`: inactive kernel/expand slots to option 0 (the minimum).
 
         Args:
             idx: (n, num_choices) option indices, edited in place.

@@ -160,7 +160,7 @@ def arch_from_ofa_config(space: OFAMobileNetV3Space | None, config: dict[str, An
     The width variant is inferred from the channels; ``space`` (or None to infer it) must be
     that variant. Both block layouts are read: released files (``mobile_inverted_conv``,
     ``MBInvertedConvLayer``) and current OFA (``conv``, ``MBConvLayer``). The classifier width
-    is not part of the architecture (``build_model(num_classes=...)`` sets it).
+    is not part of the architecture (``build_static(space, arch, num_classes=...)`` sets it).
 
     Args:
         space: the expected variant, or None to pick it from the channels.
@@ -173,6 +173,18 @@ def arch_from_ofa_config(space: OFAMobileNetV3Space | None, config: dict[str, An
         InvalidArchitectureError: the network is not in the space; the message names the field
             path (``blocks[5].mobile_inverted_conv.kernel_size``), the value and the allowed set.
     """
+    space = _space_of(space, config)
+    depths, kernels, expands = _read_stages(config, space.cfg)
+    _check_head(config, space.cfg)
+    arch = OFAArch(space=space.name, resolution=_resolution_of(config, resolution),
+                   depths=tuple(depths), kernels=tuple(kernels), expands=tuple(expands))
+    space.validate(arch)
+    return arch
+
+
+def _space_of(space: OFAMobileNetV3Space | None, config: dict[str, Any]) -> OFAMobileNetV3Space:
+    """The width variant of ``config`` (by ``first_conv.out_channels``), checked against
+    ``space`` when one is given, and the first conv checked."""
     if not isinstance(config, dict):
         raise InvalidInputError(f"an OFA net.config must be a JSON object, got "
                                 f"{type(config).__name__}")
@@ -193,12 +205,16 @@ def arch_from_ofa_config(space: OFAMobileNetV3Space | None, config: dict[str, An
             f"{SPACE_CFGS[name].width_mult}), not of {space.name!r} (allowed: "
             f"{space.cfg.widths[0]}); load it with get_space({name!r}) or space=None"
         )
-    cfg = space.cfg
     _expect(first, "first_conv", "in_channels", {3})
     _expect(first, "first_conv", "kernel_size", {3})
     _expect(first, "first_conv", "stride", {2})
     _expect(first, "first_conv", "act_func", {"h_swish"})
+    return space
 
+
+def _read_stages(config: dict[str, Any], cfg: OFAMobileNetV3Cfg
+                 ) -> tuple[list[int], list[int], list[int]]:
+    """Depths, kernels and expands (inactive slots canonical) of the config's blocks."""
     blocks = config.get("blocks")
     if not isinstance(blocks, list) or not blocks:
         raise InvalidInputError("net.config field blocks must be a non-empty list of blocks")
@@ -230,6 +246,11 @@ def arch_from_ofa_config(space: OFAMobileNetV3Space | None, config: dict[str, An
             f"blocks[{pos}].out_channels = {_out_channels(blocks, pos)} follows the last stage "
             f"(width {cfg.widths[-1]}); a sub-network has {pos} blocks here"
         )
+    return depths, kernels, expands
+
+
+def _check_head(config: dict[str, Any], cfg: OFAMobileNetV3Cfg) -> None:
+    """The final expand, feature mix and classifier layers match the variant."""
     fe = _section(config, "final_expand_layer")
     _expect(fe, "final_expand_layer", "in_channels", {cfg.widths[-1]})
     _expect(fe, "final_expand_layer", "out_channels", {cfg.final_expand})
@@ -242,6 +263,9 @@ def arch_from_ofa_config(space: OFAMobileNetV3Space | None, config: dict[str, An
     cl = _section(config, "classifier")
     _expect(cl, "classifier", "in_features", {cfg.feature_mix})
 
+
+def _resolution_of(config: dict[str, Any], resolution: int | None) -> int:
+    """The input size: the config's ``image_size`` / ``resolution``, else ``resolution``."""
     res = config.get("image_size", config.get("resolution"))
     if res is not None and resolution is not None and res != resolution:
         raise InvalidInputError(f"resolution={resolution} contradicts the config's image_size "
@@ -252,10 +276,7 @@ def arch_from_ofa_config(space: OFAMobileNetV3Space | None, config: dict[str, An
             "net.config holds no input size (OFA keeps it in run.config as image_size); pass "
             "resolution="
         )
-    arch = OFAArch(space=space.name, resolution=_as_int(res, "resolution"), depths=tuple(depths),
-                   kernels=tuple(kernels), expands=tuple(expands))
-    space.validate(arch)
-    return arch
+    return _as_int(res, "resolution")
 
 
 def _get_space(name: str) -> OFAMobileNetV3Space:

@@ -2,7 +2,7 @@
 
 A :class:`Block` (a *LayerSpec*) is one op kind with its shapes and hyper-parameters. It is the
 single source of truth for FLOPs and parameters (analytic, no torch), for latency-table keys,
-for the static model that :func:`nasforge.search_spaces.build_model` builds, and for which
+for the static model that :func:`nasforge.supernet.static.build_static` builds, and for which
 supernet modules a subnet activates.
 
 FLOPs follow the field's convention: one multiply-accumulate counts as one FLOP (MACs). Two counts

@@ -197,7 +197,7 @@ def _literal(text: str) -> Any:
 
 
 def _load_elasticvit_tuple(text: str, resolution: int | None = None) -> list[Arch]:
-    from nasforge.search_spaces._elasticvit import arch_from_elasticvit_tuple
+    from nasforge.search_spaces._elasticvit_io import arch_from_elasticvit_tuple
 
     data = _literal(text)
     space = get_space("elasticvit")
@@ -217,7 +217,7 @@ def _load_elasticvit_tuple(text: str, resolution: int | None = None) -> list[Arc
 
 
 def _dump_elasticvit_tuple(arch: Arch) -> str:
-    from nasforge.search_spaces._elasticvit import arch_to_elasticvit_tuple
+    from nasforge.search_spaces._elasticvit_io import arch_to_elasticvit_tuple
 
     return json.dumps(arch_to_elasticvit_tuple(arch)) + "\n"  # type: ignore[arg-type]
 
@@ -249,7 +249,7 @@ def _dump_ofa(arch: Arch) -> str:
 
 
 def _load_nb201(text: str, resolution: int | None = None) -> list[Arch]:
-    from nasforge.search_spaces._nasbench201 import arch_from_nb201_str
+    from nasforge.search_spaces._nasbench201_cell import arch_from_nb201_str
 
     lines = [ln.strip() for ln in text.splitlines() if ln.strip() and not ln.startswith("#")]
     if not lines:

@@ -16,8 +16,9 @@ FLOPs over the budget) is rejected and redrawn from the same parent(s) before an
 objective runs. The first generation is ``population_size`` (100) feasible random archs.
 
 The search works on the space's index codec (a
-:class:`~nasforge.search_spaces.base.ChoiceSpace` and its index matrix): the population is an
-(n, num_choices) matrix, children are made in numpy (``mutate_indices``, ``crossover_indices``),
+:class:`~nasforge.search_spaces.choice_space.ChoiceSpace` and its index matrix): the population
+is an (n, num_choices) matrix, children are made in numpy by the GA operators of
+:mod:`nasforge.strategies._ga` (on the codec's ``mutate_indices``, ``crossover_indices``),
 cheap bounds are checked on the batch
 (:meth:`~nasforge.strategies.objectives.SearchObjectives.cheap_feasible_indices`, memoised per
 row) and only rejected rows are redrawn; architecture objects are built only for the children
@@ -48,6 +49,8 @@ from typing import Literal
 import numpy as np
 
 from nasforge.errors import InvalidInputError
+from nasforge.strategies._ga import make_children
+from nasforge.strategies._ga import select_parents
 from nasforge.strategies._nsga2 import nsga2_select
 from nasforge.strategies.base import BaseStrategy
 from nasforge.strategies.base import register_strategy
@@ -136,53 +139,19 @@ class EvolutionStrategy(BaseStrategy):
             self._queue_idx = self._make_children()
         self._gen_size = len(self._queue_idx)
 
-    def _pick_parent(self, size: int) -> np.ndarray:
-        if self.mode == "single":
-            return self.rng.integers(len(self._pop_idx), size=size)
-        # binary tournament on the NSGA-II order (the population is stored best first)
-        a = self.rng.integers(len(self._pop_idx), size=size)
-        b = self.rng.integers(len(self._pop_idx), size=size)
-        return np.minimum(a, b)
-
     def _make_children(self) -> np.ndarray:
-        """Children of one generation: (mutations + crossovers, num_choices) index rows.
-
-        A rejected child is redrawn from the same parent(s); redraws are made several at a
-        time per child (the first feasible one is kept, which is the distribution of drawing
-        them one after the other), so that a generation takes a few numpy rounds.
-        """
-        space = self._codec
+        """Children of one generation: (mutations + crossovers, num_choices) index rows
+        (:func:`~nasforge.strategies._ga.make_children`; parents by
+        :func:`~nasforge.strategies._ga.select_parents`, a binary tournament in Pareto mode)."""
         nm, nc = self.mutations, self.crossovers
-        p1 = self._pick_parent(nm + nc)
-        p2 = self._pick_parent(nm + nc)
-        pop, rng = self._pop_idx, self.rng
-        width = pop.shape[1]
-        out = np.empty((nm + nc, width), dtype=np.int64)
-        todo = np.arange(nm + nc)  # ascending: mutations first, then crossovers
-        reps = 1
-        rejected = 0
-        while todo.size:
-            slots = np.repeat(todo, reps)
-            mut, cro = slots[slots < nm], slots[slots >= nm]
-            parts = []
-            if mut.size:
-                parts.append(space.mutate_indices(pop[p1[mut]], rng, self.mutation_prob))
-            if cro.size:
-                parts.append(space.crossover_indices(pop[p1[cro]], pop[p2[cro]], rng))
-            cand = np.concatenate(parts) if len(parts) > 1 else parts[0]
-            ok = self.objectives.cheap_feasible_indices(space, cand).reshape(todo.size, reps)
-            done = ok.any(axis=1)
-            first = ok.argmax(axis=1)
-            out[todo[done]] = cand.reshape(todo.size, reps, width)[done, first[done]]
-            rejected = 0 if done.any() else rejected + cand.shape[0]
-            if rejected >= self.max_rejections:
-                raise InvalidInputError(
-                    f"evolution: {self.max_rejections} children in a row violated the cheap "
-                    "bounds; relax the budget or seed the population with feasible archs"
-                )
-            todo = todo[~done]
-            reps = min(4 * reps, 64)
-        return out
+        tournament = self.mode != "single"
+        p1 = select_parents(self.rng, len(self._pop_idx), nm + nc, tournament)
+        p2 = select_parents(self.rng, len(self._pop_idx), nm + nc, tournament)
+        space = self._codec
+        return make_children(
+            space, self._pop_idx, p1, p2, nm, self.rng, self.mutation_prob,
+            lambda cand: self.objectives.cheap_feasible_indices(space, cand),
+            self.max_rejections)
 
     # ---- ask / tell ------------------------------------------------------------------------
     def ask(self, n: int) -> list[Arch]:

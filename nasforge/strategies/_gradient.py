@@ -10,7 +10,7 @@ Papers:
 What is and is not differentiated here — be precise:
 
 * The search distribution is a product of categoricals, one per column of the space's index
-  codec (``softmax(theta_c)``; a :class:`~nasforge.search_spaces.base.ChoiceSpace`'s index
+  codec (``softmax(theta_c)``; a :class:`~nasforge.search_spaces.choice_space.ChoiceSpace`'s index
   matrix has one column per decision). Archs are drawn with the Gumbel-max trick
   (``argmax(theta_c + Gumbel noise)``), which is an exact categorical sample.
 * **Accuracy is a black box** (tabular benchmark, predictor, or a supernet through its

@@ -17,7 +17,7 @@ best predicted score that were not evaluated yet, one per ``dedupe_key`` class:
   ``inner_generations`` generations of mutation + crossover with cheap-bound rejection) and its
   best unseen archs are proposed.
 
-Both work on the space's index codec (a :class:`~nasforge.search_spaces.base.ChoiceSpace`):
+Both work on the space's index codec (a :class:`~nasforge.search_spaces.choice_space.ChoiceSpace`):
 pool and inner population are index matrices, features come from ``encode_indices``, and
 architecture objects are built for the pool once and for the inner evolution's candidates only.
 
@@ -38,6 +38,7 @@ from typing import NamedTuple
 import numpy as np
 
 from nasforge.errors import InvalidInputError
+from nasforge.strategies._ga import mutate_and_cross
 from nasforge.strategies.base import BaseStrategy
 from nasforge.strategies.base import register_strategy
 from nasforge.strategies.base import require_choice_space
@@ -237,11 +238,7 @@ class PredictorStrategy(BaseStrategy):
             parents = np.argsort(-pop_pred, kind="stable")[: max(2, size // 4)]
 
             def make(k: int, parents: np.ndarray = parents, pop: np.ndarray = pop) -> np.ndarray:
-                a = pop[parents[rng.integers(len(parents), size=k)]]
-                nm = min(k, half)
-                b = pop[parents[rng.integers(len(parents), size=k - nm)]]
-                return np.concatenate([space.mutate_indices(a[:nm], rng, self.mutation_prob),
-                                       space.crossover_indices(a[nm:], b, rng)])
+                return mutate_and_cross(space, pop, parents, k, half, rng, self.mutation_prob)
 
             children = self.feasible_rows(space, make, size)
             child_pred = score(children)

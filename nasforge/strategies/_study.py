@@ -57,7 +57,7 @@ from optuna.trial import TrialState
 
 from nasforge.errors import IncompatibleComponentsError
 from nasforge.errors import InvalidInputError
-from nasforge.search_spaces.base import ChoiceSpace
+from nasforge.search_spaces.choice_space import ChoiceSpace
 
 if TYPE_CHECKING:
     from nasforge.search_spaces.arch import Arch

@@ -37,7 +37,7 @@ import numpy as np
 from nasforge.errors import IncompatibleComponentsError
 from nasforge.errors import InvalidInputError
 from nasforge.registry import Registry
-from nasforge.search_spaces.base import ChoiceSpace
+from nasforge.search_spaces.choice_space import ChoiceSpace
 
 if TYPE_CHECKING:
     from nasforge.search_spaces.arch import Arch
@@ -64,7 +64,7 @@ def register_strategy(name: str) -> Callable[[S], S]:
 
 
 def require_choice_space(space: SearchSpace, strategy: str) -> ChoiceSpace:
-    """``space`` itself, checked to be a :class:`~nasforge.search_spaces.base.ChoiceSpace`:
+    """``space`` itself, checked to be a :class:`~nasforge.search_spaces.choice_space.ChoiceSpace`:
     the strategies that make candidates in numpy work on its index codec (the index matrix).
 
     Args:

@@ -25,8 +25,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from nasforge.search_spaces._nasbench201 import NB201_EDGES
-from nasforge.search_spaces._nasbench201 import NB201_OPS
+from nasforge.search_spaces._nasbench201_cell import NB201_EDGES
+from nasforge.search_spaces._nasbench201_cell import NB201_OPS
 from nasforge.search_spaces.block import Block
 from nasforge.supernet.base import DynamicLayer
 from nasforge.supernet.base import SupernetSpec

@@ -19,7 +19,7 @@ Call protocol:
 * ``enable_slice_grads()`` makes the ops keep slice-sized gradients in a
   :class:`~nasforge.supernet.training.sliced_optim.SliceGrads` store for the slice-aware optimizers
   (the trainer does this); by default gradients land in ``param.grad`` as usual.
-* ``extract(arch)`` builds the static twin ``space.build_model(arch, num_classes)`` and copies
+* ``extract(arch)`` builds the static twin ``build_static(space, arch, num_classes)`` and copies
   each layer's exported slices into it once (under ``no_grad``, cloned). It changes nothing in
   the supernet.
 * A space plugs in with a :class:`SupernetSpec` (a table row, not a class) registered in
@@ -45,6 +45,7 @@ from nasforge.registry import Registry
 from nasforge.search_spaces.arch import Arch
 from nasforge.search_spaces.block import Block
 from nasforge.supernet.ops import SlicedOp
+from nasforge.supernet.static import build_static
 from nasforge.supernet.training.sliced_optim import SliceGrads
 
 if TYPE_CHECKING:
@@ -295,7 +296,7 @@ class Supernet(nn.Module):
     def extract(self, arch: Arch) -> nn.Module:
         """The static twin of ``arch`` with this supernet's weights and BN statistics.
 
-        Builds ``space.build_model(arch, num_classes)`` and copies each layer's slices into it
+        Builds ``build_static(space, arch, num_classes)`` and copies each layer's slices into it
         once under ``torch.no_grad()`` (cloned, so the twin shares no storage). The twin is on
         the supernet's device and dtype and in its train/eval mode; the supernet's active
         subnet is unchanged.
@@ -305,8 +306,8 @@ class Supernet(nn.Module):
             InvalidArchitectureError: ``arch`` is outside the space.
         """
         plan = self._plan(arch)
-        model = self.space.build_model(arch, num_classes=self.num_classes)
-        static_layers: nn.ModuleList = model.layers  # type: ignore[assignment]
+        model = build_static(self.space, arch, num_classes=self.num_classes)
+        static_layers: nn.ModuleList = model.layers
         ref = next(self.parameters())
         with torch.no_grad():
             for module, (i, block) in zip(static_layers, plan, strict=True):

@@ -52,7 +52,8 @@ def recalibrate_bn(model: nn.Module, batches: Iterable[torch.Tensor], num_batche
         >>> import torch
         >>> from nasforge.search_spaces import get_space
         >>> space = get_space("elasticvit")
-        >>> model = space.build_model(space.min_arch(), num_classes=10)
+        >>> from nasforge.supernet.static import build_static
+        >>> model = build_static(space, space.min_arch(), num_classes=10)
         >>> recalibrate_bn(model, [torch.randn(4, 3, 32, 32)] * 2, num_batches=2)
         >>> model.training
         True

@@ -13,7 +13,7 @@ import yaml
 from nasforge.cli import app
 from nasforge.cli._common import run_app
 from nasforge.search_spaces import get_space
-from nasforge.search_spaces._elasticvit import arch_to_elasticvit_tuple
+from nasforge.search_spaces._elasticvit_io import arch_to_elasticvit_tuple
 
 
 def _nas(*args: str) -> subprocess.CompletedProcess[str]:

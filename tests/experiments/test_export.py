@@ -23,6 +23,7 @@ from nasforge.search_spaces import SPACES
 from nasforge.search_spaces import get_space
 from nasforge.search_spaces.arch import Arch
 from nasforge.search_spaces.base import SearchSpace
+from nasforge.supernet.static import build_static
 
 ort = pytest.importorskip("onnxruntime")
 
@@ -54,7 +55,7 @@ def _model(space: SearchSpace, arch: Arch, seed: int = 0) -> nn.Module:
     a wrongly exported normalisation or bias gather go unnoticed; logits are also tiny then.
     """
     torch.manual_seed(seed)
-    model = space.build_model(arch, num_classes=10).eval()
+    model = build_static(space, arch, num_classes=10).eval()
     g = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for m in model.modules():
@@ -160,7 +161,7 @@ def test_names_mode_and_errors(tmp_path: Path) -> None:
     assert export_name(arch) == f"elasticvit_{arch.arch_id}"
     assert export_name(arch, "pixel7", 24.63, 71.28) == "pixel7_lat@24.6ms_top1@71.3"
     assert export_name(arch, "pixel7", 24.63) == f"elasticvit_{arch.arch_id}"
-    model = space.build_model(arch, num_classes=10).train()
+    model = build_static(space, arch, num_classes=10).train()
     r = export_model(model, arch, space, "onnx", tmp_path, input_size=SMALL, runs=1,
                      device="pixel7", device_ms=24.63, accuracy=71.28)
     assert r.model_path.name == "pixel7_lat@24.6ms_top1@71.3.onnx"
@@ -191,7 +192,7 @@ def _broken_export(tmp_path: Path) -> None:
 
     space = get_space("ofa_mbv3")
     arch = space.min_arch()
-    export_model(Drifting(space.build_model(arch, 10)), arch, space, "torchscript", tmp_path,
+    export_model(Drifting(build_static(space, arch, 10)), arch, space, "torchscript", tmp_path,
                  input_size=SMALL, runs=1, warmup=0)
 
 

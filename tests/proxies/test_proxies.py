@@ -21,6 +21,7 @@ from nasforge.proxies import score_archs
 from nasforge.search_spaces import get_space
 from nasforge.strategies.objectives import ProxyObjective
 from nasforge.strategies.objectives import SearchObjectives
+from nasforge.supernet.static import build_static
 
 TABLE = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "nb201_dev" / (
     "nb201_dev.csv")
@@ -105,9 +106,9 @@ def test_scaled_float32_synflow_equals_float64() -> None:
     for arch in _cells(GOOD, POOR, "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+"
                                     "|nor_conv_3x3~0|nor_conv_3x3~1|nor_conv_3x3~2|"):
         torch.manual_seed(0)
-        f32 = SynflowProxy().score(space.build_model(arch), None)
+        f32 = SynflowProxy().score(build_static(space, arch), None)
         torch.manual_seed(0)
-        f64 = SynflowProxy().score(space.build_model(arch).double(), None)
+        f64 = SynflowProxy().score(build_static(space, arch).double(), None)
         assert f64 > 0 and abs(f32 - f64) <= 1e-5 * f64, (f32, f64)
 
 
@@ -120,9 +121,9 @@ def test_synflow_equals_zero_cost_nas_with_batchnorm_removed() -> None:
     space = get_space("nasbench201_net")
     for arch in _cells(GOOD, POOR):
         torch.manual_seed(0)
-        ours = SynflowProxy().score(space.build_model(arch), None)
+        ours = SynflowProxy().score(build_static(space, arch), None)
         torch.manual_seed(0)
-        net = space.build_model(arch).double()
+        net = build_static(space, arch).double()
         for m in net.modules():
             if isinstance(m, torch.nn.BatchNorm2d):
                 m.forward = lambda x: x  # type: ignore[method-assign]

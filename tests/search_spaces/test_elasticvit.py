@@ -10,8 +10,8 @@ import pytest
 from nasforge.errors import InvalidArchitectureError
 from nasforge.errors import InvalidInputError
 from nasforge.search_spaces import get_space
-from nasforge.search_spaces._elasticvit import arch_from_elasticvit_tuple
-from nasforge.search_spaces._elasticvit import arch_to_elasticvit_tuple
+from nasforge.search_spaces._elasticvit_io import arch_from_elasticvit_tuple
+from nasforge.search_spaces._elasticvit_io import arch_to_elasticvit_tuple
 from nasforge.search_spaces.io import ARCH_FORMATS
 
 

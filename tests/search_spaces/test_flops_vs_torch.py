@@ -2,7 +2,7 @@
 
 The counter is PyTorch's own ``torch.utils.flop_counter.FlopCounterMode`` (2 FLOPs per MAC;
 it counts convolutions, matmuls and linear layers, not element-wise ops), applied to
-``space.build_model(arch)`` at the arch's resolution: the min, max and 20 random archs of every
+``build_static(space, arch)`` at the arch's resolution: the min, max and 20 random archs of every
 vision space.
 """
 
@@ -15,6 +15,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from nasforge.search_spaces import SPACES
 from nasforge.search_spaces import get_space
+from nasforge.supernet.static import build_static
 
 VISION = [n for n in SPACES.list() if get_space(n).has_model]
 
@@ -36,7 +37,7 @@ def test_blocks_equal_torch_count(name: str) -> None:
         # dispatches every op with shapes only (the counter sees the same calls, no arithmetic)
         device = "cpu" if i < 2 else "meta"
         with torch.device(device):
-            model = space.build_model(arch).eval()
+            model = build_static(space, arch).eval()
         res = arch.resolution  # type: ignore[attr-defined]
         assert _count(model, res, device) == space.flops(arch), arch
         assert sum(p.numel() for p in model.parameters()) == space.params(arch), arch
@@ -50,6 +51,6 @@ def test_model_runs_at_every_resolution_of_the_space(name: str) -> None:
     for r in [*sorted(set(res_choices))[:: max(1, len(res_choices) // 4)], max(res_choices)]:
         arch = space.sample(rng).replace(resolution=r)
         space.validate(arch)
-        out = space.build_model(arch, num_classes=7).eval()(torch.randn(2, 3, r, r))
+        out = build_static(space, arch, num_classes=7).eval()(torch.randn(2, 3, r, r))
         assert out.shape == (2, 7)
         assert torch.isfinite(out).all()

@@ -10,7 +10,7 @@ import pytest
 
 from nasforge.errors import InvalidArchitectureError
 from nasforge.search_spaces import get_space
-from nasforge.search_spaces.base import ChoiceSpace
+from nasforge.search_spaces.choice_space import ChoiceSpace
 
 
 def _space(name: str) -> ChoiceSpace:

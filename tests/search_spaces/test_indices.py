@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from nasforge.errors import InvalidArchitectureError
 from nasforge.errors import InvalidInputError
 from nasforge.search_spaces import get_space
-from nasforge.search_spaces.base import ChoiceSpace
+from nasforge.search_spaces.choice_space import ChoiceSpace
 
 SPACES = ["elasticvit", "elasticvit_efficient", "ofa_mbv3", "ofa_mbv3_w12", "nasbench201"]
 _CACHE: dict[str, ChoiceSpace] = {}
@@ -62,13 +62,13 @@ def test_vectorised_operators_give_valid_archs(name: str, seed: int, prob: float
 @settings(max_examples=25, deadline=None)
 @given(name=st.sampled_from(SPACES), seed=st.integers(0, 2**32 - 1))
 def test_repair_indices_matches_per_arch_repair(name: str, seed: int) -> None:
-    """Deterministic repair (rng None) of random, possibly rule-breaking rows equals ``_make``."""
+    """Deterministic repair (rng None) of random, possibly rule-breaking rows equals the
+    one-row repair the per-arch operators use (``_from_row``)."""
     space = _space(name)
     rng = np.random.default_rng(seed)
     raw = (rng.random((30, space.num_choices())) * space.index_sizes()).astype(np.int64)
     fixed = space.repair_indices(raw, None)
-    values = space._values[raw + space._opt_off].tolist()
-    expected = [space._make(list(row), None) for row in values]
+    expected = [space._from_row(row, None) for row in raw.tolist()]
     assert space.from_indices(fixed) == expected
 
 

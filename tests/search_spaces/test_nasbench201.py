@@ -25,15 +25,16 @@ from nasforge.search_spaces import NB201Space
 from nasforge.search_spaces import arch_from_nb201_str
 from nasforge.search_spaces import canonical_id
 from nasforge.search_spaces import get_space
-from nasforge.search_spaces._nasbench201 import NB201_EDGES
-from nasforge.search_spaces._nasbench201 import NB201_OPS
-from nasforge.search_spaces._nasbench201 import NB201_PATHS
-from nasforge.search_spaces._nasbench201 import canonical_arch
-from nasforge.search_spaces._nasbench201 import cell_graph
-from nasforge.search_spaces._nasbench201 import is_degenerate
-from nasforge.search_spaces._nasbench201 import live_edges
-from nasforge.search_spaces._nasbench201 import prune
-from nasforge.search_spaces._nasbench201 import unique_str
+from nasforge.search_spaces._nasbench201_cell import NB201_EDGES
+from nasforge.search_spaces._nasbench201_cell import NB201_OPS
+from nasforge.search_spaces._nasbench201_cell import NB201_PATHS
+from nasforge.search_spaces._nasbench201_cell import canonical_arch
+from nasforge.search_spaces._nasbench201_cell import cell_graph
+from nasforge.search_spaces._nasbench201_cell import is_degenerate
+from nasforge.search_spaces._nasbench201_cell import live_edges
+from nasforge.search_spaces._nasbench201_cell import prune
+from nasforge.search_spaces._nasbench201_cell import unique_str
+from nasforge.supernet.static import build_static
 
 EXAMPLE = ("|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+"
            "|skip_connect~0|nor_conv_3x3~1|skip_connect~2|")
@@ -59,7 +60,7 @@ def test_registered_tabular_space(space: NB201Space) -> None:
     assert space.num_choices() == 6
     assert space.has_model is False
     with pytest.raises(IncompatibleComponentsError, match="tabular"):
-        space.build_model(space.max_arch())
+        build_static(space, space.max_arch())
 
 
 def test_parse_standard_string(space: NB201Space) -> None:

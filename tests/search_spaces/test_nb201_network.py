@@ -11,6 +11,7 @@ from nasforge.errors import InvalidArchitectureError
 from nasforge.errors import InvalidInputError
 from nasforge.search_spaces import NB201NetArch
 from nasforge.search_spaces import get_space
+from nasforge.supernet.static import build_static
 from nasforge.supernet.static._nb201 import NB201Network
 from nasforge.supernet.static._nb201 import run_cell
 from tests.search_spaces.test_flops_vs_torch import _count
@@ -27,7 +28,7 @@ def test_flops_and_params_equal_a_torch_count_for_50_random_cells() -> None:
     assert len({a.arch_id for a in archs}) == 50
     for arch in archs:
         with torch.device("meta"):
-            model = space.build_model(arch).eval()
+            model = build_static(space, arch).eval()
         assert _count(model, 32, "meta") == space.flops(arch), arch
         assert sum(p.numel() for p in model.parameters()) == space.params(arch), arch
 
@@ -35,14 +36,14 @@ def test_flops_and_params_equal_a_torch_count_for_50_random_cells() -> None:
 def test_max_cell_has_nb201s_published_size() -> None:
     space = get_space("nasbench201_net")
     arch = space.max_arch()
-    model = space.build_model(arch).eval()
+    model = build_static(space, arch).eval()
     assert _count(model, 32) == space.flops(arch) == 220_119_680  # NB201: 220.11969 M - bias
     assert sum(p.numel() for p in model.parameters()) == space.params(arch) == 1_531_546
 
 
 def test_network_structure_is_tinynetwork() -> None:
     space = get_space("nasbench201_net")
-    model = space.build_model(space.arch_from_str(BEST))  # type: ignore[attr-defined]
+    model = build_static(space, space.arch_from_str(BEST))  # type: ignore[attr-defined]
     assert isinstance(model, NB201Network)
     kinds = [b.kind for b in model.blocks]
     assert kinds[0] == "nb201_stem" and kinds[-1] == "nb201_head"
@@ -78,7 +79,7 @@ def test_ops_follow_nb201_definitions() -> None:
     space = get_space("nasbench201_net")
     arch = space.arch_from_str(  # type: ignore[attr-defined]
         "|avg_pool_3x3~0|+|skip_connect~0|none~1|+|none~0|none~1|skip_connect~2|")
-    model = space.build_model(arch).eval()
+    model = build_static(space, arch).eval()
     edges = [m for m in model.layers if type(m).__name__ == "NB201Edge"]
     x = torch.randn(1, 16, 8, 8)
     pool = torch.nn.functional.avg_pool2d(x, 3, 1, 1, count_include_pad=False)
@@ -107,7 +108,7 @@ def test_other_resolutions_cost_and_run() -> None:
     small, big = space.arch_from_str(BEST, resolution=16), space.arch_from_str(BEST)  # type: ignore[attr-defined]
     head = 64 * 10  # the classifier's MACs do not scale with the resolution
     assert 4 * (space.flops(small) - head) == space.flops(big) - head
-    model = space.build_model(small).eval()
+    model = build_static(space, small).eval()
     assert _count(model, 16) == space.flops(small)
     assert model(torch.randn(1, 3, 16, 16)).shape == (1, 10)
 
@@ -120,3 +121,17 @@ def test_tabular_space_is_unchanged() -> None:
     t = tab.arch_from_str(BEST)  # type: ignore[attr-defined]
     assert tab.flops(t) == net.flops(a)
     assert tab.params(t) == net.params(a)
+
+
+def test_static_builder_registry_picks_the_network_by_space() -> None:
+    """``nasbench201_net`` runs its cells as a DAG (its registered builder); a space without a
+    registered builder gets the plain BlockNet."""
+    from nasforge.supernet.static import STATIC_BUILDERS
+    from nasforge.supernet.static import BlockNet
+
+    assert STATIC_BUILDERS.get("nasbench201_net") is NB201Network
+    net = get_space("nasbench201_net")
+    assert type(build_static(net, net.min_arch())) is NB201Network
+    vit = get_space("elasticvit")
+    assert "elasticvit" not in STATIC_BUILDERS
+    assert type(build_static(vit, vit.min_arch())) is BlockNet

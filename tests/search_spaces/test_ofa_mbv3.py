@@ -43,6 +43,7 @@ from nasforge.search_spaces._ofa_mbv3_io import arch_from_ofa_config
 from nasforge.search_spaces._ofa_mbv3_io import arch_from_ofa_subnet
 from nasforge.search_spaces._ofa_mbv3_io import arch_to_ofa_config
 from nasforge.search_spaces._ofa_mbv3_io import arch_to_ofa_subnet
+from nasforge.supernet.static import build_static
 
 SPACES = ("ofa_mbv3", "ofa_mbv3_w12")
 
@@ -148,7 +149,7 @@ def torch_counts(space: OFAMobileNetV3Space, arch: OFAArch) -> tuple[int, int]:
     no arithmetic is done, which keeps 44 full-size networks within seconds.
     """
     with torch.device("meta"):
-        model = space.build_model(arch).eval()
+        model = build_static(space, arch).eval()
         x = torch.zeros(1, 3, arch.resolution, arch.resolution)
     with torch.no_grad(), FlopCounterMode(display=False) as counter:
         model(x)
@@ -211,10 +212,10 @@ def test_flops_params_equal_torch_counts(space: OFAMobileNetV3Space) -> None:
 def test_build_model_runs_at_every_resolution(space: OFAMobileNetV3Space) -> None:
     a = space.min_arch()
     with torch.device("meta"):  # shapes at every resolution, no arithmetic
-        model = space.build_model(a, num_classes=7).eval()
+        model = build_static(space, a, num_classes=7).eval()
         for r in RESOLUTIONS:
             assert model(torch.zeros(1, 3, r, r)).shape == (1, 7)
-    model = space.build_model(a, num_classes=7).eval()
+    model = build_static(space, a, num_classes=7).eval()
     with torch.no_grad():  # real numbers on an odd feature-size path (66, 33, 17, 9, 9, 5)
         out = model(torch.randn(1, 3, 132, 132))
     assert out.shape == (1, 7) and torch.isfinite(out).all()

@@ -10,7 +10,7 @@ from nasforge.errors import IncompatibleComponentsError
 from nasforge.errors import InvalidInputError
 from nasforge.search_spaces import NB201Space
 from nasforge.search_spaces import get_space
-from nasforge.search_spaces.base import ChoiceSpace
+from nasforge.search_spaces.choice_space import ChoiceSpace
 from nasforge.strategies.objectives import ArchMemo
 from nasforge.strategies.objectives import CallableObjective
 from nasforge.strategies.objectives import FlopsObjective

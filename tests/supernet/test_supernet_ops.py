@@ -21,6 +21,7 @@ from nasforge.supernet.ops import DynamicBatchNorm2d
 from nasforge.supernet.ops import DynamicDepthwiseConv2d
 from nasforge.supernet.ops import DynamicLayerNorm
 from nasforge.supernet.ops import DynamicLinear
+from nasforge.supernet.static import build_static
 
 
 @pytest.fixture(scope="module")
@@ -112,7 +113,7 @@ def test_extract_shares_no_storage_and_changes_nothing(ofa: Supernet) -> None:
 def test_recalibrate_bn_is_the_cumulative_batch_average() -> None:
     torch.manual_seed(0)
     space = get_space("elasticvit")
-    model = space.build_model(space.min_arch(), num_classes=10).eval()
+    model = build_static(space, space.min_arch(), num_classes=10).eval()
     batches = [torch.randn(4, 3, 32, 32) for _ in range(3)]
     first = model.layers[0]
     with torch.no_grad():

@@ -14,7 +14,8 @@ Example:
     >>> from nasforge.search_spaces import get_space
     >>> space = get_space("elasticvit")
     >>> arch = space.min_arch()
-    >>> model = space.build_model(arch, num_classes=10)
+    >>> from nasforge.supernet.static import build_static
+    >>> model = build_static(space, arch, num_classes=10)
     >>> with tempfile.TemporaryDirectory() as d:
     ...     r = export_model(model, arch, space, "torchscript", d, input_size=64, runs=1)
     >>> r.ok, r.model_path.suffix

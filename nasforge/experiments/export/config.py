@@ -17,6 +17,7 @@ from nasforge.search_spaces.io import ArchFile
 from nasforge.search_spaces.io import arch_file_from_data
 from nasforge.search_spaces.io import read_arch_file
 from nasforge.search_spaces.registry import get_space
+from nasforge.supernet.static import build_static
 
 if TYPE_CHECKING:
     from torch import nn
@@ -50,7 +51,7 @@ class ArchConfig:
     def build_model(self) -> nn.Module:
         """A randomly initialised static model (the global torch RNG is left untouched)."""
         with torch.random.fork_rng(devices=[]):
-            return self.space.build_model(self.arch, num_classes=self.num_classes)
+            return build_static(self.space, self.arch, num_classes=self.num_classes)
 
 
 def _positive_int(value: Any, key: str, source: str) -> int | None:

@@ -25,6 +25,7 @@ from nasforge.experiments.export.run import DEFAULT_TOLERANCE
 from nasforge.experiments.export.run import export_model
 from nasforge.experiments.export.weights import extract_subnet
 from nasforge.experiments.export.weights import predict_device_ms
+from nasforge.supernet.static import build_static
 
 if TYPE_CHECKING:
     from torch import nn
@@ -137,7 +138,7 @@ def _model(request: ExportRequest, cfg: ArchConfig, show: Status
     ``source`` the export config records."""
     arch = cfg.arch
     if request.supernet is None:
-        model = cfg.space.build_model(arch, num_classes=request.num_classes or cfg.num_classes)
+        model = build_static(cfg.space, arch, num_classes=request.num_classes or cfg.num_classes)
         return model, {"source": "random initialisation (for training from scratch)"}
     with show(f"extracting {arch.arch_id} from {request.supernet} and recalibrating BN"):
         model, source = extract_subnet(request.supernet, arch, data=request.data,

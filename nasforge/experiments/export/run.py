@@ -85,7 +85,7 @@ def export_model(
     ``model``'s. The model's train/eval mode is restored afterwards.
 
     Args:
-        model: a static model of ``arch`` (``space.build_model`` or ``Supernet.extract``);
+        model: a static model of ``arch`` (``build_static(space, arch)`` or ``Supernet.extract``);
             x: (B, 3, S, S) -> logits (B, classes).
         arch: its architecture.
         space: the space ``arch`` belongs to.

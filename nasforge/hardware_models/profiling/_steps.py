@@ -141,13 +141,15 @@ def measure_networks(runner: Runner, space: SearchSpace, archs: Sequence[Arch],
             ``cpu-fallback``, ...;
             :attr:`~nasforge.hardware_models.profiling._protocol.Measurement.basis`).
     """
+    from nasforge.supernet.static import build_static
+
     out: list[tuple[float, float]] = []
     for i in range(0, len(archs), group):
         chunk = archs[i:i + group]
         items = []
         for a in chunk:
             first = space.blocks(a)[0]
-            items.append((space.build_model(a), (1, first.cin, first.hw_in, first.hw_in)))
+            items.append((build_static(space, a), (1, first.cin, first.hw_in, first.hw_in)))
         keys = [network_key(space.name, a) for a in chunk]
         got = runner.measure(items, keys=keys)
         out.extend((m.ms, m.std) for m in got)

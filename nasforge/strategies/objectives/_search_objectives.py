@@ -36,7 +36,7 @@ from nasforge.strategies.objectives.base import Objective
 
 if TYPE_CHECKING:
     from nasforge.search_spaces.arch import Arch
-    from nasforge.search_spaces.base import ChoiceSpace
+    from nasforge.search_spaces.choice_space import ChoiceSpace
 
 __all__ = ["SearchObjectives"]
 

@@ -1,7 +1,7 @@
 """Stand-alone accuracy: each subnet trained from scratch for a few steps, then scored.
 
 The reference a weight-sharing supernet is judged against (``nas rank --b standalone``): the
-subnet's own randomly initialised static model (``space.build_model``), trained alone for
+subnet's own randomly initialised static model (``build_static(space, arch)``), trained alone for
 ``steps`` AdamW steps (cosine schedule, a tenth of them warm-up) on the training split of the
 data, at the subnet's own size ``data.eval_size(arch.resolution)`` (the size the supernet
 trains and scores it at), then top-1 (%) on the validation split. Every subnet starts from the
@@ -159,6 +159,8 @@ class StandaloneAccuracy(Objective):
     def _train(self, archs: Sequence[Arch], todo: list[int]) -> list[float]:
         import torch
 
+        from nasforge.supernet.static import build_static
+
         out = []
         with ProgressBar(f"stand-alone training ({self.steps} steps each)", total=len(todo),
                          enabled=self.progress) as bar:
@@ -166,7 +168,7 @@ class StandaloneAccuracy(Objective):
                 arch = archs[i]
                 with torch.random.fork_rng(devices=[]):
                     torch.manual_seed(self.seed)
-                    model = self.space.build_model(arch, num_classes=self.data.num_classes)
+                    model = build_static(self.space, arch, num_classes=self.data.num_classes)
                     size = self.data.eval_size(getattr(arch, "resolution", None))
                     acc = train_standalone(model, self.data, size, steps=self.steps,
                                            batch_size=self.batch_size, lr=self.lr,

@@ -17,7 +17,7 @@ definitions:
 
 The edges of a cell are not a chain: :class:`NB201Network` runs them as the cell's DAG (node
 ``i`` is the sum of its in-edges applied to the earlier nodes, edges in
-:data:`~nasforge.search_spaces._nasbench201.NB201_EDGES` order), every other block in sequence.
+:data:`~nasforge.search_spaces._nasbench201_cell.NB201_EDGES` order), every other block in sequence.
 Its ``layers`` hold one module per block, in block order, as the supernet's ``extract`` needs.
 """
 
@@ -28,10 +28,11 @@ from typing import TYPE_CHECKING
 import torch
 from torch import nn
 
-from nasforge.search_spaces._nasbench201 import NB201_EDGES
+from nasforge.search_spaces._nasbench201_cell import NB201_EDGES
 from nasforge.search_spaces.block import Block
-from nasforge.supernet.static import BlockNet
-from nasforge.supernet.static import register_block_builder
+from nasforge.supernet.static.base import BlockNet
+from nasforge.supernet.static.base import register_block_builder
+from nasforge.supernet.static.base import register_static_builder
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -157,6 +158,7 @@ def run_cell(edges: Sequence[nn.Module], x: torch.Tensor) -> torch.Tensor:
     return nodes[-1]
 
 
+@register_static_builder("nasbench201_net")
 class NB201Network(BlockNet):
     """The NB201 network of one cell: ``layers`` hold one module per block; runs of
     :data:`EDGES_PER_CELL` ``nb201_edge`` blocks are executed as cells (:func:`run_cell`).

@@ -16,10 +16,10 @@ import torch
 from torch import nn
 
 from nasforge.search_spaces.block import Block
-from nasforge.supernet.static import register_block_builder
 from nasforge.supernet.static._layers import ConvBNAct
 from nasforge.supernet.static._layers import MBConv
 from nasforge.supernet.static._layers import make_act
+from nasforge.supernet.static.base import register_block_builder
 
 __all__ = ["Classifier", "ConvAct"]
 
