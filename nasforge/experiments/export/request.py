@@ -138,8 +138,8 @@ def _model(request: ExportRequest, cfg: ArchConfig, show: Status
     ``source`` the export config records."""
     arch = cfg.arch
     if request.supernet is None:
-        model = build_static(cfg.space, arch, num_classes=request.num_classes or cfg.num_classes)
-        return model, {"source": "random initialisation (for training from scratch)"}
+        static = build_static(cfg.space, arch, num_classes=request.num_classes or cfg.num_classes)
+        return static, {"source": "random initialisation (for training from scratch)"}
     with show(f"extracting {arch.arch_id} from {request.supernet} and recalibrating BN"):
         model, source = extract_subnet(request.supernet, arch, data=request.data,
                                        calib_batches=request.calib_batches)
