@@ -517,7 +517,7 @@ def _ray_eval(model: Any, ds: Any, archs: list[Any], address: str, workers: int,
               recal_batches: int, batch_size: int, val_images: int | None, seed: int,
               device: str) -> list[Any]:
     from nasforge.data import ImageData
-    from nasforge.experiments.pool import SupernetActorPool
+    from nasforge.evaluation.pool import SupernetActorPool
 
     if not isinstance(ds, ImageData):
         raise InvalidInputError(f"--ray-address shares the dataset through Ray's object store, "
