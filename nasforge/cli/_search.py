@@ -107,7 +107,9 @@ def _search_config(flags: dict[str, Any]) -> ExperimentConfig:
     if f["data"] is not None and f["accuracy"] is None:
         raise InvalidInputError("--data is the batch of a zero-cost proxy; use it with "
                                 "--accuracy zc:NAME")
-    sn = f["supernet"]
+    sn, acc = f["supernet"], f["accuracy"]
+    if acc == "supernet" and sn is not None:  # as `nas rank --a supernet --supernet CKPT`
+        sn, acc = None, "quick" if sn == "quick" else f"supernet:{sn}"
     specs = {
         "supernet": None if sn is None else AccuracySource(
             "quick" if sn == "quick" else f"supernet:{sn}"),
@@ -115,7 +117,7 @@ def _search_config(flags: dict[str, Any]) -> ExperimentConfig:
             f"predictor:{f['predictor']}"),
         "benchmark": None if f["benchmark"] is None or f["metric"] is None else AccuracySource(
             f"csv:{f['benchmark']}:{f['metric']}"),
-        "accuracy": None if f["accuracy"] is None else AccuracySource(f["accuracy"], f["data"]),
+        "accuracy": None if acc is None else AccuracySource(acc, f["data"]),
     }
     return ExperimentConfig(
         search_space=f["space"], device=f["device"], accuracy=accuracy_of(specs),

@@ -1,4 +1,4 @@
-"""The accuracy-source interface: :class:`EvalSettings`, :class:`AccuracyObjective` and the
+"""The accuracy-source interface: :class:`AccuracyObjective` and :class:`SourceRequest`, the
 request one source is built from.
 
 An accuracy source is an :class:`~nasforge.strategies.objectives.Objective` (maximised) that
@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from nasforge.search_spaces.base import SearchSpace
 
 __all__ = ["AccuracyObjective", "SourceRequest"]
+
 
 @dataclass(frozen=True)
 class SourceRequest:
