@@ -34,7 +34,6 @@ Example:
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -57,22 +56,18 @@ if TYPE_CHECKING:
 __all__ = ["ACCURACY_SOURCES", "SOURCE_KINDS", "SourceBuilder", "UnknownSourceError",
            "csv_spec", "map_spec_path", "resolve", "resolve_latency", "source_kind"]
 
-logger = logging.getLogger(__name__)
-
 SourceBuilder = Callable[[SourceRequest], AccuracyObjective]
-
-#: The specs ``nas search --accuracy`` and ``nas rank --a/--b`` take.
-SOURCE_KINDS = ("quick", "supernet[:PATH]", "standalone", "csv:PATH:COLUMN", "zc:NAME",
-                "predictor:DIR", "report:PATH:a|b")
-
-
-class UnknownSourceError(UnknownNameError, InvalidInputError):
-    """An accuracy spec whose scheme is not in ``ACCURACY_SOURCES`` (a bad input as well)."""
-
 
 #: how each built-in scheme is written, for messages
 _FORMS = {"csv": "csv:PATH:COLUMN", "predictor": "predictor:DIR", "report": "report:PATH:a|b",
           "supernet": "supernet[:PATH]", "zc": "zc:NAME"}
+#: The specs ``nas search --accuracy`` and ``nas rank --a/--b`` take.
+SOURCE_KINDS = tuple(_FORMS.get(s, s) for s in ("quick", "supernet", "standalone", "csv", "zc",
+                                                 "predictor", "report"))
+
+
+class UnknownSourceError(UnknownNameError, InvalidInputError):
+    """An accuracy spec whose scheme is not in ``ACCURACY_SOURCES`` (a bad input as well)."""
 
 
 class _SourceRegistry(Registry[SourceBuilder]):
