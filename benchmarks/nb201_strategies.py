@@ -64,9 +64,9 @@ def _strategy(name: str, space: Any, objs: Any, seed: int, pool: list[Any]) -> A
 
 
 def queries_to_top(name: str, seeds: list[int], metric: str, max_queries: int) -> dict[str, Any]:
+    from nasforge.evaluation import TabularBenchmark
     from nasforge.search_spaces import get_space
     from nasforge.strategies import SearchObjectives
-    from nasforge.strategies import TabularBenchmark
     from nasforge.strategies import run_search
 
     space = get_space("nasbench201")
@@ -96,9 +96,9 @@ def queries_to_top(name: str, seeds: list[int], metric: str, max_queries: int) -
 
 def pareto_share(name: str, seeds: list[int], metric: str, n_queries: int,
                  min_latency: float) -> dict[str, Any]:
+    from nasforge.evaluation import TabularBenchmark
     from nasforge.search_spaces import get_space
     from nasforge.strategies import SearchObjectives
-    from nasforge.strategies import TabularBenchmark
     from nasforge.strategies import hypervolume_2d
     from nasforge.strategies import pareto_mask
     from nasforge.strategies import run_search

@@ -71,7 +71,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     import ray
 
     from nasforge.data import load_data
-    from nasforge.experiments.pool import SupernetActorPool
+    from nasforge.evaluation.pool import SupernetActorPool
     from nasforge.search_spaces import get_space
     from nasforge.supernet import build_supernet
     from nasforge.supernet.checkpoint import load_supernet

@@ -96,12 +96,12 @@ def _reference(path: str, space: object) -> tuple[list[object], np.ndarray, dict
 def sampler_ranks(opts: argparse.Namespace) -> dict[str, object]:
     """Train one supernet per sampler; tau of each against the same stand-alone accuracies."""
     from nasforge.data import open_data
+    from nasforge.evaluation import StandaloneAccuracy
+    from nasforge.evaluation import SupernetAccuracyObjective
     from nasforge.experiments.rank import stratified_archs
     from nasforge.predictors.metrics import kendall_tau
     from nasforge.predictors.metrics import spearman
     from nasforge.predictors.metrics import top_k_precision
-    from nasforge.strategies.objectives import StandaloneAccuracy
-    from nasforge.strategies.objectives import SupernetAccuracyObjective
 
     space = get_space(opts.space)
     train = dataclasses.replace(DEFAULT_RECIPE.train, steps=opts.steps, seed=opts.seed)

@@ -67,12 +67,12 @@ def main() -> None:
                    help="persist every candidate into an Optuna study (sqlite) or not")
     args = p.parse_args()
 
+    from nasforge.evaluation import PredictorObjective
     from nasforge.predictors import PREDICTORS
     from nasforge.search_spaces import ElasticViTSpace
     from nasforge.strategies import EvolutionStrategy
     from nasforge.strategies import FlopsObjective
     from nasforge.strategies import LatencyObjective
-    from nasforge.strategies import PredictorObjective
     from nasforge.strategies import SearchObjectives
     from nasforge.strategies import run_search
 

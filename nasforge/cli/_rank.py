@@ -1,66 +1,62 @@
-"""``nas rank``: does one accuracy source rank subnets the way another does?"""
+"""``nas rank``: does one accuracy source rank subnets the way another does?
+
+Flags become a :class:`~nasforge.experiments.rank.RankConfig`,
+:func:`~nasforge.experiments.rank.run_rank` scores and compares, and the report is printed (a
+table, or ``--json`` on stdout and nothing else).
+"""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Annotated
 
 import typer
 from rich.table import Table
 
 from nasforge.cli._common import console
-from nasforge.errors import InvalidInputError
 
 __all__ = ["register"]
 
+_Space = Annotated[str, typer.Option("--space", "-s", help="Search space (`nas spaces`).")]
+_A = Annotated[str, typer.Option(
+    "--a", help="First source, an accuracy spec as `nas search --accuracy`: supernet (the "
+    "--supernet), supernet:PATH, quick, standalone, csv:PATH:COLUMN, zc:NAME, predictor:DIR, "
+    "report:RANK.json:a|b (a saved --json report).")]
+_B = Annotated[str, typer.Option("--b", help="Second source (the reference), as --a.")]
+_Supernet = Annotated[str | None, typer.Option(
+    "--supernet", help="Supernet checkpoint (or `quick`) for `supernet`.")]
+_Data = Annotated[str | None, typer.Option(
+    "--data", help="Data of `standalone` and of data proxies (default: the supernet's).")]
+_N = Annotated[int, typer.Option("--n", min=2, help="Subnets, stratified by FLOPs.")]
+_Steps = Annotated[int, typer.Option("--steps", min=1, help="Stand-alone training steps.")]
+_TopK = Annotated[int, typer.Option("--top-k", min=1, help="k of the top-k overlap.")]
+_Seed = Annotated[int, typer.Option("--seed", help="Random seed (subnets, init, data order).")]
+_Accelerator = Annotated[str, typer.Option("--accelerator", help="cpu, cuda or auto.")]
+_Json = Annotated[bool, typer.Option("--json", help="Print the report as JSON on stdout.")]
+_Plot = Annotated[Path | None, typer.Option("--plot", help="Write a scatter plot (PNG) here.")]
+_Threads = Annotated[int | None, typer.Option(
+    "--threads", min=1, help="torch intra-op threads (default: torch's, one per core); 1 on a "
+    "busy machine, where more threads wait on each other")]
+
 
 def rank(
-    space: str = typer.Option("elasticvit", "--space", "-s", help="Search space (`nas spaces`)."),
-    a: str = typer.Option("supernet", "--a",
-                          help="First source: supernet, standalone, csv:PATH:COLUMN, zc:NAME, "
-                               "predictor:DIR, report:RANK.json:a|b (a saved --json report)."),
-    b: str = typer.Option("standalone", "--b", help="Second source (the reference), as --a."),
-    supernet: str | None = typer.Option(None, "--supernet",
-                                        help="Supernet checkpoint (or `quick`) for `supernet`."),
-    data: str | None = typer.Option(None, "--data",
-                                    help="Data of `standalone` and of data proxies "
-                                         "(default: the supernet's)."),
-    n: int = typer.Option(20, "--n", min=2, help="Subnets, stratified by FLOPs."),
-    steps: int = typer.Option(100, "--steps", min=1, help="Stand-alone training steps."),
-    top_k: int = typer.Option(5, "--top-k", min=1, help="k of the top-k overlap."),
-    seed: int = typer.Option(0, "--seed", help="Random seed (subnets, init, data order)."),
-    accelerator: str = typer.Option("cpu", "--accelerator", help="cpu, cuda or auto."),
-    as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
-    plot: Path | None = typer.Option(None, "--plot", help="Write a scatter plot (PNG) here."),
-    threads: int | None = typer.Option(None, "--threads", min=1,
-                                       help="torch intra-op threads (default: torch's, one per "
-                                            "core); 1 on a busy machine, where more threads "
-                                            "wait on each other"),
+    space: _Space = "elasticvit", a: _A = "supernet", b: _B = "standalone",
+    supernet: _Supernet = None, data: _Data = None, n: _N = 20, steps: _Steps = 100,
+    top_k: _TopK = 5, seed: _Seed = 0, accelerator: _Accelerator = "cpu",
+    as_json: _Json = False, plot: _Plot = None, threads: _Threads = None,
 ) -> None:
     """Rank agreement of two accuracy sources over N subnets stratified by FLOPs: Kendall tau,
     Spearman and top-k overlap (e.g. supernet vs stand-alone training)."""
-    if a == b:
-        raise InvalidInputError(f"nas rank compares two different accuracy sources, got {a!r} "
-                                "for both --a and --b; change one of them")
-    from nasforge.experiments.export.checks import torch_threads
-    from nasforge.experiments.rank import plot_rank
-    from nasforge.experiments.rank import rank_agreement
-    from nasforge.experiments.rank import resolve_source
-    from nasforge.search_spaces import get_space
-    from nasforge.supernet.training.quick import resolve_device
+    from nasforge.evaluation.settings import EvalSettings
+    from nasforge.experiments.rank import RankConfig
+    from nasforge.experiments.rank import run_rank
 
-    sp = get_space(space)
-    device = str(resolve_device(accelerator))
-    progress = not as_json
-    with torch_threads(threads):
-        src_a, src_b = (resolve_source(s, sp, supernet=supernet, data=data, steps=steps,
-                                       seed=seed, accelerator=device, progress=progress)
-                        for s in (a, b))
-        # two specs that resolve to the same column name (e.g. two csv sources of one metric)
-        src_a.name, src_b.name = a, b
-        report = rank_agreement(sp, src_a, src_b, n=n, seed=seed, top_k=top_k)
-    if plot is not None:
-        plot_rank(report, plot)
+    cfg = RankConfig(space, a, b, supernet=supernet, data=data, n=n, steps=steps, top_k=top_k,
+                     seed=seed, settings=EvalSettings(accelerator=accelerator,
+                                                      recal_batches=8),
+                     threads=threads, plot=plot)
+    report = run_rank(cfg, progress=not as_json)
     if as_json:
         console.print_json(json.dumps(report.to_dict()))
         return

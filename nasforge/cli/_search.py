@@ -1,8 +1,15 @@
-"""``nas search`` and ``nas run``: one search, from flags or from an experiment YAML."""
+"""``nas search`` and ``nas run``: one search, from flags or from an experiment YAML.
+
+Each command turns its flags into an :class:`~nasforge.experiments.config.ExperimentConfig`,
+calls :func:`~nasforge.experiments.runner.run_experiment` and prints the outcome (a table, or
+``--json``: the run's manifest on stdout and nothing else).
+"""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import Annotated
 from typing import Any
 
 import typer
@@ -12,16 +19,112 @@ from rich.table import Table
 from nasforge.cli._common import console
 from nasforge.cli._common import set_verbosity
 from nasforge.errors import InvalidInputError
+from nasforge.evaluation.settings import EvalSettings
 from nasforge.experiments.config import AccuracySource
-from nasforge.experiments.config import BenchmarkSource
 from nasforge.experiments.config import Constraints
 from nasforge.experiments.config import ExperimentConfig
 from nasforge.experiments.config import StrategyConfig
+from nasforge.experiments.config import accuracy_of
 from nasforge.experiments.config import load_experiment
 
 __all__ = ["register"]
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "experiments" / "examples"
+
+_Space = Annotated[str, typer.Option("--space", "-s", help="Search space (`nas spaces`).")]
+_Device = Annotated[str, typer.Option(
+    "--device", "-d", help="Latency target (`nas devices`), or a latency column of the "
+    "--benchmark table (e.g. pixel3_ms).")]
+_Latency = Annotated[float | None, typer.Option("--latency", help="Latency budget in ms.")]
+_Flops = Annotated[float | None, typer.Option("--flops", help="FLOPs budget in MFLOPs (MACs).")]
+_Params = Annotated[float | None, typer.Option("--params", help="Parameter budget in millions.")]
+_Strategy = Annotated[str, typer.Option("--strategy",
+                                        help="random, evolution, predictor, gradient, optuna.")]
+_StrategyOpt = Annotated[list[str], typer.Option(
+    "--strategy-opt", help="Strategy setting KEY=VALUE (repeatable).")]
+_Supernet = Annotated[str | None, typer.Option(
+    "--supernet", help="Trained supernet checkpoint (`nas train`); as --accuracy supernet:PATH.")]
+_Predictor = Annotated[str | None, typer.Option(
+    "--predictor", help="Saved accuracy predictor folder; as --accuracy predictor:DIR.")]
+_Benchmark = Annotated[str | None, typer.Option(
+    "--benchmark", help="Tabular benchmark CSV (with --metric); as --accuracy csv:CSV:COL.")]
+_Metric = Annotated[str | None, typer.Option("--metric", help="Accuracy column of --benchmark.")]
+_Accuracy = Annotated[str | None, typer.Option(
+    "--accuracy", help="Accuracy spec, as `nas rank --a`: quick, supernet:PATH, predictor:DIR, "
+    "csv:PATH:COLUMN, zc:NAME (zc:synflow, zc:jacob_cov, zc:snip, zc:grad_norm), standalone, "
+    "report:PATH:a|b.")]
+_Data = Annotated[str | None, typer.Option(
+    "--data", help="Dataset of the proxy's one batch or of stand-alone training (digits, "
+    "mnist5k, cifar10:PATH); zc:synflow needs none.")]
+_Budget = Annotated[int, typer.Option("--budget", min=1, help="Distinct evaluations.")]
+_Seed = Annotated[int, typer.Option("--seed", help="Random seed.")]
+_Storage = Annotated[str | None, typer.Option(
+    "--storage", help="Optuna storage of the search's study: sqlite:///PATH.db, "
+    "postgresql://USER@HOST:PORT/DB, mysql://..., journal:PATH (default: OUT/search.db).")]
+_Study = Annotated[str | None, typer.Option(
+    "--study", help="Study name in --storage; joins (or continues) that study, so that several "
+    "`nas search` processes share its budget (default: nasforge).")]
+_Worker = Annotated[int, typer.Option(
+    "--worker", min=0, help="This process's worker number in a shared --study.")]
+_Resume = Annotated[bool, typer.Option("--resume", help="Continue the search in its storage.")]
+_Workers = Annotated[int, typer.Option("--workers", min=1,
+                                       help="Parallel supernet evaluators (Ray actors).")]
+_Accelerator = Annotated[str, typer.Option("--accelerator", help="cpu, cuda or auto.")]
+_Out = Annotated[Path, typer.Option("--out", "-o", help="Run folder.")]
+_Quiet = Annotated[bool, typer.Option("--quiet", "-q",
+                                      help="No progress bars or notices (as `nas -q`).")]
+_Json = Annotated[bool, typer.Option(
+    "--json", help="Print the run's manifest (run.json) as JSON on stdout, nothing else.")]
+
+
+def search(
+    space: _Space = "elasticvit", device: _Device = "pixel7", latency: _Latency = None,
+    flops: _Flops = None, params: _Params = None, strategy: _Strategy = "evolution",
+    strategy_opt: _StrategyOpt = [], supernet: _Supernet = None,  # noqa: B006 (typer's list)
+    predictor: _Predictor = None, benchmark: _Benchmark = None, metric: _Metric = None,
+    accuracy: _Accuracy = None, data: _Data = None, budget: _Budget = 100, seed: _Seed = 0,
+    storage: _Storage = None, study: _Study = None, worker: _Worker = 0,
+    resume: _Resume = False, workers: _Workers = 1, accelerator: _Accelerator = "auto",
+    out: _Out = Path("runs/search"), quiet: _Quiet = False, as_json: _Json = False,
+) -> None:
+    """Find the best subnet under a latency budget on a device.
+
+    Accuracy comes from exactly one source: --accuracy SPEC (every spec `nas rank --a` takes),
+    or its older forms --supernet, --predictor, --benchmark CSV --metric COL; with none, the
+    embedded quick supernet trained on `digits` (once, cached). Writes best.yaml, pareto.csv,
+    candidates.csv, pareto.png and run.json into --out. Every evaluation is a trial of an
+    Optuna study (--storage, --study), so --resume continues a killed search, several
+    processes given one --storage and --study cooperate, and optuna-dashboard shows it.
+    """
+    _run(_search_config(dict(locals())), quiet, as_json, study=study, worker=worker)
+
+
+def _search_config(flags: dict[str, Any]) -> ExperimentConfig:
+    """The experiment of ``nas search``'s flags (the older accuracy flags become specs)."""
+    f = flags
+    if (f["benchmark"] is None) != (f["metric"] is None):
+        raise InvalidInputError("--benchmark and --metric go together (a CSV and its column)")
+    if f["data"] is not None and f["accuracy"] is None:
+        raise InvalidInputError("--data is the batch of a zero-cost proxy; use it with "
+                                "--accuracy zc:NAME")
+    sn, acc = f["supernet"], f["accuracy"]
+    if acc == "supernet" and sn is not None:  # as `nas rank --a supernet --supernet CKPT`
+        sn, acc = None, "quick" if sn == "quick" else f"supernet:{sn}"
+    specs = {
+        "supernet": None if sn is None else AccuracySource(
+            "quick" if sn == "quick" else f"supernet:{sn}"),
+        "predictor": None if f["predictor"] is None else AccuracySource(
+            f"predictor:{f['predictor']}"),
+        "benchmark": None if f["benchmark"] is None or f["metric"] is None else AccuracySource(
+            f"csv:{f['benchmark']}:{f['metric']}"),
+        "accuracy": None if acc is None else AccuracySource(acc, f["data"]),
+    }
+    return ExperimentConfig(
+        search_space=f["space"], device=f["device"], accuracy=accuracy_of(specs),
+        strategy=StrategyConfig(f["strategy"], _parse_opts(f["strategy_opt"])),
+        constraints=Constraints(f["latency"], f["flops"], f["params"]), budget=f["budget"],
+        seed=f["seed"], storage=f["storage"], out=str(f["out"]), resume=f["resume"],
+        evaluation=EvalSettings(accelerator=f["accelerator"], workers=f["workers"]))
 
 
 def _parse_opts(opts: list[str]) -> dict[str, Any]:
@@ -34,117 +137,54 @@ def _parse_opts(opts: list[str]) -> dict[str, Any]:
     return out
 
 
-def search(
-    space: str = typer.Option("elasticvit", "--space", "-s", help="Search space (`nas spaces`)."),
-    device: str = typer.Option("pixel7", "--device", "-d",
-                               help="Latency target (`nas devices`), or a latency column of "
-                                    "the --benchmark table (e.g. pixel3_ms)."),
-    latency: float | None = typer.Option(None, "--latency", help="Latency budget in ms."),
-    flops: float | None = typer.Option(None, "--flops", help="FLOPs budget in MFLOPs (MACs)."),
-    params: float | None = typer.Option(None, "--params", help="Parameter budget in millions."),
-    strategy: str = typer.Option("evolution", "--strategy",
-                                 help="random, evolution, predictor, gradient, optuna."),
-    strategy_opt: list[str] = typer.Option([], "--strategy-opt",
-                                           help="Strategy setting KEY=VALUE (repeatable)."),
-    supernet: str | None = typer.Option(None, "--supernet",
-                                        help="Trained supernet checkpoint (`nas train`)."),
-    predictor: str | None = typer.Option(None, "--predictor",
-                                         help="Saved accuracy predictor folder."),
-    benchmark: str | None = typer.Option(None, "--benchmark",
-                                         help="Tabular benchmark CSV (with --metric)."),
-    metric: str | None = typer.Option(None, "--metric", help="Accuracy column of --benchmark."),
-    accuracy: str | None = typer.Option(None, "--accuracy",
-                                        help="Zero-cost proxy as the accuracy: zc:synflow, "
-                                             "zc:jacob_cov, zc:snip, zc:grad_norm."),
-    data: str | None = typer.Option(None, "--data",
-                                    help="Dataset of the proxy's one batch (digits, mnist5k, "
-                                         "cifar10:PATH); zc:synflow needs none."),
-    budget: int = typer.Option(100, "--budget", min=1, help="Distinct evaluations."),
-    seed: int = typer.Option(0, "--seed", help="Random seed."),
-    storage: str | None = typer.Option(
-        None, "--storage", help="Optuna storage of the search's study: sqlite:///PATH.db, "
-        "postgresql://USER@HOST:PORT/DB, mysql://..., journal:PATH (default: OUT/search.db)."),
-    study: str | None = typer.Option(
-        None, "--study", help="Study name in --storage; joins (or continues) that study, so "
-        "that several `nas search` processes share its budget (default: nasforge)."),
-    worker: int = typer.Option(0, "--worker", min=0,
-                               help="This process's worker number in a shared --study."),
-    resume: bool = typer.Option(False, "--resume", help="Continue the search in --storage."),
-    workers: int = typer.Option(1, "--workers", min=1,
-                                help="Parallel supernet evaluators (Ray actors)."),
-    accelerator: str = typer.Option("auto", "--accelerator", help="cpu, cuda or auto."),
-    out: Path = typer.Option(Path("runs/search"), "--out", "-o", help="Run folder."),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars or notices "
-                               "(as `nas -q`)."),
-) -> None:
-    """Find the best subnet under a latency budget on a device.
-
-    Accuracy comes from exactly one source: a trained supernet (--supernet), a saved predictor
-    (--predictor), a tabular benchmark (--benchmark CSV --metric COL), a zero-cost proxy of the
-    randomly initialised subnet (--accuracy zc:synflow; --data for the proxies that need one
-    batch), or — with none — the
-    embedded quick supernet trained on `digits` (once, cached). Writes best.yaml, pareto.csv,
-    candidates.csv, pareto.png and run.json into --out. Every evaluation is a trial of an
-    Optuna study (--storage, --study), so --resume continues a killed search, several
-    processes given one --storage and --study cooperate, and optuna-dashboard shows it.
-    """
-    if (benchmark is None) != (metric is None):
-        raise InvalidInputError("--benchmark and --metric go together (a CSV and its column)")
-    if data is not None and accuracy is None:
-        raise InvalidInputError("--data is the batch of a zero-cost proxy; use it with "
-                                "--accuracy zc:NAME")
-    cfg = ExperimentConfig(
-        search_space=space, device=device, supernet=supernet, predictor=predictor,
-        benchmark=BenchmarkSource(benchmark, metric) if benchmark and metric else None,
-        strategy=StrategyConfig(strategy, _parse_opts(strategy_opt)),
-        constraints=Constraints(latency, flops, params), budget=budget, seed=seed,
-        storage=storage, out=str(out), workers=workers, resume=resume, accelerator=accelerator,
-        accuracy=AccuracySource(accuracy, data) if accuracy is not None else None,
-    )
-    _run(cfg, quiet, study=study, worker=worker)
-
-
 def run(
     experiment: Path | None = typer.Argument(None, help="Experiment YAML (see --list)."),
     list_: bool = typer.Option(False, "--list", help="List the example experiments shipped."),
-    resume: bool = typer.Option(False, "--resume", help="Continue the search in its storage."),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars or notices "
-                               "(as `nas -q`)."),
+    resume: _Resume = False, quiet: _Quiet = False, as_json: _Json = False,
 ) -> None:
-    """Run an experiment file: the YAML form of `nas search` (search_space, device, supernet /
-    predictor / benchmark, strategy, constraints, budget, seed, storage, out)."""
+    """Run an experiment file: the YAML form of `nas search` (search_space, device, accuracy,
+    strategy, constraints, budget, seed, storage, out)."""
     if list_:
-        table = Table(title=f"example experiments ({EXAMPLES})")
-        table.add_column("file")
-        table.add_column("what")
-        for p in sorted(EXAMPLES.glob("*.yaml")):
-            first = p.read_text().splitlines()[0].lstrip("# ") if p.read_text() else ""
-            table.add_row(p.name, first)
-        console.print(table)
+        _print_examples()
         return
     if experiment is None:
         raise InvalidInputError("give an experiment YAML (or --list to see the examples)")
     path = experiment if experiment.exists() or not (EXAMPLES / experiment).exists() else (
         EXAMPLES / experiment)
     cfg = load_experiment(path)
-    if resume:
-        cfg = cfg.replace(resume=True)
-    _run(cfg, quiet)
+    _run(cfg.replace(resume=True) if resume else cfg, quiet, as_json)
 
 
-def _run(cfg: ExperimentConfig, quiet: bool, *, study: str | None = None,
-         worker: int = 0) -> None:
+def _print_examples() -> None:
+    table = Table(title=f"example experiments ({EXAMPLES})")
+    table.add_column("file")
+    table.add_column("what")
+    for p in sorted(EXAMPLES.glob("*.yaml")):
+        first = p.read_text().splitlines()[0].lstrip("# ") if p.read_text() else ""
+        table.add_row(p.name, first)
+    console.print(table)
+
+
+def _run(cfg: ExperimentConfig, quiet: bool, as_json: bool = False, *,
+         study: str | None = None, worker: int = 0) -> None:
     from nasforge.experiments.runner import run_experiment
     from nasforge.experiments.runner import storage_url
     from nasforge.strategies._study import dashboard_command
 
-    if quiet:
+    if quiet or as_json:
         set_verbosity(-1)
-    else:
+    if not quiet and not as_json:
         command = dashboard_command(storage_url(cfg, Path(cfg.out)))
         console.print(f"watch it live: {command}", markup=False, highlight=False)
     outcome = run_experiment(cfg, study=study, worker=worker)
-    manifest = outcome.manifest
+    if as_json:
+        console.print_json(json.dumps({"out_dir": str(outcome.out_dir), **outcome.manifest},
+                                      default=str))
+        return
+    _print_outcome(cfg, outcome.out_dir, outcome.manifest)
+
+
+def _print_outcome(cfg: ExperimentConfig, out_dir: Path, manifest: dict[str, Any]) -> None:
     s = manifest["summary"]
     table = Table(title=f"nas search · {cfg.search_space} on {cfg.device} · {s['name']}")
     table.add_column("", style="bold")
@@ -162,7 +202,7 @@ def _run(cfg: ExperimentConfig, quiet: bool, *, study: str | None = None,
     table.add_row("evaluated", f"{s['n_evaluated']} ({s['stopped']}), Pareto front "
                   f"{s['pareto_size']}")
     table.add_row("time", f"{s['seconds']:.1f} s")
-    table.add_row("outputs", str(outcome.out_dir))
+    table.add_row("outputs", str(out_dir))
     console.print(table)
     acc = manifest.get("accuracy", {})
     dev = manifest.get("device", {})

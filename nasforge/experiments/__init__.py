@@ -23,7 +23,6 @@ if TYPE_CHECKING:
     from nasforge.experiments.export import load_arch_config
     from nasforge.experiments.export import predict_device_ms
     from nasforge.experiments.export import write_arch_config
-    from nasforge.experiments.pool import SupernetActorPool
     from nasforge.experiments.report import ReportOutcome
     from nasforge.experiments.report import make_report
     from nasforge.experiments.sweep import SweepOutcome
@@ -37,7 +36,6 @@ _SOURCES = {
     "ArchConfig": "export", "ExportResult": "export", "ExportVerificationError": "export",
     "export_model": "export", "export_name": "export", "extract_subnet": "export",
     "load_arch_config": "export", "predict_device_ms": "export", "write_arch_config": "export",
-    "SupernetActorPool": "pool",
     "ReportOutcome": "report", "make_report": "report",
     "SweepOutcome": "sweep", "run_sweep": "sweep",
     "SweepConfig": "sweep_config", "load_sweep": "sweep_config",
@@ -50,7 +48,6 @@ __all__ = [
     "ExportResult",
     "ExportVerificationError",
     "ReportOutcome",
-    "SupernetActorPool",
     "SweepConfig",
     "SweepOutcome",
     "export_model",

@@ -9,22 +9,18 @@ objective, and the Pareto front is accuracy x latency.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from typing import Any
 
-from nasforge.experiments._inputs import BenchmarkAccuracy
-from nasforge.experiments._inputs import EvaluatorAccuracy
-from nasforge.experiments._inputs import PredictorAccuracy
-from nasforge.experiments._inputs import RunInputs
-from nasforge.experiments._inputs import SupernetAccuracy
 from nasforge.experiments.config import ExperimentConfig
-from nasforge.strategies import CallableObjective
 from nasforge.strategies import FlopsObjective
 from nasforge.strategies import LatencyObjective
 from nasforge.strategies import Objective
 from nasforge.strategies import ParamsObjective
-from nasforge.strategies import PredictorObjective
 from nasforge.strategies import SearchObjectives
-from nasforge.strategies import SupernetAccuracyObjective
+
+if TYPE_CHECKING:
+    from nasforge.experiments._inputs import RunInputs
 
 __all__ = ["ACCURACY", "LATENCY", "MFLOPS", "PARAMS", "RunObjectives", "build_objectives"]
 
@@ -39,46 +35,30 @@ class RunObjectives:
         objectives: accuracy, latency, MFLOPs and params.
         accuracy_provenance: what produced the accuracies.
         device_provenance: the device profile (or the benchmark column) behind the latencies.
+        metric: the accuracy's label in run names (``top1``, a benchmark column, ``acc``).
+        eval_chunk: new candidates per accuracy evaluation (None: all at once).
     """
 
     objectives: SearchObjectives
     accuracy_provenance: dict[str, Any]
     device_provenance: dict[str, Any]
+    metric: str = "acc"
+    eval_chunk: int | None = None
 
 
 def build_objectives(cfg: ExperimentConfig, inputs: RunInputs) -> RunObjectives:
     """Accuracy (maximise), latency, MFLOPs and params (minimise) of ``cfg``'s run."""
-    acc, acc_prov = _accuracy(inputs)
-    objs = [acc, _latency(cfg, inputs),
+    acc = inputs.accuracy
+    objs = [acc, inputs.latency,
             FlopsObjective(inputs.space, upper=cfg.constraints.mflops, name=MFLOPS),
             ParamsObjective(inputs.space, upper=cfg.constraints.params_m, name=PARAMS)]
     return RunObjectives(SearchObjectives(objs, primary=ACCURACY, pareto=[ACCURACY, LATENCY]),
-                         acc_prov, dict(inputs.latency.provenance))
+                         dict(acc.provenance()), _device_provenance(inputs.latency),
+                         acc.metric, cfg.evaluation.eval_chunk_for(acc.batched))
 
 
-def _latency(cfg: ExperimentConfig, inputs: RunInputs) -> Objective:
-    bound = cfg.constraints.latency_ms
-    column = inputs.latency.column
-    if column is not None:
-        return CallableObjective(LATENCY, column.evaluate_many, "minimize", upper=bound,
-                                 cheap=True)
-    return LatencyObjective(inputs.latency.model, upper=bound, name=LATENCY)
-
-
-def _accuracy(inputs: RunInputs) -> tuple[Objective, dict[str, Any]]:
-    source = inputs.accuracy
-    if isinstance(source, BenchmarkAccuracy):
-        return (CallableObjective(ACCURACY, source.column.evaluate_many, "maximize"),
-                dict(source.provenance))
-    if isinstance(source, PredictorAccuracy):
-        return (PredictorObjective(source.predictor, inputs.space, name=ACCURACY),
-                dict(source.provenance))
-    if isinstance(source, EvaluatorAccuracy):
-        return (CallableObjective(ACCURACY, source.evaluator.evaluate_many, "maximize"),
-                dict(source.provenance))
-    if isinstance(source, SupernetAccuracy):
-        obj = SupernetAccuracyObjective(source.supernet, source.data, device=source.device,
-                                        checkpoint=source.checkpoint, seed=source.seed,
-                                        name=ACCURACY)
-        return obj, obj.provenance()
-    raise TypeError(f"unknown accuracy source {type(source).__name__}")  # pragma: no cover
+def _device_provenance(latency: Objective) -> dict[str, Any]:
+    """The device profile of a latency model, or the benchmark column's provenance."""
+    if isinstance(latency, LatencyObjective):
+        return dict(latency.model.profile.to_dict())
+    return dict(latency.provenance())

@@ -132,10 +132,8 @@ def write_outputs(cfg: ExperimentConfig, space: SearchSpace, result: SearchResul
     pareto = result.pareto_frame.sort_values(LATENCY)
     pareto.to_csv(out / "pareto.csv", index=False)
     best = result.best
-    metric = "top1" if cfg.accuracy_source() in ("supernet", "quick-supernet") else (
-        cfg.benchmark.metric if cfg.benchmark is not None else "acc")
     name = run_name(cfg.device, best.values[LATENCY] if best else None,
-                    best.values[ACCURACY] if best else None, metric)
+                    best.values[ACCURACY] if best else None, built.metric)
     if best is not None:
         (out / "best.yaml").write_text(best.arch.to_yaml())
     best_info = None if best is None else {

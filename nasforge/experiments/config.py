@@ -1,10 +1,13 @@
 """Experiment configuration: one YAML file reproduces what the ``nas search`` flags do.
 
-An experiment file holds ``search_space``, ``device``, one accuracy source (``supernet``,
-``predictor``, ``benchmark`` or a zero-cost proxy ``accuracy: zc:synflow``; none means the
-embedded quick supernet), ``strategy`` (a name, or
-a mapping with ``name`` and the strategy's settings), ``constraints``, ``budget``, ``seed``,
-``storage`` and ``out``. Loading validates every field and names its path in the error
+An experiment file holds ``search_space``, ``device``, one ``accuracy:`` spec (what
+:func:`nasforge.evaluation.resolve` takes: ``quick``, ``supernet:PATH``, ``predictor:DIR``,
+``csv:PATH:COLUMN``, ``zc:NAME``, ``standalone``, ``report:PATH:a|b``; none means the embedded
+quick supernet), ``strategy`` (a name, or a mapping with ``name`` and the strategy's settings),
+``constraints``, ``budget``, ``seed``, ``storage``, ``out`` and the evaluation knobs
+(``evaluation:``, or the older top-level ``workers`` and ``accelerator``). The older accuracy
+keys keep working and map onto the spec: ``supernet: PATH``, ``predictor: DIR``,
+``benchmark: {path, metric}``. Loading validates every field and names its path in the error
 (``strategy.population: must be an integer >= 1, got 'many'``).
 
 Example:
@@ -12,6 +15,10 @@ Example:
     ...                                   "constraints": {"latency_ms": 25}, "budget": 50})
     >>> cfg.strategy.name, cfg.constraints.latency_ms, cfg.accuracy_source()
     ('evolution', 25.0, 'quick-supernet')
+    >>> old = ExperimentConfig.from_dict({"search_space": "nasbench201", "device": "pixel3_ms",
+    ...                                   "benchmark": {"path": "t.csv", "metric": "acc"}})
+    >>> old.accuracy.source, old.accuracy_source()
+    ('csv:t.csv:acc', 'benchmark')
 """
 
 from __future__ import annotations
@@ -19,6 +26,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from dataclasses import field
 from pathlib import Path
@@ -26,12 +34,14 @@ from typing import Any
 
 from nasforge.errors import ConfigError
 from nasforge.errors import IncompatibleComponentsError
+from nasforge.evaluation.settings import ACCELERATORS
+from nasforge.evaluation.settings import MAX_WORKERS
+from nasforge.evaluation.settings import EvalSettings
 from nasforge.search_spaces.io import parse_text
 from nasforge.search_spaces.io import read_text
 
 __all__ = [
     "AccuracySource",
-    "BenchmarkSource",
     "ConfigError",
     "Constraints",
     "ExperimentConfig",
@@ -73,8 +83,6 @@ def _num(v: Any, path: str, source: str, positive: bool = True) -> float:
 #: largest budget (distinct evaluations) and seed a run accepts
 MAX_BUDGET = 10 ** 9
 MAX_SEED = 2 ** 63 - 1
-#: accelerators a run can evaluate on
-ACCELERATORS = ("auto", "cpu", "cuda")
 
 
 def _str(v: Any, path: str, source: str) -> str:
@@ -136,48 +144,114 @@ class StrategyConfig:
                            f"must be a finite number, got {value!r}")
 
 
-@dataclass(frozen=True)
-class BenchmarkSource:
-    """A tabular benchmark: a CSV and the metric column to maximise."""
-
-    path: str
-    metric: str
-
-    @staticmethod
-    def from_dict(data: Any, source: str = "", path: str = "benchmark") -> BenchmarkSource:
-        if not isinstance(data, dict):
-            raise _err(path, f"must be a mapping with `path` and `metric`, got {data!r}", source)
-        _check_keys(data, {"path", "metric"}, f"{path}.", source)
-        for k in ("path", "metric"):
-            if k not in data:
-                raise _err(f"{path}.{k}", "is required", source)
-        return BenchmarkSource(_str(data["path"], f"{path}.path", source),
-                               _str(data["metric"], f"{path}.metric", source))
+#: the kinds of accuracy source a run records (its study's ``accuracy`` meta), by scheme
+_KINDS = {"zc": "proxy", "csv": "benchmark", "predictor": "predictor", "supernet": "supernet",
+          "quick": "quick-supernet"}
 
 
 @dataclass(frozen=True)
 class AccuracySource:
-    """A zero-cost proxy as the accuracy (``accuracy: zc:synflow``, or the mapping
-    ``accuracy: {source: zc:snip, data: digits}`` for a proxy that needs one batch of data)."""
+    """The accuracy spec of a run (``quick``, ``supernet:PATH``, ``csv:PATH:COLUMN``,
+    ``zc:synflow``, ...; what :func:`nasforge.evaluation.resolve` takes) and the dataset of a
+    data proxy or of stand-alone training (``accuracy: {source: zc:snip, data: digits}``).
+    """
 
-    source: str
+    source: str = "quick"
     data: str | None = None
 
     @staticmethod
     def from_any(data: Any, source: str = "", path: str = "accuracy") -> AccuracySource:
         if isinstance(data, str):
-            return AccuracySource(data)
+            return AccuracySource(_str(data, path, source))
         if not isinstance(data, dict) or "source" not in data:
-            raise _err(path, f"must be a proxy name (zc:synflow) or a mapping with `source` "
-                       f"and `data`, got {data!r}", source)
+            raise _err(path, f"must be an accuracy spec (zc:synflow, supernet:PATH, ...) or a "
+                       f"mapping with `source` and `data`, got {data!r}", source)
         _check_keys(data, {"source", "data"}, f"{path}.", source)
         spec = None if data.get("data") is None else _str(data["data"], f"{path}.data", source)
         return AccuracySource(_str(data["source"], f"{path}.source", source), spec)
 
+    @property
+    def kind(self) -> str:
+        """The spec's scheme (``csv``, ``zc``, ``supernet``, ``quick``, ...)."""
+        return self.source.partition(":")[0]
 
+    def with_paths(self, fix: Callable[[str], str]) -> AccuracySource:
+        """The same source with its file path mapped through ``fix`` (sweeps make relative
+        paths absolute); a spec without a path is returned as is."""
+        from nasforge.evaluation.sources import map_spec_path
+
+        spec = map_spec_path(self.source, fix)
+        return self if spec == self.source else dataclasses.replace(self, source=spec)
+
+    def to_yaml(self) -> str | dict[str, str]:
+        """The YAML form: the spec, or a mapping when a dataset is given."""
+        return self.source if self.data is None else {"source": self.source, "data": self.data}
+
+
+def _old_accuracy_keys(data: dict[str, Any], source: str) -> dict[str, str]:
+    """The older accuracy keys of ``data``, each as a spec (``supernet: P`` -> ``supernet:P``)."""
+    specs: dict[str, str] = {}
+    if data.get("supernet") is not None:
+        sn = _str(data["supernet"], "supernet", source)
+        specs["supernet"] = "quick" if sn == "quick" else f"supernet:{sn}"
+    if data.get("predictor") is not None:
+        specs["predictor"] = f"predictor:{_str(data['predictor'], 'predictor', source)}"
+    bench = data.get("benchmark")
+    if bench is not None:
+        if not isinstance(bench, dict):
+            raise _err("benchmark", f"must be a mapping with `path` and `metric`, got {bench!r}",
+                       source)
+        _check_keys(bench, {"path", "metric"}, "benchmark.", source)
+        for k in ("path", "metric"):
+            if k not in bench:
+                raise _err(f"benchmark.{k}", "is required", source)
+        specs["benchmark"] = (f"csv:{_str(bench['path'], 'benchmark.path', source)}:"
+                              f"{_str(bench['metric'], 'benchmark.metric', source)}")
+    return specs
+
+
+def accuracy_of(specs: dict[str, AccuracySource | None], source: str = "") -> AccuracySource:
+    """The one accuracy source among ``specs`` (flag or YAML key -> source, None when not
+    given); none gives the quick supernet.
+
+    Raises:
+        IncompatibleComponentsError: more than one given (``quick`` does not count).
+    """
+    given = {k: v for k, v in specs.items() if v is not None}
+    named = [k for k, v in given.items() if v.source != "quick"]
+    if len(named) > 1:
+        where = f"{source}: " if source else ""
+        raise IncompatibleComponentsError(
+            f"{where}one accuracy source at a time, but got {' and '.join(named)}; drop all "
+            "but one")
+    return next((given[k] for k in named), AccuracySource())
+
+
+def _eval_settings(data: dict[str, Any], source: str) -> EvalSettings:
+    """``evaluation:`` and the older top-level ``workers`` / ``accelerator``."""
+    kw: dict[str, Any] = {}
+    ev = data.get("evaluation")
+    if ev is not None:
+        if not isinstance(ev, dict):
+            raise _err("evaluation", f"must be a mapping ({', '.join(_EVAL_KEYS)}), got {ev!r}",
+                       source)
+        _check_keys(ev, set(_EVAL_KEYS), "evaluation.", source)
+        for k, v in ev.items():
+            kw[k] = v if k == "accelerator" else _int(v, f"evaluation.{k}", source, 1)
+    if data.get("accelerator") is not None:
+        kw["accelerator"] = _str(data["accelerator"], "accelerator", source)
+    if data.get("workers") is not None:
+        kw["workers"] = _int(data["workers"], "workers", source, 1, MAX_WORKERS)
+    if kw.get("accelerator", "auto") not in ACCELERATORS:
+        raise _err("accelerator", f"must be one of {', '.join(ACCELERATORS)}, got "
+                   f"{kw['accelerator']!r}", source)
+    return EvalSettings(**kw)
+
+
+_EVAL_KEYS = ("accelerator", "workers", "batch_size", "recal_batches", "eval_chunk")
 _FIELDS = {"search_space", "device", "supernet", "predictor", "benchmark", "strategy",
            "constraints", "budget", "seed", "storage", "out", "workers", "resume", "name",
-           "accelerator", "accuracy"}
+           "accelerator", "accuracy", "evaluation"}
 
 
 @dataclass(frozen=True)
@@ -186,67 +260,42 @@ class ExperimentConfig:
 
     Attributes:
         search_space: registered space name.
-        device: registered latency-target device name.
-        supernet: a supernet checkpoint path, ``"quick"`` for the embedded quick supernet, or
-            None when another accuracy source is given.
-        predictor: a saved accuracy predictor (JSON) path.
-        benchmark: a tabular benchmark source.
+        device: registered latency-target device name, or a latency column of the ``csv:``
+            benchmark (``pixel3_ms``).
+        accuracy: the accuracy spec and its dataset (default: the embedded quick supernet).
         strategy: strategy name and settings.
         constraints: upper bounds.
         budget: number of distinct evaluated candidates.
         seed: random seed.
         storage: ``sqlite:///path.db`` (or a plain path) to persist every evaluation.
         out: the run folder.
-        workers: parallel evaluation workers for supernet accuracy (Ray actors when > 1).
         resume: continue the study found in ``storage``.
         name: a label for reports and sweeps.
-        accelerator: compute used to evaluate (``cpu``, ``cuda``, ``auto``).
-        accuracy: a zero-cost proxy as the accuracy source (``zc:synflow``), or None.
+        evaluation: the evaluation knobs (accelerator, workers, batch size, BN-recalibration
+            batches, eval chunk).
     """
 
     search_space: str
     device: str
-    supernet: str | None = None
-    predictor: str | None = None
-    benchmark: BenchmarkSource | None = None
+    accuracy: AccuracySource = field(default_factory=AccuracySource)
     strategy: StrategyConfig = field(default_factory=StrategyConfig)
     constraints: Constraints = field(default_factory=Constraints)
     budget: int = 100
     seed: int = 0
     storage: str | None = None
     out: str = "runs/search"
-    workers: int = 1
     resume: bool = False
     name: str | None = None
-    accelerator: str = "auto"
-    accuracy: AccuracySource | None = None
+    evaluation: EvalSettings = field(default_factory=EvalSettings)
 
     def __post_init__(self) -> None:
-        given = [n for n, v in (("supernet", self.supernet), ("predictor", self.predictor),
-                                ("benchmark", self.benchmark), ("accuracy", self.accuracy))
-                 if v is not None and v != "quick"]
-        if len(given) > 1:
-            raise IncompatibleComponentsError(
-                f"one accuracy source at a time, but got {' and '.join(given)}; drop all but one"
-            )
         _int(self.budget, "budget (--budget)", "", 1, MAX_BUDGET)
         _int(self.seed, "seed (--seed)", "", 0, MAX_SEED)
-        _int(self.workers, "workers (--workers)", "", 1, 4096)
-        if self.accelerator not in ACCELERATORS:
-            raise _err("accelerator (--accelerator)",
-                       f"must be one of {', '.join(ACCELERATORS)}, got {self.accelerator!r}")
 
     def accuracy_source(self) -> str:
-        """``supernet``, ``predictor``, ``benchmark``, ``proxy`` or ``quick-supernet``."""
-        if self.accuracy is not None:
-            return "proxy"
-        if self.benchmark is not None:
-            return "benchmark"
-        if self.predictor is not None:
-            return "predictor"
-        if self.supernet is not None and self.supernet != "quick":
-            return "supernet"
-        return "quick-supernet"
+        """``supernet``, ``predictor``, ``benchmark``, ``proxy`` or ``quick-supernet`` (the
+        study's ``accuracy`` meta; other schemes are their own name)."""
+        return _KINDS.get(self.accuracy.kind, self.accuracy.kind)
 
     @staticmethod
     def from_dict(data: Any, source: str = "") -> ExperimentConfig:
@@ -264,33 +313,28 @@ class ExperimentConfig:
             "strategy": StrategyConfig.from_any(data.get("strategy"), source),
             "constraints": Constraints.from_dict(data.get("constraints"), source),
         }
-        for k in ("supernet", "predictor", "storage", "out", "name", "accelerator"):
+        for k in ("storage", "out", "name"):
             if data.get(k) is not None:
                 kw[k] = _str(data[k], k, source)
-        if data.get("benchmark") is not None:
-            kw["benchmark"] = BenchmarkSource.from_dict(data["benchmark"], source)
+        specs: dict[str, AccuracySource | None] = {
+            k: AccuracySource(v) for k, v in _old_accuracy_keys(data, source).items()}
         if data.get("accuracy") is not None:
-            kw["accuracy"] = AccuracySource.from_any(data["accuracy"], source)
-        for k, low, high in (("budget", 1, MAX_BUDGET), ("seed", 0, MAX_SEED),
-                             ("workers", 1, 4096)):
+            specs["accuracy"] = AccuracySource.from_any(data["accuracy"], source)
+        for k, low, high in (("budget", 1, MAX_BUDGET), ("seed", 0, MAX_SEED)):
             if data.get(k) is not None:
                 kw[k] = _int(data[k], k, source, low, high)
-        if kw.get("accelerator", "auto") not in ACCELERATORS:
-            raise _err("accelerator", f"must be one of {', '.join(ACCELERATORS)}, got "
-                       f"{kw['accelerator']!r}", source)
+        kw["evaluation"] = _eval_settings(data, source)
         if data.get("resume") is not None:
             if not isinstance(data["resume"], bool):
                 raise _err("resume", f"must be true or false, got {data['resume']!r}", source)
             kw["resume"] = data["resume"]
-        try:
-            return ExperimentConfig(**kw)
-        except IncompatibleComponentsError as e:
-            raise IncompatibleComponentsError(f"{source + ': ' if source else ''}{e}") from None
+        return ExperimentConfig(accuracy=accuracy_of(specs, source), **kw)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dict (the YAML form)."""
         d = dataclasses.asdict(self)
         d["strategy"] = {"name": self.strategy.name, **self.strategy.settings}
+        d["accuracy"] = self.accuracy.to_yaml()
         return {k: v for k, v in d.items() if v is not None}
 
     def replace(self, **changes: Any) -> ExperimentConfig:

@@ -7,18 +7,13 @@ https://arxiv.org/abs/1902.08142). :func:`rank_agreement` scores ``n`` subnets, 
 FLOPs, with two sources and reports Kendall tau, Spearman and the top-k overlap; :func:`plot_rank`
 draws the scatter plot.
 
-Sources (``--a`` / ``--b``), resolved by :func:`resolve_source`:
-
-* ``supernet``: BN-recalibrated top-1 of the inherited subnet, each at its own resolution
-  (needs a supernet checkpoint; ``quick`` for the embedded quick supernet);
-* ``standalone``: each subnet trained from scratch for ``steps`` steps on the data
-  (:class:`~nasforge.strategies.objectives.StandaloneAccuracy`);
-* ``csv:PATH:COLUMN``: a column of a tabular benchmark CSV (``arch_str`` rows);
-* ``zc:NAME``: a zero-cost proxy of the randomly initialised subnet (:mod:`nasforge.proxies`);
-* ``predictor:DIR``: a saved accuracy predictor;
-* ``report:PATH:a`` (or ``:b``): one side of a saved ``nas rank --json`` report, so that an
-  expensive reference (stand-alone training) is computed once and compared with several
-  supernets; the subnets must be the report's (same space, ``n`` and seed).
+Sources (``--a`` / ``--b``) are accuracy specs, resolved by :func:`nasforge.evaluation.resolve`
+(the resolver of ``nas search`` too): ``supernet`` (the ``--supernet`` checkpoint, or
+``quick``), ``supernet:PATH``, ``quick``, ``standalone`` (each subnet trained from scratch for
+``steps`` steps), ``csv:PATH:COLUMN``, ``zc:NAME``, ``predictor:DIR`` and ``report:PATH:a|b``
+(one side of a saved ``nas rank --json`` report, so that an expensive reference is computed
+once and compared with several supernets). :func:`run_rank` is the one call of ``nas rank``:
+a :class:`RankConfig` in, a :class:`RankReport` out.
 
 Example:
     >>> import numpy as np
@@ -39,14 +34,17 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from dataclasses import field
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 from typing import Any
 
 import numpy as np
 
-from nasforge.errors import IncompatibleComponentsError
 from nasforge.errors import InvalidInputError
+from nasforge.evaluation import SOURCE_KINDS
+from nasforge.evaluation import EvalSettings
+from nasforge.evaluation import resolve
 from nasforge.predictors.metrics import kendall_tau
 from nasforge.predictors.metrics import spearman
 from nasforge.predictors.metrics import top_k_precision
@@ -57,19 +55,15 @@ if TYPE_CHECKING:
     from nasforge.search_spaces.base import SearchSpace
 
 __all__ = [
-    "SOURCE_KINDS",
+    "RankConfig",
     "RankReport",
     "plot_rank",
     "rank_agreement",
-    "resolve_source",
+    "run_rank",
     "stratified_archs",
 ]
 
 logger = logging.getLogger(__name__)
-
-#: The kinds of accuracy source ``--a`` / ``--b`` take.
-SOURCE_KINDS = ("supernet", "standalone", "csv:PATH:COLUMN", "zc:NAME", "predictor:DIR",
-                "report:PATH:a|b")
 
 #: candidates drawn per requested subnet before stratifying by FLOPs
 _POOL_FACTOR = 20
@@ -221,142 +215,62 @@ def plot_rank(report: RankReport, path: str | Path) -> Path:
     return out
 
 
-def resolve_source(spec: str, space: SearchSpace, *, supernet: str | None = None,
-                   data: str | None = None, steps: int = 100, seed: int = 0,
-                   accelerator: str = "cpu", progress: bool = False) -> Objective:
-    """The accuracy source named ``spec`` (see the module docstring for the kinds).
+@dataclass(frozen=True)
+class RankConfig:
+    """What ``nas rank`` compares, and how.
 
-    Args:
-        spec: ``supernet``, ``standalone``, ``csv:PATH:COLUMN``, ``zc:NAME`` or
-            ``predictor:DIR``.
-        space: the search space.
-        supernet: checkpoint path (or ``quick``) for ``supernet``.
-        data: dataset spec of ``standalone`` and of data proxies (default: the supernet's).
+    Attributes:
+        space: search space name.
+        a: the first accuracy spec.
+        b: the second (the reference of the top-k overlap).
+        supernet: checkpoint (or ``quick``) of a bare ``supernet`` spec, whose data
+            ``standalone`` and data proxies reuse.
+        data: dataset of ``standalone`` and of data proxies (default: the supernet's).
+        n: subnets, stratified by FLOPs.
         steps: stand-alone training steps.
-        seed: seed of initialisation, proxy batches and data order.
-        accelerator: compute device.
-        progress: report progress bars.
+        top_k: k of the top-k overlap.
+        seed: seed of the subnets, initialisation and data order.
+        settings: the evaluation knobs (BN recalibration on 8 batches).
+        threads: torch intra-op threads for the run (None: torch's).
+        plot: write a scatter plot (PNG) here, or None.
+    """
+
+    space: str
+    a: str
+    b: str
+    supernet: str | None = None
+    data: str | None = None
+    n: int = 20
+    steps: int = 100
+    top_k: int = 5
+    seed: int = 0
+    settings: EvalSettings = field(default_factory=lambda: EvalSettings(recal_batches=8))
+    threads: int | None = None
+    plot: Path | None = None
+
+
+def run_rank(cfg: RankConfig, *, progress: bool = True) -> RankReport:
+    """Resolve ``cfg.a`` and ``cfg.b`` (:func:`nasforge.evaluation.resolve`), score the
+    subnets with both, compare the ranks, and write the plot when asked.
 
     Raises:
-        InvalidInputError: an unknown kind, or a kind without what it needs.
-        IncompatibleComponentsError: a tabular space given a network source.
-        UnknownNameError: an unknown proxy.
+        InvalidInputError: the same spec twice, or a bad spec.
+        UnknownNameError: an unknown space, scheme or proxy.
     """
-    from nasforge.strategies.objectives import ProxyObjective
-    from nasforge.strategies.objectives._proxy import PROXY_PREFIX
+    if cfg.a == cfg.b:
+        raise InvalidInputError(f"nas rank compares two different accuracy sources, got "
+                                f"{cfg.a!r} for both --a and --b; change one of them")
+    from nasforge.experiments._verify import torch_threads
+    from nasforge.search_spaces import get_space
 
-    if spec.startswith(PROXY_PREFIX):
-        return ProxyObjective.from_name(spec, space, seed=seed,
-                                        data=data or _data_of(supernet)[0])
-    if spec.startswith("csv:"):
-        path, sep, column = spec[len("csv:"):].rpartition(":")
-        if not sep or not path or not column:
-            raise InvalidInputError(f"a benchmark source is csv:PATH:COLUMN, got {spec!r}")
-        from nasforge.strategies import TabularBenchmark
-
-        return TabularBenchmark.from_csv(path, column, space, direction="maximize")
-    if spec.startswith("report:"):
-        return _report_source(spec)
-    if spec.startswith("predictor:"):
-        from nasforge.predictors import BasePredictor
-        from nasforge.strategies import PredictorObjective
-
-        return PredictorObjective(BasePredictor.load(spec[len("predictor:"):]), space, name=spec)
-    if spec in ("supernet", "standalone") and not space.has_model:
-        raise IncompatibleComponentsError(
-            f"source {spec!r} needs a network, but space {space.name!r} is tabular; use "
-            "csv:PATH:COLUMN or predictor:DIR, or a network space")
-    if spec == "supernet":
-        return _supernet_source(space, supernet, seed, accelerator, progress)
-    if spec == "standalone":
-        from nasforge.data import open_data
-        from nasforge.strategies.objectives import StandaloneAccuracy
-
-        own, size, scale = _data_of(supernet)
-        if data is None and own is None:
-            raise InvalidInputError("source 'standalone' trains on --data; pass --data (e.g. "
-                                    "--data mnist5k) or a --supernet whose data it reuses")
-        d = open_data(str(data or own), size, seed, resolution_scale=scale)
-        return StandaloneAccuracy(space, d, steps=steps, seed=seed, device=accelerator,
-                                  progress=progress)
-    raise InvalidInputError(f"unknown accuracy source {spec!r}; one of: {', '.join(SOURCE_KINDS)}")
-
-
-def _checkpoint(supernet: str | None, space: SearchSpace | None = None,
-                accelerator: str = "cpu", progress: bool = False) -> Path | None:
-    if supernet is None:
-        return None
-    if supernet == "quick":
-        if space is None:
-            return None
-        from nasforge._paths import cache_dir
-        from nasforge.supernet import train_quick_supernet
-
-        return train_quick_supernet(space, cache_dir(), progress=progress, device=accelerator)
-    return Path(supernet)
-
-
-class _ReportColumn(Objective):
-    """One side of a saved ``nas rank --json`` report, looked up by ``arch_id``."""
-
-    def __init__(self, spec: str, path: Path, side: str) -> None:
-        import json
-
-        super().__init__(spec, "maximize", cheap=True)
-        rep = json.loads(path.read_text())
-        self.path = path
-        self.values = {s["arch_id"]: float(s[side]) for s in rep["subnets"]}
-        self._prov = {"kind": "saved nas rank report", "path": str(path), "source": rep[side],
-                      **rep.get("provenance", {}).get(rep[side], {})}
-
-    def evaluate_many(self, archs: Sequence[Arch]) -> np.ndarray:
-        missing = [a.arch_id for a in archs if a.arch_id not in self.values]
-        if missing:
-            raise InvalidInputError(f"{len(missing)} subnets (e.g. {missing[0]}) are not in "
-                                    f"report {self.path}; use the report's space, --n and --seed")
-        return np.array([self.values[a.arch_id] for a in archs])
-
-    def provenance(self) -> dict[str, Any]:
-        return dict(self._prov)
-
-
-def _report_source(spec: str) -> Objective:
-    path, sep, side = spec[len("report:"):].rpartition(":")
-    if not sep or side not in ("a", "b") or not Path(path).is_file():
-        raise InvalidInputError(f"a report source is report:PATH:a or report:PATH:b with PATH a "
-                                f"nas rank --json file, got {spec!r}")
-    return _ReportColumn(spec, Path(path), side)
-
-
-def _data_of(supernet: str | None) -> tuple[str | None, int, float | None]:
-    """(dataset spec, input size, resolution scale) the supernet was trained with; (None, 32,
-    None) without one. Stand-alone training uses the same size and scale, so that both sources
-    see each subnet at the same pixels."""
-    if supernet is None:
-        return None, 32, None
-    if supernet == "quick":
-        from nasforge.supernet.training.quick import DEFAULT_RECIPE
-
-        t = DEFAULT_RECIPE.train
-        return str(DEFAULT_RECIPE.data), t.input_size, t.resolution_scale
-    from nasforge.supernet.checkpoint import RunConfig
-    from nasforge.supernet.checkpoint import read_checkpoint
-
-    run = RunConfig.from_checkpoint(read_checkpoint(Path(supernet)))
-    return str(run.data), run.input_size, run.resolution_scale
-
-
-def _supernet_source(space: SearchSpace, supernet: str | None, seed: int, accelerator: str,
-                     progress: bool) -> Objective:
-    if supernet is None:
-        raise InvalidInputError("source 'supernet' needs --supernet CKPT (or --supernet quick "
-                                "for the embedded quick supernet)")
-    from nasforge.strategies.objectives import SupernetAccuracyObjective
-    from nasforge.supernet import load_supernet
-    from nasforge.supernet.checkpoint import RunConfig
-
-    path = _checkpoint(supernet, space, accelerator, progress)
-    model, state = load_supernet(Path(str(path)), expect_space=space.name)
-    run = RunConfig.from_checkpoint(state)
-    return SupernetAccuracyObjective(model, run.open_data(), recal_batches=8, seed=seed,
-                                     device=accelerator, checkpoint=path, name="supernet")
+    space = get_space(cfg.space)
+    settings = replace(cfg.settings, accelerator=cfg.settings.device())
+    with torch_threads(cfg.threads):
+        # named by their specs: two specs of one column (two csv sources) stay apart
+        src_a, src_b = (resolve(s, space, name=s, seed=cfg.seed, settings=settings,
+                                data=cfg.data, supernet=cfg.supernet, steps=cfg.steps,
+                                progress=progress) for s in (cfg.a, cfg.b))
+        report = rank_agreement(space, src_a, src_b, n=cfg.n, seed=cfg.seed, top_k=cfg.top_k)
+    if cfg.plot is not None:
+        plot_rank(report, cfg.plot)
+    return report

@@ -4,8 +4,9 @@
 
 1. :func:`~nasforge.experiments._inputs.resolve_inputs` — names and files become objects once:
    the space, the strategy class, the latency source (with the budget's feasibility checked)
-   and the accuracy source (a supernet checkpoint, the embedded quick supernet — trained there,
-   once, cached —, a saved predictor, a tabular benchmark, or a Ray actor pool);
+   and the accuracy source, through :func:`nasforge.evaluation.resolve` (a supernet
+   checkpoint, the embedded quick supernet — trained there, once, cached —, a saved predictor,
+   a tabular benchmark, a zero-cost proxy, or a Ray actor pool);
 2. :func:`~nasforge.experiments._objectives.build_objectives` — accuracy, latency, MFLOPs and
    params, with the constraints as upper bounds;
 3. the search: the strategy built with its settings, :func:`~nasforge.strategies.run_search`
@@ -33,7 +34,7 @@ from typing import Any
 import numpy as np
 
 from nasforge.errors import InvalidInputError
-from nasforge.experiments._inputs import AccuracyEvaluator
+from nasforge.evaluation import AccuracyEvaluator
 from nasforge.experiments._inputs import RunInputs
 from nasforge.experiments._inputs import resolve_inputs
 from nasforge.experiments._objectives import ACCURACY
@@ -87,8 +88,8 @@ def run_experiment(cfg: ExperimentConfig, *, progress: bool = True,
         cfg: the experiment.
         progress: show the progress bars (when logging shows INFO; the CLI decides).
         evaluator: an accuracy evaluator with ``evaluate_many(archs) -> top-1 %`` and
-            ``provenance()``; default: in-process, or a Ray actor pool of ``cfg.workers``
-            actors when ``cfg.workers > 1``.
+            ``provenance()``; default: in-process, or a Ray actor pool of
+            ``cfg.evaluation.workers`` actors when that is > 1.
         callbacks: called with every evaluated candidate (e.g. a sweep reporting to Ray
             Tune's schedulers); one returning True ends the search.
         study: the study name in the storage; giving one joins (or continues) that study, as
@@ -122,14 +123,14 @@ def _search(cfg: ExperimentConfig, inputs: RunInputs, built: RunObjectives, out:
     store = SearchStudy(storage_url(cfg, out), study or DEFAULT_STUDY, worker=worker,
                         space=inputs.space)
     strategy = _strategy(cfg, inputs, built, worker, store.stored_meta())
-    # supernet accuracy is evaluated in chunks (batched, or spread over the actor pool)
-    chunk = None if cfg.accuracy_source() in ("benchmark", "predictor") else max(8, cfg.workers)
+    # a batched source (a supernet, a proxy) is evaluated in chunks (or over the actor pool)
+    metric = built.metric if cfg.accuracy.kind == "csv" else None
     meta = {"seed": cfg.seed, "device": cfg.device, "accuracy": cfg.accuracy_source(),
-            "metric": cfg.benchmark.metric if cfg.benchmark is not None else None}
+            "metric": metric}
     with ProgressBar("search", total=cfg.budget, enabled=progress) as bar:
         return run_search(strategy, budget=cfg.budget, storage=store, meta=meta,
                           resume=cfg.resume or study is not None,
-                          callbacks=[_advance(bar), *callbacks], eval_chunk=chunk)
+                          callbacks=[_advance(bar), *callbacks], eval_chunk=built.eval_chunk)
 
 
 def strategy_settings(cfg: ExperimentConfig) -> dict[str, Any]:

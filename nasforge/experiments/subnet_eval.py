@@ -153,7 +153,7 @@ def _score(model: Any, ds: Any, archs: list[Arch], options: EvalOptions, device:
 def _ray_score(model: Any, ds: Any, archs: list[Arch], options: EvalOptions, device: str
                ) -> list[SubnetAccuracy]:
     from nasforge.data import ImageData
-    from nasforge.experiments.pool import SupernetActorPool
+    from nasforge.evaluation.pool import SupernetActorPool
 
     if not isinstance(ds, ImageData):
         raise InvalidInputError(f"--ray-address shares the dataset through Ray's object store, "

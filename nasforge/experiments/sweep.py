@@ -32,7 +32,6 @@ cluster), and every node needs ``nasforge`` installed. Ray is imported lazily (`
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import re
@@ -81,7 +80,7 @@ def _record_attempt(run_dir: Path) -> int:
 
 
 def _import_ray() -> Any:
-    from nasforge.experiments.pool import import_ray
+    from nasforge.evaluation.pool import import_ray
 
     return import_ray()
 
@@ -139,14 +138,8 @@ def _absolute(cfg: ExperimentConfig, cwd: Path) -> ExperimentConfig:
     def fix(p: str) -> str:
         return p if Path(p).is_absolute() or "://" in p else str(cwd / p)
 
-    changes: dict[str, Any] = {}
-    if cfg.supernet is not None and cfg.supernet != "quick":
-        changes["supernet"] = fix(cfg.supernet)
-    if cfg.predictor is not None:
-        changes["predictor"] = fix(cfg.predictor)
-    if cfg.benchmark is not None:
-        changes["benchmark"] = dataclasses.replace(cfg.benchmark, path=fix(cfg.benchmark.path))
-    return cfg.replace(**changes) if changes else cfg
+    accuracy = cfg.accuracy.with_paths(fix)
+    return cfg if accuracy == cfg.accuracy else cfg.replace(accuracy=accuracy)
 
 
 class _RoundReporter:
@@ -238,7 +231,7 @@ def run_sweep(cfg: SweepConfig, *, address: str | None = None,
     ray = _import_ray()
     from ray import tune
 
-    from nasforge.experiments.pool import ensure_ray
+    from nasforge.evaluation.pool import ensure_ray
 
     out = Path(cfg.out).resolve()
     exp_path = out / _TUNE_DIR

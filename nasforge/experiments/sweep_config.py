@@ -190,6 +190,7 @@ class SweepConfig:
         Raises:
             UnknownNameError: an unknown name, with the sweep path of the value that set it.
         """
+        from nasforge.evaluation import is_latency_column
         from nasforge.hardware_models import get_device
         from nasforge.hardware_models import list_devices
         from nasforge.search_spaces import get_space
@@ -202,7 +203,7 @@ class SweepConfig:
             try:
                 get_space(exp.search_space)
                 STRATEGIES.get(exp.strategy.name)
-                column = exp.benchmark is not None and exp.device.endswith("_ms")
+                column = exp.accuracy.kind == "csv" and is_latency_column(exp.device)
                 if exp.device not in devices and not column:
                     get_device(exp.device)
             except UnknownNameError as e:
@@ -218,21 +219,21 @@ class SweepConfig:
         """
         from nasforge.errors import InvalidInputError
         from nasforge.errors import NasforgeError
-        from nasforge.experiments._inputs import read_benchmark
+        from nasforge.experiments._inputs import read_table
         from nasforge.search_spaces import get_space
 
         prefix = f"{self.source}: " if self.source else ""
-        seen: set[tuple[str, str, str, str]] = set()
+        seen: set[tuple[str, str, str]] = set()
         for point, where, _ in self._points():
             exp = self.experiment(point)
-            if exp.benchmark is None:
+            if exp.accuracy.kind != "csv":
                 continue
-            key = (exp.benchmark.path, exp.benchmark.metric, exp.device, exp.search_space)
+            key = (exp.accuracy.source, exp.device, exp.search_space)
             if key in seen:
                 continue
             seen.add(key)
             try:
-                read_benchmark(exp, get_space(exp.search_space))
+                read_table(exp, get_space(exp.search_space))
             except NasforgeError as e:
                 raise InvalidInputError(f"{prefix}{where}: {e}") from None
 

@@ -35,10 +35,7 @@ from nasforge.strategies.objectives import FlopsObjective
 from nasforge.strategies.objectives import LatencyObjective
 from nasforge.strategies.objectives import Objective
 from nasforge.strategies.objectives import ParamsObjective
-from nasforge.strategies.objectives import PredictorObjective
 from nasforge.strategies.objectives import SearchObjectives
-from nasforge.strategies.objectives import SupernetAccuracyObjective
-from nasforge.strategies.objectives import TabularBenchmark
 from nasforge.strategies.result import Candidate
 from nasforge.strategies.result import SearchResult
 
@@ -56,14 +53,11 @@ __all__ = [
     "Objective",
     "OptunaStrategy",
     "ParamsObjective",
-    "PredictorObjective",
     "PredictorStrategy",
     "RandomStrategy",
     "SearchObjectives",
     "SearchResult",
     "SearchStudy",
-    "SupernetAccuracyObjective",
-    "TabularBenchmark",
     "crowding_distance",
     "hypervolume_2d",
     "non_dominated_fronts",

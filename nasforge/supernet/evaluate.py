@@ -10,7 +10,7 @@ validation images are read and normalised once, and resized once per eval size, 
 costs its forwards only (a search scores hundreds). :func:`evaluate_subnets` shards a list of
 subnets over the ranks of a ``torch.distributed`` process group when one is up and gathers the
 results in the original order (the Ray counterpart is
-:class:`nasforge.experiments.pool.SupernetActorPool`).
+:class:`nasforge.evaluation.pool.SupernetActorPool`).
 """
 
 from __future__ import annotations

@@ -9,8 +9,8 @@ import torch
 
 from nasforge.data import load_data
 from nasforge.errors import InvalidInputError
+from nasforge.evaluation import SupernetAccuracyObjective as SubnetEvaluator
 from nasforge.search_spaces import get_space
-from nasforge.strategies.objectives import SupernetAccuracyObjective as SubnetEvaluator
 from nasforge.supernet import build_supernet
 
 ray = pytest.importorskip("ray")
@@ -29,7 +29,7 @@ def local_ray() -> object:
 
 
 def test_pool_rejects_bad_sizes() -> None:
-    from nasforge.experiments.pool import SupernetActorPool
+    from nasforge.evaluation.pool import SupernetActorPool
 
     space = get_space("elasticvit")
     with pytest.raises(InvalidInputError, match="workers >= 1"):
@@ -38,7 +38,7 @@ def test_pool_rejects_bad_sizes() -> None:
 
 @pytest.mark.slow
 def test_pool_matches_local_evaluator(local_ray: object) -> None:
-    from nasforge.experiments.pool import SupernetActorPool
+    from nasforge.evaluation.pool import SupernetActorPool
 
     space = get_space("elasticvit")
     data = load_data("synthetic:120", 24, seed=0)

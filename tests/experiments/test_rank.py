@@ -12,13 +12,13 @@ from nasforge.cli import app
 from nasforge.cli._common import run_app
 from nasforge.data import load_data
 from nasforge.errors import InvalidInputError
+from nasforge.evaluation import StandaloneAccuracy
+from nasforge.evaluation import resolve
 from nasforge.experiments.rank import rank_agreement
-from nasforge.experiments.rank import resolve_source
 from nasforge.experiments.rank import stratified_archs
 from nasforge.search_spaces import get_space
 from nasforge.strategies import FlopsObjective
 from nasforge.strategies import ParamsObjective
-from nasforge.strategies.objectives import StandaloneAccuracy
 
 TABLE = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "nb201_dev" / (
     "nb201_dev.csv")
@@ -65,7 +65,7 @@ def test_bad_sources_are_one_line() -> None:
     for spec, match in (("oracle", "unknown accuracy source"), ("csv:only", "csv:PATH:COLUMN"),
                         ("supernet", "--supernet"), ("standalone", "--data")):
         with pytest.raises(InvalidInputError, match=match) as e:
-            resolve_source(spec, space)
+            resolve(spec, space)
         assert "\n" not in str(e.value)
 
 
@@ -114,7 +114,7 @@ def test_a_saved_report_is_a_source_for_the_same_subnets(tmp_path: Path) -> None
                            ParamsObjective(space, name="params"), n=6, seed=3)
     path = tmp_path / "rank.json"
     path.write_text(json.dumps(first.to_dict()))
-    src = resolve_source(f"report:{path}:a", space)
+    src = resolve(f"report:{path}:a", space)
     again = rank_agreement(space, src, ParamsObjective(space, name="params"), n=6, seed=3)
     assert again.a_values == first.a_values and again.kendall_tau == first.kendall_tau
     assert src.provenance()["source"] == "flops"
@@ -122,7 +122,7 @@ def test_a_saved_report_is_a_source_for_the_same_subnets(tmp_path: Path) -> None
     with pytest.raises(InvalidInputError, match="not in report"):
         src.evaluate_many(other)
     with pytest.raises(InvalidInputError, match="report:PATH:a"):
-        resolve_source(f"report:{path}:c", space)
+        resolve(f"report:{path}:c", space)
 
 
 def test_cli_rank_threads_apply_to_the_run_only(tmp_path: Path,

@@ -10,7 +10,8 @@ import pytest
 
 from nasforge.errors import ConfigError
 from nasforge.errors import IncompatibleComponentsError
-from nasforge.experiments._inputs import BenchmarkAccuracy
+from nasforge.evaluation import TableLatency
+from nasforge.evaluation import TabularBenchmark
 from nasforge.experiments._inputs import resolve_inputs
 from nasforge.experiments._objectives import build_objectives
 from nasforge.experiments.config import ExperimentConfig
@@ -44,10 +45,10 @@ def test_inputs_share_one_table_and_objectives_follow(shared_data: Path,
     cfg = _cfg(shared_data, tmp_path)
     inputs = resolve_inputs(cfg, progress=False)
     assert inputs.space.name == "nasbench201"
-    assert isinstance(inputs.accuracy, BenchmarkAccuracy)
-    assert inputs.latency.column is not None and inputs.latency.model is None
+    assert isinstance(inputs.accuracy, TabularBenchmark)
+    assert isinstance(inputs.latency, TableLatency)
     # the accuracy and latency columns share the rows read once
-    assert inputs.accuracy.column.table is inputs.latency.column.table
+    assert inputs.accuracy.table is inputs.latency.table
     built = build_objectives(cfg, inputs)
     assert list(built.objectives.names) == ["accuracy", "latency_ms", "mflops", "params_m"]
     assert built.device_provenance["provenance"] == "measured"

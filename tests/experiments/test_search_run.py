@@ -80,6 +80,30 @@ def test_run_yaml_reproduces_the_flags(shared_data: Path, tmp_path: Path) -> Non
     assert ca == cb
 
 
+
+def test_json_prints_the_manifest_alone_and_the_spec_forms_agree(
+        shared_data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """``--json``: the manifest on stdout and nothing else; ``--accuracy csv:...`` (the spec
+    ``nas rank`` takes) and ``--benchmark --metric`` are one source; ``nas run --json`` too."""
+    csv = shared_data / "nb201_dev" / "nb201_dev.csv"
+    a, b, c = tmp_path / "a", tmp_path / "b", tmp_path / "c"
+    assert run_app(app, _tabular(csv, a, "--budget", "12", "--strategy", "random")) == 0
+    capsys.readouterr()
+    args = ["search", "--space", "nasbench201", "--device", "pixel3_ms", "--accuracy",
+            f"csv:{csv}:cifar10_val", "--budget", "12", "--strategy", "random", "--json"]
+    assert run_app(app, [*args, "--out", str(b)]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["out_dir"] == str(b) and printed["summary"]["n_evaluated"] == 12
+    assert printed["config"]["accuracy"] == f"csv:{csv}:cifar10_val"
+    ca = pd.read_csv(a / "candidates.csv")
+    cb = pd.read_csv(b / "candidates.csv")
+    assert ca.equals(cb)
+    exp = tmp_path / "exp.yaml"
+    exp.write_text(yaml.safe_dump({**printed["config"], "out": str(c)}))
+    assert run_app(app, ["run", str(exp), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["summary"]["n_evaluated"] == 12
+    assert pd.read_csv(c / "candidates.csv").equals(ca)
+
 def _count(db: Path) -> int:
     """Evaluated candidates in the search's Optuna study (its completed trials)."""
     if not db.exists():

@@ -13,12 +13,12 @@ from torch import nn
 from nasforge.cli import app
 from nasforge.cli._common import run_app
 from nasforge.errors import IncompatibleComponentsError
+from nasforge.evaluation import PredictorObjective
 from nasforge.predictors import BasePredictor
 from nasforge.predictors import OFAAccuracyPredictor
 from nasforge.predictors import import_ofa_predictor
 from nasforge.predictors._ofa import ofa_features
 from nasforge.search_spaces import get_space
-from nasforge.strategies.objectives import PredictorObjective
 
 # ---- an independent reference: OFA's tutorial spec2feats, written out loop by loop ----------
 KS_POS = {3: 0, 5: 1, 7: 2}

@@ -14,12 +14,12 @@ import torch
 from nasforge.errors import IncompatibleComponentsError
 from nasforge.errors import InvalidInputError
 from nasforge.errors import UnknownNameError
+from nasforge.evaluation import ProxyObjective
 from nasforge.predictors.metrics import spearman
 from nasforge.proxies import PROXIES
 from nasforge.proxies import get_proxy
 from nasforge.proxies import score_archs
 from nasforge.search_spaces import get_space
-from nasforge.strategies.objectives import ProxyObjective
 from nasforge.strategies.objectives import SearchObjectives
 from nasforge.supernet.static import build_static
 

@@ -9,11 +9,11 @@ import pandas as pd
 import pytest
 
 from nasforge.errors import InvalidInputError
+from nasforge.evaluation import TabularBenchmark
 from nasforge.search_spaces import get_space
 from nasforge.strategies import EvolutionStrategy
 from nasforge.strategies import FlopsObjective
 from nasforge.strategies import SearchObjectives
-from nasforge.strategies import TabularBenchmark
 from nasforge.strategies import run_search
 
 

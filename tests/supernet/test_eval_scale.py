@@ -101,7 +101,7 @@ def test_two_gloo_ranks_give_the_one_process_numbers(tmp_path: Path) -> None:
 @pytest.mark.ray
 def test_ray_actor_pool_gives_the_one_process_numbers() -> None:
     ray = pytest.importorskip("ray")
-    from nasforge.experiments.pool import SupernetActorPool
+    from nasforge.evaluation.pool import SupernetActorPool
 
     net, data, archs = _setup()
     local = evaluate_subnets(net, archs, data, **OPTS)  # type: ignore[arg-type]

@@ -7,10 +7,10 @@ predictor) are computed for every proposed candidate so that candidates violatin
 are rejected *before* the expensive ones (supernet accuracy, a tabular benchmark query) run
 (Archai's ``SearchObjectives`` with ``compute_intensive``).
 
-One module per adapter: :class:`FlopsObjective`, :class:`ParamsObjective`,
-:class:`LatencyObjective`, :class:`PredictorObjective`, :class:`TabularBenchmark`,
-:class:`SupernetAccuracyObjective`, :class:`StandaloneAccuracy` (each subnet trained from
-scratch, for `nas rank`) and :class:`CallableObjective`. What they call in other
+One module per cheap analytic adapter: :class:`FlopsObjective`, :class:`ParamsObjective`,
+:class:`LatencyObjective` and :class:`CallableObjective`; the measured accuracy sources
+(supernet, stand-alone training, tabular benchmark, predictor, zero-cost proxy) live in
+:mod:`nasforge.evaluation`. What they call in other
 layers is typed by the protocols of :mod:`.protocols`; every per-architecture cache is an
 :class:`ArchMemo`. :class:`SearchObjectives` collects the objectives of one search, checks
 feasibility and gives the scalar score of single-objective mode.
@@ -33,12 +33,7 @@ from nasforge.strategies.objectives._flops import FlopsObjective
 from nasforge.strategies.objectives._latency import LatencyObjective
 from nasforge.strategies.objectives._memo import ArchMemo
 from nasforge.strategies.objectives._params import ParamsObjective
-from nasforge.strategies.objectives._predictor import PredictorObjective
-from nasforge.strategies.objectives._proxy import ProxyObjective
 from nasforge.strategies.objectives._search_objectives import SearchObjectives
-from nasforge.strategies.objectives._standalone import StandaloneAccuracy
-from nasforge.strategies.objectives._supernet_accuracy import SupernetAccuracyObjective
-from nasforge.strategies.objectives._tabular import TabularBenchmark
 from nasforge.strategies.objectives.base import Bound
 from nasforge.strategies.objectives.base import Direction
 from nasforge.strategies.objectives.base import Objective
@@ -58,12 +53,7 @@ __all__ = [
     "LatencySource",
     "Objective",
     "ParamsObjective",
-    "PredictorObjective",
-    "ProxyObjective",
     "SearchObjectives",
-    "StandaloneAccuracy",
-    "SupernetAccuracyObjective",
     "SurrogatePredictor",
-    "TabularBenchmark",
     "WeightSharedSupernet",
 ]

@@ -19,8 +19,8 @@ from typing import cast
 import numpy as np
 
 from nasforge.errors import IncompatibleComponentsError
-from nasforge.strategies.objectives._memo import ArchMemo
-from nasforge.strategies.objectives.base import Objective
+from nasforge.evaluation.base import AccuracyObjective
+from nasforge.strategies.objectives import ArchMemo
 from nasforge.strategies.objectives.protocols import WeightSharedSupernet
 
 if TYPE_CHECKING:
@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 __all__ = ["SupernetAccuracyObjective"]
 
 
-class SupernetAccuracyObjective(Objective):
+class SupernetAccuracyObjective(AccuracyObjective):
     """BN-recalibrated top-1 (%) of subnets of a weight-shared supernet, cached by ``arch_id``.
 
     Each distinct arch is activated, its BatchNorm statistics recalibrated on ``recal_batches``
@@ -61,6 +61,9 @@ class SupernetAccuracyObjective(Objective):
     Raises:
         IncompatibleComponentsError: ``supernet`` has no ``set_active(arch)``.
     """
+
+    metric_label = "top1"
+    batched = True
 
     def __init__(self, supernet: torch.nn.Module, data: ImageData, *, recal_batches: int = 1,
                  batch_size: int = 128, val_images: int | None = None, seed: int = 0,

@@ -30,9 +30,10 @@ import numpy as np
 from nasforge.errors import IncompatibleComponentsError
 from nasforge.errors import InvalidArchitectureError
 from nasforge.errors import InvalidInputError
-from nasforge.strategies.objectives._memo import ArchMemo
+from nasforge.evaluation.base import AccuracyObjective
+from nasforge.strategies.objectives import ArchMemo
+from nasforge.strategies.objectives import Objective
 from nasforge.strategies.objectives.base import Direction
-from nasforge.strategies.objectives.base import Objective
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -40,7 +41,10 @@ if TYPE_CHECKING:
     from nasforge.search_spaces.arch import Arch
     from nasforge.search_spaces.base import SearchSpace
 
-__all__ = ["TabularBenchmark"]
+__all__ = ["LATENCY_SUFFIX", "TableLatency", "TabularBenchmark", "is_latency_column"]
+
+#: latency columns of a benchmark table are named ``<device>_ms``
+LATENCY_SUFFIX = "_ms"
 
 
 @runtime_checkable
@@ -57,7 +61,7 @@ class _ParsesArchStr(Protocol):
     def arch_from_str(self, text: str) -> Arch: ...
 
 
-class TabularBenchmark(Objective):
+class TabularBenchmark(AccuracyObjective):
     """One metric column of a tabular benchmark (e.g. NAS-Bench-201 results), queried by arch.
 
     Rows are keyed by NB201 ``arch_str`` (column ``arch_str``) or by ``arch_id`` (column
@@ -75,12 +79,13 @@ class TabularBenchmark(Objective):
         cheap: True for columns that are cheap to know in practice (latency), False for
             accuracy (the query being counted stands for a training run).
         source: where the table came from (recorded in provenance).
+        name: objective name (default: ``metric``).
     """
 
     def __init__(self, table: pd.DataFrame, metric: str, space: SearchSpace, *,
                  key: str | None = None, direction: Direction | None = None,
                  lower: float | None = None, upper: float | None = None,
-                 cheap: bool | None = None, source: str = "") -> None:
+                 cheap: bool | None = None, source: str = "", name: str | None = None) -> None:
         columns = [str(c) for c in table.columns]
         if metric not in columns:
             close = difflib.get_close_matches(metric, columns, n=1, cutoff=0.3)
@@ -97,10 +102,11 @@ class TabularBenchmark(Objective):
                 f"(NAS-Bench-201 cells) or 'arch_id'; got key={key!r}, columns: "
                 f"{', '.join(columns)}"
             )
-        is_latency = metric.endswith("_ms") or "latency" in metric
-        super().__init__(metric, direction or ("minimize" if is_latency else "maximize"),
+        is_latency = is_latency_column(metric) or "latency" in metric
+        super().__init__(name or metric, direction or ("minimize" if is_latency else "maximize"),
                          lower=lower, upper=upper,
                          cheap=is_latency if cheap is None else cheap)
+        self.column_name = metric
         self.space = space
         self.key = key
         self.source = source
@@ -139,6 +145,11 @@ class TabularBenchmark(Objective):
                 f"benchmark table {str(p)!r} is not a readable CSV: {exc}"
             ) from None
         return cls(table, metric, space, source=str(p), **kwargs)
+
+    @property
+    def metric(self) -> str:
+        """The column's name (labels the number in run names)."""
+        return self.column_name
 
     def column(self, metric: str, **kwargs: Any) -> TabularBenchmark:
         """Another metric of the same table (shares the parsed rows)."""
@@ -195,8 +206,62 @@ class TabularBenchmark(Objective):
 
     def best_values(self, k: int = 1) -> np.ndarray:
         """The ``k`` best values of the column in its direction (for regret / top-k checks)."""
-        v = np.sort(self.table[self.name].to_numpy(dtype=np.float64))
+        v = np.sort(self.table[self.column_name].to_numpy(dtype=np.float64))
         return v[::-1][:k] if self.direction == "maximize" else v[:k]
 
     def provenance(self) -> dict[str, Any]:
-        return {"kind": "tabular", "source": self.source, "metric": self.name, "key": self.key}
+        return {"kind": "tabular", "source": self.source, "metric": self.column_name,
+                "key": self.key}
+
+
+class TableLatency(Objective):
+    """A latency column of a benchmark table, measured on a real device, as the latency source.
+
+    Chosen where the device is resolved (:func:`~nasforge.evaluation.resolve_latency`): a
+    device named like a latency column (``pixel3_ms``, see :func:`is_latency_column`) of the
+    run's benchmark table. Shares the table's parsed rows.
+
+    Args:
+        table: the benchmark (any column of it).
+        device: the latency column (``pixel3_ms``).
+        upper: latency budget in ms.
+        name: objective name (default: ``device``).
+
+    Example:
+        >>> import pandas as pd
+        >>> from nasforge.search_spaces import get_space
+        >>> space = get_space("nasbench201")
+        >>> table = pd.DataFrame({"arch_str": [space.min_arch().to_arch_str()],
+        ...                       "acc": [10.0], "pixel3_ms": [0.1]})
+        >>> lat = TableLatency(TabularBenchmark(table, "acc", space), "pixel3_ms", upper=5.0)
+        >>> lat.name, lat.cheap, lat.evaluate_many([space.min_arch()]).tolist()
+        ('pixel3_ms', True, [0.1])
+    """
+
+    def __init__(self, table: TabularBenchmark, device: str, *, upper: float | None = None,
+                 name: str | None = None) -> None:
+        self.column = table.column(device, cheap=True)
+        super().__init__(name or device, "minimize", upper=upper, cheap=True)
+        self.device = device
+
+    @property
+    def table(self) -> pd.DataFrame:
+        """The benchmark's rows (shared with its accuracy column)."""
+        return self.column.table
+
+    def evaluate_many(self, archs: Sequence[Arch]) -> np.ndarray:
+        return np.asarray(list(self.column.evaluate_many(archs)), dtype=np.float64)
+
+    def provenance(self) -> dict[str, Any]:
+        return {"device": self.device, "provenance": "measured",
+                "source": f"column {self.device} of {self.column.source}"}
+
+
+def is_latency_column(name: str) -> bool:
+    """Whether ``name`` names a latency column of a benchmark table (``<device>_ms``).
+
+    Example:
+        >>> is_latency_column("pixel3_ms"), is_latency_column("pixel7")
+        (True, False)
+    """
+    return name.endswith(LATENCY_SUFFIX)

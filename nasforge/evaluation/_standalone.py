@@ -29,9 +29,9 @@ from typing import Any
 import numpy as np
 
 from nasforge.errors import InvalidInputError
+from nasforge.evaluation.base import AccuracyObjective
 from nasforge.progress import ProgressBar
-from nasforge.strategies.objectives._memo import ArchMemo
-from nasforge.strategies.objectives.base import Objective
+from nasforge.strategies.objectives import ArchMemo
 
 if TYPE_CHECKING:
     import torch
@@ -116,7 +116,7 @@ def train_standalone(model: torch.nn.Module, data: BaseImageSource, size: int, *
     return 100.0 * correct / max(n, 1)
 
 
-class StandaloneAccuracy(Objective):
+class StandaloneAccuracy(AccuracyObjective):
     """Top-1 (%) of each subnet trained alone from scratch (see the module docstring).
 
     Scores are memoised per ``arch_id``.
@@ -135,6 +135,9 @@ class StandaloneAccuracy(Objective):
     Raises:
         InvalidInputError: ``steps < 1``, or ``space`` has no model.
     """
+
+    metric_label = "top1"
+    batched = True
 
     def __init__(self, space: SearchSpace, data: BaseImageSource, *, steps: int = 100,
                  batch_size: int = 32, lr: float = 2e-3, seed: int = 0, device: str = "cpu",

@@ -4,7 +4,7 @@ The supernet's weights and the dataset are put into Ray's object store once
 (``ray.put``); every actor rebuilds the supernet from them, so N workers cost one
 serialisation, not N. Each actor holds one :class:`~nasforge.supernet.evaluate.EvalSet` and
 evaluates one subnet at a time exactly as the in-process
-:class:`~nasforge.strategies.objectives.SupernetAccuracyObjective` does (``set_active``, BN
+:class:`~nasforge.evaluation.SupernetAccuracyObjective` does (``set_active``, BN
 recalibration on K training batches at the subnet's own eval size, top-1 on the validation
 images at that size), and a ``ray.util.ActorPool`` hands subnets to idle actors. With the same
 options the numbers are those of one process. :meth:`SupernetActorPool.evaluate_subnets` returns
@@ -138,7 +138,7 @@ class SupernetActorPool:
     """Evaluate subnets of one supernet on ``workers`` Ray actors in parallel.
 
     Same interface (and the same numbers) as
-    :class:`~nasforge.strategies.objectives.SupernetAccuracyObjective`: top-1 in percent after BN
+    :class:`~nasforge.evaluation.SupernetAccuracyObjective`: top-1 in percent after BN
     recalibration on ``recal_batches`` training batches chosen by ``seed``.
 
     Args:

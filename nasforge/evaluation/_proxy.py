@@ -21,14 +21,14 @@ from typing import Any
 import numpy as np
 
 from nasforge.errors import InvalidInputError
+from nasforge.evaluation.base import AccuracyObjective
 from nasforge.proxies import PROXIES
 from nasforge.proxies import BaseProxy
 from nasforge.proxies import Batch
 from nasforge.proxies import check_proxy_inputs
 from nasforge.proxies import get_proxy
 from nasforge.proxies import score_archs
-from nasforge.strategies.objectives._memo import ArchMemo
-from nasforge.strategies.objectives.base import Objective
+from nasforge.strategies.objectives import ArchMemo
 
 if TYPE_CHECKING:
     from nasforge.search_spaces.arch import Arch
@@ -40,7 +40,7 @@ __all__ = ["PROXY_PREFIX", "ProxyObjective"]
 PROXY_PREFIX = "zc:"
 
 
-class ProxyObjective(Objective):
+class ProxyObjective(AccuracyObjective):
     """A zero-cost proxy of each architecture's randomly initialised network (maximised).
 
     Scores are memoised per ``arch_id`` (a score is a function of the architecture, the seed
@@ -61,6 +61,8 @@ class ProxyObjective(Objective):
         InvalidInputError: the proxy needs data and ``batch`` is None.
     """
 
+    batched = True
+
     def __init__(self, space: SearchSpace, proxy: BaseProxy, *, seed: int = 0,
                  batch: Batch | None = None, name: str | None = None,
                  lower: float | None = None, upper: float | None = None) -> None:
@@ -76,7 +78,7 @@ class ProxyObjective(Objective):
     @classmethod
     def from_name(cls, source: str, space: SearchSpace, *, seed: int = 0,
                   batch: Batch | None = None, data: str | None = None,
-                  batch_size: int = 16) -> ProxyObjective:
+                  batch_size: int = 16, name: str | None = None) -> ProxyObjective:
         """The objective of an accuracy source named ``zc:<proxy>`` (e.g. ``zc:synflow``).
 
         Args:
@@ -88,6 +90,7 @@ class ProxyObjective(Objective):
                 from whose training split ``batch_size`` images are drawn with ``seed``, for
                 proxies that need data (a data-free proxy loads nothing).
             batch_size: images in the batch drawn from ``data``.
+            name: column name (default ``zc:<proxy>``).
 
         Raises:
             InvalidInputError: ``source`` does not start with ``zc:``; a data proxy without
@@ -102,7 +105,7 @@ class ProxyObjective(Objective):
         proxy = get_proxy(source[len(PROXY_PREFIX):])
         if batch is None and data is not None and proxy.needs_data:
             batch = _draw_batch(data, space, seed, batch_size)
-        return cls(space, proxy, seed=seed, batch=batch)
+        return cls(space, proxy, seed=seed, batch=batch, name=name)
 
     def evaluate_many(self, archs: Sequence[Arch]) -> np.ndarray:
         archs = list(archs)

@@ -22,8 +22,8 @@ from typing import Any
 import numpy as np
 
 from nasforge.errors import IncompatibleComponentsError
+from nasforge.evaluation.base import AccuracyObjective
 from nasforge.strategies.objectives.base import Direction
-from nasforge.strategies.objectives.base import Objective
 from nasforge.strategies.objectives.protocols import SurrogatePredictor
 
 if TYPE_CHECKING:
@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 __all__ = ["PredictorObjective"]
 
 
-class PredictorObjective(Objective):
+class PredictorObjective(AccuracyObjective):
     """A fitted surrogate (e.g. GBDT accuracy predictor) on ``space.encode_many``.
 
     A whole batch is encoded at once and predicted in one ``predict`` call (the GBDT predictor
@@ -48,6 +48,7 @@ class PredictorObjective(Objective):
         lower: lower bound.
         upper: upper bound.
         cheap: surrogates are cheap, but play the expensive (accuracy) role by default.
+        source: where the predictor was loaded from (recorded in provenance).
 
     Raises:
         IncompatibleComponentsError: ``predictor`` has no ``predict(X) -> Prediction``.
@@ -56,7 +57,7 @@ class PredictorObjective(Objective):
     def __init__(self, predictor: SurrogatePredictor, space: SearchSpace, *,
                  name: str = "pred_acc", direction: Direction = "maximize",
                  lower: float | None = None, upper: float | None = None,
-                 cheap: bool = False) -> None:
+                 cheap: bool = False, source: str | None = None) -> None:
         if not isinstance(predictor, SurrogatePredictor):
             raise IncompatibleComponentsError(
                 f"PredictorObjective needs a predictor with predict(X) -> Prediction and "
@@ -66,6 +67,7 @@ class PredictorObjective(Objective):
         super().__init__(name, direction, lower=lower, upper=upper, cheap=cheap)
         self.predictor = predictor
         self.space = space
+        self.source = source
 
     def evaluate_many(self, archs: Sequence[Arch]) -> np.ndarray:
         if not archs:
@@ -74,5 +76,6 @@ class PredictorObjective(Objective):
         return np.asarray(self.predictor.predict(X).mean, dtype=np.float64).reshape(-1)
 
     def provenance(self) -> dict[str, Any]:
-        return {"kind": "predictor", "predictor": type(self.predictor).__name__,
-                "space": self.space.name}
+        out = {"kind": "predictor", "predictor": type(self.predictor).__name__,
+               "space": self.space.name}
+        return out if self.source is None else {**out, "path": self.source}
