@@ -147,8 +147,8 @@ def sweep(
     with its node is retried (`max_failures`) and resumes its persisted candidates. Writes
     OUT/sweep.csv (one row per trial) and OUT/sweep_pareto.png (Pareto fronts per device).
     """
+    from nasforge.experiments.sweep import load_sweep
     from nasforge.experiments.sweep import run_sweep
-    from nasforge.experiments.sweep_config import load_sweep
 
     cfg = load_sweep(sweep_file)  # a malformed file: one line, exit 2, before Ray starts
     cfg.check_names()

@@ -46,13 +46,12 @@ import numpy as np
 
 from nasforge.errors import InvalidInputError
 from nasforge.experiments.config import ExperimentConfig
-from nasforge.experiments.sweep_config import _TUNE_DIR
-from nasforge.experiments.sweep_config import SWEEP_METRIC
-from nasforge.experiments.sweep_config import SweepConfig
-from nasforge.experiments.sweep_config import apply_overrides
+from nasforge.experiments.sweep.config import _TUNE_DIR
+from nasforge.experiments.sweep.config import SWEEP_METRIC
+from nasforge.experiments.sweep.config import SweepConfig
+from nasforge.experiments.sweep.config import apply_overrides
 
 __all__ = [
-    "SWEEP_METRIC",
     "SweepOutcome",
     "run_sweep",
     "sweep_trial",
