@@ -191,7 +191,7 @@ def report(
 
     check_output_file(out, "--out", suffixes=(".png",))
     for d in run_dirs:
-        if "://" not in d and not d.startswith("journal:") and not Path(d).is_dir():
+        if not Path(d).is_dir() and not _is_storage_url(d):
             raise InvalidInputError(f"{d} is not a run folder (a folder that has no run.json); "
                                     "give the --out folder of a `nas search` or `nas run`")
     outcome = make_report(run_dirs, out, html=html, title=title)
@@ -202,6 +202,14 @@ def report(
         table.add_row(*[f"{v:.2f}" if isinstance(v, float) else str(v) for v in row.values()])
     console.print(table)
     console.print(f"wrote {outcome.png}" + (f" and {outcome.html}" if outcome.html else ""))
+
+
+def _is_storage_url(text: str) -> bool:
+    """Whether ``text`` names a search storage (loads the storage package only when asked,
+    so reports of run folders import no search code)."""
+    from nasforge.strategies.storage import StorageURL
+
+    return StorageURL.is_url(text)
 
 
 #: name -> command function (``search`` and ``run`` live in :mod:`nasforge.cli._search`).

@@ -49,10 +49,11 @@ from nasforge.strategies import Callback
 from nasforge.strategies import Candidate
 from nasforge.strategies import SearchResult
 from nasforge.strategies import SearchStudy
+from nasforge.strategies import StorageURL
 from nasforge.strategies import run_search
 
-__all__ = ["DEFAULT_STUDY", "RunOutcome", "run_experiment", "run_name", "storage_url",
-           "strategy_settings", "worker_seed"]
+__all__ = ["DEFAULT_STUDY", "RunOutcome", "run_experiment", "run_name", "strategy_settings",
+           "worker_seed"]
 
 #: the study name of a search given no ``study``
 DEFAULT_STUDY = "nasforge"
@@ -119,8 +120,8 @@ def run_experiment(cfg: ExperimentConfig, *, progress: bool = True,
 def _search(cfg: ExperimentConfig, inputs: RunInputs, built: RunObjectives, out: Path,
             progress: bool, callbacks: Sequence[Callback], study: str | None,
             worker: int) -> SearchResult:
-    store = SearchStudy(storage_url(cfg, out), study or DEFAULT_STUDY, worker=worker,
-                        space=inputs.space)
+    store = SearchStudy(StorageURL.for_run(cfg.storage, out), study or DEFAULT_STUDY,
+                        worker=worker, space=inputs.space)
     strategy = _strategy(cfg, inputs, built, worker, store.stored_meta())
     # supernet accuracy is evaluated in chunks (batched, or spread over the actor pool)
     chunk = None if cfg.accuracy_source() in ("benchmark", "predictor") else max(8, cfg.workers)
@@ -181,18 +182,6 @@ def worker_seed(seed: int, worker: int) -> int:
     if worker == 0:
         return int(seed)
     return int(np.random.SeedSequence([int(seed), int(worker)]).generate_state(1)[0])
-
-
-def storage_url(cfg: ExperimentConfig, out: Path) -> str:
-    """The storage of the run's study: ``cfg.storage`` (an Optuna storage URL, ``journal:PATH``
-    or a SQLite file path) or ``sqlite:///OUT/search.db``.
-
-    Example:
-        >>> cfg = ExperimentConfig.from_dict({"search_space": "nasbench201", "device": "x"})
-        >>> storage_url(cfg, Path("runs/a"))
-        'sqlite:///runs/a/search.db'
-    """
-    return cfg.storage or f"sqlite:///{out / 'search.db'}"
 
 
 def _advance(bar: ProgressBar) -> Callable[[Candidate], None]:

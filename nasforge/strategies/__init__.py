@@ -23,8 +23,6 @@ from nasforge.strategies._predictor import PredictorStrategy
 from nasforge.strategies._random import RandomStrategy
 from nasforge.strategies._run import Callback
 from nasforge.strategies._run import run_search
-from nasforge.strategies._study import SearchStudy
-from nasforge.strategies._study import open_storage
 from nasforge.strategies.base import STRATEGIES
 from nasforge.strategies.base import BaseStrategy
 from nasforge.strategies.base import register_strategy
@@ -41,6 +39,9 @@ from nasforge.strategies.objectives import SupernetAccuracyObjective
 from nasforge.strategies.objectives import TabularBenchmark
 from nasforge.strategies.result import Candidate
 from nasforge.strategies.result import SearchResult
+from nasforge.strategies.storage import SearchStudy
+from nasforge.strategies.storage import StorageURL
+from nasforge.strategies.storage import open_storage
 
 __all__ = [
     "STRATEGIES",
@@ -62,6 +63,7 @@ __all__ = [
     "SearchObjectives",
     "SearchResult",
     "SearchStudy",
+    "StorageURL",
     "SupernetAccuracyObjective",
     "TabularBenchmark",
     "crowding_distance",
