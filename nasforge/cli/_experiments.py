@@ -145,8 +145,8 @@ def sweep(sweep_file: _SweepFile, address: _Address = None,
     with its node is retried (`max_failures`) and resumes its persisted candidates. Writes
     OUT/sweep.csv (one row per trial) and OUT/sweep_pareto.png (Pareto fronts per device).
     """
+    from nasforge.experiments.sweep import load_sweep
     from nasforge.experiments.sweep import run_sweep
-    from nasforge.experiments.sweep_config import load_sweep
 
     cfg = load_sweep(sweep_file)  # a malformed file: one line, exit 2, before Ray starts
     cfg.check_names()
@@ -185,7 +185,7 @@ def report(run_dirs: _RunDirs, out: _ReportOut = Path("report.png"), html: _Html
 
     check_output_file(out, "--out", suffixes=(".png",))
     for d in run_dirs:
-        if "://" not in d and not d.startswith("journal:") and not Path(d).is_dir():
+        if not Path(d).is_dir() and not _is_storage_url(d):
             raise InvalidInputError(f"{d} is not a run folder (a folder that has no run.json); "
                                     "give the --out folder of a `nas search` or `nas run`")
     outcome = make_report(run_dirs, out, html=html, title=title)
@@ -194,6 +194,14 @@ def report(run_dirs: _RunDirs, out: _ReportOut = Path("report.png"), html: _Html
                   json_out)
     if not json_out:
         console.print(f"wrote {outcome.png}" + (f" and {outcome.html}" if outcome.html else ""))
+
+
+def _is_storage_url(text: str) -> bool:
+    """Whether ``text`` names a search storage (loads the storage package only when asked,
+    so reports of run folders import no search code)."""
+    from nasforge.strategies.storage import StorageURL
+
+    return StorageURL.is_url(text)
 
 
 #: name -> command function (``search`` and ``run`` live in :mod:`nasforge.cli._search`).

@@ -168,13 +168,12 @@ def _print_examples() -> None:
 def _run(cfg: ExperimentConfig, quiet: bool, as_json: bool = False, *,
          study: str | None = None, worker: int = 0) -> None:
     from nasforge.experiments.runner import run_experiment
-    from nasforge.experiments.runner import storage_url
-    from nasforge.strategies._study import dashboard_command
+    from nasforge.strategies.storage import StorageURL
 
     if quiet or as_json:
         set_verbosity(-1)
     if not quiet and not as_json:
-        command = dashboard_command(storage_url(cfg, Path(cfg.out)))
+        command = StorageURL.for_run(cfg.storage, Path(cfg.out)).dashboard_command()
         console.print(f"watch it live: {command}", markup=False, highlight=False)
     outcome = run_experiment(cfg, study=study, worker=worker)
     if as_json:

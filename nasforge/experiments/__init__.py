@@ -25,10 +25,10 @@ if TYPE_CHECKING:
     from nasforge.experiments.export import write_arch_config
     from nasforge.experiments.report import ReportOutcome
     from nasforge.experiments.report import make_report
+    from nasforge.experiments.sweep import SweepConfig
     from nasforge.experiments.sweep import SweepOutcome
+    from nasforge.experiments.sweep import load_sweep
     from nasforge.experiments.sweep import run_sweep
-    from nasforge.experiments.sweep_config import SweepConfig
-    from nasforge.experiments.sweep_config import load_sweep
 
 #: public name -> the submodule defining it
 _SOURCES = {
@@ -38,7 +38,7 @@ _SOURCES = {
     "load_arch_config": "export", "predict_device_ms": "export", "write_arch_config": "export",
     "ReportOutcome": "report", "make_report": "report",
     "SweepOutcome": "sweep", "run_sweep": "sweep",
-    "SweepConfig": "sweep_config", "load_sweep": "sweep_config",
+    "SweepConfig": "sweep", "load_sweep": "sweep",
 }
 
 __all__ = [

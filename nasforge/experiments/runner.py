@@ -50,10 +50,11 @@ from nasforge.strategies import Callback
 from nasforge.strategies import Candidate
 from nasforge.strategies import SearchResult
 from nasforge.strategies import SearchStudy
+from nasforge.strategies import StorageURL
 from nasforge.strategies import run_search
 
-__all__ = ["DEFAULT_STUDY", "RunOutcome", "run_experiment", "run_name", "storage_url",
-           "strategy_settings", "worker_seed"]
+__all__ = ["DEFAULT_STUDY", "RunOutcome", "run_experiment", "run_name", "strategy_settings",
+           "worker_seed"]
 
 #: the study name of a search given no ``study``
 DEFAULT_STUDY = "nasforge"
@@ -120,8 +121,8 @@ def run_experiment(cfg: ExperimentConfig, *, progress: bool = True,
 def _search(cfg: ExperimentConfig, inputs: RunInputs, built: RunObjectives, out: Path,
             progress: bool, callbacks: Sequence[Callback], study: str | None,
             worker: int) -> SearchResult:
-    store = SearchStudy(storage_url(cfg, out), study or DEFAULT_STUDY, worker=worker,
-                        space=inputs.space)
+    store = SearchStudy(StorageURL.for_run(cfg.storage, out), study or DEFAULT_STUDY,
+                        worker=worker, space=inputs.space)
     strategy = _strategy(cfg, inputs, built, worker, store.stored_meta())
     # a batched source (a supernet, a proxy) is evaluated in chunks (or over the actor pool)
     metric = built.metric if cfg.accuracy.kind == "csv" else None
@@ -182,18 +183,6 @@ def worker_seed(seed: int, worker: int) -> int:
     if worker == 0:
         return int(seed)
     return int(np.random.SeedSequence([int(seed), int(worker)]).generate_state(1)[0])
-
-
-def storage_url(cfg: ExperimentConfig, out: Path) -> str:
-    """The storage of the run's study: ``cfg.storage`` (an Optuna storage URL, ``journal:PATH``
-    or a SQLite file path) or ``sqlite:///OUT/search.db``.
-
-    Example:
-        >>> cfg = ExperimentConfig.from_dict({"search_space": "nasbench201", "device": "x"})
-        >>> storage_url(cfg, Path("runs/a"))
-        'sqlite:///runs/a/search.db'
-    """
-    return cfg.storage or f"sqlite:///{out / 'search.db'}"
 
 
 def _advance(bar: ProgressBar) -> Callable[[Candidate], None]:

@@ -23,8 +23,6 @@ from nasforge.strategies._predictor import PredictorStrategy
 from nasforge.strategies._random import RandomStrategy
 from nasforge.strategies._run import Callback
 from nasforge.strategies._run import run_search
-from nasforge.strategies._study import SearchStudy
-from nasforge.strategies._study import open_storage
 from nasforge.strategies.base import STRATEGIES
 from nasforge.strategies.base import BaseStrategy
 from nasforge.strategies.base import register_strategy
@@ -38,6 +36,9 @@ from nasforge.strategies.objectives import ParamsObjective
 from nasforge.strategies.objectives import SearchObjectives
 from nasforge.strategies.result import Candidate
 from nasforge.strategies.result import SearchResult
+from nasforge.strategies.storage import SearchStudy
+from nasforge.strategies.storage import StorageURL
+from nasforge.strategies.storage import open_storage
 
 __all__ = [
     "STRATEGIES",
@@ -58,6 +59,7 @@ __all__ = [
     "SearchObjectives",
     "SearchResult",
     "SearchStudy",
+    "StorageURL",
     "crowding_distance",
     "hypervolume_2d",
     "non_dominated_fronts",

@@ -9,10 +9,10 @@ Papers:
 
 Each column of the space's index codec (a :class:`~nasforge.search_spaces.base.ChoiceSpace`
 decision, named by ``index_names()``) is a ``CategoricalDistribution`` over its option values.
-A study given a storage URL (``sqlite:///search.db``) is shared by workers and resumed
-(``load_if_exists``); every completed
-trial stores the arch (``nasforge_arch``, canonical JSON) and every objective value
-(``nasforge_values``) as user attributes, which :meth:`OptunaStrategy.resumed_history` reads
+A study given a storage (:class:`~nasforge.strategies.storage.url.StorageURL`) is shared by
+workers and resumed (``load_if_exists``); every completed trial stores the arch
+(``nasforge_arch``, canonical JSON) and every objective value (``nasforge_values``) as user
+attributes, which :meth:`OptunaStrategy.resumed_history` reads
 back, and ``optuna-dashboard`` can show. Bound violations are recorded with
 ``Trial.set_constraint`` (Optuna 5), which TPE and NSGA-II use for constrained sampling.
 Proposals breaking a cross-field rule or a cheap bound are told as ``FAIL`` (attribute
@@ -40,10 +40,11 @@ import numpy as np
 import optuna
 
 from nasforge.errors import InvalidInputError
-from nasforge.strategies._study import route_optuna_logs
 from nasforge.strategies.base import BaseStrategy
 from nasforge.strategies.base import register_strategy
 from nasforge.strategies.base import require_choice_space
+from nasforge.strategies.storage.url import StorageURL
+from nasforge.strategies.storage.url import route_optuna_logs
 
 if TYPE_CHECKING:
     from nasforge.search_spaces.arch import Arch
@@ -66,7 +67,8 @@ class OptunaStrategy(BaseStrategy):
             ``objectives.pareto_names`` (multi-objective study).
         seed: sampler seed.
         sampler: ``tpe``, ``nsga2``, ``random`` or an Optuna sampler instance.
-        storage: an Optuna storage URL (``sqlite:///path.db``) or None (in memory).
+        storage: a storage URL or SQLite file path (see
+            :class:`~nasforge.strategies.storage.url.StorageURL`) or None (in memory).
         study_name: the study name in the storage.
         load_if_exists: resume an existing study of that name.
         batch_size: trials asked per round.
@@ -112,8 +114,9 @@ class OptunaStrategy(BaseStrategy):
         self.sampler_name = sampler if isinstance(sampler, str) else type(sampler).__name__
         self.storage_url = storage
         route_optuna_logs()
-        self.study = optuna.create_study(storage=storage, sampler=smp, study_name=study_name,
-                                         directions=directions, load_if_exists=load_if_exists)
+        self.study = optuna.create_study(
+            storage=None if storage is None else StorageURL.parse(storage).open(), sampler=smp,
+            study_name=study_name, directions=directions, load_if_exists=load_if_exists)
         self._batch = batch_size
         self._pending: list[optuna.trial.Trial] = []
 

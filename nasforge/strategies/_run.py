@@ -8,8 +8,9 @@ evaluations (the strategy's own storage, the driver's storage) and restores the 
 :func:`_optimize` loops over rounds and decides when to stop (:func:`_stop_reason`),
 :func:`_run_round` is one ask/tell round, :func:`_evaluate_new` evaluates the candidates not
 seen before (cheap objectives filtered first, in chunks) and persists them, :func:`_notify`
-calls the callbacks. Persistence goes through :class:`~nasforge.strategies._study.SearchStudy`
-only: an Optuna study in any Optuna storage, shared safely by several workers (claims).
+calls the callbacks. Persistence goes through
+:class:`~nasforge.strategies.storage.study.SearchStudy` only: an Optuna study in any Optuna
+storage, shared safely by several workers (claims).
 """
 
 from __future__ import annotations
@@ -28,15 +29,16 @@ import numpy as np
 
 from nasforge.errors import InvalidInputError
 from nasforge.strategies._history import History
-from nasforge.strategies._study import SearchStudy
 from nasforge.strategies.result import Candidate
 from nasforge.strategies.result import SearchResult
+from nasforge.strategies.storage.study import SearchStudy
 
 if TYPE_CHECKING:
     from optuna.storages import BaseStorage
 
     from nasforge.search_spaces.arch import Arch
     from nasforge.strategies.base import BaseStrategy
+    from nasforge.strategies.storage.url import StorageURL
 
 __all__ = ["Callback", "run_search"]
 
@@ -61,7 +63,7 @@ def run_search(
     strategy: BaseStrategy,
     *,
     budget: int | None = None,
-    storage: SearchStudy | BaseStorage | str | Path | None = None,
+    storage: SearchStudy | StorageURL | BaseStorage | str | Path | None = None,
     study_name: str = "nasforge",
     worker: int = 0,
     meta: dict[str, Any] | None = None,
@@ -84,11 +86,11 @@ def run_search(
         budget: number of distinct evaluations (of the whole study when several workers
             share it); None for no limit (then give ``max_steps``).
         storage: a :class:`~nasforge.strategies.SearchStudy` (then ``study_name`` and
-            ``worker`` are its own), an Optuna storage, a storage URL (``sqlite:///PATH``, ``postgresql://...``,
-            ``mysql://...``, ``journal:PATH``) or a SQLite file path: every candidate is a
-            trial of the study ``study_name``, persisted as it is evaluated, and the strategy
-            state after every round (see :mod:`nasforge.strategies._study`). None: nothing is
-            persisted (fastest, for searches over cheap objectives only).
+            ``worker`` are its own), an Optuna storage, or a storage URL or SQLite file path
+            (:class:`~nasforge.strategies.StorageURL`): every candidate is a trial of the
+            study ``study_name``, persisted as it is evaluated, and the strategy state after
+            every round (see :mod:`nasforge.strategies.storage`). None: nothing is persisted
+            (fastest, for searches over cheap objectives only).
         study_name: the study in ``storage``.
         worker: this process's worker number; workers sharing a study share its budget and
             evaluate each arch once, each with its own strategy state.
@@ -126,6 +128,18 @@ def run_search(
         >>> result.n_evaluated, bool(result.candidates["feasible"].all())
         (10, True)
     """
+    _check_arguments(budget, max_steps, eval_chunk, worker)
+    store = (storage if isinstance(storage, SearchStudy) or storage is None
+             else SearchStudy(storage, study_name, worker=worker, space=strategy.space))
+    history = History(strategy.objectives, dedupe_key)
+    step = _resume(strategy, history, store, resume, meta or {})
+    return _optimize(strategy, history, store, step,
+                     _Limits(budget, max_steps, max_idle_steps), callbacks, eval_chunk)
+
+
+def _check_arguments(budget: int | None, max_steps: int | None, eval_chunk: int | None,
+                     worker: int) -> None:
+    """Refuse a search that cannot stop or a non-positive limit (:func:`run_search`)."""
     if budget is None and max_steps is None:
         raise InvalidInputError("run_search needs a `budget` or `max_steps`; got neither")
     for label, v in (("budget", budget), ("max_steps", max_steps), ("eval_chunk", eval_chunk)):
@@ -133,12 +147,6 @@ def run_search(
             raise InvalidInputError(f"run_search: `{label} >= 1` must hold, but got {label}={v}")
     if worker < 0:
         raise InvalidInputError(f"run_search: `worker >= 0` must hold, but got worker={worker}")
-    store = (storage if isinstance(storage, SearchStudy) or storage is None
-             else SearchStudy(storage, study_name, worker=worker, space=strategy.space))
-    history = History(strategy.objectives, dedupe_key)
-    step = _resume(strategy, history, store, resume, meta or {})
-    return _optimize(strategy, history, store, step,
-                     _Limits(budget, max_steps, max_idle_steps), callbacks, eval_chunk)
 
 
 class _BudgetSpent(Exception):

@@ -17,7 +17,7 @@ from nasforge.experiments._objectives import build_objectives
 from nasforge.experiments.config import ExperimentConfig
 from nasforge.experiments.runner import run_experiment
 from nasforge.experiments.runner import strategy_settings
-from nasforge.experiments.sweep_config import SweepConfig
+from nasforge.experiments.sweep import SweepConfig
 
 
 def _cfg(shared_data: Path, out: Path, **changes: object) -> ExperimentConfig:

@@ -20,10 +20,10 @@ from nasforge.cli._app import app
 from nasforge.cli._common import run_app
 from nasforge.errors import IncompatibleComponentsError
 from nasforge.experiments.config import ConfigError
-from nasforge.experiments.sweep import _RoundReporter
-from nasforge.experiments.sweep_config import SweepConfig
-from nasforge.experiments.sweep_config import apply_overrides
-from nasforge.experiments.sweep_config import load_sweep
+from nasforge.experiments.sweep import SweepConfig
+from nasforge.experiments.sweep import apply_overrides
+from nasforge.experiments.sweep import load_sweep
+from nasforge.experiments.sweep.run import _RoundReporter
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "nasforge" / "experiments" / "examples"
 BASE = {"search_space": "nasbench201", "device": "pixel3_ms", "budget": 20,
@@ -201,7 +201,7 @@ def test_interrupted_sweep_resumes_without_losing_finished_trials(
 
 
 def test_asha_scheduler_runs_to_the_budget() -> None:
-    from nasforge.experiments.sweep import _scheduler_obj
+    from nasforge.experiments.sweep.run import _scheduler_obj
 
     pytest.importorskip("ray")
     cfg = SweepConfig.from_dict(_sweep(scheduler={"name": "asha", "grace_period": 5}))

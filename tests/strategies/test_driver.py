@@ -198,7 +198,7 @@ def test_tell_more_than_was_asked_raises(name: str) -> None:
         s.tell(batch * 2, objs.evaluate(batch * 2))
 
 
-@pytest.mark.parametrize("module", ["_evolution", "_history", "_nsga2", "_run", "_study",
+@pytest.mark.parametrize("module", ["_evolution", "_history", "_nsga2", "_run", "storage.url",
                                     "base"])
 def test_docstring_examples_run(module: str) -> None:
     mod = importlib.import_module(f"nasforge.strategies.{module}")

@@ -85,10 +85,6 @@ def _read_csv(path: Path) -> pd.DataFrame:
         raise InvalidInputError(f"{path}: malformed CSV: {str(e).splitlines()[0]}") from None
 
 
-def _is_storage(text: str) -> bool:
-    return "://" in text or text.startswith("journal:")
-
-
 def load_run(path: str | Path, label: str | None = None) -> RunRecord:
     """Read a run folder, or a search's study from its storage.
 
@@ -102,8 +98,11 @@ def load_run(path: str | Path, label: str | None = None) -> RunRecord:
         InvalidInputError: not a run folder, or a malformed ``run.json`` / CSV; a storage
             that cannot be opened, an unknown study, or several studies and no ``#STUDY``.
     """
-    if isinstance(path, str) and _is_storage(path):
-        return load_study_run(path, label)
+    if isinstance(path, str) and not Path(path).is_dir():
+        from nasforge.strategies.storage import StorageURL  # only then: search code is heavy
+
+        if StorageURL.is_url(path):
+            return load_study_run(path, label)
     folder = Path(path)
     manifest_path = folder / "run.json"
     if not manifest_path.is_file():
@@ -142,10 +141,11 @@ def load_study_run(spec: str, label: str | None = None) -> RunRecord:
     import pandas as pd
 
     from nasforge.strategies import pareto_mask
-    from nasforge.strategies._study import read_study
+    from nasforge.strategies.storage import StorageURL
+    from nasforge.strategies.storage import read_study
 
-    url, _, name = spec.partition("#")
-    study_name, meta, rows = read_study(url, name or None)
+    url = StorageURL.parse(spec, with_study=True)
+    study_name, meta, rows = read_study(url, url.study)
     objectives = meta.get("objectives") or []
     names = [str(o["name"]) for o in objectives]
     frame = pd.DataFrame([{"index": i, "step": r["step"], "arch_id": r["arch_id"],

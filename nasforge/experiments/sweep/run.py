@@ -45,13 +45,12 @@ import numpy as np
 
 from nasforge.errors import InvalidInputError
 from nasforge.experiments.config import ExperimentConfig
-from nasforge.experiments.sweep_config import _TUNE_DIR
-from nasforge.experiments.sweep_config import SWEEP_METRIC
-from nasforge.experiments.sweep_config import SweepConfig
-from nasforge.experiments.sweep_config import apply_overrides
+from nasforge.experiments.sweep.config import _TUNE_DIR
+from nasforge.experiments.sweep.config import SWEEP_METRIC
+from nasforge.experiments.sweep.config import SweepConfig
+from nasforge.experiments.sweep.config import apply_overrides
 
 __all__ = [
-    "SWEEP_METRIC",
     "SweepOutcome",
     "run_sweep",
     "sweep_trial",
@@ -108,6 +107,7 @@ def sweep_trial(config: dict[str, Any]) -> None:
     from ray import tune
 
     from nasforge.experiments.runner import run_experiment
+    from nasforge.strategies.storage import StorageURL
 
     point = dict(config["point"])
     trial_id = tune.get_context().get_trial_id() or "local"
@@ -121,8 +121,9 @@ def sweep_trial(config: dict[str, Any]) -> None:
     else:
         cfg = _absolute(ExperimentConfig.from_dict(
             apply_overrides(json.loads(config["experiment"]), point)), Path(config["cwd"]))
-        db = run_dir / "search.db"
-        cfg = cfg.replace(out=str(run_dir), storage=f"sqlite:///{db}", resume=db.exists(),
+        store = StorageURL.for_run(None, run_dir)
+        cfg = cfg.replace(out=str(run_dir), storage=str(store),
+                          resume=bool(store.path and store.path.exists()),
                           name=cfg.name or base_info["label"])
         summary = run_experiment(cfg, progress=False,
                                  callbacks=[_RoundReporter(tune.report, base_info)]).summary

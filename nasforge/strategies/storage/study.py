@@ -1,0 +1,267 @@
+"""A search's study: created or loaded in an Optuna storage, with its settings, and read back.
+
+Every evaluated candidate is one trial of the study ``study_name`` in the storage given (a
+:class:`~nasforge.strategies.storage.url.StorageURL`: ``sqlite:///PATH``, ``postgresql://...``,
+``mysql://...``, ``journal:PATH``, a plain path for SQLite, or an
+``optuna.storages.BaseStorage``):
+
+* trial params: the architecture's choices (one ``CategoricalDistribution`` per column of a
+  :class:`~nasforge.search_spaces.base.ChoiceSpace` index codec; none for other spaces);
+* trial values: every objective value, in ``objectives.names`` order (the study has one
+  direction per objective). A candidate with a NaN value is a ``FAIL`` trial whose values are
+  kept in the user attribute ``nasforge_values`` (Optuna stores no NaN);
+* trial user attributes: ``arch`` (canonical JSON), ``arch_id``, ``key`` (the dedupe key),
+  ``step`` (ask/tell round), ``worker`` (worker number) and ``provenance`` (``host:pid`` of
+  the process that evaluated it);
+* study user attributes: ``nasforge_meta`` (strategy, space, objectives, settings, seed, and
+  what the caller adds: device, metric, ...; a resume with other settings is refused, naming
+  the old and new values), ``nasforge_provenance`` (the objectives' provenance) and
+  ``nasforge_state:<worker>`` (the strategy state after its last completed round).
+
+Several workers share one study through claims (:mod:`~nasforge.strategies.storage.claims`).
+A SQLite file written by the previous format (tables ``studies``/``candidates``/``steps``)
+is refused in one line.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import socket
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+from typing import Any
+
+import optuna
+from optuna.distributions import BaseDistribution
+from optuna.distributions import CategoricalDistribution
+from optuna.storages import BaseStorage
+
+from nasforge.errors import IncompatibleComponentsError
+from nasforge.errors import InvalidInputError
+from nasforge.search_spaces.choice_space import ChoiceSpace
+from nasforge.strategies.storage.claims import StudyClaims
+from nasforge.strategies.storage.claims import is_candidate
+from nasforge.strategies.storage.claims import process_dead
+from nasforge.strategies.storage.claims import process_tag
+from nasforge.strategies.storage.claims import values_of
+from nasforge.strategies.storage.url import StorageURL
+from nasforge.strategies.storage.url import open_storage
+
+if TYPE_CHECKING:
+    from nasforge.search_spaces.base import SearchSpace
+
+__all__ = ["SearchStudy", "StoredCandidate", "read_study"]
+
+logger = logging.getLogger(__name__)
+
+_META = "nasforge_meta"
+_PROVENANCE = "nasforge_provenance"
+_STATE = "nasforge_state:"
+_OWNER = "nasforge_worker:"
+
+
+def read_study(url: StorageURL | str, study_name: str | None = None
+               ) -> tuple[str, dict[str, Any], list[dict[str, Any]]]:
+    """A search's study read back: its name, its settings and its candidates in trial-number
+    order (each ``arch_id``, ``arch`` JSON, ``step``, ``values`` in objective order).
+
+    Args:
+        url: the storage (see :class:`~nasforge.strategies.storage.url.StorageURL`).
+        study_name: the study; None picks the storage's only nasforge study.
+
+    Raises:
+        InvalidInputError: the storage cannot be opened, the study does not exist or is not
+            a nasforge search, or several nasforge studies and no ``study_name``.
+    """
+    storage, label = open_storage(url)
+    studies = {s.study_name: s for s in storage.get_all_studies()}
+    ours = sorted(n for n, s in studies.items() if _META in s.user_attrs)
+    if study_name is None:
+        if len(ours) != 1:
+            raise InvalidInputError(
+                f"storage {label!r} holds {len(ours)} nasforge studies ({', '.join(ours)}); "
+                "name one as URL#STUDY")
+        study_name = ours[0]
+    if study_name not in ours:
+        raise InvalidInputError(
+            f"storage {label!r} has no nasforge study {study_name!r}; its nasforge studies: "
+            f"{', '.join(ours) or 'none'}")
+    study_id = storage.get_study_id_from_name(study_name)
+    rows = [{"arch_id": t.user_attrs["arch_id"], "arch": t.user_attrs["arch"],
+             "step": int(t.user_attrs["step"]), "values": values_of(t)}
+            for t in sorted(storage.get_all_trials(study_id, deepcopy=False),
+                            key=lambda t: t.number) if is_candidate(t)]
+    return study_name, dict(studies[study_name].user_attrs[_META]), rows
+
+
+# ---- what is stored ----------------------------------------------------------------------------
+@dataclass(frozen=True)
+class StoredCandidate:
+    """One completed trial, as the driver reads it back.
+
+    Attributes:
+        number: the trial number (the study's sequence number, unique).
+        arch_id: the arch's id.
+        arch: the architecture as a plain dict.
+        values: objective values in the study's column order.
+        step: the ask/tell round that evaluated it.
+        worker: the worker that evaluated it.
+    """
+
+    number: int
+    arch_id: str
+    arch: dict[str, Any]
+    values: list[float]
+    step: int
+    worker: int
+
+
+class SearchStudy(StudyClaims):
+    """One search's study in an Optuna storage (see the module docstring).
+
+    Call protocol (what :func:`~nasforge.strategies.run_search` does): :meth:`init` once;
+    :meth:`candidates` and :meth:`last_state` on resume; per chunk of new archs :meth:`claim`,
+    evaluate the ``ours`` ones, :meth:`complete` them (or :meth:`release` on an error);
+    :meth:`save_state` once a round is told (the claims are
+    :class:`~nasforge.strategies.storage.claims.StudyClaims`).
+
+    Args:
+        storage: a URL, a path or an Optuna storage (see
+            :func:`~nasforge.strategies.storage.url.open_storage`).
+        study_name: the study.
+        worker: this worker's number (several workers share one study; each keeps its own
+            strategy state).
+        space: the search space (its index codec gives the trial params).
+
+    Raises:
+        InvalidInputError: see :meth:`~nasforge.strategies.storage.url.StorageURL.open`.
+    """
+
+    def __init__(self, storage: BaseStorage | StorageURL | str | Path, study_name: str, *,
+                 worker: int = 0, space: SearchSpace | None = None) -> None:
+        self.storage, self.label = open_storage(storage)
+        self.study_name = study_name
+        self.worker = int(worker)
+        self._tag = process_tag()
+        self._study_id = -1
+        #: the highest trial number the driver has read back (see ``candidates(after=...)``)
+        self.synced = -1
+        self._dists: dict[str, BaseDistribution] = {}
+        self._codec = space if isinstance(space, ChoiceSpace) else None
+        if self._codec is not None:
+            self._dists = {label: CategoricalDistribution(options) for label, options in zip(
+                self._codec.index_names(), self._codec.index_options(), strict=True)}
+
+    def __repr__(self) -> str:
+        return f"SearchStudy({self.label!r}, study={self.study_name!r}, worker={self.worker})"
+
+    # ---- the study and its settings ---------------------------------------------------------
+    def init(self, meta: dict[str, Any], directions: Sequence[str], *, resume: bool,
+             provenance: Any = None) -> None:
+        """Create the study, or check that ``meta`` matches the stored one.
+
+        A study without completed candidates takes the new settings (a failed start does not
+        block the corrected rerun).
+
+        Raises:
+            IncompatibleComponentsError: the study holds candidates of other settings (the
+                message names the differing fields with stored and new values), or is not a
+                nasforge study.
+            InvalidInputError: the study holds candidates and ``resume`` is False; another
+                live process runs this worker number.
+        """
+        fresh = json.loads(json.dumps(meta, sort_keys=True, default=str))
+        try:
+            self._study_id = self.storage.create_new_study(
+                [_direction(d) for d in directions], self.study_name)
+        except optuna.exceptions.DuplicatedStudyError:
+            self._study_id = self.storage.get_study_id_from_name(self.study_name)
+        except Exception as exc:
+            raise InvalidInputError(
+                f"cannot create study {self.study_name!r} in {self.label!r}: "
+                f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
+        # trials first: a study's creator stores its settings before its first trial, so a
+        # worker joining meanwhile never sees trials without settings
+        trials = list(self._trials())
+        attrs = self.storage.get_study_user_attrs(self._study_id)
+        old = attrs.get(_META)
+        n_done = sum(1 for t in trials if is_candidate(t))
+        if old is None and trials:
+            raise IncompatibleComponentsError(
+                f"study {self.study_name!r} in {self.label!r} holds {len(trials)} trials not "
+                "written by nas search; give another study name (--study)")
+        if old is not None and old != fresh:
+            diff = sorted(k for k in set(old) | set(fresh) if old.get(k) != fresh.get(k))
+            if n_done:
+                raise IncompatibleComponentsError(
+                    f"study {self.study_name!r} in {self.label!r} was run with other settings "
+                    f"({', '.join(diff)} differ: stored {[old.get(k) for k in diff]}, now "
+                    f"{[fresh.get(k) for k in diff]}); resume with the same settings or use a "
+                    "new study name (--study) or storage"
+                )
+            logger.info("study %r holds no candidate; its settings are replaced", self.study_name)
+            old = None
+        if old is None:
+            self.storage.set_study_user_attr(self._study_id, _META, fresh)
+            self.storage.set_study_user_attr(
+                self._study_id, _PROVENANCE, json.loads(json.dumps(provenance, default=str)))
+            for k in attrs:
+                if k.startswith(_STATE):
+                    self.storage.set_study_user_attr(self._study_id, k, None)
+        if n_done and not resume:
+            raise InvalidInputError(
+                f"{self!r} already holds {n_done} candidates; pass resume=True "
+                "(nas search --resume) or use a new study/file")
+        self._own_worker_slot(attrs)
+        self.release_dead_claims()
+
+    def stored_meta(self) -> dict[str, Any] | None:
+        """The settings stored with the study (None for a study not created yet)."""
+        try:
+            study_id = self.storage.get_study_id_from_name(self.study_name)
+        except KeyError:
+            return None
+        got = self.storage.get_study_user_attrs(study_id).get(_META)
+        return dict(got) if isinstance(got, dict) else None
+
+    def _own_worker_slot(self, attrs: dict[str, Any]) -> None:
+        owner = attrs.get(_OWNER + str(self.worker))
+        if owner and owner != self._tag and not process_dead(owner):
+            host, _, _ = str(owner).rpartition(":")
+            if host == socket.gethostname():
+                raise InvalidInputError(
+                    f"worker {self.worker} of study {self.study_name!r} in {self.label!r} is "
+                    f"already running (process {owner}); give this process another "
+                    "--worker number")
+        self.storage.set_study_user_attr(self._study_id, _OWNER + str(self.worker), self._tag)
+
+    # ---- reading ----------------------------------------------------------------------------
+    def candidates(self, after: int = -1) -> list[StoredCandidate]:
+        """Completed candidates with a trial number over ``after``, in number order."""
+        out = []
+        for t in self._trials():
+            if t.number <= after or not is_candidate(t):
+                continue
+            ua = t.user_attrs
+            out.append(StoredCandidate(t.number, str(ua["arch_id"]), json.loads(ua["arch"]),
+                                       values_of(t) or [], int(ua["step"]),
+                                       int(ua.get("worker", 0))))
+        return out
+
+    def save_state(self, step: int, state: dict[str, Any]) -> None:
+        """Store this worker's strategy state after round ``step``."""
+        self.storage.set_study_user_attr(self._study_id, _STATE + str(self.worker),
+                                         {"step": int(step), "state": state})
+
+    def last_state(self) -> tuple[int, dict[str, Any]] | None:
+        """``(step, state)`` of this worker's last completed round, or None."""
+        got = self.storage.get_study_user_attrs(self._study_id).get(_STATE + str(self.worker))
+        return None if not got else (int(got["step"]), got["state"])
+
+
+def _direction(d: str) -> optuna.study.StudyDirection:
+    return (optuna.study.StudyDirection.MAXIMIZE if d == "maximize"
+            else optuna.study.StudyDirection.MINIMIZE)
