@@ -25,9 +25,9 @@ from typing import Any
 
 import torch
 
-from nasforge.data.base import BaseImageSource
-from nasforge.data.transforms import normalize
-from nasforge.data.transforms import resize_batch
+from nasforge.data import BaseImageSource
+from nasforge.data import normalize
+from nasforge.data import resize_batch
 from nasforge.errors import InvalidInputError
 from nasforge.supernet.bn import recalibrate_bn
 

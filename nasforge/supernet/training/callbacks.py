@@ -45,7 +45,7 @@ from nasforge.progress import ProgressBar
 from nasforge.supernet.training.telemetry import Telemetry
 
 if TYPE_CHECKING:
-    from nasforge.data.base import Batch
+    from nasforge.data import Batch
     from nasforge.supernet.training.trainer import SupernetTrainer
 
 __all__ = [

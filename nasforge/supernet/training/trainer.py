@@ -60,12 +60,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from nasforge.data.base import BaseImageSource
-from nasforge.data.base import Batch
-from nasforge.data.base import CorruptImageTracker
-from nasforge.data.transforms import mix_batch
-from nasforge.data.transforms import normalize
-from nasforge.data.transforms import resize_batch
+from nasforge.data import BaseImageSource
+from nasforge.data import Batch
+from nasforge.data import CorruptImageTracker
+from nasforge.data import mix_batch
+from nasforge.data import normalize
+from nasforge.data import resize_batch
 from nasforge.errors import IncompatibleComponentsError
 from nasforge.errors import InvalidInputError
 from nasforge.supernet.evaluate import validate_min_max
