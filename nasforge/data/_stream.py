@@ -1,6 +1,6 @@
 """The streaming pipeline: ``imagefolder:PATH`` (here) and ``webdataset:PATTERN``
 (:mod:`~nasforge.data._webdataset`) decoded lazily in ``torch.utils.data.DataLoader``
-worker processes; :class:`LoaderConfig` and the shared decode / collate / loader helpers.
+worker processes (batching: :mod:`~nasforge.data.loader`).
 
 No process holds the images: the folder index is two numpy arrays (paths as fixed-width bytes,
 so forked workers never touch python object refcounts and their memory stays shared) and a
@@ -23,104 +23,31 @@ depend on the worker that decodes it.
 
 from __future__ import annotations
 
-import io
 import logging
 from collections.abc import Iterator
-from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader
 from torch.utils.data import Dataset
 from torch.utils.data import Sampler
 
 from nasforge.data.base import BaseImageSource
 from nasforge.data.base import Batch
+from nasforge.data.loader import LoaderConfig
+from nasforge.data.loader import decode
+from nasforge.data.loader import make_loader
 from nasforge.data.transforms import IMAGENET_MEAN
 from nasforge.data.transforms import IMAGENET_STD
-from nasforge.data.transforms import TrainTransform
 from nasforge.data.transforms import ValTransform
 from nasforge.errors import InvalidInputError
 
-__all__ = ["IMAGE_SUFFIXES", "LoaderConfig", "StreamingImageFolder", "index_folder"]
+__all__ = ["IMAGE_SUFFIXES", "StreamingImageFolder", "index_folder"]
 
 logger = logging.getLogger(__name__)
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm"}
-
-
-@dataclass(frozen=True)
-class LoaderConfig:
-    """How the streaming pipeline reads and augments (the recipe's ``loader`` section).
-
-    Attributes:
-        workers: DataLoader worker processes (0 decodes in the training process).
-        prefetch: batches each worker keeps ready.
-        rand_augment: ``[num_ops, magnitude]`` of RandAugment, or ``None`` (mixup / cutmix
-            act on the batch on the compute device: ``train.mixup`` / ``train.cutmix``).
-        scale: RandomResizedCrop area range.
-        hflip: horizontal flip probability.
-        crop_pct: validation centre-crop share (resize the shorter side to size / crop_pct).
-        val_fraction: validation share of a folder without ``train``/``val`` sub-folders.
-        max_bad_share: the run stops when more than this share of images is unreadable.
-        shuffle_buffer: webdataset shuffle buffer (samples).
-    """
-
-    workers: int = 2
-    prefetch: int = 2
-    rand_augment: tuple[int, float] | None = None
-    scale: tuple[float, float] = (0.08, 1.0)
-    hflip: float = 0.5
-    crop_pct: float = 0.875
-    val_fraction: float = 0.2
-    max_bad_share: float = 0.01
-    shuffle_buffer: int = 1000
-
-    def __post_init__(self) -> None:
-        if self.workers < 0 or self.prefetch < 1:
-            raise InvalidInputError(f"loader.workers must be >= 0 and loader.prefetch >= 1, got "
-                                    f"workers={self.workers}, prefetch={self.prefetch}")
-        if not 0.0 < self.crop_pct <= 1.0 or not 0.0 < self.val_fraction < 1.0:
-            raise InvalidInputError(f"loader.crop_pct must be in (0, 1] and loader.val_fraction "
-                                    f"in (0, 1), got {self.crop_pct} and {self.val_fraction}")
-        if not 0.0 <= self.max_bad_share <= 1.0:
-            raise InvalidInputError(f"loader.max_bad_share must be in [0, 1], got "
-                                    f"{self.max_bad_share}")
-
-    def train_transform(self, size: int) -> TrainTransform:
-        ra = None if self.rand_augment is None else (int(self.rand_augment[0]),
-                                                     float(self.rand_augment[1]))
-        return TrainTransform(size, scale=(float(self.scale[0]), float(self.scale[1])),
-                              hflip=self.hflip, rand_augment=ra)
-
-
-# ---- sample decoding ---------------------------------------------------------------------------
-def _decode(raw: bytes | str, transform: Any, rng: np.random.Generator | None) -> np.ndarray | None:
-    from PIL import Image
-
-    try:
-        src = io.BytesIO(raw) if isinstance(raw, bytes) else raw
-        with Image.open(src) as im:
-            out: np.ndarray = transform(im, rng)
-            return out
-    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
-        return None
-
-
-def _collate(samples: Sequence[tuple[np.ndarray | None, int, str]]
-             ) -> tuple[torch.Tensor, torch.Tensor, tuple[str, ...], int]:
-    """Stack the decoded samples: x (b, 3, S, S) uint8, y (b,), dropped paths, samples read."""
-    ok = [(a, y) for a, y, _ in samples if a is not None]
-    bad = tuple(p for a, _, p in samples if a is None)
-    if ok:
-        x = torch.from_numpy(np.stack([a for a, _ in ok])).permute(0, 3, 1, 2).contiguous()
-        y = torch.tensor([y for _, y in ok], dtype=torch.int64)
-    else:
-        x, y = torch.empty(0, 3, 1, 1, dtype=torch.uint8), torch.empty(0, dtype=torch.int64)
-    return x, y, bad, len(samples)
 
 
 # ---- imagefolder -------------------------------------------------------------------------------
@@ -199,7 +126,7 @@ class _FolderDataset(Dataset[tuple[np.ndarray | None, int, str]]):
         i, epoch = key
         path = self.paths[i].decode()
         rng = np.random.default_rng((self.seed, epoch, i)) if self.augment else None
-        return _decode(path, self.transform, rng), int(self.labels[i]), path
+        return decode(path, self.transform, rng), int(self.labels[i]), path
 
 
 class _EpochBatches(Sampler[list[tuple[int, int]]]):
@@ -227,15 +154,6 @@ class _EpochBatches(Sampler[list[tuple[int, int]]]):
                 chunk = perm[b * self.batch_size:(b + 1) * self.batch_size]
                 yield [(i, epoch) for i in chunk[self.rank::self.world_size]]
             epoch, first = epoch + 1, 0
-
-
-def _loader(dataset: Any, *, workers: int, prefetch: int, **kwargs: Any) -> DataLoader[Any]:
-    """A DataLoader that leaves the global torch RNG alone (its own generator seeds the workers;
-    the transforms draw from per-sample generators), so resuming never shifts dropout's RNG."""
-    extra: dict[str, Any] = {"prefetch_factor": prefetch} if workers > 0 else {}
-    return DataLoader(dataset, num_workers=workers, collate_fn=kwargs.pop("collate_fn", _collate),
-                      pin_memory=torch.cuda.is_available(), generator=torch.Generator(),
-                      **extra, **kwargs)
 
 
 class StreamingImageFolder(BaseImageSource):
@@ -290,7 +208,7 @@ class StreamingImageFolder(BaseImageSource):
         if index >= per_epoch:
             epoch, index = epoch + index // per_epoch, index % per_epoch
             sampler.start = (epoch, index)
-        dl = _loader(ds, batch_sampler=sampler, workers=self.loader.workers,
+        dl = make_loader(ds, batch_sampler=sampler, workers=self.loader.workers,
                      prefetch=self.loader.prefetch, persistent_workers=False)
         for x, y, bad, seen in dl:
             index += 1
@@ -304,7 +222,7 @@ class StreamingImageFolder(BaseImageSource):
         n = self.num_val
         order = [[(i, 0) for i in range(j, min(j + batch_size, n))]
                  for j in range(0, n, batch_size)]
-        dl = _loader(ds, batch_sampler=order, workers=min(self.loader.workers, len(order)),
+        dl = make_loader(ds, batch_sampler=order, workers=min(self.loader.workers, len(order)),
                      prefetch=self.loader.prefetch)
         for x, y, bad, _ in dl:
             for p in bad:

@@ -15,12 +15,12 @@ import numpy as np
 import torch
 from torch.utils.data import IterableDataset
 
-from nasforge.data._stream import LoaderConfig
-from nasforge.data._stream import _collate
-from nasforge.data._stream import _decode
-from nasforge.data._stream import _loader
 from nasforge.data.base import BaseImageSource
 from nasforge.data.base import Batch
+from nasforge.data.loader import LoaderConfig
+from nasforge.data.loader import collate
+from nasforge.data.loader import decode
+from nasforge.data.loader import make_loader
 from nasforge.data.transforms import IMAGENET_MEAN
 from nasforge.data.transforms import IMAGENET_STD
 from nasforge.data.transforms import ValTransform
@@ -127,14 +127,14 @@ class _ShardStream(IterableDataset[tuple[torch.Tensor, torch.Tensor, tuple[str, 
             img = next((parts[k] for k in _WDS_IMAGE_KEYS if k in parts), None)
             label = _label(parts)
             rng = np.random.default_rng((self.seed, self.epoch, uid)) if self.augment else None
-            arr = (_decode(img, self.transform, rng) if img is not None and label is not None
+            arr = (decode(img, self.transform, rng) if img is not None and label is not None
                    else None)
             batch.append((arr, label if label is not None else -1, key))
             if len(batch) == self.batch_size:
-                yield _collate(batch)
+                yield collate(batch)
                 batch = []
         if batch and not self.shuffle:
-            yield _collate(batch)
+            yield collate(batch)
 
 
 class StreamingWebDataset(BaseImageSource):
@@ -202,8 +202,8 @@ class StreamingWebDataset(BaseImageSource):
         while True:
             ds = _ShardStream(self.train_shards, per_rank, transform, seed, epoch, index, rank,
                               world_size, self.loader.shuffle_buffer, augment, workers)
-            dl = _loader(ds, batch_size=None, workers=min(workers, len(self.train_shards)),
-                         prefetch=self.loader.prefetch, collate_fn=None)
+            dl = make_loader(ds, batch_size=None, workers=min(workers, len(self.train_shards)),
+                             prefetch=self.loader.prefetch, collate_fn=None)
             got = False
             for x, y, bad, seen in dl:
                 got = True
@@ -217,7 +217,8 @@ class StreamingWebDataset(BaseImageSource):
     def val_batches(self, batch_size: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         ds = _ShardStream(self.val_shards, batch_size, ValTransform(self.input_size,
                           self.loader.crop_pct), 0, 0, 0, 0, 1, 1, False, 1, shuffle=False)
-        for x, y, bad, _ in _loader(ds, batch_size=None, workers=0, prefetch=1, collate_fn=None):
+        for x, y, bad, _ in make_loader(ds, batch_size=None, workers=0, prefetch=1,
+                                        collate_fn=None):
             for p in bad:
                 logger.warning("validation: skipped an unreadable sample: %s", p)
             if len(y):

@@ -36,7 +36,7 @@ from nasforge.strategies.objectives import ArchMemo
 if TYPE_CHECKING:
     import torch
 
-    from nasforge.data.base import BaseImageSource
+    from nasforge.data import BaseImageSource
     from nasforge.search_spaces.arch import Arch
     from nasforge.search_spaces.base import SearchSpace
 
@@ -67,8 +67,8 @@ def train_standalone(model: torch.nn.Module, data: BaseImageSource, size: int, *
     import torch
     import torch.nn.functional as F
 
-    from nasforge.data.transforms import normalize
-    from nasforge.data.transforms import resize_batch
+    from nasforge.data import normalize
+    from nasforge.data import resize_batch
 
     dev = torch.device(device)
     model.to(dev).train()

@@ -39,13 +39,7 @@ __all__ = [
     # ---- end supernet core ----
 ]
 
-# ---- supernet training: samplers, losses, data, trainer, checkpoints (owner: training) -------
-from nasforge.data import DATASETS
-from nasforge.data import BaseImageSource
-from nasforge.data import ImageData
-from nasforge.data import LoaderConfig
-from nasforge.data import load_data
-from nasforge.data import open_data
+# ---- supernet training: samplers, losses, trainer, checkpoints (owner: training) -------------
 from nasforge.supernet.checkpoint import RunConfig
 from nasforge.supernet.checkpoint import load_supernet
 from nasforge.supernet.checkpoint import read_checkpoint
@@ -66,13 +60,9 @@ from nasforge.supernet.training.trainer import SupernetTrainer
 from nasforge.supernet.training.trainer import TrainConfig
 
 __all__ += [
-    "DATASETS",
     "DEFAULT_RECIPE",
     "SAMPLERS",
-    "BaseImageSource",
     "BaseSampler",
-    "ImageData",
-    "LoaderConfig",
     "Recipe",
     "RunConfig",
     "SliceGrads",
@@ -83,10 +73,8 @@ __all__ += [
     "TrainConfig",
     "create_sampler",
     "evaluate_subnet",
-    "load_data",
     "load_recipe",
     "load_supernet",
-    "open_data",
     "read_checkpoint",
     "train_quick_supernet",
     "train_supernet",

@@ -25,9 +25,9 @@ from typing import Any
 
 import torch
 
-from nasforge.data.base import BaseImageSource
-from nasforge.data.transforms import normalize
-from nasforge.data.transforms import resize_batch
+from nasforge.data import BaseImageSource
+from nasforge.data import normalize
+from nasforge.data import resize_batch
 from nasforge.errors import InvalidInputError
 from nasforge.supernet.bn import recalibrate_bn
 
@@ -42,6 +42,7 @@ __all__ = [
     "evaluate_subnets",
     "recalibrate_at_resolution",
     "shard_positions",
+    "validate_min_max",
 ]
 
 logger = logging.getLogger(__name__)
@@ -310,6 +311,36 @@ def evaluate_subnet(supernet: Supernet, arch: Arch, data: BaseImageSource, *,
         n += len(y)
     return SubnetAccuracy(arch.arch_id, correct / max(n, 1), supernet.space.flops(arch) / 1e6,
                           size, n, resolution, sum(len(x) for x in recal))
+
+
+def validate_min_max(supernet: Supernet, data: BaseImageSource, *, batch_size: int, seed: int,
+                     device: torch.device) -> dict[str, float]:
+    """Top-1 of the max and the min subnet (2 recalibration batches each), by role, leaving the
+    supernet's BN statistics, the torch CPU RNG and training mode as they were (the training
+    loop's validation, :class:`~nasforge.supernet.training.callbacks.Validation`).
+
+    Args:
+        supernet: the supernet being trained.
+        data: the training run's data source.
+        batch_size: batch size of recalibration and evaluation.
+        seed: which training batches recalibrate.
+        device: compute device.
+    """
+    space = supernet.space
+    saved = {k: v.clone() for k, v in supernet.state_dict().items()
+             if "running" in k or "num_batches" in k}
+    rng_state = torch.get_rng_state()
+    out = {}
+    try:
+        for role, arch in (("max", space.max_arch()), ("min", space.min_arch())):
+            acc = evaluate_subnet(supernet, arch, data, recal_batches=2, batch_size=batch_size,
+                                  seed=seed, device=device)
+            out[role] = acc.top1
+    finally:
+        supernet.load_state_dict(saved, strict=False)
+        torch.set_rng_state(rng_state)
+        supernet.train()
+    return out
 
 
 def shard_positions(sizes: Sequence[int], rank: int, world_size: int) -> list[int]:

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from nasforge.data import load_data
-from nasforge.data.transforms import resize_batch
+from nasforge.data import resize_batch
 from nasforge.errors import InvalidInputError
 from nasforge.search_spaces import get_space
 from nasforge.supernet import build_supernet

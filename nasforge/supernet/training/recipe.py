@@ -38,8 +38,8 @@ from typing import Any
 
 import yaml
 
-from nasforge.data._stream import LoaderConfig
-from nasforge.data.transforms import MixSpec
+from nasforge.data import LoaderConfig
+from nasforge.data import MixSpec
 from nasforge.errors import InvalidInputError
 from nasforge.supernet.training.losses import DISTILL_LOSSES
 

@@ -18,13 +18,11 @@ One step (identical on every data-parallel rank):
    there is no teacher) learns from label-smoothed CE; the others distil from the max subnet's
    detached logits (or an external teacher's) with a loss from
    :data:`~nasforge.supernet.training.losses.DISTILL_LOSSES`. Each subnet's plain CE
-   (rank-averaged) is fed
-   back to the sampler.
+   (rank-averaged) is fed back to the sampler.
 3. Gradients are averaged over ranks (in buckets, :mod:`~nasforge.supernet.training.distributed`;
    BatchNorm running statistics stay per rank), unscaled and checked when ``precision`` is
    ``fp16`` (a non-finite step is skipped, :mod:`~nasforge.supernet.training.precision`), clipped,
-   and
-   one optimizer step and one scheduler step run; EMA (optional) folds the new weights in.
+   and one optimizer step and one scheduler step run; EMA (optional) folds the new weights in.
    Forward passes run under the ``precision``'s autocast; losses are computed in float32.
    With ``micro_batches`` = k each rank's batch is split into k strided parts whose gradients
    accumulate. The trainer enables the supernet's slice-gradient
@@ -32,27 +30,22 @@ One step (identical on every data-parallel rank):
    optimizer step touch only those (:mod:`~nasforge.supernet.training.sliced_optim`); elsewhere the
    weights and their moments stay as they are.
 
-Every ``checkpoint_every`` steps (or ``checkpoint_minutes`` minutes, or
-``checkpoint_every_epochs`` epochs) and at the end, rank 0
-writes ``out_dir/last.ckpt`` atomically (:mod:`~nasforge.supernet.checkpoint`), keeps the last
-``keep_last`` numbered copies ``step-NNNNNNN.ckpt``, and appends per-subnet losses (step, level,
-role, FLOPs, resolution, loss) to ``out_dir/train_log.csv``; with ``tensorboard`` installed, the
-same scalars (and images/s, data-wait share, lr, min/max validation top-1) go to TensorBoard
-event files in ``out_dir/tb``. :meth:`SupernetTrainer.resume` restores everything (weights,
-optimizer, scheduler, sampler, data position, python/numpy/torch CPU and CUDA RNGs), so a killed
-run continues bitwise identically to an uninterrupted one on CPU.
-
-Progress goes through :class:`nasforge.progress.ProgressBar` (images/s, data-wait share,
-per-subnet losses, lr, ETA).
+The loop (Lightning's fit loop, not its size): :meth:`SupernetTrainer.fit` seeds the run and
+turns ``_advance`` (fetch a batch, :meth:`train_step`, the step hooks) until ``config.steps``;
+:meth:`train_step` is ``_prepare`` (normalise, mix, micro-batches, teacher targets),
+``_forward_backward``, ``_feedback`` (sampler feedback, log records) and ``_optimizer_step``.
+The rest are callbacks (:mod:`~nasforge.supernet.training.callbacks`: throughput, progress bar,
+validation, TensorBoard, CSV log, checkpoint cadence by steps, minutes and epochs); what a
+checkpoint holds, and resuming in named restore steps, is
+:mod:`~nasforge.supernet.training.connector`: a killed run continues bitwise identically to an
+uninterrupted one on CPU.
 """
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 import logging
 import math
-import os
 import time
 import warnings
 from collections.abc import Iterator
@@ -67,16 +60,17 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from nasforge.data.base import BaseImageSource
-from nasforge.data.base import Batch
-from nasforge.data.base import CorruptImageTracker
-from nasforge.data.transforms import mix_batch
-from nasforge.data.transforms import normalize
-from nasforge.data.transforms import resize_batch
+from nasforge.data import BaseImageSource
+from nasforge.data import Batch
+from nasforge.data import CorruptImageTracker
+from nasforge.data import mix_batch
+from nasforge.data import normalize
+from nasforge.data import resize_batch
 from nasforge.errors import IncompatibleComponentsError
 from nasforge.errors import InvalidInputError
-from nasforge.progress import ProgressBar
-from nasforge.supernet import checkpoint as ckpt_io
+from nasforge.supernet.evaluate import validate_min_max
+from nasforge.supernet.training import callbacks as cbs
+from nasforge.supernet.training import connector
 from nasforge.supernet.training.distributed import all_reduce_gradients
 from nasforge.supernet.training.distributed import all_reduce_means
 from nasforge.supernet.training.distributed import broadcast_state
@@ -92,18 +86,15 @@ from nasforge.supernet.training.precision import check_precision
 from nasforge.supernet.training.recipe import TrainConfig
 from nasforge.supernet.training.sliced_optim import clip_grad_norm_
 from nasforge.supernet.training.sliced_optim import gradients
-from nasforge.supernet.training.telemetry import Telemetry
 
 if TYPE_CHECKING:
     from nasforge.supernet.base import Supernet
     from nasforge.supernet.training.samplers.base import BaseSampler
+    from nasforge.supernet.training.samplers.base import SampledArch
 
-__all__ = ["CHECKPOINT_NAME", "LOG_NAME", "SupernetTrainer", "TrainConfig", "TrainResult"]
+__all__ = ["CHECKPOINT_NAME", "SupernetTrainer", "TrainConfig", "TrainResult"]
 
 CHECKPOINT_NAME = "last.ckpt"
-LOG_NAME = "train_log.csv"
-_LOG_FIELDS = ("step", "level", "level_mflops", "role", "arch_id", "mflops", "resolution",
-               "loss", "ce", "lr")
 
 logger = logging.getLogger(__name__)
 
@@ -148,6 +139,8 @@ class SupernetTrainer:
         progress: show a progress bar (rank 0 only; see :class:`nasforge.progress.ProgressBar`).
         run_info: extra JSON recorded in the checkpoint config (data spec, sampler options, ...).
         teacher: an external teacher model; every subnet then distils from it.
+        callbacks: more :class:`~nasforge.supernet.training.callbacks.Callback` s, run after the
+            built-in ones (:attr:`callbacks` lists them all, in order).
     """
 
     def __init__(
@@ -162,28 +155,9 @@ class SupernetTrainer:
         progress: bool = False,
         run_info: dict[str, Any] | None = None,
         teacher: nn.Module | None = None,
+        callbacks: list[cbs.Callback] | None = None,
     ) -> None:
-        if supernet.space.name != sampler.space.name:
-            raise IncompatibleComponentsError(
-                f"sampler of space {sampler.space.name!r} given to a supernet of space "
-                f"{supernet.space.name!r}"
-            )
-        if data.num_classes != supernet.num_classes:
-            raise IncompatibleComponentsError(
-                f"data {data.name!r} has {data.num_classes} classes, the supernet "
-                f"{supernet.num_classes}; build the supernet with num_classes="
-                f"{data.num_classes}"
-            )
-        if data.input_size != config.input_size:
-            raise IncompatibleComponentsError(
-                f"data was loaded at {data.input_size} px but the config trains at "
-                f"{config.input_size} px"
-            )
-        if data.resolution_scale != config.resolution_scale:
-            raise IncompatibleComponentsError(
-                f"data was opened with resolution_scale={data.resolution_scale} but the config "
-                f"trains with {config.resolution_scale}; open it with the config's scale"
-            )
+        _check_components(supernet, sampler, data, config)
         self.device = torch.device(device)
         check_precision(config.precision, self.device)
         self.model = supernet.to(self.device)
@@ -222,122 +196,55 @@ class SupernetTrainer:
         self.position: tuple[int, int] = (0, 0)
         self.tracker = CorruptImageTracker(data.max_bad_share, data.num_train)
         self.validation: dict[str, float] = {}
-        self._seeded = False
+        #: whether the global RNGs are set for this run (seeded by :meth:`fit`, or restored)
+        self.seeded = False
         self._batches: Iterator[Batch] | None = None
+        self.throughput = cbs.Throughput()
+        self.callbacks: list[cbs.Callback] = [*self._default_callbacks(), *(callbacks or [])]
 
-    # ---- paths and config --------------------------------------------------------------------
+    def _default_callbacks(self) -> list[cbs.Callback]:
+        """Throughput, progress bar, validation, TensorBoard, CSV log, checkpoint cadence."""
+        cfg = self.config
+        validation = cbs.Validation(cfg.val_every_epochs)
+        return [self.throughput, cbs.ProgressBarCallback(self.throughput, self.progress),
+                validation, cbs.TensorBoard(self.throughput, validation), cbs.CSVLog(),
+                cbs.ModelCheckpoint(cfg.checkpoint_every, cfg.checkpoint_minutes,
+                                    cfg.checkpoint_every_epochs)]
+
     @property
     def checkpoint_path(self) -> Path | None:
         return self.out_dir / CHECKPOINT_NAME if self.out_dir is not None else None
 
     @property
     def log_path(self) -> Path | None:
-        return self.out_dir / LOG_NAME if self.out_dir is not None else None
+        return self.out_dir / cbs.LOG_NAME if self.out_dir is not None else None
 
     def checkpoint_config(self) -> dict[str, Any]:
         """The ``config`` block written into checkpoints (read back as
         :class:`~nasforge.supernet.checkpoint.RunConfig`)."""
-        from nasforge import __version__
+        return connector.checkpoint_config(self)
 
-        return {
-            **self.model.config(),
-            "input_size": self.config.input_size,
-            "resolution_scale": self.config.resolution_scale,
-            "data": self.data.name,
-            "sampler": self.sampler.name,
-            "train": self.config.to_dict(),
-            "nasforge_version": __version__,
-            **self.run_info,
-        }
-
-    # ---- resume ------------------------------------------------------------------------------
     def resume(self, path: Path | None = None) -> int:
         """Restore a checkpoint (default ``out_dir/last.ckpt``); returns the step it was at.
+
+        The named restore steps are in :mod:`~nasforge.supernet.training.connector`.
 
         Raises:
             InvalidInputError: the checkpoint is missing, corrupted or incomplete.
             IncompatibleComponentsError: it belongs to another space, class count, input size,
                 resolution scale or sampler.
         """
-        target = Path(path) if path is not None else self.checkpoint_path
-        if target is None:
-            raise InvalidInputError("resume needs a checkpoint path or an out_dir")
-        ck = ckpt_io.read_checkpoint(target, expect_space=self.model.space.name)
-        cfg = ck.config
-        for key, mine in (("num_classes", self.model.num_classes),
-                          ("input_size", self.config.input_size),
-                          ("resolution_scale", self.config.resolution_scale),
-                          ("sampler", self.sampler.name)):
-            if cfg.get(key) != mine:
-                raise IncompatibleComponentsError(
-                    f"checkpoint {ck.path} was trained with {key} = {cfg.get(key)!r}, this run "
-                    f"uses {mine!r}; resume with the same settings or start a new --out"
-                )
-        for key in ("optimizer", "scheduler", "sampler", "rng"):
-            if key not in ck.state:
-                raise InvalidInputError(f"checkpoint {ck.path} lacks {key!r}; it cannot resume "
-                                        "training (it may be an export-only checkpoint)")
-        try:
-            ckpt_io.load_model_state(self.model, ck, "model")
-            self.optimizer.load_state_dict(ckpt_io.optimizer_state(ck))
-            self.scheduler.load_state_dict(ck.state["scheduler"])
-            if self.ema is not None:
-                ema = ck.group("ema")
-                self.ema.load_state_dict(ema if ema else self.model.state_dict())
-            self.sampler.load_state_dict(ck.state["sampler"])
-            ckpt_io.restore_global_rngs(ck.state["rng"], ck.tensors.get("rng.torch"),
-                                        ck.group("rng.cuda"))
-            scaler = ck.state.get("extra", {}).get("loss_scaler")
-            if scaler:
-                self.scaler.load_state_dict(scaler)
-            pos = ck.state.get("extra", {}).get("data_position")
-            self.position = (int(pos[0]), int(pos[1])) if pos else (0, ck.step)
-        except (KeyError, ValueError, TypeError, RuntimeError, IndexError) as e:
-            if isinstance(e, IncompatibleComponentsError | InvalidInputError):
-                raise
-            raise InvalidInputError(f"checkpoint {ck.path} is corrupted: {e!r}") from None
-        self.step = ck.step
-        self._seeded = True
-        self._batches = None
-        self._truncate_log(self.step)
-        return self.step
+        return connector.resume(self, path)
 
-    def _truncate_log(self, step: int) -> None:
-        """Keep the log rows of steps before ``step`` (the checkpoint's): the resumed run
-        writes the later ones again. Rows cut short by a kill are dropped too; the rewrite is
-        atomic."""
-        log = self.log_path
-        if log is None or self.rank != 0 or not log.exists():
-            return
-        with log.open(newline="") as f:
-            rows = [r for r in csv.DictReader(f) if _complete(r) and int(r["step"]) < step]
-        tmp = log.with_name(log.name + ".tmp")
-        with tmp.open("w", newline="") as f:
-            w = csv.DictWriter(f, fieldnames=_LOG_FIELDS, extrasaction="ignore")
-            w.writeheader()
-            w.writerows(rows)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, log)
-
-    # ---- training ----------------------------------------------------------------------------
     def save(self) -> Path | None:
-        """Write ``out_dir/last.ckpt`` (rank 0) and the numbered copies; returns its path."""
-        path = self.checkpoint_path
-        if path is None or self.rank != 0:
-            return path
-        ckpt_io.write_checkpoint(
-            path, model=self.model, config=self.checkpoint_config(), step=self.step,
-            optimizer=self.optimizer, scheduler=self.scheduler,
-            sampler_state=self.sampler.state_dict(),
-            ema_state=self.ema.state_dict() if self.ema is not None else None,
-            extra={"data_position": list(self.position),
-                   "skipped_images": self.tracker.summary(),
-                   "loss_scaler": self.scaler.state_dict()},
-        )
-        if self.config.keep_last > 0:
-            ckpt_io.keep_numbered(path, self.step, self.config.keep_last)
-        return path
+        """Write ``out_dir/last.ckpt`` (rank 0) and the numbered copies; returns its path.
+
+        Every callback's :meth:`~nasforge.supernet.training.callbacks.Callback.on_save_checkpoint`
+        runs first (the CSV log writes its pending rows there).
+        """
+        for cb in self.callbacks:
+            cb.on_save_checkpoint(self)
+        return connector.save(self)
 
     def _next_batch(self) -> Batch:
         if self._batches is None:
@@ -361,11 +268,24 @@ class SupernetTrainer:
 
     def train_step(self, batch: Batch | None = None) -> list[dict[str, Any]]:
         """Run one step (on ``batch``, default the next one); returns one record per subnet."""
-        cfg = self.config
         if batch is None:
             batch = self._next_batch()
-        self.sampler.set_progress(self.step, cfg.steps)
+        self.sampler.set_progress(self.step, self.config.steps)
         plan = self.sampler.sample()
+        chunks, lam = self._prepare(batch)
+        lr = float(self.optimizer.param_groups[0]["lr"])
+        stats, sizes = self._forward_backward(plan, chunks, lam)
+        # one collective and one device-to-host sync for every subnet's losses
+        means = all_reduce_means(torch.stack(stats)).tolist() if stats else []
+        records = self._feedback(plan, sizes, means, lr)
+        self._optimizer_step()
+        self.step += 1
+        return records
+
+    def _prepare(self, batch: Batch) -> tuple[list[_Chunk], float]:
+        """Normalise and mix the batch on the device, zero the gradients, and cut the batch
+        into ``micro_batches`` strided chunks (with the teacher's targets, when there is one)."""
+        cfg = self.config
         x = normalize(batch.x, self.device, self.data.mean or (), self.data.std or ())
         y = batch.y.to(self.device, non_blocking=True)
         mix_rng = np.random.default_rng((cfg.seed, 7, self.step))
@@ -373,46 +293,59 @@ class SupernetTrainer:
         self.model.train()
         self.optimizer.zero_grad(set_to_none=True)  # also drops the slice gradients
         k = min(cfg.micro_batches, len(y_a))
-        chunks = [(x[j::k], y_a[j::k], y_b[j::k]) for j in range(k)]
-        targets: list[torch.Tensor | None] = [None] * k
+        chunks = [_Chunk(x[j::k], y_a[j::k], y_b[j::k]) for j in range(k)]
         if self.teacher is not None:
             with torch.no_grad(), autocast(cfg.precision, self.device):
-                targets = [self.teacher(xc).float() for xc, _, _ in chunks]
-        lr = float(self.optimizer.param_groups[0]["lr"])
-        stats: list[torch.Tensor] = []  # per subnet: [loss, ce] summed over micro-batches
+                for c in chunks:
+                    c.target = self.teacher(c.x).float()
+        return chunks, lam
+
+    def _forward_backward(self, plan: list[SampledArch], chunks: list[_Chunk], lam: float
+                          ) -> tuple[list[torch.Tensor], list[int]]:
+        """Forward and backward of every subnet on every chunk, each at its own resolution;
+        returns per subnet ``[loss, ce]`` (summed over chunks) and the size it ran at."""
+        cfg = self.config
+        k = len(chunks)
+        stats: list[torch.Tensor] = []
         sizes = []
         for item in plan:
             self.model.set_active(item.arch)
             size = self.data.eval_size(getattr(item.arch, "resolution", None))
             sizes.append(size)
             acc = torch.zeros(2, device=self.device)
-            for j, (xc, ya, yb) in enumerate(chunks):
+            for c in chunks:
                 with autocast(cfg.precision, self.device):
-                    logits = self.model(resize_batch(xc, size).contiguous(
+                    logits = self.model(resize_batch(c.x, size).contiguous(
                         memory_format=self._layout))
                 logits = logits.float()
-                target = targets[j]
-                if self._distill is None or target is None:
-                    loss = label_smoothed_ce(logits, ya, cfg.label_smoothing)
+                if self._distill is None or c.target is None:
+                    loss = label_smoothed_ce(logits, c.y_a, cfg.label_smoothing)
                     if lam < 1.0:
                         loss = lam * loss + (1.0 - lam) * label_smoothed_ce(
-                            logits, yb, cfg.label_smoothing)
+                            logits, c.y_b, cfg.label_smoothing)
                     if item.role == "max" and self._distill is not None:
-                        targets[j] = logits.detach()
+                        c.target = logits.detach()
                 else:
-                    loss = self._distill(logits, target)
+                    loss = self._distill(logits, c.target)
                 self.scaler.scale(loss / k).backward()
-                acc += torch.stack([loss.detach(), F.cross_entropy(logits.detach(), ya)]) / k
+                acc += torch.stack([loss.detach(), F.cross_entropy(logits.detach(), c.y_a)]) / k
             stats.append(acc)
-        # one collective and one device-to-host sync for every subnet's losses
-        means = all_reduce_means(torch.stack(stats)).tolist() if stats else []
+        return stats, sizes
+
+    def _feedback(self, plan: list[SampledArch], sizes: list[int],
+                  means: list[list[float]], lr: float) -> list[dict[str, Any]]:
+        """Feed each subnet's rank-averaged CE back to the sampler; the step's log records.
+
+        Raises:
+            FloatingPointError: a non-finite loss.
+        """
         records = []
         levels = getattr(self.sampler, "levels", None)
         for item, size, (loss_value, ce_value) in zip(plan, sizes, means, strict=True):
             if not math.isfinite(ce_value):
                 raise FloatingPointError(
                     f"non-finite loss at step {self.step} for subnet {item.arch.arch_id}; lower "
-                    f"the learning rate (lr={cfg.lr}) or enable gradient clipping"
+                    f"the learning rate (lr={self.config.lr}) or enable gradient clipping"
                 )
             self.sampler.feedback(item.arch, ce_value)
             level = item.level
@@ -425,6 +358,12 @@ class SupernetTrainer:
                 "loss": round(loss_value, 6), "ce": round(ce_value, 6),
                 "lr": lr,
             })
+        return records
+
+    def _optimizer_step(self) -> None:
+        """Average gradients over ranks, unscale (fp16), clip, step the optimizer, the
+        scheduler and the EMA; a non-finite fp16 step is skipped."""
+        cfg = self.config
         params = list(self.model.parameters())
         grads = [g for _, _, g in gradients(params, self.slice_grads)]
         self.allreduce_calls += all_reduce_gradients(grads)
@@ -446,33 +385,18 @@ class SupernetTrainer:
             self.scheduler.step()
         if self.ema is not None and finite:
             self.ema.update(self.model)
-        self.step += 1
-        return records
 
     def validate(self) -> dict[str, float]:
         """Top-1 of the min and max subnets (BN recalibrated), by role; BN statistics restored."""
-        from nasforge.supernet.evaluate import evaluate_subnet
-
-        space = self.model.space
-        saved = {k: v.clone() for k, v in self.model.state_dict().items()
-                 if "running" in k or "num_batches" in k}
-        rng_state = torch.get_rng_state()
-        out = {}
-        try:
-            for role, arch in (("max", space.max_arch()), ("min", space.min_arch())):
-                acc = evaluate_subnet(self.model, arch, self.data, recal_batches=2,
-                                      batch_size=min(128, self.config.batch_size * 2),
-                                      seed=self.config.seed, device=self.device)
-                out[role] = acc.top1
-        finally:
-            self.model.load_state_dict(saved, strict=False)
-            torch.set_rng_state(rng_state)
-            self.model.train()
+        out = validate_min_max(self.model, self.data,
+                               batch_size=min(128, self.config.batch_size * 2),
+                               seed=self.config.seed, device=self.device)
         self.validation = out
         return out
 
     def fit(self, stop_at: int | None = None) -> TrainResult:
-        """Train until ``config.steps``.
+        """Train until ``config.steps``: loop over :meth:`train_step`, calling the callbacks'
+        hooks (:mod:`~nasforge.supernet.training.callbacks`).
 
         Args:
             stop_at: stop early after this step without a final checkpoint, as a killed run
@@ -481,109 +405,92 @@ class SupernetTrainer:
         Returns:
             A :class:`TrainResult`.
         """
-        cfg = self.config
-        if not self._seeded:
-            torch.manual_seed(cfg.seed)  # dropout; restored from checkpoints on resume
-            self._seeded = True
-        end = min(cfg.steps, stop_at) if stop_at is not None else cfg.steps
+        if not self.seeded:
+            torch.manual_seed(self.config.seed)  # dropout; restored from checkpoints on resume
+            self.seeded = True
+        end = min(self.config.steps, stop_at) if stop_at is not None else self.config.steps
         start_time = time.perf_counter()
         recent: list[dict[str, Any]] = []
-        pending: list[dict[str, Any]] = []
-        log = self.log_path if self.rank == 0 else None
-        if log is not None:
-            log.parent.mkdir(parents=True, exist_ok=True)
-            if not log.exists() or self.step == 0:
-                # a run from step 0 starts its log afresh (rows of a run killed before its
-                # first checkpoint would otherwise stay and repeat)
-                with log.open("w", newline="") as f:
-                    csv.DictWriter(f, fieldnames=_LOG_FIELDS).writeheader()
-        tele = Telemetry(self.out_dir / "tb" if self.out_dir is not None and self.rank == 0
-                         else None)
-        images, wait_s, busy_s = 0, 0.0, 0.0
-        last_save = time.monotonic()
-        desc = f"train {self.model.space.name}"
+        for cb in self.callbacks:
+            cb.on_fit_start(self)
         try:
-            with ProgressBar(desc, total=cfg.steps, completed=self.step,
-                             enabled=self.progress and self.rank == 0) as bar:
-                while self.step < end:
-                    t0 = time.perf_counter()
-                    epoch_before = self.position[0]
-                    batch = self._next_batch()
-                    t1 = time.perf_counter()
-                    records = self.train_step(batch)
-                    t2 = time.perf_counter()
-                    wait_s, busy_s, images = wait_s + t1 - t0, busy_s + t2 - t0, images + len(
-                        batch.y)
-                    pending += records
-                    recent = (recent + records)[-20 * max(len(records), 1):]
-                    rate = images / max(busy_s, 1e-9)
-                    share = wait_s / max(busy_s, 1e-9)
-                    bar.update(self.step, **_fields(records, rate, share))
-                    tele.step(self.step, records, rate, share)
-                    epoch_done = (self.position[0] > epoch_before and self.position[1] == 0)
-                    ep = self.position[0]
-                    if epoch_done and cfg.val_every_epochs and ep % cfg.val_every_epochs == 0:
-                        val = self.validate()
-                        tele.scalars(self.step, {f"val/top1_{k}": v for k, v in val.items()})
-                        logger.info("epoch %d: validation top-1 %s", ep, ", ".join(
-                            f"{k} {v:.4f}" for k, v in val.items()))
-                    due_time = (cfg.checkpoint_minutes is not None and time.monotonic()
-                                - last_save >= 60.0 * cfg.checkpoint_minutes)
-                    if ((cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0)
-                            or self.step == cfg.steps
-                            or due_time or (epoch_done and cfg.checkpoint_every_epochs
-                                            and ep % cfg.checkpoint_every_epochs == 0)):
-                        self._flush(log, pending)
-                        pending = []
-                        self.save()
-                        last_save = time.monotonic()
+            while self.step < end:
+                records = self._advance()
+                recent = (recent + records)[-20 * max(len(records), 1):]
         finally:
+            for cb in self.callbacks:
+                cb.teardown(self)
             self.close()
-            tele.close()
-        if pending:
-            self._flush(log, pending)
+        for cb in self.callbacks:
+            cb.on_fit_end(self)
+        return self._result(time.perf_counter() - start_time, recent)
+
+    def _advance(self) -> list[dict[str, Any]]:
+        """One turn of the loop: fetch a batch, :meth:`train_step`, the step hooks."""
+        for cb in self.callbacks:
+            cb.on_train_batch_start(self)
+        epoch_before = self.position[0]
+        batch = self._next_batch()
+        for cb in self.callbacks:
+            cb.on_train_step_start(self, batch)
+        records = self.train_step(batch)
+        ep = self.position[0]
+        out = cbs.StepOutput(records, len(batch.y),
+                         ep if ep > epoch_before and self.position[1] == 0 else None)
+        for cb in self.callbacks:
+            cb.on_train_step_end(self, out)
+        return records
+
+    def _result(self, seconds: float, recent: list[dict[str, Any]]) -> TrainResult:
         if self.tracker.count:
             logger.warning("skipped %d unreadable image(s) of %d read, e.g. %s",
                            self.tracker.count, self.tracker.seen, ", ".join(self.tracker.bad))
         losses: dict[str, list[float]] = {}
         for r in recent:
             losses.setdefault(r["role"], []).append(r["ce"])
-        return TrainResult(self.step, time.perf_counter() - start_time, self.checkpoint_path,
-                           log, {k: float(np.mean(v)) for k, v in losses.items()},
-                           images / max(busy_s, 1e-9), wait_s / max(busy_s, 1e-9),
+        return TrainResult(self.step, seconds, self.checkpoint_path,
+                           self.log_path if self.rank == 0 else None,
+                           {k: float(np.mean(v)) for k, v in losses.items()},
+                           self.throughput.images_per_s, self.throughput.data_wait,
                            self.tracker.summary(), dict(self.validation))
 
-    @staticmethod
-    def _flush(log: Path | None, rows: list[dict[str, Any]]) -> None:
-        if log is None or not rows:
-            return
-        with log.open("a", newline="") as f:
-            csv.DictWriter(f, fieldnames=_LOG_FIELDS).writerows(rows)
-            f.flush()
-            os.fsync(f.fileno())
+
+def _check_components(supernet: Supernet, sampler: BaseSampler, data: BaseImageSource,
+                      config: TrainConfig) -> None:
+    """Refuse a sampler, data source or config that does not fit the supernet.
+
+    Raises:
+        IncompatibleComponentsError: another space, class count, input size or resolution
+            scale.
+    """
+    if supernet.space.name != sampler.space.name:
+        raise IncompatibleComponentsError(
+            f"sampler of space {sampler.space.name!r} given to a supernet of space "
+            f"{supernet.space.name!r}"
+        )
+    if data.num_classes != supernet.num_classes:
+        raise IncompatibleComponentsError(
+            f"data {data.name!r} has {data.num_classes} classes, the supernet "
+            f"{supernet.num_classes}; build the supernet with num_classes="
+            f"{data.num_classes}"
+        )
+    if data.input_size != config.input_size:
+        raise IncompatibleComponentsError(
+            f"data was loaded at {data.input_size} px but the config trains at "
+            f"{config.input_size} px"
+        )
+    if data.resolution_scale != config.resolution_scale:
+        raise IncompatibleComponentsError(
+            f"data was opened with resolution_scale={data.resolution_scale} but the config "
+            f"trains with {config.resolution_scale}; open it with the config's scale"
+        )
 
 
-def _complete(row: dict[str, Any]) -> bool:
-    """Whether a CSV log row has every field (a kill mid-write leaves a short last line)."""
-    if None in row or any(row.get(k) in (None, "") for k in ("step", "role", "loss", "lr")):
-        return False
-    try:
-        int(row["step"])
-        float(row["loss"])
-        float(row["lr"])
-    except ValueError:
-        return False
-    return True
+@dataclass
+class _Chunk:
+    """One micro-batch: images, the two label sets of a mixed batch, the distillation target."""
 
-
-def _fields(records: list[dict[str, Any]], rate: float, share: float) -> dict[str, str]:
-    """Progress-bar fields: images/s, data-wait share, lr, per-subnet losses."""
-    out = {"img/s": f"{rate:.0f}", "wait": f"{100 * share:.0f}%"}
-    if records:
-        out["lr"] = f"{records[-1]['lr']:.2e}"
-        lvl = records[-1]["level_mflops"]
-        if lvl != "":
-            out["level"] = f"{lvl:g}M"
-        for r in records[:4]:
-            out[f"{r['role']}@{r['resolution']}"] = f"{r['ce']:.3f}"
-    return out
+    x: torch.Tensor
+    y_a: torch.Tensor
+    y_b: torch.Tensor
+    target: torch.Tensor | None = None

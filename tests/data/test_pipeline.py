@@ -10,17 +10,17 @@ import pytest
 import torch
 from PIL import Image
 
+from nasforge.data import CorruptImageTracker
 from nasforge.data import LoaderConfig
+from nasforge.data import MixSpec
 from nasforge.data import StreamingImageFolder
+from nasforge.data import TrainTransform
+from nasforge.data import ValTransform
+from nasforge.data import mix_batch
 from nasforge.data import open_data
-from nasforge.data.base import CorruptImageTracker
-from nasforge.data.transforms import MixSpec
-from nasforge.data.transforms import TrainTransform
-from nasforge.data.transforms import ValTransform
-from nasforge.data.transforms import mix_batch
 from nasforge.errors import InvalidInputError
-from tests.supernet._images import make_imagefolder
-from tests.supernet._images import make_shards
+from tests.data._images import make_imagefolder
+from tests.data._images import make_shards
 
 
 @pytest.fixture(scope="module")

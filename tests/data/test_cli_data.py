@@ -1,5 +1,5 @@
-"""``nas train`` / ``nas eval`` on generated JPEG folders: 2 workers, corrupt files, recipes,
-bad input, kill -9 and resume."""
+"""``nas train`` / ``nas eval`` on generated JPEG folders: 2 workers, corrupt files, bad input,
+kill -9 and resume (the shipped recipes on such a folder: tests/supernet/test_cli_recipes.py)."""
 
 from __future__ import annotations
 
@@ -16,9 +16,7 @@ from safetensors.torch import load_file
 
 from nasforge.cli import app
 from nasforge.cli._common import run_app
-from nasforge.supernet.training.recipe import DEFAULT_RECIPE
-from nasforge.supernet.training.recipe import load_recipe
-from tests.supernet._images import make_imagefolder
+from tests.data._images import make_imagefolder
 
 REPO = Path(__file__).resolve().parents[2]
 FAST = ["--input-size", "16", "--resolution-scale", "0.0625", "--batch-size", "6",
@@ -114,32 +112,6 @@ def test_bad_input_is_one_line_and_exit_2(case: str, tmp_path: Path,
         needle = "matches no shard"
     assert run_app(app, args) == 2
     _one_line_error(capsys, needle)
-
-
-def test_the_quick_recipe_file_is_the_default() -> None:
-    assert load_recipe("quick") == DEFAULT_RECIPE
-    assert DEFAULT_RECIPE.train.resolution_scale == 0.125
-
-
-@pytest.mark.parametrize("name", ["elasticvit_imagenet", "attentivenas_imagenet"])
-def test_shipped_recipe_prints_resolved_values(name: str,
-                                               capsys: pytest.CaptureFixture[str]) -> None:
-    assert run_app(app, ["train", "--config", name, "--print-config", "--batch-size", "8"]) == 0
-    text = capsys.readouterr().out
-    assert "batch_size: 8\n" in text and "input_size: 256" in text
-    assert load_recipe(name).train.epochs in (360, 600)
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("name", ["quick", "elasticvit_imagenet", "attentivenas_imagenet"])
-def test_shipped_recipe_runs_20_steps_on_the_generated_folder(
-        name: str, folder: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    code = run_app(app, ["train", "--config", name, "--data", f"imagefolder:{folder}",
-                         "--out", str(tmp_path / "o"), "--steps", "20", "--workers", "2",
-                         "--no-eval", "--set", "train.warmup_epochs=null",
-                         "--set", "train.warmup_steps=2", *FAST])
-    assert code == 0, capsys.readouterr().err
-    assert "trained 20/20 steps" in capsys.readouterr().out
 
 
 def _train_cmd(out: Path, folder: Path, resume: bool = False) -> list[str]:
