@@ -38,6 +38,7 @@ from typing import Any
 
 from nasforge.errors import InvalidInputError
 from nasforge.errors import NasforgeError
+from nasforge.supernet.training.callbacks import LOG_NAME
 from nasforge.supernet.training.launch._local import InProcessLauncher
 from nasforge.supernet.training.launch._local import SpawnLauncher
 from nasforge.supernet.training.launch._local import TorchrunLauncher
@@ -46,7 +47,6 @@ from nasforge.supernet.training.launch._ray import RayTrainLauncher
 from nasforge.supernet.training.launch.base import Launcher
 from nasforge.supernet.training.launch.base import LaunchFailure
 from nasforge.supernet.training.trainer import CHECKPOINT_NAME
-from nasforge.supernet.training.trainer import LOG_NAME
 
 if TYPE_CHECKING:
     import torch
