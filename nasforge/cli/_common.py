@@ -44,10 +44,17 @@ class _Console(Console):
         True
     """
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # rich fixes ``_width`` from ``COLUMNS`` at construction; whether the width was chosen
+        # explicitly is asked of the environment at print time instead
+        self._explicit_width = kwargs.get("width") is not None
+
     @property
     def size(self) -> ConsoleDimensions:
         dims = super().size
-        if self._width is None and not self.is_terminal and "COLUMNS" not in self._environ:
+        if not self._explicit_width and not self.is_terminal \
+                and "COLUMNS" not in self._environ:
             return ConsoleDimensions(PIPED_WIDTH, dims.height)
         return dims
 

@@ -279,7 +279,7 @@ def _rdb_storage(url: str, label: str, tries: int = 4) -> BaseStorage:
             ) from None
         first = str(cause).strip().splitlines()[0] if str(cause).strip() else type(cause).__name__
         if tries > 1 and (isinstance(cause, sa_exc.IntegrityError) or (
-                isinstance(cause, sa_exc.OperationalError) and any(
+                isinstance(cause, sa_exc.OperationalError | sa_exc.ProgrammingError) and any(
                     m in first for m in ("already exists", "closed the connection", "locked")))):
             # workers creating the schema of a fresh database at once: one wins, retry
             time.sleep(0.5)
