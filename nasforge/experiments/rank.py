@@ -260,7 +260,7 @@ def run_rank(cfg: RankConfig, *, progress: bool = True) -> RankReport:
     if cfg.a == cfg.b:
         raise InvalidInputError(f"nas rank compares two different accuracy sources, got "
                                 f"{cfg.a!r} for both --a and --b; change one of them")
-    from nasforge.experiments._verify import torch_threads
+    from nasforge.experiments.export.checks import torch_threads
     from nasforge.search_spaces import get_space
 
     space = get_space(cfg.space)
