@@ -10,8 +10,6 @@ from pathlib import Path
 
 import pytest
 
-from tests.nb201_table import write_nb201_table
-
 if os.environ.get("PYTEST_XDIST_WORKER"):
     # Several workers share the cores: torch's default of one thread per core makes every
     # worker (and the subprocesses the tests start, which inherit this) fight for all of them.
@@ -26,6 +24,8 @@ SHARED_DATA = REPO.parent / "shared" / "data"
 def nb201_table(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A generated NAS-Bench-201 table (every cell; the reference table's columns and dtypes,
     made-up figures: :mod:`tests.nb201_table`), written once per session (xdist worker)."""
+    from tests.nb201_table import write_nb201_table
+
     return write_nb201_table(tmp_path_factory.mktemp("nb201") / "nb201_dev.csv")
 
 
@@ -37,8 +37,8 @@ def reference_data(*parts: str) -> Path:
     """
     path = SHARED_DATA.joinpath(*parts)
     if not path.exists():
-        msg = (f"reference data not found at {path} (the fidelity checks read the folder "
-               f"{SHARED_DATA}, which a clone of the repository does not have)")
+        msg = (f"reference data {path} not found (the fidelity checks need the measured data "
+               "in ../shared/data beside the repository, which a clone does not have)")
         if os.environ.get("NASFORGE_REQUIRE_SHARED") == "1":
             pytest.fail(msg + " (NASFORGE_REQUIRE_SHARED=1)")
         pytest.skip(msg)

@@ -81,8 +81,7 @@ def _read_only_dir(root: Path) -> Path:
 
 def make_workspace(root: Path, nb201_table: Path, *, run_dir: Path, predictor: Path
                    ) -> Workspace:
-    """Write the valid inputs into ``root`` (``nb201_table``: the generated NB201 table of
-    ``tests/nb201_table.py``)."""
+    """Write the valid inputs into ``root`` (``nb201_table``: tests/nb201_table.py's)."""
     csv = root / "nb201.csv"
     shutil.copy(nb201_table, csv)
     arch = root / "arch.yaml"
