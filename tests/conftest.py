@@ -1,4 +1,5 @@
-"""Shared fixtures: the reference data folder (``../shared/data`` from the repo root); how the
+"""Shared fixtures: the generated NB201 table the tests of behaviour run on; the reference data
+folder (``../shared/data`` beside the repository) that only the ``fidelity`` tests read; how the
 suite shares the machine when pytest-xdist runs it in several worker processes."""
 
 from __future__ import annotations
@@ -20,11 +21,38 @@ SHARED_DATA = REPO.parent / "shared" / "data"
 
 
 @pytest.fixture(scope="session")
-def shared_data() -> Path:
-    """The measured reference data; tests that need it skip when it is absent."""
-    if not SHARED_DATA.is_dir():
-        pytest.skip(f"reference data not found at {SHARED_DATA}")
-    return SHARED_DATA
+def nb201_table(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A generated NAS-Bench-201 table (every cell; the reference table's columns and dtypes,
+    made-up figures: :mod:`tests.nb201_table`), written once per session (xdist worker)."""
+    from tests.nb201_table import write_nb201_table
+
+    return write_nb201_table(tmp_path_factory.mktemp("nb201") / "nb201_dev.csv")
+
+
+def reference_data(*parts: str) -> Path:
+    """``../shared/data/PARTS``, the measured reference data, for a ``fidelity`` test.
+
+    Skips the test when it is missing, unless ``NASFORGE_REQUIRE_SHARED=1`` (CI), where a
+    missing folder fails it.
+    """
+    path = SHARED_DATA.joinpath(*parts)
+    if not path.exists():
+        msg = (f"reference data {path} not found (the fidelity checks need the measured data "
+               "in ../shared/data beside the repository, which a clone does not have)")
+        if os.environ.get("NASFORGE_REQUIRE_SHARED") == "1":
+            pytest.fail(msg + " (NASFORGE_REQUIRE_SHARED=1)")
+        pytest.skip(msg)
+    return path
+
+
+@pytest.fixture
+def shared_data(request: pytest.FixtureRequest) -> Path:
+    """The measured reference data folder, for tests marked ``fidelity`` only (tests of
+    behaviour use generated data such as :func:`nb201_table`); see :func:`reference_data`."""
+    if request.node.get_closest_marker("fidelity") is None:
+        pytest.fail(f"{request.node.nodeid} reads ../shared/data but is not marked "
+                    "@pytest.mark.fidelity: tests of behaviour make their own data")
+    return reference_data()
 
 
 @pytest.fixture(autouse=True)

@@ -154,13 +154,13 @@ def test_arch_sample_numbers_exit_0_or_2(tmp_path: Path, flag: str, value: str) 
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(flag=st.sampled_from(["--latency", "--flops", "--params", "--budget", "--seed",
                              "--workers"]), value=_number_text)
-def test_search_numbers_exit_0_or_2(tmp_path: Path, shared_data: Path, flag: str,
+def test_search_numbers_exit_0_or_2(tmp_path: Path, nb201_table: Path, flag: str,
                                     value: str) -> None:
     """Numeric flags of a tabular search; a value accepted must produce a finished run."""
     with tempfile.TemporaryDirectory(dir=tmp_path) as d:
         out = Path(d) / "run"
         argv = ["search", "--space", "nasbench201", "--device", "pixel3_ms", "--benchmark",
-                str(shared_data / "nb201_dev" / "nb201_dev.csv"), "--metric", "cifar10_val",
+                str(nb201_table), "--metric", "cifar10_val",
                 "--strategy", "random", "--budget", "2", "--out", str(out), "-q", flag, value]
         if flag == "--budget":  # keep accepted runs short
             try:

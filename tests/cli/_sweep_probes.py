@@ -34,7 +34,7 @@ class Workspace:
     """Valid inputs the probes corrupt one at a time."""
 
     root: Path
-    csv: Path  # the NB201 dev table (a copy)
+    csv: Path  # the generated NB201 table (a copy)
     arch: Path  # an elasticvit arch YAML
     nb201_arch: Path  # a nasbench201 arch YAML
     experiment: Path  # a valid tabular experiment YAML
@@ -79,11 +79,11 @@ def _read_only_dir(root: Path) -> Path:
     return Path("/sys/nasforge-probe")  # root writes anywhere but a read-only mount
 
 
-def make_workspace(root: Path, shared_data: Path, *, run_dir: Path, predictor: Path
+def make_workspace(root: Path, nb201_table: Path, *, run_dir: Path, predictor: Path
                    ) -> Workspace:
-    """Write the valid inputs into ``root``."""
+    """Write the valid inputs into ``root`` (``nb201_table``: tests/nb201_table.py's)."""
     csv = root / "nb201.csv"
-    shutil.copy(shared_data / "nb201_dev" / "nb201_dev.csv", csv)
+    shutil.copy(nb201_table, csv)
     arch = root / "arch.yaml"
     arch.write_text(get_space("elasticvit").min_arch().to_yaml())
     nb = root / "nb201_arch.yaml"

@@ -38,7 +38,7 @@ def invoke(argv: list[str]) -> tuple[int, str, str]:
 
 
 @pytest.fixture(scope="module")
-def ws(tmp_path_factory: pytest.TempPathFactory, shared_data: Path) -> Workspace:
+def ws(tmp_path_factory: pytest.TempPathFactory, nb201_table: Path) -> Workspace:
     root = tmp_path_factory.mktemp("sweep")
     space = get_space("elasticvit")
     rng = np.random.default_rng(0)
@@ -47,11 +47,11 @@ def ws(tmp_path_factory: pytest.TempPathFactory, shared_data: Path) -> Workspace
     pred_dir = pred.save(root / "pred")
     run_dir = root / "run"
     code, _, err = invoke(["search", "--space", "nasbench201", "--device", "pixel3_ms",
-                           "--benchmark", str(shared_data / "nb201_dev" / "nb201_dev.csv"),
+                           "--benchmark", str(nb201_table),
                            "--metric", "cifar10_val", "--strategy", "random", "--budget", "4",
                            "--out", str(run_dir), "-q"])
     assert code == 0, err
-    return make_workspace(root, shared_data, run_dir=run_dir, predictor=pred_dir)
+    return make_workspace(root, nb201_table, run_dir=run_dir, predictor=pred_dir)
 
 
 def _param(p: Probe) -> object:

@@ -20,22 +20,22 @@ from nasforge.search_spaces.io import load_arch
 from nasforge.search_spaces.io import read_arch_file
 
 
-def _tabular(shared_data: Path, out: Path) -> list[str]:
+def _tabular(nb201_table: Path, out: Path) -> list[str]:
     return ["search", "--space", "nasbench201", "--device", "pixel3_ms", "--benchmark",
-            str(shared_data / "nb201_dev" / "nb201_dev.csv"), "--metric", "cifar10_val",
+            str(nb201_table), "--metric", "cifar10_val",
             "--strategy", "random", "--budget", "16", "--out", str(out)]
 
 
-def test_progress_goes_to_stderr_unless_quiet(shared_data: Path, tmp_path: Path,
+def test_progress_goes_to_stderr_unless_quiet(nb201_table: Path, tmp_path: Path,
                                               capsys: pytest.CaptureFixture[str]) -> None:
-    assert run_app(app, _tabular(shared_data, tmp_path / "a")) == 0
+    assert run_app(app, _tabular(nb201_table, tmp_path / "a")) == 0
     out, err = capsys.readouterr()
     assert "search 16/16 (100%)" in err  # the plain progress line (stderr is no terminal)
     assert "nas search" in out and "search 16/16" not in out  # results on stdout only
-    assert run_app(app, ["-q", *_tabular(shared_data, tmp_path / "b")]) == 0
+    assert run_app(app, ["-q", *_tabular(nb201_table, tmp_path / "b")]) == 0
     out, err = capsys.readouterr()
     assert err == "" and "nas search" in out
-    assert run_app(app, [*_tabular(shared_data, tmp_path / "c"), "--quiet"]) == 0
+    assert run_app(app, [*_tabular(nb201_table, tmp_path / "c"), "--quiet"]) == 0
     assert capsys.readouterr().err == ""
 
 

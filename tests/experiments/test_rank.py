@@ -20,9 +20,6 @@ from nasforge.search_spaces import get_space
 from nasforge.strategies import FlopsObjective
 from nasforge.strategies import ParamsObjective
 
-TABLE = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "nb201_dev" / (
-    "nb201_dev.csv")
-
 
 def test_stratified_archs_spread_over_flops_and_repeat_per_seed() -> None:
     space = get_space("elasticvit")
@@ -99,8 +96,9 @@ def test_cli_rank_supernet_vs_standalone(tmp_path: Path,
     assert png.stat().st_size > 1000
 
 
-@pytest.mark.skipif(not TABLE.exists(), reason="needs ../shared/data/nb201_dev")
-def test_cli_rank_proxy_against_a_benchmark_column(capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_rank_proxy_against_a_benchmark_column(nb201_table: Path,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    TABLE = nb201_table  # the generated NB201 table (tests/nb201_table.py)
     assert run_app(app, ["rank", "--space", "nasbench201_net", "--a", "zc:synflow", "--b",
                          f"csv:{TABLE}:cifar10_val", "--n", "4", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)

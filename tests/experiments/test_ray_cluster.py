@@ -151,8 +151,8 @@ def _running_on(session: int, runs: Path) -> Path | None:
 
 
 def test_sweep_survives_losing_a_node(cluster: Cluster, tmp_path: Path,
-                                      shared_data: Path) -> None:
-    bench = shared_data / "nb201_dev" / "nb201_dev.csv"
+                                      nb201_table: Path) -> None:
+    bench = nb201_table
     out = tmp_path / "sweep"
     sweep_file = tmp_path / "sweep.yaml"
     sweep_file.write_text(json.dumps({

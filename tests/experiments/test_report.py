@@ -110,7 +110,7 @@ def test_nas_report_cli(runs: list[Path], tmp_path: Path,
     assert "has no run.json" in capsys.readouterr().err
 
 
-def test_report_of_real_runs(tmp_path: Path, shared_data: Path) -> None:
+def test_report_of_real_runs(tmp_path: Path, nb201_table: Path) -> None:
     """The runner's folders (tabular NB201 on two measured devices) make a report."""
     from nasforge.experiments.config import ExperimentConfig
     from nasforge.experiments.runner import run_experiment
@@ -119,7 +119,7 @@ def test_report_of_real_runs(tmp_path: Path, shared_data: Path) -> None:
     for device, budget in (("pixel3_ms", 8), ("raspi4_ms", 20)):
         cfg = ExperimentConfig.from_dict({
             "search_space": "nasbench201", "device": device, "budget": 30,
-            "benchmark": {"path": str(shared_data / "nb201_dev" / "nb201_dev.csv"),
+            "benchmark": {"path": str(nb201_table),
                           "metric": "cifar10_val"},
             "strategy": "random", "constraints": {"latency_ms": budget},
             "out": str(tmp_path / device)})

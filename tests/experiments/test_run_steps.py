@@ -20,18 +20,18 @@ from nasforge.experiments.runner import strategy_settings
 from nasforge.experiments.sweep import SweepConfig
 
 
-def _cfg(shared_data: Path, out: Path, **changes: object) -> ExperimentConfig:
+def _cfg(nb201_table: Path, out: Path, **changes: object) -> ExperimentConfig:
     data = {"search_space": "nasbench201", "device": "pixel3_ms", "budget": 24, "seed": 1,
             "strategy": "random", "out": str(out), "constraints": {"latency_ms": 8},
-            "benchmark": {"path": str(shared_data / "nb201_dev" / "nb201_dev.csv"),
+            "benchmark": {"path": str(nb201_table),
                           "metric": "cifar10_val"}}
     data.update(changes)
     return ExperimentConfig.from_dict(data)
 
 
-def test_outcome_carries_the_manifest_written_to_run_json(shared_data: Path,
+def test_outcome_carries_the_manifest_written_to_run_json(nb201_table: Path,
                                                           tmp_path: Path) -> None:
-    outcome = run_experiment(_cfg(shared_data, tmp_path / "run"), progress=False)
+    outcome = run_experiment(_cfg(nb201_table, tmp_path / "run"), progress=False)
     on_disk = json.loads((tmp_path / "run" / "run.json").read_text())
     assert outcome.manifest == on_disk
     assert outcome.summary == on_disk["summary"]
@@ -40,9 +40,9 @@ def test_outcome_carries_the_manifest_written_to_run_json(shared_data: Path,
                                   "run.json"]
 
 
-def test_inputs_share_one_table_and_objectives_follow(shared_data: Path,
+def test_inputs_share_one_table_and_objectives_follow(nb201_table: Path,
                                                        tmp_path: Path) -> None:
-    cfg = _cfg(shared_data, tmp_path)
+    cfg = _cfg(nb201_table, tmp_path)
     inputs = resolve_inputs(cfg, progress=False)
     assert inputs.space.name == "nasbench201"
     assert isinstance(inputs.accuracy, TabularBenchmark)
@@ -55,9 +55,9 @@ def test_inputs_share_one_table_and_objectives_follow(shared_data: Path,
     assert built.accuracy_provenance["metric"] == "cifar10_val"
 
 
-def test_infeasible_budget_fails_before_any_accuracy_source(shared_data: Path,
+def test_infeasible_budget_fails_before_any_accuracy_source(nb201_table: Path,
                                                              tmp_path: Path) -> None:
-    cfg = _cfg(shared_data, tmp_path, constraints={"latency_ms": 1e-6})
+    cfg = _cfg(nb201_table, tmp_path, constraints={"latency_ms": 1e-6})
     with pytest.raises(IncompatibleComponentsError, match="smallest achievable latency"):
         resolve_inputs(cfg, progress=False)
     assert not tmp_path.joinpath("run.json").exists()

@@ -32,8 +32,8 @@ def _tabular(csv: Path, out: Path, *extra: str) -> list[str]:
             str(csv), "--metric", "cifar10_val", "--out", str(out), "--quiet", *extra]
 
 
-def test_tabular_search_writes_the_four_outputs(shared_data: Path, tmp_path: Path) -> None:
-    csv = shared_data / "nb201_dev" / "nb201_dev.csv"
+def test_tabular_search_writes_the_four_outputs(nb201_table: Path, tmp_path: Path) -> None:
+    csv = nb201_table
     out = tmp_path / "run"
     assert run_app(app, _tabular(csv, out, "--latency", "8", "--budget", "120", "--seed",
                                  "3")) == 0
@@ -64,8 +64,8 @@ def test_tabular_search_writes_the_four_outputs(shared_data: Path, tmp_path: Pat
         assert dominated.empty
 
 
-def test_run_yaml_reproduces_the_flags(shared_data: Path, tmp_path: Path) -> None:
-    csv = shared_data / "nb201_dev" / "nb201_dev.csv"
+def test_run_yaml_reproduces_the_flags(nb201_table: Path, tmp_path: Path) -> None:
+    csv = nb201_table
     a, b = tmp_path / "a", tmp_path / "b"
     assert run_app(app, _tabular(csv, a, "--latency", "8", "--budget", "60", "--strategy",
                                  "random")) == 0
@@ -82,10 +82,10 @@ def test_run_yaml_reproduces_the_flags(shared_data: Path, tmp_path: Path) -> Non
 
 
 def test_json_prints_the_manifest_alone_and_the_spec_forms_agree(
-        shared_data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        nb201_table: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """``--json``: the manifest on stdout and nothing else; ``--accuracy csv:...`` (the spec
     ``nas rank`` takes) and ``--benchmark --metric`` are one source; ``nas run --json`` too."""
-    csv = shared_data / "nb201_dev" / "nb201_dev.csv"
+    csv = nb201_table
     a, b, c = tmp_path / "a", tmp_path / "b", tmp_path / "c"
     assert run_app(app, _tabular(csv, a, "--budget", "12", "--strategy", "random")) == 0
     capsys.readouterr()
@@ -117,9 +117,9 @@ def _count(db: Path) -> int:
 
 
 @pytest.mark.slow
-def test_killed_search_resumes_without_loss_and_same_result(shared_data: Path,
+def test_killed_search_resumes_without_loss_and_same_result(nb201_table: Path,
                                                             tmp_path: Path) -> None:
-    csv = shared_data / "nb201_dev" / "nb201_dev.csv"
+    csv = nb201_table
     full, killed = tmp_path / "full", tmp_path / "killed"
     args = ["--latency", "10", "--budget", "300", "--seed", "11"]
     assert _nas(*_tabular(csv, full, *args)).returncode == 0
@@ -146,8 +146,8 @@ def test_killed_search_resumes_without_loss_and_same_result(shared_data: Path,
         (full / "run.json").read_text())["summary"]["best"]
 
 
-def test_bad_input_one_line_exit_2(shared_data: Path, tmp_path: Path) -> None:
-    csv = str(shared_data / "nb201_dev" / "nb201_dev.csv")
+def test_bad_input_one_line_exit_2(nb201_table: Path, tmp_path: Path) -> None:
+    csv = str(nb201_table)
     cases = [
         (_tabular(Path(csv), tmp_path / "x", "--latency", "0.000001"),
          "smallest achievable latency"),

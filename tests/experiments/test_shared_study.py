@@ -23,13 +23,6 @@ from nasforge.cli._common import run_app
 BUDGET = 200
 
 
-def _nb201(shared_data: Path) -> Path:
-    path = shared_data / "nb201_dev" / "nb201_dev.csv"
-    if not path.is_file():
-        pytest.skip(f"NB201 table not found at {path}")
-    return path
-
-
 def _args(csv: Path, out: Path, *extra: str) -> list[str]:
     return ["search", "--space", "nasbench201", "--device", "pixel3_ms", "--benchmark",
             str(csv), "--metric", "cifar10_val", "--out", str(out), "--quiet", *extra]
@@ -91,20 +84,20 @@ def _check_study(url: str) -> None:
 
 
 @pytest.mark.slow
-def test_two_workers_killed_and_restarted_sqlite(shared_data: Path, tmp_path: Path) -> None:
-    csv = _nb201(shared_data)
+def test_two_workers_killed_and_restarted_sqlite(nb201_table: Path, tmp_path: Path) -> None:
+    csv = nb201_table
     url = f"sqlite:///{tmp_path / 'shared.db'}"
     _workers_killed_once(csv, url, tmp_path, seed=1)
     _check_study(url)
 
 
 @pytest.mark.slow
-def test_two_workers_killed_and_restarted_postgres(shared_data: Path, tmp_path: Path,
+def test_two_workers_killed_and_restarted_postgres(nb201_table: Path, tmp_path: Path,
                                                    postgres_url: str) -> None:
     from sqlalchemy import create_engine
     from sqlalchemy import text
 
-    csv = _nb201(shared_data)
+    csv = nb201_table
     db = f"shared_{uuid.uuid4().hex[:8]}"
     engine = create_engine(postgres_url, isolation_level="AUTOCOMMIT")
     with engine.connect() as con:
@@ -116,7 +109,7 @@ def test_two_workers_killed_and_restarted_postgres(shared_data: Path, tmp_path: 
 
 
 # ---- one line, exit 2 ----------------------------------------------------------------------------
-def test_bad_storage_and_study_one_line_exit_2(shared_data: Path, tmp_path: Path,
+def test_bad_storage_and_study_one_line_exit_2(nb201_table: Path, tmp_path: Path,
                                               capsys: pytest.CaptureFixture[str]) -> None:
     def _one_line_exit_2(args: list[str], needle: str) -> None:
         code = run_app(app, args)
@@ -125,7 +118,7 @@ def test_bad_storage_and_study_one_line_exit_2(shared_data: Path, tmp_path: Path
         assert code == 2, err
         assert len(lines) == 1 and needle in lines[0], err
 
-    csv = _nb201(shared_data)
+    csv = nb201_table
     _one_line_exit_2(_args(csv, tmp_path / "a", "--storage", "nodb://x/y"),
                      "scheme 'nodb' is not one Optuna knows")
     _one_line_exit_2(_args(csv, tmp_path / "b", "--storage",
@@ -143,10 +136,10 @@ def test_bad_storage_and_study_one_line_exit_2(shared_data: Path, tmp_path: Path
 
 
 def test_search_prints_the_dashboard_command_and_report_reads_the_study(
-        shared_data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        nb201_table: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     import json
 
-    csv = _nb201(shared_data)
+    csv = nb201_table
     args = [a for a in _args(csv, tmp_path / "run", "--budget", "12", "--latency", "10")
             if a != "--quiet"]
     assert run_app(app, args) == 0
@@ -185,13 +178,13 @@ def test_two_searches_into_one_out_folder_are_detected(tmp_path: Path) -> None:
         pass
 
 
-def test_a_finished_evolution_search_extends_with_resume(shared_data: Path,
+def test_a_finished_evolution_search_extends_with_resume(nb201_table: Path,
                                                          tmp_path: Path) -> None:
     """The population scaled to the first budget is kept, so the larger budget is accepted
     and continues the same search."""
     import pandas as pd
 
-    csv = _nb201(shared_data)
+    csv = nb201_table
     out = tmp_path / "run"
     assert run_app(app, _args(csv, out, "--budget", "30", "--seed", "4")) == 0
     first = pd.read_csv(out / "candidates.csv")["arch_id"].tolist()

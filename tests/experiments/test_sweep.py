@@ -154,13 +154,13 @@ def _session_kill(proc: subprocess.Popen[bytes]) -> None:
 @pytest.mark.ray
 @pytest.mark.timeout(900)
 def test_interrupted_sweep_resumes_without_losing_finished_trials(
-        tmp_path: Path, shared_data: Path) -> None:
+        tmp_path: Path, nb201_table: Path) -> None:
     """Kill the driver (and its local Ray) mid-sweep; ``--resume`` finishes the rest."""
     out = tmp_path / "sw"
     f = tmp_path / "sweep.yaml"
     f.write_text(yaml.safe_dump({
         "base": {"search_space": "nasbench201", "budget": 100, "strategy": "evolution",
-                 "benchmark": {"path": str(shared_data / "nb201_dev" / "nb201_dev.csv"),
+                 "benchmark": {"path": str(nb201_table),
                                "metric": "cifar10_val"}},
         "grid": {"device": ["pixel3_ms", "raspi4_ms"], "constraints.latency_ms": [8, 20]},
         "max_concurrent": 1, "out": str(out)}))

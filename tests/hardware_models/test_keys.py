@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from nasforge.hardware_models import get_key_scheme
 from nasforge.search_spaces import get_space
@@ -28,6 +29,7 @@ def test_floor_sizes_transds_and_se_only_in_c2() -> None:
     assert keys[-1] == "mbpool_2_160_1984_6_hard_swish"
 
 
+@pytest.mark.fidelity
 def test_every_block_of_random_archs_hits_the_table(lut_path: Path) -> None:
     table = json.loads(lut_path.read_text())
     space, scheme = get_space("elasticvit"), get_key_scheme("elasticvit")

@@ -19,6 +19,7 @@ from nasforge.hardware_models import list_devices
 from nasforge.search_spaces import get_space
 
 
+@pytest.mark.fidelity
 def test_imported_table_sums_exactly(cache: Path, lut_path: Path) -> None:
     import_table(lut_path, "nnmeter-hybrid", "pixel6", "elasticvit")
     table = json.loads(lut_path.read_text())
@@ -37,6 +38,7 @@ def test_imported_table_sums_exactly(cache: Path, lut_path: Path) -> None:
     assert abs(sum(r.ms for r in rows) - expected[3]) < 1e-9
 
 
+@pytest.mark.fidelity
 def test_shipped_regressors_track_the_table(lut_path: Path) -> None:
     table = json.loads(lut_path.read_text())
     model = get_device("pixel6")

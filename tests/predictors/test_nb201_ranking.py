@@ -18,17 +18,15 @@ from nasforge.predictors import top_k_precision
 from nasforge.search_spaces import arch_from_nb201_str
 from nasforge.search_spaces import get_space
 
-DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
-CSV = DATA / "nb201_dev" / "nb201_dev.csv"
+pytestmark = pytest.mark.fidelity  # the figures are those of the measured table
 
 
-@pytest.fixture(scope="module")
-def nb201() -> tuple[np.ndarray, np.ndarray]:
-    if not CSV.is_file():
-        pytest.skip(f"NAS-Bench-201 table not found at {CSV}")
+@pytest.fixture
+def nb201(shared_data: Path) -> tuple[np.ndarray, np.ndarray]:
     import pandas as pd
 
-    df = pd.read_csv(CSV, usecols=["arch_str", "cifar10_val"])
+    df = pd.read_csv(shared_data / "nb201_dev" / "nb201_dev.csv",
+                     usecols=["arch_str", "cifar10_val"])
     space = get_space("nasbench201")
     X = space.encode_many([arch_from_nb201_str(s) for s in df["arch_str"]])
     return X, df["cifar10_val"].to_numpy(dtype=np.float64)

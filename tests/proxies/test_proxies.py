@@ -23,8 +23,6 @@ from nasforge.search_spaces import get_space
 from nasforge.strategies.objectives import SearchObjectives
 from nasforge.supernet.static import build_static
 
-TABLE = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "nb201_dev" / (
-    "nb201_dev.csv")
 GOOD = ("|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_1x1~1|+"
         "|skip_connect~0|nor_conv_3x3~1|avg_pool_3x3~2|")
 POOR = "|avg_pool_3x3~0|+|none~0|avg_pool_3x3~1|+|skip_connect~0|none~1|none~2|"
@@ -194,8 +192,8 @@ def test_bad_input_is_one_line() -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not TABLE.exists(), reason="needs ../shared/data/nb201_dev")
-def test_synflow_spearman_on_200_nb201_cells() -> None:
+@pytest.mark.fidelity
+def test_synflow_spearman_on_200_nb201_cells(shared_data: Path) -> None:
     """Synflow against the short-schedule ``cifar10_val`` of nb201_dev on 200 random cells.
 
     Measured with this implementation (2026-11-28, numpy seed 0, one thread, ~0.08 s a cell):
@@ -219,7 +217,7 @@ def test_synflow_spearman_on_200_nb201_cells() -> None:
     by more than the spread of that gap between 200-cell samples (synflow - params: -0.10,
     +0.04, +0.06 on seeds 0-2; margin 0.15).
     """
-    with TABLE.open() as f:
+    with (shared_data / "nb201_dev" / "nb201_dev.csv").open() as f:
         rows = list(csv.DictReader(f))
     rng = np.random.default_rng(0)
     pick = rng.choice(len(rows), size=200, replace=False)

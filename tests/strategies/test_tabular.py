@@ -1,4 +1,4 @@
-"""Tabular mode on the NAS-Bench-201 development table, and objective error messages."""
+"""Tabular mode on a (generated) NAS-Bench-201 table, and objective error messages."""
 
 from __future__ import annotations
 
@@ -18,12 +18,9 @@ from nasforge.strategies import run_search
 
 
 @pytest.fixture(scope="module")
-def nb201_csv() -> Path:
-    path = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "nb201_dev" / \
-        "nb201_dev.csv"
-    if not path.is_file():
-        pytest.skip(f"NB201 table not found at {path}")
-    return path
+def nb201_csv(nb201_table: Path) -> Path:
+    """The generated NB201 table (``tests/nb201_table.py``)."""
+    return nb201_table
 
 
 def test_unknown_metric_lists_columns_and_closest(nb201_csv: Path) -> None:
