@@ -21,8 +21,11 @@ from nasforge.cli import _rank
 from nasforge.cli import _search
 from nasforge.cli import _spaces
 from nasforge.cli import _train
+from nasforge.cli._common import EXIT_USAGE
+from nasforge.cli._common import err_console
 from nasforge.cli._common import run_app
 from nasforge.cli._common import set_verbosity
+from nasforge.cli._resource_errors import cwd_error_line
 
 __all__ = ["app", "main"]
 
@@ -58,6 +61,10 @@ for _topic in (_spaces, _arch, _hw, _train, _search, _experiments, _predictor, _
 
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point."""
+    gone = cwd_error_line()  # before torch loads: its MKL dies on a deleted working directory
+    if gone is not None:
+        err_console.print(f"error: {gone}", markup=False, highlight=False)
+        sys.exit(EXIT_USAGE)
     _passive_omp_wait()
     sys.exit(run_app(app, argv))
 

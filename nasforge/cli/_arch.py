@@ -10,6 +10,7 @@ import numpy as np
 import typer
 from rich.table import Table
 
+from nasforge.atomic import write_text_atomic
 from nasforge.cli._common import console
 from nasforge.errors import InvalidInputError
 from nasforge.search_spaces import get_space
@@ -149,7 +150,7 @@ def _emit(text: str, out: Path | None) -> None:
         typer.echo(text, nl=False)
     else:
         out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(text)
+        write_text_atomic(out, text)  # a full disk leaves no torn file
         console.print(f"wrote {out}")
 
 

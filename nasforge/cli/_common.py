@@ -21,6 +21,7 @@ from rich.console import Console
 from rich.console import ConsoleDimensions
 from rich.table import Table
 
+from nasforge.cli._resource_errors import resource_error_line
 from nasforge.errors import NasforgeError
 from nasforge.progress import configure_logging
 from nasforge.validation import parse_structured
@@ -137,11 +138,11 @@ def run_app(app: typer.Typer, argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         err_console.print("interrupted", markup=False)
         return 130
-    except OSError as e:  # the file system refused (full disk, permissions changed mid-run)
-        if e.filename is None:
+    except Exception as e:  # a full disk, no memory, an unreadable safetensors file: one line
+        line = resource_error_line(e, sys.argv[1:] if argv is None else argv)
+        if line is None:  # a bug: its traceback is what a report needs
             raise
-        err_console.print(f"error: {e.filename}: {e.strerror or e}; check the path and "
-                          "its permissions", markup=False, highlight=False)
+        err_console.print(f"error: {line}", markup=False, highlight=False)
         return EXIT_USAGE
     return rv if isinstance(rv, int) else 0
 

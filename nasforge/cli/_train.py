@@ -25,6 +25,7 @@ import typer
 
 from nasforge.cli._common import check_flags
 from nasforge.cli._common import console
+from nasforge.resources import check_image_batch
 
 if TYPE_CHECKING:
     from nasforge.experiments.subnet_eval import SubnetEvaluation
@@ -105,6 +106,7 @@ def train(
     if print_config:
         console.print(recipe.to_yaml(), end="", markup=False)
         return
+    check_image_batch(recipe.train.batch_size, recipe.train.input_size)  # before any tensor
     job = la.TrainJob(space, recipe.to_dict(), out, resume=resume, accelerator=accelerator,
                       progress=progress, evaluate=evaluate)
     la.check_job(job)
@@ -176,6 +178,8 @@ def eval_cmd(
                  ("--workers", workers, "int", 0, 512),
                  ("--ray-workers", ray_workers, "int", 1, None),
                  *[("--resolution", r, "int", 8, 4096) for r in resolution or []]])
+    check_image_batch(batch_size, max(resolution or [32]),
+                      side_flag="--resolution" if resolution else None)
     options = EvalOptions(
         data=data, resolutions=tuple(resolution or ()), recal_batches=recal_batches,
         batch_size=batch_size, val_images=val_images, workers=workers, ray_address=ray_address,

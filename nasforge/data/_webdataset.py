@@ -7,6 +7,7 @@ import glob
 import itertools
 import logging
 import tarfile
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,22 @@ logger = logging.getLogger(__name__)
 
 _WDS_IMAGE_KEYS = ("jpg", "jpeg", "png", "webp", "ppm", "bmp")
 _WDS_LABEL_KEYS = ("cls", "label", "class", "target")
+#: the largest file of one sample (an image, a label) read from a shard: a larger member is a
+#: decompression bomb (a gzip shard whose member expands to GiBs) or not an image shard
+MAX_MEMBER_BYTES = 64 << 20
+
+
+class _Failure:
+    """A shard error met in a DataLoader worker, carried to the training process as an item
+    (raised there as one line; raised in the worker, torch would wrap it with a traceback)."""
+
+    def __init__(self, message: str) -> None:
+        self.message = message
+
+
+def _raise_failure(item: Any) -> None:
+    if isinstance(item, _Failure):
+        raise InvalidInputError(item.message)
 
 
 # ---- webdataset --------------------------------------------------------------------------------
@@ -54,11 +71,20 @@ def expand_pattern(pattern: str) -> list[str]:
     if not shards:
         raise InvalidInputError(f"webdataset pattern {pattern!r} matches no shard file; check the "
                                 "path and the {NNN..MMM} range")
+    for shard in shards:
+        if not Path(shard).is_file():
+            raise InvalidInputError(f"webdataset shard {shard} is a folder or a special file, not "
+                                    "a tar file; the pattern must match shard files only")
     return shards
 
 
 def _tar_samples(shard: str) -> Iterator[tuple[str, dict[str, bytes]]]:
-    """``(key, {extension: bytes})`` of the samples of one tar shard (webdataset layout)."""
+    """``(key, {extension: bytes})`` of the samples of one tar shard (webdataset layout).
+
+    Raises:
+        InvalidInputError: the shard is truncated or not a tar file, or holds a member over
+            :data:`MAX_MEMBER_BYTES`.
+    """
     key: str | None = None
     parts: dict[str, bytes] = {}
     try:
@@ -66,6 +92,7 @@ def _tar_samples(shard: str) -> Iterator[tuple[str, dict[str, bytes]]]:
             for member in tar:
                 if not member.isfile():
                     continue
+                _check_member(shard, member)
                 base = member.name.rsplit("/", 1)[-1]
                 stem, _, ext = base.partition(".")
                 prefix = member.name[: len(member.name) - len(base)] + stem
@@ -75,10 +102,30 @@ def _tar_samples(shard: str) -> Iterator[tuple[str, dict[str, bytes]]]:
                 key = prefix
                 f = tar.extractfile(member)
                 parts[ext.lower()] = f.read() if f is not None else b""
-    except (tarfile.TarError, OSError) as e:
-        logger.warning("webdataset shard %s is unreadable from here on: %s", shard, e)
+            _check_end(tar)
+    except (tarfile.TarError, EOFError, zlib.error) as e:
+        raise InvalidInputError(
+            f"webdataset shard {shard} is truncated or not a tar file ({e}); copy it again "
+            "or remove it from the pattern") from None
     if key is not None:
         yield key, parts
+
+
+def _check_end(tar: tarfile.TarFile) -> None:
+    """A tar ends with zero blocks; tarfile stops quietly at a header cut short, so a shard cut
+    between two members would pass for a whole one: the stream must have read a full block
+    past the last member."""
+    pos = getattr(tar.fileobj, "pos", None)
+    if isinstance(pos, int) and pos < tar.offset + tarfile.BLOCKSIZE:
+        raise tarfile.ReadError("it ends inside a member header, with no end-of-archive block")
+
+
+def _check_member(shard: str, member: tarfile.TarInfo) -> None:
+    if member.size > MAX_MEMBER_BYTES:
+        raise InvalidInputError(
+            f"webdataset shard {shard}: member {member.name} is {member.size} bytes, over the "
+            f"{MAX_MEMBER_BYTES} cap of one sample file (a decompression bomb, or not an "
+            "image shard)")
 
 
 def _label(parts: dict[str, bytes]) -> int | None:
@@ -89,6 +136,18 @@ def _label(parts: dict[str, bytes]) -> int | None:
             except ValueError:
                 return None
     return None
+
+
+def _no_label(shard: str, samples: list[dict[str, bytes]]) -> InvalidInputError:
+    """Why a shard has no usable label: label files that hold no integer, or none at all."""
+    texts = [p[k] for p in samples for k in _WDS_LABEL_KEYS if k in p]
+    if texts:
+        shown = texts[0][:40].decode(errors="replace").strip()
+        return InvalidInputError(
+            f"webdataset shard {shard}: the label files hold no integer (e.g. {shown!r}); a "
+            "label (KEY.cls) is a class index 0..N-1")
+    return InvalidInputError(f"webdataset shard {shard} has no labelled sample (KEY.cls / "
+                             "KEY.label beside KEY.jpg)")
 
 
 class _ShardStream(IterableDataset[tuple[torch.Tensor, torch.Tensor, tuple[str, ...], int]]):
@@ -121,6 +180,13 @@ class _ShardStream(IterableDataset[tuple[torch.Tensor, torch.Tensor, tuple[str, 
         worker = info.id if info is not None else 0
         # batches b < skip with b % workers == worker were this worker's: skip their samples
         n_skip = len(range(worker, self.skip, self.workers)) * self.batch_size
+        try:
+            yield from self._batches(worker, n_skip)
+        except InvalidInputError as e:
+            yield _Failure(str(e))  # type: ignore[misc]
+
+    def _batches(self, worker: int, n_skip: int
+                 ) -> Iterator[tuple[torch.Tensor, torch.Tensor, tuple[str, ...], int]]:
         samples = itertools.islice(self._samples(worker), n_skip, None)
         batch: list[tuple[np.ndarray | None, int, str]] = []
         for key, parts, uid in samples:
@@ -179,8 +245,8 @@ class StreamingWebDataset(BaseImageSource):
             labels = [_label(p) for _, p in itertools.islice(_tar_samples(shards[0]), 10_000)]
             known = [v for v in labels if v is not None]
             if not known:
-                raise InvalidInputError(f"webdataset shard {shards[0]} has no labelled sample "
-                                        f"(KEY.cls / KEY.label)")
+                raise _no_label(shards[0], [p for _, p in itertools.islice(
+                    _tar_samples(shards[0]), 10_000)])
             num_classes = max(known) + 1
         self.num_classes = int(num_classes)
         self._num_val: int | None = None
@@ -205,7 +271,9 @@ class StreamingWebDataset(BaseImageSource):
             dl = make_loader(ds, batch_size=None, workers=min(workers, len(self.train_shards)),
                              prefetch=self.loader.prefetch, collate_fn=None)
             got = False
-            for x, y, bad, seen in dl:
+            for item in dl:
+                _raise_failure(item)
+                x, y, bad, seen = item
                 got = True
                 index += 1
                 yield Batch(x, y, (epoch, index), bad, seen)
@@ -217,8 +285,9 @@ class StreamingWebDataset(BaseImageSource):
     def val_batches(self, batch_size: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         ds = _ShardStream(self.val_shards, batch_size, ValTransform(self.input_size,
                           self.loader.crop_pct), 0, 0, 0, 0, 1, 1, False, 1, shuffle=False)
-        for x, y, bad, _ in make_loader(ds, batch_size=None, workers=0, prefetch=1,
-                                        collate_fn=None):
+        for item in make_loader(ds, batch_size=None, workers=0, prefetch=1, collate_fn=None):
+            _raise_failure(item)
+            x, y, bad, _ = item
             for p in bad:
                 logger.warning("validation: skipped an unreadable sample: %s", p)
             if len(y):

@@ -8,6 +8,7 @@ column (``--device pixel3_ms``) share the rows read here.
 from __future__ import annotations
 
 import io
+from pathlib import Path
 from typing import TYPE_CHECKING
 from typing import Any
 
@@ -15,6 +16,7 @@ import numpy as np
 
 from nasforge.errors import InvalidInputError
 from nasforge.evaluation._tabular import TabularBenchmark
+from nasforge.resources import check_regular_file
 from nasforge.validation import check_unique
 from nasforge.validation import read_text
 
@@ -40,6 +42,7 @@ def read_benchmark(path: str, metric: str, space: SearchSpace, *,
     """
     import pandas as pd
 
+    check_regular_file(Path(path), "benchmark table")  # /dev/zero, a FIFO: refused unread
     text = read_text(path, "benchmark table")
     try:
         table = pd.read_csv(io.StringIO(text))

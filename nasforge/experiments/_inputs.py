@@ -14,6 +14,8 @@ columns.
 from __future__ import annotations
 
 import logging
+import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -108,15 +110,43 @@ def read_table(cfg: ExperimentConfig, space: SearchSpace) -> TabularBenchmark | 
 
 
 def _check_feasible(cfg: ExperimentConfig, space: SearchSpace, latency: Objective) -> None:
-    budget = cfg.constraints.latency_ms
-    if budget is None:
+    """Refuse, before any work, a budget below what the space's smallest architectures reach:
+    the message gives the real minimum (rounded up, so the hint is itself feasible) and the
+    flag of the bound that was given."""
+    c = cfg.constraints
+    if c.latency_ms is None and c.mflops is None and c.params_m is None:
         return
     rng = np.random.default_rng(cfg.seed)
     probe = [space.min_arch()] + [space.sample(rng) for _ in range(_FEASIBILITY_PROBES)]
-    smallest = float(np.min(latency.evaluate_many(probe)))
-    if smallest > budget:
-        raise IncompatibleComponentsError(
-            f"latency budget {budget:g} ms is below the smallest achievable latency on "
-            f"{cfg.device}: {smallest:.2f} ms (the space's smallest architecture); raise "
-            f"--latency to at least {smallest:.2f}"
-        )
+    measures: list[tuple[float | None, str, str, str, Callable[[], float]]] = [
+        (c.mflops, "FLOPs", "MFLOPs", "--flops (constraints.mflops)",
+         lambda: min(space.flops(a) for a in probe) / 1e6),
+        (c.params_m, "parameter", "M parameters", "--params (constraints.params_m)",
+         lambda: min(space.params(a) for a in probe) / 1e6),
+        (c.latency_ms, "latency", "ms", "--latency (constraints.latency_ms)",
+         lambda: float(np.min(latency.evaluate_many(probe)))),
+    ]
+    for budget, what, unit, flag, smallest_of in measures:
+        if budget is None:
+            continue
+        smallest = smallest_of()
+        if smallest > budget:
+            where = f" on {cfg.device}" if what == "latency" else ""
+            raise IncompatibleComponentsError(
+                f"{what} budget {budget:g} {unit} is below the smallest achievable {what}"
+                f"{where}: {smallest:.6g} {unit} (the space's smallest architectures); raise "
+                f"{flag} to at least {round_up(smallest):g}"
+            )
+
+
+def round_up(x: float, digits: int = 3) -> float:
+    """``x`` rounded up to ``digits`` significant digits (a hint that is itself feasible).
+
+    Example:
+        >>> round_up(2.7312), round_up(0.000123456), round_up(41.5), round_up(0.0)
+        (2.74, 0.000124, 41.5, 0.0)
+    """
+    if x <= 0 or not math.isfinite(x):
+        return x
+    scale = 10.0 ** (math.floor(math.log10(x)) - digits + 1)
+    return float(f"{math.ceil(round(x / scale, 9)) * scale:.{digits}g}")

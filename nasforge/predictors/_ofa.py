@@ -40,6 +40,7 @@ from nasforge.errors import InvalidInputError
 from nasforge.predictors.base import BasePredictor
 from nasforge.predictors.base import Prediction
 from nasforge.predictors.registry import register_predictor
+from nasforge.weights_only import load_weights_only
 
 __all__ = ["OFA_SHAPES", "OFAAccuracyPredictor", "import_ofa_predictor", "ofa_features"]
 
@@ -232,14 +233,8 @@ def import_ofa_predictor(file: str | Path, out: str | Path,
     p = Path(file)
     if not p.is_file():
         raise InvalidInputError(f"OFA predictor file {p} does not exist; pass acc_predictor.pth")
-    try:
-        state = torch.load(p, map_location="cpu", weights_only=True)
-    except Exception as e:  # torch raises many kinds for a non-torch or pickled-code file
-        raise InvalidInputError(
-            f"{p} is not a weights-only torch file ({type(e).__name__}: "
-            f"{str(e).splitlines()[0] if str(e) else ''}); pass OFA's acc_predictor.pth"
-        ) from None
-    state = check_ofa_state(state, str(p))
+    state = check_ofa_state(load_weights_only(p), str(p))
     names = get_space(space).encoding_names()
     pred = OFAAccuracyPredictor(feature_names=names, space=space).set_state(state)
     return pred.save(out)
+

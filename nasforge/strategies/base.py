@@ -256,11 +256,24 @@ class BaseStrategy(abc.ABC):
     def _raise_unsatisfiable(self) -> None:
         bounds = {o.name: (o.bound.lower, o.bound.upper) for o in self.objectives
                   if o.cheap and o.bound is not None}
+        hint = " or ".join(_bound_hint(name) for name in bounds)
         raise InvalidInputError(
             f"{self.max_rejections} candidates in a row violated the cheap bounds "
             f"{bounds} (lower, upper); the bounds look unsatisfiable in space "
-            f"{self.space.name!r}: relax them (e.g. a larger latency budget)"
+            f"{self.space.name!r}: relax them (a larger {hint})"
         )
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(space={self.space.name!r}, seed={self.seed})"
+
+
+def _bound_hint(name: str) -> str:
+    """What to relax for a bound on objective ``name`` (a FLOPs bound gets a FLOPs hint).
+
+    Example:
+        >>> _bound_hint("mflops"), _bound_hint("latency_ms"), _bound_hint("score")
+        ('FLOPs budget (--flops)', 'latency budget (--latency)', 'score bound')
+    """
+    hints = {"mflops": "FLOPs budget (--flops)", "params_m": "parameter budget (--params)",
+             "latency_ms": "latency budget (--latency)"}
+    return hints.get(name, f"{name} bound")
