@@ -15,6 +15,7 @@ import numpy as np
 
 from nasforge.errors import InvalidInputError
 from nasforge.evaluation._tabular import TabularBenchmark
+from nasforge.structured import MAX_TABLE_BYTES
 from nasforge.validation import check_unique
 from nasforge.validation import read_text
 
@@ -40,7 +41,7 @@ def read_benchmark(path: str, metric: str, space: SearchSpace, *,
     """
     import pandas as pd
 
-    text = read_text(path, "benchmark table")
+    text = read_text(path, "benchmark table", max_bytes=MAX_TABLE_BYTES)
     try:
         table = pd.read_csv(io.StringIO(text))
     except ValueError as exc:  # empty file, ragged rows: pandas' parser errors
