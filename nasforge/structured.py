@@ -15,7 +15,7 @@ Example:
     ...     except InvalidInputError as e:
     ...         print(f"error: {e}")
     >>> user_sees(parse_structured, bomb, "bomb.yaml")  # doctest: +ELLIPSIS
-    error: bomb.yaml: its aliases expand to 3456790133 nodes, over the limit of 4000000; ...
+    error: bomb.yaml: 3456790133 nodes with its aliases expanded, over the limit of 4000000; ...
     >>> parse_structured("base: &b {lr: 0.1, wd: 0}\\nrun: {<<: *b, lr: 0.2}\\n", "r.yaml")
     {'base': {'lr': 0.1, 'wd': 0}, 'run': {'lr': 0.2, 'wd': 0}}
     >>> user_sees(read_text, "/dev/zero", "arch file")  # doctest: +ELLIPSIS
@@ -40,6 +40,7 @@ __all__ = [
     "MAX_DEPTH",
     "MAX_NODES",
     "MAX_TABLE_BYTES",
+    "MAX_TABLE_NODES",
     "check_depth",
     "check_text_depth",
     "load_structured",
@@ -49,12 +50,14 @@ __all__ = [
 
 #: deepest nesting of lists/mappings accepted in a YAML/JSON input file
 MAX_DEPTH = 64
-#: most nodes a file may expand to through its aliases (or its size in bytes, if larger)
+#: most nodes a configuration file may hold, its YAML aliases expanded
 MAX_NODES = 4_000_000
 #: largest configuration file read (recipe, experiment, sweep, arch file, manifest)
 MAX_CONFIG_BYTES = 16 * 2 ** 20
-#: largest table read (benchmark CSV, latency table)
+#: largest table read (benchmark CSV, latency table, predictor state)
 MAX_TABLE_BYTES = 2 ** 30
+#: most nodes a table may hold, its YAML aliases expanded
+MAX_TABLE_NODES = 2 ** 26
 
 _MERGE_TAG = "tag:yaml.org,2002:merge"
 _KINDS = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a named pipe (FIFO)"),
@@ -63,6 +66,8 @@ _KINDS = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a named pipe (FIFO)"),
 
 
 def _mib(n: int) -> str:
+    if n < 2 ** 20:
+        return f"{n} bytes"
     return f"{n / 2 ** 20:.1f} MiB" if n % 2 ** 20 else f"{n // 2 ** 20} MiB"
 
 
@@ -96,7 +101,7 @@ def read_bytes(path: str | Path, what: str = "file", *,
     p = Path(path)
     try:
         _check_regular(os.stat(p).st_mode, p, what)
-        fd = os.open(p, os.O_RDONLY | os.O_NONBLOCK)  # a FIFO swapped in now cannot block
+        fd = os.open(p, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))  # a FIFO cannot block
     except OSError as e:
         raise InvalidInputError(f"cannot read {what} {p}: {e.strerror or e}") from None
     with os.fdopen(fd, "rb") as f:
@@ -214,8 +219,8 @@ def _data_children(item: Any) -> list[Any] | None:
 def _check_nodes(source: str, nodes: int, limit: int) -> None:
     if nodes > limit:
         raise InvalidInputError(
-            f"{source}: its aliases expand to {nodes} nodes, over the limit of {limit}; write "
-            "the repeated parts out instead of nesting aliases")
+            f"{source}: {nodes} nodes with its aliases expanded, over the limit of {limit}; "
+            "split the file, or write repeated parts out instead of nesting aliases")
 
 
 def check_depth(data: Any, source: str, limit: int = MAX_DEPTH) -> None:
@@ -291,8 +296,8 @@ def parse_structured(text: str, source: str, *, kind: str | None = None,
         source: the file's name, for messages.
         kind: ``json`` or ``yaml``; None: by ``source``'s suffix (YAML, a superset of JSON,
             unless it ends in ``.json``).
-        max_nodes: most nodes the document may expand to through aliases; the text's length
-            is allowed when larger (a file without aliases is bounded by its size).
+        max_nodes: most nodes the document may hold, YAML aliases expanded (counted over
+            the alias graph, each shared node once, so a "billion laughs" costs microseconds).
 
     Raises:
         InvalidInputError: malformed (names the line), a duplicate key, nested deeper than
@@ -301,11 +306,10 @@ def parse_structured(text: str, source: str, *, kind: str | None = None,
     kind = kind or ("json" if str(source).endswith(".json") else "yaml")
     label = "JSON" if kind == "json" else "YAML"
     check_text_depth(text, source)
-    limit = max(max_nodes, len(text))
     try:
         if kind == "json":
-            return _load_json(text, source, limit)
-        return _load_yaml(text, source, limit)
+            return _load_json(text, source, max_nodes)
+        return _load_yaml(text, source, max_nodes)
     except _DuplicateKeyError as e:
         where = f" (line {e.line})" if e.line else _json_line(text, e.key)
         raise InvalidInputError(

@@ -24,6 +24,7 @@ from typing import Any
 
 from nasforge.errors import InvalidInputError
 from nasforge.structured import MAX_TABLE_BYTES
+from nasforge.structured import MAX_TABLE_NODES
 from nasforge.structured import parse_structured
 from nasforge.structured import read_text
 
@@ -112,7 +113,7 @@ def _number(value: Any, path: Path, where: str, what: str, *, positive: bool = T
 
 
 def _read_nnmeter(path: Path, text: str) -> dict[str, LatencyEntry]:
-    data = parse_structured(text, str(path), kind="json")
+    data = parse_structured(text, str(path), kind="json", max_nodes=MAX_TABLE_NODES)
     if not isinstance(data, dict) or not data:
         raise InvalidInputError(
             f"{path}: an nn-Meter hybrid table is a non-empty JSON object {{key: ms}}, got "
@@ -123,7 +124,7 @@ def _read_nnmeter(path: Path, text: str) -> dict[str, LatencyEntry]:
 
 
 def _read_ofa(path: Path, text: str) -> dict[str, LatencyEntry]:
-    data = parse_structured(text, str(path), kind="yaml")
+    data = parse_structured(text, str(path), kind="yaml", max_nodes=MAX_TABLE_NODES)
     if not isinstance(data, dict) or not data:
         raise InvalidInputError(
             f"{path}: an OFA latency table is a non-empty mapping {{key: {{count, mean, std}}}}"

@@ -17,8 +17,11 @@ from typer.testing import CliRunner
 
 from nasforge.cli import app
 from nasforge.cli._common import run_app
+from nasforge.errors import InvalidInputError
 from nasforge.experiments.config import load_experiment
 from nasforge.structured import MAX_CONFIG_BYTES
+from nasforge.structured import load_structured
+from nasforge.structured import parse_structured
 
 #: a guard against hanging only: the bomb is refused in microseconds
 _GUARD_S = 20
@@ -71,7 +74,7 @@ def test_billion_laughs_is_refused_at_once(what: str, tmp_path: Path,
     bomb = _bomb(tmp_path / "bomb.yaml")
     before = _listing(tmp_path)
     code, err = _invoke(_BOMB_COMMANDS[what](bomb, tmp_path))
-    _assert_one_error(code, err, str(bomb), "aliases expand to", "nodes", "limit of 4000000")
+    _assert_one_error(code, err, str(bomb), "nodes with its aliases expanded", "limit of 4000000")
     assert _listing(tmp_path) == before
 
 
@@ -82,7 +85,7 @@ def test_billion_laughs_in_a_set_flag_is_refused(tmp_path: Path,
     flow = "[&a [x, x, x, x, x, x, x, x, x, x], " + ", ".join(
         f"&{chr(98 + i)} [{', '.join(['*' + chr(97 + i)] * 10)}]" for i in range(8)) + "]"
     code, err = _invoke(["train", "--set", f"data={flow}", "--out", str(tmp_path / "run")])
-    _assert_one_error(code, err, "--set data", "aliases expand to")
+    _assert_one_error(code, err, "--set data", "nodes with its aliases expanded")
     assert not (tmp_path / "run").exists()
 
 
@@ -164,3 +167,24 @@ def test_merge_keys_in_an_experiment_file_read_as_the_expanded_file(tmp_path: Pa
     a, b = load_experiment(merged), load_experiment(expanded)
     assert a.to_dict() == b.to_dict()
     assert a.budget == 30 and a.seed == 3 and a.constraints.latency_ms == 25
+
+
+def test_json_goes_through_the_same_bounds(tmp_path: Path) -> None:
+    table = tmp_path / "t.json"
+    table.write_text('{"k": [' + "1, " * 600 + "1]}")
+    with pytest.raises(InvalidInputError, match=r"over the 1024 bytes limit for a latency"):
+        load_structured(table, "latency table", kind="json", max_bytes=1024)
+    with pytest.raises(InvalidInputError, match="nested deeper than 64 levels"):
+        parse_structured('{"a": ' + "[" * 65 + "]" * 65 + "}", "d.json")
+    with pytest.raises(InvalidInputError,
+                       match=r"t\.json: 604 nodes with its aliases expanded, over the limit"):
+        parse_structured(table.read_text(), "t.json", max_nodes=600)
+
+
+def test_alias_cycles_and_duplicate_keys_beside_merges() -> None:
+    with pytest.raises(InvalidInputError, match=r"c\.yaml line 1: an alias refers to a node "
+                                                "that contains it"):
+        parse_structured("a: &a [1, *a]\n", "c.yaml")
+    assert parse_structured("b: &b {x: 1}\nc: {<<: *b, x: 2}\n", "m.yaml")["c"] == {"x": 2}
+    with pytest.raises(InvalidInputError, match=r"duplicate key 'x' \(line 2\)"):
+        parse_structured("b: &b {x: 1}\nc: {<<: *b, x: 2, x: 3}\n", "m.yaml")
