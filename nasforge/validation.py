@@ -1,5 +1,8 @@
 """Edge checks for what a user hands in: numbers, text files, YAML/JSON, tables, output paths.
 
+Files and YAML/JSON are read by :mod:`nasforge.structured` (re-exported here): regular files
+only, a size cap, depth and node count bounded over the alias graph.
+
 Every check raises :class:`~nasforge.errors.InvalidInputError` with one line that names the
 field (or file), the value and what is allowed, so the CLI prints it as ``error: ...`` with
 exit code 2. They run at the edge (the CLI, config loaders, file readers), before any work.
@@ -19,7 +22,6 @@ Example:
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import tempfile
@@ -27,9 +29,13 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from nasforge.errors import InvalidInputError
+from nasforge.structured import MAX_DEPTH
+from nasforge.structured import check_depth
+from nasforge.structured import check_text_depth
+from nasforge.structured import load_structured
+from nasforge.structured import parse_structured
+from nasforge.structured import read_text
 
 __all__ = [
     "MAX_DEPTH",
@@ -41,13 +47,10 @@ __all__ = [
     "check_output_file",
     "check_text_depth",
     "check_unique",
+    "load_structured",
     "parse_structured",
     "read_text",
 ]
-
-#: deepest nesting of lists/mappings accepted in a YAML/JSON input file
-MAX_DEPTH = 64
-
 
 def _num(x: float) -> str:
     """A bound as people write it: integers in full (4294967295, not 4.29497e+09)."""
@@ -107,150 +110,6 @@ def check_int(value: Any, name: str, *, low: int | None = None, high: int | None
         raise InvalidInputError(
             f"{name} must be an integer{' ' + rule if rule else ''}, got {value!r}")
     return value
-
-
-def read_text(path: str | Path, what: str = "file") -> str:
-    """A UTF-8 text file's content.
-
-    Args:
-        path: the file.
-        what: what the file is, for messages (``benchmark table``, ``device profile``).
-
-    Raises:
-        InvalidInputError: missing, a directory, unreadable, or not UTF-8.
-    """
-    p = Path(path)
-    if p.is_dir():
-        raise InvalidInputError(f"{what} {p} is a directory; give a file")
-    try:
-        data = p.read_bytes()
-    except OSError as e:
-        raise InvalidInputError(f"cannot read {what} {p}: {e.strerror or e}") from None
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as e:
-        raise InvalidInputError(
-            f"{what} {p} is not UTF-8 text (byte 0x{data[e.start]:02x} at offset {e.start}); "
-            "save it as UTF-8") from None
-
-
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """``yaml.SafeLoader`` that refuses a mapping with the same key twice."""
-
-
-def _construct_unique_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode,
-                              deep: bool = False) -> dict[Any, Any]:
-    seen: set[Any] = set()
-    for key_node, _ in node.value:
-        key = loader.construct_object(key_node, deep=deep)
-        try:
-            dup = key in seen
-        except TypeError:  # an unhashable key: the base constructor reports it
-            break
-        if dup:
-            raise _DuplicateKeyError(key, key_node.start_mark.line + 1)
-        seen.add(key)
-    return loader.construct_mapping(node, deep=deep)
-
-
-_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG,
-                                 _construct_unique_mapping)
-
-
-class _DuplicateKeyError(Exception):
-    def __init__(self, key: Any, line: int) -> None:
-        super().__init__(key, line)
-        self.key, self.line = key, line
-
-
-def _json_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for k, v in pairs:
-        if k in out:
-            raise _DuplicateKeyError(k, 0)
-        out[k] = v
-    return out
-
-
-def parse_structured(text: str, source: str, *, kind: str | None = None) -> Any:
-    """Parse YAML or JSON text: no duplicate keys, nesting at most :data:`MAX_DEPTH`.
-
-    Args:
-        text: the file's content.
-        source: the file's name, for messages.
-        kind: ``json`` or ``yaml``; None: by ``source``'s suffix (YAML, a superset of JSON,
-            unless it ends in ``.json``).
-
-    Raises:
-        InvalidInputError: malformed (names the line), a duplicate key, or nested too deeply.
-    """
-    kind = kind or ("json" if str(source).endswith(".json") else "yaml")
-    label = "JSON" if kind == "json" else "YAML"
-    check_text_depth(text, source)
-    try:
-        if kind == "json":
-            data = json.loads(text, object_pairs_hook=_json_pairs)
-        else:
-            data = yaml.load(text, Loader=_UniqueKeyLoader)  # a SafeLoader subclass
-    except _DuplicateKeyError as e:
-        where = f" (line {e.line})" if e.line else _json_line(text, e.key)
-        raise InvalidInputError(
-            f"{source}: duplicate key {e.key!r}{where}; keep one of them") from None
-    except RecursionError:
-        raise InvalidInputError(
-            f"{source}: nested deeper than {MAX_DEPTH} levels; flatten the file") from None
-    except json.JSONDecodeError as e:
-        raise InvalidInputError(f"{source} line {e.lineno}: malformed {label}: {e.msg}"
-                                ) from None
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        line = f" line {mark.line + 1}" if mark is not None else ""
-        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
-        raise InvalidInputError(f"{source}{line}: malformed {label}: {problem}") from None
-    check_depth(data, source)
-    return data
-
-
-def _json_line(text: str, key: Any) -> str:
-    needle = json.dumps(key)
-    first = text.find(needle)
-    second = text.find(needle, first + 1) if first >= 0 else -1
-    return f" (line {text.count(chr(10), 0, second) + 1})" if second >= 0 else ""
-
-
-def check_text_depth(text: str, source: str, limit: int = MAX_DEPTH) -> None:
-    """Refuse text whose brackets (``[``, ``{``, ``(``) nest deeper than ``limit``, before a
-    parser recurses into it.
-
-    Raises:
-        InvalidInputError: too deep.
-    """
-    depth = 0
-    for c in text:
-        if c in "[{(":
-            depth += 1
-            if depth > limit:
-                raise InvalidInputError(
-                    f"{source}: nested deeper than {limit} levels; flatten the file")
-        elif c in "]})":
-            depth = max(depth - 1, 0)
-
-
-def check_depth(data: Any, source: str, limit: int = MAX_DEPTH) -> None:
-    """Refuse lists/mappings nested deeper than ``limit``.
-
-    Raises:
-        InvalidInputError: too deep.
-    """
-    stack: list[tuple[Any, int]] = [(data, 1)]
-    while stack:
-        item, depth = stack.pop()
-        if isinstance(item, dict | list | tuple):
-            if depth > limit:
-                raise InvalidInputError(
-                    f"{source}: nested deeper than {limit} levels; flatten the file")
-            children: Iterable[Any] = item.values() if isinstance(item, dict) else item
-            stack.extend((c, depth + 1) for c in children)
 
 
 def _probe_writable(folder: Path, flag: str, target: Path) -> None:

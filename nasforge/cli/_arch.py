@@ -65,7 +65,7 @@ def import_(
     NAS-Bench-201 `arch_str`, one per line).
     """
     _check_out(out)
-    archs = ARCH_FORMATS.get(fmt).load(read_text(file), resolution=resolution)
+    archs = ARCH_FORMATS.get(fmt).load(read_text(file, "arch file"), resolution=resolution)
     _emit(archs_to_yaml(archs), out)
 
 

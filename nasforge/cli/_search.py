@@ -13,7 +13,6 @@ from typing import Annotated
 from typing import Any
 
 import typer
-import yaml
 from rich.table import Table
 
 from nasforge.cli._common import console
@@ -26,6 +25,7 @@ from nasforge.experiments.config import ExperimentConfig
 from nasforge.experiments.config import StrategyConfig
 from nasforge.experiments.config import accuracy_of
 from nasforge.experiments.config import load_experiment
+from nasforge.structured import parse_structured
 
 __all__ = ["register"]
 
@@ -133,7 +133,7 @@ def _parse_opts(opts: list[str]) -> dict[str, Any]:
         key, sep, value = o.partition("=")
         if not sep or not key:
             raise InvalidInputError(f"--strategy-opt takes KEY=VALUE, got {o!r}")
-        out[key] = yaml.safe_load(value)
+        out[key] = parse_structured(value, f"--strategy-opt {key}", kind="yaml")
     return out
 
 

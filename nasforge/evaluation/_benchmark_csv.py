@@ -17,6 +17,7 @@ import numpy as np
 from nasforge.errors import InvalidInputError
 from nasforge.evaluation._tabular import TabularBenchmark
 from nasforge.resources import check_regular_file
+from nasforge.structured import MAX_TABLE_BYTES
 from nasforge.validation import check_unique
 from nasforge.validation import read_text
 
@@ -43,7 +44,7 @@ def read_benchmark(path: str, metric: str, space: SearchSpace, *,
     import pandas as pd
 
     check_regular_file(Path(path), "benchmark table")  # /dev/zero, a FIFO: refused unread
-    text = read_text(path, "benchmark table")
+    text = read_text(path, "benchmark table", max_bytes=MAX_TABLE_BYTES)
     try:
         table = pd.read_csv(io.StringIO(text))
     except ValueError as exc:  # empty file, ragged rows: pandas' parser errors

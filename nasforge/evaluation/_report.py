@@ -6,7 +6,6 @@ supernets; the subnets must be the report's (same space, ``n`` and seed).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -16,6 +15,7 @@ import numpy as np
 
 from nasforge.errors import InvalidInputError
 from nasforge.evaluation.base import AccuracyObjective
+from nasforge.structured import load_structured
 
 if TYPE_CHECKING:
     from nasforge.search_spaces.arch import Arch
@@ -34,7 +34,7 @@ class ReportColumn(AccuracyObjective):
 
     def __init__(self, name: str, path: Path, side: str) -> None:
         super().__init__(name, "maximize", cheap=True)
-        rep = json.loads(path.read_text())
+        rep = load_structured(path, "rank report", kind="json")
         self.path = path
         self.values = {s["arch_id"]: float(s[side]) for s in rep["subnets"]}
         self._prov = {"kind": "saved nas rank report", "path": str(path), "source": rep[side],

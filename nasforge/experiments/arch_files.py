@@ -19,7 +19,7 @@ Example:
 from __future__ import annotations
 
 import csv
-import json
+import io
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -27,6 +27,9 @@ from typing import TYPE_CHECKING
 from nasforge.errors import InvalidInputError
 from nasforge.search_spaces.io import arch_file_from_data
 from nasforge.search_spaces.io import read_arch_file
+from nasforge.structured import MAX_TABLE_BYTES
+from nasforge.structured import parse_structured
+from nasforge.structured import read_text
 
 if TYPE_CHECKING:
     from nasforge.search_spaces.arch import Arch
@@ -69,22 +72,15 @@ def _file_archs(space: SearchSpace, path: Path) -> list[Arch]:
 
 
 def _csv_archs(space: SearchSpace, path: Path) -> list[Arch]:
-    try:
-        with open(path, newline="") as f:
-            rows = list(csv.DictReader(f))
-    except OSError as e:
-        raise InvalidInputError(f"cannot read {path}: {e.strerror or e}") from None
+    text = read_text(path, "arch file", max_bytes=MAX_TABLE_BYTES)
+    rows = list(csv.DictReader(io.StringIO(text, newline="")))
     if not rows or "arch" not in rows[0]:
         raise InvalidInputError(f"{path}: a CSV of architectures needs an `arch` column of JSON "
                                 "(as candidates.csv / pareto.csv of `nas search` have)")
     out = []
     for line, row in enumerate(rows, start=2):
-        try:
-            data = json.loads(row["arch"] or "")
-        except json.JSONDecodeError as e:
-            raise InvalidInputError(f"{path} line {line}: column `arch` is not JSON: {e.msg}"
-                                    ) from None
         where = f"{path} line {line}"
+        data = parse_structured(row["arch"] or "", f"{where}: column `arch`", kind="json")
         out.append(arch_file_from_data(data, where, space=space.name,
                                        expect_space=space.name).one())
     return out

@@ -344,4 +344,5 @@ class ExperimentConfig:
 
 def load_experiment(path: str | Path) -> ExperimentConfig:
     """Read and validate an experiment YAML file."""
-    return ExperimentConfig.from_dict(parse_text(read_text(path), str(path)), str(path))
+    data = parse_text(read_text(path, "experiment file"), str(path))
+    return ExperimentConfig.from_dict(data, str(path))

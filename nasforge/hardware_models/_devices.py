@@ -43,8 +43,6 @@ from nasforge.hardware_models._profile import DeviceProfile
 from nasforge.hardware_models._regressor import BlockRegressors
 from nasforge.hardware_models.base import LatencyModel
 from nasforge.registry import Registry
-from nasforge.validation import parse_structured
-from nasforge.validation import read_text
 
 __all__ = [
     "DEVICES",
@@ -202,10 +200,7 @@ def read_checked_table(path: Path, fmt: str) -> LatencyTable:
     if fmt not in TABLE_FORMATS:
         raise InvalidInputError(
             f"unknown latency-table format {fmt!r}; use one of {', '.join(TABLE_FORMATS)}")
-    text = read_text(path, "latency table")
-    if fmt != "csv":
-        parse_structured(text, str(path), kind="json" if fmt == "nnmeter-hybrid" else "yaml")
-    table = read_table(path, fmt)
+    table = read_table(path, fmt)  # the bounded reader: regular file, size cap, unique keys
     for key in table:
         e = table[key]
         if math.isinf(e.std) or e.std < 0 or e.count < 0:

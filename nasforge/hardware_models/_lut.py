@@ -15,7 +15,6 @@ A malformed file raises :class:`~nasforge.errors.InvalidInputError` naming the f
 from __future__ import annotations
 
 import csv
-import json
 import math
 from collections.abc import Iterator
 from collections.abc import Mapping
@@ -23,9 +22,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from nasforge.errors import InvalidInputError
+from nasforge.structured import MAX_TABLE_BYTES
+from nasforge.structured import MAX_TABLE_NODES
+from nasforge.structured import parse_structured
+from nasforge.structured import read_text
 
 __all__ = ["TABLE_FORMATS", "LatencyEntry", "LatencyTable", "read_table"]
 
@@ -112,10 +113,7 @@ def _number(value: Any, path: Path, where: str, what: str, *, positive: bool = T
 
 
 def _read_nnmeter(path: Path, text: str) -> dict[str, LatencyEntry]:
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as e:
-        raise InvalidInputError(f"{path} line {e.lineno}: malformed JSON: {e.msg}") from None
+    data = parse_structured(text, str(path), kind="json", max_nodes=MAX_TABLE_NODES)
     if not isinstance(data, dict) or not data:
         raise InvalidInputError(
             f"{path}: an nn-Meter hybrid table is a non-empty JSON object {{key: ms}}, got "
@@ -126,13 +124,7 @@ def _read_nnmeter(path: Path, text: str) -> dict[str, LatencyEntry]:
 
 
 def _read_ofa(path: Path, text: str) -> dict[str, LatencyEntry]:
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        line = f" line {mark.line + 1}" if mark is not None else ""
-        raise InvalidInputError(f"{path}{line}: malformed YAML: "
-                                f"{getattr(e, 'problem', None) or e}") from None
+    data = parse_structured(text, str(path), kind="yaml", max_nodes=MAX_TABLE_NODES)
     if not isinstance(data, dict) or not data:
         raise InvalidInputError(
             f"{path}: an OFA latency table is a non-empty mapping {{key: {{count, mean, std}}}}"
@@ -211,8 +203,5 @@ def read_table(path: Path, fmt: str) -> LatencyTable:
     if fmt not in _READERS:
         raise InvalidInputError(
             f"unknown latency-table format {fmt!r}; use one of {', '.join(TABLE_FORMATS)}")
-    try:
-        text = path.read_text()
-    except OSError as e:
-        raise InvalidInputError(f"cannot read {path}: {e.strerror or e}") from None
+    text = read_text(path, "latency table", max_bytes=MAX_TABLE_BYTES)
     return LatencyTable(_READERS[fmt](path, text), source=str(path))

@@ -37,6 +37,7 @@ from nasforge.errors import MissingLatencyError
 from nasforge.hardware_models._features import feature_matrix
 from nasforge.hardware_models._features import op_terms
 from nasforge.hardware_models._keys import key_family
+from nasforge.structured import load_structured
 
 __all__ = ["BASES", "DEFAULT_XGB_PARAMS", "BlockRegressors", "FamilyRegressor"]
 
@@ -223,7 +224,7 @@ class BlockRegressors:
         folder = Path(folder)
         path = folder / META_FILE
         try:
-            meta = json.loads(path.read_text())
+            meta = load_structured(path, "latency regressors", kind="json")
             fams: dict[str, FamilyRegressor] = {}
             for fam, entry in meta["families"].items():
                 w = np.asarray(entry["weights"], dtype=np.float64)

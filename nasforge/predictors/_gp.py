@@ -25,6 +25,9 @@ from nasforge.predictors.base import BasePredictor
 from nasforge.predictors.base import NotFittedError
 from nasforge.predictors.base import Prediction
 from nasforge.predictors.registry import register_predictor
+from nasforge.structured import MAX_TABLE_BYTES
+from nasforge.structured import MAX_TABLE_NODES
+from nasforge.structured import load_structured
 
 __all__ = ["GPPredictor"]
 
@@ -118,7 +121,9 @@ class GPPredictor(BasePredictor):
         return {"state_file": _STATE_FILE}
 
     def _load_state(self, path: Path, meta: dict[str, Any]) -> None:
-        state = json.loads((path / meta.get("state_file", _STATE_FILE)).read_text())
+        state = load_structured(path / meta.get("state_file", _STATE_FILE), "predictor state",
+                                kind="json", max_bytes=MAX_TABLE_BYTES,
+                                max_nodes=MAX_TABLE_NODES)
         kernel = self._kernel().clone_with_theta(np.asarray(state["theta"], dtype=np.float64))
         self.x_mean_ = np.asarray(state["x_mean"], dtype=np.float64)
         self.x_scale_ = np.asarray(state["x_scale"], dtype=np.float64)

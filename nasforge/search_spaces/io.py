@@ -57,10 +57,11 @@ class ArchFormat:
 ARCH_FORMATS: Registry[ArchFormat] = Registry("architecture format")
 
 
-def read_text(path: str | Path) -> str:
-    """Read a UTF-8 text file; a missing, unreadable or non-UTF-8 file (or a directory) is an
-    :class:`InvalidInputError`."""
-    return _read_utf8(path)
+def read_text(path: str | Path, what: str = "file") -> str:
+    """Read a UTF-8 regular file through the bounded reader (:mod:`nasforge.structured`); a
+    missing, unreadable, oversized or non-UTF-8 file, a directory, FIFO or device is an
+    :class:`InvalidInputError` naming ``what`` (``arch file``)."""
+    return _read_utf8(path, what)
 
 
 def parse_text(text: str, source: str = "<input>") -> Any:
@@ -149,8 +150,8 @@ def arch_file_from_data(data: Any, source: str = "<input>", *, space: str | None
 def read_arch_file(path: str | Path, *, space: str | None = None,
                    expect_space: str | None = None) -> ArchFile:
     """Read one of our architecture files (YAML or JSON; see :func:`arch_file_from_data`)."""
-    return arch_file_from_data(parse_text(read_text(path), str(path)), str(path), space=space,
-                               expect_space=expect_space)
+    data = parse_text(read_text(path, "arch file"), str(path))
+    return arch_file_from_data(data, str(path), space=space, expect_space=expect_space)
 
 
 def archs_from_data(data: Any, source: str = "<input>") -> list[Arch]:

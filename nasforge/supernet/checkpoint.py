@@ -38,6 +38,7 @@ from safetensors.torch import save_file
 
 from nasforge.errors import IncompatibleComponentsError
 from nasforge.errors import InvalidInputError
+from nasforge.structured import check_text_depth
 
 __all__ = [
     "CHECKPOINT_FORMAT",
@@ -309,6 +310,7 @@ def read_checkpoint(path: Path, expect_space: str | None = None) -> Checkpoint:
     if _META_KEY not in meta:
         raise InvalidInputError(f"{p} is a safetensors file but not a nasforge checkpoint "
                                 f"(no '{_META_KEY}' metadata)")
+    check_text_depth(meta[_META_KEY], f"checkpoint {p} state")  # before json recurses
     try:
         state = json.loads(meta[_META_KEY])
     except json.JSONDecodeError as e:

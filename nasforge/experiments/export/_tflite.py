@@ -27,6 +27,7 @@ from nasforge.experiments.export.checks import Runner
 from nasforge.experiments.export.formats import EXPORT_FORMATS
 from nasforge.experiments.export.formats import ExportFormat
 from nasforge.experiments.export.formats import Rebuild
+from nasforge.structured import load_structured
 
 if TYPE_CHECKING:
     from nasforge.search_spaces.arch import Arch
@@ -106,7 +107,8 @@ def mac_report(path: Path, arch: Arch, space: SearchSpace, input_size: int,
         None, "compared": "graph" | "converter" | None, "within_tolerance",
         "converter_within_tolerance": bool | None, "tolerance": 0.03, "note": str}``.
     """
-    side = json.loads(_sidecar(path).read_text()) if _sidecar(path).is_file() else {}
+    side = (load_structured(_sidecar(path), "converter metadata", kind="json")
+            if _sidecar(path).is_file() else {})
     conv, graph = side.get("converter_macs"), side.get("graph_macs")
     out: dict[str, Any] = {"converter": conv, "graph": graph, "ours": None, "rel_diff": None,
                            "graph_rel_diff": None, "compared": None, "within_tolerance": None,
@@ -138,9 +140,7 @@ def mac_report(path: Path, arch: Arch, space: SearchSpace, input_size: int,
 
 def mac_line(config_path: Path) -> str:
     """One line for the CLI: the converter's MACs and the file's op count beside ours."""
-    import yaml
-
-    macs = (yaml.safe_load(config_path.read_text()) or {}).get("macs") or {}
+    macs = (load_structured(config_path, "export config", kind="yaml") or {}).get("macs") or {}
     conv, graph, ours = macs.get("converter"), macs.get("graph"), macs.get("ours")
     if conv is None and graph is None:
         return "converter MACs: not reported by this litert-torch"

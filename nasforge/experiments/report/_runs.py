@@ -75,12 +75,18 @@ class RunRecord:
 
 
 def _read_csv(path: Path) -> pd.DataFrame:
+    import io
+
     import pandas as pd
+
+    from nasforge.structured import MAX_TABLE_BYTES
+    from nasforge.structured import read_text
 
     if not path.exists():
         return pd.DataFrame()
+    text = read_text(path, "run table", max_bytes=MAX_TABLE_BYTES)  # a FIFO cannot block
     try:
-        return pd.read_csv(path)
+        return pd.read_csv(io.StringIO(text))
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
         raise InvalidInputError(f"{path}: malformed CSV: {str(e).splitlines()[0]}") from None
 

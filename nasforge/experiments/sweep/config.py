@@ -430,4 +430,4 @@ def apply_overrides(base: dict[str, Any], point: dict[str, Any]) -> dict[str, An
 
 def load_sweep(path: str | Path) -> SweepConfig:
     """Read and validate a sweep YAML file (errors name the file and the field path)."""
-    return SweepConfig.from_dict(parse_text(read_text(path), str(path)), str(path))
+    return SweepConfig.from_dict(parse_text(read_text(path, "sweep file"), str(path)), str(path))

@@ -49,6 +49,7 @@ from nasforge.experiments.sweep.config import _TUNE_DIR
 from nasforge.experiments.sweep.config import SWEEP_METRIC
 from nasforge.experiments.sweep.config import SweepConfig
 from nasforge.experiments.sweep.config import apply_overrides
+from nasforge.structured import load_structured
 
 __all__ = [
     "SweepOutcome",
@@ -117,7 +118,7 @@ def sweep_trial(config: dict[str, Any]) -> None:
     base_info = {"run_dir": str(run_dir), "attempt": attempt, "label": _label(point)}
     manifest = run_dir / "run.json"
     if manifest.exists():
-        summary = json.loads(manifest.read_text())["summary"]
+        summary = load_structured(manifest, "run manifest", kind="json")["summary"]
     else:
         cfg = _absolute(ExperimentConfig.from_dict(
             apply_overrides(json.loads(config["experiment"]), point)), Path(config["cwd"]))
@@ -241,7 +242,7 @@ def run_sweep(cfg: SweepConfig, *, address: str | None = None,
     if state_exists and not resume:
         raise InvalidInputError(
             f"{out} already holds a sweep; pass --resume to continue it or choose another `out`")
-    if resume and recorded.exists() and json.loads(recorded.read_text()) != json.loads(
+    if resume and recorded.exists() and load_structured(recorded, "sweep record") != json.loads(
             json.dumps(cfg.to_dict())):
         raise InvalidInputError(
             f"{recorded} records another sweep than {cfg.source or 'the one given'}; resume "

@@ -338,12 +338,12 @@ class TfliteCache:
 
     def macs(self, key: str, shape: Sequence[int]) -> int | None:
         """The converter's MAC count recorded for ``key``, or None."""
-        import json
+        from nasforge.structured import load_structured
 
         meta = self.path(key, shape).with_suffix(".json")
         if not meta.is_file():
             return None
-        got: Any = json.loads(meta.read_text()).get("converter_macs")
+        got: Any = load_structured(meta, "converter metadata", kind="json").get("converter_macs")
         return int(got) if got is not None else None
 
 

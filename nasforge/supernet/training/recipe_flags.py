@@ -125,7 +125,7 @@ def parse_sets(pairs: Sequence[str]) -> dict[str, Any]:
         >>> parse_sets(["train.lr=0.1", "data=imagefolder:/d"])
         {'train.lr': 0.1, 'data': 'imagefolder:/d'}
     """
-    import yaml
+    from nasforge.structured import parse_structured
 
     out: dict[str, Any] = {}
     for pair in pairs:
@@ -133,8 +133,10 @@ def parse_sets(pairs: Sequence[str]) -> dict[str, Any]:
         if not sep or not key:
             raise InvalidInputError(f"--set needs KEY=VALUE (e.g. train.lr=0.1), got {pair!r}")
         try:
-            out[key.strip()] = yaml.safe_load(raw)
-        except yaml.YAMLError:
+            out[key.strip()] = parse_structured(raw, f"--set {key.strip()}", kind="yaml")
+        except InvalidInputError as e:
+            if "malformed YAML" not in str(e):  # a bomb or a duplicate key: refuse it
+                raise
             out[key.strip()] = raw
     return out
 
