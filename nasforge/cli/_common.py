@@ -13,7 +13,6 @@ import math
 import sys
 from collections.abc import Mapping
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import typer
@@ -24,10 +23,8 @@ from rich.table import Table
 from nasforge.cli._resource_errors import resource_error_line
 from nasforge.errors import NasforgeError
 from nasforge.progress import configure_logging
-from nasforge.validation import parse_structured
-from nasforge.validation import read_text
 
-__all__ = ["check_flags", "console", "err_console", "fail", "print_records", "read_structured",
+__all__ = ["check_flags", "console", "err_console", "fail", "print_records",
            "run_app", "set_verbosity"]
 
 #: width of the output when it is not a terminal (a pipe, a file): wide enough that a table
@@ -207,17 +204,5 @@ def print_records(title: str, rows: Sequence[Mapping[str, Any]], columns: Sequen
         table.add_row(*[f"{v:.2f}" if isinstance(v, float) else str(v)
                         for v in (row.get(c) for c in columns)])
     console.print(table)
-
-
-def read_structured(path: Path) -> Any:
-    """Load a YAML or JSON file with one clear error for a missing or malformed file.
-
-    UTF-8 only; a duplicate key or nesting deeper than :data:`nasforge.validation.MAX_DEPTH`
-    is refused.
-
-    Raises:
-        InvalidInputError: the file is missing, unreadable, not UTF-8 or not valid YAML/JSON.
-    """
-    return parse_structured(read_text(path), str(path))
 
 
