@@ -33,6 +33,7 @@ from nasforge.data.base import CorruptImageTracker
 from nasforge.data.loader import LoaderConfig
 from nasforge.data.registry import SCHEMES
 from nasforge.data.registry import DataScheme
+from nasforge.data.registry import check_outside_data
 from nasforge.data.registry import load_data
 from nasforge.data.registry import open_data
 from nasforge.data.transforms import IMAGENET_MEAN
@@ -63,6 +64,7 @@ __all__ = [
     "StreamingWebDataset",
     "TrainTransform",
     "ValTransform",
+    "check_outside_data",
     "load_data",
     "mix_batch",
     "normalize",
