@@ -3,7 +3,8 @@
 :func:`lock_run_folder` holds ``OUT/.nas.lock`` (an exclusive ``flock``, released by the kernel
 even on ``kill -9``, so the lock of a dead process is free again and the next run takes it over)
 while a command writes the folder; the file holds the holder's process id, which the refusal of
-a second writer names. :func:`check_run_folder_free` asks the same question without taking the
+a second writer names, and is removed when the command ends (a finished run folder holds only
+its outputs). :func:`check_run_folder_free` asks the same question without taking the
 lock, for the checks a command runs before any work. Where ``flock`` does not exist (Windows)
 every lock is granted.
 
@@ -13,7 +14,9 @@ Example:
     ...     with lock_run_folder(Path(d) / "run", "training"):
     ...         check_run_folder_free(Path(d) / "run", "training")
     ...         print(sorted(p.name for p in (Path(d) / "run").iterdir()))
+    ...     print(sorted(p.name for p in (Path(d) / "run").iterdir()))
     ['.nas.lock']
+    []
 """
 
 from __future__ import annotations
@@ -50,11 +53,12 @@ def _holder(fd: int) -> str:
     return os.pread(fd, 64, 0).decode(errors="replace").strip() or "?"
 
 
-def _in_use(out: Path, fd: int, what: str) -> InvalidInputError:
-    holder = _holder(fd)
+def _in_use(out: Path, fd: int, what: str, flag: str | None) -> InvalidInputError:
+    named = f"{flag} {str(out)!r}" if flag else repr(str(out))
+    other = f"give another {flag} or " if flag else ""
     return InvalidInputError(
-        f"run folder --out {str(out)!r} is in use by another {what} (process {holder}); give "
-        "another --out or wait for it to finish")
+        f"run folder {named} is in use by another {what} (process {_holder(fd)}); {other}wait "
+        "for it to finish")
 
 
 def is_leader_process() -> bool:
@@ -68,7 +72,7 @@ def is_leader_process() -> bool:
     return os.environ.get("RANK", "0") == "0"
 
 
-def check_run_folder_free(out: Path, what: str = "run") -> None:
+def check_run_folder_free(out: Path, what: str = "run", flag: str | None = "--out") -> None:
     """Refuse a run folder that another process holds (the lock is not taken; this process's
     own lock passes).
 
@@ -81,13 +85,14 @@ def check_run_folder_free(out: Path, what: str = "run") -> None:
         return  # no lock file (or none readable): nobody to wait for
     try:
         if not _try_lock(fd) and _holder(fd) != str(os.getpid()):
-            raise _in_use(out, fd, what)
+            raise _in_use(out, fd, what, flag)
     finally:
         os.close(fd)
 
 
 @contextlib.contextmanager
-def lock_run_folder(out: Path, what: str = "run") -> Iterator[None]:
+def lock_run_folder(out: Path, what: str = "run", flag: str | None = "--out"
+                    ) -> Iterator[None]:
     """Create the run folder ``out`` and hold its lock while the block runs.
 
     A run refused or failed before it wrote anything leaves no folder behind (only the folders
@@ -96,36 +101,61 @@ def lock_run_folder(out: Path, what: str = "run") -> Iterator[None]:
     Args:
         out: the run folder.
         what: what writes it (``search``, ``training``, ...), for the refusal.
+        flag: the option that named ``out`` (``None``: no option did).
 
     Raises:
         InvalidInputError: ``out`` cannot be created or written (an existing file, a read-only
             folder), or another process holds its lock.
     """
     made = [d for d in (out, *out.parents) if not d.exists()]  # the folders this run creates
+    fd = _acquire(out, what, flag)
     try:
-        out.mkdir(parents=True, exist_ok=True)
-        fd = os.open(out / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
-    except OSError as exc:
-        raise InvalidInputError(
-            f"cannot write the run folder --out {str(out)!r}: {exc.strerror or exc}; give a "
-            "writable folder") from None
-    try:
-        if not _try_lock(fd):
-            raise _in_use(out, fd, what)  # the holder's folder: leave it as it is
         os.ftruncate(fd, 0)
         os.pwrite(fd, str(os.getpid()).encode(), 0)
+        yield
+    except BaseException:
+        _release(out, fd)
+        for d in made:
+            with contextlib.suppress(OSError):
+                d.rmdir()  # only if empty
+        raise
+    _release(out, fd)
+
+
+def _acquire(out: Path, what: str, flag: str | None) -> int:
+    """The descriptor of ``out``'s lock file, locked by this process; a lock file unlinked by
+    its last holder between our open and our lock is opened again (the path must name the
+    file we lock)."""
+    named = f"{flag} {str(out)!r}" if flag else repr(str(out))
+    while True:
         try:
-            yield
-        except BaseException:
-            if made:
-                _remove_empty(out, made)
-            raise
+            out.mkdir(parents=True, exist_ok=True)
+            fd = os.open(out / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise InvalidInputError(f"cannot write the run folder {named}: "
+                                    f"{exc.strerror or exc}; give a writable folder") from None
+        if not _try_lock(fd):
+            err = _in_use(out, fd, what, flag)  # the holder's folder: leave it as it is
+            os.close(fd)
+            raise err
+        if _same_file(out / LOCK, fd):
+            return fd
+        os.close(fd)
+
+
+def _same_file(path: Path, fd: int) -> bool:
+    try:
+        return os.stat(path).st_ino == os.fstat(fd).st_ino
+    except OSError:
+        return False
+
+
+def _release(out: Path, fd: int) -> None:
+    """Remove the lock file (a finished run leaves only its outputs) and release the lock."""
+    try:
+        if _same_file(out / LOCK, fd):
+            (out / LOCK).unlink()
+    except OSError:
+        pass  # a folder made read-only meanwhile: the kernel still releases the lock
     finally:
-        os.close(fd)  # releases the lock
-
-
-def _remove_empty(out: Path, made: list[Path]) -> None:
-    (out / LOCK).unlink(missing_ok=True)
-    for d in made:
-        with contextlib.suppress(OSError):
-            d.rmdir()  # only if empty
+        os.close(fd)

@@ -71,19 +71,12 @@ def test_two_trainings_into_one_out_the_second_stops_and_the_log_is_not_interlea
 def test_the_lock_of_a_killed_training_is_taken_over(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "run"
-    holder = subprocess.Popen(
-        [sys.executable, "-c", "import time\nfrom pathlib import Path\n"
-         "from nasforge._lock import lock_run_folder\n"
-         f"with lock_run_folder(Path({str(out)!r}), 'training'):\n"
-         "    print('held', flush=True)\n    time.sleep(600)\n"],
-        stdout=subprocess.PIPE, text=True, env=_env(), cwd=REPO)
-    assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+    holder = _Holder(out, "training")
     assert run_app(app, [*TRAIN, "--out", str(out), "--steps", "2"]) == 2
-    _one_error(capsys.readouterr().err, f"process {holder.pid}")
+    _one_error(capsys.readouterr().err, f"process {holder.proc.pid}")
     assert sorted(p.name for p in out.iterdir()) == [".nas.lock"]  # nothing written
-    os.kill(holder.pid, signal.SIGKILL)
-    holder.wait()
-    assert (out / ".nas.lock").read_text().strip() == str(holder.pid)  # stale
+    holder.kill()
+    assert (out / ".nas.lock").read_text().strip() == str(holder.proc.pid)  # stale
     assert run_app(app, [*TRAIN, "--out", str(out), "--steps", "2"]) == 0
     assert len((out / "train_log.csv").read_text().splitlines()) == 3
 
@@ -97,3 +90,60 @@ def test_a_training_that_fails_under_the_lock_leaves_no_folder_behind(
     assert code == 2
     _one_error(capsys.readouterr().err, str(missing))
     assert not (tmp_path / "new").exists()
+
+
+class _Holder:
+    """Another process holding the lock of ``folder`` until it is killed (``kill -9``)."""
+
+    def __init__(self, folder: Path, what: str) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", "import time\nfrom pathlib import Path\n"
+             "from nasforge._lock import lock_run_folder\n"
+             f"with lock_run_folder(Path({str(folder)!r}), {what!r}):\n"
+             "    print('held', flush=True)\n    time.sleep(600)\n"],
+            stdout=subprocess.PIPE, text=True, env=_env(), cwd=REPO)
+        assert self.proc.stdout is not None and self.proc.stdout.readline().strip() == "held"
+
+    def kill(self) -> None:
+        os.kill(self.proc.pid, signal.SIGKILL)
+        self.proc.wait()
+
+
+def test_export_into_a_folder_another_export_writes_is_refused(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from nasforge.search_spaces import get_space
+
+    arch = tmp_path / "a.yaml"
+    arch.write_text(get_space("elasticvit").min_arch().to_yaml())
+    out = tmp_path / "exports"
+    holder = _Holder(out, "export")
+    try:
+        code = run_app(app, ["export", str(arch), "--format", "safetensors", "--out", str(out),
+                             "--runs", "1"])
+        assert code == 2
+        _one_error(capsys.readouterr().err, str(out), "in use by another export",
+                   f"process {holder.proc.pid}")
+        assert sorted(p.name for p in out.iterdir()) == [".nas.lock"]  # nothing written
+    finally:
+        holder.kill()
+    assert run_app(app, ["export", str(arch), "--format", "safetensors", "--out", str(out),
+                         "--runs", "1"]) == 0  # a dead holder's lock is taken over
+    assert ".nas.lock" not in {p.name for p in out.iterdir()}
+
+
+def test_profile_of_a_device_another_profile_measures_is_refused(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from nasforge.hardware_models.profiling._folder import profiled_device_folder
+
+    monkeypatch.setenv("NASFORGE_CACHE", str(tmp_path / "cache"))
+    _, folder = profiled_device_folder("cpu-local", "torch", 1)
+    holder = _Holder(folder, "profile of this device")
+    try:
+        code = run_app(app, ["profile", "--space", "elasticvit", "--budget", "4",
+                             "--seed-blocks", "2", "--networks", "1", "--repeats", "1"])
+        assert code == 2
+        _one_error(capsys.readouterr().err, str(folder), f"process {holder.proc.pid}")
+        assert sorted(p.name for p in folder.iterdir()) == [".nas.lock"]
+    finally:
+        holder.kill()
