@@ -4,6 +4,7 @@ why a file given to it cannot be read.
 The cache directory is ``$NASFORGE_CACHE`` when set, else ``~/.cache/nasforge``. It is read at
 call time (never stored in a global), so tests and users can point it elsewhere per process.
 
+:func:`check_outside_data` keeps what a command writes out of the image folder it reads.
 :func:`unreadable_reason` names what stands between a path and its bytes (missing, a broken
 link, a folder, not a regular file, no read permission), so a loader says that, not
 "corrupted"; :func:`readable_file` is the check a loader runs before it opens a file.
@@ -17,7 +18,13 @@ from pathlib import Path
 
 from nasforge.errors import InvalidInputError
 
-__all__ = ["cache_dir", "devices_cache_dir", "readable_file", "unreadable_reason"]
+__all__ = [
+    "cache_dir",
+    "check_outside_data",
+    "devices_cache_dir",
+    "readable_file",
+    "unreadable_reason",
+]
 
 
 def cache_dir() -> Path:
@@ -82,3 +89,35 @@ def readable_file(path: Path | str, what: str) -> Path:
     if reason is not None:
         raise InvalidInputError(f"cannot read the {what} {path}: {reason}")
     return Path(path)
+
+
+def check_outside_data(out: Path, spec: str | None, flag: str = "--out") -> None:
+    """Refuse an output path inside the folder of an ``imagefolder:`` spec, where what a run
+    writes would be read as a class (or an image) of the data next time.
+
+    Args:
+        out: the file or folder a command writes.
+        spec: the data spec it reads (``None`` or another scheme: nothing to check).
+        flag: the option that named ``out``, for the message.
+
+    Raises:
+        InvalidInputError: ``out`` is the image folder or lies inside it.
+
+    Example:
+        >>> check_outside_data(Path("runs/a"), "imagefolder:data/imgs")
+        >>> check_outside_data(Path("data/imgs/run"), "imagefolder:data/imgs")
+        Traceback (most recent call last):
+        ...
+        nasforge.errors.InvalidInputError: --out data/imgs/run is inside the image folder \
+data/imgs (--data imagefolder:data/imgs): what it writes would be read as data; give an --out \
+outside data/imgs
+    """
+    kind, _, arg = (spec or "").partition(":")
+    if kind != "imagefolder" or not arg:
+        return
+    root = Path(arg).expanduser().resolve()
+    target = Path(out).expanduser().resolve()
+    if target == root or root in target.parents:
+        raise InvalidInputError(
+            f"{flag} {out} is inside the image folder {arg} (--data imagefolder:{arg}): what it "
+            f"writes would be read as data; give an {flag} outside {arg}")

@@ -167,7 +167,7 @@ def eval_cmd(
     Many archs are sharded over the ranks of a torch.distributed group (started by torchrun)
     or over Ray actors (--ray-address); results come back in the order given.
     """
-    from nasforge.data import check_outside_data
+    from nasforge._paths import check_outside_data
     from nasforge.experiments.subnet_eval import EvalOptions
     from nasforge.experiments.subnet_eval import evaluate_checkpoint
 

@@ -21,6 +21,7 @@ Example:
 
 from __future__ import annotations
 
+from nasforge._paths import check_outside_data
 from nasforge.data._memory import BatchStream
 from nasforge.data._memory import ImageData
 from nasforge.data._memory import RestrictedUnpickler
@@ -33,7 +34,6 @@ from nasforge.data.base import CorruptImageTracker
 from nasforge.data.loader import LoaderConfig
 from nasforge.data.registry import SCHEMES
 from nasforge.data.registry import DataScheme
-from nasforge.data.registry import check_outside_data
 from nasforge.data.registry import load_data
 from nasforge.data.registry import open_data
 from nasforge.data.transforms import IMAGENET_MEAN

@@ -43,7 +43,6 @@ __all__ = [
     "DataScheme",
     "MemoryReader",
     "StreamOpener",
-    "check_outside_data",
     "load_data",
     "open_data",
 ]
@@ -158,34 +157,3 @@ def load_data(spec: str, input_size: int = 32, seed: int = 0,
         data = dataclasses.replace(data, resolution_scale=float(resolution_scale))
     return data
 
-
-def check_outside_data(out: Path, spec: str | None, flag: str = "--out") -> None:
-    """Refuse an output path inside the folder of an ``imagefolder:`` spec, where what a run
-    writes would be read as a class (or an image) of the data next time.
-
-    Args:
-        out: the file or folder a command writes.
-        spec: the data spec it reads (``None`` or another scheme: nothing to check).
-        flag: the option that named ``out``, for the message.
-
-    Raises:
-        InvalidInputError: ``out`` is the image folder or lies inside it.
-
-    Example:
-        >>> check_outside_data(Path("runs/a"), "imagefolder:data/imgs")
-        >>> check_outside_data(Path("data/imgs/run"), "imagefolder:data/imgs")
-        Traceback (most recent call last):
-        ...
-        nasforge.errors.InvalidInputError: --out data/imgs/run is inside the image folder \
-data/imgs (--data imagefolder:data/imgs): what it writes would be read as data; give an --out \
-outside data/imgs
-    """
-    kind, _, arg = (spec or "").partition(":")
-    if kind != "imagefolder" or not arg:
-        return
-    root = Path(arg).expanduser().resolve()
-    target = Path(out).expanduser().resolve()
-    if target == root or root in target.parents:
-        raise InvalidInputError(
-            f"{flag} {out} is inside the image folder {arg} (--data imagefolder:{arg}): what it "
-            f"writes would be read as data; give an {flag} outside {arg}")

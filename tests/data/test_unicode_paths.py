@@ -97,6 +97,25 @@ def test_train_out_inside_the_image_folder_is_refused(
     assert sorted(map(str, data.rglob("*"))) == before  # nothing written, no class made
 
 
+@pytest.mark.parametrize("command", ["search", "export"])
+def test_search_and_export_out_inside_the_image_folder_are_refused(
+        command: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from nasforge.search_spaces import get_space
+
+    data = _images(tmp_path / "imgs", {"a": ["0.jpg"], "猫": ["图.jpg"]})
+    before = sorted(map(str, data.rglob("*")))
+    out = data / "猫" / "run"
+    arch = tmp_path / "a.yaml"
+    arch.write_text(get_space("elasticvit").min_arch().to_yaml())
+    args = (["search", "--space", "nasbench201", "--device", "pixel7", "--accuracy", "zc:snip",
+             "--budget", "2"] if command == "search"
+            else ["export", str(arch), "--format", "safetensors"])
+    code = run_app(app, [*args, "--data", f"imagefolder:{data}", "--out", str(out)])
+    assert code == 2
+    _one_error(capsys.readouterr().err, f"--out {out}", f"image folder {data}")
+    assert sorted(map(str, data.rglob("*"))) == before
+
+
 def test_eval_csv_inside_the_image_folder_is_refused(
         folder: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from nasforge.search_spaces import get_space

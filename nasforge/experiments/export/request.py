@@ -19,7 +19,7 @@ from typing import Any
 
 from nasforge._lock import check_run_folder_free
 from nasforge._lock import lock_run_folder
-from nasforge.data import check_outside_data
+from nasforge._paths import check_outside_data
 from nasforge.errors import InvalidInputError
 from nasforge.experiments.export.config import load_arch_config
 from nasforge.experiments.export.formats import EXPORT_FORMATS

@@ -41,7 +41,7 @@ from typing import Any
 from nasforge._lock import check_run_folder_free
 from nasforge._lock import is_leader_process
 from nasforge._lock import lock_run_folder
-from nasforge.data import check_outside_data
+from nasforge._paths import check_outside_data
 from nasforge.errors import InvalidInputError
 from nasforge.errors import NasforgeError
 from nasforge.supernet.training.callbacks import LOG_NAME
