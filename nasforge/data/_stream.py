@@ -3,8 +3,9 @@
 worker processes (batching: :mod:`~nasforge.data.loader`).
 
 No process holds the images: the folder index is two numpy arrays (paths as fixed-width bytes,
-:func:`os.fsencode` d so that any file name fits, so forked workers never touch python object
-refcounts and their memory stays shared; :func:`path_at` turns one back into a ``str``) and a
+the file system's own (:func:`os.fsencode`), so any file name fits and forked workers never
+touch python object refcounts and their memory stays shared; :func:`path_at` gives the ``str``
+back) and a
 webdataset shard is read member by member through a bounded shuffle buffer.
 
 Sample order, a pure function of ``(seed, epoch)``:
