@@ -169,6 +169,7 @@ def eval_cmd(
     Many archs are sharded over the ranks of a torch.distributed group (started by torchrun)
     or over Ray actors (--ray-address); results come back in the order given.
     """
+    from nasforge._paths import check_outside_data
     from nasforge.experiments.subnet_eval import EvalOptions
     from nasforge.experiments.subnet_eval import evaluate_checkpoint
 
@@ -180,6 +181,8 @@ def eval_cmd(
                  *[("--resolution", r, "int", 8, 4096) for r in resolution or []]])
     check_image_batch(batch_size, max(resolution or [32]),
                       side_flag="--resolution" if resolution else None)
+    if csv_out is not None:
+        check_outside_data(csv_out, data, "--csv")
     options = EvalOptions(
         data=data, resolutions=tuple(resolution or ()), recal_batches=recal_batches,
         batch_size=batch_size, val_images=val_images, workers=workers, ray_address=ray_address,
@@ -189,6 +192,7 @@ def eval_cmd(
         return  # rank 0 reports
     _print_evaluation(result, json_out)
     if csv_out is not None:
+        check_outside_data(csv_out, result.data, "--csv")  # the checkpoint's data
         result.write_csv(csv_out)
 
 

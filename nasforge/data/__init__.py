@@ -21,6 +21,7 @@ Example:
 
 from __future__ import annotations
 
+from nasforge._paths import check_outside_data
 from nasforge.data._memory import BatchStream
 from nasforge.data._memory import ImageData
 from nasforge.data._memory import RestrictedUnpickler
@@ -63,6 +64,7 @@ __all__ = [
     "StreamingWebDataset",
     "TrainTransform",
     "ValTransform",
+    "check_outside_data",
     "load_data",
     "mix_batch",
     "normalize",

@@ -199,6 +199,7 @@ def _read_split(paths: np.ndarray, labels: np.ndarray, size: int
                 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Decode a (small) split with the validation transform (shorter side resized to ``size``,
     centre crop); unreadable images are skipped, more than half of them unreadable raise."""
+    from nasforge.data._stream import path_at
     from nasforge.data.loader import decode
     from nasforge.data.transforms import ValTransform
 
@@ -206,8 +207,8 @@ def _read_split(paths: np.ndarray, labels: np.ndarray, size: int
     tracker = CorruptImageTracker(0.5, len(paths))
     xs: list[np.ndarray] = []
     ys: list[int] = []
-    for raw, label in zip(paths, labels, strict=True):
-        path = raw.decode()
+    for i, label in enumerate(labels):
+        path = path_at(paths, i)
         arr = decode(path, transform, None)
         tracker.add(() if arr is not None else (path,), 1)
         if arr is not None:

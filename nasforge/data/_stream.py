@@ -3,7 +3,9 @@
 worker processes (batching: :mod:`~nasforge.data.loader`).
 
 No process holds the images: the folder index is two numpy arrays (paths as fixed-width bytes,
-so forked workers never touch python object refcounts and their memory stays shared) and a
+the file system's own (:func:`os.fsencode`), so any file name fits and forked workers never
+touch python object refcounts and their memory stays shared; :func:`path_at` gives the ``str``
+back) and a
 webdataset shard is read member by member through a bounded shuffle buffer.
 
 Sample order, a pure function of ``(seed, epoch)``:
@@ -24,6 +26,7 @@ depend on the worker that decodes it.
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -43,7 +46,7 @@ from nasforge.data.transforms import IMAGENET_STD
 from nasforge.data.transforms import ValTransform
 from nasforge.errors import InvalidInputError
 
-__all__ = ["IMAGE_SUFFIXES", "StreamingImageFolder", "index_folder"]
+__all__ = ["IMAGE_SUFFIXES", "StreamingImageFolder", "index_folder", "path_at"]
 
 logger = logging.getLogger(__name__)
 
@@ -72,7 +75,18 @@ def _index(root: Path, names: list[str]) -> tuple[np.ndarray, np.ndarray]:
             if f.suffix.lower() in IMAGE_SUFFIXES and f.is_file():
                 paths.append(str(f))
                 labels.append(label)
-    return np.array(paths, dtype=np.bytes_), np.array(labels, dtype=np.int64)
+    encoded = [os.fsencode(p) for p in paths]  # any file name: bytes as the OS stores them
+    return np.array(encoded, dtype=np.bytes_), np.array(labels, dtype=np.int64)
+
+
+def path_at(paths: np.ndarray, i: int) -> str:
+    """The ``i``-th path of an index array as a ``str`` (the inverse of the index's encoding).
+
+    Example:
+        >>> path_at(np.array([os.fsencode("café/猫.jpg")], dtype=np.bytes_), 0)
+        'café/猫.jpg'
+    """
+    return os.fsdecode(bytes(paths[i]))
 
 
 _Split = tuple[np.ndarray, np.ndarray]
@@ -124,7 +138,7 @@ class _FolderDataset(Dataset[tuple[np.ndarray | None, int, str]]):
 
     def __getitem__(self, key: tuple[int, int]) -> tuple[np.ndarray | None, int, str]:
         i, epoch = key
-        path = self.paths[i].decode()
+        path = path_at(self.paths, i)
         rng = np.random.default_rng((self.seed, epoch, i)) if self.augment else None
         return decode(path, self.transform, rng), int(self.labels[i]), path
 

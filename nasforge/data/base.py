@@ -21,6 +21,7 @@ their share passes the limit.
 from __future__ import annotations
 
 import logging
+import os
 from abc import ABC
 from abc import abstractmethod
 from collections.abc import Iterator
@@ -28,6 +29,7 @@ from dataclasses import dataclass
 
 import torch
 
+from nasforge._paths import unreadable_reason
 from nasforge.errors import InvalidInputError
 
 __all__ = ["BaseImageSource", "Batch", "CorruptImageTracker"]
@@ -149,16 +151,22 @@ class CorruptImageTracker:
         for p in bad:
             if p not in self._reported:
                 self._reported.add(p)
-                logger.warning("skipped an unreadable image: %s", p)
+                logger.warning("skipped an unreadable image: %s (%s)", p, _why(p))
                 if len(self.bad) < self.show:
                     self.bad.append(p)
         if self.count > self.max_share * max(self.seen, self.floor):
             raise InvalidInputError(
                 f"{self.count} of {self.seen} images read so far are unreadable (more than "
-                f"max_bad_share={self.max_share:g}), e.g. {', '.join(self.bad[:3])}; fix the data "
-                "or raise loader.max_bad_share"
+                f"max_bad_share={self.max_share:g}), e.g. {', '.join(self.bad[:3])} "
+                f"({_why(self.bad[0])}); fix the data or raise loader.max_bad_share"
             )
 
     def summary(self) -> dict[str, object]:
         """``{"skipped": n, "seen": m, "first": [paths]}`` for logs and manifests."""
         return {"skipped": self.count, "seen": self.seen, "first": list(self.bad)}
+
+
+def _why(name: str) -> str:
+    """Why the image ``name`` (a path, or a webdataset key) was dropped."""
+    reason = unreadable_reason(name) if os.path.lexists(name) else None
+    return reason or "not a decodable image: corrupted, truncated or another format"

@@ -38,7 +38,14 @@ from nasforge.data.loader import LoaderConfig
 from nasforge.errors import InvalidInputError
 from nasforge.registry import Registry
 
-__all__ = ["SCHEMES", "DataScheme", "MemoryReader", "StreamOpener", "load_data", "open_data"]
+__all__ = [
+    "SCHEMES",
+    "DataScheme",
+    "MemoryReader",
+    "StreamOpener",
+    "load_data",
+    "open_data",
+]
 
 #: ``reader(arg, input_size, seed, val_fraction) -> ImageData``; ``arg`` follows the ``:``.
 MemoryReader = Callable[[str, int, int, float], ImageData]
@@ -149,3 +156,4 @@ def load_data(spec: str, input_size: int = 32, seed: int = 0,
     if resolution_scale is not None:
         data = dataclasses.replace(data, resolution_scale=float(resolution_scale))
     return data
+

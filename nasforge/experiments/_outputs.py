@@ -10,8 +10,8 @@
   objectives, strategy settings, summary and the run's name in the field's style
   (``pixel7_lat@24.6ms_top1@71.3``). :func:`write_outputs` returns it, so nothing reads it back.
 
-:func:`lock_out` holds ``OUT/.nas.lock`` (an exclusive ``flock``, released by the kernel even
-on ``kill -9``) while a run writes the folder, so that two searches given one ``--out`` are
+:func:`lock_out` holds ``OUT/.nas.lock`` (:mod:`nasforge._lock`, the lock of every run folder)
+while a run writes the folder, so that two searches given one ``--out`` are
 detected instead of the last silently overwriting the other.
 """
 
@@ -19,14 +19,12 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import platform
-import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from nasforge.errors import InvalidInputError
+from nasforge._lock import LOCK
+from nasforge._lock import lock_run_folder
 from nasforge.experiments._objectives import ACCURACY
 from nasforge.experiments._objectives import LATENCY
 from nasforge.experiments._objectives import MFLOPS
@@ -41,58 +39,11 @@ __all__ = ["LOCK", "OUTPUTS", "lock_out", "run_name", "write_outputs"]
 
 #: the files of a run folder
 OUTPUTS = ("best.yaml", "pareto.csv", "candidates.csv", "pareto.png", "run.json")
-#: the lock file of a run folder in use
-LOCK = ".nas.lock"
 
 
-def _try_lock(fd: int) -> bool:
-    """Take the exclusive lock of ``fd`` without waiting; whether it was free (always True
-    where ``flock`` does not exist)."""
-    if sys.platform == "win32":
-        return True
-    import fcntl
-
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return False
-    return True
-
-
-@contextlib.contextmanager
-def lock_out(out: Path) -> Iterator[None]:
-    """Create the run folder ``out`` and hold its lock while the block runs.
-
-    Raises:
-        InvalidInputError: ``out`` cannot be created or written (an existing file, a read-only
-            folder), or another run holds its lock.
-    """
-    made = [d for d in (out, *out.parents) if not d.exists()]  # the folders this run creates
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        fd = os.open(out / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
-    except OSError as exc:
-        raise InvalidInputError(
-            f"cannot write the run folder --out {str(out)!r}: {exc.strerror or exc}; give a "
-            "writable folder") from None
-    try:
-        if not _try_lock(fd):
-            holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "?"
-            raise InvalidInputError(
-                f"run folder --out {str(out)!r} is in use by another search (process "
-                f"{holder}); give another --out or wait for it to finish")
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, str(os.getpid()).encode(), 0)
-        yield
-    except BaseException:
-        if made:  # a run refused before it wrote anything leaves no folder behind
-            (out / LOCK).unlink(missing_ok=True)
-            for d in made:
-                with contextlib.suppress(OSError):
-                    d.rmdir()  # only if empty
-        raise
-    finally:
-        os.close(fd)  # releases the lock
+def lock_out(out: Path) -> contextlib.AbstractContextManager[None]:
+    """Hold the search's run folder ``out`` (:func:`~nasforge._lock.lock_run_folder`)."""
+    return lock_run_folder(out, "search")
 
 
 def run_name(device: str, latency_ms: float | None, accuracy: float | None,

@@ -33,6 +33,7 @@ from typing import Any
 
 import numpy as np
 
+from nasforge._paths import check_outside_data
 from nasforge.errors import InvalidInputError
 from nasforge.evaluation import AccuracyEvaluator
 from nasforge.experiments._inputs import RunInputs
@@ -105,6 +106,7 @@ def run_experiment(cfg: ExperimentConfig, *, progress: bool = True,
     """
     t0 = time.perf_counter()
     out = Path(cfg.out)
+    check_outside_data(out, cfg.accuracy.data)
     with lock_out(out):
         inputs = resolve_inputs(cfg, evaluator=evaluator, progress=progress)
         try:

@@ -36,6 +36,7 @@ from safetensors import SafetensorError
 from safetensors import safe_open
 from safetensors.torch import save_file
 
+from nasforge._paths import readable_file
 from nasforge.errors import IncompatibleComponentsError
 from nasforge.errors import InvalidInputError
 from nasforge.structured import check_text_depth
@@ -295,8 +296,7 @@ def read_checkpoint(path: Path, expect_space: str | None = None) -> Checkpoint:
     p = Path(path)
     if p.is_dir():
         p = p / "last.ckpt"
-    if not p.is_file():
-        raise InvalidInputError(f"checkpoint not found: {p}")
+    readable_file(p, "checkpoint")  # missing, a folder, no permission: not "corrupted"
     try:
         tensors: dict[str, torch.Tensor] = {}
         with safe_open(str(p), framework="pt") as f:

@@ -17,6 +17,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from typing import Any
 
+from nasforge._lock import check_run_folder_free
+from nasforge._lock import lock_run_folder
+from nasforge._paths import check_outside_data
 from nasforge.errors import InvalidInputError
 from nasforge.experiments.export.config import load_arch_config
 from nasforge.experiments.export.formats import EXPORT_FORMATS
@@ -100,6 +103,8 @@ class ExportRequest:
             raise InvalidInputError(f"--name is a file stem inside --out (no folders), got "
                                     f"{name!r}")
         check_output_dir(self.out, "--out")
+        check_outside_data(self.out, self.data)
+        check_run_folder_free(self.out, "export")
 
 
 def export_arch_file(request: ExportRequest, status: Status | None = None) -> ExportResult:
@@ -122,7 +127,8 @@ def export_arch_file(request: ExportRequest, status: Status | None = None) -> Ex
     predicted = (predict_device_ms(request.device, arch) if request.device is not None
                  else None)
     model, extra = _model(request, cfg, show)
-    with show(f"exporting {arch.arch_id} as {request.fmt} and checking it"):
+    with lock_run_folder(request.out, "export"), \
+            show(f"exporting {arch.arch_id} as {request.fmt} and checking it"):
         return export_model(
             model, arch, space, request.fmt, request.out,
             input_size=request.input_size or cfg.input_size, name=request.name,

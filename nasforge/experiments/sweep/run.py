@@ -43,6 +43,7 @@ from typing import Any
 
 import numpy as np
 
+from nasforge._lock import lock_run_folder
 from nasforge.errors import InvalidInputError
 from nasforge.experiments.config import ExperimentConfig
 from nasforge.experiments.sweep.config import _TUNE_DIR
@@ -226,16 +227,22 @@ def run_sweep(cfg: SweepConfig, *, address: str | None = None,
         The :class:`SweepOutcome` (``sweep.csv``, ``sweep_pareto.png``).
 
     Raises:
-        InvalidInputError: a sweep already in ``cfg.out`` without ``resume``, or a sweep file
-            that differs from the one being resumed.
+        InvalidInputError: a sweep already in ``cfg.out`` without ``resume``, a sweep file
+            that differs from the one being resumed, or another process writing ``cfg.out``.
         MissingDependencyError: Ray is not installed.
     """
+    out = Path(cfg.out).resolve()
+    with lock_run_folder(out, "sweep"):  # the trials lock their own folders under it
+        return _sweep(cfg, out, address, max_concurrent, resume, progress)
+
+
+def _sweep(cfg: SweepConfig, out: Path, address: str | None, max_concurrent: int | None,
+           resume: bool, progress: bool) -> SweepOutcome:
     ray = _import_ray()
     from ray import tune
 
     from nasforge.evaluation.pool import ensure_ray
 
-    out = Path(cfg.out).resolve()
     exp_path = out / _TUNE_DIR
     recorded = out / "sweep.json"
     state_exists = exp_path.exists() and tune.Tuner.can_restore(str(exp_path))

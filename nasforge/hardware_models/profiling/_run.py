@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from nasforge._lock import lock_run_folder
 from nasforge.errors import InvalidInputError
 from nasforge.hardware_models._local import NETWORKS_FILE
 from nasforge.hardware_models._local import TABLE_FILE
@@ -131,8 +132,8 @@ def profile_device(
     runner = make_runner(backend, threads=threads, command=command, repeats=repeats, cpus=cpus,
                          clock=clock, workers=workers, serial=serial)
     runner.check()  # a phone: reached before anything is converted
-    folder.mkdir(parents=True, exist_ok=True)
-    return _profile(runner, sp, name, folder, settings)
+    with lock_run_folder(folder, "profile of this device", flag=None):  # creates it
+        return _profile(runner, sp, name, folder, settings)
 
 
 def _space_with_blocks(space: str) -> SearchSpace:

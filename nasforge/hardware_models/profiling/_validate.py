@@ -39,6 +39,7 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
+from nasforge._lock import lock_run_folder
 from nasforge.errors import InvalidInputError
 from nasforge.hardware_models._devices import get_device
 from nasforge.hardware_models._local import LOCAL
@@ -201,7 +202,8 @@ def validate_device(
     measured = _measure_passes(runner, sp, archs, passes, group,
                                f"{model.name}: {space} subnets end to end")
     report = _report(model, runner, space, seed, archs, predicted, measured)
-    _write(Path(out), report, _label(model, runner))
+    with lock_run_folder(Path(out), "hw validate"):  # validate.json and .png of one run
+        _write(Path(out), report, _label(model, runner))
     return report
 
 

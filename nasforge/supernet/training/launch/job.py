@@ -5,8 +5,9 @@ Steps (each one job), as :func:`launch_training` runs them:
 1. :func:`check_job`: the space, sampler, device, precision and run folder, before any work.
 2. :func:`choose_launcher`: in-process, ``torchrun`` (from its environment), spawn(N) or Ray
    Train, with the rules that tie ranks to this machine and to the batch.
-3. the launcher runs :func:`run_rank` (or :func:`_ray_rank` on Ray Train workers) on every rank;
-   both call :func:`train_rank`, the one rank body: join the group, train
+3. holding the run folder's lock (:mod:`nasforge._lock`; torchrun's rank 0 holds it for the
+   group), the launcher runs :func:`run_rank` (or :func:`_ray_rank` on Ray Train workers) on
+   every rank; both call :func:`train_rank`, the one rank body: join the group, train
    (:func:`~nasforge.supernet.training.train.train_supernet`).
 4. rank 0 returns a :class:`TrainOutcome`; a failed rank becomes one error naming how to
    continue the run.
@@ -31,11 +32,16 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 from typing import Any
 
+from nasforge._lock import check_run_folder_free
+from nasforge._lock import is_leader_process
+from nasforge._lock import lock_run_folder
+from nasforge._paths import check_outside_data
 from nasforge.errors import InvalidInputError
 from nasforge.errors import NasforgeError
 from nasforge.supernet.training.callbacks import LOG_NAME
@@ -166,6 +172,7 @@ def check_job(job: TrainJob) -> None:
     SAMPLERS.get(recipe.sampler)
     check_precision(recipe.train.precision, resolve_device(job.accelerator))
     check_run_folder(job.out, job.resume)
+    check_outside_data(job.out, recipe.data)
 
 
 def check_run_folder(out: Path, resume: bool) -> None:
@@ -177,6 +184,8 @@ def check_run_folder(out: Path, resume: bool) -> None:
     """
     if out.exists() and not out.is_dir():
         raise InvalidInputError(f"--out {out} is a file; give a folder for the run")
+    if is_leader_process():  # torchrun's rank 0 holds the folder for the group
+        check_run_folder_free(out, "training")
     ck = out / CHECKPOINT_NAME
     if resume and not ck.is_file():
         raise InvalidInputError(f"--resume: there is no checkpoint {ck} to continue; run "
@@ -251,8 +260,14 @@ def launch_training(job: TrainJob, launcher: Launcher) -> TrainOutcome | None:
 
     Raises:
         NasforgeError: a rank stopped on a user error (bad data, checkpoint, sampler options).
-        InvalidInputError: a rank died or failed; the message says how to continue the run.
+        InvalidInputError: a rank died or failed (the message says how to continue the run),
+            or another process writes ``job.out``.
     """
+    with lock_run_folder(job.out, "training") if is_leader_process() else nullcontext():
+        return _launch(job, launcher)
+
+
+def _launch(job: TrainJob, launcher: Launcher) -> TrainOutcome | None:
     try:
         if isinstance(launcher, RayTrainLauncher):  # workers run elsewhere: absolute paths
             launcher.launch(_ray_rank, dataclasses.replace(job, out=job.out.resolve()))
