@@ -16,10 +16,7 @@ import torch
 from safetensors.torch import load_file
 from safetensors.torch import save_file
 from torch import nn
-from typer.testing import CliRunner
 
-from nasforge.cli import app
-from nasforge.cli._common import run_app
 from nasforge.errors import IncompatibleComponentsError
 from nasforge.evaluation._predictor import PredictorObjective
 from nasforge.predictors import BasePredictor
@@ -28,25 +25,11 @@ from nasforge.predictors import GPPredictor
 from nasforge.predictors import MLPPredictor
 from nasforge.predictors import RFPredictor
 from nasforge.search_spaces import get_space
+from tests._refusals import assert_one_line
+from tests._refusals import invoke
 
 SPACE = "elasticvit"
 Mutate = Callable[[Path], None]
-
-
-def _invoke(argv: list[str]) -> tuple[int, str]:
-    runner = CliRunner()
-    with runner.isolation() as streams:
-        code = run_app(app, argv)
-        return code, streams[1].getvalue().decode()
-
-
-def _one_line(code: int, err: str, *words: str) -> None:
-    assert code == 2, err
-    lines = err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error:"), err
-    assert "Traceback" not in err
-    for w in words:
-        assert w in lines[0], (w, lines[0])
 
 
 def _xy(space_name: str, n: int = 24) -> tuple[np.ndarray, np.ndarray]:
@@ -158,9 +141,9 @@ def test_nas_search_refuses_a_damaged_predictor(case: str, saved: dict[str, Path
     shutil.copytree(saved[which], bad)
     mutate(bad)
     out = tmp_path / "search"
-    code, err = _invoke(["search", "--space", SPACE, "--device", "pixel7", "--predictor",
+    code, err = invoke(["search", "--space", SPACE, "--device", "pixel7", "--predictor",
                          str(bad), "--budget", "4", "--out", str(out), "-q"])
-    _one_line(code, err, *words)
+    assert_one_line(code, err, *words)
     assert not (out / "best.yaml").exists() and not (out / "pareto.csv").exists()
 
 
@@ -207,8 +190,8 @@ def test_ofa_import_refuses_non_finite_files(edit: Callable[[dict[str, torch.Ten
     pth = tmp_path / "acc_predictor.pth"
     torch.save(state, pth)
     out = tmp_path / "pred"
-    code, err = _invoke(["predictor", "import", "--from", "ofa", str(pth), "--out", str(out)])
-    _one_line(code, err, str(pth), *words)
+    code, err = invoke(["predictor", "import", "--from", "ofa", str(pth), "--out", str(out)])
+    assert_one_line(code, err, str(pth), *words)
     assert not out.exists()
 
 
@@ -216,7 +199,7 @@ def test_ofa_import_refuses_non_finite_files(edit: Callable[[dict[str, torch.Ten
 def ofa_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("ofachecks")
     torch.save(_ofa_state(), root / "acc_predictor.pth")
-    code, err = _invoke(["predictor", "import", "--from", "ofa", str(root / "acc_predictor.pth"),
+    code, err = invoke(["predictor", "import", "--from", "ofa", str(root / "acc_predictor.pth"),
                          "--out", str(root / "ofa")])
     assert code == 0, err
     return root / "ofa"
@@ -234,7 +217,7 @@ def test_nas_search_refuses_a_damaged_or_foreign_ofa_folder(
     shutil.copytree(ofa_dir, bad)
     mutate(bad)
     out = tmp_path / "search"
-    code, err = _invoke(["search", "--space", space, "--device", "pixel7", "--predictor",
+    code, err = invoke(["search", "--space", space, "--device", "pixel7", "--predictor",
                          str(bad), "--budget", "4", "--out", str(out), "-q"])
-    _one_line(code, err, *words)
+    assert_one_line(code, err, *words)
     assert not (out / "best.yaml").exists()

@@ -15,14 +15,13 @@ import pytest
 import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
-from typer.testing import CliRunner
 
-from nasforge.cli import app
-from nasforge.cli._common import run_app
 from nasforge.errors import InvalidInputError
 from nasforge.evaluation._supernet import SupernetAccuracyObjective
 from nasforge.search_spaces import get_space
 from nasforge.supernet.checkpoint import load_supernet
+from tests._refusals import assert_one_line
+from tests._refusals import invoke
 
 TINY = ["--data", "synthetic:32", "--sampler", "uniform", "--input-size", "16",
         "--resolution-scale", "0.0625", "--batch-size", "4", "--accelerator", "cpu",
@@ -33,26 +32,10 @@ Tensors = dict[str, torch.Tensor]
 Rewrite = Callable[[Tensors, dict[str, Any]], None]
 
 
-def _invoke(argv: list[str]) -> tuple[int, str]:
-    runner = CliRunner()
-    with runner.isolation() as streams:
-        code = run_app(app, argv)
-        return code, streams[1].getvalue().decode()
-
-
-def _one_line(code: int, err: str, *words: str) -> None:
-    assert code == 2, err
-    lines = err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error:"), err
-    assert "Traceback" not in err
-    for w in words:
-        assert w in lines[0], (w, lines[0])
-
-
 @pytest.fixture(scope="module")
 def run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("ckchecks") / "run"
-    code, err = _invoke(["train", "--out", str(out), "--steps", str(STEPS), *TINY])
+    code, err = invoke(["train", "--out", str(out), "--steps", str(STEPS), *TINY])
     assert code == 0, err
     return out
 
@@ -131,19 +114,19 @@ def test_nas_eval_refuses_a_checkpoint_with_bad_numbers(
     rewrite, words = EVAL_CASES[case]
     bad = _rewritten(run, tmp_path / "bad", rewrite)
     result = tmp_path / "scores.csv"
-    code, err = _invoke(["eval", "--supernet", str(bad), "--arch", str(arch_file),
+    code, err = invoke(["eval", "--supernet", str(bad), "--arch", str(arch_file),
                          "--recal-batches", "1", "--batch-size", "8", "--csv", str(result),
                          "--accelerator", "cpu"])
-    _one_line(code, err, str(bad / "last.ckpt"), *words)
+    assert_one_line(code, err, str(bad / "last.ckpt"), *words)
     assert not result.exists()
 
 
 def test_nas_search_refuses_a_nan_supernet(run: Path, tmp_path: Path) -> None:
     bad = _rewritten(run, tmp_path / "bad", _all_nan)
     out = tmp_path / "search"
-    code, err = _invoke(["search", "--space", "elasticvit", "--device", "pixel7", "--supernet",
+    code, err = invoke(["search", "--space", "elasticvit", "--device", "pixel7", "--supernet",
                          str(bad), "--budget", "4", "--out", str(out), "-q"])
-    _one_line(code, err, "NaN or infinite")
+    assert_one_line(code, err, "NaN or infinite")
     assert not (out / "best.yaml").exists()
 
 
@@ -179,9 +162,9 @@ def test_resume_refuses_a_bad_checkpoint(case: str, run: Path, tmp_path: Path) -
     rewrite, words = RESUME_CASES[case]
     bad = _rewritten(run, tmp_path / "bad", rewrite)
     before = _files(bad)
-    code, err = _invoke(["train", "--out", str(bad), "--steps", str(STEPS + 1), *TINY,
+    code, err = invoke(["train", "--out", str(bad), "--steps", str(STEPS + 1), *TINY,
                          "--resume"])
-    _one_line(code, err, *words)
+    assert_one_line(code, err, *words)
     assert _files(bad) == before
 
 
@@ -189,7 +172,7 @@ def test_reset_optimizer_resumes_a_stripped_checkpoint_with_a_warning(
         run: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     bad = _rewritten(run, tmp_path / "bad", _strip_optimizer)
     with caplog.at_level("WARNING"):
-        code, err = _invoke(["train", "--out", str(bad), "--steps", str(STEPS + 1), *TINY,
+        code, err = invoke(["train", "--out", str(bad), "--steps", str(STEPS + 1), *TINY,
                              "--resume", "--reset-optimizer"])
     assert code == 0, err
     assert any("fresh optimizer" in r.getMessage() for r in caplog.records)
@@ -200,9 +183,9 @@ def test_reset_optimizer_resumes_a_stripped_checkpoint_with_a_warning(
 
 def test_reset_optimizer_needs_resume(tmp_path: Path) -> None:
     out = tmp_path / "new"
-    code, err = _invoke(["train", "--out", str(out), "--steps", "1", *TINY,
+    code, err = invoke(["train", "--out", str(out), "--steps", "1", *TINY,
                          "--reset-optimizer"])
-    _one_line(code, err, "--reset-optimizer", "--resume")
+    assert_one_line(code, err, "--reset-optimizer", "--resume")
     assert not out.exists()
 
 
