@@ -48,6 +48,8 @@ _Steps = Annotated[int | None, _Opt("--steps", help="optimizer steps (default: t
 _Epochs = Annotated[int | None, _Opt("--epochs", help="epochs (replaces --steps)")]
 _Out = Annotated[Path, _Opt("--out", help="run folder (last.ckpt, log CSV)")]
 _Resume = Annotated[bool, _Opt("--resume", help="continue from OUT/last.ckpt")]
+_ResetOpt = Annotated[bool, _Opt("--reset-optimizer", help="with --resume: accept a checkpoint "
+                                 "without optimizer state and start a fresh optimizer")]
 _Seed = Annotated[int | None, _Opt("--seed")]
 _Accelerator = Annotated[str, _Opt("--accelerator", help="cpu | cuda | auto")]
 _InputSize = Annotated[int | None, _Opt("--input-size", help="side of the loaded images, px")]
@@ -90,6 +92,7 @@ def train(
     ckpt_every: _CkptEvery = None, nproc: _Nproc = None, ray_address: _TrainRay = None,
     ray_workers: _TrainRayWorkers = 2, gpus_per_worker: _GpusPerWorker = 0.0,
     set_: _Set = None, evaluate: _Eval = True, progress: _Progress = True,
+    reset_optimizer: _ResetOpt = False,
 ) -> None:
     """Train a weight-sharing supernet from a recipe (resumable with --resume)."""
     from nasforge.supernet.training import launch as la
@@ -108,7 +111,7 @@ def train(
         return
     check_image_batch(recipe.train.batch_size, recipe.train.input_size)  # before any tensor
     job = la.TrainJob(space, recipe.to_dict(), out, resume=resume, accelerator=accelerator,
-                      progress=progress, evaluate=evaluate)
+                      progress=progress, evaluate=evaluate, reset_optimizer=reset_optimizer)
     la.check_job(job)
     ray = la.RaySettings(ray_address, ray_workers, gpus_per_worker) if ray_address else None
     launcher, job = la.choose_launcher(job, nproc=nproc, ray=ray)

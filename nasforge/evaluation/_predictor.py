@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from nasforge.errors import IncompatibleComponentsError
+from nasforge.errors import InvalidInputError
 from nasforge.evaluation.base import AccuracyObjective
 from nasforge.strategies.objectives.base import Direction
 from nasforge.strategies.objectives.protocols import SurrogatePredictor
@@ -30,7 +31,7 @@ if TYPE_CHECKING:
     from nasforge.search_spaces.arch import Arch
     from nasforge.search_spaces.base import SearchSpace
 
-__all__ = ["PredictorObjective"]
+__all__ = ["PredictorObjective", "check_space"]
 
 
 class PredictorObjective(AccuracyObjective):
@@ -51,7 +52,9 @@ class PredictorObjective(AccuracyObjective):
         source: where the predictor was loaded from (recorded in provenance).
 
     Raises:
-        IncompatibleComponentsError: ``predictor`` has no ``predict(X) -> Prediction``.
+        IncompatibleComponentsError: ``predictor`` has no ``predict(X) -> Prediction``, or was
+            fitted for another space (:func:`check_space`).
+        InvalidInputError: (:meth:`evaluate_many`) the predictor answered NaN or inf.
     """
 
     def __init__(self, predictor: SurrogatePredictor, space: SearchSpace, *,
@@ -64,6 +67,8 @@ class PredictorObjective(AccuracyObjective):
                 f"is_fitted; {type(predictor).__name__} lacks them: pass a fitted "
                 "nasforge.predictors predictor (PREDICTORS.get(name)(...).fit(X, y))"
             )
+        check_space(source or type(predictor).__name__, getattr(predictor, "fitted_space", None),
+                    getattr(predictor, "n_features_", None), space.name, space.encoding_names())
         super().__init__(name, direction, lower=lower, upper=upper, cheap=cheap)
         self.predictor = predictor
         self.space = space
@@ -73,9 +78,46 @@ class PredictorObjective(AccuracyObjective):
         if not archs:
             return np.zeros(0)
         X = self.space.encode_many(list(archs))
-        return np.asarray(self.predictor.predict(X).mean, dtype=np.float64).reshape(-1)
+        out = np.asarray(self.predictor.predict(X).mean, dtype=np.float64).reshape(-1)
+        bad = ~np.isfinite(out)
+        if bad.any():
+            where = f"predictor {self.source}" if self.source else (
+                f"the {type(self.predictor).__name__}")
+            raise InvalidInputError(
+                f"{where} predicted NaN or infinite {self.name} for {int(bad.sum())} of "
+                f"{len(out)} architectures (first {archs[int(np.argmax(bad))].arch_id}); its "
+                "weights are damaged: re-save or re-import it")
+        return out
 
     def provenance(self) -> dict[str, Any]:
         out = {"kind": "predictor", "predictor": type(self.predictor).__name__,
                "space": self.space.name}
         return out if self.source is None else {**out, "path": self.source}
+
+
+def check_space(source: str, recorded: str | None, n_features: int | None, space: str,
+                encoding: Sequence[str]) -> None:
+    """Refuse a predictor fitted for another space than ``space``.
+
+    Args:
+        source: the predictor (folder) named in the message.
+        recorded: the space its manifest records (``None``: an older folder).
+        n_features: its feature count (``None``: not a nasforge predictor; nothing to check).
+        space: the space of the search.
+        encoding: that space's ``encoding_names()``.
+
+    Raises:
+        IncompatibleComponentsError: another recorded space, or (no record) another feature
+            count than the space encodes.
+    """
+    if recorded is not None:
+        if recorded != space:
+            raise IncompatibleComponentsError(
+                f"predictor {source} was fitted for space {recorded!r}, not {space!r}; use "
+                f"--space {recorded} or a predictor fitted on {space}")
+        return
+    if n_features is not None and n_features != len(encoding):
+        raise IncompatibleComponentsError(
+            f"predictor {source} records no space and reads {n_features} features; space "
+            f"{space!r} encodes {len(encoding)}: it was fitted for another space (re-save it "
+            "with predictor.save(path, space=NAME) to record it)")

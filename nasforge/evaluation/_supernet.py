@@ -10,6 +10,7 @@ the ranks of a ``torch.distributed`` process group when one is up.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -19,6 +20,7 @@ from typing import cast
 import numpy as np
 
 from nasforge.errors import IncompatibleComponentsError
+from nasforge.errors import InvalidInputError
 from nasforge.evaluation.base import AccuracyObjective
 from nasforge.strategies.objectives import ArchMemo
 from nasforge.strategies.objectives.protocols import WeightSharedSupernet
@@ -60,6 +62,8 @@ class SupernetAccuracyObjective(AccuracyObjective):
 
     Raises:
         IncompatibleComponentsError: ``supernet`` has no ``set_active(arch)``.
+        InvalidInputError: a weight or BN statistic of ``supernet`` is NaN or infinite (and,
+            in :meth:`evaluate_many`, a NaN or infinite score).
     """
 
     metric_label = "top1"
@@ -77,6 +81,7 @@ class SupernetAccuracyObjective(AccuracyObjective):
                 f"{type(supernet).__name__} has none: load one with "
                 "nasforge.supernet.load_supernet(checkpoint)"
             )
+        _check_finite(supernet, checkpoint)
         self.supernet = supernet
         self.data = data
         self.recal_batches = recal_batches
@@ -105,7 +110,12 @@ class SupernetAccuracyObjective(AccuracyObjective):
         supernet = cast("Supernet", self.supernet)
         accs = evaluate_subnets(supernet, [archs[i] for i in todo], self.data,
                                 eval_set=self.eval_set())
-        return [100.0 * a.top1 for a in accs]
+        out = [100.0 * a.top1 for a in accs]
+        bad = [archs[i].arch_id for i, v in zip(todo, out, strict=True) if not math.isfinite(v)]
+        if bad:
+            raise InvalidInputError(f"supernet {self.checkpoint or '(in memory)'} scored NaN or "
+                                    f"inf top-1 for {len(bad)} architectures (first {bad[0]})")
+        return out
 
     def evaluate_many(self, archs: Sequence[Arch]) -> np.ndarray:
         return self._memo.lookup([a.arch_id for a in archs],
@@ -122,3 +132,15 @@ class SupernetAccuracyObjective(AccuracyObjective):
                 "bn_recalibration_batches": self.recal_batches,
                 "bn_recalibration_images": self.recal_batches * self.batch_size,
                 "batch_size": self.batch_size, "recalibration_seed": self.seed}
+
+
+def _check_finite(supernet: torch.nn.Module, checkpoint: str | Path | None) -> None:
+    """Refuse a supernet with a NaN or infinite weight or BN statistic: it would be scored."""
+    import torch
+
+    state = supernet.state_dict() if isinstance(supernet, torch.nn.Module) else {}
+    for name, t in state.items():
+        if t.is_floating_point() and not bool(torch.isfinite(t).all()):
+            raise InvalidInputError(
+                f"supernet {checkpoint or '(in memory)'} has NaN or infinite values in "
+                f"{name!r}; it cannot be scored: use another checkpoint or retrain")

@@ -163,4 +163,8 @@ class GBDTPredictor(BasePredictor):
     def _load_state(self, path: Path, meta: dict[str, Any]) -> None:
         booster = xgb.Booster()
         booster.load_model(str(path / meta.get("model_file", _MODEL_FILE)))
+        if booster.num_features() != self.n_features_:
+            raise InvalidInputError(
+                f"{path}: the model file reads {booster.num_features()} features, the manifest "
+                f"says n_features = {self.n_features_}; they disagree: re-save the predictor")
         self.booster_ = booster

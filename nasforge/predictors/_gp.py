@@ -24,6 +24,7 @@ from nasforge.errors import InvalidInputError
 from nasforge.predictors.base import BasePredictor
 from nasforge.predictors.base import NotFittedError
 from nasforge.predictors.base import Prediction
+from nasforge.predictors.checks import check_vector
 from nasforge.predictors.registry import register_predictor
 from nasforge.structured import MAX_TABLE_BYTES
 from nasforge.structured import MAX_TABLE_NODES
@@ -124,11 +125,15 @@ class GPPredictor(BasePredictor):
         state = load_structured(path / meta.get("state_file", _STATE_FILE), "predictor state",
                                 kind="json", max_bytes=MAX_TABLE_BYTES,
                                 max_nodes=MAX_TABLE_NODES)
-        kernel = self._kernel().clone_with_theta(np.asarray(state["theta"], dtype=np.float64))
-        self.x_mean_ = np.asarray(state["x_mean"], dtype=np.float64)
-        self.x_scale_ = np.asarray(state["x_scale"], dtype=np.float64)
-        self.y_train_ = np.asarray(state["y_train"], dtype=np.float64)
+        src, d = str(path), int(self.n_features_ or 0)
+        kernel = self._kernel().clone_with_theta(check_vector(src, "theta", state["theta"]))
+        self.x_mean_ = check_vector(src, "x_mean", state["x_mean"], d)
+        self.x_scale_ = check_vector(src, "x_scale", state["x_scale"], d, positive=True)
+        self.y_train_ = check_vector(src, "y_train", state["y_train"])
+        X_train = np.asarray(state["X_train"], dtype=np.float64)
+        if X_train.shape != (len(self.y_train_), d) or not np.isfinite(X_train).all():
+            raise InvalidInputError(
+                f"{src}: X_train has shape {X_train.shape} (or NaN / inf values), expected "
+                f"{(len(self.y_train_), d)} finite values; re-save the predictor")
         self.gp_ = GaussianProcessRegressor(kernel=kernel, normalize_y=True, optimizer=None).fit(
-            np.asarray(state["X_train"], dtype=np.float64),
-            self.y_train_,
-        )
+            X_train, self.y_train_)

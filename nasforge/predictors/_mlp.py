@@ -25,6 +25,8 @@ from nasforge.errors import InvalidInputError
 from nasforge.predictors.base import BasePredictor
 from nasforge.predictors.base import NotFittedError
 from nasforge.predictors.base import Prediction
+from nasforge.predictors.checks import check_tensors
+from nasforge.predictors.checks import check_vector
 from nasforge.predictors.registry import register_predictor
 
 __all__ = ["MLPPredictor"]
@@ -185,8 +187,20 @@ class MLPPredictor(BasePredictor):
         return {"weights_file": _WEIGHTS_FILE, "scalers": self.scalers_}
 
     def _load_state(self, path: Path, meta: dict[str, Any]) -> None:
+        d = int(self.n_features_ or 0)
+        k, widths = self.n_models, (d, *self.hidden, 1)
+        want: dict[str, tuple[int, ...]] = {}
+        for i, (fan_in, fan_out) in enumerate(itertools.pairwise(widths)):
+            want[f"layer{i}.weight"] = (k, fan_in, fan_out)
+            want[f"layer{i}.bias"] = (k, 1, fan_out)
         tensors = load_file(str(path / meta.get("weights_file", _WEIGHTS_FILE)))
-        self.scalers_ = {k: [float(v) for v in vals] for k, vals in meta["scalers"].items()}
-        n_layers = len(self.hidden) + 1
-        self.params_ = [tensors[f"layer{i}.{kind}"] for i in range(n_layers)
-                        for kind in ("weight", "bias")]
+        check_tensors(str(path), tensors, want)
+        scalers = meta.get("scalers")
+        if not isinstance(scalers, dict):
+            raise InvalidInputError(f"{path}: the manifest's state.scalers must be a mapping, "
+                                    f"got {type(scalers).__name__}")
+        self.scalers_ = {
+            key: check_vector(str(path), f"scaler {key}", scalers.get(key), n,
+                              positive=key.endswith("scale")).tolist()
+            for key, n in (("x_mean", d), ("x_scale", d), ("y_mean", 1), ("y_scale", 1))}
+        self.params_ = [tensors[name] for name in want]

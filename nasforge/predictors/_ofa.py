@@ -39,6 +39,7 @@ from nasforge.errors import IncompatibleComponentsError
 from nasforge.errors import InvalidInputError
 from nasforge.predictors.base import BasePredictor
 from nasforge.predictors.base import Prediction
+from nasforge.predictors.checks import check_tensors
 from nasforge.predictors.registry import register_predictor
 from nasforge.weights_only import load_weights_only
 
@@ -111,7 +112,8 @@ def check_ofa_state(state: Any, source: str) -> dict[str, torch.Tensor]:
     """``state`` as OFA's predictor tensors (float32), or one line naming the expected shapes.
 
     Raises:
-        IncompatibleComponentsError: not a state dict of exactly :data:`OFA_SHAPES`.
+        IncompatibleComponentsError: not a state dict of exactly :data:`OFA_SHAPES` of floats.
+        InvalidInputError: a NaN or infinite weight or bias.
     """
     want = ", ".join(f"{k} {tuple(v)}" for k, v in OFA_SHAPES.items())
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
@@ -126,7 +128,14 @@ def check_ofa_state(state: Any, source: str) -> dict[str, torch.Tensor]:
             f"{source} is not OFA's accuracy predictor (MLP 128-400-400-400-1): expected "
             f"{want}; got {have}"
         )
-    return {k: v.detach().to(torch.float32).contiguous() for k, v in state.items()}
+    if not all(v.is_floating_point() for v in state.values()):
+        kinds = sorted({str(v.dtype) for v in state.values()})
+        raise IncompatibleComponentsError(
+            f"{source} is not OFA's accuracy predictor: its tensors are {kinds}, expected "
+            "floating point")
+    out = {str(k): v.detach().to(torch.float32).contiguous() for k, v in state.items()}
+    check_tensors(source, out, OFA_SHAPES)  # after the cast: NaN or inf in any of them
+    return out
 
 
 @register_predictor("ofa")
@@ -147,6 +156,7 @@ class OFAAccuracyPredictor(BasePredictor):
                  seed: int = 0) -> None:
         super().__init__(seed=seed)
         self.space = space
+        self.fitted_space = space
         self.feature_names = list(feature_names or [])
         self._state: dict[str, torch.Tensor] | None = None
         if self.feature_names:
@@ -207,8 +217,9 @@ class OFAAccuracyPredictor(BasePredictor):
         return {"weights": _WEIGHTS_FILE, "source": "once-for-all acc_predictor.pth"}
 
     def _load_state(self, path: Path, meta: dict[str, Any]) -> None:
-        self._state = check_ofa_state(load_file(str(path / meta.get("weights", _WEIGHTS_FILE))),
-                                      str(path))
+        tensors = load_file(str(path / meta.get("weights", _WEIGHTS_FILE)))
+        check_tensors(str(path), tensors, OFA_SHAPES)  # as saved: float32, finite
+        self._state = check_ofa_state(tensors, str(path))
 
 
 def import_ofa_predictor(file: str | Path, out: str | Path,

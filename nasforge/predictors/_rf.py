@@ -166,3 +166,34 @@ class RFPredictor(BasePredictor):
     def _load_state(self, path: Path, meta: dict[str, Any]) -> None:
         with np.load(path / meta.get("arrays_file", _ARRAYS_FILE), allow_pickle=False) as data:
             self.trees_ = TreeArrays({k: data[k] for k in _KEYS})
+        _check_trees(str(path), self.trees_, int(self.n_features_ or 0))
+
+
+def _check_trees(source: str, t: TreeArrays, n_features: int) -> None:
+    """Refuse a forest whose arrays disagree in length, whose inner nodes point backwards or
+    outside the forest (a walk could loop forever), split on a feature the manifest does not
+    have, or hold NaN / inf thresholds or values.
+
+    Raises:
+        InvalidInputError: one line naming the fault.
+    """
+    n = len(t.value)
+    fault = ""
+    if any(len(a) != n for a in (t.children_left, t.children_right, t.feature, t.threshold)):
+        fault = "its node arrays differ in length"
+    elif len(t.offsets) < 2 or t.offsets[0] != 0 or t.offsets[-1] != n or (
+            np.diff(t.offsets) <= 0).any():
+        fault = "its tree offsets do not cover the nodes"
+    else:
+        idx = np.arange(n)
+        inner = t.children_left >= 0
+        kids = np.concatenate([t.children_left[inner], t.children_right[inner]])
+        if (kids <= np.concatenate([idx[inner], idx[inner]])).any() or (kids >= n).any():
+            fault = "a node points backwards or outside the forest"
+        elif ((t.feature[inner] < 0) | (t.feature[inner] >= n_features)).any():
+            fault = f"a node splits on a feature outside 0..{n_features - 1} (n_features)"
+        elif not (np.isfinite(t.threshold[inner]).all() and np.isfinite(t.value).all()):
+            fault = "a threshold or leaf value is NaN or infinite"
+    if fault:
+        raise InvalidInputError(f"{source}: the rf predictor's arrays are damaged ({fault}); "
+                                "re-save the predictor")

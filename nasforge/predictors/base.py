@@ -84,6 +84,8 @@ class BasePredictor(abc.ABC):
     def __init__(self, seed: int = 0) -> None:
         self.seed = int(seed)
         self.n_features_: int | None = None
+        #: The search space the predictor was fitted for (recorded by :meth:`save`).
+        self.fitted_space: str | None = None
 
     # ---- to implement ----------------------------------------------------------------------
     @abc.abstractmethod
@@ -156,8 +158,13 @@ class BasePredictor(abc.ABC):
         Xc = self._check_predict_input(X)
         return self._predict(Xc)
 
-    def save(self, path: str | Path) -> Path:
+    def save(self, path: str | Path, space: str | None = None) -> Path:
         """Write the fitted predictor into directory ``path`` (created if missing).
+
+        Args:
+            path: the directory.
+            space: the search space the features encode (default :attr:`fitted_space`);
+                recorded in the manifest, so that a search on another space refuses it.
 
         Returns:
             The directory.
@@ -176,6 +183,9 @@ class BasePredictor(abc.ABC):
             "n_features": self.n_features_,
             "state": state,
         }
+        space = space or self.fitted_space
+        if space is not None:
+            manifest["space"] = self.fitted_space = str(space)
         (out / MANIFEST).write_text(json.dumps(manifest, indent=1, sort_keys=True))
         return out
 
@@ -241,6 +251,8 @@ class BasePredictor(abc.ABC):
                 f"{p} holds a {name!r} predictor ({type(obj).__name__}), which is not a "
                 f"{cls.__name__}; load it with BasePredictor.load(path)"
             )
+        obj.n_features_ = n_features  # the shapes _load_state checks follow from it
+        obj.fitted_space = _recorded_space(p, meta, obj.fitted_space)
         try:
             obj._load_state(p, state)
         except NasforgeError:
@@ -250,7 +262,6 @@ class BasePredictor(abc.ABC):
             raise InvalidInputError(
                 f"{p}: the {name!r} predictor's files are missing or damaged ({first[:200]}); "
                 "re-save it with predictor.save(path)") from None
-        obj.n_features_ = n_features
         return obj
 
     # ---- helpers -----------------------------------------------------------------------------
@@ -274,6 +285,14 @@ class BasePredictor(abc.ABC):
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
         return f"{type(self).__name__}({args})"
+
+
+def _recorded_space(p: Path, meta: dict[str, Any], default: str | None) -> str | None:
+    """The manifest's ``space`` (``default`` when it records none)."""
+    space = meta.get("space", default)
+    if space is not None and not isinstance(space, str):
+        raise InvalidInputError(f"{p / MANIFEST}: space must be a space name, got {space!r}")
+    return space
 
 
 def _as_matrix(X: np.ndarray, what: str) -> np.ndarray:

@@ -40,6 +40,9 @@ from nasforge._paths import readable_file
 from nasforge.errors import IncompatibleComponentsError
 from nasforge.errors import InvalidInputError
 from nasforge.structured import check_text_depth
+from nasforge.supernet.checkpoint_checks import check_metadata
+from nasforge.supernet.checkpoint_checks import check_model_tensors
+from nasforge.supernet.checkpoint_checks import check_tensors
 
 __all__ = [
     "CHECKPOINT_FORMAT",
@@ -300,13 +303,29 @@ def read_checkpoint(path: Path, expect_space: str | None = None) -> Checkpoint:
     try:
         tensors: dict[str, torch.Tensor] = {}
         with safe_open(str(p), framework="pt") as f:
-            meta = f.metadata() or {}
+            state = _state_of(p, f.metadata() or {})
+            if expect_space is not None and state["config"]["space"] != expect_space:
+                space = state["config"]["space"]
+                raise IncompatibleComponentsError(
+                    f"checkpoint {p} is a supernet of space {space!r}, not {expect_space!r}; "
+                    f"use --space {space} or another checkpoint")
             for k in f.keys():  # noqa: SIM118 - safe_open has no __iter__
                 tensors[k] = f.get_tensor(k)
     except (SafetensorError, OSError, ValueError, RuntimeError) as e:
+        if isinstance(e, InvalidInputError | IncompatibleComponentsError):
+            raise
         raise InvalidInputError(
             f"checkpoint {p} is corrupted or truncated (not a readable safetensors file: {e})"
         ) from None
+    if not any(k.startswith("model.") for k in tensors):
+        raise InvalidInputError(f"checkpoint {p} holds no model weights")
+    check_tensors(p, tensors)
+    return Checkpoint(p, tensors, state)
+
+
+def _state_of(p: Path, meta: dict[str, str]) -> dict[str, Any]:
+    """The JSON state of checkpoint ``p`` from its safetensors metadata, checked (keys, format,
+    numbers in range) before any tensor is read."""
     if _META_KEY not in meta:
         raise InvalidInputError(f"{p} is a safetensors file but not a nasforge checkpoint "
                                 f"(no '{_META_KEY}' metadata)")
@@ -327,18 +346,11 @@ def read_checkpoint(path: Path, expect_space: str | None = None) -> Checkpoint:
     if missing:
         raise InvalidInputError(f"checkpoint {p} lacks {', '.join(missing)}; it is incomplete "
                                 "or was not written by nasforge")
-    cfg = state["config"]
     if state["format"] != CHECKPOINT_FORMAT:
         raise InvalidInputError(f"checkpoint {p} has format {state['format']!r}; this nasforge "
                                 f"reads {CHECKPOINT_FORMAT!r}")
-    if not any(k.startswith("model.") for k in tensors):
-        raise InvalidInputError(f"checkpoint {p} holds no model weights")
-    if expect_space is not None and cfg["space"] != expect_space:
-        raise IncompatibleComponentsError(
-            f"checkpoint {p} is a supernet of space {cfg['space']!r}, not {expect_space!r}; "
-            f"use --space {cfg['space']} or another checkpoint"
-        )
-    return Checkpoint(p, tensors, state)
+    check_metadata(p, state)
+    return state
 
 
 def load_model_state(model: torch.nn.Module, ckpt: Checkpoint, prefix: str = "model") -> None:
@@ -359,6 +371,7 @@ def load_model_state(model: torch.nn.Module, ckpt: Checkpoint, prefix: str = "mo
             f"checkpoint {ckpt.path} does not fit the {ckpt.config['space']} supernet with "
             f"{ckpt.config['num_classes']} classes ({what})"
         )
+    check_model_tensors(ckpt.path, own, state)
     model.load_state_dict(state, strict=True)
 
 

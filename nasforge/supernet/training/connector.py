@@ -5,7 +5,8 @@
 optimizer, scheduler, sampler, RNGs, and as ``extra`` the data position, the unreadable-image
 count and the fp16 loss scale) with :func:`checkpoint_config` as its ``config`` block, and keeps
 the last ``keep_last`` numbered copies. :func:`resume` reads the checkpoint, refuses one of
-another run (:func:`check_compatible`), then restores in this order, each step one job:
+another run (:func:`check_compatible`) or one stripped of its optimizer state unless
+``reset_optimizer`` (:func:`check_optimizer_state`), then restores in this order, each step one job:
 :func:`restore_model`, :func:`restore_optimizer` (optimizer and LR scheduler),
 :func:`restore_ema`, :func:`restore_sampler`, :func:`restore_rng` (python, numpy, torch CPU and
 CUDA generators), :func:`restore_loss_scaler`, :func:`restore_data_position`, and last
@@ -15,6 +16,7 @@ again). A resumed run on CPU continues bitwise identically to an uninterrupted o
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import TYPE_CHECKING
 from typing import Any
@@ -30,6 +32,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "check_compatible",
+    "check_optimizer_state",
     "checkpoint_config",
     "restore_data_position",
     "restore_ema",
@@ -43,8 +46,10 @@ __all__ = [
     "save",
 ]
 
+log = logging.getLogger(__name__)
+
 #: The JSON state a checkpoint needs to resume training (an export-only one lacks them).
-_RESUME_KEYS = ("optimizer", "scheduler", "sampler", "rng")
+_RESUME_KEYS = ("scheduler", "sampler", "rng")
 
 
 def checkpoint_config(trainer: SupernetTrainer) -> dict[str, Any]:
@@ -83,11 +88,20 @@ def save(trainer: SupernetTrainer) -> Path | None:
     return path
 
 
-def resume(trainer: SupernetTrainer, path: Path | None = None) -> int:
+def resume(trainer: SupernetTrainer, path: Path | None = None, *,
+           reset_optimizer: bool = False) -> int:
     """Restore ``trainer`` from a checkpoint (default ``out_dir/last.ckpt``); returns its step.
 
+    Args:
+        trainer: the trainer to restore.
+        path: the checkpoint (default ``out_dir/last.ckpt``).
+        reset_optimizer: accept a checkpoint without its optimizer state and continue with a
+            fresh optimizer (a warning is logged; the run is no longer bit-identical to an
+            uninterrupted one).
+
     Raises:
-        InvalidInputError: the checkpoint is missing, corrupted or incomplete.
+        InvalidInputError: the checkpoint is missing, corrupted or incomplete (without
+            ``reset_optimizer``: its optimizer state is missing).
         IncompatibleComponentsError: it belongs to another space, class count, input size,
             resolution scale or sampler.
     """
@@ -96,9 +110,10 @@ def resume(trainer: SupernetTrainer, path: Path | None = None) -> int:
         raise InvalidInputError("resume needs a checkpoint path or an out_dir")
     ck = ckpt_io.read_checkpoint(target, expect_space=trainer.model.space.name)
     check_compatible(trainer, ck)
+    fresh = check_optimizer_state(ck, reset_optimizer)
     try:
         restore_model(trainer, ck)
-        restore_optimizer(trainer, ck)
+        restore_optimizer(trainer, ck, fresh=fresh)
         restore_ema(trainer, ck)
         restore_sampler(trainer, ck)
         restore_rng(trainer, ck)
@@ -138,14 +153,43 @@ def check_compatible(trainer: SupernetTrainer, ck: Checkpoint) -> None:
                                     "training (it may be an export-only checkpoint)")
 
 
+def check_optimizer_state(ck: Checkpoint, reset_optimizer: bool = False) -> bool:
+    """Whether the optimizer starts fresh: refuse a checkpoint stripped of its optimizer state
+    (the ``optimizer`` JSON, or every ``optim.*`` tensor after step 0) unless ``reset_optimizer``.
+
+    Returns:
+        ``True`` when the state is missing and ``reset_optimizer`` accepts it (a warning is
+        logged), ``False`` when the checkpoint's optimizer state is restored.
+
+    Raises:
+        InvalidInputError: the state is missing and ``reset_optimizer`` is off.
+    """
+    has_json = isinstance(ck.state.get("optimizer"), dict)
+    plain = ck.state["optimizer"].get("plain") if has_json else None
+    has_moments = bool(ck.group("optim")) or bool(plain)
+    if has_json and (has_moments or ck.step == 0):
+        return False
+    what = "its optimizer state" if not has_json else "its optimizer moments (optim.* tensors)"
+    if not reset_optimizer:
+        raise InvalidInputError(
+            f"checkpoint {ck.path} (step {ck.step}) lacks {what}: resuming would not continue "
+            "the run bit for bit; pass --reset-optimizer to resume with a fresh optimizer")
+    log.warning("checkpoint %s lacks %s: resuming at step %d with a fresh optimizer "
+                "(--reset-optimizer); the run will differ from an uninterrupted one",
+                ck.path, what, ck.step)
+    return True
+
+
 def restore_model(trainer: SupernetTrainer, ck: Checkpoint) -> None:
     """The supernet's weights and BatchNorm statistics."""
     ckpt_io.load_model_state(trainer.model, ck, "model")
 
 
-def restore_optimizer(trainer: SupernetTrainer, ck: Checkpoint) -> None:
-    """The optimizer (moments, step counters, param groups) and the LR scheduler."""
-    trainer.optimizer.load_state_dict(ckpt_io.optimizer_state(ck))
+def restore_optimizer(trainer: SupernetTrainer, ck: Checkpoint, *, fresh: bool = False) -> None:
+    """The optimizer (moments, step counters, param groups) and the LR scheduler; ``fresh``
+    (see :func:`check_optimizer_state`): the optimizer keeps its new state."""
+    if not fresh:
+        trainer.optimizer.load_state_dict(ckpt_io.optimizer_state(ck))
     trainer.scheduler.load_state_dict(ck.state["scheduler"])
 
 

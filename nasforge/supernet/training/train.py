@@ -49,7 +49,8 @@ def resolve_device(accelerator: str) -> torch.device:
 
 def train_supernet(space: SearchSpace, recipe: Recipe, out_dir: Path | None, *,
                    resume: bool = False, progress: bool = False,
-                   device: torch.device | str = "cpu") -> tuple[SupernetTrainer, TrainResult]:
+                   device: torch.device | str = "cpu", reset_optimizer: bool = False,
+                   ) -> tuple[SupernetTrainer, TrainResult]:
     """Train (or resume training) a supernet of ``space`` with ``recipe``.
 
     Args:
@@ -60,6 +61,7 @@ def train_supernet(space: SearchSpace, recipe: Recipe, out_dir: Path | None, *,
         resume: continue from ``out_dir/last.ckpt`` when it exists.
         progress: show a progress bar.
         device: compute device.
+        reset_optimizer: with ``resume``, accept a checkpoint without optimizer state.
 
     Returns:
         ``(trainer, result)``; ``trainer.model`` is the trained supernet, ``trainer.data`` the
@@ -98,5 +100,5 @@ def train_supernet(space: SearchSpace, recipe: Recipe, out_dir: Path | None, *,
         run_info={"sampler_options": dict(recipe.sampler_options), "loader": loader},
     )
     if resume and out_dir is not None and (Path(out_dir) / CHECKPOINT_NAME).exists():
-        trainer.resume()
+        trainer.resume(reset_optimizer=reset_optimizer)
     return trainer, trainer.fit()

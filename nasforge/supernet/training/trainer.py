@@ -224,7 +224,7 @@ class SupernetTrainer:
         :class:`~nasforge.supernet.checkpoint.RunConfig`)."""
         return connector.checkpoint_config(self)
 
-    def resume(self, path: Path | None = None) -> int:
+    def resume(self, path: Path | None = None, *, reset_optimizer: bool = False) -> int:
         """Restore a checkpoint (default ``out_dir/last.ckpt``); returns the step it was at.
 
         The named restore steps are in :mod:`~nasforge.supernet.training.connector`.
@@ -234,7 +234,7 @@ class SupernetTrainer:
             IncompatibleComponentsError: it belongs to another space, class count, input size,
                 resolution scale or sampler.
         """
-        return connector.resume(self, path)
+        return connector.resume(self, path, reset_optimizer=reset_optimizer)
 
     def save(self) -> Path | None:
         """Write ``out_dir/last.ckpt`` (rank 0) and the numbered copies; returns its path.

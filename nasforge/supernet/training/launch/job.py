@@ -92,6 +92,8 @@ class TrainJob:
         progress: show a progress bar (rank 0).
         evaluate: rank 0 scores the max and min subnets after training.
         threads: torch intra-op threads per rank (``None``: torch's default).
+        reset_optimizer: with ``resume``, accept a checkpoint without optimizer state and
+            continue with a fresh optimizer (``nas train --reset-optimizer``).
     """
 
     space: str
@@ -102,6 +104,7 @@ class TrainJob:
     progress: bool = False
     evaluate: bool = False
     threads: int | None = None
+    reset_optimizer: bool = False
 
 
 @dataclass(frozen=True)
@@ -159,7 +162,8 @@ def check_job(job: TrainJob) -> None:
 
     Raises:
         UnknownNameError: unknown space or sampler.
-        InvalidInputError: unavailable device or precision, or a bad run folder.
+        InvalidInputError: unavailable device or precision, a bad run folder, or
+            ``reset_optimizer`` without ``resume``.
     """
     from nasforge.search_spaces import get_space
     from nasforge.supernet.training.precision import check_precision
@@ -173,6 +177,9 @@ def check_job(job: TrainJob) -> None:
     check_precision(recipe.train.precision, resolve_device(job.accelerator))
     check_run_folder(job.out, job.resume)
     check_outside_data(job.out, recipe.data)
+    if job.reset_optimizer and not job.resume:
+        raise InvalidInputError("--reset-optimizer applies to --resume only (a new run starts "
+                                "with a fresh optimizer anyway); add --resume or drop it")
 
 
 def check_run_folder(out: Path, resume: bool) -> None:
@@ -305,7 +312,8 @@ def train_rank(job: TrainJob, device: torch.device, *, tf32: bool = True
     if tf32:
         enable_tf32(ctx.device)
     trainer, result = train_supernet(space, recipe, job.out, resume=job.resume,
-                                     progress=job.progress, device=ctx.device)
+                                     progress=job.progress, device=ctx.device,
+                                     reset_optimizer=job.reset_optimizer)
     return ctx, trainer, result
 
 
