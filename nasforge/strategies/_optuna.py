@@ -21,11 +21,15 @@ Proposals breaking a cross-field rule or a cheap bound are told as ``FAIL`` (att
 Run by :func:`~nasforge.strategies.run_search` with a storage, every candidate is also a
 trial of the search's own study (like every strategy's); when that search resumes,
 :meth:`OptunaStrategy.load_state_dict` replays the told candidates into this strategy's
-(in-memory) study, so the sampler continues from what it had learnt.
+(in-memory) study and restores the sampler's random states (stored with the strategy state
+after every round: Optuna does not persist them), so a search killed (SIGINT, SIGTERM,
+``kill -9``) and resumed proposes what the uninterrupted search proposes: TPE and random
+exactly. NSGA-II also keys its generations on trial numbers, which the replay (without the
+rejected proposals) does not keep, so a resumed NSGA-II search continues validly from the same
+candidates but may propose others.
 
-Limits: Optuna does not persist its sampler's RNG state, so a resumed study continues validly
-but not bit-identically to an uninterrupted one; a trial asked by a process that was killed
-before its ``tell`` stays ``RUNNING`` in the storage (its evaluation, if any, is lost).
+Limits: with a strategy storage of its own (``storage=``), a trial asked by a process that was
+killed before its ``tell`` stays ``RUNNING`` in that storage (its evaluation, if any, is lost).
 """
 
 from __future__ import annotations
@@ -39,6 +43,7 @@ from typing import Literal
 import numpy as np
 import optuna
 
+from nasforge.errors import IncompatibleComponentsError
 from nasforge.errors import InvalidInputError
 from nasforge.strategies.base import BaseStrategy
 from nasforge.strategies.base import register_strategy
@@ -199,6 +204,24 @@ class OptunaStrategy(BaseStrategy):
                 system_attrs={"constraints": self._constraints(v)}))
         self.study.add_trials(trials)
 
+    def _state(self) -> dict[str, Any]:
+        """The sampler's random states, so a resume draws what an uninterrupted run draws."""
+        return {"sampler_rngs": [_rng_to_json(r) for r in _sampler_rngs(self.study.sampler)]}
+
+    def _load_state(self, extra: dict[str, Any]) -> None:
+        saved = extra.get("sampler_rngs")
+        if saved is None:  # a state written before the sampler's was stored
+            return
+        rngs = _sampler_rngs(self.study.sampler)
+        if len(rngs) != len(saved):
+            raise IncompatibleComponentsError(
+                f"the stored optuna sampler state holds {len(saved)} random states, the "
+                f"sampler {self.sampler_name!r} has {len(rngs)}; resume with the sampler that "
+                "wrote it or start a new study")
+        for rng, state in zip(rngs, saved, strict=True):
+            rng.set_state((str(state[0]), np.asarray(state[1], dtype=np.uint32),
+                           int(state[2]), int(state[3]), float(state[4])))
+
     def _constraints(self, v: np.ndarray) -> list[float]:
         out = []
         for j, o in enumerate(self.objectives.objectives):
@@ -219,3 +242,33 @@ class OptunaStrategy(BaseStrategy):
         return {"sampler": self.sampler_name, "storage": self.storage_url,
                 "study_name": self.study.study_name, "mode": self.mode,
                 "batch_size": self._batch}
+
+
+def _sampler_rngs(sampler: object, depth: int = 3) -> list[np.random.RandomState]:
+    """The random states a sampler draws from (its own, its random sampler's, its operators'),
+    in attribute-name order; each ``LazyRandomState`` is made concrete."""
+    from optuna.samplers._lazy_random_state import LazyRandomState
+
+    out: list[np.random.RandomState] = []
+    seen: set[int] = set()
+
+    def walk(obj: object, left: int) -> None:
+        for _, value in sorted(vars(obj).items()):
+            if isinstance(value, LazyRandomState):
+                value = value.rng
+            if id(value) in seen:
+                continue
+            seen.add(id(value))
+            if isinstance(value, np.random.RandomState):
+                out.append(value)
+            elif left > 0 and type(value).__module__.startswith("optuna.") and hasattr(
+                    value, "__dict__") and not isinstance(value, type):
+                walk(value, left - 1)
+
+    walk(sampler, depth)
+    return out
+
+
+def _rng_to_json(rng: np.random.RandomState) -> list[Any]:
+    name, keys, pos, has_gauss, gauss = rng.get_state(legacy=True)
+    return [name, np.asarray(keys).tolist(), int(pos), int(has_gauss), float(gauss)]

@@ -24,6 +24,7 @@ SETTINGS: dict[str, dict[str, Any]] = {
     "random": {"batch_size": 4},
     "evolution": {"population_size": 10, "parents": 3, "mutations": 5, "crossovers": 5},
     "gradient": {"batch_size": 6},
+    "optuna": {"batch_size": 3, "n_startup_trials": 8},
     "predictor": {"init_samples": 10, "top_k": 5,
                   "predictor": lambda s: _gbdt(s)},
 }
