@@ -177,8 +177,8 @@ def guarded(method: F) -> F:
                     if err is None:
                         raise
                     raise err from exc
-                logger.warning("search storage %s: connection lost (%s); retrying in %.1f s",
-                               self.label, _first_line(exc), delay)
+                logger.info("search storage %s: connection lost (%s); retrying in %.1f s",
+                            self.label, _first_line(_database_error(exc) or exc), delay)
                 time.sleep(delay)
             finally:
                 self._guard_depth = 0

@@ -50,6 +50,18 @@ def route_optuna_logs() -> None:
     (importing nasforge leaves Optuna's logging alone)."""
     optuna.logging.disable_default_handler()
     optuna.logging.enable_propagation()
+    rdb_log = logging.getLogger("optuna.storages._rdb.storage")
+    if _demote_fallback not in rdb_log.filters:
+        rdb_log.addFilter(_demote_fallback)
+
+
+def _demote_fallback(record: logging.LogRecord) -> bool:
+    """Optuna's RDB storage warns (with the whole SQL statement) when a query fails and it
+    retries a slower one: a query that failed because the connection is gone fails again,
+    and nasforge's retry says so in one line; the warning is shown at debug level only."""
+    if record.levelno == logging.WARNING and "Falling back to a slower" in record.getMessage():
+        record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+    return True
 
 
 @dataclass(frozen=True)
