@@ -124,6 +124,11 @@ class OptunaStrategy(BaseStrategy):
             study_name=study_name, directions=directions, load_if_exists=load_if_exists)
         self._batch = batch_size
         self._pending: list[optuna.trial.Trial] = []
+        #: what was told, for the replay on resume: arch id -> index among distinct tells,
+        #: ``[position, index]`` of each repeat, and the count of tells
+        self._told_ids: dict[str, int] = {}
+        self._repeats: list[list[int]] = []
+        self._n_told = 0
 
     @property
     def batch_size(self) -> int:
@@ -167,13 +172,11 @@ class OptunaStrategy(BaseStrategy):
         return out
 
     def _tell(self, archs: list[Arch], values: np.ndarray) -> None:
-        objs = self.objectives.objectives
         for a, v in zip(archs, values, strict=True):
             trial = self._pending.pop(0)
-            for j, o in enumerate(objs):
-                if o.bound is not None:  # Optuna 5: feasible when every constraint is <= 0
-                    viol = float(o.bound.violation(np.array([v[j]]))[0])
-                    trial.set_constraint(o.name, viol if np.isfinite(viol) else 1e30)
+            self._record_told(a)
+            for key, viol in self._constraints(v).items():  # Optuna 5: feasible when <= 0
+                trial.set_constraint(key.removeprefix("constraints:"), viol)
             trial.set_user_attr(_ARCH, a.to_json())
             trial.set_user_attr(_VALUES, [None if not np.isfinite(x) else float(x) for x in v])
             target = [float(v[j]) for j in self.targets]
@@ -185,14 +188,18 @@ class OptunaStrategy(BaseStrategy):
     def load_state_dict(self, state: dict[str, Any], history_archs: Sequence[Arch],
                         history_values: np.ndarray) -> None:
         """Restore the state and replay the told candidates into an empty study (as completed
-        trials with their params, target values and constraints)."""
+        trials with their params, target values and constraints), in the order they were
+        told, repeats included."""
         super().load_state_dict(state, history_archs, history_values)
         if not history_archs or self.study.get_trials(deepcopy=False):
             return
-        rows = self._codec.to_indices(list(history_archs))
+        archs, values = self._told_sequence(list(history_archs), self.history_values,
+                                            state.get("extra", {}))
+        rows = self._codec.to_indices(archs)
         options = self._codec.index_options()
         trials = []
-        for a, row, v in zip(history_archs, rows, self.history_values, strict=True):
+        for a, row, v in zip(archs, rows, values, strict=True):
+            self._record_told(a)
             params = {label: options[j][int(i)] for j, (label, i) in
                       enumerate(zip(self.distributions, row.tolist(), strict=True))}
             target = [float(v[j]) for j in self.targets]
@@ -200,13 +207,46 @@ class OptunaStrategy(BaseStrategy):
                 continue
             trials.append(optuna.trial.create_trial(
                 params=params, distributions=dict(self.distributions), values=target,
-                user_attrs={_ARCH: a.to_json()},
-                system_attrs={"constraints": self._constraints(v)}))
+                user_attrs={_ARCH: a.to_json()}, system_attrs=self._constraints(v)))
         self.study.add_trials(trials)
 
+    def _told_sequence(self, archs: list[Arch], values: np.ndarray, extra: dict[str, Any]
+                       ) -> tuple[list[Arch], np.ndarray]:
+        """Every told arch in tell order: the distinct ``archs`` (first tells) with the
+        repeats stored by :meth:`_state` put back at their positions. Without them, or when
+        the distinct archs differ from what the state counted (candidates of other workers,
+        a ``dedupe_key`` coarser than the arch), the distinct archs alone (a valid
+        continuation, not the same trajectory)."""
+        told, repeats = extra.get("told"), extra.get("repeats")
+        if not isinstance(told, int) or not isinstance(repeats, list) or (
+                told - len(repeats) != len(archs)):
+            return archs, values
+        where = {int(pos): int(j) for pos, j in repeats}
+        if any(j >= len(archs) for j in where.values()):
+            return archs, values
+        order, nxt = [], 0
+        for pos in range(told):
+            if pos in where:
+                order.append(where[pos])
+            else:
+                order.append(nxt)
+                nxt += 1
+        return [archs[i] for i in order], values[order]
+
+    def _record_told(self, arch: Arch) -> None:
+        """Count a told arch: a repeat of an arch told before is kept for :meth:`_state`."""
+        j = self._told_ids.get(arch.arch_id)
+        if j is None:
+            self._told_ids[arch.arch_id] = len(self._told_ids)
+        else:
+            self._repeats.append([self._n_told, j])
+        self._n_told += 1
+
     def _state(self) -> dict[str, Any]:
-        """The sampler's random states, so a resume draws what an uninterrupted run draws."""
-        return {"sampler_rngs": [_rng_to_json(r) for r in _sampler_rngs(self.study.sampler)]}
+        """The sampler's random states, so a resume draws what an uninterrupted run draws,
+        and the told archs that repeat an earlier one, so the replay tells what was told."""
+        return {"sampler_rngs": [_rng_to_json(r) for r in _sampler_rngs(self.study.sampler)],
+                "told": self._n_told, "repeats": [list(r) for r in self._repeats]}
 
     def _load_state(self, extra: dict[str, Any]) -> None:
         saved = extra.get("sampler_rngs")
@@ -222,12 +262,13 @@ class OptunaStrategy(BaseStrategy):
             rng.set_state((str(state[0]), np.asarray(state[1], dtype=np.uint32),
                            int(state[2]), int(state[3]), float(state[4])))
 
-    def _constraints(self, v: np.ndarray) -> list[float]:
-        out = []
+    def _constraints(self, v: np.ndarray) -> dict[str, float]:
+        """The system attributes ``Trial.set_constraint`` writes for values ``v``."""
+        out = {}
         for j, o in enumerate(self.objectives.objectives):
             if o.bound is not None:
                 viol = float(o.bound.violation(np.array([v[j]]))[0])
-                out.append(viol if np.isfinite(viol) else 1e30)
+                out[f"constraints:{o.name}"] = viol if np.isfinite(viol) else 1e30
         return out
 
     def resumed_history(self) -> tuple[list[Arch], np.ndarray]:
