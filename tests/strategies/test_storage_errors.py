@@ -69,7 +69,7 @@ def _run_cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, 
     return code, capsys.readouterr().err
 
 
-def _cli(*args: str, **kw: object) -> list[str]:
+def _cli(*args: str) -> list[str]:
     return [sys.executable, "-m", "nasforge.cli", *args]
 
 
@@ -149,6 +149,21 @@ def test_the_readme_postgresql_url_form_works(table: Path, tmp_path: Path,
     assert len(pd.read_csv(out / "candidates.csv")) == 12
 
 
+def test_a_missing_driver_is_named_not_the_server(table: Path, tmp_path: Path,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    pytest.importorskip("sqlalchemy")
+    import importlib.util
+
+    if importlib.util.find_spec("pg8000") is not None:
+        pytest.skip("pg8000 is installed here")
+    out = tmp_path / "run"
+    code, err = _run_cli(_args(table, out, "--budget", "5", "--storage",
+                               "postgresql+pg8000://me:secret@127.0.0.1:1/db"), capsys)
+    line = _one_line(code, err, out, "'postgresql+pg8000://me:***@127.0.0.1:1/db'",
+                     "needs the database driver 'pg8000', which is not installed")
+    assert "secret" not in line and "server" not in line
+
+
 class _Server:
     """A PostgreSQL server of this test's own (initdb + pg_ctl, as ``postgres_url`` does), to
     stop with ``pg_ctl stop -m immediate`` and start again."""
@@ -189,7 +204,7 @@ class _Server:
 
 
 @pytest.fixture
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[_Server]:
+def server() -> Iterator[_Server]:
     import tempfile
 
     root = Path(tempfile.mkdtemp(prefix="nasforge-pg-stop-"))  # reachable by the server's user

@@ -4,9 +4,11 @@ As Optuna's ``storages.get_storage`` is the one place Optuna turns a string into
 :class:`StorageURL` is ours; every other module calls it. A storage is one of
 
 * ``sqlite:///PATH`` or a plain path: a SQLite file (its folder is created; a file that is not
-  SQLite, or one in nasforge's previous format, is refused in one line);
+  SQLite, one in nasforge's previous format, or ``sqlite:///:memory:``, which a search cannot
+  resume from, is refused in one line);
 * ``journal:PATH``: an Optuna ``JournalStorage`` file;
-* any other URL Optuna's RDB storage takes: ``postgresql://USER@HOST:PORT/DB``, ``mysql://...``;
+* any other URL Optuna's RDB storage takes: ``postgresql://USER@HOST:PORT/DB`` (opened with
+  the PostgreSQL driver that is installed: psycopg 3, else psycopg2), ``mysql://...``;
 
 and, where a study is named with it (``nas report URL#STUDY``), ``#STUDY`` after it. A run
 with no storage given keeps its study in ``OUT/search.db`` (:meth:`StorageURL.for_run`).
