@@ -9,7 +9,8 @@ optimizer tensors bitwise, ``train_log.csv`` text equal, and no ``(step, role, a
 
 ``optuna``: one uninterrupted ``nas search --strategy optuna`` (TPE) on a tabular NB201 table
 made here (every cell, values from a hash), then per trial: the same search sent SIGINT or
-SIGTERM (alternating) after a random delay, rerun with ``--resume``, and its candidates
+SIGTERM (alternating) once its study holds a random number of candidates (20 to 80 % of the
+budget), rerun with ``--resume``, and its candidates
 (``candidates.csv``: arch ids in order, and their values) compared with the reference.
 
 Run:
@@ -108,6 +109,20 @@ def _interrupt(cmd: list[str], env: dict[str, str], delay: float, sig: int) -> b
     return finished
 
 
+def _interrupt_at(cmd: list[str], env: dict[str, str], db: Path, n: int, sig: int) -> bool:
+    """Run ``cmd``, send ``sig`` to its process group once ``db`` holds ``n`` completed
+    trials; whether it had finished before."""
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+    while proc.poll() is None and _stored(db) < n:
+        time.sleep(0.02)
+    finished = proc.poll() is not None
+    if not finished:
+        os.killpg(proc.pid, sig)
+    proc.wait()
+    return finished
+
+
 # ---- optuna search ----------------------------------------------------------------------------
 _OPS = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
 
@@ -163,14 +178,18 @@ def _optuna_sweep(args: argparse.Namespace, env: dict[str, str], rng: np.random.
         trials = []
         for i in range(args.trials):
             run, sig = root / f"t{i}", (signal.SIGINT, signal.SIGTERM)[i % 2]
-            delay = float(rng.uniform(0.3, 0.8)) * run_s
-            finished = _interrupt(_search(table, run, args.budget, False), env, delay, sig)
+            at = int(rng.integers(args.budget // 5, args.budget * 4 // 5))
+            t1 = time.monotonic()
+            finished = _interrupt_at(_search(table, run, args.budget, False), env,
+                                     run / "search.db", at, sig)
+            delay = time.monotonic() - t1
             stored = _stored(run / "search.db")
             res = subprocess.run(_search(table, run, args.budget, stored > 0), env=env,
                                  capture_output=True, text=True)
             got = _candidates(run) if res.returncode == 0 else []
             trials.append({
-                "signal": signal.Signals(sig).name, "kill_after_s": round(delay, 2),
+                "signal": signal.Signals(sig).name, "kill_at_stored": at,
+                "kill_after_s": round(delay, 2),
                 "finished_before_kill": finished, "stored_at_kill": stored,
                 "resume_rc": res.returncode, "candidates": len(got),
                 "same_arch_ids": [c[2] for c in got] == [c[2] for c in ref],
