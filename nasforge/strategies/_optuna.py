@@ -21,11 +21,15 @@ Proposals breaking a cross-field rule or a cheap bound are told as ``FAIL`` (att
 Run by :func:`~nasforge.strategies.run_search` with a storage, every candidate is also a
 trial of the search's own study (like every strategy's); when that search resumes,
 :meth:`OptunaStrategy.load_state_dict` replays the told candidates into this strategy's
-(in-memory) study, so the sampler continues from what it had learnt.
+(in-memory) study and restores the sampler's random states (stored with the strategy state
+after every round: Optuna does not persist them), so a search killed (SIGINT, SIGTERM,
+``kill -9``) and resumed proposes what the uninterrupted search proposes: TPE and random
+exactly. NSGA-II also keys its generations on trial numbers, which the replay (without the
+rejected proposals) does not keep, so a resumed NSGA-II search continues validly from the same
+candidates but may propose others.
 
-Limits: Optuna does not persist its sampler's RNG state, so a resumed study continues validly
-but not bit-identically to an uninterrupted one; a trial asked by a process that was killed
-before its ``tell`` stays ``RUNNING`` in the storage (its evaluation, if any, is lost).
+Limits: with a strategy storage of its own (``storage=``), a trial asked by a process that was
+killed before its ``tell`` stays ``RUNNING`` in that storage (its evaluation, if any, is lost).
 """
 
 from __future__ import annotations
@@ -39,6 +43,7 @@ from typing import Literal
 import numpy as np
 import optuna
 
+from nasforge.errors import IncompatibleComponentsError
 from nasforge.errors import InvalidInputError
 from nasforge.strategies.base import BaseStrategy
 from nasforge.strategies.base import register_strategy
@@ -119,6 +124,11 @@ class OptunaStrategy(BaseStrategy):
             study_name=study_name, directions=directions, load_if_exists=load_if_exists)
         self._batch = batch_size
         self._pending: list[optuna.trial.Trial] = []
+        #: what was told, for the replay on resume: arch id -> index among distinct tells,
+        #: ``[position, index]`` of each repeat, and the count of tells
+        self._told_ids: dict[str, int] = {}
+        self._repeats: list[list[int]] = []
+        self._n_told = 0
 
     @property
     def batch_size(self) -> int:
@@ -162,13 +172,11 @@ class OptunaStrategy(BaseStrategy):
         return out
 
     def _tell(self, archs: list[Arch], values: np.ndarray) -> None:
-        objs = self.objectives.objectives
         for a, v in zip(archs, values, strict=True):
             trial = self._pending.pop(0)
-            for j, o in enumerate(objs):
-                if o.bound is not None:  # Optuna 5: feasible when every constraint is <= 0
-                    viol = float(o.bound.violation(np.array([v[j]]))[0])
-                    trial.set_constraint(o.name, viol if np.isfinite(viol) else 1e30)
+            self._record_told(a)
+            for key, viol in self._constraints(v).items():  # Optuna 5: feasible when <= 0
+                trial.set_constraint(key.removeprefix("constraints:"), viol)
             trial.set_user_attr(_ARCH, a.to_json())
             trial.set_user_attr(_VALUES, [None if not np.isfinite(x) else float(x) for x in v])
             target = [float(v[j]) for j in self.targets]
@@ -180,14 +188,18 @@ class OptunaStrategy(BaseStrategy):
     def load_state_dict(self, state: dict[str, Any], history_archs: Sequence[Arch],
                         history_values: np.ndarray) -> None:
         """Restore the state and replay the told candidates into an empty study (as completed
-        trials with their params, target values and constraints)."""
+        trials with their params, target values and constraints), in the order they were
+        told, repeats included."""
         super().load_state_dict(state, history_archs, history_values)
         if not history_archs or self.study.get_trials(deepcopy=False):
             return
-        rows = self._codec.to_indices(list(history_archs))
+        archs, values = self._told_sequence(list(history_archs), self.history_values,
+                                            state.get("extra", {}))
+        rows = self._codec.to_indices(archs)
         options = self._codec.index_options()
         trials = []
-        for a, row, v in zip(history_archs, rows, self.history_values, strict=True):
+        for a, row, v in zip(archs, rows, values, strict=True):
+            self._record_told(a)
             params = {label: options[j][int(i)] for j, (label, i) in
                       enumerate(zip(self.distributions, row.tolist(), strict=True))}
             target = [float(v[j]) for j in self.targets]
@@ -195,16 +207,68 @@ class OptunaStrategy(BaseStrategy):
                 continue
             trials.append(optuna.trial.create_trial(
                 params=params, distributions=dict(self.distributions), values=target,
-                user_attrs={_ARCH: a.to_json()},
-                system_attrs={"constraints": self._constraints(v)}))
+                user_attrs={_ARCH: a.to_json()}, system_attrs=self._constraints(v)))
         self.study.add_trials(trials)
 
-    def _constraints(self, v: np.ndarray) -> list[float]:
-        out = []
+    def _told_sequence(self, archs: list[Arch], values: np.ndarray, extra: dict[str, Any]
+                       ) -> tuple[list[Arch], np.ndarray]:
+        """Every told arch in tell order: the distinct ``archs`` (first tells) with the
+        repeats stored by :meth:`_state` put back at their positions. Without them, or when
+        the distinct archs differ from what the state counted (candidates of other workers,
+        a ``dedupe_key`` coarser than the arch), the distinct archs alone (a valid
+        continuation, not the same trajectory)."""
+        told, repeats = extra.get("told"), extra.get("repeats")
+        if not isinstance(told, int) or not isinstance(repeats, list) or (
+                told - len(repeats) != len(archs)):
+            return archs, values
+        where = {int(pos): int(j) for pos, j in repeats}
+        if any(j >= len(archs) for j in where.values()):
+            return archs, values
+        order, nxt = [], 0
+        for pos in range(told):
+            if pos in where:
+                order.append(where[pos])
+            else:
+                order.append(nxt)
+                nxt += 1
+        return [archs[i] for i in order], values[order]
+
+    def _record_told(self, arch: Arch) -> None:
+        """Count a told arch: a repeat of an arch told before is kept for :meth:`_state`."""
+        j = self._told_ids.get(arch.arch_id)
+        if j is None:
+            self._told_ids[arch.arch_id] = len(self._told_ids)
+        else:
+            self._repeats.append([self._n_told, j])
+        self._n_told += 1
+
+    def _state(self) -> dict[str, Any]:
+        """The sampler's random states, so a resume draws what an uninterrupted run draws,
+        and the told archs that repeat an earlier one, so the replay tells what was told."""
+        return {"sampler_rngs": [_rng_to_json(r) for r in _sampler_rngs(self.study.sampler)],
+                "told": self._n_told, "repeats": [list(r) for r in self._repeats]}
+
+    def _load_state(self, extra: dict[str, Any]) -> None:
+        saved = extra.get("sampler_rngs")
+        if saved is None:  # a state written before the sampler's was stored
+            return
+        rngs = _sampler_rngs(self.study.sampler)
+        if len(rngs) != len(saved):
+            raise IncompatibleComponentsError(
+                f"the stored optuna sampler state holds {len(saved)} random states, the "
+                f"sampler {self.sampler_name!r} has {len(rngs)}; resume with the sampler that "
+                "wrote it or start a new study")
+        for rng, state in zip(rngs, saved, strict=True):
+            rng.set_state((str(state[0]), np.asarray(state[1], dtype=np.uint32),
+                           int(state[2]), int(state[3]), float(state[4])))
+
+    def _constraints(self, v: np.ndarray) -> dict[str, float]:
+        """The system attributes ``Trial.set_constraint`` writes for values ``v``."""
+        out = {}
         for j, o in enumerate(self.objectives.objectives):
             if o.bound is not None:
                 viol = float(o.bound.violation(np.array([v[j]]))[0])
-                out.append(viol if np.isfinite(viol) else 1e30)
+                out[f"constraints:{o.name}"] = viol if np.isfinite(viol) else 1e30
         return out
 
     def resumed_history(self) -> tuple[list[Arch], np.ndarray]:
@@ -219,3 +283,33 @@ class OptunaStrategy(BaseStrategy):
         return {"sampler": self.sampler_name, "storage": self.storage_url,
                 "study_name": self.study.study_name, "mode": self.mode,
                 "batch_size": self._batch}
+
+
+def _sampler_rngs(sampler: object, depth: int = 3) -> list[np.random.RandomState]:
+    """The random states a sampler draws from (its own, its random sampler's, its operators'),
+    in attribute-name order; each ``LazyRandomState`` is made concrete."""
+    from optuna.samplers._lazy_random_state import LazyRandomState
+
+    out: list[np.random.RandomState] = []
+    seen: set[int] = set()
+
+    def walk(obj: object, left: int) -> None:
+        for _, value in sorted(vars(obj).items()):
+            if isinstance(value, LazyRandomState):
+                value = value.rng
+            if id(value) in seen:
+                continue
+            seen.add(id(value))
+            if isinstance(value, np.random.RandomState):
+                out.append(value)
+            elif left > 0 and type(value).__module__.startswith("optuna.") and hasattr(
+                    value, "__dict__") and not isinstance(value, type):
+                walk(value, left - 1)
+
+    walk(sampler, depth)
+    return out
+
+
+def _rng_to_json(rng: np.random.RandomState) -> list[Any]:
+    name, keys, pos, has_gauss, gauss = rng.get_state(legacy=True)
+    return [name, np.asarray(keys).tolist(), int(pos), int(has_gauss), float(gauss)]

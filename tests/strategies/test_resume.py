@@ -24,6 +24,7 @@ SETTINGS: dict[str, dict[str, Any]] = {
     "random": {"batch_size": 4},
     "evolution": {"population_size": 10, "parents": 3, "mutations": 5, "crossovers": 5},
     "gradient": {"batch_size": 6},
+    "optuna": {"batch_size": 3, "n_startup_trials": 8},
     "predictor": {"init_samples": 10, "top_k": 5,
                   "predictor": lambda s: _gbdt(s)},
 }
@@ -138,3 +139,73 @@ def test_optuna_study_resumes_from_its_rdb_storage(tmp_path: Path) -> None:
     assert res.n_evaluated == 20
     assert (res.steps[:10] == -1).all()  # the 10 resumed candidates come first
     assert res.candidates["arch_id"].is_unique
+
+
+# ---- the optuna strategy through `nas search`, stopped by a signal ------------------------------
+def _nb201_table(path: Path) -> Path:
+    """Every NB201 cell with an accuracy and a latency drawn from its string's CRC."""
+    import itertools
+    import zlib
+
+    ops = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
+    lines = ["index,arch_str,cifar10_val,pixel3_ms"]
+    for i, o in enumerate(itertools.product(ops, repeat=6)):
+        s = f"|{o[0]}~0|+|{o[1]}~0|{o[2]}~1|+|{o[3]}~0|{o[4]}~1|{o[5]}~2|"
+        h = zlib.crc32(s.encode())
+        lines.append(f"{i},{s},{50 + h % 4000 / 100},{1 + (h >> 12) % 2000 / 100}")
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def _optuna_search(table: Path, out: Path, *extra: str) -> list[str]:
+    import sys
+
+    return [sys.executable, "-m", "nasforge.cli", "search", "--space", "nasbench201",
+            "--device", "pixel3_ms", "--benchmark", str(table), "--metric", "cifar10_val",
+            "--strategy", "optuna", "--budget", "45", "--seed", "7", "--latency", "15",
+            "--strategy-opt", "n_startup_trials=5", "--out", str(out), "--quiet", *extra]
+
+
+@pytest.mark.parametrize("signame", ["SIGINT", "SIGTERM"])
+def test_optuna_search_stopped_by_a_signal_resumes_onto_the_same_candidates(
+        signame: str, tmp_path: Path) -> None:
+    """The sampler's random states and the told repeats are restored: the resumed search
+    writes the candidates (ids, order, values) of the uninterrupted one."""
+    import os
+    import signal
+    import sqlite3
+    import subprocess
+    import time
+
+    table = _nb201_table(tmp_path / "nb201.csv")
+    env = dict(os.environ)
+    ref = subprocess.run(_optuna_search(table, tmp_path / "ref"), env=env, capture_output=True,
+                         text=True, timeout=300)
+    assert ref.returncode == 0, ref.stderr[-2000:]
+    out = tmp_path / "run"
+    proc = subprocess.Popen(_optuna_search(table, out), env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+
+    def stored() -> int:
+        try:
+            con = sqlite3.connect(out / "search.db")
+            try:
+                return int(con.execute("select count(*) from trials where state = "
+                                       "'COMPLETE'").fetchone()[0])
+            finally:
+                con.close()
+        except sqlite3.Error:
+            return 0
+
+    deadline = time.time() + 200
+    while stored() < 20 and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.05)
+    assert proc.poll() is None, "the search ended before the signal"
+    proc.send_signal(getattr(signal, signame))
+    proc.wait(timeout=60)
+    assert 20 <= stored() < 45
+    res = subprocess.run([*_optuna_search(table, out), "--resume"], env=env,
+                         capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert ((out / "candidates.csv").read_text()
+            == (tmp_path / "ref" / "candidates.csv").read_text())

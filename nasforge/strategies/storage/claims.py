@@ -34,6 +34,7 @@ from optuna.trial import FrozenTrial
 from optuna.trial import TrialState
 
 from nasforge.strategies.storage import _rdb_fast
+from nasforge.strategies.storage._errors import guarded
 
 if TYPE_CHECKING:
     from nasforge.search_spaces.arch import Arch
@@ -160,6 +161,7 @@ class StudyClaims:
     def _trials(self) -> list[FrozenTrial]:
         return self.storage.get_all_trials(self._study_id, deepcopy=False)
 
+    @guarded
     def claim(self, keys: Sequence[Hashable], archs: Sequence[Arch], step: int,
               budget: int | None) -> list[Claim]:
         """Claim ``archs`` (distinct ``keys``) for evaluation in round ``step``.
@@ -231,6 +233,7 @@ class StudyClaims:
                         "step": int(step), "worker": self.worker, "provenance": self._tag},
             system_attrs={}, intermediate_values={}, trial_id=0)
 
+    @guarded
     def complete_many(self, trial_ids: Sequence[int], values: np.ndarray) -> None:
         """:meth:`complete` for several claims: one transaction on an RDB storage when every
         value is finite (:func:`~nasforge.strategies.storage._rdb_fast.finish_trials`)."""
@@ -244,6 +247,7 @@ class StudyClaims:
         for tid, row in zip(trial_ids, v, strict=True):
             self.complete(tid, row)
 
+    @guarded
     def complete(self, trial_id: int, values: np.ndarray) -> None:
         """Store the evaluated values of our claim ``trial_id`` (one transaction when finite)."""
         vals = [float(x) for x in np.asarray(values, dtype=np.float64).tolist()]
@@ -254,6 +258,7 @@ class StudyClaims:
         else:
             self.storage.set_trial_state_values(trial_id, TrialState.COMPLETE, vals)
 
+    @guarded
     def release(self, trial_id: int, why: str) -> None:
         """Give up a claim: its trial becomes ``FAIL`` with attribute ``nasforge_released``."""
         try:
@@ -262,6 +267,7 @@ class StudyClaims:
         except RuntimeError:  # finished meanwhile (another worker released it first)
             pass
 
+    @guarded
     def release_dead_claims(self) -> int:
         """Release the running claims of processes of this host that are gone; how many."""
         n = 0
@@ -272,6 +278,7 @@ class StudyClaims:
                 n += 1
         return n
 
+    @guarded
     def wait(self, trial_id: int) -> np.ndarray | None:
         """Wait until another worker's claim ``trial_id`` finishes: its values, or None when
         it was released (then claim the arch again)."""

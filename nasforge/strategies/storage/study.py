@@ -41,7 +41,11 @@ from optuna.storages import BaseStorage
 
 from nasforge.errors import IncompatibleComponentsError
 from nasforge.errors import InvalidInputError
+from nasforge.errors import NasforgeError
 from nasforge.search_spaces.choice_space import ChoiceSpace
+from nasforge.strategies.storage._errors import connection_lost
+from nasforge.strategies.storage._errors import guarded
+from nasforge.strategies.storage._errors import translate
 from nasforge.strategies.storage.claims import StudyClaims
 from nasforge.strategies.storage.claims import is_candidate
 from nasforge.strategies.storage.claims import process_dead
@@ -77,6 +81,19 @@ def read_study(url: StorageURL | str, study_name: str | None = None
             a nasforge search, or several nasforge studies and no ``study_name``.
     """
     storage, label = open_storage(url)
+    try:
+        return _read_study(storage, label, study_name)
+    except NasforgeError:
+        raise
+    except Exception as exc:
+        err = translate(label, StorageURL.parse(url).path, exc)
+        if err is None:
+            raise
+        raise err from exc
+
+
+def _read_study(storage: BaseStorage, label: str, study_name: str | None
+                ) -> tuple[str, dict[str, Any], list[dict[str, Any]]]:
     studies = {s.study_name: s for s in storage.get_all_studies()}
     ours = sorted(n for n, s in studies.items() if _META in s.user_attrs)
     if study_name is None:
@@ -143,6 +160,10 @@ class SearchStudy(StudyClaims):
     def __init__(self, storage: BaseStorage | StorageURL | str | Path, study_name: str, *,
                  worker: int = 0, space: SearchSpace | None = None) -> None:
         self.storage, self.label = open_storage(storage)
+        #: the file of a SQLite or journal storage (None for a server or a storage object)
+        self.path = (None if isinstance(storage, BaseStorage)
+                     else StorageURL.parse(storage).path)
+        self._guard_depth = 0
         self.study_name = study_name
         self.worker = int(worker)
         self._tag = process_tag()
@@ -159,6 +180,7 @@ class SearchStudy(StudyClaims):
         return f"SearchStudy({self.label!r}, study={self.study_name!r}, worker={self.worker})"
 
     # ---- the study and its settings ---------------------------------------------------------
+    @guarded
     def init(self, meta: dict[str, Any], directions: Sequence[str], *, resume: bool,
              provenance: Any = None) -> None:
         """Create the study, or check that ``meta`` matches the stored one.
@@ -180,6 +202,8 @@ class SearchStudy(StudyClaims):
         except optuna.exceptions.DuplicatedStudyError:
             self._study_id = self.storage.get_study_id_from_name(self.study_name)
         except Exception as exc:
+            if connection_lost(exc):
+                raise
             raise InvalidInputError(
                 f"cannot create study {self.study_name!r} in {self.label!r}: "
                 f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
@@ -218,6 +242,7 @@ class SearchStudy(StudyClaims):
         self._own_worker_slot(attrs)
         self.release_dead_claims()
 
+    @guarded
     def stored_meta(self) -> dict[str, Any] | None:
         """The settings stored with the study (None for a study not created yet)."""
         try:
@@ -239,6 +264,7 @@ class SearchStudy(StudyClaims):
         self.storage.set_study_user_attr(self._study_id, _OWNER + str(self.worker), self._tag)
 
     # ---- reading ----------------------------------------------------------------------------
+    @guarded
     def candidates(self, after: int = -1) -> list[StoredCandidate]:
         """Completed candidates with a trial number over ``after``, in number order."""
         out = []
@@ -251,11 +277,13 @@ class SearchStudy(StudyClaims):
                                        int(ua.get("worker", 0))))
         return out
 
+    @guarded
     def save_state(self, step: int, state: dict[str, Any]) -> None:
         """Store this worker's strategy state after round ``step``."""
         self.storage.set_study_user_attr(self._study_id, _STATE + str(self.worker),
                                          {"step": int(step), "state": state})
 
+    @guarded
     def last_state(self) -> tuple[int, dict[str, Any]] | None:
         """``(step, state)`` of this worker's last completed round, or None."""
         got = self.storage.get_study_user_attrs(self._study_id).get(_STATE + str(self.worker))

@@ -4,9 +4,11 @@ As Optuna's ``storages.get_storage`` is the one place Optuna turns a string into
 :class:`StorageURL` is ours; every other module calls it. A storage is one of
 
 * ``sqlite:///PATH`` or a plain path: a SQLite file (its folder is created; a file that is not
-  SQLite, or one in nasforge's previous format, is refused in one line);
+  SQLite, one in nasforge's previous format, or ``sqlite:///:memory:``, which a search cannot
+  resume from, is refused in one line);
 * ``journal:PATH``: an Optuna ``JournalStorage`` file;
-* any other URL Optuna's RDB storage takes: ``postgresql://USER@HOST:PORT/DB``, ``mysql://...``;
+* any other URL Optuna's RDB storage takes: ``postgresql://USER@HOST:PORT/DB`` (opened with
+  the PostgreSQL driver that is installed: psycopg 3, else psycopg2), ``mysql://...``;
 
 and, where a study is named with it (``nas report URL#STUDY``), ``#STUDY`` after it. A run
 with no storage given keeps its study in ``OUT/search.db`` (:meth:`StorageURL.for_run`).
@@ -50,6 +52,18 @@ def route_optuna_logs() -> None:
     (importing nasforge leaves Optuna's logging alone)."""
     optuna.logging.disable_default_handler()
     optuna.logging.enable_propagation()
+    rdb_log = logging.getLogger("optuna.storages._rdb.storage")
+    if _demote_fallback not in rdb_log.filters:
+        rdb_log.addFilter(_demote_fallback)
+
+
+def _demote_fallback(record: logging.LogRecord) -> bool:
+    """Optuna's RDB storage warns (with the whole SQL statement) when a query fails and it
+    retries a slower one: a query that failed because the connection is gone fails again,
+    and nasforge's retry says so in one line; the warning is shown at debug level only."""
+    if record.levelno == logging.WARNING and "Falling back to a slower" in record.getMessage():
+        record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+    return True
 
 
 @dataclass(frozen=True)
@@ -132,7 +146,7 @@ class StorageURL:
             >>> StorageURL.parse("postgresql://me:secret@db:5432/nas").label
             'postgresql://me:***@db:5432/nas'
         """
-        if self.url.startswith(_JOURNAL):
+        if self.url.startswith(_JOURNAL) or self.url.startswith(_SQLITE):
             return self.url
         try:
             from sqlalchemy.engine import make_url
@@ -167,8 +181,12 @@ class StorageURL:
                 previous format named), a folder that cannot be created.
         """
         if self.url.startswith(_JOURNAL):
-            return _open_journal(Path(self._journal_file()))
+            return _open_journal(Path(self._journal_file()), self.label)
         path = self.path
+        if path is not None and (not str(path) or str(path) == ":memory:"):
+            raise InvalidInputError(
+                f"search storage {self.label!r} is an in-memory database, which a search "
+                "cannot resume from or share; give a file (sqlite:///PATH) or a server URL")
         if path is not None:
             try:
                 path.parent.mkdir(parents=True, exist_ok=True)
@@ -176,7 +194,7 @@ class StorageURL:
                 raise InvalidInputError(
                     f"cannot create the folder of search storage {str(path)!r}: {exc}") from None
             _check_sqlite_file(path)
-        return _rdb_storage(self.url, self.label)
+        return _rdb_storage(_with_driver(self.url, self.label), self.label)
 
 
 def open_storage(storage: BaseStorage | StorageURL | str | Path) -> tuple[BaseStorage, str]:
@@ -200,15 +218,45 @@ def open_storage(storage: BaseStorage | StorageURL | str | Path) -> tuple[BaseSt
     return url.open(), url.label
 
 
-def _open_journal(path: Path) -> BaseStorage:
-    path.parent.mkdir(parents=True, exist_ok=True)
+def _open_journal(path: Path, label: str) -> BaseStorage:
     from optuna.storages.journal import JournalFileBackend
 
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
         backend = JournalFileBackend(str(path))
+        return optuna.storages.JournalStorage(backend)  # replays the file's log
     except OSError as exc:
-        raise InvalidInputError(f"cannot open journal storage {str(path)!r}: {exc}") from None
-    return optuna.storages.JournalStorage(backend)
+        raise InvalidInputError(f"cannot open journal storage {label!r}: {exc}") from None
+    except Exception as exc:  # the log's lines are not Optuna's JSON operations
+        raise InvalidInputError(
+            f"journal storage {label!r} is not an Optuna journal file ({type(exc).__name__}: "
+            f"{str(exc).strip().splitlines()[0] if str(exc).strip() else 'unreadable'}); "
+            "give another file") from None
+
+
+#: the drivers SQLAlchemy can use for ``postgresql://`` (its default first), module names
+_POSTGRES_DRIVERS = (("psycopg", "psycopg"), ("psycopg2", "psycopg2"))
+
+
+def _with_driver(url: str, label: str) -> str:
+    """``url`` with the PostgreSQL driver that is installed named, when it names none:
+    SQLAlchemy 2.1 reads ``postgresql://`` as psycopg 3, while ``nasforge[postgres]`` may
+    have installed psycopg2.
+
+    Raises:
+        InvalidInputError: no PostgreSQL driver is installed.
+    """
+    if not url.startswith("postgresql://") and not url.startswith("postgres://"):
+        return url
+    import importlib.util
+
+    rest = url.split("://", 1)[1]
+    for name, module in _POSTGRES_DRIVERS:
+        if importlib.util.find_spec(module) is not None:
+            return f"postgresql+{name}://{rest}"
+    raise InvalidInputError(
+        f"storage {label!r} needs a PostgreSQL driver (psycopg or psycopg2), and none is "
+        "installed: pip install 'nasforge[postgres]'")
 
 
 def _check_sqlite_file(path: Path) -> None:
@@ -256,18 +304,32 @@ def _sqlite_fast(storage: BaseStorage) -> BaseStorage:
     return storage
 
 
+def _missing_module(exc: BaseException) -> str | None:
+    """The module whose absence caused ``exc`` (a driver SQLAlchemy could not import)."""
+    seen: list[BaseException] = []
+    cur: BaseException | None = exc
+    while cur is not None and cur not in seen:
+        if isinstance(cur, ModuleNotFoundError):
+            return cur.name or str(cur)
+        seen.append(cur)
+        cur = cur.__cause__ or cur.__context__
+    return None
+
+
 def _rdb_storage(url: str, label: str, tries: int = 4) -> BaseStorage:
     scheme = url.split("://", 1)[0]
     try:
         return _sqlite_fast(optuna.storages.get_storage(url))
-    except ModuleNotFoundError as exc:
-        raise InvalidInputError(
-            f"storage {label!r} needs the database driver {exc.name!r}, which is not "
-            "installed: pip install 'nasforge[postgres]' (PostgreSQL) or the driver for "
-            f"{scheme!r}"
-        ) from None
     except Exception as exc:
         import sqlalchemy.exc as sa_exc
+
+        missing = _missing_module(exc)
+        if missing is not None:
+            raise InvalidInputError(
+                f"storage {label!r} needs the database driver {missing!r}, which is not "
+                "installed: pip install 'nasforge[postgres]' (PostgreSQL) or the driver for "
+                f"{scheme!r}"
+            ) from None
 
         cause: BaseException = exc
         while cause.__cause__ is not None and not isinstance(cause, sa_exc.SQLAlchemyError):
@@ -284,7 +346,8 @@ def _rdb_storage(url: str, label: str, tries: int = 4) -> BaseStorage:
             # workers creating the schema of a fresh database at once: one wins, retry
             time.sleep(0.5)
             return _rdb_storage(url, label, tries - 1)
-        raise InvalidInputError(
-            f"cannot open search storage {label!r}: {first}; check that the database server "
-            "runs and the URL (host, port, user, database) is right"
-        ) from None
+        hint = ("check the file and its folder" if url.startswith("sqlite:") else
+                "check that the database server runs and the URL (host, port, user, database) "
+                "is right")
+        raise InvalidInputError(f"cannot open search storage {label!r}: {first}; {hint}"
+                                ) from None
