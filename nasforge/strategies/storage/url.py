@@ -253,6 +253,10 @@ def _with_driver(url: str, label: str) -> str:
     rest = url.split("://", 1)[1]
     for name, module in _POSTGRES_DRIVERS:
         if importlib.util.find_spec(module) is not None:
+            if name == "psycopg" and "client_encoding" not in rest:
+                # psycopg 3 returns bytes for text from a SQL_ASCII database (initdb's default
+                # under the C locale), which SQLAlchemy cannot read; ask for UTF-8 text
+                rest += ("&" if "?" in rest else "?") + "client_encoding=utf8"
             return f"postgresql+{name}://{rest}"
     raise InvalidInputError(
         f"storage {label!r} needs a PostgreSQL driver (psycopg or psycopg2), and none is "
