@@ -29,15 +29,18 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import os
+import shutil
 from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 from typing import Any
 
+from nasforge._lock import LOCK
 from nasforge._lock import check_run_folder_free
 from nasforge._lock import is_leader_process
 from nasforge._lock import lock_run_folder
@@ -269,9 +272,32 @@ def launch_training(job: TrainJob, launcher: Launcher) -> TrainOutcome | None:
         NasforgeError: a rank stopped on a user error (bad data, checkpoint, sampler options).
         InvalidInputError: a rank died or failed (the message says how to continue the run),
             or another process writes ``job.out``.
+
+    A new run into an empty or new ``--out`` that fails before its first checkpoint leaves
+    nothing there (no log or TensorBoard file of a run that cannot be resumed).
     """
-    with lock_run_folder(job.out, "training") if is_leader_process() else nullcontext():
-        return _launch(job, launcher)
+    leader = is_leader_process()
+    fresh = leader and not job.resume and (not job.out.exists() or (
+        job.out.is_dir() and not any(job.out.iterdir())))
+    with lock_run_folder(job.out, "training") if leader else nullcontext():
+        try:
+            return _launch(job, launcher)
+        except BaseException:
+            if fresh and not (job.out / CHECKPOINT_NAME).exists():
+                _clear_unfinished_run(job.out)
+            raise
+
+
+def _clear_unfinished_run(out: Path) -> None:
+    """Remove what a failed new run wrote into ``out`` (its lock stays with the lock holder)."""
+    for entry in out.iterdir():
+        if entry.name == LOCK:
+            continue
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry, ignore_errors=True)
+        else:
+            with contextlib.suppress(OSError):
+                entry.unlink()
 
 
 def _launch(job: TrainJob, launcher: Launcher) -> TrainOutcome | None:
