@@ -209,8 +209,12 @@ class HATSupernet(HATForward, TransformerSupernet):
 
 
 def _build(space: SearchSpace, num_classes: int) -> HATSupernet:
-    """``build_supernet``'s entry: one vocabulary of ``num_classes`` for source and target."""
-    return HATSupernet(space, num_classes, num_classes)
+    """``build_supernet``'s entry: target vocabulary ``num_classes``; the source vocabulary is
+    the same for a shared-embedding task (WMT) and the space's ``src_vocab`` otherwise (IWSLT:
+    ``get_space("hat_iwslt14deen", src_vocab=...)``)."""
+    shared = space.cfg.shared_embeddings  # type: ignore[attr-defined]
+    return HATSupernet(space, num_classes if shared else space.src_vocab,  # type: ignore[attr-defined]
+                       num_classes)
 
 
 for _name in HAT_CFGS:

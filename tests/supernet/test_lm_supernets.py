@@ -170,3 +170,29 @@ def test_sandwich_inplace_distillation_with_sliced_adamw_learns() -> None:
     assert {"max", "min"} <= roles
     assert after < 0.5 * before, (before, after)
     assert ce(space.max_arch()) < 0.5 * before_max
+
+
+def test_kv_cache_reorder_follows_the_batch() -> None:
+    """Beam search keeps rows of the cache: decoding on after reorder(index) equals decoding
+    the reordered batch from the start."""
+    space = get_space("elastic_lm")
+    torch.manual_seed(0)
+    net = ElasticLMSupernet(space, vocab_size=20).eval()
+    net.set_active(space.sample(np.random.default_rng(2)))
+    x = torch.randint(0, 20, (3, 6))
+    index = torch.tensor([2, 2, 0])
+    with torch.no_grad():
+        cache = net.new_cache()
+        net(x[:, :4], cache=cache)
+        cache.reorder(index)
+        got = net(x[index, 4:], cache=cache)
+        want = net(x[index])[:, 4:]
+    assert (got - want).abs().max().item() <= 1e-5
+
+
+def test_build_supernet_hat_vocabularies() -> None:
+    iwslt = HATSpace("hat_iwslt14deen", cfg=tiny_hat_space("hat_iwslt14deen").cfg, src_vocab=33)
+    net = build_supernet(iwslt, 21)
+    assert isinstance(net, HATSupernet) and (net.src_vocab, net.num_classes) == (33, 21)
+    wmt = build_supernet(tiny_hat_space("hat_wmt14ende"), 21)
+    assert (wmt.src_vocab, wmt.num_classes) == (21, 21)  # type: ignore[attr-defined]
