@@ -149,8 +149,9 @@ class HATSupernet(HATForward, TransformerSupernet):
         de, dd, q = a.encoder_embed_dim, a.decoder_embed_dim, self.qkv_dim
         self._dims = {"encoder": de, "decoder": dd}
         top = self.space.max_arch()
-        self.dropout = self.super_dropout * dd / top.decoder_embed_dim  # type: ignore[attr-defined]
+        dec_p = self.super_dropout * dd / top.decoder_embed_dim  # type: ignore[attr-defined]
         enc_p = self.super_dropout * de / top.encoder_embed_dim  # type: ignore[attr-defined]
+        self.dropout = {"encoder": enc_p, "decoder": dec_p}
         encoder: list[Any] = list(self.encoder)
         decoder: list[Any] = list(self.decoder)
         for layer, f, h in zip(encoder, a.encoder_ffn_embed_dim,
@@ -164,7 +165,7 @@ class HATSupernet(HATForward, TransformerSupernet):
             layer.self_attn.set_active(h, q)
             layer.encoder_attn.set_active(hx, q)
             layer.ffn.hidden = f
-            layer.dropout = self.dropout
+            layer.dropout = dec_p
 
     def export(self, arch: Arch) -> Tensors:
         a: HATArch = arch  # type: ignore[assignment]

@@ -196,3 +196,24 @@ def test_build_supernet_hat_vocabularies() -> None:
     assert isinstance(net, HATSupernet) and (net.src_vocab, net.num_classes) == (33, 21)
     wmt = build_supernet(tiny_hat_space("hat_wmt14ende"), 21)
     assert (wmt.src_vocab, wmt.num_classes) == (21, 21)  # type: ignore[attr-defined]
+
+
+def test_dropout_only_in_training_mode() -> None:
+    """HAT's scaled dropout and the LM's residual dropout act in train mode; eval (and the
+    twin) is deterministic and equal."""
+    hat_space = tiny_hat_space("hat_wmt14ende")
+    lm_space = get_space("elastic_lm")
+    torch.manual_seed(0)
+    nets = [(HATSupernet(hat_space, dropout=0.3), hat_space,
+             (torch.randint(4, 40, (2, 5)), torch.randint(4, 40, (2, 4)))),
+            (ElasticLMSupernet(lm_space, vocab_size=20, dropout=0.3), lm_space,
+             (torch.randint(0, 20, (2, 6)),))]
+    for net, space, x in nets:
+        arch = space.min_arch()
+        net.set_active(arch)
+        net.train()
+        assert not torch.equal(net(*x), net(*x))
+        net.eval()
+        twin = net.extract(arch).eval()
+        with torch.no_grad():
+            assert (net(*x) - twin(*x)).abs().max().item() <= 1e-5
