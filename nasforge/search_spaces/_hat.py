@@ -59,6 +59,7 @@ from typing import ClassVar
 
 import numpy as np
 
+from nasforge.errors import InvalidInputError
 from nasforge.search_spaces import _transformer_blocks  # noqa: F401  (registers block kinds)
 from nasforge.search_spaces._elastic_depth import ElasticDepthSpace
 from nasforge.search_spaces.arch import Arch
@@ -201,6 +202,7 @@ class HATSpace(ElasticDepthSpace):
         self.cfg = HAT_CFGS[name] if cfg is None else cfg
         self.src_vocab = self.cfg.src_vocab if src_vocab is None else src_vocab
         self.tgt_vocab = self.cfg.tgt_vocab if tgt_vocab is None else tgt_vocab
+        _check_cfg(self.cfg)
         super().__init__()
 
     def choices(self) -> list[Choice]:
@@ -295,6 +297,21 @@ class HATSpace(ElasticDepthSpace):
                 np.mean([ARBITRARY_ENDE_ATTN[x] for x in a.decoder_arbitrary_ende_attn]),
             )
         return out
+
+
+def _check_cfg(cfg: HATCfg) -> None:
+    """Raise when a variant's numbers cannot build a SubTransformer."""
+    bad_heads = [h for h in cfg.heads if cfg.qkv_dim % h]
+    if bad_heads:
+        raise InvalidInputError(
+            f"HAT task {cfg.task}: heads must divide qkv_dim = {cfg.qkv_dim}, but heads "
+            f"{bad_heads} do not")
+    need = max(ARBITRARY_ENDE_ATTN[x] for x in cfg.arbitrary_ende_attn)
+    if min(cfg.encoder_layers) < need:
+        raise InvalidInputError(
+            f"HAT task {cfg.task}: decoder_arbitrary_ende_attn options "
+            f"{list(cfg.arbitrary_ende_attn)} attend up to {need} encoder layers, but "
+            f"encoder_layer_num may be {min(cfg.encoder_layers)}")
 
 
 def _hat_blocks(a: HATArch, cfg: HATCfg, src_len: int, tgt_len: int, src_vocab: int,
