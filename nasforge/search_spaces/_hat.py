@@ -193,6 +193,7 @@ class HATSpace(ElasticDepthSpace):
     """
 
     arch_cls: ClassVar[type[Arch]] = HATArch
+    modality: ClassVar[str] = "text"
     description: ClassVar[str] = ("HAT SubTransformer encoder-decoder (embed, FFN, heads per "
                                   "layer, decoder depth 1-6, arbitrary enc-dec attention)")
 
