@@ -22,6 +22,8 @@ from nasforge.search_spaces._hat import HATCfg
 from nasforge.search_spaces._hat_io import arch_from_hat_config
 from nasforge.search_spaces._hat_io import arch_to_hat_config
 from nasforge.search_spaces._hat_io import hat_config_to_yaml
+from nasforge.search_spaces._transformer_blocks import decode_flops
+from nasforge.search_spaces._transformer_blocks import encoder_flops
 from nasforge.search_spaces.io import parse_text
 
 HAT_CSV_DIR = Path("../shared/data/hat_latency")
@@ -226,3 +228,19 @@ def test_a_variant_that_cannot_be_built_is_refused() -> None:
         HATSpace("hat_wmt14ende", cfg=HATCfg("tiny", encoder_layers=(2,)))
     with pytest.raises(InvalidInputError, match="heads must divide qkv_dim = 512"):
         HATSpace("hat_wmt14ende", cfg=HATCfg("tiny", heads=(3, 4)))
+
+
+def test_encoder_once_plus_cached_steps_is_the_generation_cost() -> None:
+    space = get_space("hat_iwslt14deen")
+    rng = np.random.default_rng(9)
+    for a in [space.max_arch(), space.sample(rng)]:
+        blocks = space.blocks(a)
+        t = space.cfg.tgt_len
+        gen = encoder_flops(blocks) + decode_flops(blocks, 0, t)
+        self_attn = [b for b in blocks if b.kind == "tf_self_attn" and b.stage == "decoder"]
+        cross = [b for b in blocks if b.kind == "tf_cross_attn"]
+        saved = sum(2 * b.mid * (t * t - t * (t + 1) // 2) for b in self_attn)
+        assert len(cross) == a.decoder_layer_num
+        assert gen == space.flops(a) - saved
+        per_step = decode_flops(blocks, 5, 1)
+        assert decode_flops(blocks, 5, 2) - per_step == decode_flops(blocks, 6, 1) > per_step
