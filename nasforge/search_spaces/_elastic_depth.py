@@ -120,6 +120,25 @@ class ElasticDepthSpace(ChoiceSpace):
         block[~self._active_mask(idx)] = 0
         idx[:, self._layer_cols] = block
 
+    def enumerate_indices(self, limit: int) -> np.ndarray | None:
+        """Every architecture once, as canonical rows (inactive layer columns at 0).
+
+        Any row is a valid architecture here (inactive columns are ignored, so strategies
+        drawing one option per column need no rejection); the enumeration keeps only the
+        canonical row of each, so it has :meth:`size` rows.
+
+        Args:
+            limit: the largest :meth:`size` that is enumerated.
+
+        Returns:
+            (size(), num_choices) int64 matrix in product order, or None when
+            ``size() > limit``.
+        """
+        rows = super().enumerate_indices(limit)
+        if rows is None or len(rows) == 0:
+            return rows
+        return rows[(rows == self.repair_indices(rows)).all(axis=1)]
+
     # ---- checking ----------------------------------------------------------------------
     def validate(self, arch: Arch) -> None:
         self.check_arch_type(arch)

@@ -69,7 +69,7 @@ def test_size_equals_enumeration_on_a_shrunken_config() -> None:
     rows = space.enumerate_indices(1 << 16)
     assert rows is not None
     distinct = {a.arch_id for a in space.from_indices(rows)}
-    assert len(distinct) == space.size() == 4 * (2**2 + 2**3) * (4 + 4**2)
+    assert len(distinct) == len(rows) == space.size() == 4 * (2**2 + 2**3) * (4 + 4**2)
 
 
 def test_canonical_form_stores_active_layers_only() -> None:
