@@ -18,7 +18,6 @@ from nasforge.experiments import ExportVerificationError
 from nasforge.experiments import export_model
 from nasforge.experiments import export_name
 from nasforge.experiments import load_arch_config
-from nasforge.experiments.export._lm import is_language_arch
 from nasforge.experiments.export.checks import fixed_input
 from nasforge.search_spaces import SPACES
 from nasforge.search_spaces import get_space
@@ -31,8 +30,8 @@ ort = pytest.importorskip("onnxruntime")
 TOL = 1e-4
 SMALL = 32  # every vision space runs at 32 px (transformer stages see 2x2 and 1x1 maps)
 # language spaces export through export_language_model (tests/experiments/test_export_lm.py)
-VISION_SPACES = [n for n in SPACES.list() if get_space(n).has_model
-                 and not is_language_arch(get_space(n).min_arch())]
+VISION_SPACES = [n for n in SPACES.list()
+                 if get_space(n).has_model and get_space(n).modality == "image"]
 # mixes that put every attention kind in some stage (the max arch is all-softmax)
 EFFICIENT_MIXES = (("window", "linear", "softmax", "window"),
                    ("linear", "window", "window", "linear"))
