@@ -111,6 +111,8 @@ class TextSource(BaseImageSource):
         InvalidInputError: fewer than two windows of ``window + 1`` tokens.
     """
 
+    task = "lm"
+
     def __init__(self, tokens: np.ndarray, tokenizer: Tokenizer, window: int, seed: int = 0,
                  val_fraction: float = 0.1, name: str = "text",
                  provenance: dict[str, object] | None = None) -> None:

@@ -95,6 +95,8 @@ class TextPairs(BaseImageSource):
         provenance: JSON for manifests.
     """
 
+    task = "seq2seq"
+
     def __init__(self, path: Path, tokenizer: Tokenizer, max_len: int, seed: int = 0,
                  val_fraction: float = 0.1, name: str = "textpairs",
                  provenance: dict[str, object] | None = None) -> None:

@@ -15,8 +15,9 @@ in memory (``memory``), one that streams it (``stream``), or both:
 otherwise; :func:`load_data` always loads in memory (evaluation of small sets, tests).
 
 Example:
-    >>> SCHEMES.list()
-    ['cifar10', 'digits', 'imagefolder', 'mnist5k', 'pystdlib', 'pystdlib-pairs', 'synthetic', 'text', 'textpairs', 'webdataset']
+    >>> SCHEMES.list()  # doctest: +NORMALIZE_WHITESPACE
+    ['cifar10', 'digits', 'imagefolder', 'mnist5k', 'pystdlib', 'pystdlib-pairs',
+     'synthetic', 'text', 'textpairs', 'webdataset']
     >>> open_data("digits", input_size=16, seed=0).num_classes
     10
 """
