@@ -52,27 +52,33 @@ def sample(
 @arch_app.command("import")
 def import_(
     file: Path = typer.Argument(..., help="File in the foreign format."),
-    fmt: str = typer.Option(..., "--from", help="Format: elasticvit-tuple, ofa, nb201."),
+    fmt: str = typer.Option(..., "--from", help="Format: elasticvit-tuple, ofa, nb201, hat."),
     out: Path | None = typer.Option(None, "--out", "-o", help="Write our YAML here."),
     resolution: int | None = typer.Option(
         None, "--resolution", min=1, help="Input resolution, for formats that do not carry one "
         "(ofa)."),
+    space: str | None = typer.Option(
+        None, "--space", "-s", help="Target space, for formats that do not name one (hat: "
+        "hat_wmt14ende, hat_wmt14enfr, hat_wmt19ende, hat_iwslt14deen)."),
 ) -> None:
     """Convert an architecture from a published format to our YAML.
 
     Formats: `elasticvit-tuple` (ElasticViT's 10-field tuple, as its released models are
     stored), `ofa` (Once-for-All's `net.config` JSON of a released subnet), `nb201` (a
-    NAS-Bench-201 `arch_str`, one per line).
+    NAS-Bench-201 `arch_str`, one per line), `hat` (HAT's SubTransformer YAML; with
+    `--space hat_<task>`).
     """
     _check_out(out)
-    archs = ARCH_FORMATS.get(fmt).load(read_text(file, "arch file"), resolution=resolution)
+    extra = {} if space is None else {"space": space}
+    archs = ARCH_FORMATS.get(fmt).load(read_text(file, "arch file"), resolution=resolution,
+                                       **extra)
     _emit(archs_to_yaml(archs), out)
 
 
 @arch_app.command("export")
 def export(
     file: Path = typer.Argument(..., help="Our architecture YAML."),
-    fmt: str = typer.Option(..., "--to", help="Format: elasticvit-tuple, ofa, nb201."),
+    fmt: str = typer.Option(..., "--to", help="Format: elasticvit-tuple, ofa, nb201, hat."),
     out: Path | None = typer.Option(None, "--out", "-o", help="Write here, not stdout."),
 ) -> None:
     """Convert our architecture YAML to a published format."""

@@ -1,8 +1,10 @@
 """What an architecture is: spaces, architectures, blocks, FLOPs and params.
 
 Importing this package registers the built-in spaces: ``elasticvit``, ``elasticvit_efficient``,
-``ofa_mbv3``, ``ofa_mbv3_w12``, ``nasbench201`` and ``nasbench201_net``. A variant of a space
-comes from options of :func:`get_space`, and its ``.name`` is the registered name:
+``ofa_mbv3``, ``ofa_mbv3_w12``, ``nasbench201``, ``nasbench201_net``, the language spaces
+``hat_wmt14ende``, ``hat_wmt14enfr``, ``hat_wmt19ende``, ``hat_iwslt14deen`` and ``elastic_lm``.
+A variant of a space comes from options of :func:`get_space`, and its ``.name`` is the
+registered name:
 
 Example:
     >>> get_space("elasticvit", num_classes=10).name
@@ -11,12 +13,18 @@ Example:
 
 from __future__ import annotations
 
+from nasforge.search_spaces import _elastic_lm  # noqa: F401  (registers the spaces)
 from nasforge.search_spaces import _elasticvit  # noqa: F401  (registers the spaces)
+from nasforge.search_spaces import _hat  # noqa: F401  (registers the spaces)
 from nasforge.search_spaces import _nasbench201  # noqa: F401  (registers the spaces)
 from nasforge.search_spaces import _nasbench201_net  # noqa: F401  (registers the spaces)
 from nasforge.search_spaces import _ofa_mbv3  # noqa: F401  (registers the spaces)
+from nasforge.search_spaces._elastic_lm import ElasticLMArch
+from nasforge.search_spaces._elastic_lm import ElasticLMSpace
 from nasforge.search_spaces._elasticvit import ElasticViTArch
 from nasforge.search_spaces._elasticvit import ElasticViTSpace
+from nasforge.search_spaces._hat import HATArch
+from nasforge.search_spaces._hat import HATSpace
 from nasforge.search_spaces._nasbench201 import NB201Space
 from nasforge.search_spaces._nasbench201_cell import NB201Arch
 from nasforge.search_spaces._nasbench201_cell import arch_from_nb201_str
@@ -45,8 +53,12 @@ __all__ = [
     "Block",
     "Choice",
     "ChoiceSpace",
+    "ElasticLMArch",
+    "ElasticLMSpace",
     "ElasticViTArch",
     "ElasticViTSpace",
+    "HATArch",
+    "HATSpace",
     "IndexCodec",
     "NB201Arch",
     "NB201NetArch",

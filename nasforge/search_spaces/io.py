@@ -3,7 +3,7 @@
 Our format is one mapping with a ``space`` key and the arch's fields, or a list of them, or an
 export config holding one under ``arch:``. :func:`read_arch_file` is the one reader of these
 files (the CLI, export and training all use it).
-Exchange formats (``elasticvit-tuple``, ``ofa``, ``nb201``) register an importer that turns a
+Exchange formats (``elasticvit-tuple``, ``ofa``, ``nb201``, ``hat``) register an importer that turns a
 file's text into architectures, and optionally an exporter.
 """
 
@@ -269,4 +269,37 @@ ARCH_FORMATS.add("ofa", ArchFormat(
 ))
 ARCH_FORMATS.add("nb201", ArchFormat(
     _load_nb201, _dump_nb201, "NAS-Bench-201 arch_str, one cell per line",
+))
+
+
+def _load_hat(text: str, resolution: int | None = None, space: str | None = None) -> list[Arch]:
+    from nasforge.search_spaces._hat import HAT_CFGS
+    from nasforge.search_spaces._hat import HATSpace
+    from nasforge.search_spaces._hat_io import arch_from_hat_config
+
+    if space is None or space not in HAT_CFGS:
+        raise InvalidInputError(
+            f"a HAT SubTransformer config does not name its task; pass --space with one of "
+            f"{', '.join(HAT_CFGS)}" + ("" if space is None else f" (got {space!r})"))
+    target = get_space(space)
+    if not isinstance(target, HATSpace):  # pragma: no cover - HAT_CFGS names HAT spaces
+        raise InvalidInputError(f"space {space!r} is not a HAT space")
+    return [arch_from_hat_config(target, parse_text(text, "the HAT config"))]
+
+
+def _dump_hat(arch: Arch) -> str:
+    from nasforge.search_spaces._hat import HATArch
+    from nasforge.search_spaces._hat_io import hat_config_to_yaml
+
+    if not isinstance(arch, HATArch):
+        raise InvalidInputError(
+            f"the hat format holds HAT SubTransformers; this architecture is of space "
+            f"{arch.space!r}")
+    return hat_config_to_yaml(arch)
+
+
+ARCH_FORMATS.add("hat", ArchFormat(
+    _load_hat, _dump_hat,
+    "HAT's SubTransformer YAML (configs/<task>/subtransformer/*.yml); the task's space from "
+    "--space (hat_wmt14ende, hat_wmt14enfr, hat_wmt19ende, hat_iwslt14deen)",
 ))
