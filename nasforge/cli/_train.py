@@ -100,6 +100,10 @@ def train(
 
     check_flags([("--ray-workers", ray_workers, "int", 1, None),
                  ("--gpus-per-worker", gpus_per_worker, "num", 0, 64)])
+    if config is None:  # language spaces train on the embedded text by default
+        from nasforge.supernet.training.quick import quick_recipe_name
+
+        config = quick_recipe_name(space)
     recipe = recipe_from_flags(config, {
         "--steps": steps, "--epochs": epochs, "--seed": seed, "--input-size": input_size,
         "--resolution-scale": resolution_scale, "--batch-size": batch_size, "--lr": lr,

@@ -17,13 +17,16 @@ logger = logging.getLogger(__name__)
 
 
 def quick_checkpoint(space: SearchSpace, settings: EvalSettings, progress: bool) -> Path:
-    """The embedded quick supernet of ``space`` on ``digits`` (trained here once, cached)."""
+    """The embedded quick supernet of ``space`` on ``digits`` (language spaces: on the embedded
+    text, :func:`~nasforge.supernet.training.quick.quick_recipe`), trained here once, cached."""
     from nasforge._paths import cache_dir
     from nasforge.supernet import train_quick_supernet
+    from nasforge.supernet.training.quick import quick_recipe
     from nasforge.supernet.training.quick import resolve_device
 
     logger.info("no --supernet/--predictor/--benchmark: using the embedded quick supernet of "
-                "%s on `digits` (trained once, cached under %s)", space.name, cache_dir())
+                "%s on `%s` (trained once, cached under %s)", space.name,
+                quick_recipe(space).data, cache_dir())
     return train_quick_supernet(space, cache_dir(), progress=progress,
                                 device=resolve_device(settings.accelerator))
 
