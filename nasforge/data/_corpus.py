@@ -34,6 +34,7 @@ import numpy as np
 
 from nasforge._paths import cache_dir
 from nasforge.atomic import write_text_atomic
+from nasforge.data.tokenizer import ByteTokenizer
 from nasforge.data.tokenizer import Tokenizer
 from nasforge.data.tokenizer import make_tokenizer
 from nasforge.errors import InvalidInputError
@@ -69,7 +70,7 @@ class Corpus:
 
     def key(self, tokenizer: str, vocab: int) -> str:
         """Cache key: sha1 of the files' paths, sizes and mtimes and the tokenizer options."""
-        h = hashlib.sha1(f"{tokenizer}:{vocab}".encode())
+        h = hashlib.sha1(f"v2:{tokenizer}:{vocab}".encode())
         for f in self.files:
             st = f.stat()
             h.update(f"{f}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
@@ -131,7 +132,8 @@ def encode_corpus(corpus: Corpus, tokenizer: Tokenizer, out: Path) -> Path:
     """Write the tokens of ``corpus`` to ``out`` (``uint16``), one file at a time.
 
     Each file's tokens are followed by ``tokenizer.eos``. Bytes are read raw for the byte
-    tokenizer; other tokenizers read UTF-8 text (undecodable bytes replaced).
+    tokenizer (any file encodes); other tokenizers read UTF-8 text (undecodable bytes
+    replaced).
 
     Returns:
         ``out``.
@@ -145,7 +147,8 @@ def encode_corpus(corpus: Corpus, tokenizer: Tokenizer, out: Path) -> Path:
     with tmp.open("wb") as fh:
         for f in corpus.files:
             raw = f.read_bytes()
-            ids = (np.frombuffer(raw, dtype=np.uint8).astype("<u2") if is_bytes else
+            ids = (np.frombuffer(raw, dtype=np.uint8).astype("<u2") + ByteTokenizer.offset
+                   if is_bytes else
                    np.asarray(tokenizer.encode(raw.decode("utf-8", errors="replace")),
                               dtype="<u2"))
             fh.write(ids.tobytes())

@@ -1,10 +1,13 @@
 """Tokenizers of the text sources: bytes (the default) or a byte-level BPE.
 
-- :class:`ByteTokenizer`: a token is a byte (0-255), plus three specials ``PAD = 256``,
-  ``BOS = 257``, ``EOS = 258`` (vocabulary 259). Nothing to train, every text encodes.
+Both put the specials first, in fairseq's order (HAT's dictionaries, whose padding index the
+HAT supernet masks): ``BOS = 0``, ``PAD = 1``, ``EOS = 2``.
+
+- :class:`ByteTokenizer`: byte ``b`` is token ``b + 3`` (vocabulary 259 = 256 bytes + the
+  three specials). Nothing to train, every text encodes.
 - :class:`BPETokenizer`: a byte-level BPE trained with the ``tokenizers`` library on the corpus
-  files (vocabulary ``vocab``, specials ``<pad>``, ``<s>``, ``</s>`` first so their ids are
-  0, 1, 2). Saved as the library's JSON (no pickle) next to the encoded corpus.
+  files (vocabulary ``vocab``; specials ``<s>``, ``<pad>``, ``</s>``). Saved as the library's
+  JSON (no pickle) next to the encoded corpus.
 
 Both map ``str -> list[int]`` and back; :func:`make_tokenizer` builds one from the spec's
 ``tokenizer=`` / ``vocab=`` options.
@@ -12,8 +15,8 @@ Both map ``str -> list[int]`` and back; :func:`make_tokenizer` builds one from t
 Example:
     >>> tok = ByteTokenizer()
     >>> tok.encode("hé"), tok.vocab_size
-    ([104, 195, 169], 259)
-    >>> tok.decode([104, 195, 169, tok.eos])
+    ([107, 198, 172], 259)
+    >>> tok.decode([107, 198, 172, tok.eos])
     'hé'
 """
 
@@ -56,18 +59,21 @@ class Tokenizer(Protocol):
 
 
 class ByteTokenizer:
-    """UTF-8 bytes as tokens, plus ``PAD``/``BOS``/``EOS`` (see the module docstring)."""
+    """UTF-8 bytes as tokens after ``BOS``/``PAD``/``EOS`` (see the module docstring)."""
 
     vocab_size = 259
-    pad = 256
-    bos = 257
-    eos = 258
+    bos = 0
+    pad = 1
+    eos = 2
+    #: token id of byte 0
+    offset = 3
 
     def encode(self, text: str) -> list[int]:
-        return list(text.encode("utf-8"))
+        return [b + self.offset for b in text.encode("utf-8")]
 
     def decode(self, ids: Sequence[int]) -> str:
-        return bytes(int(i) for i in ids if 0 <= int(i) < 256).decode("utf-8", errors="replace")
+        raw = bytes(int(i) - self.offset for i in ids if self.offset <= int(i) < self.vocab_size)
+        return raw.decode("utf-8", errors="replace")
 
     def describe(self) -> dict[str, object]:
         return {"kind": "byte", "vocab_size": self.vocab_size}
@@ -88,8 +94,8 @@ class BPETokenizer:
         self.path = Path(path)
         self._tok = tokenizers.Tokenizer.from_file(str(self.path))
         self.vocab_size = int(self._tok.get_vocab_size())
-        self.pad, self.bos, self.eos = (int(self._tok.token_to_id(t))
-                                        for t in ("<pad>", "<s>", "</s>"))
+        self.bos, self.pad, self.eos = (int(self._tok.token_to_id(t))
+                                        for t in ("<s>", "<pad>", "</s>"))
 
     @classmethod
     def train(cls, files: Iterable[Path], vocab: int, out: Path) -> BPETokenizer:
@@ -105,7 +111,7 @@ class BPETokenizer:
         tok.pre_tokenizer = tokenizers.pre_tokenizers.ByteLevel(add_prefix_space=False)
         tok.decoder = tokenizers.decoders.ByteLevel()
         trainer = tokenizers.trainers.BpeTrainer(
-            vocab_size=vocab, special_tokens=["<pad>", "<s>", "</s>"], show_progress=False,
+            vocab_size=vocab, special_tokens=["<s>", "<pad>", "</s>"], show_progress=False,
             initial_alphabet=tokenizers.pre_tokenizers.ByteLevel.alphabet())
         tok.train([str(f) for f in files], trainer)
         out.parent.mkdir(parents=True, exist_ok=True)
