@@ -194,12 +194,12 @@ def open_text(arg: str, input_size: int, seed: int, *, val_fraction: float = 0.1
         if path:
             raise InvalidInputError(f"dataset 'pystdlib' takes no path, got {path!r}; use "
                                     "text:PATH for a corpus of your own")
-        corpus, name = stdlib_corpus(cap_bytes), "pystdlib"
+        corpus, name = stdlib_corpus(cap_bytes), "pystdlib" + (f":{arg}" if arg else "")
     else:
         if not path:
             raise InvalidInputError("dataset 'text' needs a path: text:PATH (a file or folder); "
                                     "the embedded corpus is 'pystdlib'")
-        corpus, name = corpus_files(Path(path)), f"text:{path}"
+        corpus, name = corpus_files(Path(path)), f"text:{arg}"  # with options: reopens as is
     tokens, tok, prov = tokenized_corpus(corpus, str(opts.get("tokenizer", "byte")),
                                          int(str(opts.get("vocab", 4096))))
     return TextSource(tokens, tok, input_size, seed, val_fraction, name, prov)

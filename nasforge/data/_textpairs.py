@@ -211,7 +211,7 @@ def open_textpairs(arg: str, input_size: int, seed: int, *, val_fraction: float 
             raise InvalidInputError(f"dataset 'pystdlib-pairs' takes no path, got "
                                     f"{spec_path!r}; use textpairs:PATH for your own pairs")
         path, prov = _embedded_tsv()
-        name = "pystdlib-pairs"
+        name = "pystdlib-pairs" + (f":{arg}" if arg else "")
     else:
         if not spec_path:
             raise InvalidInputError("dataset 'textpairs' needs a path: textpairs:PATH (a TSV of "
@@ -219,7 +219,7 @@ def open_textpairs(arg: str, input_size: int, seed: int, *, val_fraction: float 
         path = Path(spec_path).expanduser()
         if not path.is_file():
             raise InvalidInputError(f"textpairs file does not exist or is not a file: {path}")
-        prov, name = {"source": str(path)}, f"textpairs:{spec_path}"
+        prov, name = {"source": str(path)}, f"textpairs:{arg}"  # with options: reopens as is
     kind, vocab = str(opts.get("tokenizer", "byte")), int(str(opts.get("vocab", 4096)))
     st = path.stat()
     key = hashlib.sha1(f"{path}\0{st.st_size}\0{st.st_mtime_ns}".encode()).hexdigest()[:16]
