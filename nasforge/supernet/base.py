@@ -76,11 +76,15 @@ class SupernetSpec:
             shares q/k/v/dw/proj across kinds; ``window`` adds its own bias table).
         window: the window side the ``window`` kind's bias table is sized for.
         description: one line for listings.
+        builder: ``(space, num_classes) -> supernet`` for a family that is not built from
+            blocks (the language supernets, :mod:`nasforge.supernet._transformer`); ``None``:
+            the generic :class:`Supernet`.
     """
 
     attention_kinds: tuple[str, ...] = ("softmax",)
     window: int = 7
     description: str = ""
+    builder: Callable[[SearchSpace, int], Supernet] | None = None
 
 
 def _require(ok: bool, layer: DynamicLayer, block: Block, rule: str) -> None:

@@ -33,7 +33,8 @@ def register_supernet(space_name: str, spec: SupernetSpec) -> None:
 
 
 def build_supernet(space: SearchSpace, num_classes: int) -> Supernet:
-    """A randomly initialised supernet of ``space`` with a ``num_classes``-way classifier.
+    """A randomly initialised supernet of ``space`` with a ``num_classes``-way classifier
+    (a language space: a ``num_classes``-token vocabulary).
 
     Raises:
         IncompatibleComponentsError: the space has no supernet (tabular spaces such as
@@ -44,4 +45,7 @@ def build_supernet(space: SearchSpace, num_classes: int) -> Supernet:
             f"space {space.name!r} has no supernet; spaces with one: "
             f"{', '.join(SUPERNETS.list()) or '(none)'}"
         )
-    return Supernet(space, num_classes, SUPERNETS.get(space.name))
+    spec = SUPERNETS.get(space.name)
+    if spec.builder is not None:  # a transformer family: num_classes is the vocabulary
+        return spec.builder(space, num_classes)
+    return Supernet(space, num_classes, spec)

@@ -1,7 +1,8 @@
 """The contract suites, under their historical import path.
 
 Each kind has its own module: :mod:`nasforge.testing.space`, :mod:`nasforge.testing.predictor`,
-:mod:`nasforge.testing.strategy` and :mod:`nasforge.testing.supernet`. This module re-exports
+:mod:`nasforge.testing.strategy`, :mod:`nasforge.testing.supernet` and
+:mod:`nasforge.testing.supernet_lm` (language supernets). This module re-exports
 their public names so that ``from nasforge.testing.contracts import SpaceContract`` keeps
 working.
 """
@@ -15,11 +16,13 @@ from nasforge.testing.strategy import StrategyContract
 from nasforge.testing.strategy import synthetic_problem
 from nasforge.testing.supernet import SupernetContract
 from nasforge.testing.supernet import perturb_supernet
+from nasforge.testing.supernet_lm import LMSupernetContract
 
 #: The historical private name of :func:`synthetic_problem` (``tests/strategies/test_resume.py``).
 _synthetic_problem = synthetic_problem
 
 __all__ = [
+    "LMSupernetContract",
     "PredictorContract",
     "SpaceContract",
     "StrategyContract",
