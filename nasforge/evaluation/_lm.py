@@ -13,6 +13,13 @@
 - :class:`LMStandaloneLoss`: the stand-alone reference of ``nas rank``: each subnet's own
   randomly initialised model (the supernet's ``extract`` of a freshly seeded supernet) trained
   alone on the same text for ``steps`` steps, then its validation loss.
+- :class:`CapacityProxy`: what ``quick`` means for the ``hat_*`` spaces. A HAT SuperTransformer
+  (71-92M parameters) cannot be trained on a laptop CPU in minutes (one sandwich step of batch
+  8 took over a minute on the 2-core machine here), so with no ``--supernet`` the search ranks
+  SubTransformers by ``log10`` of their parameter count: an honest, training-free proxy (in
+  HAT's results a larger SubTransformer reaches a lower loss at the same training) that makes
+  the search return the largest SubTransformer within the latency budget. Its provenance says
+  so; a real source is ``--supernet`` of ``nas train --space hat_* --data textpairs:PATH``.
 
 Every source memoises per ``arch_id`` and records in :meth:`provenance` the data, its
 provenance (corpus, Python version, tokenizer) and how many tokens scored each subnet.
@@ -47,8 +54,8 @@ if TYPE_CHECKING:
     from nasforge.search_spaces.arch import Arch
     from nasforge.search_spaces.base import SearchSpace
 
-__all__ = ["BLEUObjective", "LMLossObjective", "LMStandaloneLoss", "greedy_decode",
-           "train_lm_standalone"]
+__all__ = ["BLEUObjective", "CapacityProxy", "LMLossObjective", "LMStandaloneLoss",
+           "greedy_decode", "train_lm_standalone"]
 
 logger = logging.getLogger(__name__)
 
@@ -344,3 +351,28 @@ class LMStandaloneLoss(AccuracyObjective):
         return {"kind": "stand-alone validation loss (nats/token; lower is better)",
                 "data": self.data.name, "steps": self.steps, "batch_size": self.batch_size,
                 "lr": self.lr, "seed": self.seed}
+
+
+class CapacityProxy(AccuracyObjective):
+    """``log10(parameters)`` of each subnet, maximised: the training-free accuracy proxy of
+    ``quick`` for spaces whose supernet is too large to train here (see the module docstring).
+
+    Args:
+        space: the search space (its analytic ``params``).
+        name: column name.
+    """
+
+    metric_label = "log10_params"
+
+    def __init__(self, space: SearchSpace, *, name: str = "accuracy") -> None:
+        super().__init__(name, "maximize", cheap=True)
+        self.space = space
+
+    def evaluate_many(self, archs: Sequence[Arch]) -> np.ndarray:
+        return np.log10(np.asarray([float(self.space.params(a)) for a in archs]))
+
+    def provenance(self) -> dict[str, Any]:
+        return {"kind": "proxy: log10(parameters), no training (a larger SubTransformer "
+                        "reaches a lower loss); for a real source train a supernet: nas train "
+                        f"--space {self.space.name} --data textpairs:PATH, then --supernet",
+                "space": self.space.name}

@@ -3,8 +3,9 @@
 
 A spec is ``SCHEME`` or ``SCHEME:REST``; the scheme is the registry key:
 
-* ``quick``: the embedded quick supernet (trained on ``digits`` once, cached), then as
-  ``supernet:``;
+* ``quick``: the embedded quick supernet (trained on ``digits`` once, cached; ``elastic_lm``
+  on the embedded text), then as ``supernet:``; for ``hat_*`` a training-free proxy,
+  ``log10(params)`` (:class:`~nasforge.evaluation._lm.CapacityProxy`);
 * ``supernet:PATH``: BN-recalibrated top-1 of the inherited subnet, each at its own resolution
   (bare ``supernet`` takes the checkpoint from ``supernet=``, as ``nas rank --supernet`` gives);
   a supernet trained on text scores validation loss instead (nats per token, minimised:
@@ -207,7 +208,13 @@ def _no_argument(req: SourceRequest) -> None:
 
 @ACCURACY_SOURCES.register("quick")
 def _quick(req: SourceRequest) -> AccuracyObjective:
+    from nasforge.search_spaces._hat import HATSpace
+
     _no_argument(req)
+    if isinstance(req.space, HATSpace):  # a SuperTransformer is too large to train here
+        from nasforge.evaluation._lm import CapacityProxy
+
+        return CapacityProxy(req.space, name=req.name)
     return _supernet_source(req, None)
 
 
