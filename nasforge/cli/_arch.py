@@ -126,9 +126,10 @@ def describe(
         console.print_json(json.dumps(infos[0] if len(infos) == 1 else infos))
         return
     for info in infos:
+        res = "" if info["resolution"] is None else f"  resolution {info['resolution']}"
         console.print(
-            f"[bold]{info['space']}[/bold] arch_id {info['arch_id']}  resolution "
-            f"{info['resolution']}  FLOPs {int(info['flops']) / 1e6:.2f} M (MACs)  reference "
+            f"[bold]{info['space']}[/bold] arch_id {info['arch_id']}{res}"
+            f"  FLOPs {int(info['flops']) / 1e6:.2f} M (MACs)  reference "
             f"{int(info['flops_reference']) / 1e6:.2f} M  params {int(info['params']) / 1e6:.3f} M"
         )
         table = Table()

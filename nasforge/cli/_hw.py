@@ -160,10 +160,12 @@ def devices(
 def hw_import(
     file: Path = typer.Argument(..., help="The table file to import."),
     fmt: str = typer.Option(..., "--format", help="Table format: nnmeter-hybrid (JSON {key: "
-                            "ms}), ofa-yaml ({key: {count, mean, std}}) or csv "
-                            "(key,mean_ms,std_ms,count)."),
-    device: str = typer.Option(..., "--device", help="Device name to create; a shipped name "
-                               "(e.g. pixel6) is overlaid: its table answers first."),
+                            "ms}), ofa-yaml ({key: {count, mean, std}}), csv "
+                            "(key,mean_ms,std_ms,count) or hat-csv (one of HAT's latency "
+                            "datasets: 10 features, encoder/decoder ms per SubTransformer)."),
+    device: str = typer.Option(..., "--device", "--name", help="Device name to create; a "
+                               "shipped name (e.g. pixel6) is overlaid: its table answers "
+                               "first."),
     space: str = typer.Option(..., "--space", help="Search space whose blocks the table keys."),
     hardware: str = typer.Option("", help="Hardware description for the profile."),
     runtime: str = typer.Option("", help="Runtime description for the profile."),
@@ -180,6 +182,9 @@ def hw_import(
     from nasforge.hardware_models import import_table
     from nasforge.search_spaces import get_space
 
+    if fmt == HAT_CSV:
+        _import_hat(file, device, space)
+        return
     profile = import_table(file, fmt, device, space, hardware=hardware, runtime=runtime)
     model = get_device(device)
     sp = get_space(space)
@@ -189,6 +194,22 @@ def hw_import(
     console.print(f"imported {profile.source} as device [bold]{device}[/bold] into "
                   f"{profile.folder}; {hit:.1%} of the block keys of 200 random {space} "
                   "architectures are in the table")
+
+
+HAT_CSV = "hat-csv"
+
+
+def _import_hat(file: Path, device: str, space: str) -> None:
+    """``--format hat-csv``: fit, store, print the held-out error and the drift check (the
+    library logs the drift warning)."""
+    from nasforge.hardware_models import import_hat_csv
+
+    profile, drift = import_hat_csv(file, device, space)
+    err = profile.errors["holdout"]
+    console.print(f"imported {profile.source} as device [bold]{device}[/bold] into "
+                  f"{profile.folder}; latency = encoder + decoder ms ({device}:encoder, "
+                  f"{device}:decoder for one part); held-out 20%: MAPE {_pct(err['mape'])}, "
+                  f"Spearman {err['spearman']:.3f}; {drift.message('row order')}")
 
 
 def hw_predict(

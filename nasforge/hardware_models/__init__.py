@@ -32,8 +32,13 @@ from nasforge.hardware_models._devices import get_device
 from nasforge.hardware_models._devices import import_table
 from nasforge.hardware_models._devices import list_devices
 from nasforge.hardware_models._devices import register_device
+from nasforge.hardware_models._drift import DRIFT_THRESHOLD
+from nasforge.hardware_models._drift import DriftReport
 from nasforge.hardware_models._fit import regressor_report
 from nasforge.hardware_models._fusion import Fusion
+from nasforge.hardware_models._hat_csv import HATLatencyData
+from nasforge.hardware_models._hat_csv import import_hat_csv
+from nasforge.hardware_models._hat_csv import read_hat_csv
 from nasforge.hardware_models._keys import KEY_SCHEMES
 from nasforge.hardware_models._keys import KeyScheme
 from nasforge.hardware_models._keys import NnMeterHybridKeys
@@ -41,6 +46,9 @@ from nasforge.hardware_models._keys import OfaKeys
 from nasforge.hardware_models._keys import get_key_scheme
 from nasforge.hardware_models._keys import key_family
 from nasforge.hardware_models._keys import register_key_scheme
+from nasforge.hardware_models._lm_latency import LM_FEATURES
+from nasforge.hardware_models._lm_latency import FeatureLatencyModel
+from nasforge.hardware_models._lm_latency import lm_features
 from nasforge.hardware_models._lut import TABLE_FORMATS
 from nasforge.hardware_models._lut import LatencyEntry
 from nasforge.hardware_models._lut import LatencyTable
@@ -48,6 +56,7 @@ from nasforge.hardware_models._lut import read_table
 from nasforge.hardware_models._model import BlockSumLatencyModel
 from nasforge.hardware_models._profile import DeviceProfile
 from nasforge.hardware_models._regressor import BlockRegressors
+from nasforge.hardware_models._seq_model import PartsRegressor
 from nasforge.hardware_models.base import PROVENANCES
 from nasforge.hardware_models.base import BlockLatency
 from nasforge.hardware_models.base import LatencyModel
@@ -55,7 +64,9 @@ from nasforge.hardware_models.base import Provenance
 
 __all__ = [
     "DEVICES",
+    "DRIFT_THRESHOLD",
     "KEY_SCHEMES",
+    "LM_FEATURES",
     "PROVENANCES",
     "SHIPPED_DIR",
     "TABLE_FORMATS",
@@ -65,23 +76,30 @@ __all__ = [
     "BlockRegressors",
     "BlockSumLatencyModel",
     "DeviceProfile",
+    "DriftReport",
+    "FeatureLatencyModel",
     "Fusion",
+    "HATLatencyData",
     "KeyScheme",
     "LatencyEntry",
     "LatencyModel",
     "LatencyTable",
     "NnMeterHybridKeys",
     "OfaKeys",
+    "PartsRegressor",
     "Provenance",
     "block_key",
     "device_profile",
     "device_profiles",
     "get_device",
     "get_key_scheme",
+    "import_hat_csv",
     "import_table",
     "key_family",
     "list_devices",
+    "lm_features",
     "pixel7_derivation",
+    "read_hat_csv",
     "read_table",
     "register_device",
     "register_key_scheme",

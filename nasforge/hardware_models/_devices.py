@@ -31,6 +31,10 @@ from nasforge.errors import UnknownNameError
 from nasforge.hardware_models._analytic import AnalyticEstimator
 from nasforge.hardware_models._features import parse_key
 from nasforge.hardware_models._keys import get_key_scheme
+from nasforge.hardware_models._lm_latency import FeatureLatencyModel
+from nasforge.hardware_models._lm_latency import is_feature_device
+from nasforge.hardware_models._lm_latency import load_feature_model
+from nasforge.hardware_models._lm_latency import split_measure
 from nasforge.hardware_models._local import LOCAL_ALIASES
 from nasforge.hardware_models._local import load_profiled
 from nasforge.hardware_models._local import resolve_local
@@ -102,9 +106,20 @@ def _mtime(folder: Path) -> float:
 def get_device(name: str) -> LatencyModel:
     """The latency model of device ``name`` (cached while its files are unchanged).
 
+    A language-model device answers ``NAME:MEASURE`` too (``raspberrypi:decoder``,
+    ``cpu-local-elastic_lm:prefill``; :mod:`~nasforge.hardware_models._lm_latency`).
+
     Raises:
         UnknownNameError: no such device; the message lists them and the closest name.
+        InvalidInputError: a measure on a device without measures, or an unknown measure.
     """
+    base, measure = split_measure(name)
+    if measure is not None:
+        lm = get_device(base)
+        if not isinstance(lm, FeatureLatencyModel):
+            raise InvalidInputError(f"device {base!r} has one latency; ':{measure}' selects a "
+                                    "measure of a language-model device only")
+        return lm.with_measure(measure)
     factory = _view().get(name)
     folder = resolve_local(name) if name in LOCAL_ALIASES else devices_cache_dir() / name
     key = (name, str(folder), _mtime(folder), _mtime(SHIPPED_DIR / name))
@@ -155,6 +170,8 @@ def _load_device(name: str) -> LatencyModel:
     user = _read_profile(devices_cache_dir() / name)
     if shipped is None and user is None:
         raise _unknown_device(name)
+    if user is not None and is_feature_device(user) and user.folder is not None:
+        return load_feature_model(user.folder)  # HAT CSV import, LM profile
     if user is not None and "profiler" in user.extra and user.folder is not None:
         return load_profiled(user.folder)
     table: LatencyTable | None = None

@@ -101,6 +101,7 @@ class ElasticLMSpace(ElasticDepthSpace):
     """
 
     arch_cls: ClassVar[type[Arch]] = ElasticLMArch
+    modality: ClassVar[str] = "text"
     description: ClassVar[str] = ("decoder-only byte LM, MatFormer-nested FFN, elastic heads, "
                                   "depth 2-4, width 64-128, context 64-256")
     head_dim: ClassVar[int] = HEAD_DIM

@@ -54,16 +54,19 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from functools import partial
 from typing import ClassVar
 
 import numpy as np
 
+from nasforge.errors import InvalidInputError
 from nasforge.search_spaces import _transformer_blocks  # noqa: F401  (registers block kinds)
 from nasforge.search_spaces._elastic_depth import ElasticDepthSpace
 from nasforge.search_spaces.arch import Arch
 from nasforge.search_spaces.block import Block
 from nasforge.search_spaces.block import total_flops
+from nasforge.search_spaces.block import total_flops_reference
 from nasforge.search_spaces.block import total_params
 from nasforge.search_spaces.choice import Choice
 from nasforge.search_spaces.registry import register_space_factory
@@ -192,6 +195,7 @@ class HATSpace(ElasticDepthSpace):
     """
 
     arch_cls: ClassVar[type[Arch]] = HATArch
+    modality: ClassVar[str] = "text"
     description: ClassVar[str] = ("HAT SubTransformer encoder-decoder (embed, FFN, heads per "
                                   "layer, decoder depth 1-6, arbitrary enc-dec attention)")
 
@@ -201,6 +205,7 @@ class HATSpace(ElasticDepthSpace):
         self.cfg = HAT_CFGS[name] if cfg is None else cfg
         self.src_vocab = self.cfg.src_vocab if src_vocab is None else src_vocab
         self.tgt_vocab = self.cfg.tgt_vocab if tgt_vocab is None else tgt_vocab
+        _check_cfg(self.cfg)
         super().__init__()
 
     def choices(self) -> list[Choice]:
@@ -230,8 +235,7 @@ class HATSpace(ElasticDepthSpace):
         return self.blocks_for(arch)
 
     def blocks_for(self, arch: Arch, *, src_len: int | None = None, tgt_len: int | None = None,
-                   src_vocab: int | None = None, tgt_vocab: int | None = None,
-                   output: bool = True) -> list[Block]:
+                   src_vocab: int | None = None, tgt_vocab: int | None = None) -> list[Block]:
         """The blocks of one teacher-forced forward (block fields: :mod:`._transformer_blocks`).
 
         Args:
@@ -240,7 +244,6 @@ class HATSpace(ElasticDepthSpace):
             tgt_len: target tokens ``T`` (default: the task's dummy length).
             src_vocab: source dictionary size (default: the space's).
             tgt_vocab: target dictionary size (default: the space's).
-            output: include the output projection (HAT's FLOPs leave it out).
 
         Returns:
             Source embedding, encoder layers (self attention, FFN), target embedding, decoder
@@ -251,14 +254,14 @@ class HATSpace(ElasticDepthSpace):
             a, self.cfg, self.cfg.src_len if src_len is None else src_len,
             self.cfg.tgt_len if tgt_len is None else tgt_len,
             self.src_vocab if src_vocab is None else src_vocab,
-            self.tgt_vocab if tgt_vocab is None else tgt_vocab, output))
+            self.tgt_vocab if tgt_vocab is None else tgt_vocab))
 
     def flops(self, arch: Arch) -> int:
         return total_flops(self.blocks_for(arch))
 
     def flops_reference(self, arch: Arch) -> int:
         """HAT's MACs (``train.py --profile-flops``): the forward without the output layer."""
-        return total_flops(self.blocks_for(arch, output=False))
+        return total_flops_reference(self.blocks_for(arch))
 
     def params(self, arch: Arch) -> int:
         return total_params(self.blocks_for(arch))
@@ -297,8 +300,24 @@ class HATSpace(ElasticDepthSpace):
         return out
 
 
+def _check_cfg(cfg: HATCfg) -> None:
+    """Raise when a variant's numbers cannot build a SubTransformer."""
+    bad_heads = [h for h in cfg.heads if cfg.qkv_dim % h]
+    if bad_heads:
+        raise InvalidInputError(
+            f"HAT task {cfg.task}: heads must divide qkv_dim = {cfg.qkv_dim}, but heads "
+            f"{bad_heads} do not")
+    need = max(ARBITRARY_ENDE_ATTN[x] for x in cfg.arbitrary_ende_attn)
+    if min(cfg.encoder_layers) < need:
+        raise InvalidInputError(
+            f"HAT task {cfg.task}: decoder_arbitrary_ende_attn options "
+            f"{list(cfg.arbitrary_ende_attn)} attend up to {need} encoder layers, but "
+            f"encoder_layer_num may be {min(cfg.encoder_layers)}")
+
+
+@lru_cache(maxsize=1 << 14)
 def _hat_blocks(a: HATArch, cfg: HATCfg, src_len: int, tgt_len: int, src_vocab: int,
-                tgt_vocab: int, output: bool) -> tuple[Block, ...]:
+                tgt_vocab: int) -> tuple[Block, ...]:
     e, d, q = a.encoder_embed_dim, a.decoder_embed_dim, cfg.qkv_dim
     shared = cfg.shared_embeddings
     table_dim = max(e, d)
@@ -324,9 +343,8 @@ def _hat_blocks(a: HATArch, cfg: HATCfg, src_len: int, tgt_len: int, src_vocab: 
         out.append(Block("tf_ffn", "decoder", tgt_len, tgt_len, d, d,
                          mid=a.decoder_ffn_embed_dim[i], act="relu", shortcut="post_ln",
                          op=f"L{i}"))
-    if output:
-        out.append(Block("tf_output", "decoder", tgt_len, tgt_len, d, tgt_vocab,
-                         classes=tgt_vocab, kernel=1 if shared else 0))
+    out.append(Block("tf_output", "decoder", tgt_len, tgt_len, d, tgt_vocab, classes=tgt_vocab,
+                     kernel=1 if shared else 0, op="hat"))
     return tuple(out)
 
 

@@ -21,6 +21,8 @@ model, the supernets' static twins and the FLOPs tests):
 * ``kernel``: embeddings: 1 when the table is shared with another block already counted
   (HAT's shared source/target/output embedding), else 0; output projection: 1 when tied to
   the embedding (no own weight).
+* ``op`` of the output projection: ``"hat"`` when the space's published rule (HAT's
+  ``--profile-flops``) leaves it out of ``flops_reference`` (its reference MACs are then 0).
 * ``act``: FFN activation (``relu`` for HAT, ``gelu`` for ``elastic_lm``).
 * ``shortcut``: ``"post_ln"`` (HAT: residual then LayerNorm) or ``"pre_ln"``; each residual
   block owns its one LayerNorm (``2 * cin`` parameters). The output block of a pre-LN model
@@ -41,12 +43,16 @@ activations, scaling and embedding lookups are not MACs):
   tokens.
 
 A decoding step of one token at position ``t`` (0-based) is the same blocks with ``hw_in = 1``,
-``hw_out = t + 1`` for self attention; :func:`decode_step_flops` gives its MACs.
+``hw_out = t + 1`` for self attention; :func:`decode_step_flops` gives its MACs. Generation
+splits into what runs once per sequence (:func:`encoder_flops`: the encoder and the
+cross-attention K/V of the source; for a decoder-only LM, the prefill is the space's blocks at
+the prompt length) and the cached decoding steps (:func:`decode_flops`).
 """
 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterable
 
 from nasforge.search_spaces.block import Block
 from nasforge.search_spaces.block import block_flops
@@ -55,8 +61,10 @@ from nasforge.search_spaces.block import register_block_kind
 __all__ = [
     "TF_KINDS",
     "cross_kv_flops",
+    "decode_flops",
     "decode_step_block",
     "decode_step_flops",
+    "encoder_flops",
 ]
 
 TF_KINDS = ("tf_embed", "tf_self_attn", "tf_cross_attn", "tf_ffn", "tf_output")
@@ -109,6 +117,10 @@ def _output_flops(b: Block) -> int:
     return b.hw_in * b.cin * b.classes
 
 
+def _output_flops_reference(b: Block) -> int:
+    return 0 if b.op == "hat" else _output_flops(b)
+
+
 def _output_params(b: Block) -> int:
     own = 0 if b.kernel else b.cin * b.classes
     return own + (_ln(b.cin) if b.se_mid else 0)
@@ -118,7 +130,7 @@ register_block_kind("tf_embed", _embed_flops, _embed_params)
 register_block_kind("tf_self_attn", _self_attn_flops, _self_attn_params)
 register_block_kind("tf_cross_attn", _cross_attn_flops, _cross_attn_params)
 register_block_kind("tf_ffn", _ffn_flops, _ffn_params)
-register_block_kind("tf_output", _output_flops, _output_params)
+register_block_kind("tf_output", _output_flops, _output_params, _output_flops_reference)
 
 
 def decode_step_block(b: Block, position: int) -> Block:
@@ -149,3 +161,32 @@ def decode_step_flops(b: Block, position: int) -> int:
     if b.kind == "tf_cross_attn":
         flops -= cross_kv_flops(step)
     return flops
+
+
+def encoder_flops(blocks: Iterable[Block]) -> int:
+    """MACs that run once per source sentence: the encoder-stage blocks plus every
+    cross-attention block's K/V projections of the encoder output.
+
+    Args:
+        blocks: the blocks of a full forward (e.g. ``space.blocks(arch)``).
+    """
+    total = 0
+    for b in blocks:
+        if b.stage == "encoder":
+            total += block_flops(b)
+        elif b.kind == "tf_cross_attn":
+            total += cross_kv_flops(b)
+    return total
+
+
+def decode_flops(blocks: Iterable[Block], start: int, steps: int) -> int:
+    """MACs of ``steps`` cached decoding steps of one token each, at positions ``start``,
+    ``start + 1``, ... (the decoder-stage blocks; cross-attention K/V excluded).
+
+    Args:
+        blocks: the blocks of a full forward (e.g. ``space.blocks(arch)``).
+        start: position of the first generated token (the prompt length; 0 for HAT).
+        steps: tokens generated.
+    """
+    dec = [b for b in blocks if b.stage == "decoder"]
+    return sum(decode_step_flops(b, p) for p in range(start, start + steps) for b in dec)

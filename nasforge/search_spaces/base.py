@@ -49,6 +49,9 @@ class SearchSpace(abc.ABC):
     #: Whether the space has a static PyTorch model (vision spaces; built by
     #: ``nasforge.supernet.static.build_static``) or is tabular only.
     has_model: ClassVar[bool] = True
+    #: What the model reads: ``"image"`` (vision spaces, (B, 3, R, R) input) or ``"text"``
+    #: (token ids: ``hat_*``, ``elastic_lm``).
+    modality: ClassVar[str] = "image"
 
     @abc.abstractmethod
     def sample(self, rng: np.random.Generator) -> Arch:

@@ -3,8 +3,8 @@
 Our format is one mapping with a ``space`` key and the arch's fields, or a list of them, or an
 export config holding one under ``arch:``. :func:`read_arch_file` is the one reader of these
 files (the CLI, export and training all use it).
-Exchange formats (``elasticvit-tuple``, ``ofa``, ``nb201``, ``hat``) register an importer that turns a
-file's text into architectures, and optionally an exporter.
+Exchange formats (``elasticvit-tuple``, ``ofa``, ``nb201``, ``hat``) register an importer that
+turns a file's text into architectures, and optionally an exporter.
 """
 
 from __future__ import annotations

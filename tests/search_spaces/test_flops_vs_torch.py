@@ -17,7 +17,8 @@ from nasforge.search_spaces import SPACES
 from nasforge.search_spaces import get_space
 from nasforge.supernet.static import build_static
 
-VISION = [n for n in SPACES.list() if get_space(n).has_model]
+VISION = [n for n in SPACES.list()
+          if get_space(n).has_model and get_space(n).modality == "image"]
 
 
 def _count(model: torch.nn.Module, resolution: int, device: str = "cpu") -> int:

@@ -11,7 +11,7 @@ from nasforge.search_spaces import ElasticViTSpace
 from nasforge.search_spaces import get_space
 
 
-@pytest.mark.parametrize("name", SPACES.list())
+@pytest.mark.parametrize("name", [n for n in SPACES.list() if get_space(n).modality == "image"])
 def test_registered_name_and_num_classes_option(name: str) -> None:
     space = get_space(name, num_classes=7)
     assert space.name == name
@@ -20,6 +20,17 @@ def test_registered_name_and_num_classes_option(name: str) -> None:
     assert space.blocks(space.max_arch())[-1].classes == 7
     assert get_space(name, num_classes=7) is space  # same options: the shared instance
     assert get_space(name) is not space
+
+
+@pytest.mark.parametrize(("name", "option", "value"), [
+    ("elastic_lm", "vocab_size", 300), ("hat_iwslt14deen", "tgt_vocab", 7000)])
+def test_text_spaces_take_their_vocabulary_as_an_option(name: str, option: str,
+                                                        value: int) -> None:
+    space = get_space(name, **{option: value})
+    assert space.name == name and getattr(space, option) == value
+    assert space.blocks(space.max_arch())[-1].classes == value
+    assert get_space(name, **{option: value}) is space
+    assert space.params(space.max_arch()) != get_space(name).params(get_space(name).max_arch())
 
 
 def test_class_instances_carry_the_registered_name() -> None:
