@@ -271,7 +271,7 @@ def _standalone(req: SourceRequest) -> AccuracyObjective:
 
     _no_argument(req)
     _needs_network(req)
-    own, size, scale = data_of(req.supernet)
+    own, size, scale = data_of(req.supernet, req.space)
     if req.data is None and own is None:
         raise InvalidInputError("source 'standalone' trains on --data; pass --data (e.g. "
                                 "--data mnist5k) or a --supernet whose data it reuses")
