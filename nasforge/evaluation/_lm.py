@@ -261,7 +261,7 @@ class BLEUObjective(AccuracyObjective):
 
 
 def train_lm_standalone(model: torch.nn.Module, data: BaseImageSource, size: int, *, steps: int,
-                        batch_size: int = 16, lr: float = 2e-3, seed: int = 0,
+                        batch_size: int = 8, lr: float = 4e-3, seed: int = 0,
                         device: str = "cpu", val_batches: int | None = 16) -> float:
     """Train a text model from its current weights for ``steps`` AdamW steps (cosine, a tenth
     warm-up); return its validation loss (nats per token) at ``size`` (its context)."""
@@ -310,7 +310,7 @@ class LMStandaloneLoss(AccuracyObjective):
     batched = True
 
     def __init__(self, space: SearchSpace, data: BaseImageSource, *, steps: int = 100,
-                 batch_size: int = 16, lr: float = 2e-3, seed: int = 0, device: str = "cpu",
+                 batch_size: int = 8, lr: float = 4e-3, seed: int = 0, device: str = "cpu",
                  name: str = "standalone", progress: bool = False) -> None:
         _check_text(data, "LMStandaloneLoss")
         if steps < 1:
