@@ -275,6 +275,18 @@ def profile(
     _check_runner_flags(clock, backend)
     check_number(time_budget, "--time-budget", low=0)
     configure_logging(-1 if as_json else 0)  # progress bar and the summary line (issue 12)
+    if _lm_space(space, device, backend):
+        from nasforge.hardware_models.profiling._lm import profile_lm
+        from nasforge.search_spaces import get_space
+
+        lm = profile_lm(get_space(space), n_archs=min(n_archs, LM_MAX_ARCHS), seed=seed,
+                        repeats=min(repeats, LM_MAX_REPEATS))
+        if as_json:
+            console.print_json(json.dumps(lm.to_dict()))
+        else:
+            console.print(f"profiled {space} prefill and decode as device [bold]{lm.name}"
+                          f"[/bold] into {lm.folder} (`--device cpu-local` with this space)")
+        return
     written = profile_device(
         device, space, backend=backend, command=command, threads=threads, budget=budget,
         seed_blocks=seed_blocks, batch=batch, time_budget_s=time_budget or None,
@@ -301,11 +313,52 @@ def hw_validate(
     _check_runner_flags(clock, backend or None)
     check_output_dir(out, "--out")
     configure_logging(-1 if as_json else 0)
+    if _lm_space(space, device, backend or "torch"):
+        from nasforge.hardware_models.profiling._lm import validate_lm
+        from nasforge.search_spaces import get_space
+
+        rep = validate_lm(get_space(space), n=n, seed=seed, repeats=repeats or LM_MAX_REPEATS,
+                          passes=passes, out=out)
+        summary = {k: v for k, v in rep.items() if k != "subnets"}
+        if as_json:
+            console.print_json(json.dumps(summary))
+        else:
+            for part in ("prefill", "decode"):
+                f = rep[part]
+                console.print(f"{part}: {_pct(f['within_10pct'])} within +-10%, MAPE "
+                              f"{_pct(f['mape'])}, RMSE {f['rmse_ms']:.4f} ms, Spearman "
+                              f"{f['spearman']:.3f} ({n} subnets; {out}/validate.json)")
+        return
     report = validate_device(device, space, n=n, backend=backend, threads=threads, clock=clock,
                              out=out, seed=seed, repeats=repeats, passes=passes, workers=jobs,
                              command=command)
     if as_json:
         console.print_json(json.dumps({k: v for k, v in report.items() if k != "subnets"}))
+
+
+#: ``nas profile`` of a language-model space: at most this many subnets and timed rounds.
+LM_MAX_ARCHS = 40
+LM_MAX_REPEATS = 7
+
+
+def _lm_space(space: str, device: str, backend: str) -> bool:
+    """Whether ``space`` is a language-model space (profiled as prefill + decode); refuses
+    what the LM path cannot do (another device or backend, HAT's encoder-decoder)."""
+    from nasforge.search_spaces import get_space
+
+    sp = get_space(space)
+    if sp.modality != "text":
+        return False
+    if hasattr(sp, "hat_features_many"):
+        raise InvalidInputError(
+            f"measuring {space} on this machine is not supported yet; import HAT's "
+            "measurements instead: nas hw import --format hat-csv FILE --name NAME "
+            f"--space {space}")
+    if device != "cpu-local" or backend != "torch":
+        raise InvalidInputError(f"a language-model space ({space}) is profiled on --device "
+                                f"cpu-local --backend torch only, got --device {device} "
+                                f"--backend {backend}")
+    return True
 
 
 def register(app: typer.Typer) -> None:

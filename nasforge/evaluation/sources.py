@@ -142,9 +142,12 @@ def resolve(spec: str, space: SearchSpace, *, name: str | None = None, seed: int
 
 
 def resolve_latency(device: str, *, table: TabularBenchmark | None = None,
-                    upper: float | None = None, name: str | None = None) -> Objective:
+                    upper: float | None = None, name: str | None = None,
+                    space: SearchSpace | None = None) -> Objective:
     """The latency source of ``device``: a latency column of ``table`` (``pixel3_ms``, when a
-    benchmark is given), else the registered device's latency model.
+    benchmark is given), else the registered device's latency model. For a language-model
+    ``space`` (modality ``text``), ``cpu-local[:measure]`` is that space's profile
+    (``cpu-local-<space>``: decode ms per token, or ``:prefill``).
 
     Raises:
         UnknownNameError: an unknown device (with the closest one).
@@ -156,8 +159,11 @@ def resolve_latency(device: str, *, table: TabularBenchmark | None = None,
     if table is not None and is_latency_column(device):
         return TableLatency(table, device, upper=upper, name=name)
     from nasforge.hardware_models import get_device
+    from nasforge.hardware_models._lm_latency import local_lm_device
     from nasforge.strategies.objectives import LatencyObjective
 
+    if space is not None and space.modality == "text":
+        device = local_lm_device(device, space.name)
     return LatencyObjective(get_device(device), upper=upper, name=name)
 
 

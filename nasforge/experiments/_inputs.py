@@ -90,7 +90,7 @@ def resolve_inputs(cfg: ExperimentConfig, *, evaluator: AccuracyEvaluator | None
     check_output_dir(cfg.out, "--out")  # before any work: a file, a read-only folder
     table = read_table(cfg, space)
     latency = resolve_latency(cfg.device, table=table, upper=cfg.constraints.latency_ms,
-                              name=LATENCY)
+                              name=LATENCY, space=space)
     _check_feasible(cfg, space, latency)
     accuracy = resolve(cfg.accuracy.source, space, name=ACCURACY, seed=cfg.seed,
                        settings=cfg.evaluation, data=cfg.accuracy.data, progress=progress,

@@ -59,6 +59,7 @@ __all__ = [
     "is_feature_device",
     "lm_features",
     "load_feature_model",
+    "local_lm_device",
     "split_measure",
 ]
 
@@ -91,14 +92,24 @@ def lm_features(archs: Sequence[Arch], prompt_tokens: int | None = None) -> np.n
 
     Args:
         archs: :class:`~nasforge.search_spaces._elastic_lm.ElasticLMArch` instances.
-        prompt_tokens: prompt length; default each arch's ``context_length`` (a full context).
+        prompt_tokens: prompt length; default half each arch's ``context_length`` (the
+            profiling protocol's prompt, :mod:`~nasforge.hardware_models.profiling._lm`).
     """
     out = np.zeros((len(archs), len(LM_FEATURES)), dtype=np.float64)
     for i, a in enumerate(archs):
-        p = prompt_tokens if prompt_tokens is not None else a.context_length  # type: ignore[attr-defined]
+        p = prompt_tokens if prompt_tokens is not None else a.context_length // 2  # type: ignore[attr-defined]
         out[i] = (a.embed_dim, a.layer_num, a.context_length,  # type: ignore[attr-defined]
                   sum(a.ffn_embed_dim), sum(a.self_attention_heads), p)  # type: ignore[attr-defined]
     return out
+
+
+def local_lm_device(device: str, space: str) -> str:
+    """``cpu-local[:measure]`` for a language-model ``space`` -> ``cpu-local-<space>[:measure]``
+    (the folder ``nas profile --space <space>`` writes); any other name unchanged."""
+    base, measure = split_measure(device)
+    if base != "cpu-local":
+        return device
+    return f"cpu-local-{space}" + ("" if measure is None else f"{MEASURE_SEP}{measure}")
 
 
 def split_measure(device: str) -> tuple[str, str | None]:

@@ -95,7 +95,9 @@ def resolve_local(name: str = LOCAL) -> Path:
     preferred = LOCAL_ALIASES[name]
     if (root / preferred / PROFILE_FILE).is_file():
         return root / preferred
-    found = sorted(root.glob(f"{name}-*/{PROFILE_FILE}"), key=lambda p: p.stat().st_mtime_ns)
+    found = sorted((p for p in root.glob(f"{name}-*/{PROFILE_FILE}")
+                    if "model" not in DeviceProfile.load(p.parent).extra),  # not an LM profile
+                   key=lambda p: p.stat().st_mtime_ns)
     if not found:
         raise _not_profiled(name)
     return found[-1].parent

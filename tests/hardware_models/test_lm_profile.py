@@ -1,0 +1,61 @@
+"""``nas profile`` / ``nas hw validate`` of ``elastic_lm`` on this machine: prefill and decode."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from nasforge.cli._common import run_app
+from nasforge.hardware_models.profiling._lm import measure_lm
+from nasforge.search_spaces import get_space
+
+
+def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    from nasforge.cli import app
+
+    rc = run_app(app, list(argv))
+    out, err = capsys.readouterr()
+    return rc, out, err
+
+
+def test_measure_prefill_and_decode_per_token() -> None:
+    space = get_space("elastic_lm")
+    small, large = space.min_arch(), space.max_arch()
+    prefill, decode = measure_lm(space, [small, large], repeats=2)
+    assert prefill.shape == decode.shape == (2,)
+    assert np.all(prefill > 0) and np.all(decode > 0)
+    # the largest subnet does more work per prompt than the smallest
+    assert prefill[1] > prefill[0]
+
+
+@pytest.mark.parametrize("argv, needle", [
+    (("--space", "hat_wmt14ende"), "--format hat-csv"),
+    (("--space", "elastic_lm", "--backend", "onnxruntime"), "cpu-local --backend torch only"),
+])
+def test_profile_refusals(capsys: pytest.CaptureFixture[str], cache: Path,
+                          argv: tuple[str, ...], needle: str) -> None:
+    rc, _, err = _run(capsys, "profile", "--device", "cpu-local", *argv)
+    assert rc == 2 and needle in err and len(err.strip().splitlines()) == 1, err
+
+
+@pytest.mark.slow
+def test_profile_then_validate(capsys: pytest.CaptureFixture[str], cache: Path,
+                               tmp_path: Path) -> None:
+    rc, out, _ = _run(capsys, "profile", "--device", "cpu-local", "--space", "elastic_lm",
+                      "--n-archs", "10", "--repeats", "2", "--json")
+    assert rc == 0
+    profile = json.loads(out)
+    assert profile["name"] == "cpu-local-elastic_lm"
+    assert profile["extra"]["model"]["default"] == "decode"
+    out_dir = tmp_path / "val"
+    rc, out, _ = _run(capsys, "hw", "validate", "--device", "cpu-local", "--space",
+                      "elastic_lm", "--n", "3", "--passes", "1", "--repeats", "2", "--out",
+                      str(out_dir), "--json")
+    assert rc == 0
+    report = json.loads(out)
+    for part in ("prefill", "decode"):
+        assert 0 <= report[part]["within_10pct"] <= 1 and report[part]["rmse_ms"] >= 0
+    assert len(json.loads((out_dir / "validate.json").read_text())["subnets"]) == 3
