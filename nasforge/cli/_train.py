@@ -16,6 +16,7 @@ trained subnet: step, FLOPs level, role, FLOPs, resolution, loss) and ``DIR/tb/`
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import TYPE_CHECKING
 from typing import Annotated
@@ -100,6 +101,10 @@ def train(
 
     check_flags([("--ray-workers", ray_workers, "int", 1, None),
                  ("--gpus-per-worker", gpus_per_worker, "num", 0, 64)])
+    if config is None:  # language spaces train on the embedded text by default
+        from nasforge.supernet.training.quick import quick_recipe_name
+
+        config = quick_recipe_name(space)
     recipe = recipe_from_flags(config, {
         "--steps": steps, "--epochs": epochs, "--seed": seed, "--input-size": input_size,
         "--resolution-scale": resolution_scale, "--batch-size": batch_size, "--lr": lr,
@@ -133,6 +138,11 @@ def _print_outcome(o: TrainOutcome, out: Path) -> None:
                   f"for data); checkpoint {r.checkpoint}, log {r.log}")
     for s in o.subnets:
         acc = s.accuracy
+        if acc is None:  # a language model: validation loss per token
+            loss = float(s.loss if s.loss is not None else math.nan)
+            console.print(f"{s.name} subnet: validation loss {loss:.4f} nats/token "
+                          f"(perplexity {math.exp(loss):.2f}) at context {s.resolution}")
+            continue
         console.print(f"{s.name} subnet: top-1 {acc.top1:.4f} at {acc.input_size} px "
                       f"({acc.num_images} val images, {acc.mflops:.0f} MFLOPs at "
                       f"{s.resolution} px deployment)")

@@ -68,6 +68,8 @@ class BaseImageSource(ABC):
         resolution_scale: proxy scale: an arch of resolution r is trained and scored at
             ``round(r * scale)`` px; ``None`` trains every subnet at ``input_size``.
         max_bad_share: the largest tolerated share of unreadable images.
+        task: what a batch is for (a name in
+            :data:`~nasforge.supernet.training.task.TASKS`: ``image``, ``lm``, ``seq2seq``).
     """
 
     name: str
@@ -77,6 +79,7 @@ class BaseImageSource(ABC):
     std: tuple[float, ...] | None = None
     resolution_scale: float | None = None
     max_bad_share: float = 0.01
+    task: str = "image"
 
     @property
     def num_train(self) -> int | None:

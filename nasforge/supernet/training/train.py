@@ -95,9 +95,12 @@ def train_supernet(space: SearchSpace, recipe: Recipe, out_dir: Path | None, *,
     except (TypeError, ValueError) as e:
         raise InvalidInputError(f"bad options for sampler {recipe.sampler!r}: {e}") from None
     loader = recipe.to_dict()["loader"]
+    prov = getattr(data, "provenance", None)
     trainer = SupernetTrainer(
         supernet, sampler, data, cfg, out_dir, device=device, progress=progress,
-        run_info={"sampler_options": dict(recipe.sampler_options), "loader": loader},
+        run_info={"sampler_options": dict(recipe.sampler_options), "loader": loader,
+                  # text sources: corpus, Python version, files, bytes, tokenizer
+                  **({"data_provenance": prov} if prov is not None else {})},
     )
     if resume and out_dir is not None and (Path(out_dir) / CHECKPOINT_NAME).exists():
         trainer.resume(reset_optimizer=reset_optimizer)

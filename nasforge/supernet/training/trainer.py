@@ -65,10 +65,8 @@ from nasforge.data import Batch
 from nasforge.data import CorruptImageTracker
 from nasforge.data import mix_batch
 from nasforge.data import normalize
-from nasforge.data import resize_batch
 from nasforge.errors import IncompatibleComponentsError
 from nasforge.errors import InvalidInputError
-from nasforge.supernet.evaluate import validate_min_max
 from nasforge.supernet.training import callbacks as cbs
 from nasforge.supernet.training import connector
 from nasforge.supernet.training.distributed import all_reduce_gradients
@@ -86,6 +84,7 @@ from nasforge.supernet.training.precision import check_precision
 from nasforge.supernet.training.recipe import TrainConfig
 from nasforge.supernet.training.sliced_optim import clip_grad_norm_
 from nasforge.supernet.training.sliced_optim import gradients
+from nasforge.supernet.training.task import task_for
 
 if TYPE_CHECKING:
     from nasforge.supernet.base import Supernet
@@ -162,6 +161,8 @@ class SupernetTrainer:
         check_precision(config.precision, self.device)
         self.model = supernet.to(self.device)
         self._layout = torch.channels_last if config.channels_last else torch.contiguous_format
+        #: how a subnet runs on a batch (images, language model, seq2seq: the data's ``task``)
+        self.task = task_for(data, self._layout)
         if config.channels_last:
             # Module.to(memory_format=...) exists at runtime; torch's stubs lack the overload
             cast(Any, self.model).to(memory_format=torch.channels_last)
@@ -308,27 +309,28 @@ class SupernetTrainer:
         k = len(chunks)
         stats: list[torch.Tensor] = []
         sizes = []
+        task = self.task
         for item in plan:
             self.model.set_active(item.arch)
-            size = self.data.eval_size(getattr(item.arch, "resolution", None))
+            size = task.size(item.arch, self.data)
             sizes.append(size)
             acc = torch.zeros(2, device=self.device)
             for c in chunks:
                 with autocast(cfg.precision, self.device):
-                    logits = self.model(resize_batch(c.x, size).contiguous(
-                        memory_format=self._layout))
-                logits = logits.float()
+                    raw = task.forward(self.model, c.x, size)
+                logits, y_a = task.loss_view(raw.float(), c.y_a, size)
                 if self._distill is None or c.target is None:
-                    loss = label_smoothed_ce(logits, c.y_a, cfg.label_smoothing)
+                    loss = label_smoothed_ce(logits, y_a, cfg.label_smoothing)
                     if lam < 1.0:
+                        y_b = task.loss_view(raw.float(), c.y_b, size)[1]
                         loss = lam * loss + (1.0 - lam) * label_smoothed_ce(
-                            logits, c.y_b, cfg.label_smoothing)
+                            logits, y_b, cfg.label_smoothing)
                     if item.role == "max" and self._distill is not None:
-                        c.target = logits.detach()
+                        c.target = raw.detach().float()
                 else:
-                    loss = self._distill(logits, c.target)
+                    loss = self._distill(logits, task.target_view(c.target, c.y_a, size))
                 self.scaler.scale(loss / k).backward()
-                acc += torch.stack([loss.detach(), F.cross_entropy(logits.detach(), c.y_a)]) / k
+                acc += torch.stack([loss.detach(), F.cross_entropy(logits.detach(), y_a)]) / k
             stats.append(acc)
         return stats, sizes
 
@@ -387,10 +389,12 @@ class SupernetTrainer:
             self.ema.update(self.model)
 
     def validate(self) -> dict[str, float]:
-        """Top-1 of the min and max subnets (BN recalibrated), by role; BN statistics restored."""
-        out = validate_min_max(self.model, self.data,
-                               batch_size=min(128, self.config.batch_size * 2),
-                               seed=self.config.seed, device=self.device)
+        """Top-1 of the min and max subnets (BN recalibrated), by role; BN statistics restored.
+        Text tasks report the validation loss instead (``max_loss``, ``min_loss``, nats per
+        token)."""
+        out = self.task.validate(self.model, self.data,
+                                 batch_size=min(128, self.config.batch_size * 2),
+                                 seed=self.config.seed, device=self.device)
         self.validation = out
         return out
 

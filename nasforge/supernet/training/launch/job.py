@@ -127,11 +127,14 @@ class RaySettings:
 
 @dataclass(frozen=True)
 class SubnetScore:
-    """Top-1 of one subnet scored by rank 0 after training (``name``: ``max`` or ``min``)."""
+    """Top-1 of one subnet scored by rank 0 after training (``name``: ``max`` or ``min``);
+    a text run scores validation loss instead (``accuracy`` is then ``None``, ``loss`` the
+    nats per token and ``resolution`` the context length it read)."""
 
     name: str
-    accuracy: SubnetAccuracy
+    accuracy: SubnetAccuracy | None
     resolution: Any
+    loss: float | None = None
 
 
 @dataclass(frozen=True)
@@ -372,6 +375,11 @@ def _score_subnets(trainer: SupernetTrainer, device: torch.device) -> tuple[Subn
     from nasforge.supernet.evaluate import evaluate_subnet
 
     space = trainer.model.space
+    if trainer.data.task != "image":  # text: validation loss at each subnet's own context
+        losses = trainer.validate()
+        return tuple(SubnetScore(name, None, trainer.task.size(arch, trainer.data),
+                                 losses[f"{name}_loss"])
+                     for name, arch in (("max", space.max_arch()), ("min", space.min_arch())))
     return tuple(
         SubnetScore(name, evaluate_subnet(trainer.model, arch, trainer.data, device=device),
                     getattr(arch, "resolution", "?"))

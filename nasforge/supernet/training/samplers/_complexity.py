@@ -39,14 +39,19 @@ def default_levels(space: SearchSpace, num_levels: int = 8) -> list[float]:
 
     From twice the smallest subnet's FLOPs to 3/8 of the largest's, rounded to two significant
     digits. For ``elasticvit`` (38 MFLOPs .. 3.2 GFLOPs) this gives 77, 110, 170, 250, 370, 550,
-    810, 1200 — close to ElasticViT's hand-set [100, 200, 300, 400, 500, 700, 900, 1200].
+    810, 1200 — close to ElasticViT's hand-set [100, 200, 300, 400, 500, 700, 900, 1200]; for
+    ``elastic_lm`` (5.3 .. 277 MFLOPs over its context) 11 .. 100. A space whose range is too
+    narrow for that (HAT's: 980 .. 3000 MFLOPs) spreads the levels from 1.1x its smallest to
+    0.8x its largest instead of collapsing to one level.
 
     Args:
         space: the search space.
         num_levels: how many levels.
     """
-    lo = 2.0 * space.flops(space.min_arch()) / 1e6
-    hi = 0.375 * space.flops(space.max_arch()) / 1e6
+    f_min, f_max = (space.flops(a) / 1e6 for a in (space.min_arch(), space.max_arch()))
+    lo, hi = 2.0 * f_min, 0.375 * f_max
+    if hi <= 1.5 * lo:  # a narrow range (HAT's spaces: 3x from smallest to largest)
+        lo, hi = 1.1 * f_min, 0.8 * f_max
     if num_levels < 1:
         raise ValueError(f"`num_levels >= 1` must hold, but got {num_levels=}")
     if hi <= lo or num_levels == 1:
