@@ -37,8 +37,9 @@ _Supernet = Annotated[Path | None, _Opt(
     "--supernet", help="Trained supernet checkpoint (file or run folder): extract the subnet and "
     "recalibrate BN. Without it the static model is randomly initialised (for retraining from "
     "scratch).")]
-_Format = Annotated[str, _Opt("--format", "-f", help="onnx, torchscript, safetensors or tflite "
-                              "(LiteRT; nasforge[tflite]).")]
+_Format = Annotated[str, _Opt("--format", "-f", help="onnx, torchscript, safetensors, tflite "
+                              "(LiteRT; nasforge[tflite]) or executorch (XNNPACK; "
+                              "nasforge[executorch]).")]
 _ExportOut = Annotated[Path, _Opt("--out", "-o", help="Output folder.")]
 _Device = Annotated[str | None, _Opt(
     "--device", "-d", help="Latency target (e.g. pixel7): print its predicted latency beside "
@@ -121,6 +122,10 @@ def _print_export(result: ExportResult) -> None:
                   f"{result.inputs or (1, 3, result.input_size, result.input_size)}")
     if result.fmt == "tflite":  # issue 12: the converter's MAC count beside ours
         console.print(mac_line(result.config_path), markup=False)
+    if result.fmt == "executorch":  # issue 24: the ops left outside the XNNPACK delegate
+        from nasforge.experiments.export._executorch import delegation_line
+
+        console.print(delegation_line(result.config_path), markup=False)
 
 
 _SweepFile = Annotated[Path, typer.Argument(
