@@ -15,6 +15,7 @@ import typer
 
 from nasforge.cli import _arch
 from nasforge.cli import _experiments
+from nasforge.cli import _finetune
 from nasforge.cli import _hw
 from nasforge.cli import _predictor
 from nasforge.cli import _rank
@@ -55,7 +56,8 @@ def _global_options(
     set_verbosity(-1 if quiet else verbose)
 
 
-for _topic in (_spaces, _arch, _hw, _train, _search, _experiments, _predictor, _rank):
+for _topic in (_spaces, _arch, _hw, _train, _finetune, _search, _experiments, _predictor,
+               _rank):
     _topic.register(app)
 
 

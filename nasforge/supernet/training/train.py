@@ -22,9 +22,11 @@ from nasforge.supernet.training.trainer import SupernetTrainer
 from nasforge.supernet.training.trainer import TrainResult
 
 if TYPE_CHECKING:
+    from nasforge.data import BaseImageSource
     from nasforge.search_spaces.base import SearchSpace
+    from nasforge.supernet.training.recipe import TrainConfig
 
-__all__ = ["resolve_device", "train_supernet"]
+__all__ = ["resolve_device", "steps_from_epochs", "train_supernet"]
 
 logger = logging.getLogger(__name__)
 
@@ -45,6 +47,27 @@ def resolve_device(accelerator: str) -> torch.device:
     if accelerator == "cpu":
         return torch.device("cpu")
     raise InvalidInputError(f"unknown accelerator {accelerator!r}; choose cpu, cuda or auto")
+
+
+def steps_from_epochs(cfg: TrainConfig, data: BaseImageSource) -> TrainConfig:
+    """``cfg`` with ``train.epochs`` / ``train.warmup_epochs`` (when set) turned into steps:
+    epochs x batches per epoch of ``data``'s training split.
+
+    Raises:
+        InvalidInputError: epochs asked of a dataset of unknown size (streamed shards).
+    """
+    if cfg.epochs is None and cfg.warmup_epochs is None:
+        return cfg
+    n = data.num_train
+    if n is None:
+        raise InvalidInputError(f"train.epochs / train.warmup_epochs need a dataset of known "
+                                f"size; {data.name} streams shards of unknown length: give "
+                                "train.steps and train.warmup_steps")
+    per_epoch = max(1, n // cfg.batch_size)
+    steps = cfg.steps if cfg.epochs is None else max(1, cfg.epochs * per_epoch)
+    warm = (cfg.warmup_steps if cfg.warmup_epochs is None
+            else min(steps - 1, cfg.warmup_epochs * per_epoch))
+    return dataclasses.replace(cfg, steps=steps, warmup_steps=max(0, warm))
 
 
 def train_supernet(space: SearchSpace, recipe: Recipe, out_dir: Path | None, *,
@@ -76,17 +99,7 @@ def train_supernet(space: SearchSpace, recipe: Recipe, out_dir: Path | None, *,
     cfg = recipe.train
     data = open_data(recipe.data, cfg.input_size, cfg.seed, loader=recipe.loader,
                      resolution_scale=cfg.resolution_scale)
-    if cfg.epochs is not None or cfg.warmup_epochs is not None:
-        n = data.num_train
-        if n is None:
-            raise InvalidInputError(f"train.epochs / train.warmup_epochs need a dataset of known "
-                                    f"size; {data.name} streams shards of unknown length: give "
-                                    "train.steps and train.warmup_steps")
-        per_epoch = max(1, n // cfg.batch_size)
-        steps = cfg.steps if cfg.epochs is None else max(1, cfg.epochs * per_epoch)
-        warm = (cfg.warmup_steps if cfg.warmup_epochs is None
-                else min(steps - 1, cfg.warmup_epochs * per_epoch))
-        cfg = dataclasses.replace(cfg, steps=steps, warmup_steps=max(0, warm))
+    cfg = steps_from_epochs(cfg, data)
     torch.manual_seed(cfg.seed)  # supernet initialisation
     supernet = build_supernet(space, data.num_classes)
     try:

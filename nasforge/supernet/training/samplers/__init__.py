@@ -14,6 +14,7 @@ from __future__ import annotations
 from nasforge.supernet.training.samplers import _complexity  # noqa: F401  (registers)
 from nasforge.supernet.training.samplers import _performance  # noqa: F401  (registers)
 from nasforge.supernet.training.samplers import _sandwich  # noqa: F401  (registers)
+from nasforge.supernet.training.samplers import _subnet  # noqa: F401  (registers)
 from nasforge.supernet.training.samplers import _uniform  # noqa: F401  (registers)
 from nasforge.supernet.training.samplers._complexity import ComplexityAwareSampler
 from nasforge.supernet.training.samplers._complexity import build_level_pools
@@ -21,6 +22,7 @@ from nasforge.supernet.training.samplers._complexity import default_levels
 from nasforge.supernet.training.samplers._performance import PerformanceAwareSampler
 from nasforge.supernet.training.samplers._performance import width_depth_preference
 from nasforge.supernet.training.samplers._sandwich import SandwichSampler
+from nasforge.supernet.training.samplers._subnet import SubnetSampler
 from nasforge.supernet.training.samplers._uniform import UniformSampler
 from nasforge.supernet.training.samplers.base import BaseSampler
 from nasforge.supernet.training.samplers.base import SampledArch
@@ -35,6 +37,7 @@ __all__ = [
     "PerformanceAwareSampler",
     "SampledArch",
     "SandwichSampler",
+    "SubnetSampler",
     "UniformSampler",
     "build_level_pools",
     "create_sampler",
