@@ -220,8 +220,9 @@ class StudyClaims:
         out: list[Claim | None] = [None] * len(ids)
         releases: list[tuple[int, str]] = []
         first: dict[str, _Row] = {}
+        tail = self._fold(sorted(rows, key=lambda r: (r.number, r.trial_id)))
         live = self._live
-        for r in self._fold(sorted(rows, key=lambda r: (r.number, r.trial_id))):
+        for r in tail:
             if r.released or r.key is None:
                 continue
             if (r.state == TrialState.RUNNING and r.trial_id not in mine
