@@ -34,6 +34,10 @@ logger = logging.getLogger(__name__)
 #: (major, minor) versions of Optuna the fast path was compared against the public API on
 TESTED_OPTUNA = ((5, 1),)
 
+_PARAM_COLUMNS = ("trial_id", "param_name", "param_value", "distribution_json")
+_ATTR_COLUMNS = ("trial_id", "key", "value_json")
+_VALUE_COLUMNS = ("trial_id", "objective", "value", "value_type")
+
 #: ``(trial_id, why)`` of the claims to release (``FAIL`` with ``released_attr`` = ``why``)
 Releases = list[tuple[int, str]]
 
@@ -117,41 +121,83 @@ def insert_claims(rdb: optuna.storages.RDBStorage, study_id: int,
             select(T.trial_id).where(T.study_id == study_id, T.number >= n0).order_by(
                 T.number))]
         dist_json: dict[str, str] = {}
-        params: list[dict[str, Any]] = []
-        user: list[dict[str, Any]] = []
+        internal: dict[str, dict[Any, int]] = {}
+        params: list[tuple[Any, ...]] = []
+        user: list[tuple[Any, ...]] = []
         for tid, t in zip(ids, templates, strict=True):
             for name, value in t.params.items():
                 dist = t.distributions[name]
                 if name not in dist_json:
                     dist_json[name] = distribution_to_json(dist)
-                params.append({"trial_id": tid, "param_name": name,
-                               "param_value": dist.to_internal_repr(value),
-                               "distribution_json": dist_json[name]})
-            user.extend({"trial_id": tid, "key": k, "value_json": json.dumps(v)}
-                        for k, v in t.user_attrs.items())
-        if params:
-            session.execute(insert(models.TrialParamModel.__table__), params)
-        if user:
-            session.execute(insert(models.TrialUserAttributeModel.__table__), user)
+                    internal[name] = _choice_index(dist)
+                j = internal[name].get(value)
+                params.append((tid, name, dist.to_internal_repr(value) if j is None
+                               else float(j), dist_json[name]))
+            user.extend((tid, k, json.dumps(v)) for k, v in t.user_attrs.items())
+        _insert_many(session, models.TrialParamModel.__table__, _PARAM_COLUMNS, params)
+        _insert_many(session, models.TrialUserAttributeModel.__table__, _ATTR_COLUMNS, user)
         rows = _read(session, study_id, since, attrs)
         _release(session, decide(ids, rows), released_attr)
     return ids, rows
+
+
+def _choice_index(dist: Any) -> dict[Any, int]:
+    """External value -> internal repr (its index) of a categorical distribution's choices,
+    the first index where choices compare equal (as ``to_internal_repr``); empty for other
+    distributions (their own ``to_internal_repr`` is used)."""
+    from optuna.distributions import CategoricalDistribution
+
+    out: dict[Any, int] = {}
+    if isinstance(dist, CategoricalDistribution):
+        for i, c in enumerate(dist.choices):
+            out.setdefault(c, i)
+    return out
+
+
+def _insert_many(session: Any, table: Any, columns: tuple[str, ...],
+                 rows: list[tuple[Any, ...]]) -> None:
+    """Insert ``rows`` (plain values of ``columns``; an enum column's value as its name) into
+    ``table``: one ``executemany`` of the driver on SQLite (SQLAlchemy's per-row bind
+    processing costs as much as SQLite's insert), one batched Core insert elsewhere
+    (SQLAlchemy's multi-row ``VALUES`` batches are what make a server's insert fast)."""
+    from sqlalchemy import insert
+
+    if not rows:
+        return
+    con = session.connection()
+    if con.dialect.name == "sqlite":
+        names = ", ".join(f'"{c}"' for c in columns)
+        con.exec_driver_sql(f"INSERT INTO {table.name} ({names}) VALUES "
+                            f"({', '.join('?' for _ in columns)})", rows)
+    else:
+        session.execute(insert(table), [dict(zip(columns, r, strict=True)) for r in rows])
 
 
 def _read(session: Any, study_id: int, since: int, attrs: Sequence[str]
           ) -> list[tuple[Any, ...]]:
     """``(trial_id, number, state, *json of attrs)`` of the study's trials numbered
     ``since`` and on, in number order."""
-    from optuna.storages._rdb import models
-    from sqlalchemy.orm import aliased
+    return [tuple(r) for r in session.execute(_read_statement(tuple(attrs)),
+                                              {"study_id": study_id, "since": since})]
 
-    T = models.TrialModel
-    joined = [aliased(models.TrialUserAttributeModel) for _ in attrs]
-    query = session.query(T.trial_id, T.number, T.state, *(a.value_json for a in joined))
+
+@functools.lru_cache(maxsize=8)
+def _read_statement(attrs: tuple[str, ...]) -> Any:
+    """The query of :func:`_read`, built once (SQLAlchemy then reuses its compiled form)."""
+    from optuna.storages._rdb import models
+    from sqlalchemy import bindparam
+    from sqlalchemy import select
+
+    T = models.TrialModel.__table__
+    A = models.TrialUserAttributeModel.__table__
+    joined = [A.alias(f"a{i}") for i in range(len(attrs))]
+    query = select(T.c.trial_id, T.c.number, T.c.state, *(a.c.value_json for a in joined))
+    source = T
     for a, key in zip(joined, attrs, strict=True):
-        query = query.outerjoin(a, (a.trial_id == T.trial_id) & (a.key == key))
-    return [tuple(r) for r in query.filter(T.study_id == study_id, T.number >= since)
-            .order_by(T.number, T.trial_id)]
+        source = source.outerjoin(a, (a.c.trial_id == T.c.trial_id) & (a.c.key == key))
+    return query.select_from(source).where(
+        T.c.study_id == bindparam("study_id"), T.c.number >= bindparam("since")).order_by(
+        T.c.number, T.c.trial_id)
 
 
 def _release(session: Any, releases: Releases, released_attr: str) -> None:
@@ -182,16 +228,28 @@ def read_trials(rdb: optuna.storages.RDBStorage, study_id: int, since: int,
     from optuna.storages._rdb import models
     from optuna.storages._rdb.storage import _create_scoped_session
 
-    T, V = models.TrialModel, models.TrialValueModel
+    V = models.TrialValueModel
     with _create_scoped_session(rdb.scoped_session) as session:
         rows = _read(session, study_id, since, attrs)
-        stored = session.query(V.trial_id, V.objective, V.value, V.value_type).join(
-            T, T.trial_id == V.trial_id).filter(T.study_id == study_id, T.number >= since)
+        stored = session.execute(_values_statement(), {"study_id": study_id, "since": since})
         values: dict[int, dict[int, float]] = {}
         for tid, j, value, kind in stored:
             values.setdefault(int(tid), {})[int(j)] = V.stored_repr_to_value(value, kind)
     return [(r[0], r[1], r[2], [v for _, v in sorted(values.get(int(r[0]), {}).items())],
              *r[3:]) for r in rows]
+
+
+@functools.lru_cache(maxsize=1)
+def _values_statement() -> Any:
+    """The objective values of a study's trials numbered ``since`` and on."""
+    from optuna.storages._rdb import models
+    from sqlalchemy import bindparam
+    from sqlalchemy import select
+
+    T, V = models.TrialModel.__table__, models.TrialValueModel.__table__
+    return select(V.c.trial_id, V.c.objective, V.c.value, V.c.value_type).select_from(
+        V.join(T, T.c.trial_id == V.c.trial_id)).where(
+        T.c.study_id == bindparam("study_id"), T.c.number >= bindparam("since"))
 
 
 def finish_trials(rdb: optuna.storages.RDBStorage, trial_ids: Sequence[int],
@@ -207,7 +265,6 @@ def finish_trials(rdb: optuna.storages.RDBStorage, trial_ids: Sequence[int],
     """
     from optuna.storages._rdb import models
     from optuna.storages._rdb.storage import _create_scoped_session
-    from sqlalchemy import insert
     from sqlalchemy import select
     from sqlalchemy import update
 
@@ -227,16 +284,12 @@ def finish_trials(rdb: optuna.storages.RDBStorage, trial_ids: Sequence[int],
                     if not bad]
             failed = [(t, row) for t, row, bad in zip(ids, values.tolist(), nan, strict=True)
                       if bad]
-            stored = [{"trial_id": t, "objective": j, "value": v, "value_type": kind}
-                      for t, row in good for j, x in enumerate(row)
+            stored = [(t, j, v, kind.name) for t, row in good for j, x in enumerate(row)
                       for v, kind in [V.value_to_stored_repr(float(x))]]
-            if stored:
-                session.execute(insert(V.__table__), stored)
-            if failed:
-                session.execute(insert(models.TrialUserAttributeModel.__table__), [
-                    {"trial_id": t, "key": values_attr,
-                     "value_json": json.dumps([None if x != x else x for x in row])}
-                    for t, row in failed])
+            _insert_many(session, V.__table__, _VALUE_COLUMNS, stored)
+            _insert_many(session, models.TrialUserAttributeModel.__table__, _ATTR_COLUMNS, [
+                (t, values_attr, json.dumps([None if x != x else x for x in row]))
+                for t, row in failed])
             for state, group in ((TrialState.COMPLETE, good), (TrialState.FAIL, failed)):
                 if group:
                     session.execute(update(T.__table__).where(
