@@ -212,8 +212,7 @@ def _sync(strategy: BaseStrategy, history: History, store: SearchStudy) -> int:
     """Add the study's candidates not yet in ``history`` (this worker's with their round,
     other workers' with round -1); how many were added."""
     n = 0
-    for c in store.candidates(after=store.synced):
-        store.synced = max(store.synced, c.number)
+    for c in store.new_candidates():
         arch = strategy.space.arch_from_dict(c.arch)
         k = history.key_of(arch)
         if history.values_of(k) is None:
@@ -260,6 +259,7 @@ def _optimize(strategy: BaseStrategy, history: History, store: SearchStudy | Non
         if store is not None and idle == 0:
             _sync(strategy, history, store)  # other workers' candidates
     if store is not None:
+        store.flush()  # the last round's completions (a round without a state: budget spent)
         _sync(strategy, history, store)
     logger.debug("search stopped (%s) after %d rounds, %d candidates", stopped, step,
                  len(history))

@@ -161,63 +161,111 @@ class StudyClaims:
     def _trials(self) -> list[FrozenTrial]:
         return self.storage.get_all_trials(self._study_id, deepcopy=False)
 
+    def _init_claims(self) -> None:
+        """The claim checks' memory of the study (see :meth:`_fold`) and the completions not
+        written yet (see :meth:`flush`)."""
+        #: trials numbered below this one are finished and folded into ``_first``/``_live``
+        self._lwm = 0
+        self._first: dict[str, _Row] = {}
+        self._live = 0
+        self._pending: list[tuple[list[int], np.ndarray]] = []
+        #: the trials this object completed (the driver holds their candidates)
+        self._own: set[int] = set()
+
     @guarded
     def claim(self, keys: Sequence[Hashable], archs: Sequence[Arch], step: int,
               budget: int | None) -> list[Claim]:
         """Claim ``archs`` (distinct ``keys``) for evaluation in round ``step``.
 
-        The claims are inserted and the study read in one transaction holding the study's
-        write lock (RDB storages), so the verdicts see every claim committed before ours.
+        The completions not written yet are written first. The claims are inserted, the
+        study read from the first trial not finished at the last claim on, and the losing
+        claims released in one transaction holding the study's write lock (RDB storages), so
+        the verdicts see every claim committed before ours.
 
         Returns:
             One :class:`Claim` per arch, in order.
         """
-        ids, rows = self._create_claims([self._claim_template(k, a, step)
-                                         for k, a in zip(keys, archs, strict=True)])
+        self.flush()
+        templates = [self._claim_template(k, a, step) for k, a in zip(keys, archs, strict=True)]
+        rdb = _rdb_fast.rdb_backend(self.storage)
+        if rdb is not None:
+            got: list[list[Claim]] = []
+
+            def decide(ids: list[int], raw: list[tuple[Any, ...]]) -> list[tuple[int, str]]:
+                claims, releases = self._verdicts(ids, [_row(*r) for r in raw], budget)
+                got[:] = [claims]
+                return releases
+
+            _rdb_fast.insert_claims(rdb, self._study_id, templates, _ROW_ATTRS, self._lwm,
+                                    decide, RELEASED)
+            claims = got[0]
+        else:
+            ids = [self.storage.create_new_trial(self._study_id, template_trial=t)
+                   for t in templates]
+            claims, releases = self._verdicts(
+                ids, [_Row.of(t) for t in self._trials() if t.number >= self._lwm], budget)
+            for tid, why in releases:
+                self.release(tid, why)
+        return [Claim("done", c.trial_id, np.asarray(values_of(self.storage.get_trial(
+            c.trial_id)))) if c.status == "done" else c for c in claims]
+
+    def _verdicts(self, ids: list[int], rows: list[_Row], budget: int | None
+                  ) -> tuple[list[Claim], list[tuple[int, str]]]:
+        """The claims of our new trials ``ids`` given the study's trials from ``_lwm`` on
+        (``rows``), and the trials to release ``(trial_id, why)``: ours that lose to an
+        earlier live trial of the same key or rank at or over the budget, and other
+        workers' running claims whose process of this host is gone. ``done`` claims carry
+        no values yet."""
         mine = dict(zip(ids, range(len(ids)), strict=True))
         out: list[Claim | None] = [None] * len(ids)
+        releases: list[tuple[int, str]] = []
         first: dict[str, _Row] = {}
-        live = 0
-        for r in sorted(rows, key=lambda r: (r.number, r.trial_id)):
+        tail = self._fold(sorted(rows, key=lambda r: (r.number, r.trial_id)))
+        live = self._live
+        for r in tail:
             if r.released or r.key is None:
                 continue
             if (r.state == TrialState.RUNNING and r.trial_id not in mine
                     and process_dead(r.provenance)):
-                self.release(r.trial_id, "its worker process died")
+                releases.append((r.trial_id, "its worker process died"))
                 continue
             if r.state.is_finished() and not r.has_values:
                 continue
             i = mine.get(r.trial_id)
-            if r.key in first:
+            other = first.get(r.key) or self._first.get(r.key)
+            if other is not None:
                 if i is not None:
-                    other = first[r.key]
-                    self.release(r.trial_id, f"duplicate of trial {other.number}")
-                    vals = (values_of(self.storage.get_trial(other.trial_id))
-                            if other.state.is_finished() else None)
-                    out[i] = (Claim("done", other.trial_id, np.asarray(vals)) if vals is not None
-                              else Claim("busy", other.trial_id))
+                    releases.append((r.trial_id, f"duplicate of trial {other.number}"))
+                    out[i] = Claim("done" if other.state.is_finished() else "busy",
+                                   other.trial_id)
                 continue
             first[r.key] = r
             if i is not None:
                 if budget is not None and live >= budget:
-                    self.release(r.trial_id, "over the study's budget")
+                    releases.append((r.trial_id, "over the study's budget"))
                     out[i] = Claim("over")
                 else:
                     out[i] = Claim("ours", r.trial_id)
             live += 1
-        return [c if c is not None else Claim("over") for c in out]
+        return [c if c is not None else Claim("over") for c in out], releases
 
-    def _create_claims(self, templates: list[FrozenTrial]) -> tuple[list[int], list[_Row]]:
-        """Create the claim trials and read the study: on an RDB storage in one locked
-        transaction (:func:`~nasforge.strategies.storage._rdb_fast.insert_claims`), else
-        through the storage API."""
-        rdb = _rdb_fast.rdb_backend(self.storage)
-        if rdb is not None:
-            ids, raw = _rdb_fast.insert_claims(rdb, self._study_id, templates, _ROW_ATTRS)
-            return ids, [_row(*r) for r in raw]
-        ids = [self.storage.create_new_trial(self._study_id, template_trial=t)
-               for t in templates]
-        return ids, [_Row.of(t) for t in self._trials()]
+    def _fold(self, rows: list[_Row]) -> list[_Row]:
+        """Fold the leading finished trials of ``rows`` (in number order, from ``_lwm`` on)
+        into what every later claim check starts from (the first live trial of each key,
+        the number of live trials): a finished trial never changes, so the next claim reads
+        the study from the first trial not finished. Returns the rest of ``rows``."""
+        k = 0
+        for r in rows:
+            if not r.state.is_finished():
+                break
+            k += 1
+            if r.released or r.key is None or not r.has_values or r.key in self._first:
+                continue
+            self._first[r.key] = r
+            self._live += 1
+        if k:
+            self._lwm = rows[k].number if k < len(rows) else rows[-1].number + 1
+        return rows[k:]
 
     def _claim_template(self, key: Hashable, arch: Arch, step: int) -> FrozenTrial:
         params: dict[str, Any] = {}
@@ -233,19 +281,35 @@ class StudyClaims:
                         "step": int(step), "worker": self.worker, "provenance": self._tag},
             system_attrs={}, intermediate_values={}, trial_id=0)
 
-    @guarded
     def complete_many(self, trial_ids: Sequence[int], values: np.ndarray) -> None:
-        """:meth:`complete` for several claims: one transaction on an RDB storage when every
-        value is finite (:func:`~nasforge.strategies.storage._rdb_fast.finish_trials`)."""
-        if not len(trial_ids):
+        """Store the evaluated values of our claims ``trial_ids`` (shape (n, n_objectives)):
+        kept until :meth:`flush`, which the next :meth:`claim`, :meth:`wait` or the round's
+        state (:meth:`flush` with its attribute) writes in one transaction."""
+        if len(trial_ids):
+            self._pending.append((list(trial_ids), np.atleast_2d(np.asarray(
+                values, dtype=np.float64)).reshape(len(trial_ids), -1)))
+
+    @guarded
+    def flush(self, study_attr: tuple[str, Any] | None = None) -> None:
+        """Write the completions kept by :meth:`complete_many`, and the study user attribute
+        ``study_attr`` (``(key, value)``): one transaction on an RDB storage
+        (:func:`~nasforge.strategies.storage._rdb_fast.finish_trials`)."""
+        if not self._pending and study_attr is None:
             return
-        v = np.atleast_2d(np.asarray(values, dtype=np.float64)).reshape(len(trial_ids), -1)
+        ids = [t for chunk, _ in self._pending for t in chunk]
+        vals = (np.concatenate([v for _, v in self._pending]) if self._pending
+                else np.zeros((0, 0)))
         rdb = _rdb_fast.rdb_backend(self.storage)
-        if rdb is not None and np.isfinite(v).all():
-            _rdb_fast.finish_trials(rdb, list(trial_ids), v)
-            return
-        for tid, row in zip(trial_ids, v, strict=True):
-            self.complete(tid, row)
+        if rdb is not None:
+            _rdb_fast.finish_trials(rdb, ids, vals, VALUES, None if study_attr is None
+                                    else (self._study_id, *study_attr))
+        else:
+            for tid, row in zip(ids, vals, strict=True):
+                self.complete(tid, row)
+            if study_attr is not None:
+                self.storage.set_study_user_attr(self._study_id, *study_attr)
+        self._pending.clear()
+        self._own.update(ids)
 
     @guarded
     def complete(self, trial_id: int, values: np.ndarray) -> None:
@@ -281,7 +345,9 @@ class StudyClaims:
     @guarded
     def wait(self, trial_id: int) -> np.ndarray | None:
         """Wait until another worker's claim ``trial_id`` finishes: its values, or None when
-        it was released (then claim the arch again)."""
+        it was released (then claim the arch again). Our completions not written yet are
+        written first (the other worker may be waiting for them)."""
+        self.flush()
         while True:
             t = self.storage.get_trial(trial_id)
             if t.state.is_finished():

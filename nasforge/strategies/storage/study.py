@@ -38,14 +38,19 @@ import optuna
 from optuna.distributions import BaseDistribution
 from optuna.distributions import CategoricalDistribution
 from optuna.storages import BaseStorage
+from optuna.trial import FrozenTrial
+from optuna.trial import TrialState
 
 from nasforge.errors import IncompatibleComponentsError
 from nasforge.errors import InvalidInputError
 from nasforge.errors import NasforgeError
 from nasforge.search_spaces.choice_space import ChoiceSpace
+from nasforge.strategies.storage import _rdb_fast
 from nasforge.strategies.storage._errors import connection_lost
 from nasforge.strategies.storage._errors import guarded
 from nasforge.strategies.storage._errors import translate
+from nasforge.strategies.storage.claims import RELEASED
+from nasforge.strategies.storage.claims import VALUES
 from nasforge.strategies.storage.claims import StudyClaims
 from nasforge.strategies.storage.claims import is_candidate
 from nasforge.strategies.storage.claims import process_dead
@@ -65,6 +70,8 @@ _META = "nasforge_meta"
 _PROVENANCE = "nasforge_provenance"
 _STATE = "nasforge_state:"
 _OWNER = "nasforge_worker:"
+#: the user attributes :meth:`SearchStudy.new_candidates` reads (fast path), in this order
+_CANDIDATE_ATTRS = ("key", RELEASED, VALUES, "arch", "arch_id", "step", "worker")
 
 
 def read_study(url: StorageURL | str, study_name: str | None = None
@@ -168,8 +175,8 @@ class SearchStudy(StudyClaims):
         self.worker = int(worker)
         self._tag = process_tag()
         self._study_id = -1
-        #: the highest trial number the driver has read back (see ``candidates(after=...)``)
-        self.synced = -1
+        self._init_claims()
+        self._init_sync()
         self._dists: dict[str, BaseDistribution] = {}
         self._codec = space if isinstance(space, ChoiceSpace) else None
         if self._codec is not None:
@@ -241,6 +248,7 @@ class SearchStudy(StudyClaims):
                 "(nas search --resume) or use a new study/file")
         self._own_worker_slot(attrs)
         self.release_dead_claims()
+        self._init_sync()
 
     @guarded
     def stored_meta(self) -> dict[str, Any] | None:
@@ -267,27 +275,80 @@ class SearchStudy(StudyClaims):
     @guarded
     def candidates(self, after: int = -1) -> list[StoredCandidate]:
         """Completed candidates with a trial number over ``after``, in number order."""
-        out = []
-        for t in self._trials():
-            if t.number <= after or not is_candidate(t):
-                continue
-            ua = t.user_attrs
-            out.append(StoredCandidate(t.number, str(ua["arch_id"]), json.loads(ua["arch"]),
-                                       values_of(t) or [], int(ua["step"]),
-                                       int(ua.get("worker", 0))))
-        return out
+        got = [_from_trial(t) for t in self._trials() if t.number > after]
+        return sorted((c for c in got if c is not None), key=lambda c: c.number)
+
+    def _init_sync(self) -> None:
+        #: trials numbered below this one are finished and were read by new_candidates
+        self._sync_from = 0
+        #: finished trials from ``_sync_from`` on that new_candidates returned already
+        self._seen: set[int] = set()
 
     @guarded
+    def new_candidates(self) -> list[StoredCandidate]:
+        """The completed candidates not returned by an earlier call since :meth:`init`,
+        except those this object completed (the driver holds them), in number order.
+
+        Reads the study from the first trial that was not finished at the last call on:
+        one query per call on an RDB storage, however many trials the study holds before it.
+        """
+        rdb = _rdb_fast.rdb_backend(self.storage)
+        rows: list[tuple[int, int, Any, Any]] = (
+            [(t._trial_id, t.number, t.state, t) for t in self._trials()
+             if t.number >= self._sync_from] if rdb is None
+            else [(r[0], r[1], r[2], r) for r in _rdb_fast.read_trials(
+                rdb, self._study_id, self._sync_from, _CANDIDATE_ATTRS)])
+        out: list[StoredCandidate] = []
+        low = None
+        for tid, number, state, raw in sorted(rows, key=lambda r: r[1]):
+            if not state.is_finished():
+                low = number if low is None else low
+                continue
+            if number in self._seen or tid in self._own:
+                continue
+            self._seen.add(number)
+            got = _from_row(raw) if rdb is not None else _from_trial(raw)
+            if got is not None:
+                out.append(got)
+        if rows:
+            self._sync_from = low if low is not None else max(r[1] for r in rows) + 1
+            self._seen = {n for n in self._seen if n >= self._sync_from}
+        return out
+
     def save_state(self, step: int, state: dict[str, Any]) -> None:
-        """Store this worker's strategy state after round ``step``."""
-        self.storage.set_study_user_attr(self._study_id, _STATE + str(self.worker),
-                                         {"step": int(step), "state": state})
+        """Store this worker's strategy state after round ``step``, in one transaction with
+        the round's completions not written yet (:meth:`flush`)."""
+        self.flush((_STATE + str(self.worker), {"step": int(step), "state": state}))
 
     @guarded
     def last_state(self) -> tuple[int, dict[str, Any]] | None:
         """``(step, state)`` of this worker's last completed round, or None."""
         got = self.storage.get_study_user_attrs(self._study_id).get(_STATE + str(self.worker))
         return None if not got else (int(got["step"]), got["state"])
+
+
+def _from_trial(t: FrozenTrial) -> StoredCandidate | None:
+    """The candidate of a trial read through the storage API (None: not a candidate)."""
+    if not is_candidate(t):
+        return None
+    ua = t.user_attrs
+    return StoredCandidate(t.number, str(ua["arch_id"]), json.loads(ua["arch"]),
+                           values_of(t) or [], int(ua["step"]), int(ua.get("worker", 0)))
+
+
+def _from_row(row: tuple[Any, ...]) -> StoredCandidate | None:
+    """The candidate of a row of :func:`~nasforge.strategies.storage._rdb_fast.read_trials`
+    with :data:`_CANDIDATE_ATTRS` (None: not a candidate; as :func:`is_candidate`)."""
+    _, number, state, values, key, released, nan_values, arch, arch_id, step, worker = row
+    if not state.is_finished() or released is not None or key is None:
+        return None
+    if nan_values is not None:
+        values = [float("nan") if x is None else float(x) for x in json.loads(nan_values)]
+    elif state != TrialState.COMPLETE or not values:
+        return None
+    return StoredCandidate(int(number), str(json.loads(arch_id)),
+                           json.loads(json.loads(arch)), [float(x) for x in values],
+                           int(json.loads(step)), int(json.loads(worker or "0")))
 
 
 def _direction(d: str) -> optuna.study.StudyDirection:
