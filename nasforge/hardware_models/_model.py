@@ -16,7 +16,11 @@ their runtime (:class:`~nasforge.hardware_models._fusion.Fusion`): every block's
 A derived device multiplies every number by its documented factor (provenance ``derived``).
 Whole-network latency is the sum over blocks. :meth:`BlockSumLatencyModel.predict_many` caches
 per key and per segment (stage) of the key scheme, so the hot path is a few dict lookups and a
-sum per architecture.
+sum per architecture. A space whose index rows name their blocks
+(:meth:`~nasforge.search_spaces.codec.IndexCodec.block_codes`, e.g. ``ofa_mbv3``) is served
+by :meth:`BlockSumLatencyModel.predict_indices` instead: one value per block code, gathered
+and summed over a whole index matrix in numpy, equal to the per-architecture sum bit for bit
+(same terms, same order).
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from nasforge.errors import InvalidArchitectureError
 from nasforge.errors import MissingLatencyError
 from nasforge.hardware_models._blockkeys import block_key_scheme
 from nasforge.hardware_models._fusion import Fusion
@@ -94,6 +99,7 @@ class BlockSumLatencyModel(LatencyModel):
         self._means: dict[str, float] = table.means if table is not None else {}
         self._keys: dict[str, tuple[float, Provenance, str]] = {}
         self._segments: dict[str, dict[Hashable, float]] = {}
+        self._code_ms: dict[SearchSpace, np.ndarray] = {}  # per space: ms per block code
 
     # ---- key resolution ------------------------------------------------------------------
     def lookup(self, keys: Sequence[str]) -> list[tuple[float, Provenance, str]]:
@@ -164,6 +170,82 @@ class BlockSumLatencyModel(LatencyModel):
                 zip(blocks, keys, self.lookup(keys), strict=True)]
 
     def predict_many(self, archs: Sequence[Arch]) -> np.ndarray:
+        if archs and all(a.space == archs[0].space for a in archs):
+            space = get_space(archs[0].space)
+            if getattr(space, "num_block_codes", lambda: 0)():
+                try:
+                    idx = space.to_indices(archs)  # type: ignore[attr-defined]
+                except InvalidArchitectureError:  # a value outside the registered options
+                    idx = None
+                if idx is not None:
+                    return self.predict_indices(space, idx)  # type: ignore[return-value]
+        return self._predict_each(archs)
+
+    def predict_indices(self, space: SearchSpace, matrix: np.ndarray) -> np.ndarray | None:
+        """:meth:`predict_many` of the rows of an index matrix of ``space``, or None when the
+        space offers no block codes (``space.block_codes``).
+
+        Args:
+            space: a ChoiceSpace whose rows ``matrix`` holds.
+            matrix: (n, num_choices) option indices of valid (repaired) rows.
+
+        Returns:
+            float64 array of shape (n,), or None.
+
+        Raises:
+            MissingLatencyError: a block with no entry, regressor or calibrated estimate.
+        """
+        codes = getattr(space, "block_codes", lambda m: None)(matrix)
+        if codes is None:
+            return None
+        ms = self._code_ms.get(space)
+        if ms is None:
+            ms = self._code_ms[space] = np.full(space.num_block_codes(),  # type: ignore[attr-defined]
+                                                np.nan)
+        present = codes >= 0
+        safe = np.where(present, codes, 0)
+        vals = np.where(present, ms[safe], 0.0)
+        missing = np.isnan(vals).any(axis=1)
+        if missing.any():
+            self._fill_codes(space, np.asarray(matrix)[missing], codes[missing], ms)
+            vals = np.where(present, ms[safe], 0.0)
+        out = np.zeros(len(codes))
+        for j in range(codes.shape[1]):  # left to right, as sum() over the blocks
+            out += vals[:, j]
+        return out + self.fusion.per_network_ms if self.fusion.per_network_ms else out
+
+    def _fill_codes(self, space: SearchSpace, matrix: np.ndarray, codes: np.ndarray,
+                    ms: np.ndarray) -> None:
+        """Resolve the block codes of ``codes`` not in ``ms`` yet: one architecture per row
+        that brings a new code is built and keyed (its blocks are its present codes, in order).
+
+        Raises:
+            MissingLatencyError: a row whose blocks do not match its codes (a space bug).
+        """
+        todo: list[tuple[list[int], list[str]]] = []
+        planned: set[int] = set()
+        for r in range(len(codes)):
+            row = [int(c) for c in codes[r] if c >= 0]
+            if all(not np.isnan(ms[c]) or c in planned for c in row):
+                continue
+            planned.update(row)
+            arch = space.from_indices(matrix[r:r + 1], check=False)[0]  # type: ignore[attr-defined]
+            reg_space, scheme = self._scheme(arch)
+            keys = scheme.keys(reg_space.blocks(arch))
+            if len(keys) != len(row):
+                raise MissingLatencyError(
+                    f"space {space.name!r}: block_codes gives {len(row)} blocks for "
+                    f"{arch.arch_id} but blocks() gives {len(keys)}; the space's hook is wrong")
+            todo.append((row, keys))
+        new = list(dict.fromkeys(k for _, keys in todo for k in keys if k not in self._keys))
+        if new:
+            self._resolve(new)
+        for row, keys in todo:
+            for c, k in zip(row, keys, strict=True):
+                ms[c] = self._keys[k][0]
+
+    def _predict_each(self, archs: Sequence[Arch]) -> np.ndarray:
+        """:meth:`predict_many` one architecture at a time (cached per segment)."""
         out = np.empty(len(archs), dtype=np.float64)
         last_space = ""
         segments = None
