@@ -29,8 +29,8 @@ import numpy as np
 if TYPE_CHECKING:
     from nasforge.hardware_models._profile import DeviceProfile
     from nasforge.search_spaces.arch import Arch
-    from nasforge.search_spaces.block import Block
     from nasforge.search_spaces.base import SearchSpace
+    from nasforge.search_spaces.block import Block
 
 __all__ = ["PROVENANCES", "BlockLatency", "LatencyModel", "Provenance"]
 

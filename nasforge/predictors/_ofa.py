@@ -37,9 +37,9 @@ from safetensors.torch import save_file
 
 from nasforge.errors import IncompatibleComponentsError
 from nasforge.errors import InvalidInputError
+from nasforge.predictors._mlp import _torch_threads
 from nasforge.predictors.base import BasePredictor
 from nasforge.predictors.base import Prediction
-from nasforge.predictors._mlp import _torch_threads
 from nasforge.predictors.checks import check_tensors
 from nasforge.predictors.registry import register_predictor
 from nasforge.weights_only import load_weights_only
