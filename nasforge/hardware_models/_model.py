@@ -17,7 +17,7 @@ A derived device multiplies every number by its documented factor (provenance ``
 Whole-network latency is the sum over blocks. :meth:`BlockSumLatencyModel.predict_many` caches
 per key and per segment (stage) of the key scheme, so the hot path is a few dict lookups and a
 sum per architecture. A space whose index rows name their blocks
-(:meth:`~nasforge.search_spaces.codec.IndexCodec.block_codes`, e.g. ``ofa_mbv3``) is served
+(:meth:`~nasforge.search_spaces.codec.IndexCodec.segment_codes`, e.g. ``ofa_mbv3``) is served
 by :meth:`BlockSumLatencyModel.predict_indices` instead: one value per block code, gathered
 and summed over a whole index matrix in numpy, equal to the per-architecture sum bit for bit
 (same terms, same order).
@@ -35,6 +35,9 @@ from nasforge.errors import InvalidArchitectureError
 from nasforge.errors import MissingLatencyError
 from nasforge.hardware_models._blockkeys import block_key_scheme
 from nasforge.hardware_models._fusion import Fusion
+from nasforge.hardware_models._indexed import column_sums
+from nasforge.hardware_models._indexed import segment_codes
+from nasforge.hardware_models._indexed import sum_columns
 from nasforge.hardware_models._keys import get_key_scheme
 from nasforge.hardware_models._keys import key_family
 from nasforge.hardware_models.base import BlockLatency
@@ -50,6 +53,7 @@ if TYPE_CHECKING:
     from nasforge.hardware_models._regressor import BlockRegressors
     from nasforge.search_spaces.arch import Arch
     from nasforge.search_spaces.base import SearchSpace
+    from nasforge.search_spaces.block import Block
 
 __all__ = ["BlockSumLatencyModel"]
 
@@ -172,7 +176,7 @@ class BlockSumLatencyModel(LatencyModel):
     def predict_many(self, archs: Sequence[Arch]) -> np.ndarray:
         if archs and all(a.space == archs[0].space for a in archs):
             space = get_space(archs[0].space)
-            if getattr(space, "num_block_codes", lambda: 0)():
+            if self._indexed(space):
                 try:
                     idx = space.to_indices(archs)  # type: ignore[attr-defined]
                 except InvalidArchitectureError:  # a value outside the registered options
@@ -181,9 +185,17 @@ class BlockSumLatencyModel(LatencyModel):
                     return self.predict_indices(space, idx)  # type: ignore[return-value]
         return self._predict_each(archs)
 
+    def _indexed(self, space: SearchSpace) -> bool:
+        """Whether :meth:`predict_indices` serves ``space`` (segment codes exist)."""
+        scheme = self._get_scheme(space.name)
+        if scheme.segment_of_stage:
+            return bool(scheme.segment_columns) and hasattr(space, "index_names")
+        return bool(getattr(space, "num_segment_codes", lambda: 0)())
+
     def predict_indices(self, space: SearchSpace, matrix: np.ndarray) -> np.ndarray | None:
-        """:meth:`predict_many` of the rows of an index matrix of ``space``, or None when the
-        space offers no block codes (``space.block_codes``).
+        """:meth:`predict_many` of the rows of an index matrix of ``space`` (bitwise equal), or
+        None when neither the key scheme nor the space offers segment codes
+        (:mod:`~nasforge.hardware_models._indexed`).
 
         Args:
             space: a ChoiceSpace whose rows ``matrix`` holds.
@@ -195,54 +207,54 @@ class BlockSumLatencyModel(LatencyModel):
         Raises:
             MissingLatencyError: a block with no entry, regressor or calibrated estimate.
         """
-        codes = getattr(space, "block_codes", lambda m: None)(matrix)
-        if codes is None:
+        sc = segment_codes(space, self._get_scheme(space.name), matrix)
+        if sc is None:
             return None
         ms = self._code_ms.get(space)
-        if ms is None:
-            ms = self._code_ms[space] = np.full(space.num_block_codes(),  # type: ignore[attr-defined]
-                                                np.nan)
-        present = codes >= 0
-        safe = np.where(present, codes, 0)
+        if ms is None or len(ms) != sc.size:
+            ms = self._code_ms[space] = np.full(sc.size, np.nan)
+        present = sc.codes >= 0
+        safe = np.where(present, sc.codes, 0)
         vals = np.where(present, ms[safe], 0.0)
         missing = np.isnan(vals).any(axis=1)
         if missing.any():
-            self._fill_codes(space, np.asarray(matrix)[missing], codes[missing], ms)
+            self._fill_codes(space, np.asarray(matrix)[missing], sc.codes[missing], sc.by_stage,
+                             ms)
             vals = np.where(present, ms[safe], 0.0)
-        out = np.zeros(len(codes))
-        for j in range(codes.shape[1]):  # left to right, as sum() over the blocks
-            out += vals[:, j]
+        out = sum_columns(vals)
         return out + self.fusion.per_network_ms if self.fusion.per_network_ms else out
 
     def _fill_codes(self, space: SearchSpace, matrix: np.ndarray, codes: np.ndarray,
-                    ms: np.ndarray) -> None:
-        """Resolve the block codes of ``codes`` not in ``ms`` yet: one architecture per row
-        that brings a new code is built and keyed (its blocks are its present codes, in order).
+                    by_stage: dict[str, int] | None, ms: np.ndarray) -> None:
+        """Compute the codes of ``codes`` not in ``ms`` yet: one architecture per row that
+        brings a new code is built, keyed and summed per column.
 
         Raises:
-            MissingLatencyError: a row whose blocks do not match its codes (a space bug).
+            MissingLatencyError: a row whose blocks do not fit its codes (a hook is wrong).
         """
-        todo: list[tuple[list[int], list[str]]] = []
+        todo: list[tuple[np.ndarray, list[Block], list[str]]] = []
         planned: set[int] = set()
         for r in range(len(codes)):
             row = [int(c) for c in codes[r] if c >= 0]
-            if all(not np.isnan(ms[c]) or c in planned for c in row):
+            if all(c in planned or not np.isnan(ms[c]) for c in row):
                 continue
             planned.update(row)
             arch = space.from_indices(matrix[r:r + 1], check=False)[0]  # type: ignore[attr-defined]
             reg_space, scheme = self._scheme(arch)
-            keys = scheme.keys(reg_space.blocks(arch))
-            if len(keys) != len(row):
-                raise MissingLatencyError(
-                    f"space {space.name!r}: block_codes gives {len(row)} blocks for "
-                    f"{arch.arch_id} but blocks() gives {len(keys)}; the space's hook is wrong")
-            todo.append((row, keys))
-        new = list(dict.fromkeys(k for _, keys in todo for k in keys if k not in self._keys))
+            blocks = reg_space.blocks(arch)
+            todo.append((codes[r], blocks, scheme.keys(blocks)))
+        new = list(dict.fromkeys(k for _, _, keys in todo for k in keys if k not in self._keys))
         if new:
             self._resolve(new)
-        for row, keys in todo:
-            for c, k in zip(row, keys, strict=True):
-                ms[c] = self._keys[k][0]
+        for cells, blocks, keys in todo:
+            sums = column_sums(cells, blocks, [self._keys[k][0] for k in keys], by_stage)
+            if sums is None:
+                raise MissingLatencyError(
+                    f"space {space.name!r}: the segment codes of a row do not fit its "
+                    f"{len(blocks)} blocks; its segment_codes hook or its key scheme's "
+                    "segment_columns is wrong")
+            for j, v in sums.items():
+                ms[cells[j]] = v
 
     def _predict_each(self, archs: Sequence[Arch]) -> np.ndarray:
         """:meth:`predict_many` one architecture at a time (cached per segment)."""

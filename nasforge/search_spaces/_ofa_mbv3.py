@@ -278,12 +278,12 @@ class OFAMobileNetV3Space(ChoiceSpace):
                           dtype=np.float64)
 
     # ---- blocks of index rows (codec hook) ---------------------------------------------
-    def num_block_codes(self) -> int:
+    def num_segment_codes(self) -> int:
         """Per resolution: first conv, first block, 20 slots x 3 kernels x 3 expands, 4 head
-        blocks (:meth:`block_codes`)."""
+        blocks (:meth:`segment_codes`)."""
         return len(self.cfg.resolutions) * (2 + NUM_STAGES * MAX_DEPTH * 9 + 4)
 
-    def block_codes(self, matrix: np.ndarray) -> np.ndarray:
+    def segment_codes(self, matrix: np.ndarray) -> np.ndarray:
         """Block codes of index rows: columns first conv, first block, the 20 slots (``-1``
         where inactive), the 4 head blocks, in the order of :meth:`blocks`.
 

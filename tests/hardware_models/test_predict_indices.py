@@ -1,4 +1,4 @@
-"""Table latency on index matrices (``block_codes`` + ``predict_indices``): bitwise equal to the
+"""Table latency on index matrices (``segment_codes`` + ``predict_indices``): bitwise equal to the
 per-architecture block sum, measured entries and analytic fallbacks alike."""
 
 from __future__ import annotations
@@ -63,7 +63,7 @@ def test_a_space_with_fewer_resolutions_agrees(cache: Path, tmp_path: Path) -> N
     assert got is not None and np.array_equal(got, model._predict_each(archs))
 
 
-def test_spaces_without_block_codes_get_none(cache: Path, tmp_path: Path) -> None:
+def test_spaces_without_segment_codes_get_none(cache: Path, tmp_path: Path) -> None:
     model = get_device(_table_device(tmp_path, "ofa_mbv3", 5))
     space = get_space("elasticvit")
     idx = space.sample_indices(np.random.default_rng(0), 3)  # type: ignore[attr-defined]

@@ -362,13 +362,13 @@ PINNED_IDS = {"ofa_mbv3": ("7f49ccc8ed1f62e6", "7b562a400c786a9e"),
 
 
 @pytest.mark.parametrize("name", SPACES)
-def test_block_codes_name_the_blocks(name: str) -> None:
+def test_segment_codes_name_the_blocks(name: str) -> None:
     """The codec hook's contract: present codes are the blocks in order; equal codes, equal
-    blocks; codes within num_block_codes()."""
+    blocks; codes within num_segment_codes()."""
     space = get_space(name)
     idx = space.sample_indices(np.random.default_rng(4), 400)  # type: ignore[attr-defined]
-    codes = space.block_codes(idx)  # type: ignore[attr-defined]
-    assert codes.shape == (400, 26) and codes.max() < space.num_block_codes()  # type: ignore
+    codes = space.segment_codes(idx)  # type: ignore[attr-defined]
+    assert codes.shape == (400, 26) and codes.max() < space.num_segment_codes()  # type: ignore
     seen: dict[int, object] = {}
     for row, arch in zip(codes, space.from_indices(idx), strict=True):  # type: ignore
         blocks = space.blocks(arch)
