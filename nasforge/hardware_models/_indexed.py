@@ -73,19 +73,36 @@ def segment_codes(space: SearchSpace, scheme: KeyScheme,
 
 def _mixed_radix(space: SearchSpace, groups: Sequence[Sequence[str]],
                  matrix: np.ndarray) -> tuple[np.ndarray, int]:
+    weights, offsets, size = _radix_plan(space, tuple(map(tuple, groups)))
+    return np.asarray(matrix, dtype=np.int64) @ weights + offsets, size
+
+
+_PLANS: dict[tuple[SearchSpace, tuple[tuple[str, ...], ...]],
+             tuple[np.ndarray, np.ndarray, int]] = {}
+
+
+def _radix_plan(space: SearchSpace, groups: tuple[tuple[str, ...], ...]
+                ) -> tuple[np.ndarray, np.ndarray, int]:
+    """(num_choices, segments) int64 weights, (segments,) offsets and the code count: a
+    segment's code is ``row @ weights[:, g] + offsets[g]`` (memoised per space and groups)."""
+    key = (space, groups)
+    plan = _PLANS.get(key)
+    if plan is not None:
+        return plan
     names = {n: i for i, n in enumerate(space.index_names())}  # type: ignore[attr-defined]
     sizes = space.index_sizes()  # type: ignore[attr-defined]
-    idx = np.asarray(matrix, dtype=np.int64)
-    out = np.empty((len(idx), len(groups)), dtype=np.int64)
-    offset = 0
+    weights = np.zeros((len(sizes), len(groups)), dtype=np.int64)
+    offsets = np.zeros(len(groups), dtype=np.int64)
+    total = 0
     for g, cols in enumerate(groups):
-        pos = [names[c] for c in cols]
-        code = np.zeros(len(idx), dtype=np.int64)
-        for p in pos:
-            code = code * sizes[p] + idx[:, p]
-        out[:, g] = code + offset
-        offset += int(np.prod(sizes[pos]))
-    return out, offset
+        step = 1
+        for c in reversed(cols):
+            weights[names[c], g] += step
+            step *= int(sizes[names[c]])
+        offsets[g] = total
+        total += step
+    plan = _PLANS[key] = (weights, offsets, total)
+    return plan
 
 
 def column_sums(row: np.ndarray, blocks: Sequence[Block], values: Sequence[float],

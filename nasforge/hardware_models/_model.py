@@ -232,14 +232,17 @@ class BlockSumLatencyModel(LatencyModel):
         Raises:
             MissingLatencyError: a row whose blocks do not fit its codes (a hook is wrong).
         """
-        todo: list[tuple[np.ndarray, list[Block], list[str]]] = []
+        rows: list[int] = []  # the rows that bring a code not known or planned yet
         planned: set[int] = set()
-        for r in range(len(codes)):
-            row = [int(c) for c in codes[r] if c >= 0]
-            if all(c in planned or not np.isnan(ms[c]) for c in row):
-                continue
-            planned.update(row)
-            arch = space.from_indices(matrix[r:r + 1], check=False)[0]  # type: ignore[attr-defined]
+        unknown = np.isnan(ms)
+        for r, cells in enumerate(codes.tolist()):
+            new_cells = [c for c in cells if c >= 0 and unknown[c] and c not in planned]
+            if new_cells:
+                planned.update(new_cells)
+                rows.append(r)
+        todo: list[tuple[np.ndarray, list[Block], list[str]]] = []
+        archs = space.from_indices(matrix[rows], check=False)  # type: ignore[attr-defined]
+        for r, arch in zip(rows, archs, strict=True):
             reg_space, scheme = self._scheme(arch)
             blocks = reg_space.blocks(arch)
             todo.append((codes[r], blocks, scheme.keys(blocks)))

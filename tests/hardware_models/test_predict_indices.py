@@ -82,3 +82,16 @@ def test_cheap_values_of_rows_equal_those_of_archs(cache: Path, tmp_path: Path) 
     assert rows.shape == (120, 1) and np.array_equal(rows, archs)
     mask = by_rows.cheap_feasible_indices(space, idx)  # type: ignore[arg-type]
     assert 0 < mask.sum() < len(mask)
+
+
+@pytest.mark.parametrize(("device", "space_name"), [("pixel7", "elasticvit"),
+                                                    ("pixel1", "elasticvit_efficient")])
+def test_segmented_schemes_sum_like_predict_many(device: str, space_name: str) -> None:
+    """nn-Meter's per-stage cut (segment_columns): equal to the per-arch segment sums."""
+    model = get_device(device)
+    space = get_space(space_name)
+    idx = space.sample_indices(np.random.default_rng(8), 150)  # type: ignore[attr-defined]
+    archs = space.from_indices(idx)  # type: ignore[attr-defined]
+    got = model.predict_indices(space, idx)
+    assert got is not None and np.array_equal(got, model._predict_each(archs))
+    assert np.array_equal(model.predict_many(archs), got)
