@@ -63,14 +63,6 @@ def test_a_space_with_fewer_resolutions_agrees(cache: Path, tmp_path: Path) -> N
     assert got is not None and np.array_equal(got, model._predict_each(archs))
 
 
-def test_spaces_without_segment_codes_get_none(cache: Path, tmp_path: Path) -> None:
-    model = get_device(_table_device(tmp_path, "ofa_mbv3", 5))
-    space = get_space("elasticvit")
-    idx = space.sample_indices(np.random.default_rng(0), 3)  # type: ignore[attr-defined]
-    assert model.predict_indices(space, idx) is None
-    assert LatencyObjective(model).evaluate_indices(space, idx) is None  # type: ignore[arg-type]
-
-
 def test_cheap_values_of_rows_equal_those_of_archs(cache: Path, tmp_path: Path) -> None:
     model = get_device(_table_device(tmp_path, "ofa_mbv3", 30))
     space = get_space("ofa_mbv3")
