@@ -72,6 +72,11 @@ class KeyScheme(abc.ABC):
     #: Block stage name -> segment index (empty when :meth:`segments` returns None).
     segment_of_stage: dict[str, int] = {}  # noqa: RUF012 - read-only class table
 
+    #: Per segment, the index columns (``index_names()`` of the space) its id is made of:
+    #: :meth:`segments` on index matrices (:mod:`~nasforge.hardware_models._indexed`); empty
+    #: when the scheme does not name them.
+    segment_columns: tuple[tuple[str, ...], ...] = ()
+
 
 def key_family(key: str) -> str:
     """The family of a key.
@@ -131,6 +136,14 @@ class NnMeterHybridKeys(KeyScheme):
                     f"the {self.name} keying has no rule for block kind {b.kind!r} (stage "
                     f"{b.stage}); it keys firstconv, mbconv, transds, attention, ffn and head")
         return out
+
+    segment_columns = (  # the fields of each tuple of segments(), in index-column names
+        ("resolution", "widths[0]", "depths[0]", "kernels[0]"),
+        ("resolution", "widths[0]", "widths[1]", "depths[1]", "kernels[1]", "expands[0]"),
+        ("resolution", "widths[1]", "widths[2]", "depths[2]", "kernels[2]", "expands[1]"),
+        *(("resolution", f"widths[{2 + t}]", f"widths[{3 + t}]", f"depths[{3 + t}]",
+           f"mlp_ratios[{t}]", f"v_scales[{t}]", f"attention[{t}]") for t in range(4)),
+    )
 
     def segments(self, arch: Arch) -> tuple[Hashable, ...] | None:
         r = arch.resolution  # type: ignore[attr-defined]

@@ -16,7 +16,11 @@ their runtime (:class:`~nasforge.hardware_models._fusion.Fusion`): every block's
 A derived device multiplies every number by its documented factor (provenance ``derived``).
 Whole-network latency is the sum over blocks. :meth:`BlockSumLatencyModel.predict_many` caches
 per key and per segment (stage) of the key scheme, so the hot path is a few dict lookups and a
-sum per architecture.
+sum per architecture. A space whose index rows name their blocks
+(:meth:`~nasforge.search_spaces.codec.IndexCodec.segment_codes`, e.g. ``ofa_mbv3``) is served
+by :meth:`BlockSumLatencyModel.predict_indices` instead: one value per block code, gathered
+and summed over a whole index matrix in numpy, equal to the per-architecture sum bit for bit
+(same terms, same order).
 """
 
 from __future__ import annotations
@@ -27,9 +31,13 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from nasforge.errors import InvalidArchitectureError
 from nasforge.errors import MissingLatencyError
 from nasforge.hardware_models._blockkeys import block_key_scheme
 from nasforge.hardware_models._fusion import Fusion
+from nasforge.hardware_models._indexed import column_sums
+from nasforge.hardware_models._indexed import segment_codes
+from nasforge.hardware_models._indexed import sum_columns
 from nasforge.hardware_models._keys import get_key_scheme
 from nasforge.hardware_models._keys import key_family
 from nasforge.hardware_models.base import BlockLatency
@@ -45,6 +53,7 @@ if TYPE_CHECKING:
     from nasforge.hardware_models._regressor import BlockRegressors
     from nasforge.search_spaces.arch import Arch
     from nasforge.search_spaces.base import SearchSpace
+    from nasforge.search_spaces.block import Block
 
 __all__ = ["BlockSumLatencyModel"]
 
@@ -94,6 +103,7 @@ class BlockSumLatencyModel(LatencyModel):
         self._means: dict[str, float] = table.means if table is not None else {}
         self._keys: dict[str, tuple[float, Provenance, str]] = {}
         self._segments: dict[str, dict[Hashable, float]] = {}
+        self._code_ms: dict[SearchSpace, np.ndarray] = {}  # per space: ms per block code
 
     # ---- key resolution ------------------------------------------------------------------
     def lookup(self, keys: Sequence[str]) -> list[tuple[float, Provenance, str]]:
@@ -164,6 +174,93 @@ class BlockSumLatencyModel(LatencyModel):
                 zip(blocks, keys, self.lookup(keys), strict=True)]
 
     def predict_many(self, archs: Sequence[Arch]) -> np.ndarray:
+        if archs and all(a.space == archs[0].space for a in archs):
+            space = get_space(archs[0].space)
+            if self._indexed(space):
+                try:
+                    idx = space.to_indices(archs)  # type: ignore[attr-defined]
+                except InvalidArchitectureError:  # a value outside the registered options
+                    idx = None
+                if idx is not None:
+                    return self.predict_indices(space, idx)  # type: ignore[return-value]
+        return self._predict_each(archs)
+
+    def _indexed(self, space: SearchSpace) -> bool:
+        """Whether :meth:`predict_indices` serves ``space`` (segment codes exist)."""
+        scheme = self._get_scheme(space.name)
+        if scheme.segment_of_stage:
+            return bool(scheme.segment_columns) and hasattr(space, "index_names")
+        return bool(getattr(space, "num_segment_codes", lambda: 0)())
+
+    def predict_indices(self, space: SearchSpace, matrix: np.ndarray) -> np.ndarray | None:
+        """:meth:`predict_many` of the rows of an index matrix of ``space`` (bitwise equal), or
+        None when neither the key scheme nor the space offers segment codes
+        (:mod:`~nasforge.hardware_models._indexed`).
+
+        Args:
+            space: a ChoiceSpace whose rows ``matrix`` holds.
+            matrix: (n, num_choices) option indices of valid (repaired) rows.
+
+        Returns:
+            float64 array of shape (n,), or None.
+
+        Raises:
+            MissingLatencyError: a block with no entry, regressor or calibrated estimate.
+        """
+        sc = segment_codes(space, self._get_scheme(space.name), matrix)
+        if sc is None:
+            return None
+        ms = self._code_ms.get(space)
+        if ms is None or len(ms) != sc.size:
+            ms = self._code_ms[space] = np.full(sc.size, np.nan)
+        present = sc.codes >= 0
+        safe = np.where(present, sc.codes, 0)
+        vals = np.where(present, ms[safe], 0.0)
+        missing = np.isnan(vals).any(axis=1)
+        if missing.any():
+            self._fill_codes(space, np.asarray(matrix)[missing], sc.codes[missing], sc.by_stage,
+                             ms)
+            vals = np.where(present, ms[safe], 0.0)
+        out = sum_columns(vals)
+        return out + self.fusion.per_network_ms if self.fusion.per_network_ms else out
+
+    def _fill_codes(self, space: SearchSpace, matrix: np.ndarray, codes: np.ndarray,
+                    by_stage: dict[str, int] | None, ms: np.ndarray) -> None:
+        """Compute the codes of ``codes`` not in ``ms`` yet: one architecture per row that
+        brings a new code is built, keyed and summed per column.
+
+        Raises:
+            MissingLatencyError: a row whose blocks do not fit its codes (a hook is wrong).
+        """
+        rows: list[int] = []  # the rows that bring a code not known or planned yet
+        planned: set[int] = set()
+        unknown = np.isnan(ms)
+        for r, cells in enumerate(codes.tolist()):
+            new_cells = [c for c in cells if c >= 0 and unknown[c] and c not in planned]
+            if new_cells:
+                planned.update(new_cells)
+                rows.append(r)
+        todo: list[tuple[np.ndarray, list[Block], list[str]]] = []
+        archs = space.from_indices(matrix[rows], check=False)  # type: ignore[attr-defined]
+        for r, arch in zip(rows, archs, strict=True):
+            reg_space, scheme = self._scheme(arch)
+            blocks = reg_space.blocks(arch)
+            todo.append((codes[r], blocks, scheme.keys(blocks)))
+        new = list(dict.fromkeys(k for _, _, keys in todo for k in keys if k not in self._keys))
+        if new:
+            self._resolve(new)
+        for cells, blocks, keys in todo:
+            sums = column_sums(cells, blocks, [self._keys[k][0] for k in keys], by_stage)
+            if sums is None:
+                raise MissingLatencyError(
+                    f"space {space.name!r}: the segment codes of a row do not fit its "
+                    f"{len(blocks)} blocks; its segment_codes hook or its key scheme's "
+                    "segment_columns is wrong")
+            for j, v in sums.items():
+                ms[cells[j]] = v
+
+    def _predict_each(self, archs: Sequence[Arch]) -> np.ndarray:
+        """:meth:`predict_many` one architecture at a time (cached per segment)."""
         out = np.empty(len(archs), dtype=np.float64)
         last_space = ""
         segments = None

@@ -29,6 +29,7 @@ import numpy as np
 if TYPE_CHECKING:
     from nasforge.hardware_models._profile import DeviceProfile
     from nasforge.search_spaces.arch import Arch
+    from nasforge.search_spaces.base import SearchSpace
     from nasforge.search_spaces.block import Block
 
 __all__ = ["PROVENANCES", "BlockLatency", "LatencyModel", "Provenance"]
@@ -90,6 +91,12 @@ class LatencyModel(abc.ABC):
     @abc.abstractmethod
     def predict_many(self, archs: Sequence[Arch]) -> np.ndarray:
         """Latencies of ``archs`` in ms, shape ``(len(archs),)``, float64."""
+
+    def predict_indices(self, space: SearchSpace, matrix: np.ndarray) -> np.ndarray | None:
+        """Latencies of the rows of an index matrix of ``space`` in ms, shape ``(n,)``, or
+        None when this model has no index-matrix path for the space (the default): callers
+        then build the architectures and use :meth:`predict_many`."""
+        return None
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(device={self.profile.name!r})"

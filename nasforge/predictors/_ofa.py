@@ -37,6 +37,7 @@ from safetensors.torch import save_file
 
 from nasforge.errors import IncompatibleComponentsError
 from nasforge.errors import InvalidInputError
+from nasforge.predictors._mlp import _torch_threads
 from nasforge.predictors.base import BasePredictor
 from nasforge.predictors.base import Prediction
 from nasforge.predictors.checks import check_tensors
@@ -204,7 +205,9 @@ class OFAAccuracyPredictor(BasePredictor):
         if s is None:  # pragma: no cover - is_fitted guards
             raise IncompatibleComponentsError("OFA predictor has no weights")
         h = torch.from_numpy(self.features(X))
-        with torch.no_grad():
+        # one generation (about 100 rows) is a few MFLOPs: on one thread, because idle
+        # OpenMP workers of a busy machine spin and cost 10-100x (results are bitwise equal)
+        with torch.no_grad(), _torch_threads(1):
             for i in (0, 2, 4):
                 h = F.relu(F.linear(h, s[f"{i}.weight"], s[f"{i}.bias"]))
             out = F.linear(h, s["6.weight"], s["6.bias"])

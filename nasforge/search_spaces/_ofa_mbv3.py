@@ -277,6 +277,35 @@ class OFAMobileNetV3Space(ChoiceSpace):
         return np.asarray([float(a.resolution), *map(float, a.depths), *k, *e],
                           dtype=np.float64)
 
+    # ---- blocks of index rows (codec hook) ---------------------------------------------
+    def num_segment_codes(self) -> int:
+        """Per resolution: first conv, first block, 20 slots x 3 kernels x 3 expands, 4 head
+        blocks (:meth:`segment_codes`)."""
+        return len(self.cfg.resolutions) * (2 + NUM_STAGES * MAX_DEPTH * 9 + 4)
+
+    def segment_codes(self, matrix: np.ndarray) -> np.ndarray:
+        """Block codes of index rows: columns first conv, first block, the 20 slots (``-1``
+        where inactive), the 4 head blocks, in the order of :meth:`blocks`.
+
+        A slot's block depends only on the resolution, the slot (its stage, stride and input
+        width are fixed) and its kernel and expand; the other blocks only on the resolution.
+
+        Args:
+            matrix: (n, num_choices) option indices (repaired rows).
+
+        Returns:
+            int64 array of shape (n, 26).
+        """
+        idx = np.asarray(matrix, dtype=np.int64)
+        n_res, n_slots = len(self.cfg.resolutions), NUM_STAGES * MAX_DEPTH
+        r = idx[:, self.columns("resolution")]  # (n, 1)
+        depth = np.asarray(DEPTHS, dtype=np.int64)[idx[:, self.columns("depths")]]
+        active = np.repeat(depth, MAX_DEPTH, axis=1) > _SLOT_IN_STAGE  # (n, 20)
+        kernel_expand = 3 * idx[:, self.columns("kernels")] + idx[:, self.columns("expands")]
+        slots = 2 * n_res + (np.arange(n_slots) * n_res + r) * 9 + kernel_expand
+        head = (2 + 9 * n_slots + np.arange(4)) * n_res + r
+        return np.concatenate([r, n_res + r, np.where(active, slots, -1), head], axis=1)
+
     # ---- blocks --------------------------------------------------------------------------
     def blocks(self, arch: Arch) -> list[Block]:
         a: OFAArch = arch  # type: ignore[assignment]

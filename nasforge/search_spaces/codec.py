@@ -360,6 +360,29 @@ class IndexCodec:
         w = small.shape[1] * small.itemsize
         return [raw[i:i + w] for i in range(0, len(raw), w)]
 
+    # ---- blocks of rows (hook for table-driven latency) ------------------------------------
+    def num_segment_codes(self) -> int:
+        """How many distinct block codes :meth:`segment_codes` uses (0: the space has none)."""
+        return 0
+
+    def segment_codes(self, matrix: np.ndarray) -> np.ndarray | None:
+        """The blocks of each row as small integer codes, or None (the default: not offered).
+
+        A space whose blocks each depend on a few choices offers this so that a latency model
+        can sum its per-block table values over a whole index matrix in numpy, with no
+        architecture built per row. The contract: in row ``r``, the columns with a code
+        ``>= 0``, in column order, are exactly the blocks of ``space.blocks(arch of r)`` in
+        order (``-1``: no block there, e.g. an inactive slot); equal codes mean equal blocks
+        in every row; codes lie in ``[0, num_segment_codes())``.
+
+        Args:
+            matrix: (n, num_choices) option indices of valid (repaired) rows.
+
+        Returns:
+            int64 array of shape (n, max blocks per row), or None.
+        """
+        return None
+
     # ---- operators -----------------------------------------------------------------------
     # Each operator's draws are made once, here: the index-matrix operators (``*_indices``)
     # apply them to a batch in numpy and repair by :meth:`_repair_indices`; the one-row

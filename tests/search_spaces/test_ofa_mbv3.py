@@ -359,3 +359,21 @@ def test_arch_id_is_stable() -> None:
 
 PINNED_IDS = {"ofa_mbv3": ("7f49ccc8ed1f62e6", "7b562a400c786a9e"),
               "ofa_mbv3_w12": ("745f6019e5db131b", "4715d452f6adfc74")}
+
+
+@pytest.mark.parametrize("name", SPACES)
+def test_segment_codes_name_the_blocks(name: str) -> None:
+    """The codec hook's contract: present codes are the blocks in order; equal codes, equal
+    blocks; codes within num_segment_codes()."""
+    space = get_space(name)
+    idx = space.sample_indices(np.random.default_rng(4), 400)  # type: ignore[attr-defined]
+    codes = space.segment_codes(idx)  # type: ignore[attr-defined]
+    assert codes.shape == (400, 26) and codes.max() < space.num_segment_codes()  # type: ignore
+    seen: dict[int, object] = {}
+    for row, arch in zip(codes, space.from_indices(idx), strict=True):  # type: ignore
+        blocks = space.blocks(arch)
+        present = [int(c) for c in row if c >= 0]
+        assert len(present) == len(blocks)
+        for c, b in zip(present, blocks, strict=True):
+            assert seen.setdefault(c, b) == b
+    assert len(seen) > 1000  # every slot, kernel, expand and resolution met

@@ -26,6 +26,7 @@ from nasforge.strategies.objectives.protocols import LatencySource
 
 if TYPE_CHECKING:
     from nasforge.search_spaces.arch import Arch
+    from nasforge.search_spaces.choice_space import ChoiceSpace
 
 __all__ = ["LatencyObjective"]
 
@@ -62,6 +63,12 @@ class LatencyObjective(Objective):
 
     def evaluate_many(self, archs: Sequence[Arch]) -> np.ndarray:
         return np.asarray(self.model.predict_many(list(archs)), dtype=np.float64)
+
+    def evaluate_indices(self, space: ChoiceSpace, matrix: np.ndarray) -> np.ndarray | None:
+        """The model's ``predict_indices`` (None when it has no index-matrix path)."""
+        predict = getattr(self.model, "predict_indices", None)
+        out = None if predict is None else predict(space, matrix)
+        return None if out is None else np.asarray(out, dtype=np.float64)
 
     def provenance(self) -> dict[str, Any]:
         return {"kind": "latency", "device": self.device, "unit": "ms",

@@ -135,8 +135,9 @@ class SearchObjectives:
         """:meth:`evaluate_cheap` of the rows of an index matrix of ``space``.
 
         Values are memoised per row, so a row seen before costs a dict lookup and no
-        architecture is built for it; only unseen rows become architectures (one batched
-        :meth:`evaluate_cheap` call).
+        architecture is built for it; unseen rows are evaluated in one batch, through the
+        objectives' ``evaluate_indices`` when every cheap objective has one (no architecture
+        built), else as architectures (one :meth:`evaluate_cheap` call).
 
         Args:
             space: the space the rows index (see ``ChoiceSpace.to_indices``).
@@ -149,8 +150,18 @@ class SearchObjectives:
         memo = self._row_memos.get(space)
         if memo is None:
             memo = self._row_memos[space] = ArchMemo(len(self.cheap_index), _MAX_MEMO)
-        return memo.lookup(space.row_keys(idx), lambda todo: self.evaluate_cheap(
-            space.from_indices(idx[todo], check=False)))
+        return memo.lookup(space.row_keys(idx), lambda todo: self._cheap_rows(space, idx[todo]))
+
+    def _cheap_rows(self, space: ChoiceSpace, rows: np.ndarray) -> np.ndarray:
+        """Cheap values of index rows: each objective's ``evaluate_indices`` when all have one
+        (no architecture built), else :meth:`evaluate_cheap` of the rows' architectures."""
+        cols = []
+        for j in self.cheap_index:
+            col = self.objectives[j].evaluate_indices(space, rows)
+            if col is None:
+                return self.evaluate_cheap(space.from_indices(rows, check=False))
+            cols.append(col)
+        return np.stack(cols, axis=1) if cols else np.zeros((len(rows), 0))
 
     def cheap_feasible_indices(self, space: ChoiceSpace, matrix: np.ndarray) -> np.ndarray:
         """:meth:`cheap_feasible` of the rows of an index matrix (see

@@ -30,6 +30,7 @@ from nasforge.errors import InvalidInputError
 
 if TYPE_CHECKING:
     from nasforge.search_spaces.arch import Arch
+    from nasforge.search_spaces.choice_space import ChoiceSpace
 
 __all__ = ["Bound", "Direction", "Objective"]
 
@@ -112,6 +113,12 @@ class Objective(abc.ABC):
     @abc.abstractmethod
     def evaluate_many(self, archs: Sequence[Arch]) -> np.ndarray:
         """Values of the objective: float64 array of shape ``(len(archs),)``."""
+
+    def evaluate_indices(self, space: ChoiceSpace, matrix: np.ndarray) -> np.ndarray | None:
+        """Values for the rows of an index matrix of ``space`` without building
+        architectures, shape ``(n,)``; None (the default) when the objective has no such path
+        (callers then build the rows' architectures and call :meth:`evaluate_many`)."""
+        return None
 
     def evaluate(self, arch: Arch) -> float:
         """The value for one architecture."""

@@ -211,25 +211,34 @@ class SlicedSGD(_Sliced, torch.optim.SGD):
 
     @torch.no_grad()
     def step(self, closure: Any = None) -> Any:
-        """One SGD step, parameter by parameter as torch's single-tensor path."""
+        """One SGD step: torch's single-tensor ops, applied to a group's tensors at once
+        (``torch._foreach_*``: one call per op instead of one per parameter; on CPU the same
+        per-tensor kernels run, so the result is bitwise that of the single-tensor path)."""
         loss = None if closure is None else torch.enable_grad()(closure)()
         for group in self.param_groups:
             lr, wd = float(group["lr"]), float(group["weight_decay"])
             momentum, nesterov = float(group["momentum"]), bool(group["nesterov"])
+            pvs, grads, bufs = [], [], []
             for p, box, grad in gradients(group["params"], self.slice_grads):
-                pv = p if box is None else p[box]
-                if wd:
-                    grad = grad.add(pv, alpha=wd)
+                pvs.append(p if box is None else p[box])
+                grads.append(grad)
                 if momentum:
                     state = self.state[p]
                     buf = state.get("momentum_buffer")
                     if buf is None:  # zeros: momentum * 0 + g == g, torch's first step
                         buf = state["momentum_buffer"] = torch.zeros_like(
                             p, memory_format=torch.preserve_format)
-                    bv = buf if box is None else buf[box]
-                    bv.mul_(momentum).add_(grad)
-                    grad = grad.add(bv, alpha=momentum) if nesterov else bv
-                pv.add_(grad, alpha=-lr)
+                    bufs.append(buf if box is None else buf[box])
+            if not pvs:
+                continue
+            if wd:
+                grads = list(torch._foreach_add(grads, pvs, alpha=wd))
+            if momentum:
+                torch._foreach_mul_(bufs, momentum)
+                torch._foreach_add_(bufs, grads)
+                grads = (list(torch._foreach_add(grads, bufs, alpha=momentum)) if nesterov
+                         else bufs)
+            torch._foreach_add_(pvs, grads, alpha=-lr)
         return loss
 
 
@@ -247,13 +256,32 @@ class SlicedAdamW(_Sliced, torch.optim.AdamW):
     _ONLY: ClassVar[dict[str, Any]] = {"amsgrad": False, "maximize": False, "capturable": False,
                                        "differentiable": False, "fused": None}
 
+    def __init__(self, params: Iterable[Any], slice_grads: SliceGrads | None = None,
+                 **kwargs: Any) -> None:
+        super().__init__(params, slice_grads, **kwargs)
+        # id(step tensor) -> (that tensor, its value): the bias corrections need the count as
+        # a number, and reading the tensor per parameter per step is a host read each
+        self._counts: dict[int, tuple[torch.Tensor, float]] = {}
+
+    def _count(self, step_t: torch.Tensor) -> float:
+        """``step_t += 1`` and its new value, read from the tensor only when not known."""
+        step_t += 1
+        known = self._counts.get(id(step_t))
+        value = known[1] + 1.0 if known is not None and known[0] is step_t else float(
+            step_t.item())
+        self._counts[id(step_t)] = (step_t, value)
+        return value
+
     @torch.no_grad()
     def step(self, closure: Any = None) -> Any:
-        """One AdamW step, parameter by parameter as torch's single-tensor path."""
+        """One AdamW step: torch's single-tensor ops, applied to a group's tensors at once
+        (``torch._foreach_*``; bitwise the single-tensor result on CPU, see
+        :meth:`SlicedSGD.step`)."""
         loss = None if closure is None else torch.enable_grad()(closure)()
         for group in self.param_groups:
             lr, wd, eps = float(group["lr"]), float(group["weight_decay"]), float(group["eps"])
             beta1, beta2 = (float(b) for b in group["betas"])
+            pvs, grads, ms, vs, c1, c2 = [], [], [], [], [], []
             for p, box, grad in gradients(group["params"], self.slice_grads):
                 state = self.state[p]
                 if not state:
@@ -264,14 +292,24 @@ class SlicedAdamW(_Sliced, torch.optim.AdamW):
                 pv, m, v = p, state["exp_avg"], state["exp_avg_sq"]
                 if box is not None:
                     pv, m, v = pv[box], m[box], v[box]
-                state["step"] += 1
-                step = float(state["step"].item())
-                if wd:
-                    pv.mul_(1 - lr * wd)
-                m.lerp_(grad, 1 - beta1)
-                v.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
-                denom = (v.sqrt() / (1 - beta2**step) ** 0.5).add_(eps)
-                pv.addcdiv_(m, denom, value=-lr / (1 - beta1**step))
+                step = self._count(state["step"])
+                pvs.append(pv)
+                grads.append(grad)
+                ms.append(m)
+                vs.append(v)
+                c1.append(-lr / (1 - beta1**step))
+                c2.append((1 - beta2**step) ** 0.5)
+            if not pvs:
+                continue
+            if wd:
+                torch._foreach_mul_(pvs, 1 - lr * wd)
+            torch._foreach_lerp_(ms, grads, 1 - beta1)
+            torch._foreach_mul_(vs, beta2)
+            torch._foreach_addcmul_(vs, grads, grads, value=1 - beta2)
+            denom = torch._foreach_sqrt(vs)
+            torch._foreach_div_(denom, c2)
+            torch._foreach_add_(denom, eps)
+            torch._foreach_addcdiv_(pvs, ms, denom, c1)
         return loss
 
 
@@ -287,9 +325,7 @@ def clip_grad_norm_(params: Iterable[torch.Tensor], max_norm: float,
     grads = [g for _, _, g in gradients(params, slice_grads)]
     if not grads:
         return torch.tensor(0.0)
-    total = torch.linalg.vector_norm(
-        torch.stack([torch.linalg.vector_norm(g, 2.0) for g in grads]), 2.0)
+    total = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads, 2.0)), 2.0)
     coef = torch.clamp(max_norm / (total + 1e-6), max=1.0)
-    for g in grads:
-        g.mul_(coef)
+    torch._foreach_mul_(grads, coef)
     return total
