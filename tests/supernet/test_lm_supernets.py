@@ -113,17 +113,35 @@ def test_hat_arbitrary_attention_reads_more_encoder_layers() -> None:
 
 
 @pytest.mark.slow
-def test_real_hat_size_extracts_min_and_max() -> None:
-    """hat_wmt14ende at HAT's widths (640/3072/qkv 512, 6+6 layers), a small vocabulary."""
-    space = get_space("hat_wmt14ende")
+@pytest.mark.parametrize("name", ["hat_wmt14ende", "hat_iwslt14deen"])
+def test_real_hat_size_contract(name: str) -> None:
+    """HAT's real widths (640 / 3072 or 2048 / qkv 512, 6 + 6 layers), a small vocabulary:
+    extract = active and cached decode = full forward for min, max and a random arch; the
+    twin's parameters and MACs equal the space's count."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from nasforge.search_spaces.block import total_flops
+    from nasforge.search_spaces.block import total_params
+
+    space = get_space(name, src_vocab=64, tgt_vocab=64)
     torch.manual_seed(0)
     net = build_supernet(space, 64).eval()
-    src, tgt = torch.randint(4, 64, (1, 5)), torch.randint(4, 64, (1, 4))
-    for arch in (space.min_arch(), space.max_arch()):
+    perturb_supernet(net, 0)
+    src, tgt = torch.randint(4, 64, (1, 6)), torch.randint(4, 64, (1, 5))
+    for arch in (space.min_arch(), space.max_arch(), space.sample(np.random.default_rng(0))):
         net.set_active(arch)
         twin = net.extract(arch).eval()
         with torch.no_grad():
-            assert (net(src, tgt) - twin(src, tgt)).abs().max().item() <= 1e-5
+            full = net(src, tgt)
+            assert (full - twin(src, tgt)).abs().max().item() <= 1e-5
+            enc, cache = twin.encode(src), twin.new_cache()
+            steps = [twin.decode_step(tgt[:, i:i + 1], enc, cache) for i in range(5)]
+            assert (torch.cat(steps, 1) - full).abs().max().item() <= 1e-5
+            with FlopCounterMode(display=False) as counter:
+                twin(src, tgt)
+        blocks = space.blocks_for(arch, src_len=6, tgt_len=5)  # type: ignore[attr-defined]
+        assert sum(p.numel() for p in twin.parameters()) == total_params(blocks)
+        assert counter.get_total_flops() // 2 == total_flops(blocks)
 
 
 def test_sandwich_inplace_distillation_with_sliced_adamw_learns() -> None:

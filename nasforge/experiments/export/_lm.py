@@ -174,23 +174,29 @@ def export_language_model(
             latency = median_latency_ms(lambda _x: run(arrays), np.zeros(1), runs=runs)
     finally:
         model.train(was_training)
-    length = int(inputs["tokens" if "tokens" in inputs else "tgt_in"].shape[1])
-    write_arch_config(config_path, arch, int(ref.shape[-1]), length, {
-        "format": fmt, "model_file": path.name, "inputs": {k: list(v.shape)
-                                                           for k, v in inputs.items()},
-        **({"opset": opset} if fmt == "onnx" else {}), **(extra or {})})
+    config = {"format": fmt, "model_file": path.name,
+              "inputs": {k: list(v.shape) for k, v in inputs.items()},
+              **({"opset": opset} if fmt == "onnx" else {}), **(extra or {})}
     result = ExportResult(
         model_path=path, config_path=config_path, fmt=fmt, space=space.name,
-        arch_id=arch.arch_id, num_classes=int(ref.shape[-1]), input_size=length,
-        max_abs_diff=diff, atol=tolerance, rtol=rtol, output_scale=float(abs(ref).max()),
-        latency_ms=latency, runs=runs, threads=threads, runtime=runtime,
+        arch_id=arch.arch_id, num_classes=int(ref.shape[-1]),
+        input_size=int(next(reversed(inputs.values())).shape[1]), max_abs_diff=diff,
+        atol=tolerance, rtol=rtol, output_scale=float(abs(ref).max()), latency_ms=latency,
+        runs=runs, threads=threads, runtime=runtime,
         inputs=", ".join(f"{k} {tuple(v.shape)}" for k, v in inputs.items()))
-    append_verification(config_path, result)
+    _report(result, arch, config, strict)
+    return result
+
+
+def _report(result: ExportResult, arch: Arch, config: dict[str, Any], strict: bool) -> None:
+    """Write the YAML config and its verification block; a mismatch raises when ``strict``."""
+    write_arch_config(result.config_path, arch, result.num_classes, result.input_size, config)
+    append_verification(result.config_path, result)
     if strict and not result.ok:
         raise ExportVerificationError(
-            f"{path}: exported logits differ from PyTorch's by {diff:.3e} > tolerance "
-            f"{result.tolerance:.3e}; the file is kept for inspection")
-    return result
+            f"{result.model_path}: exported logits differ from PyTorch's by "
+            f"{result.max_abs_diff:.3e} > tolerance {result.tolerance:.3e}; the file is kept "
+            "for inspection")
 
 
 def _write_onnx(model: nn.Module, inputs: Inputs, path: Path, opset: int) -> str:
