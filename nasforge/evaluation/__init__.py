@@ -16,7 +16,7 @@ an :class:`EvalSettings` (:mod:`.settings`) without importing torch.
 Example:
     >>> from nasforge.search_spaces import get_space
     >>> sorted(ACCURACY_SOURCES)
-    ['bleu', 'csv', 'predictor', 'quick', 'report', 'standalone', 'supernet', 'zc']
+    ['csv', 'predictor', 'quick', 'report', 'standalone', 'supernet', 'zc']
     >>> resolve("zc:synflow", get_space("nasbench201_net")).name
     'zc:synflow'
 """

@@ -16,9 +16,7 @@ A spec is ``SCHEME`` or ``SCHEME:REST``; the scheme is the registry key:
 * ``csv:PATH:COLUMN``: a column of a tabular benchmark CSV;
 * ``zc:NAME``: a zero-cost proxy of the randomly initialised subnet (:mod:`nasforge.proxies`);
 * ``standalone``: each subnet trained from scratch for ``steps`` steps;
-* ``report:PATH:a`` (or ``:b``): one side of a saved ``nas rank --json`` report;
-* ``bleu:PATH``: greedy-decoding BLEU of the SubTransformers of a supernet trained on pairs
-  (:class:`~nasforge.evaluation._lm.BLEUObjective`; bare ``bleu`` takes ``supernet=``).
+* ``report:PATH:a`` (or ``:b``): one side of a saved ``nas rank --json`` report.
 
 :func:`resolve_latency` is the latency side: a registered device's latency model, or a latency
 column of the run's benchmark table (:class:`~nasforge.evaluation.TableLatency`).
@@ -33,9 +31,8 @@ Example:
     ...     resolve("supernt:runs/sn/last.ckpt", space)
     ... except UnknownSourceError as e:
     ...     print(e)  # doctest: +NORMALIZE_WHITESPACE
-    unknown accuracy source 'supernt'; did you mean 'supernet'? Available: bleu[:PATH],
-    csv:PATH:COLUMN, predictor:DIR, quick, report:PATH:a|b, standalone, supernet[:PATH],
-    zc:NAME
+    unknown accuracy source 'supernt'; did you mean 'supernet'? Available: csv:PATH:COLUMN,
+    predictor:DIR, quick, report:PATH:a|b, standalone, supernet[:PATH], zc:NAME
 """
 
 from __future__ import annotations
@@ -65,8 +62,8 @@ __all__ = ["ACCURACY_SOURCES", "SOURCE_KINDS", "SourceBuilder", "UnknownSourceEr
 SourceBuilder = Callable[[SourceRequest], AccuracyObjective]
 
 #: how each built-in scheme is written, for messages
-_FORMS = {"bleu": "bleu[:PATH]", "csv": "csv:PATH:COLUMN", "predictor": "predictor:DIR",
-          "report": "report:PATH:a|b", "supernet": "supernet[:PATH]", "zc": "zc:NAME"}
+_FORMS = {"csv": "csv:PATH:COLUMN", "predictor": "predictor:DIR", "report": "report:PATH:a|b",
+          "supernet": "supernet[:PATH]", "zc": "zc:NAME"}
 #: The specs ``nas search --accuracy`` and ``nas rank --a/--b`` take.
 SOURCE_KINDS = tuple(_FORMS.get(s, s) for s in ("quick", "supernet", "standalone", "csv", "zc",
                                                  "predictor", "report"))
@@ -270,21 +267,6 @@ def _supernet_source(req: SourceRequest, ckpt: Path | None) -> AccuracyObjective
                                      batch_size=s.batch_size,
                                      seed=run.seed if req.checkpoint_seed else req.seed,
                                      device=s.device(), checkpoint=path, name=req.name)
-
-
-@ACCURACY_SOURCES.register("bleu")
-def _bleu(req: SourceRequest) -> AccuracyObjective:
-    from nasforge.evaluation._lm import BLEUObjective
-    from nasforge.supernet import load_supernet
-    from nasforge.supernet.checkpoint import RunConfig
-
-    path = req.rest if req.rest is not None else req.supernet
-    if not path or path == "quick":
-        raise InvalidInputError("source 'bleu' needs a supernet trained on pairs: bleu:CKPT "
-                                "(nas train --space hat_* --data textpairs:PATH)")
-    model, state = load_supernet(Path(path), expect_space=req.space.name)
-    return BLEUObjective(model, RunConfig.from_checkpoint(state).open_data(),
-                         device=req.settings.device(), checkpoint=path, name=req.name)
 
 
 @ACCURACY_SOURCES.register("standalone")

@@ -146,17 +146,3 @@ def test_bleu_refuses_language_model_text(tmp_path: Path) -> None:
     data = open_data(f"text:{_corpus(tmp_path)}", 16, 0)
     with pytest.raises(InvalidInputError, match="pairs"):
         BLEUObjective(torch.nn.Linear(1, 1), data)
-
-
-def test_bleu_source_needs_a_pairs_checkpoint() -> None:
-    from nasforge.errors import InvalidInputError
-
-    with pytest.raises(InvalidInputError, match="textpairs"):
-        resolve("bleu", get_space("hat_iwslt14deen"))
-
-
-def test_bleu_source_refuses_a_language_model_checkpoint(lm_ckpt: Path) -> None:
-    from nasforge.errors import InvalidInputError
-
-    with pytest.raises(InvalidInputError, match="pairs"):
-        resolve(f"bleu:{lm_ckpt}", get_space("elastic_lm"))
