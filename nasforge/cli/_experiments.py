@@ -103,7 +103,8 @@ def _print_export(result: ExportResult) -> None:
     """The export's table, where its files are, and (tflite) the converter's MAC count."""
     from nasforge.experiments.export._tflite import mac_line
 
-    table = Table(title=f"{result.space} {result.arch_id} @ {result.input_size}px")
+    size = f"{result.input_size} tokens" if result.inputs else f"{result.input_size}px"
+    table = Table(title=f"{result.space} {result.arch_id} @ {size}")
     table.add_column("file", overflow="fold")
     table.add_column("format")
     for col in ("max abs diff", "measured ms", "predicted ms"):
@@ -116,7 +117,8 @@ def _print_export(result: ExportResult) -> None:
     console.print(table)
     console.print(f"in {result.model_path.parent}/ with its config {result.config_path.name}; "
                   f"measured with {result.runtime}, {result.threads} thread(s), median of "
-                  f"{result.runs} runs at (1, 3, {result.input_size}, {result.input_size})")
+                  f"{result.runs} runs at "
+                  f"{result.inputs or (1, 3, result.input_size, result.input_size)}")
     if result.fmt == "tflite":  # issue 12: the converter's MAC count beside ours
         console.print(mac_line(result.config_path), markup=False)
 

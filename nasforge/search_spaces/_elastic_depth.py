@@ -43,7 +43,6 @@ class ElasticDepthSpace(ChoiceSpace):
         super().__init__()
         self._depth_of = self.layer_fields()
         spans = {f: (s, e) for f, s, e, _ in self._fields}
-        self._depth_col = {f: spans[d][0] for f, d in self._depth_of.items()}
         # per index column: (depth column, slot) for layer columns, None otherwise
         slot_of: list[tuple[int, int] | None] = [None] * len(self._flat)
         for f, d in self._depth_of.items():
@@ -51,14 +50,12 @@ class ElasticDepthSpace(ChoiceSpace):
             for i in range(e - s):
                 slot_of[s + i] = (spans[d][0], i)
         self._slot_of = slot_of
-        layer_cols = [j for j, x in enumerate(slot_of) if x is not None]
-        self._layer_cols = np.asarray(layer_cols, dtype=np.int64)
-        self._layer_depth_col = np.asarray([slot_of[j][0] for j in layer_cols],  # type: ignore[index]
-                                           dtype=np.int64)
-        self._layer_slot = np.asarray([slot_of[j][1] for j in layer_cols],  # type: ignore[index]
-                                      dtype=np.int64)
-        depth_values = [np.asarray(o, dtype=np.int64) for o in self._flat]
-        self._depth_values = {c: depth_values[c] for c in set(self._layer_depth_col.tolist())}
+        layers = [(j, x) for j, x in enumerate(slot_of) if x is not None]
+        self._layer_cols = np.asarray([j for j, _ in layers], dtype=np.int64)
+        self._layer_depth_col = np.asarray([x[0] for _, x in layers], dtype=np.int64)
+        self._layer_slot = np.asarray([x[1] for _, x in layers], dtype=np.int64)
+        self._depth_values = {c: np.asarray(self._flat[c], dtype=np.int64)
+                              for c in {x[0] for _, x in layers}}
         enc_layer = [(k, slot_of[j]) for k, j in enumerate(self._enc_pos.tolist())]
         enc_layer = [(k, x) for k, x in enc_layer if x is not None]
         self._enc_layer_cols = np.asarray([k for k, _ in enc_layer], dtype=np.int64)
@@ -119,6 +116,25 @@ class ElasticDepthSpace(ChoiceSpace):
         block = idx[:, self._layer_cols]
         block[~self._active_mask(idx)] = 0
         idx[:, self._layer_cols] = block
+
+    def enumerate_indices(self, limit: int) -> np.ndarray | None:
+        """Every architecture once, as canonical rows (inactive layer columns at 0).
+
+        Any row is a valid architecture here (inactive columns are ignored, so strategies
+        drawing one option per column need no rejection); the enumeration keeps only the
+        canonical row of each, so it has :meth:`size` rows.
+
+        Args:
+            limit: the largest :meth:`size` that is enumerated.
+
+        Returns:
+            (size(), num_choices) int64 matrix in product order, or None when
+            ``size() > limit``.
+        """
+        rows = super().enumerate_indices(limit)
+        if rows is None or len(rows) == 0:
+            return rows
+        return rows[(rows == self.repair_indices(rows)).all(axis=1)]
 
     # ---- checking ----------------------------------------------------------------------
     def validate(self, arch: Arch) -> None:

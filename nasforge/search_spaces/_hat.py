@@ -165,20 +165,6 @@ class HATCfg:
     super_heads: int = 8
 
 
-# Dictionary sizes: WMT'14 En-De is HAT's preprocess.sh (--nwordssrc/--nwordstgt 32768, joined);
-# IWSLT'14 De-En is fairseq's prepare-iwslt14 (10k BPE): de 8848, en 6632 types. WMT'14 En-Fr and
-# WMT'19 En-De use dictionaries HAT ships only with its binarised data (40k BPE merges, joined);
-# 40000 + fairseq's 4 specials, padded to a multiple of 8, is our default, not a verified count.
-HAT_CFGS: dict[str, HATCfg] = {
-    "hat_wmt14ende": HATCfg("wmt14.en-de"),
-    "hat_wmt14enfr": HATCfg("wmt14.en-fr", src_vocab=40008, tgt_vocab=40008),
-    "hat_wmt19ende": HATCfg("wmt19.en-de", src_vocab=40008, tgt_vocab=40008),
-    "hat_iwslt14deen": HATCfg(
-        "iwslt14.de-en", ffn_dims=(512, 1024, 2048), heads=(2, 4), src_len=23, tgt_len=23,
-        src_vocab=8848, tgt_vocab=6632, shared_embeddings=False, super_ffn_dim=2048,
-        super_heads=4),
-}
-
 _ENC_LAYER_FIELDS = ("encoder_ffn_embed_dim", "encoder_self_attention_heads")
 _DEC_LAYER_FIELDS = ("decoder_ffn_embed_dim", "decoder_self_attention_heads",
                      "decoder_ende_attention_heads", "decoder_arbitrary_ende_attn")
@@ -347,6 +333,21 @@ def _hat_blocks(a: HATArch, cfg: HATCfg, src_len: int, tgt_len: int, src_vocab: 
                      kernel=1 if shared else 0, op="hat"))
     return tuple(out)
 
+
+# Dictionary sizes: WMT'14 En-De is HAT's preprocess.sh (--nwordssrc/--nwordstgt 32768, joined).
+# IWSLT'14 De-En: fairseq's prepare-iwslt14 output (10k BPE; de 8848, en 6632 types), which HAT's
+# binarised data follows (not checked against HAT's files). WMT'14 En-Fr and WMT'19 En-De use
+# dictionaries HAT ships only inside its binarised data (40k BPE merges, joined): 40008 is a
+# placeholder of that size, NOT a verified count; pass src_vocab/tgt_vocab for exact numbers.
+HAT_CFGS: dict[str, HATCfg] = {
+    "hat_wmt14ende": HATCfg("wmt14.en-de"),
+    "hat_wmt14enfr": HATCfg("wmt14.en-fr", src_vocab=40008, tgt_vocab=40008),
+    "hat_wmt19ende": HATCfg("wmt19.en-de", src_vocab=40008, tgt_vocab=40008),
+    "hat_iwslt14deen": HATCfg(
+        "iwslt14.de-en", ffn_dims=(512, 1024, 2048), heads=(2, 4), src_len=23, tgt_len=23,
+        src_vocab=8848, tgt_vocab=6632, shared_embeddings=False, super_ffn_dim=2048,
+        super_heads=4),
+}
 
 for _name in HAT_CFGS:
     register_space_factory(_name, partial(HATSpace, _name))

@@ -149,8 +149,9 @@ class HATSupernet(HATForward, TransformerSupernet):
         de, dd, q = a.encoder_embed_dim, a.decoder_embed_dim, self.qkv_dim
         self._dims = {"encoder": de, "decoder": dd}
         top = self.space.max_arch()
-        self.dropout = self.super_dropout * dd / top.decoder_embed_dim  # type: ignore[attr-defined]
+        dec_p = self.super_dropout * dd / top.decoder_embed_dim  # type: ignore[attr-defined]
         enc_p = self.super_dropout * de / top.encoder_embed_dim  # type: ignore[attr-defined]
+        self.dropout = {"encoder": enc_p, "decoder": dec_p}
         encoder: list[Any] = list(self.encoder)
         decoder: list[Any] = list(self.decoder)
         for layer, f, h in zip(encoder, a.encoder_ffn_embed_dim,
@@ -164,7 +165,7 @@ class HATSupernet(HATForward, TransformerSupernet):
             layer.self_attn.set_active(h, q)
             layer.encoder_attn.set_active(hx, q)
             layer.ffn.hidden = f
-            layer.dropout = self.dropout
+            layer.dropout = dec_p
 
     def export(self, arch: Arch) -> Tensors:
         a: HATArch = arch  # type: ignore[assignment]
@@ -209,8 +210,12 @@ class HATSupernet(HATForward, TransformerSupernet):
 
 
 def _build(space: SearchSpace, num_classes: int) -> HATSupernet:
-    """``build_supernet``'s entry: one vocabulary of ``num_classes`` for source and target."""
-    return HATSupernet(space, num_classes, num_classes)
+    """``build_supernet``'s entry: target vocabulary ``num_classes``; the source vocabulary is
+    the same for a shared-embedding task (WMT) and the space's ``src_vocab`` otherwise (IWSLT:
+    ``get_space("hat_iwslt14deen", src_vocab=...)``)."""
+    shared = space.cfg.shared_embeddings  # type: ignore[attr-defined]
+    return HATSupernet(space, num_classes if shared else space.src_vocab,  # type: ignore[attr-defined]
+                       num_classes)
 
 
 for _name in HAT_CFGS:

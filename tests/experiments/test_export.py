@@ -29,6 +29,7 @@ ort = pytest.importorskip("onnxruntime")
 
 TOL = 1e-4
 SMALL = 32  # every vision space runs at 32 px (transformer stages see 2x2 and 1x1 maps)
+# language spaces export through export_language_model (tests/experiments/test_export_lm.py)
 VISION_SPACES = [n for n in SPACES.list()
                  if get_space(n).has_model and get_space(n).modality == "image"]
 # mixes that put every attention kind in some stage (the max arch is all-softmax)

@@ -29,6 +29,12 @@ def test_size_equals_the_distinct_archs_of_the_index_grid() -> None:
     grid = np.indices(tuple(space.index_sizes().tolist())).reshape(space.num_choices(), -1).T
     archs = space.from_indices(space.repair_indices(grid))
     assert len({a.arch_id for a in archs}) == space.size()
+    # every row is valid (inactive columns are don't-cares); enumeration keeps canonical ones
+    assert space.valid_rows(grid).all()
+    rows = space.enumerate_indices(10**6)
+    assert rows is not None and len(rows) == space.size() < len(grid)
+    assert len({a.arch_id for a in space.from_indices(rows)}) == space.size()
+    assert space.enumerate_indices(space.size() - 1) is None
 
 
 def test_ffn_widths_are_matformers_nested_fractions() -> None:

@@ -69,7 +69,7 @@ def test_size_equals_enumeration_on_a_shrunken_config() -> None:
     rows = space.enumerate_indices(1 << 16)
     assert rows is not None
     distinct = {a.arch_id for a in space.from_indices(rows)}
-    assert len(distinct) == space.size() == 4 * (2**2 + 2**3) * (4 + 4**2)
+    assert len(distinct) == len(rows) == space.size() == 4 * (2**2 + 2**3) * (4 + 4**2)
 
 
 def test_canonical_form_stores_active_layers_only() -> None:
@@ -244,3 +244,29 @@ def test_encoder_once_plus_cached_steps_is_the_generation_cost() -> None:
         assert gen == space.flops(a) - saved
         per_step = decode_flops(blocks, 5, 1)
         assert decode_flops(blocks, 5, 2) - per_step == decode_flops(blocks, 6, 1) > per_step
+
+
+def test_iwslt_subtransformer_matches_hats_readme() -> None:
+    # the published IWSLT'14 De-En TITAN Xp@45.6ms model: 16.82 M params, 0.78 GFLOPs (README)
+    space = get_space("hat_iwslt14deen")
+    a = space.arch_from_dict({
+        "encoder_embed_dim": 512, "decoder_embed_dim": 512, "encoder_layer_num": 6,
+        "decoder_layer_num": 1, "encoder_ffn_embed_dim": [1024] * 6,
+        "encoder_self_attention_heads": [4, 4, 2, 4, 4, 4], "decoder_ffn_embed_dim": [2048],
+        "decoder_self_attention_heads": [4], "decoder_ende_attention_heads": [4],
+        "decoder_arbitrary_ende_attn": [-1]})
+    assert round(space.params_reference(a) / 1e6, 2) == 16.82
+    assert round(2 * space.flops_reference(a) / 1e9, 2) == 0.78
+
+
+def test_hat_import_needs_a_hat_space(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    src = tmp_path / "sub.yml"
+    src.write_text(HAT_YAML)
+    for extra in ([], ["--space", "elastic_lm"]):
+        assert run_app(app, ["arch", "import", "--from", "hat", str(src), *extra]) == 2
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and "--space" in err and "hat_iwslt14deen" in err, err
+    ours = tmp_path / "lm.yaml"
+    ours.write_text(get_space("elastic_lm").min_arch().to_yaml())
+    assert run_app(app, ["arch", "export", "--to", "hat", str(ours)]) == 2
+    assert "HAT SubTransformers" in capsys.readouterr().err

@@ -113,14 +113,125 @@ def test_hat_arbitrary_attention_reads_more_encoder_layers() -> None:
 
 
 @pytest.mark.slow
-def test_real_hat_size_extracts_min_and_max() -> None:
-    """hat_wmt14ende at HAT's widths (640/3072/qkv 512, 6+6 layers), a small vocabulary."""
-    space = get_space("hat_wmt14ende")
+@pytest.mark.parametrize("name", ["hat_wmt14ende", "hat_iwslt14deen"])
+def test_real_hat_size_contract(name: str) -> None:
+    """HAT's real widths (640 / 3072 or 2048 / qkv 512, 6 + 6 layers), a small vocabulary:
+    extract = active and cached decode = full forward for min, max and a random arch; the
+    twin's parameters and MACs equal the space's count."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from nasforge.search_spaces.block import total_flops
+    from nasforge.search_spaces.block import total_params
+
+    space = get_space(name, src_vocab=64, tgt_vocab=64)
     torch.manual_seed(0)
     net = build_supernet(space, 64).eval()
-    src, tgt = torch.randint(4, 64, (1, 5)), torch.randint(4, 64, (1, 4))
-    for arch in (space.min_arch(), space.max_arch()):
+    perturb_supernet(net, 0)
+    src, tgt = torch.randint(4, 64, (1, 6)), torch.randint(4, 64, (1, 5))
+    for arch in (space.min_arch(), space.max_arch(), space.sample(np.random.default_rng(0))):
         net.set_active(arch)
         twin = net.extract(arch).eval()
         with torch.no_grad():
-            assert (net(src, tgt) - twin(src, tgt)).abs().max().item() <= 1e-5
+            full = net(src, tgt)
+            assert (full - twin(src, tgt)).abs().max().item() <= 1e-5
+            enc, cache = twin.encode(src), twin.new_cache()
+            steps = [twin.decode_step(tgt[:, i:i + 1], enc, cache) for i in range(5)]
+            assert (torch.cat(steps, 1) - full).abs().max().item() <= 1e-5
+            with FlopCounterMode(display=False) as counter:
+                twin(src, tgt)
+        blocks = space.blocks_for(arch, src_len=6, tgt_len=5)  # type: ignore[attr-defined]
+        assert sum(p.numel() for p in twin.parameters()) == total_params(blocks)
+        assert counter.get_total_flops() // 2 == total_flops(blocks)
+
+
+def test_sandwich_inplace_distillation_with_sliced_adamw_learns() -> None:
+    """The training recipe's pieces on the LM supernet: the sandwich sampler, in-place
+    distillation (the max subnet's logits teach the others) and the slice-aware AdamW over the
+    slice-gradient store; the smallest subnet learns a periodic sequence."""
+    import torch.nn.functional as F
+
+    from nasforge.supernet import SlicedAdamW
+    from nasforge.supernet import create_sampler
+    from nasforge.supernet.training.losses import soft_target_ce
+
+    space = get_space("elastic_lm")
+    torch.manual_seed(0)
+    net = ElasticLMSupernet(space, vocab_size=12).train()
+    store = net.enable_slice_grads()
+    opt = SlicedAdamW(net.parameters(), slice_grads=store, lr=3e-3)
+    sampler = create_sampler("sandwich", space, np.random.default_rng(0))
+    seq = (torch.arange(4 * 33) % 7).view(4, 33)
+    x, y = seq[:, :-1], seq[:, 1:]
+
+    def ce(arch: object) -> float:
+        net.set_active(arch)  # type: ignore[arg-type]
+        with torch.no_grad():
+            return F.cross_entropy(net(x).flatten(0, 1), y.flatten()).item()
+
+    before, before_max = ce(space.min_arch()), ce(space.max_arch())
+    roles = set()
+    for _ in range(40):
+        opt.zero_grad()
+        teacher = None
+        for item in sampler.sample():
+            roles.add(item.role)
+            net.set_active(item.arch)
+            logits = net(x).flatten(0, 1)
+            if teacher is None:
+                loss = F.cross_entropy(logits, y.flatten())
+                teacher = logits.detach()
+            else:
+                loss = soft_target_ce(logits, teacher)
+            loss.backward()
+        opt.step()
+    after = ce(space.min_arch())
+    assert {"max", "min"} <= roles
+    assert after < 0.5 * before, (before, after)
+    assert ce(space.max_arch()) < 0.5 * before_max
+
+
+def test_kv_cache_reorder_follows_the_batch() -> None:
+    """Beam search keeps rows of the cache: decoding on after reorder(index) equals decoding
+    the reordered batch from the start."""
+    space = get_space("elastic_lm")
+    torch.manual_seed(0)
+    net = ElasticLMSupernet(space, vocab_size=20).eval()
+    net.set_active(space.sample(np.random.default_rng(2)))
+    x = torch.randint(0, 20, (3, 6))
+    index = torch.tensor([2, 2, 0])
+    with torch.no_grad():
+        cache = net.new_cache()
+        net(x[:, :4], cache=cache)
+        cache.reorder(index)
+        got = net(x[index, 4:], cache=cache)
+        want = net(x[index])[:, 4:]
+    assert (got - want).abs().max().item() <= 1e-5
+
+
+def test_build_supernet_hat_vocabularies() -> None:
+    iwslt = HATSpace("hat_iwslt14deen", cfg=tiny_hat_space("hat_iwslt14deen").cfg, src_vocab=33)
+    net = build_supernet(iwslt, 21)
+    assert isinstance(net, HATSupernet) and (net.src_vocab, net.num_classes) == (33, 21)
+    wmt = build_supernet(tiny_hat_space("hat_wmt14ende"), 21)
+    assert (wmt.src_vocab, wmt.num_classes) == (21, 21)  # type: ignore[attr-defined]
+
+
+def test_dropout_only_in_training_mode() -> None:
+    """HAT's scaled dropout and the LM's residual dropout act in train mode; eval (and the
+    twin) is deterministic and equal."""
+    hat_space = tiny_hat_space("hat_wmt14ende")
+    lm_space = get_space("elastic_lm")
+    torch.manual_seed(0)
+    nets = [(HATSupernet(hat_space, dropout=0.3), hat_space,
+             (torch.randint(4, 40, (2, 5)), torch.randint(4, 40, (2, 4)))),
+            (ElasticLMSupernet(lm_space, vocab_size=20, dropout=0.3), lm_space,
+             (torch.randint(0, 20, (2, 6)),))]
+    for net, space, x in nets:
+        arch = space.min_arch()
+        net.set_active(arch)
+        net.train()
+        assert not torch.equal(net(*x), net(*x))
+        net.eval()
+        twin = net.extract(arch).eval()
+        with torch.no_grad():
+            assert (net(*x) - twin(*x)).abs().max().item() <= 1e-5

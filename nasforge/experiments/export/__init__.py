@@ -25,6 +25,7 @@ Example:
 from __future__ import annotations
 
 from nasforge.experiments.export import _tflite  # noqa: F401  (registers the tflite format)
+from nasforge.experiments.export._lm import export_language_model
 from nasforge.experiments.export.config import ArchConfig
 from nasforge.experiments.export.config import arch_config_from_data
 from nasforge.experiments.export.config import load_arch_config
@@ -53,6 +54,7 @@ __all__ = [
     "ExportVerificationError",
     "arch_config_from_data",
     "export_arch_file",
+    "export_language_model",
     "export_model",
     "export_name",
     "extract_subnet",

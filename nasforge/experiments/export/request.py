@@ -21,6 +21,7 @@ from nasforge._lock import check_run_folder_free
 from nasforge._lock import lock_run_folder
 from nasforge._paths import check_outside_data
 from nasforge.errors import InvalidInputError
+from nasforge.experiments.export._lm import is_language_arch
 from nasforge.experiments.export.config import load_arch_config
 from nasforge.experiments.export.formats import EXPORT_FORMATS
 from nasforge.experiments.export.run import DEFAULT_RTOL
@@ -124,6 +125,8 @@ def export_arch_file(request: ExportRequest, status: Status | None = None) -> Ex
     request.check()
     cfg = load_arch_config(request.arch_file)
     arch, space = cfg.arch, cfg.space
+    if is_language_arch(arch):
+        return export_language_file(request, cfg, show)
     predicted = (predict_device_ms(request.device, arch) if request.device is not None
                  else None)
     model, extra = _model(request, cfg, show)
@@ -136,6 +139,33 @@ def export_arch_file(request: ExportRequest, status: Status | None = None) -> Ex
             tolerance=request.tolerance, rtol=request.rtol, runs=request.runs,
             threads=request.threads, opset=request.opset, strict=False, extra=extra,
         )
+
+
+def export_language_file(request: ExportRequest, cfg: ArchConfig, show: Status
+                         ) -> ExportResult:
+    """``nas export`` of an ``elastic_lm`` / ``hat_*`` arch (:mod:`._lm`): the twin extracted
+    from ``--supernet`` (no BN to recalibrate) or randomly initialised; ``--input-size`` is
+    the exported sequence length."""
+    from nasforge.experiments.export._lm import export_language_model
+    from nasforge.experiments.export._lm import language_twin
+    from nasforge.supernet.checkpoint import load_supernet
+
+    arch = cfg.arch
+    if request.supernet is None:
+        model = language_twin(cfg.space, arch, request.num_classes or cfg.num_classes)
+        extra: dict[str, Any] = {"source": "random initialisation (for training from scratch)"}
+    else:
+        with show(f"extracting {arch.arch_id} from {request.supernet}"):
+            supernet, ckpt = load_supernet(request.supernet, expect_space=arch.space)
+            model = supernet.extract(arch).eval()  # type: ignore[operator]
+        extra = {"source": {"checkpoint": str(ckpt.path), "step": ckpt.step}}
+    with lock_run_folder(request.out, "export"), \
+            show(f"exporting {arch.arch_id} as {request.fmt} and checking it"):
+        return export_language_model(
+            model, arch, cfg.space, request.fmt, request.out, seq_len=request.input_size,
+            name=request.name, tolerance=request.tolerance, rtol=request.rtol,
+            runs=request.runs, threads=request.threads, opset=request.opset, strict=False,
+            extra=extra)
 
 
 def _model(request: ExportRequest, cfg: ArchConfig, show: Status

@@ -47,6 +47,8 @@ class ExportResult:
         device: latency-target device name, when one was given.
         predicted_ms: the device latency model's prediction, when a device was given.
         accuracy: top-1 (%) used in the name, when given.
+        inputs: the traced inputs' shapes when they are not one (1, 3, S, S) image (language
+            models: ``tokens (1, 64)``); empty for images.
     """
 
     model_path: Path
@@ -67,6 +69,7 @@ class ExportResult:
     device: str | None = None
     predicted_ms: float | None = None
     accuracy: float | None = None
+    inputs: str = ""
 
     @property
     def tolerance(self) -> float:

@@ -24,6 +24,7 @@ import torch
 
 from nasforge.errors import IncompatibleComponentsError
 from nasforge.errors import InvalidInputError
+from nasforge.experiments.export import _lm
 from nasforge.experiments.export import _tflite
 from nasforge.experiments.export.checks import fixed_input
 from nasforge.experiments.export.checks import max_abs_diff
@@ -152,6 +153,10 @@ def _plan(arch: Arch, space: SearchSpace, fmt: str, out: Path, input_size: int |
             f"vision space (elasticvit, elasticvit_efficient, ofa_mbv3, ofa_mbv3_w12)"
         )
     space.validate(arch)
+    if _lm.is_language_arch(arch):
+        raise IncompatibleComponentsError(
+            f"{space.name} is a language space: its models take token ids, not images; export "
+            "it with export_language_model (nas export routes there)")
     size = positive("input_size", input_size if input_size is not None
                     else getattr(arch, "resolution", None))
     positive("runs", runs)

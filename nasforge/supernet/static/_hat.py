@@ -79,7 +79,8 @@ class HATForward(nn.Module):
     """Encoder-decoder forward over the subclass's embeddings and running layers."""
 
     positions: torch.Tensor  # (max positions, super embed dim) sinusoids, a buffer
-    dropout: float = 0.0
+    #: embedding dropout per part (the supernet scales HAT's rate per SubTransformer)
+    dropout: dict[str, float] = {"encoder": 0.0, "decoder": 0.0}  # noqa: RUF012 (read-only)
 
     def token_embedding(self, part: str, tokens: torch.Tensor) -> torch.Tensor:
         """``part`` in ``encoder, decoder``: (B, T) ids -> (B, T, D_part)."""
@@ -107,7 +108,7 @@ class HATForward(nn.Module):
         x = self.token_embedding(part, tokens)
         d = x.shape[-1]
         x = math.sqrt(d) * x + F.embedding(positions, self.positions[:, :d])
-        return F.dropout(x, self.dropout, self.training)
+        return F.dropout(x, self.dropout[part], self.training)
 
     def encode(self, src: torch.Tensor) -> EncoderOut:
         """src: (B, S) ids (``PADDING_IDX`` pads) -> every encoder layer's output (B, S, C)."""
