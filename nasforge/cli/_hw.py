@@ -284,7 +284,7 @@ def profile(
         if as_json:
             console.print_json(json.dumps(lm.to_dict()))
         else:
-            console.print(f"profiled {space} prefill and decode as device [bold]{lm.name}"
+            console.print(f"profiled {space} ({lm.description}) as device [bold]{lm.name}"
                           f"[/bold] into {lm.folder} (`--device cpu-local` with this space)")
         return
     written = profile_device(
@@ -323,7 +323,7 @@ def hw_validate(
         if as_json:
             console.print_json(json.dumps(summary))
         else:
-            for part in ("prefill", "decode"):
+            for part in [k for k in rep if isinstance(rep[k], dict) and "mape" in rep[k]]:
                 f = rep[part]
                 console.print(f"{part}: {_pct(f['within_10pct'])} within +-10%, MAPE "
                               f"{_pct(f['mape'])}, RMSE {f['rmse_ms']:.4f} ms, Spearman "
@@ -342,18 +342,12 @@ LM_MAX_REPEATS = 7
 
 
 def _lm_space(space: str, device: str, backend: str) -> bool:
-    """Whether ``space`` is a language-model space (profiled as prefill + decode); refuses
-    what the LM path cannot do (another device or backend, HAT's encoder-decoder)."""
+    """Whether ``space`` is a language space (profiled in two parts: prefill + decode, or
+    HAT's encoder + decoder); refuses what that path cannot do (another device or backend)."""
     from nasforge.search_spaces import get_space
 
-    sp = get_space(space)
-    if sp.modality != "text":
+    if get_space(space).modality != "text":
         return False
-    if hasattr(sp, "hat_features_many"):
-        raise InvalidInputError(
-            f"measuring {space} on this machine is not supported yet; import HAT's "
-            "measurements instead: nas hw import --format hat-csv FILE --name NAME "
-            f"--space {space}")
     if device != "cpu-local" or backend != "torch":
         raise InvalidInputError(f"a language-model space ({space}) is profiled on --device "
                                 f"cpu-local --backend torch only, got --device {device} "

@@ -31,13 +31,23 @@ def test_measure_prefill_and_decode_per_token() -> None:
     assert prefill[1] > prefill[0]
 
 
+def test_measure_hat_encoder_and_decoder() -> None:
+    """HAT's protocol on its smallest SubTransformer: encoder ms and decoder ms (23 steps of
+    beam 5); the decoder's steps cost more than one encoder pass, as in HAT's measurements."""
+    space = get_space("hat_iwslt14deen")
+    encoder, decoder = measure_lm(space, [space.min_arch()], repeats=1)
+    assert encoder.shape == decoder.shape == (1,)
+    assert 0 < encoder[0] < decoder[0]
+
+
 @pytest.mark.parametrize("argv, needle", [
-    (("--space", "hat_wmt14ende"), "--format hat-csv"),
-    (("--space", "elastic_lm", "--backend", "onnxruntime"), "cpu-local --backend torch only"),
+    (("--device", "pixel6", "--space", "elastic_lm"), "cpu-local --backend torch only"),
+    (("--device", "cpu-local", "--space", "elastic_lm", "--backend", "onnxruntime"),
+     "cpu-local --backend torch only"),
 ])
 def test_profile_refusals(capsys: pytest.CaptureFixture[str], cache: Path,
                           argv: tuple[str, ...], needle: str) -> None:
-    rc, _, err = _run(capsys, "profile", "--device", "cpu-local", *argv)
+    rc, _, err = _run(capsys, "profile", *argv)
     assert rc == 2 and needle in err and len(err.strip().splitlines()) == 1, err
 
 
