@@ -195,7 +195,10 @@ def _print_outcome(cfg: ExperimentConfig, out_dir: Path, manifest: dict[str, Any
         table.add_row("best arch", best["arch_id"])
         table.add_row("latency", f"{best['latency_ms']:.2f} ms "
                       f"(budget {cfg.constraints.latency_ms or '-'})")
-        table.add_row("accuracy", f"{best['accuracy']:.2f}")
+        lower = any(o.get("name") == "accuracy" and o.get("direction") == "minimize"
+                    for o in manifest.get("objectives", []))  # a language model's loss
+        table.add_row("loss (lower is better)" if lower else "accuracy",
+                      f"{best['accuracy']:.{3 if lower else 2}f}")
         table.add_row("FLOPs (MACs)", f"{best['mflops']:.1f} M")
         table.add_row("params", f"{best['params_m']:.2f} M")
     table.add_row("evaluated", f"{s['n_evaluated']} ({s['stopped']}), Pareto front "

@@ -144,7 +144,9 @@ class LMLossObjective(AccuracyObjective):
                 "checkpoint": self.checkpoint, "data": self.data.name,
                 "data_provenance": dict(getattr(self.data, "provenance", {})),
                 "batch_size": self.batch_size, "val_batches": self.val_batches,
-                "tokens_per_subnet": self.tokens}
+                # each subnet reads these windows at its own context (pairs: these pairs)
+                "val_windows": self.data.num_val if self.val_batches is None else
+                min(self.data.num_val, self.val_batches * self.batch_size)}
 
 
 def greedy_decode(model: Any, src: torch.Tensor, bos: int, eos: int, max_len: int

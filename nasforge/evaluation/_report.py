@@ -33,8 +33,11 @@ class ReportColumn(AccuracyObjective):
     """
 
     def __init__(self, name: str, path: Path, side: str) -> None:
-        super().__init__(name, "maximize", cheap=True)
         rep = load_structured(path, "rank report", kind="json")
+        direction = (rep.get("directions") or {}).get(rep[side], "maximize")
+        # the saved source's direction (a loss is minimised); older reports: maximize
+        super().__init__(name, "minimize" if direction == "minimize" else "maximize",
+                         cheap=True)
         self.path = path
         self.values = {s["arch_id"]: float(s[side]) for s in rep["subnets"]}
         self._prov = {"kind": "saved nas rank report", "path": str(path), "source": rep[side],

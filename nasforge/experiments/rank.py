@@ -88,6 +88,8 @@ class RankReport:
         seconds: wall time per source.
         provenance: what produced each source's scores.
         archs: the subnets as ``Arch.to_dict()`` (so a report can be re-scored).
+        directions: each source's direction (``maximize``; ``minimize`` for a loss), which
+            the ranks read and a ``report:`` source restores.
     """
 
     a: str
@@ -104,6 +106,7 @@ class RankReport:
     seconds: dict[str, float] = field(default_factory=dict)
     provenance: dict[str, Any] = field(default_factory=dict)
     archs: list[dict[str, Any]] = field(default_factory=list)
+    directions: dict[str, str] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict (what ``nas rank --json`` prints)."""
@@ -111,7 +114,7 @@ class RankReport:
                 "kendall_tau": round(self.kendall_tau, 4), "spearman": round(self.spearman, 4),
                 "top_k": self.top_k, "top_k_overlap": round(self.top_k_overlap, 4),
                 "seconds": {k: round(v, 2) for k, v in self.seconds.items()},
-                "provenance": self.provenance,
+                "provenance": self.provenance, "directions": self.directions,
                 "subnets": [{"arch_id": i, "mflops": round(f, 3), "a": a, "b": b, "arch": d}
                             for i, f, a, b, d in zip(self.arch_ids, self.mflops, self.a_values,
                                                      self.b_values, self._arch_dicts(),
@@ -191,7 +194,8 @@ def rank_agreement(space: SearchSpace, a: Objective, b: Objective, *, n: int = 2
     return RankReport(a.name, b.name, len(chosen), kendall_tau(rb, ra), spearman(rb, ra), k,
                       top_k_precision(rb, ra, k), [x.arch_id for x in chosen],
                       [space.flops(x) / 1e6 for x in chosen], va.tolist(), vb.tolist(),
-                      seconds, prov, [x.to_dict() for x in chosen])
+                      seconds, prov, [x.to_dict() for x in chosen],
+                      {src.name: str(getattr(src, "direction", "maximize")) for src in (a, b)})
 
 
 def plot_rank(report: RankReport, path: str | Path) -> Path:

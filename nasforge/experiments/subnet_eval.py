@@ -115,6 +115,11 @@ def evaluate_checkpoint(checkpoint: Path, arch_paths: Sequence[Path],
     space: Any = model.space
     given = read_archs(space, arch_paths)
     ds = RunConfig.from_checkpoint(ck).open_data(options.data, workers=options.workers)
+    if ds.task != "image":
+        raise IncompatibleComponentsError(
+            f"nas eval scores image classifiers; {checkpoint} was trained on text "
+            f"({ds.name}): score its subnets by validation loss with nas search --supernet "
+            f"{checkpoint} or nas rank --a supernet:{checkpoint}")
     if ds.num_classes != model.num_classes:
         raise IncompatibleComponentsError(
             f"data {ds.name!r} has {ds.num_classes} classes, the supernet {model.num_classes}"

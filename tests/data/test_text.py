@@ -80,6 +80,7 @@ def test_bpe_option_trains_a_tokenizer_of_the_asked_size(tmp_path: Path) -> None
     assert src.tokenizer.decode(src.tokenizer.encode(text)) == text
 
 
+@pytest.mark.slow
 def test_embedded_corpus_records_python_version_and_size() -> None:
     src = open_text("", 64, 0, embedded=True, cap_bytes=300_000)
     prov = src.provenance

@@ -67,7 +67,7 @@ def test_supernet_source_of_a_text_checkpoint_is_a_minimised_loss(lm_ckpt: Path)
                      max_batches=obj.val_batches, size=64)[0]
     assert v[1] == pytest.approx(direct, rel=1e-6)
     prov = obj.provenance()
-    assert prov["tokens_per_subnet"] > 0 and "lower is better" in prov["kind"]
+    assert 0 < prov["val_windows"] <= obj.data.num_val and "lower is better" in prov["kind"]
     ppl = LMLossObjective(obj.supernet, obj.data, metric="ppl", val_batches=obj.val_batches)
     assert ppl.evaluate_many(archs) == pytest.approx(np.exp(v), rel=1e-6)
 
@@ -146,3 +146,19 @@ def test_bleu_refuses_language_model_text(tmp_path: Path) -> None:
     data = open_data(f"text:{_corpus(tmp_path)}", 16, 0)
     with pytest.raises(InvalidInputError, match="pairs"):
         BLEUObjective(torch.nn.Linear(1, 1), data)
+
+
+def test_quick_means_the_embedded_corpus_for_elastic_lm_and_a_proxy_for_hat() -> None:
+    from nasforge.evaluation._checkpoints import data_of
+    from nasforge.evaluation._lm import CapacityProxy
+    from nasforge.supernet.training.quick import quick_recipe
+
+    lm = get_space("elastic_lm")
+    assert quick_recipe(lm).data == "pystdlib" and data_of("quick", lm)[:2] == ("pystdlib", 256)
+    hat = get_space("hat_wmt14ende")
+    obj = resolve("quick", hat, name="accuracy")
+    assert isinstance(obj, CapacityProxy) and obj.direction == "maximize" and obj.cheap
+    small, big = hat.min_arch(), hat.max_arch()
+    v = obj.evaluate_many([small, big])
+    assert v[0] < v[1] and v[1] == pytest.approx(math.log10(hat.params(big)))
+    assert "no training" in obj.provenance()["kind"]

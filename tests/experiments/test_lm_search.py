@@ -69,18 +69,24 @@ def lm_ckpt(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder / "run" / "last.ckpt"
 
 
-def test_elastic_lm_search_minimises_the_supernet_loss_under_a_flops_budget(
+@pytest.mark.slow
+def test_elastic_lm_search_on_cpu_local_minimises_the_supernet_loss_per_token_budget(
         lm_ckpt: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert run_app(app, ["profile", "--device", "cpu-local", "--space", "elastic_lm",
+                         "--budget", "8"]) == 0
+    space = get_space("elastic_lm")
+    rng = np.random.default_rng(0)
+    ms = get_device("cpu-local-elastic_lm").predict_many([space.sample(rng) for _ in range(40)])
+    budget = float(np.median(ms))  # ms per generated token
     out = tmp_path / "search"
     code = run_app(app, ["search", "--space", "elastic_lm", "--device", "cpu-local",
-                         "--supernet", str(lm_ckpt), "--budget", "6", "--out", str(out)])
-    err = capsys.readouterr().err
-    if code == 2 and "not been profiled" in err:
-        pytest.skip("cpu-local has no elastic_lm profile on this machine (nas profile)")
-    assert code == 0, err
+                         "--supernet", str(lm_ckpt), "--latency", f"{budget:.4f}",
+                         "--budget", "8", "--out", str(out)])
+    assert code == 0, capsys.readouterr().err
     run = json.loads((out / "run.json").read_text())
     assert "lower is better" in run["accuracy"]["kind"]
+    assert run["summary"]["best"]["latency_ms"] <= budget
     rows = [ln.split(",") for ln in (out / "candidates.csv").read_text().splitlines()]
-    i_acc = rows[0].index("accuracy")
-    losses = [float(r[i_acc]) for r in rows[1:]]
+    i_acc, i_lat = rows[0].index("accuracy"), rows[0].index("latency_ms")
+    losses = [float(r[i_acc]) for r in rows[1:] if float(r[i_lat]) <= budget]
     assert run["summary"]["best"]["accuracy"] == pytest.approx(min(losses))

@@ -153,3 +153,15 @@ def test_nas_train_elastic_lm_defaults_to_the_embedded_corpus(tmp_path: Path,
     cfg = read_checkpoint(out / "last.ckpt").config
     assert cfg["data"] == "pystdlib"
     assert cfg["data_provenance"]["python"] and cfg["data_provenance"]["files"] > 0
+
+
+def test_nas_eval_refuses_a_text_checkpoint_in_one_line(tmp_path: Path) -> None:
+    from tests._refusals import assert_one_line
+    from tests._refusals import invoke
+
+    _trainer(tmp_path, steps=1, out=tmp_path / "run").fit()
+    arch = tmp_path / "a.yaml"
+    arch.write_text(get_space("elastic_lm").min_arch().to_yaml())
+    code, err = invoke(["eval", "--supernet", str(tmp_path / "run" / "last.ckpt"), "--arch",
+                        str(arch), "--accelerator", "cpu"])
+    assert_one_line(code, err, "trained on text", "nas search --supernet")

@@ -191,7 +191,8 @@ class Validation(Callback):
         if ep is not None and self.every_epochs and ep % self.every_epochs == 0:
             val = trainer.validate()
             self.ran_at = trainer.step
-            logger.info("epoch %d: validation top-1 %s", ep, ", ".join(
+            what = "loss" if any(k.endswith("_loss") for k in val) else "top-1"  # text: loss
+            logger.info("epoch %d: validation %s %s", ep, what, ", ".join(
                 f"{k} {v:.4f}" for k, v in val.items()))
 
 
