@@ -16,6 +16,7 @@ Optuna version that path was not tested on, through Optuna's public storage API.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import socket
@@ -40,8 +41,8 @@ if TYPE_CHECKING:
     from nasforge.search_spaces.arch import Arch
     from nasforge.search_spaces.choice_space import ChoiceSpace
 
-__all__ = ["Claim", "StudyClaims", "is_candidate", "key_text", "process_dead", "process_tag",
-           "values_of"]
+__all__ = ["Claim", "StudyClaims", "arch_json", "is_candidate", "key_text", "process_dead",
+           "process_tag", "values_of"]
 
 #: trial user attribute: the values of a candidate with a NaN value (a ``FAIL`` trial)
 VALUES = "nasforge_values"
@@ -97,6 +98,20 @@ def _row(tid: Any, num: Any, state: TrialState, k: str | None, r: str | None, p:
     return _Row(int(tid), int(num), state, None if k is None else str(json.loads(k)),
                 r is not None, None if p is None else json.loads(p),
                 state == TrialState.COMPLETE or v is not None)
+
+
+def arch_json(arch: Arch) -> str:
+    """``arch.to_json()``, without its copy of every tuple into a list (``json`` writes a
+    tuple as a list already): a third of a persisted candidate's cost in a space of nested
+    tuples such as ``ofa_mbv3``. An arch class with its own ``to_json`` or ``to_dict`` is
+    asked for it."""
+    from nasforge.search_spaces.arch import Arch as _Arch
+    from nasforge.search_spaces.arch import canonical_json
+
+    kind = type(arch)
+    if kind.to_json is not _Arch.to_json or kind.to_dict is not _Arch.to_dict:
+        return arch.to_json()
+    return canonical_json({f.name: getattr(arch, f.name) for f in dataclasses.fields(arch)})
 
 
 def key_text(key: Hashable) -> str:
@@ -186,7 +201,7 @@ class StudyClaims:
             One :class:`Claim` per arch, in order.
         """
         self.flush()
-        templates = [self._claim_template(k, a, step) for k, a in zip(keys, archs, strict=True)]
+        templates = self._claim_templates(keys, archs, step)
         rdb = _rdb_fast.rdb_backend(self.storage)
         if rdb is not None:
             got: list[list[Claim]] = []
@@ -267,19 +282,25 @@ class StudyClaims:
             self._lwm = rows[k].number if k < len(rows) else rows[-1].number + 1
         return rows[k:]
 
-    def _claim_template(self, key: Hashable, arch: Arch, step: int) -> FrozenTrial:
-        params: dict[str, Any] = {}
-        if self._codec is not None:
-            row = self._codec.to_indices([arch])[0]
-            params = {label: self._dists[label].to_external_repr(int(j))
-                      for label, j in zip(self._dists, row.tolist(), strict=True)}
-        return FrozenTrial(
+    def _claim_templates(self, keys: Sequence[Hashable], archs: Sequence[Arch], step: int
+                         ) -> list[FrozenTrial]:
+        """The ``RUNNING`` trials claiming ``archs``: params from one index matrix of the
+        chunk, user attributes (see :mod:`~nasforge.strategies.storage.study`)."""
+        labels = list(self._dists)
+        choices = [d.choices for d in self._dists.values()]  # type: ignore[attr-defined]
+        rows: list[list[int]] = (self._codec.to_indices(list(archs)).tolist()
+                                 if self._codec is not None and len(archs) else
+                                 [[] for _ in archs])
+        now = datetime.now()
+        return [FrozenTrial(
             number=0, state=TrialState.RUNNING, value=None, values=None,
-            datetime_start=datetime.now(), datetime_complete=None, params=params,
-            distributions=dict(self._dists) if params else {},
-            user_attrs={"arch": arch.to_json(), "arch_id": arch.arch_id, "key": key_text(key),
+            datetime_start=now, datetime_complete=None,
+            params={label: c[j] for label, c, j in zip(labels, choices, row, strict=True)},
+            distributions=dict(self._dists) if row else {},
+            user_attrs={"arch": arch_json(arch), "arch_id": arch.arch_id, "key": key_text(key),
                         "step": int(step), "worker": self.worker, "provenance": self._tag},
             system_attrs={}, intermediate_values={}, trial_id=0)
+            for key, arch, row in zip(keys, archs, rows, strict=True)]
 
     def complete_many(self, trial_ids: Sequence[int], values: np.ndarray) -> None:
         """Store the evaluated values of our claims ``trial_ids`` (shape (n, n_objectives)):
