@@ -17,6 +17,7 @@ Optuna version that path was not tested on, through Optuna's public storage API.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import os
 import socket
@@ -285,22 +286,29 @@ class StudyClaims:
     def _claim_templates(self, keys: Sequence[Hashable], archs: Sequence[Arch], step: int
                          ) -> list[FrozenTrial]:
         """The ``RUNNING`` trials claiming ``archs``: params from one index matrix of the
-        chunk, user attributes (see :mod:`~nasforge.strategies.storage.study`)."""
+        chunk, user attributes (see :mod:`~nasforge.strategies.storage.study`); the
+        ``arch_id`` is hashed from :func:`arch_json` (what ``Arch.arch_id`` hashes) unless
+        the arch computed it already."""
         labels = list(self._dists)
         choices = [d.choices for d in self._dists.values()]  # type: ignore[attr-defined]
         rows: list[list[int]] = (self._codec.to_indices(list(archs)).tolist()
                                  if self._codec is not None and len(archs) else
                                  [[] for _ in archs])
         now = datetime.now()
-        return [FrozenTrial(
-            number=0, state=TrialState.RUNNING, value=None, values=None,
-            datetime_start=now, datetime_complete=None,
-            params={label: c[j] for label, c, j in zip(labels, choices, row, strict=True)},
-            distributions=dict(self._dists) if row else {},
-            user_attrs={"arch": arch_json(arch), "arch_id": arch.arch_id, "key": key_text(key),
-                        "step": int(step), "worker": self.worker, "provenance": self._tag},
-            system_attrs={}, intermediate_values={}, trial_id=0)
-            for key, arch, row in zip(keys, archs, rows, strict=True)]
+        out = []
+        for key, arch, row in zip(keys, archs, rows, strict=True):
+            text = arch_json(arch)
+            aid = arch.__dict__.get("arch_id") or hashlib.sha1(text.encode()).hexdigest()[:16]
+            out.append(FrozenTrial(
+                number=0, state=TrialState.RUNNING, value=None, values=None,
+                datetime_start=now, datetime_complete=None,
+                params={label: c[j] for label, c, j in zip(labels, choices, row, strict=True)},
+                distributions=dict(self._dists) if row else {},
+                user_attrs={"arch": text, "arch_id": aid,
+                            "key": aid if key is arch else key_text(key), "step": int(step),
+                            "worker": self.worker, "provenance": self._tag},
+                system_attrs={}, intermediate_values={}, trial_id=0))
+        return out
 
     def complete_many(self, trial_ids: Sequence[int], values: np.ndarray) -> None:
         """Store the evaluated values of our claims ``trial_ids`` (shape (n, n_objectives)):
