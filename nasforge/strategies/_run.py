@@ -10,7 +10,9 @@ evaluations (the strategy's own storage, the driver's storage) and restores the 
 seen before (cheap objectives filtered first, in chunks) and persists them, :func:`_notify`
 calls the callbacks. Persistence goes through
 :class:`~nasforge.strategies.storage.study.SearchStudy` only: an Optuna study in any Optuna
-storage, shared safely by several workers (claims).
+storage, shared safely by several workers (claims), written in batches (a round's claims in
+one transaction, its values with the round's strategy state in another), so ``kill -9`` loses
+the round in flight and nothing before it.
 """
 
 from __future__ import annotations

@@ -9,9 +9,19 @@ released (``FAIL``, attribute ``nasforge_released``) when any worker on the same
 that the claiming process is gone, so their archs are evaluated again. Claims of a dead worker
 on another host are released when that worker restarts on its host.
 
-On an RDB storage the claims of a chunk are inserted and checked in one transaction, and
-completed in another (:mod:`~nasforge.strategies.storage._rdb_fast`); elsewhere, and on an
-Optuna version that path was not tested on, through Optuna's public storage API.
+Persistence in batches: the claims of a chunk (a whole round unless the driver is given an
+``eval_chunk``) are inserted, checked and the losers released in one transaction; their values
+are kept in memory and written with the round's strategy state in one more transaction (or
+before the next claim or wait). A claim check reads the study from the first trial that was
+not finished at the previous check on: finished trials never change, so what they say (the
+first live trial of each key, the number of live trials) is folded into this object once
+(:meth:`StudyClaims._fold`), and a single-worker search reads each of its trials twice in
+all instead of the whole study per round. ``kill -9`` loses the round in flight: its claims,
+released as above, and nothing of the rounds before it.
+
+On an RDB storage all of that goes through :mod:`~nasforge.strategies.storage._rdb_fast`;
+elsewhere, and on an Optuna version that path was not tested on, through Optuna's public
+storage API (same trials, one call per trial).
 """
 
 from __future__ import annotations
@@ -164,7 +174,7 @@ class StudyClaims:
 
     Call protocol: per chunk of new archs :meth:`claim`, evaluate the ``ours`` ones,
     :meth:`complete_many` them (or :meth:`release` on an error), :meth:`wait` for ``busy``
-    ones.
+    ones; :meth:`flush` (with the round's state) once the round is told, and at the end.
     """
 
     storage: BaseStorage
