@@ -17,6 +17,7 @@ the round in flight and nothing before it.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -248,6 +249,11 @@ def _optimize(strategy: BaseStrategy, history: History, store: SearchStudy | Non
         except _BudgetSpent:
             stopped = "budget"
             break
+        except BaseException:
+            if store is not None:  # store what was evaluated; the error is the one raised
+                with contextlib.suppress(Exception):
+                    store.flush()
+            raise
         step += 1
         idle = 0 if len(history) > first_new else idle + 1
         stop = _notify(callbacks, history, notified)
