@@ -10,11 +10,14 @@ evaluations (the strategy's own storage, the driver's storage) and restores the 
 seen before (cheap objectives filtered first, in chunks) and persists them, :func:`_notify`
 calls the callbacks. Persistence goes through
 :class:`~nasforge.strategies.storage.study.SearchStudy` only: an Optuna study in any Optuna
-storage, shared safely by several workers (claims).
+storage, shared safely by several workers (claims), written in batches (a round's claims in
+one transaction, its values with the round's strategy state in another), so ``kill -9`` loses
+the round in flight and nothing before it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -246,6 +249,11 @@ def _optimize(strategy: BaseStrategy, history: History, store: SearchStudy | Non
         except _BudgetSpent:
             stopped = "budget"
             break
+        except BaseException:
+            if store is not None:  # store what was evaluated; the error is the one raised
+                with contextlib.suppress(Exception):
+                    store.flush()
+            raise
         step += 1
         idle = 0 if len(history) > first_new else idle + 1
         stop = _notify(callbacks, history, notified)

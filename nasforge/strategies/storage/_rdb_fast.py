@@ -125,8 +125,9 @@ def insert_claims(rdb: optuna.storages.RDBStorage, study_id: int,
         params: list[tuple[Any, ...]] = []
         user: list[tuple[Any, ...]] = []
         for tid, t in zip(ids, templates, strict=True):
+            dists = t.distributions
             for name, value in t.params.items():
-                dist = t.distributions[name]
+                dist = dists[name]
                 if name not in dist_json:
                     dist_json[name] = distribution_to_json(dist)
                     internal[name] = _choice_index(dist)

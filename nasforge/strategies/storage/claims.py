@@ -9,13 +9,25 @@ released (``FAIL``, attribute ``nasforge_released``) when any worker on the same
 that the claiming process is gone, so their archs are evaluated again. Claims of a dead worker
 on another host are released when that worker restarts on its host.
 
-On an RDB storage the claims of a chunk are inserted and checked in one transaction, and
-completed in another (:mod:`~nasforge.strategies.storage._rdb_fast`); elsewhere, and on an
-Optuna version that path was not tested on, through Optuna's public storage API.
+Persistence in batches: the claims of a chunk (a whole round unless the driver is given an
+``eval_chunk``) are inserted, checked and the losers released in one transaction; their values
+are kept in memory and written with the round's strategy state in one more transaction (or
+before the next claim or wait). A claim check reads the study from the first trial that was
+not finished at the previous check on: finished trials never change, so what they say (the
+first live trial of each key, the number of live trials) is folded into this object once
+(:meth:`StudyClaims._fold`), and a single-worker search reads each of its trials twice in
+all instead of the whole study per round. ``kill -9`` loses the round in flight: its claims,
+released as above, and nothing of the rounds before it.
+
+On an RDB storage all of that goes through :mod:`~nasforge.strategies.storage._rdb_fast`;
+elsewhere, and on an Optuna version that path was not tested on, through Optuna's public
+storage API (same trials, one call per trial).
 """
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import json
 import os
 import socket
@@ -40,8 +52,8 @@ if TYPE_CHECKING:
     from nasforge.search_spaces.arch import Arch
     from nasforge.search_spaces.choice_space import ChoiceSpace
 
-__all__ = ["Claim", "StudyClaims", "is_candidate", "key_text", "process_dead", "process_tag",
-           "values_of"]
+__all__ = ["Claim", "StudyClaims", "arch_json", "is_candidate", "key_text", "process_dead",
+           "process_tag", "values_of"]
 
 #: trial user attribute: the values of a candidate with a NaN value (a ``FAIL`` trial)
 VALUES = "nasforge_values"
@@ -99,6 +111,20 @@ def _row(tid: Any, num: Any, state: TrialState, k: str | None, r: str | None, p:
                 state == TrialState.COMPLETE or v is not None)
 
 
+def arch_json(arch: Arch) -> str:
+    """``arch.to_json()``, without its copy of every tuple into a list (``json`` writes a
+    tuple as a list already): a third of a persisted candidate's cost in a space of nested
+    tuples such as ``ofa_mbv3``. An arch class with its own ``to_json`` or ``to_dict`` is
+    asked for it."""
+    from nasforge.search_spaces.arch import Arch as _Arch
+    from nasforge.search_spaces.arch import canonical_json
+
+    kind = type(arch)
+    if kind.to_json is not _Arch.to_json or kind.to_dict is not _Arch.to_dict:
+        return arch.to_json()
+    return canonical_json({f.name: getattr(arch, f.name) for f in dataclasses.fields(arch)})
+
+
 def key_text(key: Hashable) -> str:
     """The stored form of a dedupe key: an arch's ``arch_id``, else ``str(key)``."""
     arch_id = getattr(key, "arch_id", None)
@@ -148,7 +174,7 @@ class StudyClaims:
 
     Call protocol: per chunk of new archs :meth:`claim`, evaluate the ``ours`` ones,
     :meth:`complete_many` them (or :meth:`release` on an error), :meth:`wait` for ``busy``
-    ones.
+    ones; :meth:`flush` (with the round's state) once the round is told, and at the end.
     """
 
     storage: BaseStorage
@@ -186,7 +212,7 @@ class StudyClaims:
             One :class:`Claim` per arch, in order.
         """
         self.flush()
-        templates = [self._claim_template(k, a, step) for k, a in zip(keys, archs, strict=True)]
+        templates = self._claim_templates(keys, archs, step)
         rdb = _rdb_fast.rdb_backend(self.storage)
         if rdb is not None:
             got: list[list[Claim]] = []
@@ -267,19 +293,32 @@ class StudyClaims:
             self._lwm = rows[k].number if k < len(rows) else rows[-1].number + 1
         return rows[k:]
 
-    def _claim_template(self, key: Hashable, arch: Arch, step: int) -> FrozenTrial:
-        params: dict[str, Any] = {}
-        if self._codec is not None:
-            row = self._codec.to_indices([arch])[0]
-            params = {label: self._dists[label].to_external_repr(int(j))
-                      for label, j in zip(self._dists, row.tolist(), strict=True)}
-        return FrozenTrial(
-            number=0, state=TrialState.RUNNING, value=None, values=None,
-            datetime_start=datetime.now(), datetime_complete=None, params=params,
-            distributions=dict(self._dists) if params else {},
-            user_attrs={"arch": arch.to_json(), "arch_id": arch.arch_id, "key": key_text(key),
-                        "step": int(step), "worker": self.worker, "provenance": self._tag},
-            system_attrs={}, intermediate_values={}, trial_id=0)
+    def _claim_templates(self, keys: Sequence[Hashable], archs: Sequence[Arch], step: int
+                         ) -> list[FrozenTrial]:
+        """The ``RUNNING`` trials claiming ``archs``: params from one index matrix of the
+        chunk, user attributes (see :mod:`~nasforge.strategies.storage.study`); the
+        ``arch_id`` is hashed from :func:`arch_json` (what ``Arch.arch_id`` hashes) unless
+        the arch computed it already."""
+        labels = list(self._dists)
+        choices = [d.choices for d in self._dists.values()]  # type: ignore[attr-defined]
+        rows: list[list[int]] = (self._codec.to_indices(list(archs)).tolist()
+                                 if self._codec is not None and len(archs) else
+                                 [[] for _ in archs])
+        now = datetime.now()
+        out = []
+        for key, arch, row in zip(keys, archs, rows, strict=True):
+            text = arch_json(arch)
+            aid = arch.__dict__.get("arch_id") or hashlib.sha1(text.encode()).hexdigest()[:16]
+            out.append(FrozenTrial(
+                number=0, state=TrialState.RUNNING, value=None, values=None,
+                datetime_start=now, datetime_complete=None,
+                params={label: c[j] for label, c, j in zip(labels, choices, row, strict=True)},
+                distributions=dict(self._dists) if row else {},
+                user_attrs={"arch": text, "arch_id": aid,
+                            "key": aid if key is arch else key_text(key), "step": int(step),
+                            "worker": self.worker, "provenance": self._tag},
+                system_attrs={}, intermediate_values={}, trial_id=0))
+        return out
 
     def complete_many(self, trial_ids: Sequence[int], values: np.ndarray) -> None:
         """Store the evaluated values of our claims ``trial_ids`` (shape (n, n_objectives)):

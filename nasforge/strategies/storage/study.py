@@ -147,9 +147,11 @@ class SearchStudy(StudyClaims):
     """One search's study in an Optuna storage (see the module docstring).
 
     Call protocol (what :func:`~nasforge.strategies.run_search` does): :meth:`init` once;
-    :meth:`candidates` and :meth:`last_state` on resume; per chunk of new archs :meth:`claim`,
-    evaluate the ``ours`` ones, :meth:`complete` them (or :meth:`release` on an error);
-    :meth:`save_state` once a round is told (the claims are
+    :meth:`new_candidates` and :meth:`last_state` on resume; per chunk of new archs
+    :meth:`claim`, evaluate the ``ours`` ones, :meth:`complete_many` them (or :meth:`release`
+    on an error); :meth:`save_state` once a round is told (it writes the round's values and
+    the state in one transaction); :meth:`new_candidates` for other workers' candidates;
+    :meth:`flush` at the end (the claims are
     :class:`~nasforge.strategies.storage.claims.StudyClaims`).
 
     Args:
