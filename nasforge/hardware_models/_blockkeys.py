@@ -174,6 +174,7 @@ class BlockKeys(KeyScheme):
     def __init__(self, base: KeyScheme | None = None) -> None:
         self.base = base
         self.segment_of_stage = dict(base.segment_of_stage) if base is not None else {}
+        self.segment_columns = base.segment_columns if base is not None else ()
 
     def keys(self, blocks: Sequence[Block]) -> list[str]:
         return [block_key(b) for b in blocks]

@@ -19,7 +19,8 @@ Example:
     >>> from nasforge.hardware_models import get_key_scheme
     >>> from nasforge.search_spaces import get_space
     >>> space = get_space("elasticvit")
-    >>> codes = segment_codes(space, get_key_scheme("elasticvit"), space.max_indices()[None])
+    >>> rows = space.to_indices([space.max_arch()])
+    >>> codes = segment_codes(space, get_key_scheme("elasticvit"), rows)
     >>> codes.codes.shape, codes.by_stage["head"]
     ((1, 7), 6)
 """

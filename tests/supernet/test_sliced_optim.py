@@ -177,3 +177,35 @@ def test_deepcopy_of_a_supernet_starts_with_an_empty_store(supernet: Supernet) -
     assert twin.slice_grads is not None and len(twin.slice_grads) == 0
     op = next(m for m in twin.modules() if hasattr(m, "slice_grads") and m is not twin)
     assert op.slice_grads is twin.slice_grads
+
+
+def test_adamw_step_counts_survive_a_state_dict_round_trip() -> None:
+    """The step count is kept as a number beside its tensor; a loaded state (new tensors)
+    must be read back, not taken from that number."""
+    torch.manual_seed(0)
+    a = nn.Linear(5, 3)
+    b, c = copy.deepcopy(a), copy.deepcopy(a)
+    opt_a, opt_b = SlicedAdamW(a.parameters(), None, **ADAMW_KW), None
+    x = torch.randn(6, 5, generator=torch.Generator().manual_seed(1))
+    for step in range(5):
+        if step == 3:  # b continues from a's state after 3 steps
+            b.load_state_dict(a.state_dict())
+            opt_b = SlicedAdamW(b.parameters(), None, **ADAMW_KW)
+            opt_b.load_state_dict(copy.deepcopy(opt_a.state_dict()))  # as from a file
+        for model, opt in ((a, opt_a), (b, opt_b)):
+            if opt is None:
+                continue
+            opt.zero_grad()
+            model(x).square().mean().backward()
+            opt.step()
+    assert opt_b is not None
+    for pa, pb in zip(a.parameters(), b.parameters(), strict=True):
+        assert torch.equal(pa, pb)
+    stock = torch.optim.AdamW(c.parameters(), **ADAMW_KW)  # type: ignore[arg-type]
+    for _ in range(5):
+        stock.zero_grad()
+        c(x).square().mean().backward()
+        stock.step()
+    for pa, pc in zip(a.parameters(), c.parameters(), strict=True):
+        assert torch.equal(pa, pc)
+    assert all(float(s["step"]) == 5.0 for s in opt_a.state.values())

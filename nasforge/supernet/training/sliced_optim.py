@@ -264,7 +264,9 @@ class SlicedAdamW(_Sliced, torch.optim.AdamW):
         self._counts: dict[int, tuple[torch.Tensor, float]] = {}
 
     def _count(self, step_t: torch.Tensor) -> float:
-        """``step_t += 1`` and its new value, read from the tensor only when not known."""
+        """``step_t += 1`` and its new value, read from the tensor only when not known (a new
+        tensor, e.g. after ``load_state_dict``; the state's step tensors are this optimizer's
+        own: one shared with another optimizer's state would be counted by both)."""
         step_t += 1
         known = self._counts.get(id(step_t))
         value = known[1] + 1.0 if known is not None and known[0] is step_t else float(
