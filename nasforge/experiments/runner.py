@@ -140,8 +140,9 @@ def strategy_settings(cfg: ExperimentConfig) -> dict[str, Any]:
     """The strategy's settings: the config's, with evolution's population scaled to the budget.
 
     OFA/HAT's evolution defaults (population 100, 25 parents, 50 + 50 children) need thousands
-    of evaluations; without a ``population_size`` they are scaled to the budget so that
-    evolution gets several generations.
+    of evaluations; without a ``population_size`` or a ``preset`` (``ofa``, ``hat``: the
+    published settings, kept as they are) they are scaled to the budget so that evolution gets
+    several generations.
 
     Example:
         >>> cfg = ExperimentConfig.from_dict({"search_space": "elasticvit", "device": "pixel7",
@@ -150,7 +151,7 @@ def strategy_settings(cfg: ExperimentConfig) -> dict[str, Any]:
         {'population_size': 12, 'parents': 3, 'mutations': 6, 'crossovers': 6}
     """
     settings = dict(cfg.strategy.settings)
-    if cfg.strategy.name == "evolution" and "population_size" not in settings:
+    if cfg.strategy.name == "evolution" and not {"population_size", "preset"} & settings.keys():
         pop = int(min(100, max(8, cfg.budget // 5)))
         settings.update(population_size=pop, parents=max(2, pop // 4),
                         mutations=pop // 2, crossovers=pop - pop // 2)
@@ -161,7 +162,7 @@ def _strategy(cfg: ExperimentConfig, inputs: RunInputs, built: RunObjectives, wo
               stored: dict[str, Any] | None) -> BaseStrategy:
     settings = strategy_settings(cfg)
     if (stored is not None and stored.get("strategy") == cfg.strategy.name == "evolution"
-            and "population_size" not in cfg.strategy.settings):
+            and not {"population_size", "preset"} & cfg.strategy.settings.keys()):
         # the population was scaled to the first run's budget: a resume with a larger budget
         # (extending a finished search) keeps it
         old = stored.get("settings") or {}

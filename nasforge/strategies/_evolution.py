@@ -61,7 +61,19 @@ if TYPE_CHECKING:
     from nasforge.search_spaces.base import SearchSpace
     from nasforge.strategies.objectives import SearchObjectives
 
-__all__ = ["EvolutionStrategy"]
+__all__ = ["EVOLUTION_PRESETS", "EvolutionStrategy"]
+
+#: Published evolution settings, one row per source; a setting passed explicitly overrides the
+#: row. ``ofa``: Once-for-All's search (``ofa/nas/search_algorithm/evolution.py`` and its
+#: tutorial). ``hat``: HAT's ``configs/*/evo_search/*.yml`` (``evo-iter 30``, population 125,
+#: parents 25, 50 mutations + 50 crossovers, mutation prob 0.3); HAT's 30 iterations are
+#: ``--budget 3025`` here (125 + 29 x 100 candidates).
+EVOLUTION_PRESETS: dict[str, dict[str, float]] = {
+    "ofa": {"population_size": 100, "parents": 25, "mutations": 50, "crossovers": 50,
+            "mutation_prob": 0.1},
+    "hat": {"population_size": 125, "parents": 25, "mutations": 50, "crossovers": 50,
+            "mutation_prob": 0.3},
+}
 
 
 @register_strategy("evolution")
@@ -72,6 +84,7 @@ class EvolutionStrategy(BaseStrategy):
         space: the search space (a ChoiceSpace: evolution works on its index matrix).
         objectives: the objectives; single mode maximises ``objectives.score``.
         seed: RNG seed.
+        preset: the row of :data:`EVOLUTION_PRESETS` that unset settings come from.
         population_size: size of the first generation (and of the survivors in Pareto mode).
         parents: parents kept per generation (single mode; unused in Pareto mode).
         mutations: children made by mutation per generation.
@@ -80,19 +93,38 @@ class EvolutionStrategy(BaseStrategy):
         mode: ``single`` or ``pareto``; defaults to ``objectives.mode``.
         max_rejections: see :class:`BaseStrategy`.
 
+    Example:
+        >>> from nasforge.search_spaces import get_space
+        >>> from nasforge.strategies import FlopsObjective, SearchObjectives
+        >>> objs = SearchObjectives([FlopsObjective(get_space("hat_wmt14ende"))])
+        >>> s = EvolutionStrategy(get_space("hat_wmt14ende"), objs, preset="hat", parents=20)
+        >>> (s.population_size, s.parents, s.mutation_prob)
+        (125, 20, 0.3)
+
     Raises:
         IncompatibleComponentsError: ``space`` is not a ChoiceSpace.
-        InvalidInputError: non-positive sizes, more parents than the population, a
-            probability outside [0, 1], an unknown mode.
+        InvalidInputError: an unknown preset, non-positive sizes, more parents than the
+            population, a probability outside [0, 1], an unknown mode.
     """
 
     def __init__(self, space: SearchSpace, objectives: SearchObjectives, *, seed: int = 0,
-                 population_size: int = 100, parents: int = 25, mutations: int = 50,
-                 crossovers: int = 50, mutation_prob: float = 0.1,
+                 preset: str = "ofa", population_size: int | None = None,
+                 parents: int | None = None, mutations: int | None = None,
+                 crossovers: int | None = None, mutation_prob: float | None = None,
                  mode: Literal["single", "pareto"] | None = None,
                  max_rejections: int = 10_000) -> None:
         super().__init__(space, objectives, seed=seed, max_rejections=max_rejections)
         self._codec = require_choice_space(space, type(self).__name__)  # = space
+        if preset not in EVOLUTION_PRESETS:
+            raise InvalidInputError(
+                f"evolution preset must be one of {sorted(EVOLUTION_PRESETS)}, got {preset!r}")
+        row = EVOLUTION_PRESETS[preset]
+        population_size = int(row["population_size"]) if population_size is None \
+            else population_size
+        parents = int(row["parents"]) if parents is None else parents
+        mutations = int(row["mutations"]) if mutations is None else mutations
+        crossovers = int(row["crossovers"]) if crossovers is None else crossovers
+        mutation_prob = float(row["mutation_prob"]) if mutation_prob is None else mutation_prob
         if population_size < 1 or parents < 1 or mutations < 0 or crossovers < 0 or (
                 mutations + crossovers) < 1:
             raise InvalidInputError(

@@ -89,3 +89,32 @@ def test_resume_matches_uninterrupted(tmp_path: Path) -> None:
         _run("evolution", budget=80, storage=db, callbacks=[kill])
     _, res = _run("evolution", budget=80, storage=db, resume=True)
     assert [x.arch_id for x in res.archs] == [x.arch_id for x in ref.archs]
+
+
+def test_presets_give_the_published_settings_and_explicit_ones_win() -> None:
+    from nasforge.errors import InvalidInputError
+    from nasforge.search_spaces import get_space
+    from nasforge.strategies import EvolutionStrategy
+    from nasforge.strategies import FlopsObjective
+    from nasforge.strategies import SearchObjectives
+
+    space = get_space("hat_wmt14ende")
+    objs = SearchObjectives([FlopsObjective(space)])
+    hat = EvolutionStrategy(space, objs, preset="hat")
+    assert (hat.population_size, hat.parents, hat.mutations, hat.crossovers,
+            hat.mutation_prob) == (125, 25, 50, 50, 0.3)
+    ofa = EvolutionStrategy(space, objs)
+    assert (ofa.population_size, ofa.mutation_prob) == (100, 0.1)
+    assert EvolutionStrategy(space, objs, preset="hat", mutation_prob=0.2).mutation_prob == 0.2
+    with pytest.raises(InvalidInputError, match="preset must be one of"):
+        EvolutionStrategy(space, objs, preset="nsga")
+
+
+def test_a_preset_in_the_config_is_not_scaled_to_the_budget() -> None:
+    from nasforge.experiments.config import ExperimentConfig
+    from nasforge.experiments.runner import strategy_settings
+
+    cfg = ExperimentConfig.from_dict({"search_space": "hat_wmt14ende", "device": "pixel7",
+                                      "budget": 60, "strategy": {"name": "evolution",
+                                                                 "preset": "hat"}})
+    assert strategy_settings(cfg) == {"preset": "hat"}
