@@ -11,6 +11,7 @@ tests of ``test_batched_persistence.py`` run it too.
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import uuid
@@ -52,9 +53,11 @@ res = run_search(strategy, budget=budget, storage=url, study_name=study, worker=
 print(res.n_evaluated, res.stopped, flush=True)
 """
 
-BUDGET = 20_000
-#: the round during whose evaluation worker 1 is killed (about 1,500 candidates in)
-KILL_AT = 20
+#: the issue's 20,000 with ``NASFORGE_TWO_WORKER_BUDGET=20000`` (minutes on 2 cores: run for
+#: the figures, see the README); the suite runs the same protocol at 5,000
+BUDGET = int(os.environ.get("NASFORGE_TWO_WORKER_BUDGET", "5000"))
+#: the round during whose evaluation worker 1 is killed (a tenth of the budget in at 20,000)
+KILL_AT = 20 if BUDGET >= 20_000 else 8
 
 
 def start(url: str, study: str, worker: int, budget: int, kill_at: int = 0,
