@@ -24,6 +24,7 @@ Example:
 
 from __future__ import annotations
 
+from nasforge.experiments.export import _int8  # noqa: F401  (registers the int8 formats)
 from nasforge.experiments.export import _tflite  # noqa: F401  (registers the tflite format)
 from nasforge.experiments.export.config import ArchConfig
 from nasforge.experiments.export.config import arch_config_from_data

@@ -47,6 +47,8 @@ class ExportResult:
         device: latency-target device name, when one was given.
         predicted_ms: the device latency model's prediction, when a device was given.
         accuracy: top-1 (%) used in the name, when given.
+        int8: for an int8 format, its calibration and the top-1 of the int8 file against the
+            fp32 model on the validation split (``None`` otherwise).
     """
 
     model_path: Path
@@ -67,6 +69,7 @@ class ExportResult:
     device: str | None = None
     predicted_ms: float | None = None
     accuracy: float | None = None
+    int8: dict[str, Any] | None = None
 
     @property
     def tolerance(self) -> float:
