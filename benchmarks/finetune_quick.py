@@ -68,16 +68,20 @@ def main() -> None:
     ap.add_argument("--arch", type=Path, help="the subnet (default: run the main job)")
     ap.add_argument("--supernet", type=Path, help="its supernet (default: the quick one)")
     ap.add_argument("--out", type=Path, help="work folder (default: a temporary one)")
+    ap.add_argument("--runs", default="distill,labels",
+                    help="which runs, in order: distill (from the largest subnet), labels")
     args = ap.parse_args()
     work = args.out or Path(tempfile.mkdtemp(prefix="finetune_quick_"))
     arch, supernet = args.arch, args.supernet
     if arch is None or supernet is None:
         arch, supernet = _search(work / "search")
-    runs = [_finetune(arch, supernet, work / f"ft_{name}", name == "distill")
-            for name in ("distill", "labels")]
     from nasforge.experiments.export import load_arch_config
 
     a = load_arch_config(arch).arch
+    runs: list[dict[str, object]] = []
+    for name in args.runs.split(","):
+        runs.append(_finetune(arch, supernet, work / f"ft_{name}", name == "distill"))
+        print(json.dumps(runs[-1]), file=sys.stderr, flush=True)  # each run as it ends
     print(json.dumps({
         "benchmark": "finetune_quick", "issue": 24,
         "command": "python benchmarks/finetune_quick.py",

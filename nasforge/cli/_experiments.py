@@ -40,8 +40,9 @@ _Supernet = Annotated[Path | None, _Opt(
 _Model = Annotated[Path | None, _Opt(
     "--model", help="A fine-tuned model: the --out folder of nas finetune (model.json + "
     "model.safetensors); its input size is the default --input-size.")]
-_Format = Annotated[str, _Opt("--format", "-f", help="onnx, torchscript, safetensors or tflite "
-                              "(LiteRT; nasforge[tflite]); tflite-int8 / executorch-int8: "
+_Format = Annotated[str, _Opt("--format", "-f", help="onnx, torchscript, safetensors, tflite "
+                              "(LiteRT; nasforge[tflite]) or executorch (XNNPACK; "
+                              "nasforge[executorch]); tflite-int8 / executorch-int8: "
                               "post-training int8, calibrated on --calib-batches x 8 training "
                               "images, top-1 against fp32 reported.")]
 _ExportOut = Annotated[Path, _Opt("--out", "-o", help="Output folder.")]
@@ -129,6 +130,10 @@ def _print_export(result: ExportResult) -> None:
         console.print(f"int8: top-1 {q['top1_int8']:.4f} vs fp32 {q['top1_fp32']:.4f} "
                       f"({q['top1_change_points']:+.2f} points) on {q['val_images']} val images "
                       f"of {q['data']} at {q['input_size']} px", markup=False)
+    if result.fmt in ("executorch", "executorch-int8"):  # issue 24: ops outside the delegate
+        from nasforge.experiments.export._executorch import delegation_line
+
+        console.print(delegation_line(result.config_path), markup=False)
 
 
 _SweepFile = Annotated[Path, typer.Argument(

@@ -45,7 +45,9 @@ _PDevice = Annotated[str, typer.Option("--device", help="cpu-local (this machine
                                        "--backend command.")]
 _PBackend = Annotated[str, typer.Option("--backend", help="torch (eager), onnxruntime, litert "
                                         "(TFLite runtime, XNNPACK; nasforge[tflite]), adb (a "
-                                        "phone's benchmark_model) or command (see --command).")]
+                                        "phone's benchmark_model), executorch (XNNPACK; "
+                                        "nasforge[executorch]), adb-executorch (a phone's "
+                                        "executor_runner) or command (see --command).")]
 _PCommand = Annotated[str, typer.Option("--command", help="For --backend command: a template "
                                         "with {model} (an ONNX file) and optionally {threads}; it "
                                         "must print the latency in ms as its last line.")]
@@ -72,7 +74,8 @@ _Serial = Annotated[str, typer.Option("--serial", help="--backend adb: the phone
 _PJson = Annotated[bool, typer.Option("--json", help="Print the written profile as JSON.")]
 # ---- `nas hw validate` --------------------------------------------------------------------------
 _VDevice = Annotated[str, typer.Option("--device", help="A reachable device: cpu-local, "
-                                       "cpu-local-litert, or one profiled with --backend adb or "
+                                       "cpu-local-litert, cpu-local-executorch, or one "
+                                       "profiled with --backend adb, adb-executorch or "
                                        "command.")]
 _VSPACE = typer.Option(..., "--space", help="Search space to sample subnets from.")
 _VN = Annotated[int, typer.Option("--n", min=2, help="Number of random subnets measured end to "

@@ -13,8 +13,10 @@
 The name ``cpu-local`` is an alias: ``cpu-local-torch-t1`` when it exists, else the most
 recently profiled ``cpu-local-*``. Likewise ``cpu-local-litert`` (this machine measured with
 LiteRT, the phone's runtime) stands for ``cpu-local-litert-t1``, else the most recent
-``cpu-local-litert-*``. A device profiled with ``--backend command`` under another
-name (a phone) lives in ``$NASFORGE_CACHE/devices/<name>/`` with the same layout.
+``cpu-local-litert-*``, and ``cpu-local-executorch`` (ExecuTorch with XNNPACK) for
+``cpu-local-executorch-t1``, else the most recent ``cpu-local-executorch-*``. A device
+profiled with ``--backend command`` under another name (a phone) lives in
+``$NASFORGE_CACHE/devices/<name>/`` with the same layout.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from nasforge.hardware_models._profile import DeviceProfile
 from nasforge.hardware_models._regressor import BlockRegressors
 
 __all__ = [
+    "EXECUTORCH_LOCAL",
     "LITERT_LOCAL",
     "LOCAL",
     "LOCAL_ALIASES",
@@ -46,8 +49,10 @@ __all__ = [
 LOCAL = "cpu-local"
 DEFAULT_LOCAL = f"{LOCAL}-torch-t1"
 LITERT_LOCAL = f"{LOCAL}-litert"
+EXECUTORCH_LOCAL = f"{LOCAL}-executorch"
 #: alias -> the folder it prefers (else the newest folder starting with ``alias-``).
-LOCAL_ALIASES = {LOCAL: DEFAULT_LOCAL, LITERT_LOCAL: f"{LITERT_LOCAL}-t1"}
+LOCAL_ALIASES = {LOCAL: DEFAULT_LOCAL, LITERT_LOCAL: f"{LITERT_LOCAL}-t1",
+                 EXECUTORCH_LOCAL: f"{EXECUTORCH_LOCAL}-t1"}
 TABLE_FILE = "table.csv"
 NETWORKS_FILE = "networks.csv"
 REGRESSORS_DIR = "regressors"
@@ -102,7 +107,8 @@ def resolve_local(name: str = LOCAL) -> Path:
 
 
 def _not_profiled(name: str) -> MissingLatencyError:
-    backend = " --backend litert" if name.startswith(LITERT_LOCAL) else ""
+    backend = (" --backend litert" if name.startswith(LITERT_LOCAL) else
+               " --backend executorch" if name.startswith(EXECUTORCH_LOCAL) else "")
     return MissingLatencyError(
         f"device {name!r} has not been profiled on this machine yet (nothing in "
         f"{devices_cache_dir()}); run `nas profile --device cpu-local{backend} --space SPACE` "

@@ -15,6 +15,8 @@ MODULES = [
     "nasforge.search_spaces",
     "nasforge.search_spaces.registry",
     pytest.param("nasforge.experiments.export", marks=pytest.mark.slow),
+    "nasforge.experiments.export._executorch",
+    "nasforge.hardware_models.profiling._executorch_adb",
 ]
 
 

@@ -5,7 +5,9 @@ Placed first on ``PATH`` (as an executable named ``adb``), it answers the calls 
 backend makes -- ``devices``, ``-s SERIAL push SRC DST``, ``-s SERIAL shell CMD`` with ``ls``,
 ``mkdir -p`` and ``[taskset MASK] BINARY --graph=... --num_threads=N --warmup_runs=W
 --num_runs=R ...`` -- and prints what the real tools print, ``benchmark_model``'s timing lines
-included, so the real protocol and parsing code run. Environment:
+included, so the real protocol and parsing code run. A binary named ``executor_runner``
+(ExecuTorch, ``--model_path=... --num_executions=N --cpu_threads=T``) runs the pushed ``.pte``
+locally with ``executorch.runtime`` and prints that tool's log lines. Environment:
 
 * ``FAKE_ADB_ROOT``: the phone's file system (``/data/local/tmp/x`` is ``$FAKE_ADB_ROOT/data/
   local/tmp/x``); ``benchmark_model`` is "installed" when that file exists there;
@@ -83,6 +85,38 @@ def _benchmark(root: Path, argv: list[str]) -> int:
     return 0
 
 
+def _executor_runner(root: Path, argv: list[str]) -> int:
+    """ExecuTorch's ``executor_runner``: inputs of ones, one log line per execution."""
+    binary = argv[0]
+    if not _local(root, binary).is_file():
+        print(f"/system/bin/sh: {binary}: inaccessible or not found", file=sys.stderr)
+        return 127
+    opts = dict(a[2:].split("=", 1) for a in argv[1:] if a.startswith("--") and "=" in a)
+    model, n = opts.get("model_path", "model.pte"), int(opts.get("num_executions", "1"))
+    log = "I 00:00:00.000000 executorch:executor_runner.cpp:{}] {}"
+    if not _local(root, model).is_file():
+        print(log.format(120, f"FileDataLoader::from() failed: 0x22 for {model}"))
+        return 1
+    import torch
+    from executorch.runtime import Runtime
+
+    data = _local(root, model).read_bytes()
+    program = Runtime.get().load_program(data)
+    method = program.load_method("forward")
+    x = torch.ones(*method.metadata.input_tensor_meta(0).sizes())
+    print(log.format(150, f"Model file {model} is loaded."))
+    total = 0.0
+    for i in range(n):
+        t = time.perf_counter()
+        method.execute([x])
+        ms = (time.perf_counter() - t) * 1e3
+        total += ms
+        print(log.format(300, f"Iteration {i + 1} of {n}: {ms:f} ms"))
+    print(log.format(310, f"Model executed successfully {n} time(s) in {total:f} ms."))
+    print(log.format(320, "1 outputs: "))
+    return 0
+
+
 def _shell(root: Path, cmd: str) -> int:
     argv = shlex.split(cmd)
     if argv[:1] == ["ls"]:
@@ -97,6 +131,8 @@ def _shell(root: Path, cmd: str) -> int:
         return 0
     if argv[:1] == ["taskset"]:
         argv = argv[2:]
+    if argv and Path(argv[0]).name == "executor_runner":
+        return _executor_runner(root, argv)
     return _benchmark(root, argv)
 
 

@@ -1,4 +1,4 @@
-"""Model export: write a subnet as ONNX, TorchScript, safetensors or TFLite, then check the file.
+"""Model export: write a subnet as ONNX, TorchScript, safetensors, TFLite or ExecuTorch, then check.
 
 :func:`export_model` (:mod:`.run`, in small steps) writes the model file (:mod:`.formats`) and
 its architecture config (:mod:`.config`), runs the written file on its deployment runtime on one
@@ -24,6 +24,7 @@ Example:
 
 from __future__ import annotations
 
+from nasforge.experiments.export import _executorch  # noqa: F401  (registers executorch)
 from nasforge.experiments.export import _int8  # noqa: F401  (registers the int8 formats)
 from nasforge.experiments.export import _tflite  # noqa: F401  (registers the tflite format)
 from nasforge.experiments.export.config import ArchConfig

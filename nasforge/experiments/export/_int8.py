@@ -34,6 +34,7 @@ from torch import nn
 
 from nasforge._extras import import_optional
 from nasforge.errors import InvalidInputError
+from nasforge.experiments.export._executorch import ExecutorchFormat
 from nasforge.experiments.export.checks import Runner
 from nasforge.experiments.export.formats import EXPORT_FORMATS
 from nasforge.experiments.export.formats import ExportFormat
@@ -127,9 +128,10 @@ def int8_interpreter(path: Path, threads: int) -> Runner:
     return run
 
 
-class ExecutorchInt8Format(Int8Format):
-    """``.pte`` int8: XNNPACKQuantizer, lowered with the XNNPACK partitioner; run back by
-    ``executorch.runtime``."""
+class ExecutorchInt8Format(ExecutorchFormat, Int8Format):
+    """``.pte`` int8: XNNPACKQuantizer, lowered with the XNNPACK partitioner as the
+    ``executorch`` format lowers (its ``write`` and ``load``, and the ops left outside the
+    delegate); run back by ``executorch.runtime``."""
 
     name = "executorch-int8"
     suffix = ".pte"
@@ -145,36 +147,8 @@ class ExecutorchInt8Format(Int8Format):
         return XNNPACKQuantizer().set_global(
             get_symmetric_quantization_config(is_per_channel=True))
 
-    def write(self, model: nn.Module, example: torch.Tensor, path: Path, opset: int) -> None:
-        from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
-        from executorch.exir import to_edge_transform_and_lower
-
-        graph = getattr(model, "graph", model)
-        try:
-            program = torch.export.export(graph, (example,))
-            lowered = to_edge_transform_and_lower(program, partitioner=[XnnpackPartitioner()])
-            path.write_bytes(lowered.to_executorch().buffer)
-        except Exception as e:  # lowering raises many kinds; one line, named
-            first = (str(e).strip().splitlines() or [type(e).__name__])[0][:300]
-            raise InvalidInputError(f"ExecuTorch could not lower the int8 model with the "
-                                    f"XNNPACK partitioner: {type(e).__name__}: {first}"
-                                    ) from None
-
-    def load(self, path: Path, rebuild: Rebuild, threads: int) -> Runner:
-        from executorch.runtime import Runtime
-
-        method = Runtime.get().load_program(path.read_bytes()).load_method("forward")
-
-        def run(x: np.ndarray) -> np.ndarray:
-            out = method.execute([torch.from_numpy(np.ascontiguousarray(x, np.float32))])
-            return np.asarray(out[0].numpy(), dtype=np.float32)
-
-        return run
-
     def runtime(self) -> str:
-        from importlib.metadata import version
-
-        return f"ExecuTorch {version('executorch')} runtime, XNNPACK delegate, int8"
+        return super().runtime().replace("fp32", "int8")
 
 
 EXPORT_FORMATS.add(TfliteInt8Format.name, TfliteInt8Format())

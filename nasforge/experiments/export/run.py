@@ -24,6 +24,7 @@ import torch
 
 from nasforge.errors import IncompatibleComponentsError
 from nasforge.errors import InvalidInputError
+from nasforge.experiments.export import _executorch
 from nasforge.experiments.export import _tflite
 from nasforge.experiments.export.checks import fixed_input
 from nasforge.experiments.export.checks import max_abs_diff
@@ -89,7 +90,7 @@ def export_model(
             x: (B, 3, S, S) -> logits (B, classes).
         arch: its architecture.
         space: the space ``arch`` belongs to.
-        fmt: ``onnx``, ``torchscript``, ``safetensors`` or ``tflite``.
+        fmt: ``onnx``, ``torchscript``, ``safetensors``, ``tflite`` or ``executorch``.
         out_dir: folder for the files (created).
         input_size: input side; transformer models also run below the arch's resolution.
         name: file stem; default :func:`~nasforge.experiments.export.export_name`.
@@ -194,6 +195,8 @@ def _write(plan: _Plan, model: nn.Module, x: torch.Tensor, arch: Arch, space: Se
     if plan.fmt == _tflite.TfliteFormat.name:  # the converter's MAC count beside ours
         config["macs"] = _tflite.mac_report(plan.model_path, arch, space, plan.size,
                                             num_classes)
+    if isinstance(plan.exporter, _executorch.ExecutorchFormat):  # ops outside the delegate
+        config["delegation"] = _executorch.delegation_report(plan.model_path)
     write_arch_config(plan.config_path, arch, num_classes, plan.size, config)
 
 

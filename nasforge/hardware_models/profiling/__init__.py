@@ -1,7 +1,8 @@
 """The measure side of latency: profiler backends, the shared protocol, ``nas profile``, validation.
 
 Importing this package registers the profiler backends in :data:`RUNNERS` (``torch``,
-``onnxruntime``, ``litert``, ``adb``, ``command``; one module each) and loads torch, which
+``onnxruntime``, ``litert``, ``adb``, ``command``, ``executorch``, ``adb-executorch``; one
+module each) and loads torch, which
 :mod:`nasforge.hardware_models` (the predict side) never does.
 
 * :func:`make_runner` builds a backend by name (:class:`Runner` is the interface);
@@ -22,6 +23,8 @@ from __future__ import annotations
 
 from nasforge.hardware_models.profiling import _adb  # noqa: F401  (registers its runner)
 from nasforge.hardware_models.profiling import _command  # noqa: F401  (registers its runner)
+from nasforge.hardware_models.profiling import _executorch_adb  # noqa: F401  (registers it)
+from nasforge.hardware_models.profiling import _executorch_runner  # noqa: F401  (registers it)
 from nasforge.hardware_models.profiling import _litert_runner  # noqa: F401  (registers its runner)
 from nasforge.hardware_models.profiling import _onnxruntime  # noqa: F401  (registers its runner)
 from nasforge.hardware_models.profiling import _torch  # noqa: F401  (registers its runner)

@@ -103,20 +103,29 @@ class AdbRunner(Runner):
     """
 
     name = "adb"
+    #: the timing tool on the phone, where it is expected, and how to install it.
+    tool = "benchmark_model"
+    default_binary = BENCHMARK_BINARY
+    install_hint = _INSTALL_HINT
 
     def __init__(self, threads: int = 1, *, serial: str = "", passes: int = 3,
-                 workers: int = 1, binary: str = BENCHMARK_BINARY,
+                 workers: int = 1, binary: str = "",
                  core_mask: str = BIG_CORE_MASK, timeout_s: float = 600.0) -> None:
+        super().__init__(threads, repeats=max(1, passes))
+        self._setup_local()
+        self.serial, self.passes, self.workers = serial, max(1, passes), workers
+        self.binary, self.core_mask = binary or self.default_binary, core_mask
+        self.timeout_s = timeout_s
+        self._checked = False
+        self._pushed: set[str] = set()
+
+    def _setup_local(self) -> None:
+        """This machine's side: check the converter is installed, open the file cache."""
         from nasforge.hardware_models.profiling._litert import TfliteCache
         from nasforge.hardware_models.profiling._litert import require_litert
 
-        super().__init__(threads, repeats=max(1, passes))
         require_litert()
-        self.serial, self.passes, self.workers = serial, max(1, passes), workers
-        self.binary, self.core_mask, self.timeout_s = binary, core_mask, timeout_s
         self.cache = TfliteCache()
-        self._checked = False
-        self._pushed: set[str] = set()
 
     @classmethod
     def from_options(cls, opts: RunnerOptions) -> Runner:
@@ -183,8 +192,8 @@ class AdbRunner(Runner):
         probe = self._adb("shell", f"ls {self.binary}", check=False)
         if probe.returncode != 0 or "No such file" in probe.stdout + probe.stderr:
             raise InvalidInputError(
-                f"benchmark_model is not on phone {self.serial} at {self.binary}: "
-                f"{_INSTALL_HINT}")
+                f"{self.tool} is not on phone {self.serial} at {self.binary}: "
+                f"{self.install_hint}")
         self._adb("shell", f"mkdir -p {REMOTE_DIR}")
         self._checked = True
 
@@ -206,6 +215,12 @@ class AdbRunner(Runner):
     def _prepare(self, module: nn.Module, shape: tuple[int, ...]) -> Callable[[], object]:
         raise NotImplementedError("AdbRunner measures on the phone")
 
+    def local_files(self, jobs: Sequence[tuple[str, nn.Module, tuple[int, ...]]]) -> list[Path]:
+        """The model file of each ``(key, module, shape)`` job, converted once (cached)."""
+        from nasforge.hardware_models.profiling._litert import convert_many
+
+        return convert_many(jobs, self.cache, workers=self.workers)
+
     def push(self, local: Path) -> str:
         """Push a converted file (once per run); returns its path on the phone."""
         remote = f"{REMOTE_DIR}/{local.name}"
@@ -224,12 +239,10 @@ class AdbRunner(Runner):
 
     def measure(self, items: Sequence[Item],
                 keys: Sequence[str] | None = None) -> list[Measurement]:
-        from nasforge.hardware_models.profiling._litert import convert_many
-
         self.check()
         names = list(keys) if keys is not None else [f"item{i}" for i in range(len(items))]
         jobs = [(k, m, s) for k, (m, s) in zip(names, items, strict=True)]
-        files = convert_many(jobs, self.cache, workers=self.workers)
+        files = self.local_files(jobs)
         remotes = [self.push(f) for f in files]
         samples: list[list[float]] = [[] for _ in remotes]
         for r in range(self.passes):

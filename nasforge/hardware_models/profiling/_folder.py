@@ -28,7 +28,7 @@ __all__ = ["NET_HEADER", "REMOTE_BACKENDS", "append_rows", "network_key",
 
 NET_HEADER = ("arch_id", "space", "ms", "std_ms", "arch")
 #: backends that reach a device other than this machine (then any device name is allowed).
-REMOTE_BACKENDS = ("command", "adb")
+REMOTE_BACKENDS = ("command", "adb", "adb-executorch")
 
 
 def profiled_device_folder(device: str, backend: str, threads: int,
@@ -40,10 +40,10 @@ def profiled_device_folder(device: str, backend: str, threads: int,
             ``command``, or a name that is not a simple identifier.
     """
     if device == LOCAL:
-        if backend == "adb":
+        if backend in ("adb", "adb-executorch"):
             raise InvalidInputError(
-                "--backend adb measures a phone, not this machine: name it, e.g. "
-                "--device my-pixel --backend adb [--serial SERIAL]")
+                f"--backend {backend} measures a phone, not this machine: name it, e.g. "
+                f"--device my-pixel --backend {backend} [--serial SERIAL]")
         name = local_device_name(backend, threads, clock)
     else:
         if backend not in REMOTE_BACKENDS:

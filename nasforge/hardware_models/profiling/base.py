@@ -55,7 +55,8 @@ if TYPE_CHECKING:
 __all__ = ["BACKENDS", "RUNNERS", "Runner", "RunnerOptions", "make_runner"]
 
 #: the backend names, in the order messages list them (each registered in ``RUNNERS``).
-BACKENDS: tuple[str, ...] = ("torch", "onnxruntime", "litert", "adb", "command")
+BACKENDS: tuple[str, ...] = ("torch", "onnxruntime", "litert", "adb", "command", "executorch",
+                             "adb-executorch")
 
 
 @dataclass(frozen=True)
