@@ -96,8 +96,8 @@ def test_cli_calibration_set_of_0_images_is_one_line_exit_2(
 @pytest.mark.slow
 def test_executorch_int8_export_of_a_model_reports_top1_against_fp32(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from nasforge.supernet.training.finetune import write_static_model
     from nasforge.supernet.static import build_static
+    from nasforge.supernet.training.finetune import write_static_model
 
     space = get_space("ofa_mbv3")
     arch = space.min_arch()
@@ -116,3 +116,12 @@ def test_executorch_int8_export_of_a_model_reports_top1_against_fp32(
     out = capsys.readouterr().out
     assert code == 0, out
     assert "int8: top-1" in out and "vs fp32" in out
+
+
+def test_docstring_examples_run() -> None:
+    import doctest
+
+    from nasforge.experiments.export import _int8
+
+    result = doctest.testmod(_int8, verbose=False)
+    assert result.attempted > 0 and result.failed == 0

@@ -171,3 +171,13 @@ def test_kill_9_then_resume_is_bitwise_identical(supernet: Path, arch_file: Path
     assert (full / "train_log.csv").read_text() == (run / "train_log.csv").read_text()
     ma, mb = load_file(str(full / "model.safetensors")), load_file(str(run / "model.safetensors"))
     assert all(torch.equal(ma[k], mb[k]) for k in ma)
+
+
+@pytest.mark.parametrize("name", ["nasforge.supernet.training.finetune",
+                                  "nasforge.supernet.training.finetune.recipe"])
+def test_docstring_examples_run(name: str) -> None:
+    import doctest
+    import importlib
+
+    result = doctest.testmod(importlib.import_module(name), verbose=False)
+    assert result.attempted > 0 and result.failed == 0
