@@ -27,6 +27,7 @@ from __future__ import annotations
 import abc
 from pathlib import Path
 from typing import Any
+from typing import cast
 
 import numpy as np
 import torch
@@ -77,7 +78,7 @@ class TfliteInt8Format(Int8Format):
         import litert_torch
         from litert_torch.quantize.quant_config import QuantConfig
 
-        graph = getattr(model, "graph", model)
+        graph = getattr(model, "quantized", model)
         try:
             with torch.no_grad():
                 edge = litert_torch.convert(graph, (example,), quant_config=QuantConfig(
@@ -146,6 +147,11 @@ class ExecutorchInt8Format(ExecutorchFormat, Int8Format):
 
         return XNNPACKQuantizer().set_global(
             get_symmetric_quantization_config(is_per_channel=True))
+
+    def write(self, model: nn.Module, example: torch.Tensor, path: Path, opset: int) -> None:
+        # exported graphs refuse eval(): hand the lowering an exported program instead
+        program = torch.export.export(getattr(model, "quantized", model), (example,))
+        super().write(cast(Any, program), example, path, opset)
 
     def runtime(self) -> str:
         return super().runtime().replace("fp32", "int8")

@@ -42,13 +42,13 @@ class QuantizedModule(nn.Module):
     wrapper keeps the mode flag only, so that the export steps may call ``eval()`` / ``train()``.
 
     Attributes:
-        graph: the converted graph module (quantize / dequantize pairs around int8 ops).
+        quantized: the converted graph module (quantize / dequantize pairs around int8 ops).
         calibration: how it was calibrated (``images``, ``input_size``, ``quantizer``).
     """
 
     def __init__(self, graph: nn.Module, calibration: dict[str, Any]) -> None:
         super().__init__()
-        self.graph = graph
+        self.quantized = graph
         self.calibration = dict(calibration)
 
     def train(self, mode: bool = True) -> QuantizedModule:
@@ -56,7 +56,7 @@ class QuantizedModule(nn.Module):
         return self
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out: torch.Tensor = self.graph(x)
+        out: torch.Tensor = self.quantized(x)
         return out
 
 
