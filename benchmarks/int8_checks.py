@@ -76,7 +76,8 @@ def _one(fmt_name: str, model: Any, arch: Any, space: Any, data: Any, size: int,
         module, rtol = model, 1e-5
         if isinstance(fmt, Int8Format):
             images = calibration_images(data, size, args.calib_batches)
-            module = quantize_pt2e(model, fixed_input(size), images, fmt.quantizer())
+            module = quantize_pt2e(model, fixed_input(size), images, fmt.quantizer(),
+                                   fold_quantize=fmt.fold_quantize)
             rtol = INT8_RTOL
         r = export_model(module, arch, space, fmt_name, out, input_size=size,
                          name=f"{space.name}_{arch.arch_id}_{fmt_name}", runs=args.runs,

@@ -53,6 +53,8 @@ class Int8Format(ExportFormat):
 
     #: the fp32 format of the same runtime (for the size and latency ratios)
     fp32_format: str = ""
+    #: whether ``convert_pt2e`` folds the weights' quantize ops (LiteRT's converter: no)
+    fold_quantize: bool = True
 
     @abc.abstractmethod
     def quantizer(self) -> Any:
@@ -65,6 +67,7 @@ class TfliteInt8Format(Int8Format):
     name = "tflite-int8"
     suffix = ".tflite"
     fp32_format = "tflite"
+    fold_quantize = False
 
     def quantizer(self) -> Any:
         import_optional("litert_torch", extra="tflite", feature="int8 TFLite export",

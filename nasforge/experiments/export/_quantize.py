@@ -61,7 +61,8 @@ class QuantizedModule(nn.Module):
 
 
 def quantize_pt2e(model: nn.Module, example: torch.Tensor, images: Iterable[torch.Tensor],
-                  quantizer: Any, *, name: str = "") -> QuantizedModule:
+                  quantizer: Any, *, name: str = "", fold_quantize: bool = True
+                  ) -> QuantizedModule:
     """Post-training int8 quantization of ``model`` at ``example``'s shape.
 
     Args:
@@ -71,6 +72,8 @@ def quantize_pt2e(model: nn.Module, example: torch.Tensor, images: Iterable[torc
         quantizer: a PT2E quantizer (LiteRT's ``PT2EQuantizer``, ExecuTorch's
             ``XNNPACKQuantizer``), configured.
         name: the quantizer's name, recorded in :attr:`QuantizedModule.calibration`.
+        fold_quantize: fold the weights' quantize ops into int8 constants (ExecuTorch);
+            LiteRT's converter wants them unfolded (``False``).
 
     Returns:
         The converted model.
@@ -93,7 +96,7 @@ def quantize_pt2e(model: nn.Module, example: torch.Tensor, images: Iterable[torc
             raise InvalidInputError(
                 "the int8 calibration set has 0 images; pass --data with training images and "
                 "--calib-batches >= 1")
-        converted = convert_pt2e(prepared)
+        converted = convert_pt2e(prepared, fold_quantize=fold_quantize)
     return QuantizedModule(converted, {"images": n, "input_size": int(example.shape[-1]),
                                        "quantizer": name})
 

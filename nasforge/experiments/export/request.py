@@ -168,7 +168,8 @@ def export_arch_file(request: ExportRequest, status: Status | None = None) -> Ex
         with show(f"calibrating int8 ({request.calib_batches} batches of 8 images)"):
             images = calibration_images(int8_data, size, request.calib_batches)
             model = quantize_pt2e(model.eval(), fixed_input(size), images, exporter.quantizer(),
-                                  name=type(exporter.quantizer()).__name__)
+                                  name=type(exporter.quantizer()).__name__,
+                                  fold_quantize=exporter.fold_quantize)
         extra = {**extra, "int8_calibration": model.calibration}
         if (tolerance, rtol) == (DEFAULT_TOLERANCE, DEFAULT_RTOL):
             tolerance, rtol = 0.0, INT8_RTOL
