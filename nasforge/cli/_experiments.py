@@ -37,9 +37,14 @@ _Supernet = Annotated[Path | None, _Opt(
     "--supernet", help="Trained supernet checkpoint (file or run folder): extract the subnet and "
     "recalibrate BN. Without it the static model is randomly initialised (for retraining from "
     "scratch).")]
+_Model = Annotated[Path | None, _Opt(
+    "--model", help="A fine-tuned model: the --out folder of nas finetune (model.json + "
+    "model.safetensors); its input size is the default --input-size.")]
 _Format = Annotated[str, _Opt("--format", "-f", help="onnx, torchscript, safetensors, tflite "
                               "(LiteRT; nasforge[tflite]) or executorch (XNNPACK; "
-                              "nasforge[executorch]).")]
+                              "nasforge[executorch]); tflite-int8 / executorch-int8: "
+                              "post-training int8, calibrated on --calib-batches x 8 training "
+                              "images, top-1 against fp32 reported.")]
 _ExportOut = Annotated[Path, _Opt("--out", "-o", help="Output folder.")]
 _Device = Annotated[str | None, _Opt(
     "--device", "-d", help="Latency target (e.g. pixel7): print its predicted latency beside "
@@ -72,7 +77,7 @@ def export(
     calib_batches: _Calib = 20, input_size: _InputSize = None, num_classes: _Classes = None,
     top1: _Top1 = None, name: _Name = None, runs: _Runs = 30, threads: _Threads = 1,
     opset: _Opset = 17, tolerance: _Tolerance = 1e-4, rtol: _Rtol = 1e-5,
-    json_out: _Json = False,
+    json_out: _Json = False, model: _Model = None,
 ) -> None:
     """Export a subnet as ONNX, TorchScript, TFLite or safetensors, check it, time it.
 
@@ -86,7 +91,7 @@ def export(
     from nasforge.experiments.export import export_arch_file
 
     request = ExportRequest(
-        arch_file, fmt=fmt, out=out, supernet=supernet, device=device, data=data,
+        arch_file, fmt=fmt, out=out, supernet=supernet, model=model, device=device, data=data,
         calib_batches=calib_batches, input_size=input_size, num_classes=num_classes, top1=top1,
         name=name, runs=runs, threads=threads, opset=opset, tolerance=tolerance, rtol=rtol)
     result = export_arch_file(request, status=console.status)
@@ -122,7 +127,12 @@ def _print_export(result: ExportResult) -> None:
                   f"{result.inputs or (1, 3, result.input_size, result.input_size)}")
     if result.fmt == "tflite":  # issue 12: the converter's MAC count beside ours
         console.print(mac_line(result.config_path), markup=False)
-    if result.fmt == "executorch":  # issue 24: the ops left outside the XNNPACK delegate
+    if result.int8 is not None:  # issue 24: what int8 costs on the validation split
+        q = result.int8
+        console.print(f"int8: top-1 {q['top1_int8']:.4f} vs fp32 {q['top1_fp32']:.4f} "
+                      f"({q['top1_change_points']:+.2f} points) on {q['val_images']} val images "
+                      f"of {q['data']} at {q['input_size']} px", markup=False)
+    if result.fmt in ("executorch", "executorch-int8"):  # issue 24: ops outside the delegate
         from nasforge.experiments.export._executorch import delegation_line
 
         console.print(delegation_line(result.config_path), markup=False)

@@ -42,7 +42,8 @@ def _run(sampler, steps: int) -> list[list[str]]:
 
 
 def test_registry_lists_the_four_rules_and_suggests_close_names() -> None:
-    assert SAMPLERS.list() == ["complexity_aware", "performance_aware", "sandwich", "uniform"]
+    assert SAMPLERS.list() == ["complexity_aware", "performance_aware", "sandwich", "subnet",
+                              "uniform"]
     with pytest.raises(UnknownNameError, match="did you mean 'sandwich'"):
         create_sampler("sandwhich", SPACE, np.random.default_rng(0))
 

@@ -25,6 +25,7 @@ Example:
 from __future__ import annotations
 
 from nasforge.experiments.export import _executorch  # noqa: F401  (registers executorch)
+from nasforge.experiments.export import _int8  # noqa: F401  (registers the int8 formats)
 from nasforge.experiments.export import _tflite  # noqa: F401  (registers the tflite format)
 from nasforge.experiments.export._lm import export_language_model
 from nasforge.experiments.export.config import ArchConfig

@@ -49,6 +49,8 @@ class ExportResult:
         accuracy: top-1 (%) used in the name, when given.
         inputs: the traced inputs' shapes when they are not one (1, 3, S, S) image (language
             models: ``tokens (1, 64)``); empty for images.
+        int8: for an int8 format, its calibration and the top-1 of the int8 file against the
+            fp32 model on the validation split (``None`` otherwise).
     """
 
     model_path: Path
@@ -70,6 +72,7 @@ class ExportResult:
     predicted_ms: float | None = None
     accuracy: float | None = None
     inputs: str = ""
+    int8: dict[str, Any] | None = None
 
     @property
     def tolerance(self) -> float:

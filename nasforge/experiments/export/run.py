@@ -200,7 +200,7 @@ def _write(plan: _Plan, model: nn.Module, x: torch.Tensor, arch: Arch, space: Se
     if plan.fmt == _tflite.TfliteFormat.name:  # the converter's MAC count beside ours
         config["macs"] = _tflite.mac_report(plan.model_path, arch, space, plan.size,
                                             num_classes)
-    if plan.fmt == _executorch.ExecutorchFormat.name:  # ops left outside the XNNPACK delegate
+    if isinstance(plan.exporter, _executorch.ExecutorchFormat):  # ops outside the delegate
         config["delegation"] = _executorch.delegation_report(plan.model_path)
     write_arch_config(plan.config_path, arch, num_classes, plan.size, config)
 

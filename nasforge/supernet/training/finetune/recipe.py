@@ -89,8 +89,8 @@ class FinetuneRecipe:
         return dataclasses.replace(self, recipe=apply_overrides(self.recipe, overrides))
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain data (the recipe's sections plus ``spaces`` and ``finetune``)."""
-        return {"spaces": list(self.spaces) if self.spaces is not None else None,
+        """Plain data (the recipe's sections plus ``spaces``, ``finetune`` and ``name``)."""
+        return {"name": self.name, "spaces": list(self.spaces) if self.spaces is not None else None,
                 "finetune": {"distill": self.distill, "recal_batches": self.recal_batches},
                 **{**self.recipe.to_dict(), "data": self.data}}
 
@@ -101,7 +101,8 @@ def finetune_recipe_from_dict(data: Mapping[str, Any], name: str = "") -> Finetu
     Raises:
         InvalidInputError: an unknown section or key, or a value of the wrong type.
     """
-    unknown = sorted(set(data) - set(_SECTIONS) - {"sampler", "sampler_options"})
+    name = str(data.get("name") or name)
+    unknown = sorted(set(data) - set(_SECTIONS) - {"name", "sampler", "sampler_options"})
     if unknown:
         raise InvalidInputError(f"fine-tuning recipe {name}: unknown section(s) "
                                 f"{', '.join(unknown)}; allowed: {', '.join(_SECTIONS)}")

@@ -1,0 +1,164 @@
+"""The int8 export formats: ``tflite-int8`` (LiteRT) and ``executorch-int8`` (ExecuTorch,
+XNNPACK delegate).
+
+An :class:`Int8Format` is written from a model that is already quantized
+(:func:`~nasforge.experiments.export._quantize.quantize_pt2e` with the format's own
+:meth:`~Int8Format.quantizer`): the request calibrates, the format converts and runs back.
+The written file is checked against the quantized model run in PyTorch (the int8 reference),
+not against the fp32 model; the accuracy change against fp32 is measured on the validation
+split by the request (:mod:`.request`).
+
+* ``tflite-int8``: LiteRT's ``PT2EQuantizer`` (symmetric, int8 weights per output channel,
+  int8 activations), converted by ``litert-torch`` with that quantization config; the file
+  takes and gives int8 tensors, which the runner quantizes and dequantizes with the file's own
+  scales. Extra ``nasforge[tflite]``.
+* ``executorch-int8``: ExecuTorch's ``XNNPACKQuantizer`` (the same scheme), lowered with the
+  XNNPACK partitioner to a ``.pte`` run by ``executorch.runtime``. Extra
+  ``nasforge[executorch]``.
+
+Example:
+    >>> from nasforge.experiments import EXPORT_FORMATS
+    >>> EXPORT_FORMATS.get("tflite-int8").suffix
+    '.tflite'
+"""
+
+from __future__ import annotations
+
+import abc
+from pathlib import Path
+from typing import Any
+from typing import cast
+
+import numpy as np
+import torch
+from torch import nn
+
+from nasforge._extras import import_optional
+from nasforge.errors import InvalidInputError
+from nasforge.experiments.export._executorch import ExecutorchFormat
+from nasforge.experiments.export.checks import Runner
+from nasforge.experiments.export.formats import EXPORT_FORMATS
+from nasforge.experiments.export.formats import ExportFormat
+from nasforge.experiments.export.formats import Rebuild
+
+__all__ = ["ExecutorchInt8Format", "Int8Format", "TfliteInt8Format"]
+
+#: int8 files match the int8 PyTorch reference to a few quantization steps of the output,
+#: not to float rounding: the default allowed difference is this share of max|logit|
+INT8_RTOL = 0.1
+
+
+class Int8Format(ExportFormat):
+    """An export format that writes a post-training int8 model (see the module docstring)."""
+
+    #: the fp32 format of the same runtime (for the size and latency ratios)
+    fp32_format: str = ""
+    #: whether ``convert_pt2e`` folds the weights' quantize ops (LiteRT's converter: no)
+    fold_quantize: bool = True
+
+    @abc.abstractmethod
+    def quantizer(self) -> Any:
+        """A fresh PT2E quantizer of this runtime, configured (symmetric per-channel int8)."""
+
+
+class TfliteInt8Format(Int8Format):
+    """``.tflite`` int8 through ``litert-torch``'s PT2E quantizer; run back by LiteRT."""
+
+    name = "tflite-int8"
+    suffix = ".tflite"
+    fp32_format = "tflite"
+    fold_quantize = False
+
+    def quantizer(self) -> Any:
+        import_optional("litert_torch", extra="tflite", feature="int8 TFLite export",
+                        package="litert-torch")
+        from litert_torch.quantize import pt2e_quantizer as pq
+
+        return pq.PT2EQuantizer().set_global(
+            pq.get_symmetric_quantization_config(is_per_channel=True))
+
+    def write(self, model: nn.Module, example: torch.Tensor, path: Path, opset: int) -> None:
+        import litert_torch
+        from litert_torch.quantize.quant_config import QuantConfig
+
+        graph = getattr(model, "quantized", model)
+        try:
+            with torch.no_grad():
+                edge = litert_torch.convert(graph, (example,), quant_config=QuantConfig(
+                    pt2e_quantizer=self.quantizer()))
+        except Exception as e:  # the converter raises many kinds; one line, named
+            first = (str(e).strip().splitlines() or [type(e).__name__])[0][:300]
+            raise InvalidInputError(f"litert-torch could not convert the int8 model: "
+                                    f"{type(e).__name__}: {first}") from None
+        path.write_bytes(bytes(edge.model_content()))
+
+    def load(self, path: Path, rebuild: Rebuild, threads: int) -> Runner:
+        return int8_interpreter(path, threads)
+
+    def runtime(self) -> str:
+        from nasforge.hardware_models.profiling._litert import litert_versions
+
+        return (f"LiteRT {litert_versions()['ai-edge-litert']} (ai-edge-litert) interpreter, "
+                "XNNPACK delegate, int8")
+
+
+def int8_interpreter(path: Path, threads: int) -> Runner:
+    """A LiteRT runner of an int8 ``.tflite`` file: float32 in, float32 logits out (the
+    file's int8 input quantized and its int8 output dequantized with the file's scales).
+
+    Raises:
+        MissingDependencyError: ``ai-edge-litert`` is not installed.
+    """
+    import_optional("ai_edge_litert", extra="tflite", feature="int8 TFLite export",
+                    package="ai-edge-litert")
+    from ai_edge_litert.interpreter import Interpreter
+
+    ip = Interpreter(model_content=path.read_bytes(), num_threads=threads)
+    ip.allocate_tensors()
+    inp, out = ip.get_input_details()[0], ip.get_output_details()[0]
+
+    def run(x: np.ndarray) -> np.ndarray:
+        if inp["dtype"] == np.int8:
+            scale, zero = inp["quantization"]
+            x = np.clip(np.round(x / scale) + zero, -128, 127).astype(np.int8)
+        ip.set_tensor(inp["index"], np.ascontiguousarray(x, dtype=inp["dtype"]))
+        ip.invoke()
+        y = np.array(ip.get_tensor(out["index"]))
+        if out["dtype"] == np.int8:
+            scale, zero = out["quantization"]
+            y = (y.astype(np.float32) - zero) * scale
+        return y.astype(np.float32)
+
+    return run
+
+
+class ExecutorchInt8Format(ExecutorchFormat, Int8Format):
+    """``.pte`` int8: XNNPACKQuantizer, lowered with the XNNPACK partitioner as the
+    ``executorch`` format lowers (its ``write`` and ``load``, and the ops left outside the
+    delegate); run back by ``executorch.runtime``."""
+
+    name = "executorch-int8"
+    suffix = ".pte"
+    fp32_format = "executorch"
+
+    def quantizer(self) -> Any:
+        import_optional("executorch", extra="executorch", feature="int8 ExecuTorch export")
+        from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import XNNPACKQuantizer
+        from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import (
+            get_symmetric_quantization_config,
+        )
+
+        return XNNPACKQuantizer().set_global(
+            get_symmetric_quantization_config(is_per_channel=True))
+
+    def write(self, model: nn.Module, example: torch.Tensor, path: Path, opset: int) -> None:
+        # exported graphs refuse eval(): hand the lowering an exported program instead
+        program = torch.export.export(getattr(model, "quantized", model), (example,))
+        super().write(cast(Any, program), example, path, opset)
+
+    def runtime(self) -> str:
+        return super().runtime().replace("fp32", "int8")
+
+
+EXPORT_FORMATS.add(TfliteInt8Format.name, TfliteInt8Format())
+EXPORT_FORMATS.add(ExecutorchInt8Format.name, ExecutorchInt8Format())
