@@ -136,7 +136,7 @@ def _tokenizers():  # type: ignore[no-untyped-def]
         import tokenizers
     except ImportError:
         raise MissingDependencyError("tokenizer=bpe needs the 'tokenizers' package: "
-                                     "pip install tokenizers") from None
+                                     "pip install 'nasforge[text]'") from None
     return tokenizers
 
 

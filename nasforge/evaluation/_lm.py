@@ -225,9 +225,10 @@ class BLEUObjective(AccuracyObjective):
 
     def bleu(self, model: Any) -> float:
         """BLEU of ``model`` (a supernet with a subnet active, or a static twin)."""
-        import sacrebleu
-
+        from nasforge._extras import import_optional
         from nasforge.data import split_pair_batch
+
+        sacrebleu = import_optional("sacrebleu", extra="text", feature="BLEU")
 
         tok = self.data.tokenizer  # type: ignore[attr-defined]
         hyps: list[str] = []
