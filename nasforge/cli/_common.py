@@ -91,6 +91,12 @@ class _StderrHandler(logging.StreamHandler):
         pass
 
 
+#: third-party loggers without handlers of their own, whose warnings restate a failure that
+#: nasforge reports in its own one line (psycopg: "error ignored terminating <Pipeline>" when a
+#: PostgreSQL server goes away mid-batch); shown again from ``-v`` on
+_LIBRARY_LOGGERS = ("psycopg",)
+
+
 def set_verbosity(verbosity: int) -> None:
     """Configure nasforge's logging for this invocation (``-1`` quiet, ``0`` info, ``1+`` debug).
 
@@ -102,6 +108,15 @@ def set_verbosity(verbosity: int) -> None:
     if not any(getattr(h, "_nasforge", False) for h in root.handlers):
         root.addHandler(_StderrHandler())
     configure_logging(verbosity)
+    for name in _LIBRARY_LOGGERS:
+        # a handler of its own keeps Python's last-resort stderr handler from printing it
+        lib = logging.getLogger(name)
+        quiet = [h for h in lib.handlers if isinstance(h, logging.NullHandler)]
+        if verbosity < 1 and not quiet:
+            lib.addHandler(logging.NullHandler())
+        elif verbosity >= 1:
+            for h in quiet:
+                lib.removeHandler(h)
 
 
 def _click_exception() -> type[Exception]:
