@@ -95,7 +95,51 @@ def split_windows(n_windows: int, seed: int, val_fraction: float
     return idx[~is_val], idx[is_val]
 
 
-class TextSource(BaseImageSource):
+class NumberedTextSource(BaseImageSource):
+    """A text source whose samples are numbered (``train_idx`` / ``val_idx``): batches of
+    :meth:`rows` in the seeded, resumable order of the image sources. Subclasses set the two
+    index arrays and define :meth:`rows`."""
+
+    train_idx: np.ndarray
+    val_idx: np.ndarray
+
+    def rows(self, idx: np.ndarray | list[int]) -> tuple[torch.Tensor, torch.Tensor]:
+        """(inputs, targets) of samples ``idx``, each (B, T) token ids."""
+        raise NotImplementedError
+
+    @property
+    def num_train(self) -> int:
+        return len(self.train_idx)
+
+    @property
+    def num_val(self) -> int:
+        return len(self.val_idx)
+
+    def per_epoch(self, batch_size: int) -> int:
+        return max(1, self.num_train // batch_size)
+
+    def train_batches(self, batch_size: int, *, seed: int, start: tuple[int, int] = (0, 0),
+                      rank: int = 0, world_size: int = 1, augment: bool = True
+                      ) -> Iterator[Batch]:
+        batch_size = min(batch_size, self.num_train)
+        sampler = _EpochBatches(self.num_train, batch_size, seed, start, rank, world_size)
+        epoch, index = start
+        if index >= sampler.per_epoch:
+            epoch, index = epoch + index // sampler.per_epoch, index % sampler.per_epoch
+            sampler.start = (epoch, index)
+        for items in sampler:
+            x, y = self.rows([int(self.train_idx[i]) for i, _ in items])
+            index += 1
+            if index == sampler.per_epoch:
+                epoch, index = epoch + 1, 0
+            yield Batch(x, y, (epoch, index), (), len(items))
+
+    def val_batches(self, batch_size: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        for j in range(0, self.num_val, batch_size):
+            yield self.rows(self.val_idx[j:j + batch_size])
+
+
+class TextSource(NumberedTextSource):
     """Next-token windows of a tokenized corpus (see the module docstring).
 
     Args:
@@ -133,16 +177,6 @@ class TextSource(BaseImageSource):
                            "train_windows": len(self.train_idx),
                            "val_windows": len(self.val_idx)}
 
-    @property
-    def num_train(self) -> int:
-        return len(self.train_idx)
-
-    @property
-    def num_val(self) -> int:
-        return len(self.val_idx)
-
-    def per_epoch(self, batch_size: int) -> int:
-        return max(1, self.num_train // batch_size)
 
     def windows(self, idx: np.ndarray | list[int]) -> tuple[torch.Tensor, torch.Tensor]:
         """``(x, y)``, each (len(idx), T) int64, for window indices ``idx``."""
@@ -152,25 +186,8 @@ class TextSource(BaseImageSource):
         w = torch.from_numpy(rows)
         return w[:, :-1].contiguous(), w[:, 1:].contiguous()
 
-    def train_batches(self, batch_size: int, *, seed: int, start: tuple[int, int] = (0, 0),
-                      rank: int = 0, world_size: int = 1, augment: bool = True
-                      ) -> Iterator[Batch]:
-        batch_size = min(batch_size, self.num_train)
-        sampler = _EpochBatches(self.num_train, batch_size, seed, start, rank, world_size)
-        epoch, index = start
-        if index >= sampler.per_epoch:
-            epoch, index = epoch + index // sampler.per_epoch, index % sampler.per_epoch
-            sampler.start = (epoch, index)
-        for items in sampler:
-            x, y = self.windows([int(self.train_idx[i]) for i, _ in items])
-            index += 1
-            if index == sampler.per_epoch:
-                epoch, index = epoch + 1, 0
-            yield Batch(x, y, (epoch, index), (), len(items))
+    rows = windows
 
-    def val_batches(self, batch_size: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        for j in range(0, self.num_val, batch_size):
-            yield self.windows(self.val_idx[j:j + batch_size])
 
 
 def open_text(arg: str, input_size: int, seed: int, *, val_fraction: float = 0.1,

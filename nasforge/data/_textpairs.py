@@ -29,7 +29,6 @@ Example:
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -37,10 +36,8 @@ import torch
 
 from nasforge._paths import cache_dir
 from nasforge.data._corpus import stdlib_corpus
-from nasforge.data._stream import _EpochBatches
+from nasforge.data._text import NumberedTextSource
 from nasforge.data._text import parse_options
-from nasforge.data.base import BaseImageSource
-from nasforge.data.base import Batch
 from nasforge.data.tokenizer import Tokenizer
 from nasforge.data.tokenizer import make_tokenizer
 from nasforge.errors import InvalidInputError
@@ -82,7 +79,7 @@ def _index_lines(path: Path) -> np.ndarray:
     return np.asarray(offsets, dtype=np.int64)
 
 
-class TextPairs(BaseImageSource):
+class TextPairs(NumberedTextSource):
     """Source/target pairs of a TSV, read line by line (see the module docstring).
 
     Args:
@@ -117,16 +114,6 @@ class TextPairs(BaseImageSource):
         self.provenance = {**(provenance or {}), "pairs": len(self.offsets),
                            "max_len": max_len, "tokenizer": tokenizer.describe()}
 
-    @property
-    def num_train(self) -> int:
-        return len(self.train_idx)
-
-    @property
-    def num_val(self) -> int:
-        return len(self.val_idx)
-
-    def per_epoch(self, batch_size: int) -> int:
-        return max(1, self.num_train // batch_size)
 
     def pair(self, i: int) -> tuple[str, str]:
         """The source and target text of line ``i``."""
@@ -150,25 +137,7 @@ class TextPairs(BaseImageSource):
             y[r, :len(t) + 1] = [*t, tok.eos]
         return torch.from_numpy(x), torch.from_numpy(y)
 
-    def train_batches(self, batch_size: int, *, seed: int, start: tuple[int, int] = (0, 0),
-                      rank: int = 0, world_size: int = 1, augment: bool = True
-                      ) -> Iterator[Batch]:
-        batch_size = min(batch_size, self.num_train)
-        sampler = _EpochBatches(self.num_train, batch_size, seed, start, rank, world_size)
-        epoch, index = start
-        if index >= sampler.per_epoch:
-            epoch, index = epoch + index // sampler.per_epoch, index % sampler.per_epoch
-            sampler.start = (epoch, index)
-        for items in sampler:
-            x, y = self.encode([int(self.train_idx[i]) for i, _ in items])
-            index += 1
-            if index == sampler.per_epoch:
-                epoch, index = epoch + 1, 0
-            yield Batch(x, y, (epoch, index), (), len(items))
-
-    def val_batches(self, batch_size: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        for j in range(0, self.num_val, batch_size):
-            yield self.encode(self.val_idx[j:j + batch_size])
+    rows = encode
 
 
 def _embedded_tsv() -> tuple[Path, dict[str, object]]:
