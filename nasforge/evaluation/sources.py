@@ -147,7 +147,7 @@ def resolve_latency(device: str, *, table: TabularBenchmark | None = None,
     """The latency source of ``device``: a latency column of ``table`` (``pixel3_ms``, when a
     benchmark is given), else the registered device's latency model. For a language-model
     ``space`` (modality ``text``), ``cpu-local[:measure]`` is that space's profile
-    (``cpu-local-<space>``: decode ms per token, or ``:prefill``).
+    (``cpu-local-<space>``: decode ms per token, or ``:prefill``), measured here on first use.
 
     Raises:
         UnknownNameError: an unknown device (with the closest one).
@@ -163,7 +163,12 @@ def resolve_latency(device: str, *, table: TabularBenchmark | None = None,
     from nasforge.strategies.objectives import LatencyObjective
 
     if space is not None and space.modality == "text":
-        device = local_lm_device(device, space.name)
+        local = local_lm_device(device, space.name)
+        if local != device:  # cpu-local: measured once on first use, then cached
+            from nasforge.hardware_models.profiling._lm import ensure_lm_profile
+
+            ensure_lm_profile(space)
+        device = local
     return LatencyObjective(get_device(device), upper=upper, name=name)
 
 

@@ -69,3 +69,22 @@ def test_profile_then_validate(capsys: pytest.CaptureFixture[str], cache: Path,
     for part in ("prefill", "decode"):
         assert 0 <= report[part]["within_10pct"] <= 1 and report[part]["rmse_ms"] >= 0
     assert len(json.loads((out_dir / "validate.json").read_text())["subnets"]) == 3
+
+
+@pytest.mark.slow
+def test_cpu_local_for_a_language_space_is_measured_on_first_use(cache: Path) -> None:
+    """`nas search --space elastic_lm --device cpu-local` on a fresh machine: the latency
+    source measures `cpu-local-elastic_lm` once, then finds it cached."""
+    from nasforge.evaluation.sources import resolve_latency
+    from nasforge.search_spaces import get_space
+
+    space = get_space("elastic_lm")
+    folder = cache / "devices" / "cpu-local-elastic_lm"
+    assert not folder.exists()
+    first = resolve_latency("cpu-local", space=space)
+    model_file = folder / "latency_model.json"
+    stamp = model_file.stat().st_mtime_ns
+    ms = first.evaluate_many([space.min_arch(), space.max_arch()])
+    assert 0 < ms[0] < ms[1]  # decode ms per token grows with the subnet
+    resolve_latency("cpu-local:prefill", space=space)
+    assert model_file.stat().st_mtime_ns == stamp  # cached: not measured again

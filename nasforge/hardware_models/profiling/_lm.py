@@ -48,7 +48,8 @@ from nasforge.hardware_models.profiling._protocol import pinned
 from nasforge.hardware_models.profiling._protocol import self_agreement
 from nasforge.search_spaces.base import SearchSpace
 
-__all__ = ["DECODE_STEPS", "lm_local_name", "measure_lm", "profile_lm", "validate_lm"]
+__all__ = ["DECODE_STEPS", "ensure_lm_profile", "lm_local_name", "measure_lm", "profile_lm",
+           "validate_lm"]
 
 log = logging.getLogger(__name__)
 
@@ -215,6 +216,18 @@ def profile_lm(space: SearchSpace, *, n_archs: int = 40, seed: int = 0,
                "date": datetime.now(timezone.utc).isoformat(timespec="seconds")})
     profile.save(folder)
     return profile
+
+
+def ensure_lm_profile(space: SearchSpace) -> None:
+    """Measure ``cpu-local-<space>`` once if this machine has no profile of ``space`` yet, as
+    ``nas profile --device cpu-local --space <space>`` would (``cpu-local`` is measured on first
+    use, DESIGN section 6); a later call finds it cached."""
+    folder = devices_cache_dir() / lm_local_name(space.name)
+    if (folder / MODEL_FILE).is_file():
+        return
+    log.info("cpu-local has no %s profile yet: measuring it once (40 subnets; about 30 s "
+                "on an idle 2-core CPU) into %s", space.name, folder)
+    profile_lm(space)
 
 
 def _figures(measured: np.ndarray, predicted: np.ndarray) -> dict[str, float]:
