@@ -25,6 +25,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
+from typing import Any
 from typing import cast
 
 import numpy as np
@@ -40,7 +41,7 @@ if TYPE_CHECKING:
     from nasforge.supernet.base import DynamicLayer
     from nasforge.supernet.base import Supernet
 
-__all__ = ["SupernetContract", "perturb_supernet"]
+__all__ = ["SupernetContract", "assert_slice_grads_match", "perturb_supernet"]
 
 
 def perturb_supernet(net: torch.nn.Module, seed: int = 0) -> None:
@@ -205,19 +206,7 @@ class SupernetContract:
             net.load_state_dict(state)
             store = net.enable_slice_grads()
             step()
-            sliced = 0
-            for name, p in params.items():
-                got = store.full_grad(p)
-                if got is None:
-                    got = p.grad
-                else:
-                    sliced += 1
-                    assert p.grad is None, f"{name}: sliced parameter also has a .grad"
-                want = plain[name]
-                assert (got is None) == (want is None), f"{name}: gradient presence differs"
-                if got is not None and want is not None:
-                    assert torch.equal(got, want), f"{name}: max |diff| {(got - want).abs().max()}"
-            assert sliced > 0, "no parameter went through the slice-gradient store"
+            assert_slice_grads_match(params, plain, store)
 
     def test_rejects_foreign_and_invalid_archs(self, supernet: Supernet) -> None:
         import dataclasses
@@ -263,3 +252,28 @@ class SupernetContract:
     def test_config(self, supernet: Supernet) -> None:
         space = supernet.space
         assert supernet.config() == {"space": space.name, "num_classes": supernet.num_classes}
+
+
+def assert_slice_grads_match(params: dict[str, Any], plain: dict[str, Any], store: Any, *,
+                             atol: float = 0.0) -> None:
+    """The gradients a slice-gradient ``store`` holds (else ``.grad``) equal ``plain``
+    autograd's, parameter by parameter: bitwise for ``atol == 0``, else within ``atol``; at
+    least one parameter went through the store, and none has both."""
+    import torch
+
+    sliced = 0
+    for name, p in params.items():
+        got = store.full_grad(p)
+        if got is None:
+            got = p.grad
+        else:
+            sliced += 1
+            assert p.grad is None, f"{name}: sliced parameter also has a .grad"
+        want = plain[name]
+        assert (got is None) == (want is None), f"{name}: gradient presence differs"
+        if got is not None and want is not None:
+            if atol == 0.0:
+                assert torch.equal(got, want), f"{name}: max |diff| {(got - want).abs().max()}"
+            else:
+                torch.testing.assert_close(got, want, rtol=0, atol=atol, msg=name)
+    assert sliced > 0, "no parameter went through the slice-gradient store"

@@ -34,6 +34,7 @@ import pytest
 from nasforge.errors import IncompatibleComponentsError
 from nasforge.errors import InvalidArchitectureError
 from nasforge.search_spaces.arch import Arch
+from nasforge.testing.supernet import assert_slice_grads_match
 
 if TYPE_CHECKING:
     import torch
@@ -208,7 +209,6 @@ class LMSupernetContract:
 
     def test_slice_gradients_equal_autograd_gradients(self, supernet: TransformerSupernet
                                                       ) -> None:
-        import torch
 
         with _restored(supernet):
             net = supernet.train()
@@ -227,19 +227,7 @@ class LMSupernetContract:
             net.zero_grad(set_to_none=True)
             store = net.enable_slice_grads()
             step()
-            sliced = 0
-            for name, p in params.items():
-                got = store.full_grad(p)
-                if got is None:
-                    got = p.grad
-                else:
-                    sliced += 1
-                    assert p.grad is None, f"{name}: sliced parameter also has a .grad"
-                want = plain[name]
-                assert (got is None) == (want is None), f"{name}: gradient presence differs"
-                if got is not None and want is not None:
-                    torch.testing.assert_close(got, want, rtol=0, atol=1e-6, msg=name)
-            assert sliced > 0, "no parameter went through the slice-gradient store"
+            assert_slice_grads_match(params, plain, store, atol=1e-6)
 
     def test_rejects_foreign_and_invalid_archs(self, supernet: TransformerSupernet) -> None:
         from nasforge.search_spaces import get_space
