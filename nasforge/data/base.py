@@ -106,6 +106,24 @@ class BaseImageSource(ABC):
             if len(b.y):
                 yield b.x
 
+    def first_recal_batches(self, batch_size: int, seed: int, n: int) -> list[torch.Tensor]:
+        """The first ``n`` batches of :meth:`recal_batches` as read, the stream then closed
+        (fewer when the source has fewer; none for ``n < 1``)."""
+        out: list[torch.Tensor] = []
+        if n < 1:
+            return out
+        source = self.recal_batches(batch_size, seed)
+        try:
+            for x in source:
+                out.append(x)
+                if len(out) >= n:
+                    break
+        finally:
+            close = getattr(source, "close", None)
+            if callable(close):
+                close()
+        return out
+
     @property
     @abstractmethod
     def num_val(self) -> int:

@@ -167,17 +167,8 @@ class EvalSet:
 
     def _recal_source(self) -> list[torch.Tensor]:
         if self._recal is None:
-            source = self.data.recal_batches(self.batch_size, self.seed)
-            out: list[torch.Tensor] = []
-            try:
-                for x in source:
-                    out.append(x)  # as read (uint8 for a streaming source: 4x smaller)
-                    if len(out) >= self.recal_batches:
-                        break
-            finally:
-                close = getattr(source, "close", None)
-                if callable(close):
-                    close()
+            # as read (uint8 for a streaming source: 4x smaller)
+            out = self.data.first_recal_batches(self.batch_size, self.seed, self.recal_batches)
             if not out:
                 raise InvalidInputError(f"{self.data.name} gave no training batch to recalibrate "
                                         "BatchNorm on; give a dataset with training images")

@@ -116,18 +116,10 @@ def calibration_images(data: BaseImageSource, size: int, batches: int, batch_siz
         raise InvalidInputError(f"int8 calibration needs --calib-batches >= 1, got {batches}: "
                                 "a calibration set of 0 images")
     out: list[torch.Tensor] = []
-    source = data.recal_batches(batch_size, seed)
-    try:
-        for i, x in enumerate(source):
-            if i >= batches:
-                break
-            xs = resize_batch(normalize(x, torch.device("cpu"), data.mean or (),
-                                        data.std or ()), size)
-            out.extend(xs[j:j + 1].contiguous() for j in range(len(xs)))
-    finally:
-        close = getattr(source, "close", None)
-        if callable(close):
-            close()
+    for x in data.first_recal_batches(batch_size, seed, batches):
+        xs = resize_batch(normalize(x, torch.device("cpu"), data.mean or (), data.std or ()),
+                          size)
+        out.extend(xs[j:j + 1].contiguous() for j in range(len(xs)))
     if not out:
         raise InvalidInputError(f"the int8 calibration set from {data.name} has 0 images; "
                                 "give --data with training images")
