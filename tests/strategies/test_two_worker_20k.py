@@ -20,17 +20,21 @@ from pathlib import Path
 import optuna
 import pytest
 
-#: one search process: ``URL STUDY WORKER BUDGET KILL_AT SPACE``; its accuracy objective
-#: kills the process (SIGKILL) on its ``KILL_AT``-th call (0: never), i.e. while the claims of
-#: that round are held and nothing of it is stored
+#: one search process: ``URL STUDY WORKER BUDGET KILL_AT SPACE [SYNC]``; its accuracy
+#: objective kills the process (SIGKILL) on its ``KILL_AT``-th call (0: never), i.e. while the
+#: claims of that round are held and nothing of it is stored, after creating the file ``SYNC``;
+#: a worker given ``SYNC`` and no ``KILL_AT`` waits at its second round until that file exists,
+#: so the killed worker always dies while the other is in the middle of the study (a fast
+#: worker would otherwise finish the whole budget before the other reached its ``KILL_AT``)
 WORKER = """
-import os, signal, sys
+import os, signal, sys, time
 import numpy as np
 from nasforge.search_spaces import get_space
 from nasforge.strategies import STRATEGIES, CallableObjective, SearchObjectives, run_search
 
 url, study, worker, budget, kill_at, name = sys.argv[1:7]
 worker, budget, kill_at = int(worker), int(budget), int(kill_at)
+sync = sys.argv[7] if len(sys.argv) > 7 else ""
 space = get_space(name)
 w = np.random.default_rng(0).normal(size=(2, len(space.index_names())))
 calls = [0]
@@ -38,7 +42,13 @@ calls = [0]
 def acc(archs):
     calls[0] += 1
     if calls[0] == kill_at:
+        if sync:
+            open(sync, "w").close()
         os.kill(os.getpid(), signal.SIGKILL)
+    if sync and not kill_at and calls[0] == 2:
+        deadline = time.monotonic() + 300
+        while not os.path.exists(sync) and time.monotonic() < deadline:
+            time.sleep(0.01)
     return space.to_indices(list(archs)) @ w[0]
 
 def lat(archs):
@@ -61,10 +71,10 @@ KILL_AT = 20 if BUDGET >= 20_000 else 8
 
 
 def start(url: str, study: str, worker: int, budget: int, kill_at: int = 0,
-          space: str = "elasticvit") -> subprocess.Popen[str]:
+          space: str = "elasticvit", sync: str = "") -> subprocess.Popen[str]:
     """A worker process running :data:`WORKER`."""
     return subprocess.Popen([sys.executable, "-c", WORKER, url, study, str(worker), str(budget),
-                             str(kill_at), space], stdout=subprocess.PIPE,
+                             str(kill_at), space, sync], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
 
 
@@ -88,12 +98,12 @@ def stored(url: str, study: str) -> dict[str, list[optuna.trial.FrozenTrial]]:
     return out
 
 
-def _two_workers_killed_and_resumed(url: str) -> None:
+def _two_workers_killed_and_resumed(url: str, sync: Path) -> None:
     study = f"two_{uuid.uuid4().hex[:8]}"
-    w0 = start(url, study, 0, BUDGET)
-    w1 = start(url, study, 1, BUDGET, kill_at=KILL_AT)
+    w0 = start(url, study, 0, BUDGET, sync=str(sync))  # waits in its 2nd round for w1's death
+    w1 = start(url, study, 1, BUDGET, kill_at=KILL_AT, sync=str(sync))
     code, out = finish(w1)
-    assert code == -9, out  # killed in the middle of a round
+    assert code == -9, out  # killed in the middle of a round, worker 0 in the middle of its own
     w1 = start(url, study, 1, BUDGET)  # restarted while worker 0 runs on
     for proc in (w0, w1):
         code, out = finish(proc)
@@ -118,10 +128,10 @@ def _two_workers_killed_and_resumed(url: str) -> None:
 def test_two_workers_20k_sqlite_kill9_resume(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'two.db'}"
     optuna.storages.RDBStorage(url).engine.dispose()  # the schema, once
-    _two_workers_killed_and_resumed(url)
+    _two_workers_killed_and_resumed(url, tmp_path / "killed")
 
 
 @pytest.mark.slow
-def test_two_workers_20k_postgres_kill9_resume(postgres_url: str) -> None:
+def test_two_workers_20k_postgres_kill9_resume(postgres_url: str, tmp_path: Path) -> None:
     optuna.storages.RDBStorage(postgres_url).engine.dispose()
-    _two_workers_killed_and_resumed(postgres_url)
+    _two_workers_killed_and_resumed(postgres_url, tmp_path / "killed")
