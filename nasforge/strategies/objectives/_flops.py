@@ -59,15 +59,16 @@ class FlopsObjective(Objective):
 
     def evaluate_many(self, archs: Sequence[Arch]) -> np.ndarray:
         rows = indexed_rows(self._costs, archs)
-        if rows is not None:
-            return self._costs.sums(rows) / 1e6  # type: ignore[operator]
+        got = None if rows is None else self._costs.sums(rows)
+        if got is not None:
+            return np.asarray(got / 1e6, dtype=np.float64)
         fn = self.space.flops_reference if self.reference else self.space.flops
         return self._memo.lookup(archs, lambda todo: [fn(archs[i]) / 1e6 for i in todo])
 
     def evaluate_indices(self, space: ChoiceSpace, matrix: np.ndarray) -> np.ndarray | None:
         """Per-block costs summed over ``matrix`` (None: the space has no segment codes)."""
         got = self._costs.sums(matrix) if space is self.space else None
-        return None if got is None else got / 1e6
+        return None if got is None else np.asarray(got / 1e6, dtype=np.float64)
 
     def provenance(self) -> dict[str, Any]:
         return {"kind": "flops", "space": self.space.name, "rule":
