@@ -64,8 +64,10 @@ _Storage = Annotated[str | None, typer.Option(
 _Study = Annotated[str | None, typer.Option(
     "--study", help="Study name in --storage; joins (or continues) that study, so that several "
     "`nas search` processes share its budget (default: nasforge).")]
-_Worker = Annotated[int, typer.Option(
-    "--worker", min=0, help="This process's worker number in a shared --study.")]
+_Worker = Annotated[int | None, typer.Option(
+    "--worker", min=0, help="This process's worker number in a shared --study (default 0). "
+    "With neither --study nor --worker the search is its study's only writer (fastest: no "
+    "claims); a process joining it while it runs is refused.")]
 _Resume = Annotated[bool, typer.Option("--resume", help="Continue the search in its storage.")]
 _Workers = Annotated[int, typer.Option("--workers", min=1,
                                        help="Parallel supernet evaluators (Ray actors).")]
@@ -83,7 +85,7 @@ def search(
     strategy_opt: _StrategyOpt = [], supernet: _Supernet = None,  # noqa: B006 (typer's list)
     predictor: _Predictor = None, benchmark: _Benchmark = None, metric: _Metric = None,
     accuracy: _Accuracy = None, data: _Data = None, budget: _Budget = 100, seed: _Seed = 0,
-    storage: _Storage = None, study: _Study = None, worker: _Worker = 0,
+    storage: _Storage = None, study: _Study = None, worker: _Worker = None,
     resume: _Resume = False, workers: _Workers = 1, accelerator: _Accelerator = "auto",
     out: _Out = Path("runs/search"), quiet: _Quiet = False, as_json: _Json = False,
 ) -> None:
@@ -166,7 +168,7 @@ def _print_examples() -> None:
 
 
 def _run(cfg: ExperimentConfig, quiet: bool, as_json: bool = False, *,
-         study: str | None = None, worker: int = 0) -> None:
+         study: str | None = None, worker: int | None = None) -> None:
     from nasforge.experiments.runner import run_experiment
     from nasforge.strategies.storage import StorageURL
 

@@ -83,7 +83,7 @@ class RunOutcome:
 def run_experiment(cfg: ExperimentConfig, *, progress: bool = True,
                    evaluator: AccuracyEvaluator | None = None,
                    callbacks: Sequence[Callback] = (), study: str | None = None,
-                   worker: int = 0) -> RunOutcome:
+                   worker: int | None = None) -> RunOutcome:
     """Run one search and write its folder (see the module docstring).
 
     Args:
@@ -98,7 +98,10 @@ def run_experiment(cfg: ExperimentConfig, *, progress: bool = True,
             ``resume`` does, so that several workers can share it (default
             :data:`DEFAULT_STUDY`, which needs ``cfg.resume`` to continue).
         worker: this process's worker number in a shared study (its strategy is seeded with
-            :func:`worker_seed`, so workers propose different archs).
+            :func:`worker_seed`, so workers propose different archs). With neither ``study``
+            nor ``worker`` the run is its study's only writer (worker 0 without claims: each
+            round written in one transaction, see ``run_search``'s ``exclusive``); a process
+            joining the study while it runs is refused in one line.
 
     Raises:
         NasforgeError: bad names, files or combinations, an unreachable storage, a study of
@@ -122,9 +125,11 @@ def run_experiment(cfg: ExperimentConfig, *, progress: bool = True,
 # ---- step 3: the search --------------------------------------------------------------------
 def _search(cfg: ExperimentConfig, inputs: RunInputs, built: RunObjectives, out: Path,
             progress: bool, callbacks: Sequence[Callback], study: str | None,
-            worker: int) -> SearchResult:
+            worker: int | None) -> SearchResult:
     store = SearchStudy(StorageURL.for_run(cfg.storage, out), study or DEFAULT_STUDY,
-                        worker=worker, space=inputs.space)
+                        worker=worker or 0, space=inputs.space,
+                        exclusive=study is None and worker is None)
+    worker = worker or 0
     strategy = _strategy(cfg, inputs, built, worker, store.stored_meta())
     # a batched source (a supernet, a proxy) is evaluated in chunks (or over the actor pool)
     metric = built.metric if cfg.accuracy.kind == "csv" else None
