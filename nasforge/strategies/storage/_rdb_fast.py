@@ -197,6 +197,9 @@ def insert_finished(rdb: optuna.storages.RDBStorage, study_id: int, new: NewTria
         if n:
             n0 = int(session.scalar(select(func.count(T.trial_id)).where(
                 T.study_id == study_id)) or 0)
+            # ids grow: the new trials are above the largest id (a primary-key lookup), so
+            # reading them back never scans the study's earlier trials
+            top = int(session.scalar(select(func.max(T.trial_id))) or 0)
             start, done = _utc(new.start), _utc(new.complete)
             session.execute(insert(T.__table__), [
                 {"study_id": study_id, "number": n0 + i, "datetime_start": start,
@@ -204,8 +207,8 @@ def insert_finished(rdb: optuna.storages.RDBStorage, study_id: int, new: NewTria
                  "state": TrialState.FAIL if bad else TrialState.COMPLETE}
                 for i, bad in enumerate(nan)])
             ids = [int(r[0]) for r in session.execute(
-                select(T.trial_id).where(T.study_id == study_id, T.number >= n0).order_by(
-                    T.number))]
+                select(T.trial_id).where(T.trial_id > top, T.study_id == study_id,
+                                         T.number >= n0).order_by(T.number))]
             cols = [(name, dj, internal) for (name, dj), internal in zip(
                 new.columns, new.internal, strict=True)]
             _insert_many(session, models.TrialParamModel.__table__, _PARAM_COLUMNS, [

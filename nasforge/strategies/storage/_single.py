@@ -18,7 +18,6 @@ elsewhere one ``create_new_trial(template_trial=...)`` per trial, then the state
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Hashable
 from collections.abc import Sequence
 from datetime import datetime
@@ -35,7 +34,7 @@ from optuna.trial import TrialState
 
 from nasforge.strategies.storage import _rdb_fast
 from nasforge.strategies.storage.claims import VALUES
-from nasforge.strategies.storage.claims import arch_json
+from nasforge.strategies.storage.claims import arch_json_and_id
 from nasforge.strategies.storage.claims import key_text
 
 if TYPE_CHECKING:
@@ -72,8 +71,7 @@ class SingleWriter:
                 else [[] for _ in archs])
         attrs = []
         for key, arch in zip(keys, archs, strict=True):
-            text = arch_json(arch)
-            aid = arch.__dict__.get("arch_id") or hashlib.sha1(text.encode()).hexdigest()[:16]
+            text, aid = arch_json_and_id(arch)
             attrs.append({"arch": text, "arch_id": aid,
                           "key": aid if key is arch else key_text(key), "step": int(step),
                           "worker": self.worker, "provenance": self._tag})
