@@ -76,8 +76,13 @@ def versions() -> dict[str, str]:
 
 
 def write_outputs(cfg: ExperimentConfig, space: SearchSpace, result: SearchResult,
-                  built: RunObjectives, out: Path, seconds: float) -> dict[str, Any]:
-    """Write the run folder ``out`` (see the module docstring) and return the manifest."""
+                  built: RunObjectives, out: Path, seconds: float,
+                  cpu_s: float | None = None) -> dict[str, Any]:
+    """Write the run folder ``out`` (see the module docstring) and return the manifest.
+
+    ``seconds`` is the run's wall time; ``cpu_s`` (the summary's ``cpu_s``) the process CPU
+    seconds of its search step: the study opened, every round (persistence included), the
+    last writes; not the imports, the inputs' loading nor these outputs."""
     frame = result.candidates
     frame.to_csv(out / "candidates.csv", index=False)
     pareto = result.pareto_frame.sort_values(LATENCY)
@@ -95,6 +100,7 @@ def write_outputs(cfg: ExperimentConfig, space: SearchSpace, result: SearchResul
         "name": name, "best": best_info, "n_evaluated": result.n_evaluated,
         "pareto_size": len(pareto), "device": cfg.device, "strategy": cfg.strategy.name,
         "seed": cfg.seed, "budget": cfg.budget, "seconds": seconds, "stopped": result.stopped,
+        "cpu_s": None if cpu_s is None else round(cpu_s, 3),
         "latency_budget_ms": cfg.constraints.latency_ms,
     }
     manifest = {

@@ -114,11 +114,13 @@ def run_experiment(cfg: ExperimentConfig, *, progress: bool = True,
         inputs = resolve_inputs(cfg, evaluator=evaluator, progress=progress)
         try:
             built = build_objectives(cfg, inputs)
+            c0 = time.process_time()
             result = _search(cfg, inputs, built, out, progress, callbacks, study, worker)
+            cpu_s = time.process_time() - c0
         finally:
             inputs.close()
         manifest = write_outputs(cfg, inputs.space, result, built, out,
-                                 time.perf_counter() - t0)
+                                 time.perf_counter() - t0, cpu_s)
     return RunOutcome(out, manifest)
 
 
@@ -135,6 +137,8 @@ def _search(cfg: ExperimentConfig, inputs: RunInputs, built: RunObjectives, out:
     metric = built.metric if cfg.accuracy.kind == "csv" else None
     meta = {"seed": cfg.seed, "device": cfg.device, "accuracy": cfg.accuracy_source(),
             "metric": metric}
+    if cfg.space_options:  # a resume with other restrictions of the space is refused
+        meta["space_options"] = cfg.space_options
     with ProgressBar("search", total=cfg.budget, enabled=progress) as bar:
         return run_search(strategy, budget=cfg.budget, storage=store, meta=meta,
                           resume=cfg.resume or study is not None,
