@@ -20,6 +20,7 @@ from collections.abc import Callable
 from collections.abc import Sequence
 from datetime import datetime
 from datetime import timezone
+from json.encoder import encode_basestring_ascii  # type: ignore[attr-defined]
 from typing import Any
 
 import numpy as np
@@ -215,7 +216,7 @@ def insert_finished(rdb: optuna.storages.RDBStorage, study_id: int, new: NewTria
                 (tid, name, internal[j], dj) for tid, row in zip(ids, new.rows, strict=True)
                 for (name, dj, internal), j in zip(cols, row, strict=True)])
             rows = new.values.tolist()
-            user = [(tid, k, json.dumps(v)) for tid, ua in zip(ids, new.user_attrs, strict=True)
+            user = [(tid, k, _json(v)) for tid, ua in zip(ids, new.user_attrs, strict=True)
                     for k, v in ua.items()]
             user += [(tid, values_attr, json.dumps([None if x != x else x for x in row]))
                      for tid, row, bad in zip(ids, rows, nan, strict=True) if bad]
@@ -227,6 +228,17 @@ def insert_finished(rdb: optuna.storages.RDBStorage, study_id: int, new: NewTria
         if study_attr is not None:
             _set_study_attr(session, study_id, *study_attr)
     return ids
+
+
+def _json(value: Any) -> str:
+    """``json.dumps(value)``, without its per-call set-up for a string or an int (the JSON
+    module's own C encoder of strings, ``int.__repr__``: the same text)."""
+    kind = type(value)
+    if kind is str:
+        return encode_basestring_ascii(value)
+    if kind is int:
+        return repr(value)
+    return json.dumps(value)
 
 
 def _choice_index(dist: Any) -> dict[Any, int]:
