@@ -29,8 +29,8 @@ from nasforge.evaluation import resolve_latency
 from nasforge.evaluation.sources import csv_spec
 from nasforge.experiments._objectives import ACCURACY
 from nasforge.experiments._objectives import LATENCY
-from nasforge.experiments.config import ExperimentConfig
 from nasforge.experiments._space import space_of
+from nasforge.experiments.config import ExperimentConfig
 from nasforge.strategies import STRATEGIES
 from nasforge.validation import check_output_dir
 

@@ -77,12 +77,13 @@ def versions() -> dict[str, str]:
 
 def write_outputs(cfg: ExperimentConfig, space: SearchSpace, result: SearchResult,
                   built: RunObjectives, out: Path, seconds: float,
-                  cpu_s: float | None = None) -> dict[str, Any]:
+                  cpu: dict[str, float] | None = None) -> dict[str, Any]:
     """Write the run folder ``out`` (see the module docstring) and return the manifest.
 
-    ``seconds`` is the run's wall time; ``cpu_s`` (the summary's ``cpu_s``) the process CPU
-    seconds of its search step: the study opened, every round (persistence included), the
-    last writes; not the imports, the inputs' loading nor these outputs."""
+    ``seconds`` is the run's wall time; ``cpu`` process CPU seconds of its search step, added
+    to the summary: ``cpu_s`` (the search loop: the study created or resumed, every round
+    with its writes, the last writes) and ``storage_open_cpu_s`` (opening the storage); not
+    the imports, the inputs' loading nor these outputs."""
     frame = result.candidates
     frame.to_csv(out / "candidates.csv", index=False)
     pareto = result.pareto_frame.sort_values(LATENCY)
@@ -100,7 +101,7 @@ def write_outputs(cfg: ExperimentConfig, space: SearchSpace, result: SearchResul
         "name": name, "best": best_info, "n_evaluated": result.n_evaluated,
         "pareto_size": len(pareto), "device": cfg.device, "strategy": cfg.strategy.name,
         "seed": cfg.seed, "budget": cfg.budget, "seconds": seconds, "stopped": result.stopped,
-        "cpu_s": None if cpu_s is None else round(cpu_s, 3),
+        **(cpu or {}),
         "latency_budget_ms": cfg.constraints.latency_ms,
     }
     manifest = {

@@ -20,6 +20,7 @@ Example:
 from __future__ import annotations
 
 import dataclasses
+import itertools
 from collections.abc import Mapping
 from typing import Any
 
@@ -93,7 +94,7 @@ def _restricted(name: str, key: str, served: tuple[Any, ...], value: Any) -> tup
 def _span(values: tuple[Any, ...]) -> str:
     """``128..224 step 4`` for an arithmetic run of ints, else the values."""
     ints = all(isinstance(v, int) for v in values) and len(values) > 2
-    steps = {b - a for a, b in zip(values, values[1:])} if ints else set()
+    steps = {b - a for a, b in itertools.pairwise(values)} if ints else set()
     if len(steps) == 1:
         return f"{values[0]}..{values[-1]} step {steps.pop()}"
     return ", ".join(map(str, values))

@@ -249,9 +249,9 @@ def _eval_settings(data: dict[str, Any], source: str) -> EvalSettings:
 
 
 _EVAL_KEYS = ("accelerator", "workers", "batch_size", "recal_batches", "eval_chunk")
-_FIELDS = {"search_space", "space_options", "device", "supernet", "predictor", "benchmark", "strategy",
-           "constraints", "budget", "seed", "storage", "out", "workers", "resume", "name",
-           "accelerator", "accuracy", "evaluation"}
+_FIELDS = {"search_space", "space_options", "device", "supernet", "predictor", "benchmark",
+           "strategy", "constraints", "budget", "seed", "storage", "out", "workers", "resume",
+           "name", "accelerator", "accuracy", "evaluation"}
 
 
 @dataclass(frozen=True)

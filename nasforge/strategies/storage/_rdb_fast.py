@@ -15,12 +15,12 @@ from __future__ import annotations
 import functools
 import json
 import logging
-from dataclasses import dataclass
 from collections.abc import Callable
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from datetime import timezone
-from json.encoder import encode_basestring_ascii  # type: ignore[attr-defined]
+from json.encoder import encode_basestring_ascii
 from typing import Any
 
 import numpy as np
