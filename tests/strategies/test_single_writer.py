@@ -112,7 +112,7 @@ def test_kill9_loses_the_round_in_flight_only_and_resume_matches(tmp_path: Path)
     assert f'"step": {KILL_AT - 2}' in state
     assert all(t.state == optuna.trial.TrialState.COMPLETE for t in trials)
     resumed = _writer(url, BUDGET)
-    out, err = resumed.communicate(timeout=300)
+    _, err = resumed.communicate(timeout=300)
     assert resumed.returncode == 0, err[-2000:]
     ids = [t.user_attrs["arch_id"] for t in _trials(url)]
     assert ids == _reference(BUDGET)  # the resumed search is the uninterrupted one
