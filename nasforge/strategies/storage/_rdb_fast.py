@@ -170,15 +170,20 @@ def insert_claims(rdb: optuna.storages.RDBStorage, study_id: int,
 
 
 def insert_finished(rdb: optuna.storages.RDBStorage, study_id: int, new: NewTrials,
-                    values_attr: str, study_attr: tuple[str, Any] | None = None) -> list[int]:
+                    values_attr: str, study_attr: tuple[str, Any] | None = None,
+                    first_number: int | None = None) -> tuple[list[int], int]:
     """Insert finished trials (``COMPLETE`` with their values, ``FAIL`` with NaN values in
     ``values_attr``) with their params and user attributes, and set the study user attribute
-    ``study_attr``, in one transaction holding the study's write lock (what
-    ``create_new_trial(template_trial=...)`` and ``set_study_user_attr`` write, one batched
-    insert per table): a single writer's round, with no claims before it.
+    ``study_attr``, in one transaction (what ``create_new_trial(template_trial=...)`` and
+    ``set_study_user_attr`` write, one batched insert per table): a single writer's round,
+    with no claims before it.
+
+    Args:
+        first_number: the number of the first new trial, known to the study's only writer
+            from its previous insert; None: count the study's trials under its write lock.
 
     Returns:
-        The new trials' ids, in order.
+        The new trials' ids, in order, and the number of the first.
     """
     from optuna.storages._rdb import models
     from optuna.storages._rdb.storage import _create_scoped_session
@@ -190,14 +195,16 @@ def insert_finished(rdb: optuna.storages.RDBStorage, study_id: int, new: NewTria
     T, V = models.TrialModel, models.TrialValueModel
     n = len(new.user_attrs)
     nan = np.isnan(new.values).any(axis=1).tolist() if n else []
+    n0 = first_number
     with _create_scoped_session(rdb.scoped_session) as session:
-        session.execute(update(models.StudyModel).where(
-            models.StudyModel.study_id == study_id).values(
-            study_name=models.StudyModel.study_name))
         ids: list[int] = []
-        if n:
+        if n and n0 is None:
+            session.execute(update(models.StudyModel).where(
+                models.StudyModel.study_id == study_id).values(
+                study_name=models.StudyModel.study_name))
             n0 = int(session.scalar(select(func.count(T.trial_id)).where(
                 T.study_id == study_id)) or 0)
+        if n and n0 is not None:
             # ids grow: the new trials are above the largest id (a primary-key lookup), so
             # reading them back never scans the study's earlier trials
             top = int(session.scalar(select(func.max(T.trial_id))) or 0)
@@ -227,7 +234,7 @@ def insert_finished(rdb: optuna.storages.RDBStorage, study_id: int, new: NewTria
                 for v, kind in [V.value_to_stored_repr(float(x))]])
         if study_attr is not None:
             _set_study_attr(session, study_id, *study_attr)
-    return ids
+    return ids, -1 if n0 is None else n0
 
 
 def _json(value: Any) -> str:

@@ -60,6 +60,9 @@ class SingleWriter:
         self._new: list[_rdb_fast.NewTrials] = []
         self._columns: list[tuple[str, str]] | None = None
         self._internal: list[list[float]] = []
+        #: the number of the next trial (None: count the study's trials under its lock, as
+        #: the first insert does; the study's only writer knows it from then on)
+        self._next_number: int | None = None
 
     def add_finished(self, keys: Sequence[Hashable], archs: Sequence[Arch], values: np.ndarray,
                      step: int, start: datetime) -> None:
@@ -96,8 +99,10 @@ class SingleWriter:
         rdb = _rdb_fast.rdb_backend(self.storage)
         if rdb is not None:
             for i, new in enumerate(self._new):
-                _rdb_fast.insert_finished(rdb, self._study_id, new, VALUES,
-                                          study_attr if i == len(self._new) - 1 else None)
+                ids, first = _rdb_fast.insert_finished(
+                    rdb, self._study_id, new, VALUES,
+                    study_attr if i == len(self._new) - 1 else None, self._next_number)
+                self._next_number = first + len(ids)
             if not self._new and study_attr is not None:
                 _rdb_fast.insert_finished(rdb, self._study_id, _empty(), VALUES, study_attr)
         else:

@@ -277,19 +277,19 @@ class SearchStudy(StudyClaims, SingleWriter):
         """
         attrs = self.storage.get_study_user_attrs(self._study_id)
         holder = attrs.get(_EXCLUSIVE)
+        if holder and holder != self._tag and not process_dead(holder):
+            raise InvalidInputError(
+                f"study {self.study_name!r} in {self.label!r} is being written by a "
+                f"single-worker search (process {holder}, started without --study and "
+                "--worker); wait for it to end, or start every worker with --study NAME")
         if not self.exclusive:
-            if holder and holder != self._tag and not process_dead(holder):
-                raise InvalidInputError(
-                    f"study {self.study_name!r} in {self.label!r} is being written by a "
-                    f"single-worker search (process {holder}, started without --study and "
-                    "--worker); wait for it to end, or start every worker with --study NAME")
             if holder:
                 self.storage.set_study_user_attr(self._study_id, _EXCLUSIVE, None)
             return
         self.storage.set_study_user_attr(self._study_id, _EXCLUSIVE, self._tag)
         others = self._other_workers(self.storage.get_study_user_attrs(self._study_id))
         running = [t.number for t in self._trials() if t.state == TrialState.RUNNING]
-        if others or running:
+        if others or running or self._slot_elsewhere:
             logger.info("study %r is shared (workers %s, running trials %d): claims are used",
                         self.study_name, others, len(running))
             self.storage.set_study_user_attr(self._study_id, _EXCLUSIVE, None)
@@ -329,6 +329,8 @@ class SearchStudy(StudyClaims, SingleWriter):
 
     def _own_worker_slot(self, attrs: dict[str, Any]) -> None:
         owner = attrs.get(_OWNER + str(self.worker))
+        #: the slot's last owner is a process of another host that may still run
+        self._slot_elsewhere = bool(owner and owner != self._tag and not process_dead(owner))
         if owner and owner != self._tag and not process_dead(owner):
             host, _, _ = str(owner).rpartition(":")
             if host == socket.gethostname():
