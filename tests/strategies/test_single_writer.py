@@ -28,6 +28,7 @@ from nasforge.strategies import SearchObjectives
 from nasforge.strategies import run_search
 from nasforge.strategies.storage import _rdb_fast
 from nasforge.testing.contracts import synthetic_problem
+from tests.strategies.test_rdb_fast import _new_database
 
 #: one single-writer search process: ``URL BUDGET KILL_AT SYNC``; its accuracy objective
 #: kills the process (SIGKILL) on its ``KILL_AT``-th call (0: never); given ``SYNC`` it
@@ -143,8 +144,10 @@ def _stored(url: str) -> tuple[list[tuple[Any, ...]], dict[str, Any]]:
     return trials, {k: v for k, v in study.user_attrs.items() if k != "nasforge_exclusive"}
 
 
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
 def test_single_writer_stores_what_the_claims_store_fast_and_public(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        backend: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        request: pytest.FixtureRequest) -> None:
     calls = {"finished": 0, "claims": 0}
     finished, claims = _rdb_fast.insert_finished, _rdb_fast.insert_claims
 
@@ -156,14 +159,14 @@ def test_single_writer_stores_what_the_claims_store_fast_and_public(
 
     monkeypatch.setattr(_rdb_fast, "insert_finished", count("finished", finished))
     monkeypatch.setattr(_rdb_fast, "insert_claims", count("claims", claims))
-    fast = f"sqlite:///{tmp_path / 'fast.db'}"
+    fast = _new_database(backend, "fast", tmp_path, request)
     res = _search(fast, exclusive=True)
     assert calls["finished"] > 1 and calls["claims"] == 0  # no claim, written chunk by chunk
-    claimed = f"sqlite:///{tmp_path / 'claims.db'}"
+    claimed = _new_database(backend, "claims", tmp_path, request)
     ref = _search(claimed, exclusive=False)
     assert calls["claims"] > 1
     monkeypatch.setattr(optuna, "__version__", "0.1.0")  # the public storage API
-    public = f"sqlite:///{tmp_path / 'public.db'}"
+    public = _new_database(backend, "public", tmp_path, request)
     _search(public, exclusive=True)
     got, want, pub = _stored(fast), _stored(claimed), _stored(public)
     assert len(got[0]) == 24 and any(t[1] == optuna.trial.TrialState.FAIL for t in got[0])
