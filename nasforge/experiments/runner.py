@@ -143,9 +143,10 @@ def _search(cfg: ExperimentConfig, inputs: RunInputs, built: RunObjectives, out:
         meta["space_options"] = cfg.space_options
     c1 = time.process_time()
     with ProgressBar("search", total=cfg.budget, enabled=progress) as bar:
+        shown = [_advance(bar)] if bar.shown else []  # no candidate objects for a silent bar
         result = run_search(strategy, budget=cfg.budget, storage=store, meta=meta,
                             resume=cfg.resume or study is not None,
-                            callbacks=[_advance(bar), *callbacks], eval_chunk=built.eval_chunk)
+                            callbacks=[*shown, *callbacks], eval_chunk=built.eval_chunk)
     c2 = time.process_time()
     return result, {"cpu_s": round(c2 - c1, 3), "storage_open_cpu_s": round(c1 - c0, 3)}
 

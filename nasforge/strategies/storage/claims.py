@@ -52,8 +52,8 @@ if TYPE_CHECKING:
     from nasforge.search_spaces.arch import Arch
     from nasforge.search_spaces.choice_space import ChoiceSpace
 
-__all__ = ["Claim", "StudyClaims", "arch_dict", "arch_json", "arch_json_and_id", "is_candidate", "key_text",
-           "process_dead", "process_tag", "values_of"]
+__all__ = ["Claim", "StudyClaims", "arch_dict", "arch_json", "arch_json_and_id", "is_candidate",
+           "key_text", "process_dead", "process_tag", "values_of"]
 
 #: trial user attribute: the values of a candidate with a NaN value (a ``FAIL`` trial)
 VALUES = "nasforge_values"
