@@ -288,7 +288,8 @@ class SearchStudy(StudyClaims, SingleWriter):
             return
         self.storage.set_study_user_attr(self._study_id, _EXCLUSIVE, self._tag)
         others = self._other_workers(self.storage.get_study_user_attrs(self._study_id))
-        running = [t.number for t in self._trials() if t.state == TrialState.RUNNING]
+        running = self.storage.get_all_trials(self._study_id, deepcopy=False,
+                                              states=(TrialState.RUNNING,))
         if others or running or self._slot_elsewhere:
             logger.info("study %r is shared (workers %s, running trials %d): claims are used",
                         self.study_name, others, len(running))
