@@ -1,6 +1,8 @@
 """Experiment configuration: one YAML file reproduces what the ``nas search`` flags do.
 
-An experiment file holds ``search_space``, ``device``, one ``accuracy:`` spec (what
+An experiment file holds ``search_space`` (and optionally ``space_options``, restricting a
+choice of the space: ``{resolutions: [160, 176, 192, 208, 224]}``), ``device``, one
+``accuracy:`` spec (what
 :func:`nasforge.evaluation.resolve` takes: ``quick``, ``supernet:PATH``, ``predictor:DIR``,
 ``csv:PATH:COLUMN``, ``zc:NAME``, ``standalone``, ``report:PATH:a|b``; none means the embedded
 quick supernet), ``strategy`` (a name, or a mapping with ``name`` and the strategy's settings),
