@@ -9,18 +9,24 @@ as device ``note10`` into a temporary cache. OFA's tables repeat the resolution-
 layers (``Conv_2``, ``Logits``, ...) with slightly different means (< 0.02 ms); the merged table
 keeps the first file's (160 px). The assets are not shipped: the script takes their paths.
 
-Runs, each at ``--latency`` 20 / 25 / 30 ms for ``--seeds`` 0 1 2:
+Runs, each at ``--latency`` 20 / 25 / 30 ms for ``--seeds`` 0 1 2, each in its own process
+(so that both sides pay their imports):
 
-* ``library``: :func:`~nasforge.strategies.run_search` with no storage, on the space with OFA's
-  five resolutions (the headline: predicted top-1, latency, CPU seconds of the search loop);
-* with ``--cli``, also ``library_default_res`` (the same on the registered ``ofa_mbv3_w12``,
-  resolutions 128-224 step 4, which is what ``nas search --space ofa_mbv3_w12`` searches) and
-  ``cli``: ``nas search`` with that space, persisted in a fresh SQLite study, its ``--budget``
-  the distinct candidates the library run evaluated (so both stop at the same point); its CPU
-  seconds are the child process's (imports and writing the run folder included).
+* ``library``: a script calling :func:`~nasforge.strategies.run_search` with no storage on
+  ``ofa_mbv3_w12`` restricted to OFA's five resolutions (predicted top-1, latency, the search
+  loop's CPU seconds ``loop_cpu_s`` and the process's ``process_cpu_s``);
+* with ``--cli``, also ``cli``: ``nas search --space-opt resolutions=160,176,192,208,224``
+  (the same space), persisted in a fresh SQLite study (no ``--study``/``--worker``: the
+  study's single writer), its ``--budget`` the distinct candidates the library run evaluated
+  (so both stop at the same point); ``loop_cpu_s`` is the summary's ``cpu_s`` (the study
+  opened, every round with its writes, the last writes), ``process_cpu_s`` the child
+  process's (imports, inputs, the run folder included).
 
-Prints JSON (one entry per run: ``top1``, ``latency_ms``, ``arch_id``, ``cpu_s``, ``evaluated``)
-and writes it to ``--out`` when given.
+``loop_cpu_ratio`` (CLI over library loop CPU) is the ratio the issue's 1.2x target is read
+on; ``process_cpu_ratio`` (whole processes) is quoted beside it. ``same_result``: the CLI found
+the library's arch, top-1 and latency.
+
+Prints JSON and writes it to ``--out`` when given.
 
 Usage: ``python benchmarks/ofa_search.py /path/acc_predictor.pth [--tables DIR] [--cli]``
 (``--tables`` defaults to the predictor's folder; ``PYTHONPATH`` selects the tree).
@@ -29,7 +35,6 @@ Usage: ``python benchmarks/ofa_search.py /path/acc_predictor.pth [--tables DIR] 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import os
 import resource
@@ -63,46 +68,84 @@ def _setup(predictor_file: Path, tables: Path, work: Path) -> tuple[Any, Path]:
     return get_device("note10"), pred_dir
 
 
-def _library(space: Any, pred_dir: Path, model: Any, latency: float, seed: int,
-             generations: int) -> dict[str, Any]:
-    from nasforge.evaluation import PredictorObjective
-    from nasforge.predictors import BasePredictor
-    from nasforge.strategies import EvolutionStrategy
-    from nasforge.strategies import LatencyObjective
-    from nasforge.strategies import SearchObjectives
-    from nasforge.strategies import run_search
+#: the library run, in its own process: ``PRED_DIR LATENCY SEED GENERATIONS SPACE RES,...``
+#: -> JSON
+LIBRARY = """
+import dataclasses, json, sys, time
+from pathlib import Path
+from nasforge.evaluation import PredictorObjective
+from nasforge.hardware_models import get_device
+from nasforge.predictors import BasePredictor
+from nasforge.search_spaces import get_space
+from nasforge.strategies import (EvolutionStrategy, LatencyObjective, SearchObjectives,
+                                 run_search)
 
-    pred = BasePredictor.load(pred_dir)
-    objs = SearchObjectives([PredictorObjective(pred, space, name="top1"),
-                             LatencyObjective(model, upper=latency)])
-    strategy = EvolutionStrategy(space, objs, seed=seed)
-    c0 = time.process_time()
-    res = run_search(strategy, max_steps=generations + 1)
-    cpu = time.process_time() - c0
-    best = res.best
-    return {"top1": best.values["top1"], "latency_ms": best.values["note10_ms"],
-            "arch_id": best.arch.arch_id, "cpu_s": round(cpu, 3), "wall_s": round(res.seconds, 3),
-            "asked": res.n_asked, "evaluated": res.n_evaluated}
+pred_dir, latency, seed, generations, name, res = sys.argv[1:7]
+latency, seed, generations = float(latency), int(seed), int(generations)
+base = get_space(name)
+space = get_space(name, cfg=dataclasses.replace(
+    base.cfg, resolutions=tuple(int(r) for r in res.split(","))))
+pred_dir = Path(pred_dir)
+objs = SearchObjectives([PredictorObjective(BasePredictor.load(pred_dir), space, name="top1"),
+                         LatencyObjective(get_device("note10"), upper=latency)])
+strategy = EvolutionStrategy(space, objs, seed=seed)
+c0 = time.process_time()
+res = run_search(strategy, max_steps=generations + 1)
+cpu = time.process_time() - c0
+best = res.best
+print(json.dumps({"top1": best.values["top1"], "latency_ms": best.values["note10_ms"],
+                  "arch_id": best.arch.arch_id, "loop_cpu_s": round(cpu, 3),
+                  "loop_wall_s": round(res.seconds, 3), "asked": res.n_asked,
+                  "evaluated": res.n_evaluated}))
+"""
 
 
-def _cli(pred_dir: Path, latency: float, seed: int, budget: int, work: Path) -> dict[str, Any]:
-    out = work / f"cli-{latency}-{seed}"
-    cmd = [sys.executable, "-m", "nasforge.cli", "search", "--space", SPACE, "--predictor",
-           str(pred_dir), "--device", "note10", "--latency", str(latency), "--budget",
-           str(budget), "--seed", str(seed), "--out", str(out), "--quiet", "--json"]
+def _child(cmd: list[str]) -> tuple[subprocess.CompletedProcess[str], float, float]:
+    """Run ``cmd``: the finished process, its CPU seconds (user + system) and wall seconds."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True, env=dict(os.environ), check=False)
     wall = time.perf_counter() - t0
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+    return proc, round(cpu, 3), round(wall, 3)
+
+
+def _library(pred_dir: Path, latency: float, seed: int, generations: int) -> dict[str, Any]:
+    proc, cpu, wall = _child([sys.executable, "-c", LIBRARY, str(pred_dir), str(latency),
+                              str(seed), str(generations), SPACE,
+                              ",".join(map(str, OFA_RESOLUTIONS))])
+    if proc.returncode != 0:
+        return {"error": proc.stderr.strip().splitlines()[-1:] or [f"exit {proc.returncode}"]}
+    return {**json.loads(proc.stdout.strip().splitlines()[-1]), "process_cpu_s": cpu,
+            "process_wall_s": wall}
+
+
+def _cli(pred_dir: Path, latency: float, seed: int, budget: int, work: Path) -> dict[str, Any]:
+    out = work / f"cli-{latency}-{seed}"
+    cmd = [sys.executable, "-m", "nasforge.cli", "search", "--space", SPACE, "--space-opt",
+           "resolutions=" + ",".join(map(str, OFA_RESOLUTIONS)), "--predictor", str(pred_dir),
+           "--device", "note10", "--latency", str(latency), "--budget", str(budget),
+           "--seed", str(seed), "--out", str(out), "--quiet", "--json"]
+    proc, cpu, wall = _child(cmd)
     if proc.returncode != 0:
         return {"error": proc.stderr.strip().splitlines()[-1:] or [f"exit {proc.returncode}"]}
     summary = json.loads(proc.stdout)["summary"]
     best = summary.get("best") or {}
     return {"top1": best.get("accuracy"), "latency_ms": best.get("latency_ms"),
-            "arch_id": best.get("arch_id"), "search_s": summary.get("seconds"),
-            "cpu_s": round(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime, 3),
-            "wall_s": round(wall, 3), "evaluated": summary.get("n_evaluated")}
+            "arch_id": best.get("arch_id"), "loop_cpu_s": summary.get("cpu_s"),
+            "run_wall_s": round(summary.get("seconds", 0.0), 3), "process_cpu_s": cpu,
+            "process_wall_s": wall, "evaluated": summary.get("n_evaluated")}
+
+
+def _compare(run: dict[str, Any]) -> None:
+    """Add the CPU ratios and whether the CLI found the library's result to ``run``."""
+    lib, cli = run["library"], run["cli"]
+    if "error" in lib or "error" in cli:
+        return
+    run["loop_cpu_ratio"] = round(cli["loop_cpu_s"] / lib["loop_cpu_s"], 2)
+    run["process_cpu_ratio"] = round(cli["process_cpu_s"] / lib["process_cpu_s"], 2)
+    run["same_result"] = all(cli[k] == lib[k] for k in ("arch_id", "top1", "latency_ms"))
 
 
 def main() -> None:
@@ -119,28 +162,20 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="nasforge_ofa_search_"))
     os.environ["NASFORGE_CACHE"] = str(work / "cache")
 
-    from nasforge.search_spaces import get_space
-    from nasforge.search_spaces._ofa_mbv3 import SPACE_CFGS
-    from nasforge.search_spaces._ofa_mbv3 import OFAMobileNetV3Space
-
-    model, pred_dir = _setup(args.predictor, args.tables or args.predictor.parent, work)
-    ofa_space = OFAMobileNetV3Space(SPACE, cfg=dataclasses.replace(
-        SPACE_CFGS[SPACE], resolutions=OFA_RESOLUTIONS))
+    _, pred_dir = _setup(args.predictor, args.tables or args.predictor.parent, work)
     runs: list[dict[str, Any]] = []
     load_before = os.getloadavg()
     for lat in args.latency:
         for seed in args.seeds:
             run = {"latency_budget_ms": lat, "seed": seed,
-                   "library": _library(ofa_space, pred_dir, model, lat, seed, args.generations)}
-            if args.cli:
-                lib = _library(get_space(SPACE), pred_dir, model, lat, seed, args.generations)
-                run["library_default_res"] = lib
-                run["cli"] = _cli(pred_dir, lat, seed, lib["evaluated"], work)
-                if "cpu_s" in run["cli"]:
-                    run["cli_over_library_cpu"] = round(run["cli"]["cpu_s"] / lib["cpu_s"], 2)
+                   "library": _library(pred_dir, lat, seed, args.generations)}
+            if args.cli and "error" not in run["library"]:
+                run["cli"] = _cli(pred_dir, lat, seed, run["library"]["evaluated"], work)
+                _compare(run)
             runs.append(run)
             print(json.dumps(run), file=sys.stderr, flush=True)
-    lib_cpu = sorted(r["library"]["cpu_s"] for r in runs)
+    lib_cpu = sorted(r["library"].get("loop_cpu_s", float("nan")) for r in runs)
+    ratios = [r["loop_cpu_ratio"] for r in runs if "loop_cpu_ratio" in r]
     out = {
         "setting": {"space": SPACE, "resolutions": OFA_RESOLUTIONS, "population": 100,
                     "parents": 25, "mutations": 50, "crossovers": 50, "mutation_prob": 0.1,
@@ -148,7 +183,13 @@ def main() -> None:
         "load_average_before": [round(x, 2) for x in load_before],
         "load_average_after": [round(x, 2) for x in os.getloadavg()],
         "cpu_cores": os.cpu_count(),
-        "library_cpu_s_median": lib_cpu[len(lib_cpu) // 2],
+        "library_loop_cpu_s_median": lib_cpu[len(lib_cpu) // 2],
+        "target": "cli loop_cpu_s <= 1.2 x library loop_cpu_s (loop_cpu_ratio), same result; "
+                  "process_cpu_ratio (whole processes, imports and outputs included) quoted",
+        "loop_cpu_ratio_max": max(ratios) if ratios else None,
+        "process_cpu_ratio_max": max((r["process_cpu_ratio"] for r in runs
+                                      if "process_cpu_ratio" in r), default=None),
+        "all_same_result": all(r.get("same_result", False) for r in runs) if ratios else None,
         "runs": runs,
     }
     text = json.dumps(out, indent=2)

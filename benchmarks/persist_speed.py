@@ -10,6 +10,11 @@ are mostly the storage's: an accuracy (a seeded weighted sum of the choices, max
 a latency (another, cheap, with an upper bound at 60% of its range, so candidates are also
 rejected).
 
+Modes: ``none`` (no storage), ``sqlite`` / ``postgres`` (worker 0 with claims, as when workers
+share the study), ``sqlite_single_writer`` / ``postgres_single_writer`` (``exclusive=True``:
+the study's only writer, each round one transaction without claims; what ``nas search``
+without ``--study``/``--worker`` does), and the two-worker modes.
+
 Prints JSON: per budget and mode ``cpu_s`` (process CPU time: the client's; a PostgreSQL
 server's own CPU is not counted), ``wall_s``, ``n_evaluated``, ``ms_per_candidate`` (CPU),
 ``ratio`` (CPU over the unpersisted run's) and ``extra_ms_per_candidate`` (CPU over the
@@ -64,8 +69,9 @@ def problem(space_name: str, seed: int = 0) -> tuple[Any, Any]:
 
 
 def one_run(space_name: str, budget: int, storage: str | None, study: str = "nasforge",
-            worker: int = 0) -> dict[str, Any]:
-    """One search (``storage`` None: nothing persisted); its CPU and wall seconds."""
+            worker: int = 0, exclusive: bool = False) -> dict[str, Any]:
+    """One search (``storage`` None: nothing persisted; ``exclusive``: the study's single
+    writer, no claims); its CPU and wall seconds."""
     from nasforge.strategies import STRATEGIES
     from nasforge.strategies import run_search
 
@@ -74,7 +80,7 @@ def one_run(space_name: str, budget: int, storage: str | None, study: str = "nas
     c0, t0 = time.process_time(), time.perf_counter()
     res = run_search(strategy, budget=budget, storage=storage, study_name=study,
                      worker=worker, resume=worker > 0 or storage is not None,
-                     meta={"seed": 1})
+                     meta={"seed": 1}, exclusive=exclusive)
     return {"cpu_s": time.process_time() - c0, "wall_s": time.perf_counter() - t0,
             "n_evaluated": int(res.n_evaluated), "n_asked": int(res.n_asked)}
 
@@ -115,10 +121,15 @@ def main() -> None:
         for budget in args.budgets:
             rows: dict[str, Any] = {"none": one_run(args.space, budget, None)}
             rows["sqlite"] = one_run(args.space, budget, f"sqlite:///{tmp}/b{budget}.db")
+            rows["sqlite_single_writer"] = one_run(args.space, budget,
+                                                   f"sqlite:///{tmp}/s{budget}.db",
+                                                   exclusive=True)
             rows["sqlite_2_workers"] = two_workers(args.space, budget,
                                                    f"sqlite:///{tmp}/w{budget}.db")
             if pg:
                 rows["postgres"] = one_run(args.space, budget, pg, f"one_{uuid.uuid4().hex[:8]}")
+                rows["postgres_single_writer"] = one_run(
+                    args.space, budget, pg, f"single_{uuid.uuid4().hex[:8]}", exclusive=True)
                 rows["postgres_2_workers"] = two_workers(args.space, budget, pg)
             base = rows["none"]["cpu_s"]
             for row in rows.values():

@@ -57,6 +57,11 @@ class ProgressBar:
         self._t0 = time.monotonic()
         self._last_log = self._t0
 
+    @property
+    def shown(self) -> bool:
+        """Whether the bar shows anything (enabled, and logging shows INFO)."""
+        return self._on
+
     def __enter__(self) -> ProgressBar:
         if self._on and sys.stderr.isatty():
             from rich.console import Console

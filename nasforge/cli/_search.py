@@ -32,6 +32,9 @@ __all__ = ["register"]
 EXAMPLES = Path(__file__).resolve().parents[1] / "experiments" / "examples"
 
 _Space = Annotated[str, typer.Option("--space", "-s", help="Search space (`nas spaces`).")]
+_SpaceOpt = Annotated[list[str], typer.Option(
+    "--space-opt", help="Space option KEY=VALUE (repeatable), restricting a choice of the "
+    "space, e.g. resolutions=160,176,192,208,224 (ofa_mbv3: OFA's table resolutions).")]
 _Device = Annotated[str, typer.Option(
     "--device", "-d", help="Latency target (`nas devices`), or a latency column of the "
     "--benchmark table (e.g. pixel3_ms).")]
@@ -64,8 +67,10 @@ _Storage = Annotated[str | None, typer.Option(
 _Study = Annotated[str | None, typer.Option(
     "--study", help="Study name in --storage; joins (or continues) that study, so that several "
     "`nas search` processes share its budget (default: nasforge).")]
-_Worker = Annotated[int, typer.Option(
-    "--worker", min=0, help="This process's worker number in a shared --study.")]
+_Worker = Annotated[int | None, typer.Option(
+    "--worker", min=0, help="This process's worker number in a shared --study (default 0). "
+    "With neither --study nor --worker the search is its study's only writer (fastest: no "
+    "claims); a process joining it while it runs is refused.")]
 _Resume = Annotated[bool, typer.Option("--resume", help="Continue the search in its storage.")]
 _Workers = Annotated[int, typer.Option("--workers", min=1,
                                        help="Parallel supernet evaluators (Ray actors).")]
@@ -78,12 +83,13 @@ _Json = Annotated[bool, typer.Option(
 
 
 def search(
-    space: _Space = "elasticvit", device: _Device = "pixel7", latency: _Latency = None,
+    space: _Space = "elasticvit", space_opt: _SpaceOpt = [],  # noqa: B006 (typer's list)
+    device: _Device = "pixel7", latency: _Latency = None,
     flops: _Flops = None, params: _Params = None, strategy: _Strategy = "evolution",
     strategy_opt: _StrategyOpt = [], supernet: _Supernet = None,  # noqa: B006 (typer's list)
     predictor: _Predictor = None, benchmark: _Benchmark = None, metric: _Metric = None,
     accuracy: _Accuracy = None, data: _Data = None, budget: _Budget = 100, seed: _Seed = 0,
-    storage: _Storage = None, study: _Study = None, worker: _Worker = 0,
+    storage: _Storage = None, study: _Study = None, worker: _Worker = None,
     resume: _Resume = False, workers: _Workers = 1, accelerator: _Accelerator = "auto",
     out: _Out = Path("runs/search"), quiet: _Quiet = False, as_json: _Json = False,
 ) -> None:
@@ -124,16 +130,17 @@ def _search_config(flags: dict[str, Any]) -> ExperimentConfig:
         strategy=StrategyConfig(f["strategy"], _parse_opts(f["strategy_opt"])),
         constraints=Constraints(f["latency"], f["flops"], f["params"]), budget=f["budget"],
         seed=f["seed"], storage=f["storage"], out=str(f["out"]), resume=f["resume"],
-        evaluation=EvalSettings(accelerator=f["accelerator"], workers=f["workers"]))
+        evaluation=EvalSettings(accelerator=f["accelerator"], workers=f["workers"]),
+        space_options=_parse_opts(f["space_opt"], "--space-opt"))
 
 
-def _parse_opts(opts: list[str]) -> dict[str, Any]:
+def _parse_opts(opts: list[str], flag: str = "--strategy-opt") -> dict[str, Any]:
     out: dict[str, Any] = {}
     for o in opts:
         key, sep, value = o.partition("=")
         if not sep or not key:
-            raise InvalidInputError(f"--strategy-opt takes KEY=VALUE, got {o!r}")
-        out[key] = parse_structured(value, f"--strategy-opt {key}", kind="yaml")
+            raise InvalidInputError(f"{flag} takes KEY=VALUE, got {o!r}")
+        out[key] = parse_structured(value, f"{flag} {key}", kind="yaml")
     return out
 
 
@@ -166,7 +173,7 @@ def _print_examples() -> None:
 
 
 def _run(cfg: ExperimentConfig, quiet: bool, as_json: bool = False, *,
-         study: str | None = None, worker: int = 0) -> None:
+         study: str | None = None, worker: int | None = None) -> None:
     from nasforge.experiments.runner import run_experiment
     from nasforge.strategies.storage import StorageURL
 

@@ -29,8 +29,8 @@ from nasforge.evaluation import resolve_latency
 from nasforge.evaluation.sources import csv_spec
 from nasforge.experiments._objectives import ACCURACY
 from nasforge.experiments._objectives import LATENCY
+from nasforge.experiments._space import space_of
 from nasforge.experiments.config import ExperimentConfig
-from nasforge.search_spaces import get_space
 from nasforge.strategies import STRATEGIES
 from nasforge.validation import check_output_dir
 
@@ -85,7 +85,7 @@ def resolve_inputs(cfg: ExperimentConfig, *, evaluator: AccuracyEvaluator | None
         NasforgeError: an unknown name, a bad file, a tabular space without a table, or a
             latency budget below the smallest achievable latency.
     """
-    space = get_space(cfg.search_space)
+    space = space_of(cfg.search_space, cfg.space_options)
     strategy_cls = STRATEGIES.get(cfg.strategy.name)
     check_output_dir(cfg.out, "--out")  # before any work: a file, a read-only folder
     table = read_table(cfg, space)

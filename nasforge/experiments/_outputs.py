@@ -76,8 +76,14 @@ def versions() -> dict[str, str]:
 
 
 def write_outputs(cfg: ExperimentConfig, space: SearchSpace, result: SearchResult,
-                  built: RunObjectives, out: Path, seconds: float) -> dict[str, Any]:
-    """Write the run folder ``out`` (see the module docstring) and return the manifest."""
+                  built: RunObjectives, out: Path, seconds: float,
+                  cpu: dict[str, float] | None = None) -> dict[str, Any]:
+    """Write the run folder ``out`` (see the module docstring) and return the manifest.
+
+    ``seconds`` is the run's wall time; ``cpu`` process CPU seconds of its search step, added
+    to the summary: ``cpu_s`` (the search loop: the study created or resumed, every round
+    with its writes, the last writes) and ``storage_open_cpu_s`` (opening the storage); not
+    the imports, the inputs' loading nor these outputs."""
     frame = result.candidates
     frame.to_csv(out / "candidates.csv", index=False)
     pareto = result.pareto_frame.sort_values(LATENCY)
@@ -95,6 +101,7 @@ def write_outputs(cfg: ExperimentConfig, space: SearchSpace, result: SearchResul
         "name": name, "best": best_info, "n_evaluated": result.n_evaluated,
         "pareto_size": len(pareto), "device": cfg.device, "strategy": cfg.strategy.name,
         "seed": cfg.seed, "budget": cfg.budget, "seconds": seconds, "stopped": result.stopped,
+        **(cpu or {}),
         "latency_budget_ms": cfg.constraints.latency_ms,
     }
     manifest = {

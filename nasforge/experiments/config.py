@@ -1,6 +1,8 @@
 """Experiment configuration: one YAML file reproduces what the ``nas search`` flags do.
 
-An experiment file holds ``search_space``, ``device``, one ``accuracy:`` spec (what
+An experiment file holds ``search_space`` (and optionally ``space_options``, restricting a
+choice of the space: ``{resolutions: [160, 176, 192, 208, 224]}``), ``device``, one
+``accuracy:`` spec (what
 :func:`nasforge.evaluation.resolve` takes: ``quick``, ``supernet:PATH``, ``predictor:DIR``,
 ``csv:PATH:COLUMN``, ``zc:NAME``, ``standalone``, ``report:PATH:a|b``; none means the embedded
 quick supernet), ``strategy`` (a name, or a mapping with ``name`` and the strategy's settings),
@@ -249,9 +251,9 @@ def _eval_settings(data: dict[str, Any], source: str) -> EvalSettings:
 
 
 _EVAL_KEYS = ("accelerator", "workers", "batch_size", "recal_batches", "eval_chunk")
-_FIELDS = {"search_space", "device", "supernet", "predictor", "benchmark", "strategy",
-           "constraints", "budget", "seed", "storage", "out", "workers", "resume", "name",
-           "accelerator", "accuracy", "evaluation"}
+_FIELDS = {"search_space", "space_options", "device", "supernet", "predictor", "benchmark",
+           "strategy", "constraints", "budget", "seed", "storage", "out", "workers", "resume",
+           "name", "accelerator", "accuracy", "evaluation"}
 
 
 @dataclass(frozen=True)
@@ -273,6 +275,8 @@ class ExperimentConfig:
         name: a label for reports and sweeps.
         evaluation: the evaluation knobs (accelerator, workers, batch size, BN-recalibration
             batches, eval chunk).
+        space_options: restrictions of the space's choices, e.g. ``{"resolutions": [160,
+            176, 192, 208, 224]}`` (resolved by :func:`~nasforge.experiments._space.space_of`).
     """
 
     search_space: str
@@ -287,6 +291,7 @@ class ExperimentConfig:
     resume: bool = False
     name: str | None = None
     evaluation: EvalSettings = field(default_factory=EvalSettings)
+    space_options: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         _int(self.budget, "budget (--budget)", "", 1, MAX_BUDGET)
@@ -316,6 +321,12 @@ class ExperimentConfig:
         for k in ("storage", "out", "name"):
             if data.get(k) is not None:
                 kw[k] = _str(data[k], k, source)
+        if data.get("space_options") is not None:
+            opts = data["space_options"]
+            if not isinstance(opts, dict) or not all(isinstance(k, str) for k in opts):
+                raise _err("space_options", f"must be a mapping of option names to values, "
+                           f"got {opts!r}", source)
+            kw["space_options"] = dict(opts)
         specs: dict[str, AccuracySource | None] = {
             k: AccuracySource(v) for k, v in _old_accuracy_keys(data, source).items()}
         if data.get("accuracy") is not None:
@@ -335,6 +346,8 @@ class ExperimentConfig:
         d = dataclasses.asdict(self)
         d["strategy"] = {"name": self.strategy.name, **self.strategy.settings}
         d["accuracy"] = self.accuracy.to_yaml()
+        if not self.space_options:
+            d.pop("space_options")
         return {k: v for k, v in d.items() if v is not None}
 
     def replace(self, **changes: Any) -> ExperimentConfig:

@@ -83,7 +83,7 @@ class RunOutcome:
 def run_experiment(cfg: ExperimentConfig, *, progress: bool = True,
                    evaluator: AccuracyEvaluator | None = None,
                    callbacks: Sequence[Callback] = (), study: str | None = None,
-                   worker: int = 0) -> RunOutcome:
+                   worker: int | None = None) -> RunOutcome:
     """Run one search and write its folder (see the module docstring).
 
     Args:
@@ -98,7 +98,10 @@ def run_experiment(cfg: ExperimentConfig, *, progress: bool = True,
             ``resume`` does, so that several workers can share it (default
             :data:`DEFAULT_STUDY`, which needs ``cfg.resume`` to continue).
         worker: this process's worker number in a shared study (its strategy is seeded with
-            :func:`worker_seed`, so workers propose different archs).
+            :func:`worker_seed`, so workers propose different archs). With neither ``study``
+            nor ``worker`` the run is its study's only writer (worker 0 without claims: each
+            round written in one transaction, see ``run_search``'s ``exclusive``); a process
+            joining the study while it runs is refused in one line.
 
     Raises:
         NasforgeError: bad names, files or combinations, an unreachable storage, a study of
@@ -111,29 +114,41 @@ def run_experiment(cfg: ExperimentConfig, *, progress: bool = True,
         inputs = resolve_inputs(cfg, evaluator=evaluator, progress=progress)
         try:
             built = build_objectives(cfg, inputs)
-            result = _search(cfg, inputs, built, out, progress, callbacks, study, worker)
+            result, cpu = _search(cfg, inputs, built, out, progress, callbacks, study, worker)
         finally:
             inputs.close()
         manifest = write_outputs(cfg, inputs.space, result, built, out,
-                                 time.perf_counter() - t0)
+                                 time.perf_counter() - t0, cpu)
     return RunOutcome(out, manifest)
 
 
 # ---- step 3: the search --------------------------------------------------------------------
 def _search(cfg: ExperimentConfig, inputs: RunInputs, built: RunObjectives, out: Path,
             progress: bool, callbacks: Sequence[Callback], study: str | None,
-            worker: int) -> SearchResult:
+            worker: int | None) -> tuple[SearchResult, dict[str, float]]:
+    """The search and its process CPU seconds: ``storage_open_cpu_s`` (opening the storage:
+    its client's imports, the schema of a new file) and ``cpu_s`` (``run_search``: the study
+    created or resumed, every round with its writes, the last writes)."""
+    c0 = time.process_time()
     store = SearchStudy(StorageURL.for_run(cfg.storage, out), study or DEFAULT_STUDY,
-                        worker=worker, space=inputs.space)
+                        worker=worker or 0, space=inputs.space,
+                        exclusive=study is None and worker is None)
+    worker = worker or 0
     strategy = _strategy(cfg, inputs, built, worker, store.stored_meta())
     # a batched source (a supernet, a proxy) is evaluated in chunks (or over the actor pool)
     metric = built.metric if cfg.accuracy.kind == "csv" else None
     meta = {"seed": cfg.seed, "device": cfg.device, "accuracy": cfg.accuracy_source(),
             "metric": metric}
+    if cfg.space_options:  # a resume with other restrictions of the space is refused
+        meta["space_options"] = cfg.space_options
+    c1 = time.process_time()
     with ProgressBar("search", total=cfg.budget, enabled=progress) as bar:
-        return run_search(strategy, budget=cfg.budget, storage=store, meta=meta,
-                          resume=cfg.resume or study is not None,
-                          callbacks=[_advance(bar), *callbacks], eval_chunk=built.eval_chunk)
+        shown = [_advance(bar)] if bar.shown else []  # no candidate objects for a silent bar
+        result = run_search(strategy, budget=cfg.budget, storage=store, meta=meta,
+                            resume=cfg.resume or study is not None,
+                            callbacks=[*shown, *callbacks], eval_chunk=built.eval_chunk)
+    c2 = time.process_time()
+    return result, {"cpu_s": round(c2 - c1, 3), "storage_open_cpu_s": round(c1 - c0, 3)}
 
 
 def strategy_settings(cfg: ExperimentConfig) -> dict[str, Any]:

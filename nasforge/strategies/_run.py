@@ -11,8 +11,10 @@ seen before (cheap objectives filtered first, in chunks) and persists them, :fun
 calls the callbacks. Persistence goes through
 :class:`~nasforge.strategies.storage.study.SearchStudy` only: an Optuna study in any Optuna
 storage, shared safely by several workers (claims), written in batches (a round's claims in
-one transaction, its values with the round's strategy state in another), so ``kill -9`` loses
-the round in flight and nothing before it.
+one transaction, its values with the round's strategy state in another), or, for the study's
+only writer (``exclusive``), each round's candidates as finished trials with the round's
+state in one transaction; either way ``kill -9`` loses the round in flight and nothing before
+it.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from collections.abc import Callable
 from collections.abc import Hashable
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 from typing import Any
@@ -76,6 +79,7 @@ def run_search(
     dedupe_key: Callable[[Arch], Hashable] | None = None,
     eval_chunk: int | None = None,
     max_idle_steps: int = 1000,
+    exclusive: bool = False,
 ) -> SearchResult:
     """Run ``strategy`` until ``budget`` distinct candidates are evaluated.
 
@@ -110,6 +114,12 @@ def run_search(
             for slow objectives such as supernet accuracy).
         max_idle_steps: stop (``stopped="stalled"``) after this many rounds in a row that
             evaluated nothing new (a strategy that keeps proposing known archs).
+        exclusive: this process is the only writer of the study (a ``storage`` that is not
+            a :class:`SearchStudy`): each round's new candidates are written as finished
+            trials with the round's state in one transaction, without claims, and the study
+            is not re-read per round (the fastest persistence; ``kill -9`` still loses only
+            the round in flight). Claims are used instead when other live workers are
+            registered on the study; a worker joining while this search runs is refused.
 
     Returns:
         The :class:`SearchResult` (resumed candidates, and those of other workers of the
@@ -133,11 +143,17 @@ def run_search(
     """
     _check_arguments(budget, max_steps, eval_chunk, worker)
     store = (storage if isinstance(storage, SearchStudy) or storage is None
-             else SearchStudy(storage, study_name, worker=worker, space=strategy.space))
+             else SearchStudy(storage, study_name, worker=worker, space=strategy.space,
+                              exclusive=exclusive))
     history = History(strategy.objectives, dedupe_key)
-    step = _resume(strategy, history, store, resume, meta or {})
-    return _optimize(strategy, history, store, step,
-                     _Limits(budget, max_steps, max_idle_steps), callbacks, eval_chunk)
+    try:
+        step = _resume(strategy, history, store, resume, meta or {})
+        return _optimize(strategy, history, store, step,
+                         _Limits(budget, max_steps, max_idle_steps), callbacks, eval_chunk)
+    finally:
+        if store is not None:
+            with contextlib.suppress(Exception):
+                store.end()
 
 
 def _check_arguments(budget: int | None, max_steps: int | None, eval_chunk: int | None,
@@ -264,11 +280,12 @@ def _optimize(strategy: BaseStrategy, history: History, store: SearchStudy | Non
         if idle >= limits.max_idle_steps:
             stopped = "stalled"
             break
-        if store is not None and idle == 0:
+        if store is not None and idle == 0 and not store.exclusive:
             _sync(strategy, history, store)  # other workers' candidates
     if store is not None:
         store.flush()  # the last round's completions (a round without a state: budget spent)
-        _sync(strategy, history, store)
+        if not store.exclusive:
+            _sync(strategy, history, store)
     logger.debug("search stopped (%s) after %d rounds, %d candidates", stopped, step,
                  len(history))
     return history.to_result(strategy=strategy.describe(), stopped=stopped, n_asked=n_asked,
@@ -331,10 +348,16 @@ def _evaluate_new(strategy: BaseStrategy, batch: list[Arch], history: History,
     chunk = eval_chunk or max(len(todo), 1)
     for c0 in range(0, len(todo), chunk):
         sub = todo[c0:c0 + chunk]
-        if store is None:
+        if store is None or store.exclusive:
+            start = datetime.now()
             vals = strategy.objectives.evaluate([batch[i] for i in sub])
             for i, v in zip(sub, vals, strict=True):
                 history.add(batch[i], v, step, key=keys[i])
+            if store is not None:  # written with the round's state (or now, chunk by chunk)
+                store.add_finished([keys[i] for i in sub], [batch[i] for i in sub], vals,
+                                   step, start)
+                if eval_chunk is not None:
+                    store.flush()
         else:
             _evaluate_claimed(strategy, batch, keys, sub, history, store, step, budget)
     for i in later:

@@ -202,8 +202,10 @@ class BaseStrategy(abc.ABC):
 
     # ---- helpers for subclasses ------------------------------------------------------------
     def arch_to_state(self, arch: Arch) -> dict[str, Any]:
-        """Plain-dict form of an arch for :meth:`_state`."""
-        return arch.to_dict()
+        """Plain-dict form of an arch for :meth:`_state` (``arch.to_dict()``)."""
+        from nasforge.strategies.storage.claims import arch_dict
+
+        return arch_dict(arch)
 
     def arch_from_state(self, data: dict[str, Any]) -> Arch:
         """Inverse of :meth:`arch_to_state` (validated by the space)."""

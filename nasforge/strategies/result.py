@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from nasforge.strategies._nsga2 import pareto_mask
+from nasforge.strategies.storage.claims import arch_json_and_id
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -134,8 +135,9 @@ class SearchResult:
         data: dict[str, Any] = {
             "index": rows,
             "step": self.steps[rows] if len(rows) else np.zeros(0, np.int64),
-            "arch_id": [self.archs[i].arch_id for i in rows],
         }
+        texts = [arch_json_and_id(self.archs[i]) for i in rows]
+        data["arch_id"] = [aid for _, aid in texts]
         if self.archs and getattr(self.archs[0], "resolution", None) is not None:
             # input resolution: accuracy and latency both depend on it (elastic resolution)
             data["resolution"] = [getattr(self.archs[i], "resolution", None) for i in rows]
@@ -143,7 +145,7 @@ class SearchResult:
             data[n] = self.values[rows, j] if len(rows) else np.zeros(0)
         data["feasible"] = self.feasible[rows] if len(rows) else np.zeros(0, bool)
         data["score"] = self.scores[rows] if len(rows) else np.zeros(0)
-        data["arch"] = [self.archs[i].to_json() for i in rows]
+        data["arch"] = [text for text, _ in texts]
         return pd.DataFrame(data)
 
     @cached_property

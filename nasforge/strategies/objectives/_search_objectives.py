@@ -30,6 +30,7 @@ from typing import Literal
 
 import numpy as np
 
+from nasforge.errors import InvalidArchitectureError
 from nasforge.errors import InvalidInputError
 from nasforge.strategies.objectives._memo import ArchMemo
 from nasforge.strategies.objectives.base import Objective
@@ -186,15 +187,33 @@ class SearchObjectives:
         return self._within_cheap_bounds(self.evaluate_cheap(archs))
 
     def evaluate(self, archs: Sequence[Arch]) -> np.ndarray:
-        """Every objective: shape ``(len(archs), len(self))``, columns in :attr:`names` order."""
+        """Every objective: shape ``(len(archs), len(self))``, columns in :attr:`names` order.
+
+        The cheap values of archs of a space whose index rows were evaluated before
+        (:meth:`evaluate_cheap_indices`, e.g. by a strategy's feasibility filter) come from
+        that row memo (the same values: the index paths equal the per-arch ones)."""
         out = np.empty((len(archs), len(self.objectives)))
         if not archs:
             return out
         if self.cheap_index:
-            out[:, self.cheap_index] = self.evaluate_cheap(archs)
+            rows = self._rows_of(archs)
+            out[:, self.cheap_index] = (self.evaluate_cheap(archs) if rows is None
+                                        else self.evaluate_cheap_indices(*rows))
         for j in self.expensive_index:
             out[:, j] = self.objectives[j].evaluate_many(archs)
         return out
+
+    def _rows_of(self, archs: Sequence[Arch]) -> tuple[ChoiceSpace, np.ndarray] | None:
+        """``(space, index matrix)`` of ``archs`` when they all belong to the one space whose
+        rows this object memoises, else None (then archs are evaluated as archs)."""
+        name = archs[0].space
+        spaces = [s for s in self._row_memos if s.name == name]
+        if len(spaces) != 1 or any(a.space != name for a in archs):
+            return None
+        try:
+            return spaces[0], spaces[0].to_indices(list(archs))
+        except InvalidArchitectureError:  # a value outside the space's options
+            return None
 
     # ---- feasibility and scores ----------------------------------------------------------
     def violation(self, values: np.ndarray) -> np.ndarray:

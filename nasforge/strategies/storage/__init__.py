@@ -7,6 +7,8 @@
   creating or loading it, reading it back;
 * :mod:`~nasforge.strategies.storage.claims`: the claims protocol that lets several workers
   share one study (exact budget, each arch once, dead processes' claims released);
+* :mod:`~nasforge.strategies.storage._single`: a study's single writer, each round written as
+  finished trials in one transaction, without claims;
 * :mod:`~nasforge.strategies.storage._rdb_fast`: the same claims in one transaction on an RDB
   storage, on Optuna's private names, behind one Optuna version check.
 """

@@ -17,8 +17,10 @@ import json
 import logging
 from collections.abc import Callable
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from datetime import timezone
+from json.encoder import encode_basestring_ascii
 from typing import Any
 
 import numpy as np
@@ -27,7 +29,8 @@ from optuna.storages import BaseStorage
 from optuna.trial import FrozenTrial
 from optuna.trial import TrialState
 
-__all__ = ["TESTED_OPTUNA", "finish_trials", "insert_claims", "rdb_backend", "read_trials"]
+__all__ = ["TESTED_OPTUNA", "NewTrials", "finish_trials", "insert_claims", "insert_finished",
+           "rdb_backend", "read_trials"]
 
 logger = logging.getLogger(__name__)
 
@@ -37,6 +40,30 @@ TESTED_OPTUNA = ((5, 1),)
 _PARAM_COLUMNS = ("trial_id", "param_name", "param_value", "distribution_json")
 _ATTR_COLUMNS = ("trial_id", "key", "value_json")
 _VALUE_COLUMNS = ("trial_id", "objective", "value", "value_type")
+
+@dataclass(frozen=True)
+class NewTrials:
+    """Finished trials to insert at once (a single writer's round, no claims before them).
+
+    Attributes:
+        columns: ``(param name, distribution JSON)`` per column of ``rows``.
+        internal: per column, the stored value (internal repr) of each option index.
+        rows: per trial, its option indices (empty lists: no params).
+        user_attrs: per trial, its user attributes.
+        values: (n, n_objectives) values; a row with a NaN is a ``FAIL`` trial holding its
+            values in the attribute ``values_attr`` of :func:`insert_finished`.
+        start: the trials' start time.
+        complete: the trials' completion time.
+    """
+
+    columns: list[tuple[str, str]]
+    internal: list[list[float]]
+    rows: list[list[int]]
+    user_attrs: list[dict[str, Any]]
+    values: np.ndarray
+    start: datetime
+    complete: datetime
+
 
 #: ``(trial_id, why)`` of the claims to release (``FAIL`` with ``released_attr`` = ``why``)
 Releases = list[tuple[int, str]]
@@ -140,6 +167,85 @@ def insert_claims(rdb: optuna.storages.RDBStorage, study_id: int,
         rows = _read(session, study_id, since, attrs)
         _release(session, decide(ids, rows), released_attr)
     return ids, rows
+
+
+def insert_finished(rdb: optuna.storages.RDBStorage, study_id: int, new: NewTrials,
+                    values_attr: str, study_attr: tuple[str, Any] | None = None,
+                    first_number: int | None = None) -> tuple[list[int], int]:
+    """Insert finished trials (``COMPLETE`` with their values, ``FAIL`` with NaN values in
+    ``values_attr``) with their params and user attributes, and set the study user attribute
+    ``study_attr``, in one transaction (what ``create_new_trial(template_trial=...)`` and
+    ``set_study_user_attr`` write, one batched insert per table): a single writer's round,
+    with no claims before it.
+
+    Args:
+        first_number: the number of the first new trial, known to the study's only writer
+            from its previous insert; None: count the study's trials under its write lock.
+
+    Returns:
+        The new trials' ids, in order, and the number of the first.
+    """
+    from optuna.storages._rdb import models
+    from optuna.storages._rdb.storage import _create_scoped_session
+    from sqlalchemy import func
+    from sqlalchemy import insert
+    from sqlalchemy import select
+    from sqlalchemy import update
+
+    T, V = models.TrialModel, models.TrialValueModel
+    n = len(new.user_attrs)
+    nan = np.isnan(new.values).any(axis=1).tolist() if n else []
+    n0 = first_number
+    with _create_scoped_session(rdb.scoped_session) as session:
+        ids: list[int] = []
+        if n and n0 is None:
+            session.execute(update(models.StudyModel).where(
+                models.StudyModel.study_id == study_id).values(
+                study_name=models.StudyModel.study_name))
+            n0 = int(session.scalar(select(func.count(T.trial_id)).where(
+                T.study_id == study_id)) or 0)
+        if n and n0 is not None:
+            # ids grow: the new trials are above the largest id (a primary-key lookup), so
+            # reading them back never scans the study's earlier trials
+            top = int(session.scalar(select(func.max(T.trial_id))) or 0)
+            start, done = _utc(new.start), _utc(new.complete)
+            session.execute(insert(T.__table__), [
+                {"study_id": study_id, "number": n0 + i, "datetime_start": start,
+                 "datetime_complete": done,
+                 "state": TrialState.FAIL if bad else TrialState.COMPLETE}
+                for i, bad in enumerate(nan)])
+            ids = [int(r[0]) for r in session.execute(
+                select(T.trial_id).where(T.trial_id > top, T.study_id == study_id,
+                                         T.number >= n0).order_by(T.number))]
+            cols = [(name, dj, internal) for (name, dj), internal in zip(
+                new.columns, new.internal, strict=True)]
+            _insert_many(session, models.TrialParamModel.__table__, _PARAM_COLUMNS, [
+                (tid, name, internal[j], dj) for tid, row in zip(ids, new.rows, strict=True)
+                for (name, dj, internal), j in zip(cols, row, strict=True)])
+            rows = new.values.tolist()
+            user = [(tid, k, _json(v)) for tid, ua in zip(ids, new.user_attrs, strict=True)
+                    for k, v in ua.items()]
+            user += [(tid, values_attr, json.dumps([None if x != x else x for x in row]))
+                     for tid, row, bad in zip(ids, rows, nan, strict=True) if bad]
+            _insert_many(session, models.TrialUserAttributeModel.__table__, _ATTR_COLUMNS, user)
+            _insert_many(session, V.__table__, _VALUE_COLUMNS, [
+                (tid, j, v, kind.name) for tid, row, bad in zip(ids, rows, nan, strict=True)
+                if not bad for j, x in enumerate(row)
+                for v, kind in [V.value_to_stored_repr(float(x))]])
+        if study_attr is not None:
+            _set_study_attr(session, study_id, *study_attr)
+    return ids, -1 if n0 is None else n0
+
+
+def _json(value: Any) -> str:
+    """``json.dumps(value)``, without its per-call set-up for a string or an int (the JSON
+    module's own C encoder of strings, ``int.__repr__``: the same text)."""
+    kind = type(value)
+    if kind is str:
+        return encode_basestring_ascii(value)
+    if kind is int:
+        return repr(value)
+    return json.dumps(value)
 
 
 def _choice_index(dist: Any) -> dict[Any, int]:

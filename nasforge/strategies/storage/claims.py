@@ -52,8 +52,8 @@ if TYPE_CHECKING:
     from nasforge.search_spaces.arch import Arch
     from nasforge.search_spaces.choice_space import ChoiceSpace
 
-__all__ = ["Claim", "StudyClaims", "arch_json", "is_candidate", "key_text", "process_dead",
-           "process_tag", "values_of"]
+__all__ = ["Claim", "StudyClaims", "arch_dict", "arch_json", "arch_json_and_id", "is_candidate",
+           "key_text", "process_dead", "process_tag", "values_of"]
 
 #: trial user attribute: the values of a candidate with a NaN value (a ``FAIL`` trial)
 VALUES = "nasforge_values"
@@ -123,6 +123,39 @@ def arch_json(arch: Arch) -> str:
     if kind.to_json is not _Arch.to_json or kind.to_dict is not _Arch.to_dict:
         return arch.to_json()
     return canonical_json({f.name: getattr(arch, f.name) for f in dataclasses.fields(arch)})
+
+
+def arch_dict(arch: Arch) -> dict[str, Any]:
+    """``arch.to_dict()`` (lists for tuples), with no function call per scalar element (the
+    strategy state holds a population of such dicts per round). An arch class with its own
+    ``to_dict`` is asked for it."""
+    from nasforge.search_spaces.arch import Arch as _Arch
+
+    if type(arch).to_dict is not _Arch.to_dict:
+        return arch.to_dict()
+    return {f.name: _plain(getattr(arch, f.name)) for f in dataclasses.fields(arch)}
+
+
+def _plain(value: Any) -> Any:
+    if type(value) is tuple or type(value) is list:
+        return [_plain(v) if type(v) is tuple or type(v) is list else v for v in value]
+    return _plain_other(value) if isinstance(value, tuple | list) else value
+
+
+def _plain_other(value: Any) -> Any:
+    """A tuple or list subclass (a named tuple), element by element like ``Arch.to_dict``."""
+    return [_plain(v) for v in value]
+
+
+def arch_json_and_id(arch: Arch) -> tuple[str, str]:
+    """:func:`arch_json` and the ``arch_id`` hashed from it (what ``Arch.arch_id`` hashes),
+    which is cached on the arch (its ``cached_property``) so that nothing hashes it again."""
+    text = arch_json(arch)
+    aid = arch.__dict__.get("arch_id")
+    if aid is None:
+        aid = hashlib.sha1(text.encode()).hexdigest()[:16]
+        arch.__dict__["arch_id"] = aid
+    return text, aid
 
 
 def key_text(key: Hashable) -> str:

@@ -49,6 +49,7 @@ from nasforge.strategies.storage import _rdb_fast
 from nasforge.strategies.storage._errors import connection_lost
 from nasforge.strategies.storage._errors import guarded
 from nasforge.strategies.storage._errors import translate
+from nasforge.strategies.storage._single import SingleWriter
 from nasforge.strategies.storage.claims import RELEASED
 from nasforge.strategies.storage.claims import VALUES
 from nasforge.strategies.storage.claims import StudyClaims
@@ -70,6 +71,8 @@ _META = "nasforge_meta"
 _PROVENANCE = "nasforge_provenance"
 _STATE = "nasforge_state:"
 _OWNER = "nasforge_worker:"
+#: study user attribute: the ``host:pid`` of a single writer running on the study (None: none)
+_EXCLUSIVE = "nasforge_exclusive"
 #: the user attributes :meth:`SearchStudy.new_candidates` reads (fast path), in this order
 _CANDIDATE_ATTRS = ("key", RELEASED, VALUES, "arch", "arch_id", "step", "worker")
 
@@ -143,7 +146,7 @@ class StoredCandidate:
     worker: int
 
 
-class SearchStudy(StudyClaims):
+class SearchStudy(StudyClaims, SingleWriter):
     """One search's study in an Optuna storage (see the module docstring).
 
     Call protocol (what :func:`~nasforge.strategies.run_search` does): :meth:`init` once;
@@ -161,13 +164,21 @@ class SearchStudy(StudyClaims):
         worker: this worker's number (several workers share one study; each keeps its own
             strategy state).
         space: the search space (its index codec gives the trial params).
+        exclusive: this process is the study's only writer: each round's candidates are
+            written as finished trials in one transaction, without claims
+            (:mod:`~nasforge.strategies.storage._single`), and the study is not re-read per
+            round. :meth:`init` falls back to claims when other live workers are registered
+            on the study; a worker joining while a single writer runs is refused (one line);
+            once the single writer ended (or died on this host) workers may join with claims.
+            :attr:`exclusive` says which mode :meth:`init` chose.
 
     Raises:
         InvalidInputError: see :meth:`~nasforge.strategies.storage.url.StorageURL.open`.
     """
 
     def __init__(self, storage: BaseStorage | StorageURL | str | Path, study_name: str, *,
-                 worker: int = 0, space: SearchSpace | None = None) -> None:
+                 worker: int = 0, space: SearchSpace | None = None,
+                 exclusive: bool = False) -> None:
         self.storage, self.label = open_storage(storage)
         #: the file of a SQLite or journal storage (None for a server or a storage object)
         self.path = (None if isinstance(storage, BaseStorage)
@@ -177,7 +188,9 @@ class SearchStudy(StudyClaims):
         self.worker = int(worker)
         self._tag = process_tag()
         self._study_id = -1
+        self.exclusive = bool(exclusive)
         self._init_claims()
+        self._init_single()
         self._init_sync()
         self._dists: dict[str, BaseDistribution] = {}
         self._codec = space if isinstance(space, ChoiceSpace) else None
@@ -250,7 +263,60 @@ class SearchStudy(StudyClaims):
                 "(nas search --resume) or use a new study/file")
         self._own_worker_slot(attrs)
         self.release_dead_claims()
+        self._choose_mode()
         self._init_sync()
+
+    def _choose_mode(self) -> None:
+        """Take the single-writer flag (:attr:`exclusive`), or check that no single writer
+        runs on the study (claims). Each side writes its mark before reading the other's
+        (worker slot, then flag; flag, then worker slots), so of two processes starting
+        together at least one sees the other.
+
+        Raises:
+            InvalidInputError: joining with claims a study whose single writer still runs.
+        """
+        attrs = self.storage.get_study_user_attrs(self._study_id)
+        holder = attrs.get(_EXCLUSIVE)
+        if holder and holder != self._tag and not process_dead(holder):
+            raise InvalidInputError(
+                f"study {self.study_name!r} in {self.label!r} is being written by a "
+                f"single-worker search (process {holder}, started without --study and "
+                "--worker); wait for it to end, or start every worker with --study NAME")
+        if not self.exclusive:
+            if holder:
+                self.storage.set_study_user_attr(self._study_id, _EXCLUSIVE, None)
+            return
+        self.storage.set_study_user_attr(self._study_id, _EXCLUSIVE, self._tag)
+        others = self._other_workers(self.storage.get_study_user_attrs(self._study_id))
+        running = self.storage.get_all_trials(self._study_id, deepcopy=False,
+                                              states=(TrialState.RUNNING,))
+        if others or running or self._slot_elsewhere:
+            logger.info("study %r is shared (workers %s, running trials %d): claims are used",
+                        self.study_name, others, len(running))
+            self.storage.set_study_user_attr(self._study_id, _EXCLUSIVE, None)
+            self.exclusive = False
+
+    def _other_workers(self, attrs: dict[str, Any]) -> list[int]:
+        """The other worker numbers of the study whose process may still run."""
+        return sorted(int(k[len(_OWNER):]) for k, v in attrs.items()
+                      if k.startswith(_OWNER) and k != _OWNER + str(self.worker) and v
+                      and v != self._tag and not process_dead(v))
+
+    @guarded
+    def end(self) -> None:
+        """Give the single-writer flag back (a no-op with claims): workers may join."""
+        if self.exclusive and self._study_id >= 0:
+            self.storage.set_study_user_attr(self._study_id, _EXCLUSIVE, None)
+
+    @guarded
+    def flush(self, study_attr: tuple[str, Any] | None = None) -> None:
+        """Write what is kept (a single writer's new trials, or the claims' completions) and
+        the study user attribute ``study_attr`` (``(key, value)``), in one transaction on an
+        RDB storage."""
+        if self.exclusive:
+            self.write_new(study_attr)
+        else:
+            StudyClaims.flush(self, study_attr)
 
     @guarded
     def stored_meta(self) -> dict[str, Any] | None:
@@ -264,6 +330,8 @@ class SearchStudy(StudyClaims):
 
     def _own_worker_slot(self, attrs: dict[str, Any]) -> None:
         owner = attrs.get(_OWNER + str(self.worker))
+        #: the slot's last owner is a process of another host that may still run
+        self._slot_elsewhere = bool(owner and owner != self._tag and not process_dead(owner))
         if owner and owner != self._tag and not process_dead(owner):
             host, _, _ = str(owner).rpartition(":")
             if host == socket.gethostname():

@@ -1,0 +1,140 @@
+"""A single writer's persistence: a round's evaluated candidates written as finished trials in
+one transaction, with no claims before them.
+
+A study with one worker (``run_search(..., exclusive=True)``; ``nas search`` without
+``--study`` and ``--worker``) needs none of the claims protocol: nobody else inserts trials,
+so there is no budget to share and no duplicate to lose to. The driver evaluates a round as
+an unpersisted search does and hands the new candidates to :meth:`SingleWriter.add_finished`;
+they are written, ``COMPLETE`` (``FAIL`` with their values in ``nasforge_values`` when one
+is NaN), with the round's strategy state in one transaction (:meth:`SingleWriter.write_new`,
+called by the study's ``flush``). The trials are what the claims path stores once completed
+(same params, user attributes and values), so a study written so can be resumed, read and
+later shared with claims. ``kill -9`` loses the round in flight (nothing of it is written) and
+nothing before it.
+
+On an RDB storage the write is :func:`~nasforge.strategies.storage._rdb_fast.insert_finished`;
+elsewhere one ``create_new_trial(template_trial=...)`` per trial, then the state.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable
+from collections.abc import Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING
+from typing import Any
+
+import numpy as np
+from optuna.distributions import BaseDistribution
+from optuna.distributions import CategoricalDistribution
+from optuna.distributions import distribution_to_json
+from optuna.storages import BaseStorage
+from optuna.trial import FrozenTrial
+from optuna.trial import TrialState
+
+from nasforge.strategies.storage import _rdb_fast
+from nasforge.strategies.storage.claims import VALUES
+from nasforge.strategies.storage.claims import arch_json_and_id
+from nasforge.strategies.storage.claims import key_text
+
+if TYPE_CHECKING:
+    from nasforge.search_spaces.arch import Arch
+    from nasforge.search_spaces.choice_space import ChoiceSpace
+
+__all__ = ["SingleWriter"]
+
+
+class SingleWriter:
+    """The single-writer half of :class:`~nasforge.strategies.storage.study.SearchStudy`
+    (see the module docstring)."""
+
+    storage: BaseStorage
+    worker: int
+    _study_id: int
+    _tag: str
+    _codec: ChoiceSpace | None
+    _dists: dict[str, BaseDistribution]
+
+    def _init_single(self) -> None:
+        #: the candidates handed over and not written yet
+        self._new: list[_rdb_fast.NewTrials] = []
+        self._columns: list[tuple[str, str]] | None = None
+        self._internal: list[list[float]] = []
+        #: the number of the next trial (None: count the study's trials under its lock, as
+        #: the first insert does; the study's only writer knows it from then on)
+        self._next_number: int | None = None
+
+    def add_finished(self, keys: Sequence[Hashable], archs: Sequence[Arch], values: np.ndarray,
+                     step: int, start: datetime) -> None:
+        """Keep evaluated candidates of round ``step`` (``values``: (n, n_objectives)) to be
+        written as finished trials by the next :meth:`write_new`."""
+        if not len(archs):
+            return
+        rows = (self._codec.to_indices(list(archs)).tolist() if self._codec is not None
+                else [[] for _ in archs])
+        attrs = []
+        for key, arch in zip(keys, archs, strict=True):
+            text, aid = arch_json_and_id(arch)
+            attrs.append({"arch": text, "arch_id": aid,
+                          "key": aid if key is arch else key_text(key), "step": int(step),
+                          "worker": self.worker, "provenance": self._tag})
+        columns, internal = self._param_columns()
+        self._new.append(_rdb_fast.NewTrials(
+            columns, internal, rows, attrs, np.asarray(values, dtype=np.float64).reshape(
+                len(archs), -1), start, datetime.now()))
+
+    def _param_columns(self) -> tuple[list[tuple[str, str]], list[list[float]]]:
+        """``(name, distribution JSON)`` per trial param, and each option's stored value (the
+        first choice equal to it, as ``to_internal_repr``)."""
+        if self._columns is None:
+            self._columns = [(n, distribution_to_json(d)) for n, d in self._dists.items()]
+            self._internal = [
+                [float(d.to_internal_repr(c)) for c in d.choices]
+                for d in self._dists.values() if isinstance(d, CategoricalDistribution)]
+        return self._columns, self._internal
+
+    def write_new(self, study_attr: tuple[str, Any] | None) -> None:
+        """Write the kept candidates and the study user attribute ``study_attr``
+        (``(key, value)``): one transaction on an RDB storage."""
+        rdb = _rdb_fast.rdb_backend(self.storage)
+        if rdb is not None:
+            for i, new in enumerate(self._new):
+                ids, first = _rdb_fast.insert_finished(
+                    rdb, self._study_id, new, VALUES,
+                    study_attr if i == len(self._new) - 1 else None, self._next_number)
+                self._next_number = first + len(ids)
+            if not self._new and study_attr is not None:
+                _rdb_fast.insert_finished(rdb, self._study_id, _empty(), VALUES, study_attr)
+        else:
+            for new in self._new:
+                for t in _templates(new, self._dists):
+                    self.storage.create_new_trial(self._study_id, template_trial=t)
+            if study_attr is not None:
+                self.storage.set_study_user_attr(self._study_id, *study_attr)
+        self._new.clear()
+
+
+def _empty() -> _rdb_fast.NewTrials:
+    now = datetime.now()
+    return _rdb_fast.NewTrials([], [], [], [], np.zeros((0, 0)), now, now)
+
+
+def _templates(new: _rdb_fast.NewTrials, dists: dict[str, BaseDistribution]
+               ) -> list[FrozenTrial]:
+    """The finished trials of ``new`` for ``create_new_trial(template_trial=...)``."""
+    names = [n for n, _ in new.columns]
+    choices = [dists[n].choices for n in names]  # type: ignore[attr-defined]
+    out = []
+    for row, attrs, vals in zip(new.rows, new.user_attrs, new.values.tolist(), strict=True):
+        bad = any(x != x for x in vals)
+        ua = dict(attrs)
+        if bad:
+            ua[VALUES] = [None if x != x else x for x in vals]
+        out.append(FrozenTrial(
+            number=0, state=TrialState.FAIL if bad else TrialState.COMPLETE, value=None,
+            values=None if bad else vals, datetime_start=new.start,
+            datetime_complete=new.complete,
+            params={n: c[j] for n, c, j in zip(names, choices, row, strict=True)},
+            distributions={n: dists[n] for n in names} if row else {}, user_attrs=ua,
+            system_attrs={}, intermediate_values={}, trial_id=0))
+    return out

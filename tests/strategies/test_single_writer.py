@@ -1,0 +1,212 @@
+"""A study's single writer (issue 25): ``run_search(..., exclusive=True)`` writes each round's
+candidates as finished trials with the round's state in one transaction, without claims.
+
+What it keeps: the trials are exactly those the claims path stores (fast and public-API paths
+alike); ``kill -9`` loses the round in flight only and the resumed search ends with the
+candidates of the uninterrupted one; a worker joining while the single writer runs is refused
+in one line, and one joining after it ended shares the study with claims (exact budget, each
+arch once).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import optuna
+import pytest
+
+from nasforge.errors import InvalidInputError
+from nasforge.strategies import STRATEGIES
+from nasforge.strategies import CallableObjective
+from nasforge.strategies import SearchObjectives
+from nasforge.strategies import run_search
+from nasforge.strategies.storage import _rdb_fast
+from nasforge.testing.contracts import synthetic_problem
+from tests.strategies.test_rdb_fast import _new_database
+
+#: one single-writer search process: ``URL BUDGET KILL_AT SYNC``; its accuracy objective
+#: kills the process (SIGKILL) on its ``KILL_AT``-th call (0: never); given ``SYNC`` it
+#: creates ``SYNC.started`` at its second call and waits there until ``SYNC`` exists
+WRITER = """
+import os, signal, sys, time
+import numpy as np
+from nasforge.search_spaces import get_space
+from nasforge.strategies import STRATEGIES, CallableObjective, SearchObjectives, run_search
+
+url, budget, kill_at, sync = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+space = get_space("elasticvit")
+w = np.random.default_rng(0).normal(size=(2, len(space.index_names())))
+calls = [0]
+
+def acc(archs):
+    calls[0] += 1
+    if calls[0] == kill_at:
+        os.kill(os.getpid(), signal.SIGKILL)
+    if sync and calls[0] == 2:
+        open(sync + ".started", "w").close()
+        deadline = time.monotonic() + 120
+        while not os.path.exists(sync) and time.monotonic() < deadline:
+            time.sleep(0.01)
+    return space.to_indices(list(archs)) @ w[0]
+
+def lat(archs):
+    return np.abs(space.to_indices(list(archs)) @ w[1])
+
+objs = SearchObjectives([CallableObjective("acc", acc, "maximize"),
+                         CallableObjective("lat", lat, "minimize", cheap=True)])
+strategy = STRATEGIES.get("evolution")(space, objs, seed=1, population_size=100, parents=25,
+                                       mutations=50, crossovers=50)
+res = run_search(strategy, budget=budget, storage=url, resume=True, meta={"seed": 1},
+                 exclusive=True)
+print(res.n_evaluated, res.stopped, flush=True)
+"""
+
+BUDGET = 1200
+KILL_AT = 6
+
+
+def _writer(url: str, budget: int, kill_at: int = 0, sync: str = "") -> subprocess.Popen[str]:
+    return subprocess.Popen([sys.executable, "-c", WRITER, url, str(budget), str(kill_at),
+                             sync], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _reference(budget: int) -> list[str]:
+    """The arch ids of :data:`WRITER`'s search without storage, in evaluation order."""
+    from nasforge.search_spaces import get_space
+
+    space = get_space("elasticvit")
+    w = np.random.default_rng(0).normal(size=(2, len(space.index_names())))
+    objs = SearchObjectives([
+        CallableObjective("acc", lambda a: space.to_indices(list(a)) @ w[0], "maximize"),
+        CallableObjective("lat", lambda a: np.abs(space.to_indices(list(a)) @ w[1]),
+                          "minimize", cheap=True)])
+    strategy = STRATEGIES.get("evolution")(space, objs, seed=1, population_size=100,
+                                           parents=25, mutations=50, crossovers=50)
+    return list(run_search(strategy, budget=budget).candidates["arch_id"])
+
+
+def _trials(url: str) -> list[optuna.trial.FrozenTrial]:
+    study = optuna.load_study(storage=url, study_name="nasforge")
+    return sorted(study.get_trials(deepcopy=False), key=lambda t: t.number)
+
+
+def test_kill9_loses_the_round_in_flight_only_and_resume_matches(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    killed = _writer(url, BUDGET, KILL_AT)
+    _, err = killed.communicate(timeout=300)
+    assert killed.returncode == -9, err[-2000:]
+    trials = _trials(url)
+    con = sqlite3.connect(tmp_path / "s.db")
+    state = con.execute("SELECT value_json FROM study_user_attributes WHERE key = "
+                        "'nasforge_state:0'").fetchone()[0]
+    con.close()
+    steps = [int(t.user_attrs["step"]) for t in trials]
+    # whole rounds 0..KILL_AT-2 (each written with its state), nothing of the round in flight,
+    # and no claim left behind
+    assert sorted(set(steps)) == list(range(KILL_AT - 1))
+    assert f'"step": {KILL_AT - 2}' in state
+    assert all(t.state == optuna.trial.TrialState.COMPLETE for t in trials)
+    resumed = _writer(url, BUDGET)
+    _, err = resumed.communicate(timeout=300)
+    assert resumed.returncode == 0, err[-2000:]
+    ids = [t.user_attrs["arch_id"] for t in _trials(url)]
+    assert ids == _reference(BUDGET)  # the resumed search is the uninterrupted one
+
+
+def _search(url: str, *, exclusive: bool) -> Any:
+    """Evolution over the synthetic problem with a NaN accuracy for every third arch by id
+    (a FAIL trial holding its values), in chunks of 3."""
+    space, objs = synthetic_problem()
+    acc = objs["acc"]
+
+    def maybe_nan(archs: Any) -> Any:
+        v = np.asarray(acc.evaluate_many(archs), dtype=np.float64)
+        nan = np.array([int(a.arch_id, 16) % 3 == 0 for a in archs])
+        return np.where(nan, np.nan, v)
+
+    mixed = SearchObjectives([CallableObjective("acc", maybe_nan, "maximize"), objs["lat"]])
+    strategy = STRATEGIES.get("evolution")(space, mixed, seed=3, population_size=8, parents=2,
+                                           mutations=4, crossovers=4)
+    return run_search(strategy, budget=24, storage=url, eval_chunk=3, exclusive=exclusive)
+
+
+def _stored(url: str) -> tuple[list[tuple[Any, ...]], dict[str, Any]]:
+    study = optuna.load_study(storage=url, study_name="nasforge")
+    trials = [(t.number, t.state, t.values, t.params, t.distributions,
+               {k: v for k, v in t.user_attrs.items() if k != "provenance"},
+               t.datetime_complete is None) for t in study.get_trials(deepcopy=False)]
+    return trials, {k: v for k, v in study.user_attrs.items() if k != "nasforge_exclusive"}
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+def test_single_writer_stores_what_the_claims_store_fast_and_public(
+        backend: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        request: pytest.FixtureRequest) -> None:
+    calls = {"finished": 0, "claims": 0}
+    finished, claims = _rdb_fast.insert_finished, _rdb_fast.insert_claims
+
+    def count(name: str, fn: Any) -> Any:
+        def counted(*args: Any, **kw: Any) -> Any:
+            calls[name] += 1
+            return fn(*args, **kw)
+        return counted
+
+    monkeypatch.setattr(_rdb_fast, "insert_finished", count("finished", finished))
+    monkeypatch.setattr(_rdb_fast, "insert_claims", count("claims", claims))
+    fast = _new_database(backend, "fast", tmp_path, request)
+    res = _search(fast, exclusive=True)
+    assert calls["finished"] > 1 and calls["claims"] == 0  # no claim, written chunk by chunk
+    claimed = _new_database(backend, "claims", tmp_path, request)
+    ref = _search(claimed, exclusive=False)
+    assert calls["claims"] > 1
+    monkeypatch.setattr(optuna, "__version__", "0.1.0")  # the public storage API
+    public = _new_database(backend, "public", tmp_path, request)
+    _search(public, exclusive=True)
+    got, want, pub = _stored(fast), _stored(claimed), _stored(public)
+    assert len(got[0]) == 24 and any(t[1] == optuna.trial.TrialState.FAIL for t in got[0])
+    assert got == want == pub
+    assert [a.arch_id for a in res.archs] == [a.arch_id for a in ref.archs]
+
+
+def _second_worker() -> Any:
+    """Worker 1 of :data:`WRITER`'s study: the same settings, another seed."""
+    from nasforge.search_spaces import get_space
+
+    space = get_space("elasticvit")
+    w = np.random.default_rng(0).normal(size=(2, len(space.index_names())))
+    objs = SearchObjectives([
+        CallableObjective("acc", lambda a: space.to_indices(list(a)) @ w[0], "maximize"),
+        CallableObjective("lat", lambda a: np.abs(space.to_indices(list(a)) @ w[1]),
+                          "minimize", cheap=True)])
+    return STRATEGIES.get("evolution")(space, objs, seed=2, population_size=100, parents=25,
+                                       mutations=50, crossovers=50)
+
+
+def test_a_joiner_is_refused_while_the_single_writer_runs_then_shares(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    sync = tmp_path / "go"
+    writer = _writer(url, 400, sync=str(sync))
+    deadline = time.monotonic() + 120
+    while not Path(f"{sync}.started").exists() and time.monotonic() < deadline:
+        assert writer.poll() is None, writer.communicate()[1][-2000:]
+        time.sleep(0.02)
+    with pytest.raises(InvalidInputError, match="single-worker search") as info:
+        run_search(_second_worker(), budget=600, storage=url, worker=1, resume=True,
+                   meta={"seed": 1})
+    assert "\n" not in str(info.value)
+    sync.touch()
+    _, err = writer.communicate(timeout=300)
+    assert writer.returncode == 0, err[-2000:]
+    # the writer has ended: a second worker joins with claims and tops the study up
+    res = run_search(_second_worker(), budget=600, storage=url, worker=1, resume=True,
+                     meta={"seed": 1})
+    done = [t for t in _trials(url) if t.state == optuna.trial.TrialState.COMPLETE]
+    assert res.n_evaluated == len(done) == 600
+    assert len({t.user_attrs["key"] for t in done}) == 600  # each arch once
+    assert {t.user_attrs["worker"] for t in done} == {0, 1}
