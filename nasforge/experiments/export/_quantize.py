@@ -28,6 +28,9 @@ import torch
 from torch import nn
 
 from nasforge.errors import InvalidInputError
+from nasforge.experiments.export._qgraph import fold_linear_batchnorm
+from nasforge.experiments.export._qgraph import fp32_ops
+from nasforge.experiments.export._qgraph import output_step
 
 if TYPE_CHECKING:
     from nasforge.data import BaseImageSource
@@ -87,6 +90,7 @@ def quantize_pt2e(model: nn.Module, example: torch.Tensor, images: Iterable[torc
     model = model.eval()
     with torch.no_grad():
         graph = torch.export.export(model, (example,)).module()
+        folded = fold_linear_batchnorm(graph)
         prepared = prepare_pt2e(graph, quantizer)
         n = 0
         for x in images:
@@ -97,8 +101,10 @@ def quantize_pt2e(model: nn.Module, example: torch.Tensor, images: Iterable[torc
                 "the int8 calibration set has 0 images; pass --data with training images and "
                 "--calib-batches >= 1")
         converted = convert_pt2e(prepared, fold_quantize=fold_quantize)
-    return QuantizedModule(converted, {"images": n, "input_size": int(example.shape[-1]),
-                                       "quantizer": name})
+    step = output_step(converted)
+    return QuantizedModule(converted, {
+        "images": n, "input_size": int(example.shape[-1]), "quantizer": name,
+        "folded_batchnorms": folded, "output_step": step, "ops_left_fp32": fp32_ops(converted)})
 
 
 def calibration_images(data: BaseImageSource, size: int, batches: int, batch_size: int = 8,

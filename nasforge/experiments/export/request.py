@@ -26,8 +26,8 @@ from nasforge._lock import lock_run_folder
 from nasforge._paths import check_outside_data
 from nasforge.errors import IncompatibleComponentsError
 from nasforge.errors import InvalidInputError
-from nasforge.experiments.export._int8 import INT8_RTOL
 from nasforge.experiments.export._int8 import Int8Format
+from nasforge.experiments.export._int8 import int8_tolerance
 from nasforge.experiments.export._lm import is_language_arch
 from nasforge.experiments.export._quantize import calibration_images
 from nasforge.experiments.export._quantize import quantize_pt2e
@@ -175,7 +175,7 @@ def export_arch_file(request: ExportRequest, status: Status | None = None) -> Ex
                                   fold_quantize=exporter.fold_quantize)
         extra = {**extra, "int8_calibration": model.calibration}
         if (tolerance, rtol) == (DEFAULT_TOLERANCE, DEFAULT_RTOL):
-            tolerance, rtol = 0.0, INT8_RTOL
+            tolerance, rtol = int8_tolerance(model.calibration)
     with lock_run_folder(request.out, "export"), \
             show(f"exporting {arch.arch_id} as {request.fmt} and checking it"):
         result = export_model(
