@@ -70,7 +70,7 @@ def _one(fmt_name: str, model: Any, arch: Any, space: Any, data: Any, size: int,
          args: argparse.Namespace) -> dict[str, Any]:
     from nasforge.experiments import EXPORT_FORMATS
     from nasforge.experiments import export_model
-    from nasforge.experiments.export import delegation_report
+    from nasforge.experiments.export._executorch import delegation_report
     from nasforge.experiments.export._int8 import Int8Format
     from nasforge.experiments.export._int8 import int8_tolerance
     from nasforge.experiments.export._quantize import calibration_images
