@@ -5,13 +5,18 @@ An :class:`Int8Format` is written from a model that is already quantized
 (:func:`~nasforge.experiments.export._quantize.quantize_pt2e` with the format's own
 :meth:`~Int8Format.quantizer`): the request calibrates, the format converts and runs back.
 The written file is checked against the quantized model run in PyTorch (the int8 reference),
-not against the fp32 model; the accuracy change against fp32 is measured on the validation
-split by the request (:mod:`.request`).
+not against the fp32 model, to :data:`INT8_STEPS` steps of the output's quantization scale
+(:func:`int8_tolerance`); the accuracy change against fp32 is measured on the validation split
+by the request (:mod:`.request`). What a quantizer leaves in float32 (softmax, the attention
+matmuls, LayerNorm, ...) runs in float between explicit dequantize / quantize ops and is listed
+in the calibration report (``ops_left_fp32``), never a reason to fail the export.
 
 * ``tflite-int8``: LiteRT's ``PT2EQuantizer`` (symmetric, int8 weights per output channel,
-  int8 activations), converted by ``litert-torch`` with that quantization config; the file
-  takes and gives int8 tensors, which the runner quantizes and dequantizes with the file's own
-  scales. Extra ``nasforge[tflite]``.
+  int8 activations) composed with
+  :class:`~nasforge.experiments.export._pool_quantizer.SharedPoolQuantizer` (average pools
+  keep their input's scale, as LiteRT's int8 pool kernel assumes), converted by
+  ``litert-torch`` in its static int8 mode; the file takes and gives int8 tensors, which the
+  runner quantizes and dequantizes with the file's own scales. Extra ``nasforge[tflite]``.
 * ``executorch-int8``: ExecuTorch's ``XNNPACKQuantizer`` (the same scheme), lowered with the
   XNNPACK partitioner to a ``.pte`` run by ``executorch.runtime``. Extra
   ``nasforge[executorch]``.

@@ -5,7 +5,9 @@ Integer-Arithmetic-Only Inference", https://arxiv.org/abs/1712.05877 (int8 weigh
 channel, int8 activations per tensor, scales from observed ranges on calibration images).
 
 The steps (PyTorch 2 export quantization, ``torchao.quantization.pt2e``): the model is exported
-at its fixed deployment input ``(1, 3, S, S)`` (:func:`torch.export.export`), a runtime's
+at its fixed deployment input ``(1, 3, S, S)`` (:func:`torch.export.export`), BatchNorms that
+follow a linear layer are folded into it (:func:`~nasforge.experiments.export._qgraph.
+fold_linear_batchnorm`; the quantizers fuse conv + BN only), a runtime's
 quantizer annotates it (LiteRT's ``PT2EQuantizer`` or ExecuTorch's ``XNNPACKQuantizer``, both
 symmetric per-channel int8), observers are inserted (``prepare_pt2e``), the calibration images
 run through it one at a time (:func:`calibration_images`: ``N`` batches of the training split,
@@ -46,7 +48,10 @@ class QuantizedModule(nn.Module):
 
     Attributes:
         quantized: the converted graph module (quantize / dequantize pairs around int8 ops).
-        calibration: how it was calibrated (``images``, ``input_size``, ``quantizer``).
+        calibration: how it was calibrated (``images``, ``input_size``, ``quantizer``) and
+            what came out: ``folded_batchnorms``, ``output_step`` (the logits' quantization
+            scale, ``None`` if float) and ``ops_left_fp32`` (op name -> count, see
+            :func:`~nasforge.experiments.export._qgraph.fp32_ops`).
     """
 
     def __init__(self, graph: nn.Module, calibration: dict[str, Any]) -> None:
