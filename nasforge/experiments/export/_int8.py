@@ -58,7 +58,7 @@ __all__ = ["ExecutorchInt8Format", "Int8Format", "TfliteInt8Format", "int8_toler
 #: steps with trained weights and up to 9 with random weights, whose tiny logits sit at the
 #: observers' smallest scale (2**-12). The allowed difference is therefore this many steps of
 #: the output's quantization scale: a wrong scale, a missing requantization or an op
-#: quantized by one side only moves the logits by tens of steps (the shortcut average pool
+#: quantized by one side only moves them by more than a dozen steps (the shortcut average pool
 #: before :class:`~nasforge.experiments.export._pool_quantizer.SharedPoolQuantizer`:
 #: elasticvit min, 32 steps at the pool, 18 at the logits with random weights, 17 (0.68)
 #: with the quick supernet's).
