@@ -126,6 +126,30 @@ def _ratios(rows: dict[str, dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
+def _summary(report: dict[str, Any], planned: list[tuple[str, str]]) -> dict[str, Any]:
+    """Per runtime over the measured archs: exports that ran, checks passed, the errors (first
+    lines), the ranges of the ratios and of the top-1 change; and the archs not reached."""
+    out: dict[str, Any] = {}
+    for runtime, fmt in (("litert", "tflite-int8"), ("executorch", "executorch-int8")):
+        rows = [(a, a["formats"][fmt]) for a in report["archs"] if fmt in a["formats"]]
+        ratios = [a.get("int8_vs_fp32", {}).get(runtime) for a, _ in rows]
+        ratios = [r for r in ratios if r]
+        span = {k: [min(r[k] for r in ratios), round(float(np.median([r[k] for r in ratios])), 4),
+                    max(r[k] for r in ratios)] for k in ("size_ratio", "latency_ratio",
+                                                         "top1_change_points")} if ratios else {}
+        out[runtime] = {
+            "int8_exports": len(rows), "ran": sum("error" not in r for _, r in rows),
+            "check_ok": sum(bool(r.get("check_ok")) for _, r in rows),
+            "check_failed": [f"{a['space']} {a['kind']}: {r['diff_in_output_steps']} steps"
+                             for a, r in rows if r.get("check_ok") is False],
+            "errors": [f"{a['space']} {a['kind']}: {r['error']}" for a, r in rows
+                       if "error" in r],
+            "min_median_max": span}
+    seen = {(a["space"], a["kind"]) for a in report["archs"]}
+    out["not_measured"] = [f"{s} {k}" for s, k in planned if (s, k) not in seen]
+    return out
+
+
 def _picks(spaces: list[str], archs: list[str], n_random: int) -> list[tuple[Any, str, Any]]:
     """``(space, kind, arch)`` round-robin over the spaces: min, random0, max, random1, ..."""
     from nasforge.search_spaces import get_space
@@ -155,6 +179,8 @@ def main() -> None:
     ap.add_argument("--calib-batches", type=int, default=4)
     ap.add_argument("--val-images", type=int, default=180)
     ap.add_argument("--runs", type=int, default=20)
+    ap.add_argument("--summarize", action="store_true",
+                    help="only add the summary to the existing --json (measure nothing)")
     ap.add_argument("--json", type=Path, help="written after every arch; an existing file is "
                     "resumed (its rows without an error are kept, not measured again)")
     args = ap.parse_args()
@@ -173,8 +199,9 @@ def main() -> None:
     if args.json is not None and args.json.is_file():
         report["archs"] = json.loads(args.json.read_text())["archs"]
     done = {(a["space"], a["kind"]): a for a in report["archs"]}
-    for space, kind, arch in _picks(args.spaces.split(","), args.archs.split(","),
-                                    args.random):
+    picks = _picks(args.spaces.split(","), args.archs.split(","), args.random)
+    planned = [(space.name, kind) for space, kind, _ in picks]
+    for space, kind, arch in [] if args.summarize else picks:
         entry = done.get((space.name, kind))
         todo = [f for f in args.formats.split(",") if entry is None
                 or "error" in entry["formats"].get(f, {"error": "not run"})]
@@ -193,6 +220,9 @@ def main() -> None:
             if args.json is not None:
                 args.json.write_text(json.dumps(report, indent=2) + "\n")
         print(json.dumps(entry), file=sys.stderr, flush=True)
+    report["summary"] = _summary(report, planned)
+    if args.json is not None:
+        args.json.write_text(json.dumps(report, indent=2) + "\n")
     print(json.dumps(report, indent=2))
 
 
