@@ -6,7 +6,8 @@ ExecuTorch's XNNPACK delegate), each file run back on its runtime on this machin
 its median latency (1 thread) and its top-1 on the validation split of the quick data
 (``digits``, one image at a time at the deployment shape). The int8 files are calibrated on
 ``--calib-batches`` x 8 training images. Ratios int8 / fp32 and the top-1 change (points) are
-per runtime, measured side by side in one run.
+per runtime; the latency ratio comes from timing an arch's four files again in ``--rounds``
+alternating rounds (``latency_interleaved_ms``), so that fp32 and int8 share the machine's load.
 
 Weights: ``elasticvit`` subnets come from the quick supernet (``--supernet``, default the
 cached one; BN recalibrated, input at the subnet's quick size resolution / 8 px), so their top-1
@@ -114,16 +115,42 @@ def _one(fmt_name: str, model: Any, arch: Any, space: Any, data: Any, size: int,
             "val_images": n, **extra, "seconds": round(time.perf_counter() - t0, 1)}
 
 
-def _ratios(rows: dict[str, dict[str, Any]]) -> dict[str, Any]:
+def _ratios(rows: dict[str, dict[str, Any]], interleaved: dict[str, float] | None = None
+            ) -> dict[str, Any]:
+    """int8 / fp32 per runtime; the latency from the interleaved timing when there is one."""
     out: dict[str, Any] = {}
     for runtime, fp32, int8 in (("litert", "tflite", "tflite-int8"),
                                 ("executorch", "executorch", "executorch-int8")):
         a, b = rows.get(fp32, {}), rows.get(int8, {})
         if "bytes" in a and "bytes" in b:
+            ms = interleaved if interleaved and fp32 in interleaved and int8 in interleaved \
+                else {fp32: a["latency_ms"], int8: b["latency_ms"]}
             out[runtime] = {"size_ratio": round(b["bytes"] / a["bytes"], 4),
-                            "latency_ratio": round(b["latency_ms"] / a["latency_ms"], 3),
+                            "latency_ratio": round(ms[int8] / ms[fp32], 3),
                             "top1_change_points": round(100 * (b["top1"] - a["top1"]), 2)}
     return out
+
+
+def _interleaved_ms(entry: dict[str, Any], work: Path, rounds: int, runs: int
+                    ) -> dict[str, float]:
+    """Median latency (ms, 1 thread) of each written file, timed in alternating rounds of
+    ``runs`` calls, so that fp32 and int8 see the same machine load (it is busy)."""
+    from nasforge.experiments import EXPORT_FORMATS
+    from nasforge.experiments.export.checks import fixed_input
+    from nasforge.experiments.export.checks import median_latency_ms
+
+    runners = {}
+    for f, row in entry["formats"].items():
+        fmt = EXPORT_FORMATS.get(f)
+        path = work / f"{entry['space']}_{entry['arch_id']}_{f}{fmt.suffix}"
+        if "bytes" in row and path.is_file():
+            runners[f] = fmt.load(path, lambda: None, 1)
+    x = fixed_input(entry["input_size"]).numpy()
+    times: dict[str, list[float]] = {f: [] for f in runners}
+    for _ in range(rounds):
+        for f, run in runners.items():
+            times[f].append(median_latency_ms(run, x, runs=runs, warmup=2))
+    return {f: round(float(np.median(t)), 4) for f, t in times.items()}
 
 
 def _summary(report: dict[str, Any], planned: list[tuple[str, str]]) -> dict[str, Any]:
@@ -148,6 +175,14 @@ def _summary(report: dict[str, Any], planned: list[tuple[str, str]]) -> dict[str
     seen = {(a["space"], a["kind"]) for a in report["archs"]}
     out["not_measured"] = [f"{s} {k}" for s, k in planned if (s, k) not in seen]
     return out
+
+
+def _retime(entry: dict[str, Any], work: Path, args: argparse.Namespace) -> None:
+    """Interleaved latencies of an arch's files into ``entry`` and its ratios."""
+    ms = _interleaved_ms(entry, work, args.rounds, args.runs)
+    if ms:
+        entry["latency_interleaved_ms"] = ms
+        entry["int8_vs_fp32"] = _ratios(entry["formats"], ms)
 
 
 def _picks(spaces: list[str], archs: list[str], n_random: int) -> list[tuple[Any, str, Any]]:
@@ -179,6 +214,11 @@ def main() -> None:
     ap.add_argument("--calib-batches", type=int, default=4)
     ap.add_argument("--val-images", type=int, default=180)
     ap.add_argument("--runs", type=int, default=20)
+    ap.add_argument("--work", type=Path, help="folder of the written files (default: a "
+                    "fresh temporary one); --retime re-reads it")
+    ap.add_argument("--retime", action="store_true", help="time the files of the archs in "
+                    "--json again, interleaved, where --work still holds them")
+    ap.add_argument("--rounds", type=int, default=5, help="interleaved timing rounds")
     ap.add_argument("--summarize", action="store_true",
                     help="only add the summary to the existing --json (measure nothing)")
     ap.add_argument("--json", type=Path, help="written after every arch; an existing file is "
@@ -187,7 +227,8 @@ def main() -> None:
     torch.set_num_threads(1)
     supernet = args.supernet or next(iter(sorted(
         (cache_dir() / "supernets").glob("elasticvit-*/last.ckpt"))), None)
-    work = Path(tempfile.mkdtemp(prefix="int8_checks_"))
+    work = args.work or Path(tempfile.mkdtemp(prefix="int8_checks_"))
+    work.mkdir(parents=True, exist_ok=True)
     report: dict[str, Any] = {
         "benchmark": "int8_checks", "issue": 24, "command": " ".join(["python", *sys.argv]),
         "weights": {"elasticvit": "quick supernet (digits), input resolution / 8 px",
@@ -201,6 +242,8 @@ def main() -> None:
     done = {(a["space"], a["kind"]): a for a in report["archs"]}
     picks = _picks(args.spaces.split(","), args.archs.split(","), args.random)
     planned = [(space.name, kind) for space, kind, _ in picks]
+    for entry in report["archs"] if args.retime else []:
+        _retime(entry, work, args)
     for space, kind, arch in [] if args.summarize else picks:
         entry = done.get((space.name, kind))
         todo = [f for f in args.formats.split(",") if entry is None
@@ -219,6 +262,7 @@ def main() -> None:
             entry["int8_vs_fp32"] = _ratios(entry["formats"])
             if args.json is not None:
                 args.json.write_text(json.dumps(report, indent=2) + "\n")
+        _retime(entry, work, args)
         print(json.dumps(entry), file=sys.stderr, flush=True)
     report["summary"] = _summary(report, planned)
     if args.json is not None:
