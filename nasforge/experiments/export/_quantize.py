@@ -5,7 +5,9 @@ Integer-Arithmetic-Only Inference", https://arxiv.org/abs/1712.05877 (int8 weigh
 channel, int8 activations per tensor, scales from observed ranges on calibration images).
 
 The steps (PyTorch 2 export quantization, ``torchao.quantization.pt2e``): the model is exported
-at its fixed deployment input ``(1, 3, S, S)`` (:func:`torch.export.export`), a runtime's
+at its fixed deployment input ``(1, 3, S, S)`` (:func:`torch.export.export`), BatchNorms that
+follow a linear layer are folded into it (:func:`~nasforge.experiments.export._qgraph.
+fold_linear_batchnorm`; the quantizers fuse conv + BN only), a runtime's
 quantizer annotates it (LiteRT's ``PT2EQuantizer`` or ExecuTorch's ``XNNPACKQuantizer``, both
 symmetric per-channel int8), observers are inserted (``prepare_pt2e``), the calibration images
 run through it one at a time (:func:`calibration_images`: ``N`` batches of the training split,
@@ -28,6 +30,9 @@ import torch
 from torch import nn
 
 from nasforge.errors import InvalidInputError
+from nasforge.experiments.export._qgraph import fold_linear_batchnorm
+from nasforge.experiments.export._qgraph import fp32_ops
+from nasforge.experiments.export._qgraph import output_step
 
 if TYPE_CHECKING:
     from nasforge.data import BaseImageSource
@@ -43,7 +48,10 @@ class QuantizedModule(nn.Module):
 
     Attributes:
         quantized: the converted graph module (quantize / dequantize pairs around int8 ops).
-        calibration: how it was calibrated (``images``, ``input_size``, ``quantizer``).
+        calibration: how it was calibrated (``images``, ``input_size``, ``quantizer``) and
+            what came out: ``folded_batchnorms``, ``output_step`` (the logits' quantization
+            scale, ``None`` if float) and ``ops_left_fp32`` (op name -> count, see
+            :func:`~nasforge.experiments.export._qgraph.fp32_ops`).
     """
 
     def __init__(self, graph: nn.Module, calibration: dict[str, Any]) -> None:
@@ -87,6 +95,7 @@ def quantize_pt2e(model: nn.Module, example: torch.Tensor, images: Iterable[torc
     model = model.eval()
     with torch.no_grad():
         graph = torch.export.export(model, (example,)).module()
+        folded = fold_linear_batchnorm(graph)
         prepared = prepare_pt2e(graph, quantizer)
         n = 0
         for x in images:
@@ -97,8 +106,10 @@ def quantize_pt2e(model: nn.Module, example: torch.Tensor, images: Iterable[torc
                 "the int8 calibration set has 0 images; pass --data with training images and "
                 "--calib-batches >= 1")
         converted = convert_pt2e(prepared, fold_quantize=fold_quantize)
-    return QuantizedModule(converted, {"images": n, "input_size": int(example.shape[-1]),
-                                       "quantizer": name})
+    step = output_step(converted)
+    return QuantizedModule(converted, {
+        "images": n, "input_size": int(example.shape[-1]), "quantizer": name,
+        "folded_batchnorms": folded, "output_step": step, "ops_left_fp32": fp32_ops(converted)})
 
 
 def calibration_images(data: BaseImageSource, size: int, batches: int, batch_size: int = 8,

@@ -26,13 +26,14 @@ from nasforge._lock import lock_run_folder
 from nasforge._paths import check_outside_data
 from nasforge.errors import IncompatibleComponentsError
 from nasforge.errors import InvalidInputError
-from nasforge.experiments.export._int8 import INT8_RTOL
 from nasforge.experiments.export._int8 import Int8Format
+from nasforge.experiments.export._int8 import int8_tolerance
 from nasforge.experiments.export._lm import is_language_arch
 from nasforge.experiments.export._quantize import calibration_images
 from nasforge.experiments.export._quantize import quantize_pt2e
 from nasforge.experiments.export._quantize import top1
 from nasforge.experiments.export.checks import fixed_input
+from nasforge.experiments.export.checks import max_abs_diff
 from nasforge.experiments.export.config import load_arch_config
 from nasforge.experiments.export.formats import EXPORT_FORMATS
 from nasforge.experiments.export.formats import ExportFormat
@@ -175,7 +176,7 @@ def export_arch_file(request: ExportRequest, status: Status | None = None) -> Ex
                                   fold_quantize=exporter.fold_quantize)
         extra = {**extra, "int8_calibration": model.calibration}
         if (tolerance, rtol) == (DEFAULT_TOLERANCE, DEFAULT_RTOL):
-            tolerance, rtol = 0.0, INT8_RTOL
+            tolerance, rtol = int8_tolerance(model.calibration)
     with lock_run_folder(request.out, "export"), \
             show(f"exporting {arch.arch_id} as {request.fmt} and checking it"):
         result = export_model(
@@ -287,11 +288,14 @@ def _int8_report(result: ExportResult, exporter: ExportFormat, fp32: nn.Module,
             return fp32(torch.from_numpy(x)).numpy()
 
     size = result.input_size
+    x = fixed_input(size).numpy()  # the check's input: the int8 file against fp32
+    to_fp32 = max_abs_diff(run8(x), run32(x))
     top8, n = top1(run8, data, size, INT8_VAL_IMAGES)
     top32, _ = top1(run32, data, size, INT8_VAL_IMAGES)
     report = {"top1_fp32": round(top32, 4), "top1_int8": round(top8, 4),
               "top1_change_points": round(100 * (top8 - top32), 2), "val_images": n,
-              "data": data.name, "input_size": size,
+              "max_abs_diff_to_fp32": float(f"{to_fp32:.3e}"), "data": data.name,
+              "input_size": size,
               "file_bytes": result.model_path.stat().st_size}
     with result.config_path.open("a", encoding="utf-8") as f:
         f.write(yaml.safe_dump({"int8": report}, sort_keys=False))
