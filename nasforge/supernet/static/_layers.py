@@ -266,5 +266,7 @@ class ElasticViTHead(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x: (B, C, H, W) -> logits (B, classes)."""
         t = self.fc0(x.flatten(2).transpose(1, 2))  # (B, N, 6C)
-        t = self.act(self.bn(t.transpose(1, 2))).mean(dim=2)  # (B, 6C)
+        t = self.act(self.bn(t.transpose(1, 2)))  # (B, 6C, N)
+        # the token mean as a 4-D mean over (N, 1): the one form XNNPACK delegates
+        t = t.unsqueeze(-1).mean(dim=(2, 3), keepdim=True).flatten(1)  # (B, 6C)
         return self.classifier(self.dropout(self.act(self.fc1(t))))
