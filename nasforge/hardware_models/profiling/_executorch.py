@@ -63,6 +63,9 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
+#: how programs are lowered; part of the cache key, so a change of the lowering re-lowers.
+LOWERING = "xnnpack-prepared-1"
+
 #: graph nodes that are plumbing, not ops: the delegate call itself and tuple indexing.
 _PLUMBING = {"executorch_call_delegate", "getitem"}
 
@@ -136,7 +139,8 @@ def outside_delegate(graph: torch.fx.Graph) -> tuple[dict[str, int], int]:
 
 
 def lower_module(model: nn.Module | torch.export.ExportedProgram,
-                 example_inputs: tuple[torch.Tensor, ...], *, name: str = "module") -> Lowered:
+                 example_inputs: tuple[torch.Tensor, ...], *, name: str = "module",
+                 prepare: bool = True) -> Lowered:
     """Export ``model`` and lower it to an ExecuTorch program with the XNNPACK partitioner.
 
     An ``nn.Module`` (put in eval mode; a PT2E-quantized ``GraphModule`` too) is exported with
@@ -146,6 +150,10 @@ def lower_module(model: nn.Module | torch.export.ExportedProgram,
         model: the module or exported program; x: (1, C, H, W) -> output.
         example_inputs: the inputs it is exported at (shapes are fixed in the program).
         name: what the module is (a block key, an arch id), for the error message.
+        prepare: make the graph XNNPACK-friendly first (LayerNorm from delegable ops, weights-only
+            subgraphs folded to constants, no-op expands dropped; see
+            :mod:`~nasforge.hardware_models.profiling._executorch_prep`): fewer partitions,
+            faster lowering and running; False lowers the graph as exported.
 
     Returns:
         The program, the ops outside the delegate and the lowering time.
@@ -158,6 +166,10 @@ def lower_module(model: nn.Module | torch.export.ExportedProgram,
     from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
     from executorch.exir import to_edge_transform_and_lower
 
+    from nasforge.hardware_models.profiling._executorch_prep import edge_passes
+    from nasforge.hardware_models.profiling._executorch_prep import forget_provenance
+    from nasforge.hardware_models.profiling._executorch_prep import xnnpack_ready
+
     t0 = time.perf_counter()
     try:
         with warnings.catch_warnings(), torch.no_grad():
@@ -165,8 +177,13 @@ def lower_module(model: nn.Module | torch.export.ExportedProgram,
             if isinstance(model, torch.export.ExportedProgram):
                 ep = model
             else:
-                ep = torch.export.export(model.eval(), tuple(example_inputs))
-            edge = to_edge_transform_and_lower(ep, partitioner=[XnnpackPartitioner()])
+                module = xnnpack_ready(model.eval()) if prepare else model.eval()
+                ep = torch.export.export(module, tuple(example_inputs))
+                if prepare:
+                    forget_provenance(ep)
+            edge = to_edge_transform_and_lower(
+                ep, partitioner=[XnnpackPartitioner()],
+                transform_passes=edge_passes() if prepare else None)
             outside, calls = outside_delegate(edge.exported_program().graph)
             content = bytes(edge.to_executorch().buffer)
     except Exception as e:  # export and lowering raise many kinds; one line, named
@@ -258,7 +275,7 @@ def runtime_description(threads: int) -> str:
 
 
 class PteCache:
-    """Lowered programs on disk, by key: ``<root>/<sha1(key, shape, versions)[:20]>.pte``.
+    """Lowered programs on disk, by key: ``<root>/<sha1(key, shape, versions, LOWERING)[:20]>.pte``.
 
     Each file has a ``.json`` beside it with the key, the shape, the ops outside the delegate
     and the lowering time.
@@ -271,9 +288,9 @@ class PteCache:
         self.root = Path(root) if root is not None else cache_dir() / "executorch"
 
     def path(self, key: str, shape: Sequence[int]) -> Path:
-        """The file of ``key`` at input ``shape`` (executorch and torch versions in the hash)."""
+        """The file of ``key`` at input ``shape`` (versions and :data:`LOWERING` in the hash)."""
         v = executorch_versions()
-        tag = f"{key}|{tuple(shape)}|{v['executorch']}|{v['torch']}"
+        tag = f"{key}|{tuple(shape)}|{v['executorch']}|{v['torch']}|{LOWERING}"
         return self.root / f"{hashlib.sha1(tag.encode()).hexdigest()[:20]}.pte"
 
     def get(self, key: str, shape: Sequence[int]) -> Path | None:
