@@ -13,7 +13,7 @@ the runtime come with the optional extra ``nasforge[executorch]``.
 * :func:`method_call` loads a program into ``executorch.runtime`` and returns a timing call
   and a ``run(x)``;
 * :class:`PteCache` keeps lowered programs on disk by key (a block key, an arch id), so a block
-  is lowered once per machine; :func:`lower_many` fills it.
+  is lowered once per machine; :func:`lower_many` fills it (``workers`` processes at once).
 
 Example:
     >>> import torch
@@ -34,8 +34,11 @@ import warnings
 from collections import Counter
 from collections.abc import Callable
 from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from dataclasses import field
+from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
@@ -321,25 +324,51 @@ class PteCache:
 
 
 def lower_many(jobs: Sequence[tuple[str, nn.Module, tuple[int, ...]]], cache: PteCache,
-               *, seed: int = 0) -> list[Path]:
-    """Lower what ``cache`` lacks of ``jobs`` (``(key, module, shape)``), in this process.
+               *, seed: int = 0, workers: int = 1) -> list[Path]:
+    """Lower what ``cache`` lacks of ``jobs`` (``(key, module, shape)``), ``workers`` at once.
+
+    Lowering is single-threaded Python (seconds to minutes per network), so on a machine with
+    idle cores ``workers`` processes lower that many programs at once.
 
     Args:
         jobs: what to lower; the key names the file and, on failure, the block.
         cache: where files go and are found.
         seed: seed of the example input each module is exported at.
+        workers: processes lowering at once (1: in this process).
 
     Returns:
         The file of each job, in order.
 
     Raises:
-        InvalidInputError: a lowering failed (the message names the key).
+        InvalidInputError: a lowering failed (the message names the key), or a lowering
+            process died.
     """
+    todo = [(k, m, s) for k, m, s in jobs if cache.get(k, s) is None]
+    if todo and workers > 1 and len(todo) > 1:
+        ctx = get_context("spawn")  # torch and the lowering are not fork-safe
+        try:
+            with ProcessPoolExecutor(max_workers=min(workers, len(todo)), mp_context=ctx) as ex:
+                futs = [ex.submit(_lower_job, k, m, s, seed) for k, m, s in todo]
+                for (k, _, s), f in zip(todo, futs, strict=True):
+                    cache.put(k, s, f.result())
+        except BrokenProcessPool:
+            raise InvalidInputError(
+                f"a lowering process died while lowering {len(todo)} model(s) (out of memory, "
+                "or a caller without an `if __name__ == '__main__':` guard); rerun with "
+                "--jobs 1") from None
+    else:
+        for k, m, s in todo:
+            cache.put(k, s, _lower_job(k, m, s, seed))
     out = []
-    for key, module, shape in jobs:
-        p = cache.get(key, shape)
-        if p is None:
-            x = torch.randn(*shape, generator=torch.Generator().manual_seed(seed))
-            p = cache.put(key, shape, lower_module(module, (x,), name=key))
+    for k, _, s in jobs:
+        p = cache.get(k, s)
+        if p is None:  # pragma: no cover - put() just wrote it
+            raise InvalidInputError(f"lowered program of {k} vanished from {cache.root}")
         out.append(p)
     return out
+
+
+def _lower_job(key: str, module: nn.Module, shape: tuple[int, ...], seed: int) -> Lowered:
+    """One job of :func:`lower_many` (module level: it runs in worker processes)."""
+    x = torch.randn(*shape, generator=torch.Generator().manual_seed(seed))
+    return lower_module(module, (x,), name=key)
