@@ -67,7 +67,7 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 #: how programs are lowered; part of the cache key, so a change of the lowering re-lowers.
-LOWERING = "xnnpack-prepared-1"
+LOWERING = "xnnpack-prepared-2"
 
 #: graph nodes that are plumbing, not ops: the delegate call itself and tuple indexing.
 _PLUMBING = {"executorch_call_delegate", "getitem"}

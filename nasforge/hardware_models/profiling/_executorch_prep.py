@@ -10,8 +10,9 @@ one on its own). Before lowering, nasforge therefore
   function from ops XNNPACK takes (the mean over C as a ``linear`` with a constant ``1/C``
   row, ``sub``, ``mul``, ``rsqrt``, ``add``); the model itself is not changed (a copy is);
 * folds what depends only on weights and constants into constants (executorch's
-  ``constant_prop_pass``; quantize / dequantize ops are kept), e.g. the relative-position
-  bias gather ``table[index]`` of ElasticViT's attention;
+  ``constant_prop_pass``, ``full`` included; quantize / dequantize ops are kept), e.g. the
+  relative-position bias gather ``table[index]`` of ElasticViT's attention and the padding
+  mask of its window attention;
 * drops ``expand_copy`` nodes that expand a tensor to its own shape (``aten.matmul`` of 4-D
   tensors decomposes into such a no-op expand and a ``bmm``).
 
@@ -82,13 +83,17 @@ def _swappable(m: nn.Module) -> bool:
 def edge_passes() -> list[object]:
     """The edge-program passes run before partitioning (``transform_passes`` of
     ``to_edge_transform_and_lower``): constant folding, then dropping no-op expands."""
+    from executorch.exir.dialects._ops import ops as exir_ops
     from executorch.exir.pass_base import ExportedProgramPassBase
     from executorch.exir.pass_base import ExportedProgramPassResult
-    from executorch.exir.passes.constant_prop_pass import constant_prop_pass
+    from executorch.exir.passes import constant_prop_pass as cp
+
+    # executorch skips ``full`` by default (large constants); ours are small masks and ones
+    skip = set(cp._DEFAULT_SKIP_TARGETS) - {exir_ops.edge.aten.full.default}
 
     class _Fold(ExportedProgramPassBase):
         def call(self, ep: torch.export.ExportedProgram) -> ExportedProgramPassResult:
-            ep = constant_prop_pass(ep)
+            ep = cp.constant_prop_pass(ep, custom_skip_targets=skip)
             _drop_noop_expands(ep.graph_module)
             forget_provenance(ep)
             return ExportedProgramPassResult(ep, True)
