@@ -2,10 +2,13 @@
 
 ExecuTorch is PyTorch's own on-device runtime. A module goes ``torch.export.export`` ->
 ``executorch.exir.to_edge_transform_and_lower`` with the XNNPACK partitioner -> an ExecuTorch
-program (``.pte`` flatbuffer). Ops the partitioner does not take (LayerNorm, ``mean``, copies
-between layouts, ...) stay in the program as portable-kernel ops between XNNPACK delegate
-calls; each such boundary costs time, which is why nasforge lists them. Both the lowering and
-the runtime come with the optional extra ``nasforge[executorch]``.
+program (``.pte`` flatbuffer). Ops the partitioner does not take stay in the program as
+portable-kernel ops between XNNPACK delegate calls; each such boundary costs time (and lowering
+time grows with the partitions), which is why nasforge lists them and first rewrites the graph
+into ops XNNPACK takes where it can
+(:mod:`~nasforge.hardware_models.profiling._executorch_prep`: LayerNorm, weights-only
+subgraphs, no-op expands). Both the lowering and the runtime come with the optional extra
+``nasforge[executorch]``.
 
 * :func:`lower_module` lowers one module (or an already exported program) and returns the
   program with the ops left outside the delegate (count per op name);

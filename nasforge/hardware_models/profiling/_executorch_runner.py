@@ -1,12 +1,13 @@
 """The ``executorch`` backend: ``.pte`` programs (XNNPACK) timed in executorch.runtime on this CPU.
 
 Lowering, the on-disk cache and the runtime calls are
-:mod:`~nasforge.hardware_models.profiling._executorch`. Each block is lowered on its own, so its
-measured time holds the ops that stay outside the XNNPACK delegate inside it (LayerNorm,
-``mean``, layout copies) and one delegate entry and exit per partition; what a whole network
-saves or pays beyond its blocks (partitions that merge across block edges, one runtime call
-instead of one per block) is the device's fusion rule
-(:mod:`~nasforge.hardware_models._fusion`), fitted on whole networks while profiling.
+:mod:`~nasforge.hardware_models.profiling._executorch`. Blocks and whole networks are lowered
+the same way (the graph prepared first, so an ElasticViT block or network is one XNNPACK
+partition with nothing outside), so each measured block holds one delegate entry and exit and
+one runtime call; what a whole network saves beyond its blocks (one call instead of one per
+block, activations handed on inside the delegate) is the device's fusion rule
+(:mod:`~nasforge.hardware_models._fusion`: per-network and per-block terms), fitted on whole
+networks while profiling.
 """
 
 from __future__ import annotations
