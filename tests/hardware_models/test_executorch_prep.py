@@ -66,3 +66,20 @@ def test_prepared_lowering_is_one_partition_with_the_same_logits() -> None:
         _, run = method_call(low.content)
         assert float(np.abs(run(x.numpy()) - ref).max()) <= 1e-5
     assert isinstance(model[0].norm, nn.LayerNorm)  # the model itself is unchanged
+
+
+def test_padded_window_attention_lowers_loads_and_matches() -> None:
+    """Window attention on a padded map: at most 6-D tensors (XNNPACK), the mask a constant."""
+    pytest.importorskip("executorch")
+    from nasforge.hardware_models.profiling._executorch import lower_module
+    from nasforge.hardware_models.profiling._executorch import method_call
+
+    torch.manual_seed(0)
+    block = Attention(16, 2, 8, 2, "window", window=3, bias_grid=3).eval()
+    x = torch.randn(1, 16, 4, 4, generator=torch.Generator().manual_seed(2))
+    with torch.no_grad():
+        ref = block(x).numpy()
+    low = lower_module(block, (x,))
+    assert low.outside == {} and low.delegates == 1
+    _, run = method_call(low.content)
+    assert float(np.abs(run(x.numpy()) - ref).max()) <= 1e-5
