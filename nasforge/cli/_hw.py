@@ -34,8 +34,8 @@ hw_app = typer.Typer(
 # ---- flags shared by `nas profile` and `nas hw validate` ----------------------------------------
 _Clock = Annotated[str, typer.Option("--clock", help="wall (latency) or cpu (the thread's CPU "
                                      "time: robust on a loaded machine; --threads 1 only).")]
-_Jobs = Annotated[int, typer.Option("--jobs", min=1, help="--backend litert/adb: conversions to "
-                                    ".tflite run in this many processes.")]
+_Jobs = Annotated[int, typer.Option("--jobs", min=1, help="--backend litert/adb/executorch: "
+                                    "conversions (.tflite, .pte) run in this many processes.")]
 _Json = Annotated[bool, typer.Option("--json", help="Print the report as JSON.")]
 # ---- `nas profile` ------------------------------------------------------------------------------
 #: a required option (typer's ``...`` default; mypy accepts it on an OptionInfo default only).
@@ -92,8 +92,8 @@ _VRepeats = Annotated[int, typer.Option("--repeats", min=0, help="Timed rounds p
                                         "profile's).")]
 _Passes = Annotated[int, typer.Option("--passes", min=1, help="Independent measurement passes per "
                                       "subnet (2 or more: their self-agreement is reported).")]
-_VJobs = Annotated[int, typer.Option("--jobs", min=1, help="litert/adb devices: conversion "
-                                     "processes.")]
+_VJobs = Annotated[int, typer.Option("--jobs", min=1, help="litert/adb/executorch devices: "
+                                     "conversion (lowering) processes.")]
 _VCommand = Annotated[str, typer.Option("--command", help="For a device profiled with --backend "
                                         "command: the command template to run ({model}, "
                                         "{threads}). A command stored in a device folder never "

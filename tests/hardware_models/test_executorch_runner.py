@@ -13,6 +13,7 @@ import stat
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 from torch import nn
 
@@ -145,3 +146,19 @@ def test_adb_executorch_stand_in_profile(phone: Path, capsys: pytest.CaptureFixt
     assert "executor_runner" in model.profile.runtime
     assert len(list((phone / "data" / "local" / "tmp" / "nasforge").glob("*.pte"))) >= 6
     assert model.predict(get_space("elasticvit").min_arch()) > 0
+
+
+@pytest.mark.slow
+def test_executorch_runner_lowers_in_worker_processes(tmp_path: Path) -> None:
+    pytest.importorskip("executorch")
+    from nasforge.hardware_models.profiling._executorch import method_call
+    from nasforge.hardware_models.profiling._executorch_runner import ExecutorchRunner
+
+    with pytest.raises(InvalidInputError, match="--jobs must be >= 1"):
+        ExecutorchRunner(1, workers=0)
+    runner = ExecutorchRunner(1, workers=2, repeats=2, cache_root=tmp_path / "pte")
+    items = [(nn.Conv2d(4, 4, 3, padding=1), (1, 4, 8, 8)), (nn.Conv2d(4, 6, 1), (1, 4, 8, 8))]
+    files = runner.lower(items, keys=["c4", "c6"])
+    assert [f.stat().st_size > 0 for f in files] == [True, True]  # type: ignore[union-attr]
+    outs = [method_call(f)[1](np.zeros((1, 4, 8, 8), np.float32)) for f in files]
+    assert [o.shape[1] for o in outs] == [4, 6]

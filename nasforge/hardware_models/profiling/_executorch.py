@@ -2,10 +2,13 @@
 
 ExecuTorch is PyTorch's own on-device runtime. A module goes ``torch.export.export`` ->
 ``executorch.exir.to_edge_transform_and_lower`` with the XNNPACK partitioner -> an ExecuTorch
-program (``.pte`` flatbuffer). Ops the partitioner does not take (LayerNorm, ``mean``, copies
-between layouts, ...) stay in the program as portable-kernel ops between XNNPACK delegate
-calls; each such boundary costs time, which is why nasforge lists them. Both the lowering and
-the runtime come with the optional extra ``nasforge[executorch]``.
+program (``.pte`` flatbuffer). Ops the partitioner does not take stay in the program as
+portable-kernel ops between XNNPACK delegate calls; each such boundary costs time (and lowering
+time grows with the partitions), which is why nasforge lists them and first rewrites the graph
+into ops XNNPACK takes where it can
+(:mod:`~nasforge.hardware_models.profiling._executorch_prep`: LayerNorm, weights-only
+subgraphs, no-op expands). Both the lowering and the runtime come with the optional extra
+``nasforge[executorch]``.
 
 * :func:`lower_module` lowers one module (or an already exported program) and returns the
   program with the ops left outside the delegate (count per op name);
@@ -13,7 +16,7 @@ the runtime come with the optional extra ``nasforge[executorch]``.
 * :func:`method_call` loads a program into ``executorch.runtime`` and returns a timing call
   and a ``run(x)``;
 * :class:`PteCache` keeps lowered programs on disk by key (a block key, an arch id), so a block
-  is lowered once per machine; :func:`lower_many` fills it.
+  is lowered once per machine; :func:`lower_many` fills it (``workers`` processes at once).
 
 Example:
     >>> import torch
@@ -34,8 +37,11 @@ import warnings
 from collections import Counter
 from collections.abc import Callable
 from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from dataclasses import field
+from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
@@ -62,6 +68,9 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
+
+#: how programs are lowered; part of the cache key, so a change of the lowering re-lowers.
+LOWERING = "xnnpack-prepared-2"
 
 #: graph nodes that are plumbing, not ops: the delegate call itself and tuple indexing.
 _PLUMBING = {"executorch_call_delegate", "getitem"}
@@ -136,7 +145,8 @@ def outside_delegate(graph: torch.fx.Graph) -> tuple[dict[str, int], int]:
 
 
 def lower_module(model: nn.Module | torch.export.ExportedProgram,
-                 example_inputs: tuple[torch.Tensor, ...], *, name: str = "module") -> Lowered:
+                 example_inputs: tuple[torch.Tensor, ...], *, name: str = "module",
+                 prepare: bool = True) -> Lowered:
     """Export ``model`` and lower it to an ExecuTorch program with the XNNPACK partitioner.
 
     An ``nn.Module`` (put in eval mode; a PT2E-quantized ``GraphModule`` too) is exported with
@@ -146,6 +156,10 @@ def lower_module(model: nn.Module | torch.export.ExportedProgram,
         model: the module or exported program; x: (1, C, H, W) -> output.
         example_inputs: the inputs it is exported at (shapes are fixed in the program).
         name: what the module is (a block key, an arch id), for the error message.
+        prepare: make the graph XNNPACK-friendly first (LayerNorm from delegable ops, weights-only
+            subgraphs folded to constants, no-op expands dropped; see
+            :mod:`~nasforge.hardware_models.profiling._executorch_prep`): fewer partitions,
+            faster lowering and running; False lowers the graph as exported.
 
     Returns:
         The program, the ops outside the delegate and the lowering time.
@@ -158,6 +172,10 @@ def lower_module(model: nn.Module | torch.export.ExportedProgram,
     from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
     from executorch.exir import to_edge_transform_and_lower
 
+    from nasforge.hardware_models.profiling._executorch_prep import edge_passes
+    from nasforge.hardware_models.profiling._executorch_prep import forget_provenance
+    from nasforge.hardware_models.profiling._executorch_prep import xnnpack_ready
+
     t0 = time.perf_counter()
     try:
         with warnings.catch_warnings(), torch.no_grad():
@@ -165,8 +183,13 @@ def lower_module(model: nn.Module | torch.export.ExportedProgram,
             if isinstance(model, torch.export.ExportedProgram):
                 ep = model
             else:
-                ep = torch.export.export(model.eval(), tuple(example_inputs))
-            edge = to_edge_transform_and_lower(ep, partitioner=[XnnpackPartitioner()])
+                module = xnnpack_ready(model.eval()) if prepare else model.eval()
+                ep = torch.export.export(module, tuple(example_inputs))
+                if prepare:
+                    forget_provenance(ep)
+            edge = to_edge_transform_and_lower(
+                ep, partitioner=[XnnpackPartitioner()],
+                transform_passes=edge_passes() if prepare else None)
             outside, calls = outside_delegate(edge.exported_program().graph)
             content = bytes(edge.to_executorch().buffer)
     except Exception as e:  # export and lowering raise many kinds; one line, named
@@ -258,7 +281,7 @@ def runtime_description(threads: int) -> str:
 
 
 class PteCache:
-    """Lowered programs on disk, by key: ``<root>/<sha1(key, shape, versions)[:20]>.pte``.
+    """Lowered programs on disk, by key: ``<root>/<sha1(key, shape, versions, LOWERING)[:20]>.pte``.
 
     Each file has a ``.json`` beside it with the key, the shape, the ops outside the delegate
     and the lowering time.
@@ -271,9 +294,9 @@ class PteCache:
         self.root = Path(root) if root is not None else cache_dir() / "executorch"
 
     def path(self, key: str, shape: Sequence[int]) -> Path:
-        """The file of ``key`` at input ``shape`` (executorch and torch versions in the hash)."""
+        """The file of ``key`` at input ``shape`` (versions and :data:`LOWERING` in the hash)."""
         v = executorch_versions()
-        tag = f"{key}|{tuple(shape)}|{v['executorch']}|{v['torch']}"
+        tag = f"{key}|{tuple(shape)}|{v['executorch']}|{v['torch']}|{LOWERING}"
         return self.root / f"{hashlib.sha1(tag.encode()).hexdigest()[:20]}.pte"
 
     def get(self, key: str, shape: Sequence[int]) -> Path | None:
@@ -304,25 +327,51 @@ class PteCache:
 
 
 def lower_many(jobs: Sequence[tuple[str, nn.Module, tuple[int, ...]]], cache: PteCache,
-               *, seed: int = 0) -> list[Path]:
-    """Lower what ``cache`` lacks of ``jobs`` (``(key, module, shape)``), in this process.
+               *, seed: int = 0, workers: int = 1) -> list[Path]:
+    """Lower what ``cache`` lacks of ``jobs`` (``(key, module, shape)``), ``workers`` at once.
+
+    Lowering is single-threaded Python (seconds to minutes per network), so on a machine with
+    idle cores ``workers`` processes lower that many programs at once.
 
     Args:
         jobs: what to lower; the key names the file and, on failure, the block.
         cache: where files go and are found.
         seed: seed of the example input each module is exported at.
+        workers: processes lowering at once (1: in this process).
 
     Returns:
         The file of each job, in order.
 
     Raises:
-        InvalidInputError: a lowering failed (the message names the key).
+        InvalidInputError: a lowering failed (the message names the key), or a lowering
+            process died.
     """
+    todo = [(k, m, s) for k, m, s in jobs if cache.get(k, s) is None]
+    if todo and workers > 1 and len(todo) > 1:
+        ctx = get_context("spawn")  # torch and the lowering are not fork-safe
+        try:
+            with ProcessPoolExecutor(max_workers=min(workers, len(todo)), mp_context=ctx) as ex:
+                futs = [ex.submit(_lower_job, k, m, s, seed) for k, m, s in todo]
+                for (k, _, s), f in zip(todo, futs, strict=True):
+                    cache.put(k, s, f.result())
+        except BrokenProcessPool:
+            raise InvalidInputError(
+                f"a lowering process died while lowering {len(todo)} model(s) (out of memory, "
+                "or a caller without an `if __name__ == '__main__':` guard); rerun with "
+                "--jobs 1") from None
+    else:
+        for k, m, s in todo:
+            cache.put(k, s, _lower_job(k, m, s, seed))
     out = []
-    for key, module, shape in jobs:
-        p = cache.get(key, shape)
-        if p is None:
-            x = torch.randn(*shape, generator=torch.Generator().manual_seed(seed))
-            p = cache.put(key, shape, lower_module(module, (x,), name=key))
+    for k, _, s in jobs:
+        p = cache.get(k, s)
+        if p is None:  # pragma: no cover - put() just wrote it
+            raise InvalidInputError(f"lowered program of {k} vanished from {cache.root}")
         out.append(p)
     return out
+
+
+def _lower_job(key: str, module: nn.Module, shape: tuple[int, ...], seed: int) -> Lowered:
+    """One job of :func:`lower_many` (module level: it runs in worker processes)."""
+    x = torch.randn(*shape, generator=torch.Generator().manual_seed(seed))
+    return lower_module(module, (x,), name=key)

@@ -82,7 +82,7 @@ class AdbExecutorchRunner(AdbRunner):
     """An Android phone over ``adb``, timed by ExecuTorch's ``executor_runner``.
 
     Options as :class:`~nasforge.hardware_models.profiling._adb.AdbRunner` (``binary``: where
-    ``executor_runner`` is on the phone); ``workers`` is unused (lowering runs in this process).
+    ``executor_runner`` is on the phone); ``workers``: lowering processes on this machine.
     """
 
     name = "adb-executorch"
@@ -111,7 +111,7 @@ class AdbExecutorchRunner(AdbRunner):
         """The ``.pte`` of each ``(key, module, shape)`` job, lowered once (cached)."""
         from nasforge.hardware_models.profiling._executorch import lower_many
 
-        return lower_many(jobs, self.pte_cache)
+        return lower_many(jobs, self.pte_cache, workers=self.workers)
 
     def run_remote(self, remote: str) -> tuple[float, float, int]:
         """Time one pushed program with ``executor_runner``: ``(avg_ms, std_ms, runs)``."""

@@ -204,23 +204,33 @@ class Attention(nn.Module):
         def part(t: torch.Tensor, d: int) -> torch.Tensor:
             m = t.transpose(1, 2).reshape(b, -1, h, w)
             m = F.pad(m, (0, wp - w, 0, hp - h))
-            m = m.view(b, self.heads, d, hp // ws, ws, wp // ws, ws)
+            # at most 6-D (XNNPACK's limit): batch and heads share the first dim
+            m = m.reshape(b * self.heads, d, hp // ws, ws, wp // ws, ws)
             # -> (B, heads, windows, ws*ws, d)
-            return m.permute(0, 1, 3, 5, 4, 6, 2).reshape(b, self.heads, -1, ws * ws, d)
+            return m.permute(0, 2, 4, 3, 5, 1).reshape(b, self.heads, -1, ws * ws, d)
 
         qw, kw, vw = part(q, self.head_dim), part(k, self.head_dim), part(v, self.vdim)
         attn = (qw @ kw.transpose(-2, -1)) * (self.head_dim**-0.5)
         attn = attn + self._bias(ws).unsqueeze(0).unsqueeze(2)
-        if hp != h or wp != w:
-            valid = torch.zeros(hp, wp, dtype=torch.bool, device=q.device)
-            valid[:h, :w] = True
-            valid = valid.view(hp // ws, ws, wp // ws, ws).permute(0, 2, 1, 3).reshape(
-                -1, ws * ws)
-            attn = attn.masked_fill(~valid[None, None, :, None, :], float("-inf"))
+        if hp != h or wp != w:  # padded keys: -inf added (a constant of the shapes)
+            attn = attn + _padding_mask(h, w, hp, wp, ws, q.device)
         out = attn.softmax(dim=-1) @ vw  # (B, heads, windows, ws*ws, vdim)
-        out = out.view(b, self.heads, hp // ws, wp // ws, ws, ws, self.vdim)
-        out = out.permute(0, 2, 4, 3, 5, 1, 6).reshape(b, hp, wp, -1)[:, :h, :w]
+        out = out.reshape(b * self.heads, hp // ws, wp // ws, ws, ws, self.vdim)
+        out = out.permute(0, 1, 3, 2, 4, 5).reshape(b, self.heads, hp, wp, self.vdim)
+        out = out.permute(0, 2, 3, 1, 4).reshape(b, hp, wp, -1)
+        if hp != h or wp != w:
+            out = out[:, :h, :w]
         return out.reshape(b, h * w, -1)
+
+
+def _padding_mask(h: int, w: int, hp: int, wp: int, ws: int, device: torch.device
+                  ) -> torch.Tensor:
+    """0 for real keys, -inf for padding, per window: (1, 1, windows, 1, ws*ws)."""
+    valid = torch.zeros(hp, wp, dtype=torch.bool, device=device)
+    valid[:h, :w] = True
+    valid = valid.view(hp // ws, ws, wp // ws, ws).permute(0, 2, 1, 3).reshape(-1, ws * ws)
+    mask = torch.zeros(valid.shape, device=device).masked_fill(~valid, float("-inf"))
+    return mask[None, None, :, None, :]
 
 
 def _linear_attn(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
@@ -266,5 +276,7 @@ class ElasticViTHead(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x: (B, C, H, W) -> logits (B, classes)."""
         t = self.fc0(x.flatten(2).transpose(1, 2))  # (B, N, 6C)
-        t = self.act(self.bn(t.transpose(1, 2))).mean(dim=2)  # (B, 6C)
+        t = self.act(self.bn(t.transpose(1, 2)))  # (B, 6C, N)
+        # the token mean as a 4-D mean over (N, 1): the one form XNNPACK delegates
+        t = t.unsqueeze(-1).mean(dim=(2, 3), keepdim=True).flatten(1)  # (B, 6C)
         return self.classifier(self.dropout(self.act(self.fc1(t))))
