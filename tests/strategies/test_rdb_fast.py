@@ -21,9 +21,10 @@ from nasforge.strategies.storage import _rdb_fast
 from nasforge.testing.contracts import _synthetic_problem
 
 
-def _search(url: str) -> Any:
+def _search(url: str, *, exclusive: bool = False) -> Any:
     """Evolution over the synthetic problem, with a NaN accuracy for every third arch by id
-    (a FAIL trial holding its values) and chunks of 3 (several claims per round)."""
+    (a FAIL trial holding its values) and chunks of 3 (several claims per round; with
+    ``exclusive``, the single writer's chunks)."""
     space, objs = _synthetic_problem()
     acc = objs["acc"]
 
@@ -35,7 +36,7 @@ def _search(url: str) -> Any:
     mixed = SearchObjectives([CallableObjective("acc", maybe_nan, "maximize"), objs["lat"]])
     strategy = STRATEGIES.get("evolution")(space, mixed, seed=3, population_size=8, parents=2,
                                            mutations=4, crossovers=4)
-    return run_search(strategy, budget=24, storage=url, eval_chunk=3)
+    return run_search(strategy, budget=24, storage=url, eval_chunk=3, exclusive=exclusive)
 
 
 def _stored(url: str) -> tuple[list[tuple[Any, ...]], dict[str, Any]]:

@@ -27,8 +27,8 @@ from nasforge.strategies import CallableObjective
 from nasforge.strategies import SearchObjectives
 from nasforge.strategies import run_search
 from nasforge.strategies.storage import _rdb_fast
-from nasforge.testing.contracts import synthetic_problem
 from tests.strategies.test_rdb_fast import _new_database
+from tests.strategies.test_rdb_fast import _search
 
 #: one single-writer search process: ``URL BUDGET KILL_AT SYNC``; its accuracy objective
 #: kills the process (SIGKILL) on its ``KILL_AT``-th call (0: never); given ``SYNC`` it
@@ -117,23 +117,6 @@ def test_kill9_loses_the_round_in_flight_only_and_resume_matches(tmp_path: Path)
     assert resumed.returncode == 0, err[-2000:]
     ids = [t.user_attrs["arch_id"] for t in _trials(url)]
     assert ids == _reference(BUDGET)  # the resumed search is the uninterrupted one
-
-
-def _search(url: str, *, exclusive: bool) -> Any:
-    """Evolution over the synthetic problem with a NaN accuracy for every third arch by id
-    (a FAIL trial holding its values), in chunks of 3."""
-    space, objs = synthetic_problem()
-    acc = objs["acc"]
-
-    def maybe_nan(archs: Any) -> Any:
-        v = np.asarray(acc.evaluate_many(archs), dtype=np.float64)
-        nan = np.array([int(a.arch_id, 16) % 3 == 0 for a in archs])
-        return np.where(nan, np.nan, v)
-
-    mixed = SearchObjectives([CallableObjective("acc", maybe_nan, "maximize"), objs["lat"]])
-    strategy = STRATEGIES.get("evolution")(space, mixed, seed=3, population_size=8, parents=2,
-                                           mutations=4, crossovers=4)
-    return run_search(strategy, budget=24, storage=url, eval_chunk=3, exclusive=exclusive)
 
 
 def _stored(url: str) -> tuple[list[tuple[Any, ...]], dict[str, Any]]:
