@@ -72,6 +72,14 @@ _Worker = Annotated[int | None, typer.Option(
     "With neither --study nor --worker the search is its study's only writer (fastest: no "
     "claims); a process joining it while it runs is refused.")]
 _Resume = Annotated[bool, typer.Option("--resume", help="Continue the search in its storage.")]
+_CommitEvery = Annotated[float, typer.Option(
+    "--commit-every", min=0, max=3600, help="Seconds between two writes of a single-writer "
+    "search (its candidates and state, one transaction; 0: after every round). A kill loses "
+    "what was evaluated since the last write; slow evaluations are written every round.")]
+_TrialParams = Annotated[bool, typer.Option(
+    "--trial-params", help="Also store each architecture as Optuna trial params (one per "
+    "choice, for optuna-dashboard's param plots) in a single-writer search; by default it is "
+    "stored once, as the trial's `arch` user attribute (several times faster).")]
 _Workers = Annotated[int, typer.Option("--workers", min=1,
                                        help="Parallel supernet evaluators (Ray actors).")]
 _Accelerator = Annotated[str, typer.Option("--accelerator", help="cpu, cuda or auto.")]
@@ -90,8 +98,10 @@ def search(
     predictor: _Predictor = None, benchmark: _Benchmark = None, metric: _Metric = None,
     accuracy: _Accuracy = None, data: _Data = None, budget: _Budget = 100, seed: _Seed = 0,
     storage: _Storage = None, study: _Study = None, worker: _Worker = None,
-    resume: _Resume = False, workers: _Workers = 1, accelerator: _Accelerator = "auto",
-    out: _Out = Path("runs/search"), quiet: _Quiet = False, as_json: _Json = False,
+    resume: _Resume = False, commit_every: _CommitEvery = 1.0,
+    trial_params: _TrialParams = False, workers: _Workers = 1,
+    accelerator: _Accelerator = "auto", out: _Out = Path("runs/search"), quiet: _Quiet = False,
+    as_json: _Json = False,
 ) -> None:
     """Find the best subnet under a latency budget on a device.
 
@@ -130,6 +140,7 @@ def _search_config(flags: dict[str, Any]) -> ExperimentConfig:
         strategy=StrategyConfig(f["strategy"], _parse_opts(f["strategy_opt"])),
         constraints=Constraints(f["latency"], f["flops"], f["params"]), budget=f["budget"],
         seed=f["seed"], storage=f["storage"], out=str(f["out"]), resume=f["resume"],
+        commit_every=f["commit_every"], trial_params=f["trial_params"],
         evaluation=EvalSettings(accelerator=f["accelerator"], workers=f["workers"]),
         space_options=_parse_opts(f["space_opt"], "--space-opt"))
 

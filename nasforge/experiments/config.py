@@ -87,6 +87,14 @@ MAX_BUDGET = 10 ** 9
 MAX_SEED = 2 ** 63 - 1
 
 
+def _commit_every(v: Any, path: str, source: str) -> float:
+    if (isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v)
+            or not 0 <= v <= MAX_COMMIT_EVERY):
+        raise _err(path, f"must be a number of seconds in 0..{MAX_COMMIT_EVERY:g}, got {v!r}",
+                   source)
+    return float(v)
+
+
 def _str(v: Any, path: str, source: str) -> str:
     if not isinstance(v, str) or not v:
         raise _err(path, f"must be a non-empty string, got {v!r}", source)
@@ -253,7 +261,9 @@ def _eval_settings(data: dict[str, Any], source: str) -> EvalSettings:
 _EVAL_KEYS = ("accelerator", "workers", "batch_size", "recal_batches", "eval_chunk")
 _FIELDS = {"search_space", "space_options", "device", "supernet", "predictor", "benchmark",
            "strategy", "constraints", "budget", "seed", "storage", "out", "workers", "resume",
-           "name", "accelerator", "accuracy", "evaluation"}
+           "name", "accelerator", "accuracy", "evaluation", "commit_every", "trial_params"}
+#: the longest write interval of a single-writer search (what a kill may lose)
+MAX_COMMIT_EVERY = 3600.0
 
 
 @dataclass(frozen=True)
@@ -277,6 +287,9 @@ class ExperimentConfig:
             batches, eval chunk).
         space_options: restrictions of the space's choices, e.g. ``{"resolutions": [160,
             176, 192, 208, 224]}`` (resolved by :func:`~nasforge.experiments._space.space_of`).
+        commit_every: a single-writer search writes its candidates at most every this many
+            seconds (0: after every round); a kill loses what was evaluated since.
+        trial_params: a single-writer search also stores each arch as Optuna trial params.
     """
 
     search_space: str
@@ -292,10 +305,13 @@ class ExperimentConfig:
     name: str | None = None
     evaluation: EvalSettings = field(default_factory=EvalSettings)
     space_options: dict[str, Any] = field(default_factory=dict)
+    commit_every: float = 1.0
+    trial_params: bool = False
 
     def __post_init__(self) -> None:
         _int(self.budget, "budget (--budget)", "", 1, MAX_BUDGET)
         _int(self.seed, "seed (--seed)", "", 0, MAX_SEED)
+        _commit_every(self.commit_every, "commit_every (--commit-every)", "")
 
     def accuracy_source(self) -> str:
         """``supernet``, ``predictor``, ``benchmark``, ``proxy`` or ``quick-supernet`` (the
@@ -335,10 +351,13 @@ class ExperimentConfig:
             if data.get(k) is not None:
                 kw[k] = _int(data[k], k, source, low, high)
         kw["evaluation"] = _eval_settings(data, source)
-        if data.get("resume") is not None:
-            if not isinstance(data["resume"], bool):
-                raise _err("resume", f"must be true or false, got {data['resume']!r}", source)
-            kw["resume"] = data["resume"]
+        for k in ("resume", "trial_params"):
+            if data.get(k) is not None:
+                if not isinstance(data[k], bool):
+                    raise _err(k, f"must be true or false, got {data[k]!r}", source)
+                kw[k] = data[k]
+        if data.get("commit_every") is not None:
+            kw["commit_every"] = _commit_every(data["commit_every"], "commit_every", source)
         return ExperimentConfig(accuracy=accuracy_of(specs, source), **kw)
 
     def to_dict(self) -> dict[str, Any]:
@@ -348,6 +367,9 @@ class ExperimentConfig:
         d["accuracy"] = self.accuracy.to_yaml()
         if not self.space_options:
             d.pop("space_options")
+        for k in ("commit_every", "trial_params"):  # the defaults are not written
+            if d[k] == getattr(ExperimentConfig, k):
+                d.pop(k)
         return {k: v for k, v in d.items() if v is not None}
 
     def replace(self, **changes: Any) -> ExperimentConfig:

@@ -283,7 +283,9 @@ def _optimize(strategy: BaseStrategy, history: History, store: SearchStudy | Non
         if store is not None and idle == 0 and not store.exclusive:
             _sync(strategy, history, store)  # other workers' candidates
     if store is not None:
-        store.flush()  # the last round's completions (a round without a state: budget spent)
+        # the last rounds' completions; a single writer's last state unless a round was asked
+        # since (exhausted; with claims: the budget spent by others, a round without a state)
+        store.flush(final=stopped != "exhausted")
         if not store.exclusive:
             _sync(strategy, history, store)
     logger.debug("search stopped (%s) after %d rounds, %d candidates", stopped, step,
@@ -306,17 +308,18 @@ def _run_round(strategy: BaseStrategy, batch: list[Arch], history: History,
                budget: int | None) -> None:
     """Evaluate (and persist) the new archs of ``batch``, tell the strategy, save its state.
 
-    The state is saved only after a round that evaluated something new: a round served
-    entirely from ``history`` is replayed exactly on resume from the previous state (the
-    strategy proposes the same archs and is told the same stored values), and a strategy
+    With claims, the state is saved only after a round that evaluated something new: a round
+    served entirely from ``history`` is replayed exactly on resume from the previous state
+    (the strategy proposes the same archs and is told the same stored values), and a strategy
     proposing mostly known archs (evolution on a small space) would otherwise write its
-    state thousands of times.
+    state thousands of times. A single writer is handed every round's state and writes one
+    at most every ``commit_every`` seconds.
     """
     n0 = len(history)
     values = _evaluate_new(strategy, batch, history, store, step, eval_chunk, budget)
     strategy.tell(batch, values)
-    if store is not None and len(history) > n0:
-        store.save_state(step, strategy.state_dict())
+    if store is not None and (len(history) > n0 or store.exclusive):
+        store.save_state(step, strategy.state_dict)
 
 
 def _evaluate_new(strategy: BaseStrategy, batch: list[Arch], history: History,

@@ -16,15 +16,16 @@ import pytest
 from nasforge.strategies import STRATEGIES
 from nasforge.strategies import CallableObjective
 from nasforge.strategies import SearchObjectives
+from nasforge.strategies import SearchStudy
 from nasforge.strategies import run_search
 from nasforge.strategies.storage import _rdb_fast
 from nasforge.testing.contracts import _synthetic_problem
 
 
-def _search(url: str, *, exclusive: bool = False) -> Any:
+def _search(url: str, *, exclusive: bool = False, trial_params: bool = True) -> Any:
     """Evolution over the synthetic problem, with a NaN accuracy for every third arch by id
     (a FAIL trial holding its values) and chunks of 3 (several claims per round; with
-    ``exclusive``, the single writer's chunks)."""
+    ``exclusive``, the single writer's chunks, written with ``trial_params``)."""
     space, objs = _synthetic_problem()
     acc = objs["acc"]
 
@@ -36,7 +37,9 @@ def _search(url: str, *, exclusive: bool = False) -> Any:
     mixed = SearchObjectives([CallableObjective("acc", maybe_nan, "maximize"), objs["lat"]])
     strategy = STRATEGIES.get("evolution")(space, mixed, seed=3, population_size=8, parents=2,
                                            mutations=4, crossovers=4)
-    return run_search(strategy, budget=24, storage=url, eval_chunk=3, exclusive=exclusive)
+    store = SearchStudy(url, "nasforge", space=space, exclusive=exclusive,
+                        trial_params=trial_params)
+    return run_search(strategy, budget=24, storage=store, eval_chunk=3)
 
 
 def _stored(url: str) -> tuple[list[tuple[Any, ...]], dict[str, Any]]:

@@ -241,8 +241,9 @@ def test_a_server_stopped_mid_search_ends_in_one_line_and_resume_completes(
 
     budget = 400
     out = tmp_path / "run"
+    # every round written (--commit-every 0): the server is stopped once 20 are stored
     cmd = _cli(*_args(table, out, "--budget", str(budget), "--storage", server.url,
-                      "--seed", "5"))
+                      "--seed", "5", "--commit-every", "0"))
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
                             env=dict(os.environ))
     deadline = time.time() + 120

@@ -18,6 +18,7 @@ import logging
 from collections.abc import Callable
 from collections.abc import Sequence
 from dataclasses import dataclass
+from dataclasses import field
 from datetime import datetime
 from datetime import timezone
 from json.encoder import encode_basestring_ascii
@@ -40,6 +41,7 @@ TESTED_OPTUNA = ((5, 1),)
 _PARAM_COLUMNS = ("trial_id", "param_name", "param_value", "distribution_json")
 _ATTR_COLUMNS = ("trial_id", "key", "value_json")
 _VALUE_COLUMNS = ("trial_id", "objective", "value", "value_type")
+_TRIAL_COLUMNS = ("study_id", "number", "datetime_start", "datetime_complete", "state")
 
 @dataclass(frozen=True)
 class NewTrials:
@@ -49,11 +51,12 @@ class NewTrials:
         columns: ``(param name, distribution JSON)`` per column of ``rows``.
         internal: per column, the stored value (internal repr) of each option index.
         rows: per trial, its option indices (empty lists: no params).
-        user_attrs: per trial, its user attributes.
+        user_attrs: per trial, its own user attributes.
         values: (n, n_objectives) values; a row with a NaN is a ``FAIL`` trial holding its
             values in the attribute ``values_attr`` of :func:`insert_finished`.
         start: the trials' start time.
         complete: the trials' completion time.
+        common_attrs: user attributes every trial has (the round, the worker, ...).
     """
 
     columns: list[tuple[str, str]]
@@ -63,6 +66,7 @@ class NewTrials:
     values: np.ndarray
     start: datetime
     complete: datetime
+    common_attrs: dict[str, Any] = field(default_factory=dict)
 
 
 #: ``(trial_id, why)`` of the claims to release (``FAIL`` with ``released_attr`` = ``why``)
@@ -169,16 +173,18 @@ def insert_claims(rdb: optuna.storages.RDBStorage, study_id: int,
     return ids, rows
 
 
-def insert_finished(rdb: optuna.storages.RDBStorage, study_id: int, new: NewTrials,
-                    values_attr: str, study_attr: tuple[str, Any] | None = None,
+def insert_finished(rdb: optuna.storages.RDBStorage, study_id: int,
+                    news: Sequence[NewTrials], values_attr: str,
+                    study_attr: tuple[str, Any] | None = None,
                     first_number: int | None = None) -> tuple[list[int], int]:
     """Insert finished trials (``COMPLETE`` with their values, ``FAIL`` with NaN values in
     ``values_attr``) with their params and user attributes, and set the study user attribute
     ``study_attr``, in one transaction (what ``create_new_trial(template_trial=...)`` and
-    ``set_study_user_attr`` write, one batched insert per table): a single writer's round,
-    with no claims before it.
+    ``set_study_user_attr`` write, one batched insert per table): a single writer's rounds,
+    with no claims before them.
 
     Args:
+        news: the trials, in number order (one :class:`NewTrials` per round or chunk).
         first_number: the number of the first new trial, known to the study's only writer
             from its previous insert; None: count the study's trials under its write lock.
 
@@ -188,13 +194,11 @@ def insert_finished(rdb: optuna.storages.RDBStorage, study_id: int, new: NewTria
     from optuna.storages._rdb import models
     from optuna.storages._rdb.storage import _create_scoped_session
     from sqlalchemy import func
-    from sqlalchemy import insert
     from sqlalchemy import select
     from sqlalchemy import update
 
-    T, V = models.TrialModel, models.TrialValueModel
-    n = len(new.user_attrs)
-    nan = np.isnan(new.values).any(axis=1).tolist() if n else []
+    T = models.TrialModel
+    n = sum(len(new.user_attrs) for new in news)
     n0 = first_number
     with _create_scoped_session(rdb.scoped_session) as session:
         ids: list[int] = []
@@ -205,36 +209,78 @@ def insert_finished(rdb: optuna.storages.RDBStorage, study_id: int, new: NewTria
             n0 = int(session.scalar(select(func.count(T.trial_id)).where(
                 T.study_id == study_id)) or 0)
         if n and n0 is not None:
-            # ids grow: the new trials are above the largest id (a primary-key lookup), so
-            # reading them back never scans the study's earlier trials
-            top = int(session.scalar(select(func.max(T.trial_id))) or 0)
-            start, done = _utc(new.start), _utc(new.complete)
-            session.execute(insert(T.__table__), [
-                {"study_id": study_id, "number": n0 + i, "datetime_start": start,
-                 "datetime_complete": done,
-                 "state": TrialState.FAIL if bad else TrialState.COMPLETE}
-                for i, bad in enumerate(nan)])
-            ids = [int(r[0]) for r in session.execute(
-                select(T.trial_id).where(T.trial_id > top, T.study_id == study_id,
-                                         T.number >= n0).order_by(T.number))]
-            cols = [(name, dj, internal) for (name, dj), internal in zip(
-                new.columns, new.internal, strict=True)]
-            _insert_many(session, models.TrialParamModel.__table__, _PARAM_COLUMNS, [
-                (tid, name, internal[j], dj) for tid, row in zip(ids, new.rows, strict=True)
-                for (name, dj, internal), j in zip(cols, row, strict=True)])
-            rows = new.values.tolist()
-            user = [(tid, k, _json(v)) for tid, ua in zip(ids, new.user_attrs, strict=True)
-                    for k, v in ua.items()]
-            user += [(tid, values_attr, json.dumps([None if x != x else x for x in row]))
-                     for tid, row, bad in zip(ids, rows, nan, strict=True) if bad]
-            _insert_many(session, models.TrialUserAttributeModel.__table__, _ATTR_COLUMNS, user)
-            _insert_many(session, V.__table__, _VALUE_COLUMNS, [
-                (tid, j, v, kind.name) for tid, row, bad in zip(ids, rows, nan, strict=True)
-                if not bad for j, x in enumerate(row)
-                for v, kind in [V.value_to_stored_repr(float(x))]])
+            ids = _insert_trials(session, study_id, news, n0)
+            _insert_rows(session, ids, news, values_attr)
         if study_attr is not None:
             _set_study_attr(session, study_id, *study_attr)
     return ids, -1 if n0 is None else n0
+
+
+def _insert_trials(session: Any, study_id: int, news: Sequence[NewTrials], n0: int
+                   ) -> list[int]:
+    """Insert the trials of ``news`` (numbered from ``n0``); their ids, in number order."""
+    from optuna.storages._rdb import models
+    from sqlalchemy import func
+    from sqlalchemy import select
+
+    T = models.TrialModel
+    # ids grow: the new trials are above the largest id (a primary-key lookup), so reading
+    # them back never scans the study's earlier trials
+    top = int(session.scalar(select(func.max(T.trial_id))) or 0)
+    table = T.__table__
+    stamp = table.c.datetime_start.type.bind_processor(session.connection().dialect)
+    rows, number = [], n0
+    for new in news:  # the start and end of a chunk are one value each: converted once
+        start, done = _utc(new.start), _utc(new.complete)
+        if stamp is not None:
+            start, done = stamp(start), stamp(done)
+        for bad in np.isnan(new.values).any(axis=1).tolist():
+            rows.append((study_id, number, start, done, "FAIL" if bad else "COMPLETE"))
+            number += 1
+    _insert_many(session, table, _TRIAL_COLUMNS, rows)
+    return [int(r[0]) for r in session.execute(
+        select(T.trial_id).where(T.trial_id > top, T.study_id == study_id,
+                                 T.number >= n0).order_by(T.number))]
+
+
+def _insert_rows(session: Any, ids: list[int], news: Sequence[NewTrials],
+                 values_attr: str) -> None:
+    """Insert the params, user attributes and values of the trials ``ids`` of ``news``."""
+    from optuna.storages._rdb import models
+
+    V = models.TrialValueModel
+    params: list[tuple[Any, ...]] = []
+    user: list[tuple[Any, ...]] = []
+    stored: list[tuple[Any, ...]] = []
+    i = 0
+    for new in news:
+        tids = ids[i:i + len(new.user_attrs)]
+        i += len(tids)
+        cols = [(name, dj, internal) for (name, dj), internal in zip(
+            new.columns, new.internal, strict=True)]
+        if cols:
+            params += [(tid, name, internal[j], dj) for tid, row in zip(tids, new.rows,
+                                                                        strict=True)
+                       for (name, dj, internal), j in zip(cols, row, strict=True)]
+        rows = new.values.tolist()
+        nan = np.isnan(new.values).any(axis=1).tolist()
+        finite = np.isfinite(new.values).all(axis=1).tolist()
+        common = [(k, _json(v)) for k, v in new.common_attrs.items()]
+        user += [(tid, k, _json(v)) for tid, ua in zip(tids, new.user_attrs, strict=True)
+                 for k, v in ua.items()]
+        user += [(tid, k, v) for tid in tids for k, v in common]
+        user += [(tid, values_attr, json.dumps([None if x != x else x for x in row]))
+                 for tid, row, bad in zip(tids, rows, nan, strict=True) if bad]
+        # a finite value is stored as it is (``value_to_stored_repr``'s own first case)
+        stored += [(tid, j, x, "FINITE") for tid, row, ok in zip(tids, rows, finite,
+                                                                  strict=True)
+                   if ok for j, x in enumerate(row)]
+        stored += [(tid, j, v, kind.name) for tid, row, bad, ok in zip(
+            tids, rows, nan, finite, strict=True) if not bad and not ok
+            for j, x in enumerate(row) for v, kind in [V.value_to_stored_repr(float(x))]]
+    _insert_many(session, models.TrialParamModel.__table__, _PARAM_COLUMNS, params)
+    _insert_many(session, models.TrialUserAttributeModel.__table__, _ATTR_COLUMNS, user)
+    _insert_many(session, V.__table__, _VALUE_COLUMNS, stored)
 
 
 def _json(value: Any) -> str:

@@ -1,16 +1,27 @@
-"""A single writer's persistence: a round's evaluated candidates written as finished trials in
-one transaction, with no claims before them.
+"""A single writer's persistence: evaluated candidates written as finished trials, with the
+strategy state, in one transaction at most every ``commit_every`` seconds, with no claims
+before them.
 
 A study with one worker (``run_search(..., exclusive=True)``; ``nas search`` without
 ``--study`` and ``--worker``) needs none of the claims protocol: nobody else inserts trials,
 so there is no budget to share and no duplicate to lose to. The driver evaluates a round as
-an unpersisted search does and hands the new candidates to :meth:`SingleWriter.add_finished`;
-they are written, ``COMPLETE`` (``FAIL`` with their values in ``nasforge_values`` when one
-is NaN), with the round's strategy state in one transaction (:meth:`SingleWriter.write_new`,
-called by the study's ``flush``). The trials are what the claims path stores once completed
-(same params, user attributes and values), so a study written so can be resumed, read and
-later shared with claims. ``kill -9`` loses the round in flight (nothing of it is written) and
-nothing before it.
+an unpersisted search does and hands the new candidates to :meth:`SingleWriter.add_finished`
+and the round's state to ``save_state``; once ``commit_every`` seconds have passed since the
+last write (0: after every round), the candidates kept so far are written, ``COMPLETE``
+(``FAIL`` with their values in ``nasforge_values`` when one is NaN), with the latest round's
+strategy state in one transaction (:meth:`SingleWriter.write_new`); the end of the search
+writes the rest with the last round's state. ``kill -9`` loses what was evaluated since the
+last write (at most ``commit_every`` seconds of rounds, and the round in flight) and nothing
+before it; a resume replays the rounds after the stored state from the stored candidates.
+
+The trials are what the claims path stores once completed (same user attributes and
+values), so a study written so can be resumed, read and later shared with claims. One
+difference by default: the architecture is stored once, as the ``arch`` user attribute (its
+canonical JSON, what every reader of the study uses), not also as one Optuna param per
+choice; ``trial_params=True`` writes those too (for optuna-dashboard's per-param plots). The
+params are most of the rows of a trial (46 of 55 in ``ofa_mbv3``) and made a predictor-speed
+search's persistence cost several times the search itself
+(``benchmarks/ofa_search.py --cli``).
 
 On an RDB storage the write is :func:`~nasforge.strategies.storage._rdb_fast.insert_finished`;
 elsewhere one ``create_new_trial(template_trial=...)`` per trial, then the state.
@@ -18,6 +29,8 @@ elsewhere one ``create_new_trial(template_trial=...)`` per trial, then the state
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from collections.abc import Hashable
 from collections.abc import Sequence
 from datetime import datetime
@@ -32,6 +45,7 @@ from optuna.storages import BaseStorage
 from optuna.trial import FrozenTrial
 from optuna.trial import TrialState
 
+from nasforge.errors import InvalidInputError
 from nasforge.strategies.storage import _rdb_fast
 from nasforge.strategies.storage.claims import VALUES
 from nasforge.strategies.storage.claims import arch_json_and_id
@@ -55,9 +69,20 @@ class SingleWriter:
     _codec: ChoiceSpace | None
     _dists: dict[str, BaseDistribution]
 
-    def _init_single(self) -> None:
+    def _init_single(self, commit_every: float, trial_params: bool) -> None:
+        if not commit_every >= 0:
+            raise InvalidInputError(f"commit_every must be >= 0 seconds, got {commit_every!r}")
+        #: seconds between two writes (0: every round)
+        self.commit_every = float(commit_every)
+        #: also write the arch as one Optuna param per choice (see the module docstring)
+        self.trial_params = bool(trial_params)
         #: the candidates handed over and not written yet
         self._new: list[_rdb_fast.NewTrials] = []
+        #: ``(step, state function)`` of the last round whose state was not written yet
+        self._unsaved: tuple[int, Callable[[], dict[str, Any]]] | None = None
+        #: when the strategy state was last written (candidates of an ``eval_chunk`` search
+        #: are written chunk by chunk, the state at most every ``commit_every`` seconds)
+        self._last_write = time.monotonic()
         self._columns: list[tuple[str, str]] | None = None
         self._internal: list[list[float]] = []
         #: the number of the next trial (None: count the study's trials under its lock, as
@@ -70,18 +95,20 @@ class SingleWriter:
         written as finished trials by the next :meth:`write_new`."""
         if not len(archs):
             return
-        rows = (self._codec.to_indices(list(archs)).tolist() if self._codec is not None
+        codec = self._codec if self.trial_params else None
+        params = codec is not None
+        rows = (codec.to_indices(list(archs)).tolist() if codec is not None
                 else [[] for _ in archs])
         attrs = []
         for key, arch in zip(keys, archs, strict=True):
             text, aid = arch_json_and_id(arch)
             attrs.append({"arch": text, "arch_id": aid,
-                          "key": aid if key is arch else key_text(key), "step": int(step),
-                          "worker": self.worker, "provenance": self._tag})
-        columns, internal = self._param_columns()
+                          "key": aid if key is arch else key_text(key)})
+        columns, internal = self._param_columns() if params else ([], [])
         self._new.append(_rdb_fast.NewTrials(
             columns, internal, rows, attrs, np.asarray(values, dtype=np.float64).reshape(
-                len(archs), -1), start, datetime.now()))
+                len(archs), -1), start, datetime.now(),
+            {"step": int(step), "worker": self.worker, "provenance": self._tag}))
 
     def _param_columns(self) -> tuple[list[tuple[str, str]], list[list[float]]]:
         """``(name, distribution JSON)`` per trial param, and each option's stored value (the
@@ -93,18 +120,23 @@ class SingleWriter:
                 for d in self._dists.values() if isinstance(d, CategoricalDistribution)]
         return self._columns, self._internal
 
+    def write_due(self) -> bool:
+        """Whether ``commit_every`` seconds have passed since the state was last written."""
+        return time.monotonic() - self._last_write >= self.commit_every
+
     def write_new(self, study_attr: tuple[str, Any] | None) -> None:
         """Write the kept candidates and the study user attribute ``study_attr``
         (``(key, value)``): one transaction on an RDB storage."""
+        if study_attr is not None:
+            self._unsaved = None
+            self._last_write = time.monotonic()
         rdb = _rdb_fast.rdb_backend(self.storage)
         if rdb is not None:
-            for i, new in enumerate(self._new):
-                ids, first = _rdb_fast.insert_finished(
-                    rdb, self._study_id, new, VALUES,
-                    study_attr if i == len(self._new) - 1 else None, self._next_number)
-                self._next_number = first + len(ids)
-            if not self._new and study_attr is not None:
-                _rdb_fast.insert_finished(rdb, self._study_id, _empty(), VALUES, study_attr)
+            if self._new or study_attr is not None:
+                ids, first = _rdb_fast.insert_finished(rdb, self._study_id, self._new, VALUES,
+                                                       study_attr, self._next_number)
+                if ids:
+                    self._next_number = first + len(ids)
         else:
             for new in self._new:
                 for t in _templates(new, self._dists):
@@ -112,11 +144,6 @@ class SingleWriter:
             if study_attr is not None:
                 self.storage.set_study_user_attr(self._study_id, *study_attr)
         self._new.clear()
-
-
-def _empty() -> _rdb_fast.NewTrials:
-    now = datetime.now()
-    return _rdb_fast.NewTrials([], [], [], [], np.zeros((0, 0)), now, now)
 
 
 def _templates(new: _rdb_fast.NewTrials, dists: dict[str, BaseDistribution]
@@ -127,7 +154,7 @@ def _templates(new: _rdb_fast.NewTrials, dists: dict[str, BaseDistribution]
     out = []
     for row, attrs, vals in zip(new.rows, new.user_attrs, new.values.tolist(), strict=True):
         bad = any(x != x for x in vals)
-        ua = dict(attrs)
+        ua = {**attrs, **new.common_attrs}
         if bad:
             ua[VALUES] = [None if x != x else x for x in vals]
         out.append(FrozenTrial(

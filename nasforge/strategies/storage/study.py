@@ -6,7 +6,9 @@ Every evaluated candidate is one trial of the study ``study_name`` in the storag
 ``optuna.storages.BaseStorage``):
 
 * trial params: the architecture's choices (one ``CategoricalDistribution`` per column of a
-  :class:`~nasforge.search_spaces.base.ChoiceSpace` index codec; none for other spaces);
+  :class:`~nasforge.search_spaces.base.ChoiceSpace` index codec; none for other spaces, and
+  none from a single writer unless it is given ``trial_params=True``, see
+  :mod:`~nasforge.strategies.storage._single`);
 * trial values: every objective value, in ``objectives.names`` order (the study has one
   direction per objective). A candidate with a NaN value is a ``FAIL`` trial whose values are
   kept in the user attribute ``nasforge_values`` (Optuna stores no NaN);
@@ -28,6 +30,7 @@ from __future__ import annotations
 import json
 import logging
 import socket
+from collections.abc import Callable
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -164,6 +167,10 @@ class SearchStudy(StudyClaims, SingleWriter):
         worker: this worker's number (several workers share one study; each keeps its own
             strategy state).
         space: the search space (its index codec gives the trial params).
+        commit_every: a single writer writes its candidates and state at most every this many
+            seconds (0: after every round); ``kill -9`` loses what was evaluated since.
+        trial_params: a single writer also writes each arch as Optuna params (claims always
+            do); by default the arch is stored once, as the ``arch`` user attribute.
         exclusive: this process is the study's only writer: each round's candidates are
             written as finished trials in one transaction, without claims
             (:mod:`~nasforge.strategies.storage._single`), and the study is not re-read per
@@ -178,7 +185,8 @@ class SearchStudy(StudyClaims, SingleWriter):
 
     def __init__(self, storage: BaseStorage | StorageURL | str | Path, study_name: str, *,
                  worker: int = 0, space: SearchSpace | None = None,
-                 exclusive: bool = False) -> None:
+                 exclusive: bool = False, commit_every: float = 1.0,
+                 trial_params: bool = False) -> None:
         self.storage, self.label = open_storage(storage)
         #: the file of a SQLite or journal storage (None for a server or a storage object)
         self.path = (None if isinstance(storage, BaseStorage)
@@ -190,7 +198,7 @@ class SearchStudy(StudyClaims, SingleWriter):
         self._study_id = -1
         self.exclusive = bool(exclusive)
         self._init_claims()
-        self._init_single()
+        self._init_single(commit_every, trial_params)
         self._init_sync()
         self._dists: dict[str, BaseDistribution] = {}
         self._codec = space if isinstance(space, ChoiceSpace) else None
@@ -309,11 +317,19 @@ class SearchStudy(StudyClaims, SingleWriter):
             self.storage.set_study_user_attr(self._study_id, _EXCLUSIVE, None)
 
     @guarded
-    def flush(self, study_attr: tuple[str, Any] | None = None) -> None:
+    def flush(self, study_attr: tuple[str, Any] | None = None, *, final: bool = False) -> None:
         """Write what is kept (a single writer's new trials, or the claims' completions) and
         the study user attribute ``study_attr`` (``(key, value)``), in one transaction on an
-        RDB storage."""
+        RDB storage.
+
+        Args:
+            final: the search ended after a completed round (nothing asked since): a single
+                writer's last unwritten state (:meth:`save_state`) is written too.
+        """
         if self.exclusive:
+            if final and study_attr is None and self._unsaved is not None:
+                step, state = self._unsaved
+                study_attr = (_STATE + str(self.worker), {"step": int(step), "state": state()})
             self.write_new(study_attr)
         else:
             StudyClaims.flush(self, study_attr)
@@ -385,10 +401,16 @@ class SearchStudy(StudyClaims, SingleWriter):
             self._seen = {n for n in self._seen if n >= self._sync_from}
         return out
 
-    def save_state(self, step: int, state: dict[str, Any]) -> None:
-        """Store this worker's strategy state after round ``step``, in one transaction with
-        the round's completions not written yet (:meth:`flush`)."""
-        self.flush((_STATE + str(self.worker), {"step": int(step), "state": state}))
+    def save_state(self, step: int, state: Callable[[], dict[str, Any]]) -> None:
+        """Store this worker's strategy state after round ``step`` (``state()``, called
+        before the next round is asked), in one transaction with the completions not written
+        yet (:meth:`flush`). A single writer does so once ``commit_every`` seconds have
+        passed since its last write, else keeps the round's state for a later one (the
+        ``final`` :meth:`flush` writes the last)."""
+        if self.exclusive and not self.write_due():
+            self._unsaved = (step, state)
+            return
+        self.flush((_STATE + str(self.worker), {"step": int(step), "state": state()}))
 
     @guarded
     def last_state(self) -> tuple[int, dict[str, Any]] | None:
