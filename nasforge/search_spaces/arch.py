@@ -24,9 +24,15 @@ def _plain(value: Any) -> Any:
     return value
 
 
+#: the encoder of :func:`canonical_json`, made once (``json.dumps`` with these options makes
+#: one per call)
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"))
+
+
 def canonical_json(data: dict[str, Any]) -> str:
-    """The canonical JSON text of a plain dict: sorted keys, no spaces."""
-    return json.dumps(data, sort_keys=True, separators=(",", ":"))
+    """The canonical JSON text of a plain dict: sorted keys, no spaces (what
+    ``json.dumps(data, sort_keys=True, separators=(",", ":"))`` writes)."""
+    return _CANONICAL.encode(data)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -122,7 +122,20 @@ def arch_json(arch: Arch) -> str:
     kind = type(arch)
     if kind.to_json is not _Arch.to_json or kind.to_dict is not _Arch.to_dict:
         return arch.to_json()
-    return canonical_json({f.name: getattr(arch, f.name) for f in dataclasses.fields(arch)})
+    return canonical_json({name: getattr(arch, name) for name in _field_names(kind)})
+
+
+#: arch class -> its dataclass field names
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+
+
+def _field_names(kind: type) -> tuple[str, ...]:
+    """The dataclass field names of an arch class (``dataclasses.fields`` filters the class's
+    fields on every call)."""
+    names = _FIELD_NAMES.get(kind)
+    if names is None:
+        names = _FIELD_NAMES[kind] = tuple(f.name for f in dataclasses.fields(kind))
+    return names
 
 
 def arch_dict(arch: Arch) -> dict[str, Any]:
