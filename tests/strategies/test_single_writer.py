@@ -12,6 +12,7 @@ with claims (exact budget, each arch once).
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 import subprocess
 import sys
@@ -221,6 +222,12 @@ def test_single_writer_stores_what_the_claims_store_fast_and_public(
     times = [(t.datetime_start, t.datetime_complete) for t in optuna.load_study(
         storage=fast, study_name="nasforge").get_trials(deepcopy=False)]
     assert all(a is not None and b is not None and a <= b for a, b in times)  # read back
+    if backend == "sqlite":  # stored as SQLAlchemy writes a datetime (the public path's text)
+        texts = [sqlite3.connect(u.removeprefix("sqlite:///")).execute(
+            "SELECT datetime_start, datetime_complete FROM trials").fetchall()
+            for u in (fast, public)]
+        form = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{6}")
+        assert all(form.fullmatch(t) for rows in texts for row in rows for t in row)
     if not trial_params:  # the same trials less the Optuna params (the arch is a user attr)
         assert all(t[3] and t[4] for t in want[0]) and not any(t[3] or t[4] for t in got[0])
         want = ([(*t[:3], {}, {}, *t[5:]) for t in want[0]], want[1])

@@ -230,7 +230,8 @@ def _insert_trials(session: Any, study_id: int, news: Sequence[NewTrials], n0: i
     # them back never scans the study's earlier trials
     top = int(session.scalar(select(func.max(T.trial_id))) or 0)
     table = T.__table__
-    stamp = table.c.datetime_start.type.bind_processor(session.connection().dialect)
+    dialect = session.connection().dialect  # its own form of a datetime (SQLite: text)
+    stamp = table.c.datetime_start.type.dialect_impl(dialect).bind_processor(dialect)
     rows, number = [], n0
     for new in news:  # the start and end of a chunk are one value each: converted once
         start, done = _utc(new.start), _utc(new.complete)
