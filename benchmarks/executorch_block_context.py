@@ -9,12 +9,16 @@ This script measures both effects on this machine, side by side in one interleav
 
 * **harness**: a (nearly) empty program (``x + 1``) at each block's input shape, run the way
   blocks are run;
-* **cold weights**: each block timed hot (as profiled) and right after a read of a 96 MB buffer
-  (which evicts the caches): ``cold - hot = (flush + block) - flush - block``, against the
-  block's weights; the slope (ms per million weights) is the term the fusion rule's
-  ``weights`` forms fit on whole networks (:mod:`nasforge.hardware_models._fusion`).
+* **cold cache**: each block timed hot (as profiled) and right after a read of a 64 MB buffer
+  (which evicts the caches): ``cold - hot = (flush + block) - flush - block``, fitted on the
+  block's weights and its activations (the flush evicts its input too, which a network keeps
+  hot). The weights slope (ms per million weights) can be set beside the fusion rule's
+  weights term, fitted on whole networks (:mod:`nasforge.hardware_models._fusion`). The
+  difference of two samples a few ms long resolves tenths of a ms at best: on a busy machine
+  it is noise.
 
-Usage: python benchmarks/executorch_block_context.py [--repeats 15] [--out results.json]
+Usage: python benchmarks/executorch_block_context.py [--n 12] [--repeats 40] [--flush-mb 64]
+       [--out results.json]
 """
 
 from __future__ import annotations
@@ -42,7 +46,7 @@ class AddOne(torch.nn.Module):
 
 
 def _blocks(n: int, seed: int) -> list[Any]:
-    """Distinct blocks of the elasticvit min, max and one random arch, spread over weights."""
+    """``n`` distinct blocks of elasticvit's min, max and one random arch, spread over weights."""
     from nasforge.search_spaces.block import block_params
     from nasforge.search_spaces.registry import get_space
 
@@ -51,8 +55,7 @@ def _blocks(n: int, seed: int) -> list[Any]:
     seen: dict[tuple[Any, ...], Any] = {}
     for a in archs:
         for b in space.blocks(a):
-            if b.kind in ("mbconv", "attention", "ffn"):
-                seen.setdefault((b.kind, b.cin, b.cout, b.hw_in, block_params(b)), b)
+            seen.setdefault((b.kind, b.cin, b.cout, b.hw_in, block_params(b)), b)
     by_params = sorted(seen.values(), key=block_params)
     idx = np.unique(np.linspace(0, len(by_params) - 1, n).round().astype(int))
     return [by_params[i] for i in idx]
@@ -60,10 +63,10 @@ def _blocks(n: int, seed: int) -> list[Any]:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--n", type=int, default=8, help="blocks")
-    ap.add_argument("--repeats", type=int, default=15)
+    ap.add_argument("--n", type=int, default=12, help="blocks")
+    ap.add_argument("--repeats", type=int, default=40)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--flush-mb", type=int, default=96)
+    ap.add_argument("--flush-mb", type=int, default=64)
     ap.add_argument("--out", type=Path,
                     default=REPO / "benchmarks/results/executorch_block_context.json")
     args = ap.parse_args(argv)
@@ -103,23 +106,29 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     for b, k, h, c, e in zip(blocks, keys, hot, cold_m, empty_m, strict=True):
         rows.append({"key": k, "kind": b.kind, "mparams": block_params(b) / 1e6,
+                     "mact": (b.cin * b.hw_in ** 2 + b.cout * b.hw_out ** 2) / 1e6,
                      "hot_ms": h.ms, "cold_extra_ms": c.ms - t_flush - h.ms,
                      "empty_program_ms": e.ms, "bases": [h.basis, c.basis, e.basis]})
-    w = np.array([r["mparams"] for r in rows])
+    # the flush evicts the block's input and code too, which a network keeps hot: fit the cold
+    # extra on weights and activations (input + output elements) together
+    feats = np.column_stack([np.ones(len(rows)), [r["mparams"] for r in rows],
+                             [r["mact"] for r in rows]])
     extra = np.array([r["cold_extra_ms"] for r in rows])
-    slope, icpt = np.polyfit(w, extra, 1) if len(rows) > 1 else (float("nan"), float("nan"))
+    icpt, slope, per_mact = np.linalg.lstsq(feats, extra, rcond=None)[0]
     out = {"benchmark": "executorch_block_context", "date": datetime.now(timezone.utc)
            .isoformat(timespec="seconds"), "load_avg": list(os.getloadavg()),
            "flush_mb": args.flush_mb, "flush_ms": t_flush, "repeats": args.repeats,
-           "cold_extra_ms_per_mparam": float(slope), "cold_extra_intercept_ms": float(icpt),
+           "cold_extra_ms_per_mparam": float(slope), "cold_extra_ms_per_mact": float(per_mact),
+           "cold_extra_intercept_ms": float(icpt),
            "empty_program_ms_median": float(np.median([r["empty_program_ms"] for r in rows])),
            "blocks": rows}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(out, indent=1))
     print(json.dumps({k: v for k, v in out.items() if k != "blocks"}, indent=1))
     for r in rows:
-        print(f"{r['kind']:10s} {r['mparams']:6.3f} M  hot {r['hot_ms']:.4f} ms  cold +"
-              f"{r['cold_extra_ms']:.4f} ms  empty program {r['empty_program_ms']:.4f} ms")
+        print(f"{r['kind']:10s} {r['mparams']:6.3f} M weights {r['mact']:6.3f} M act  hot "
+              f"{r['hot_ms']:.4f} ms  cold +{r['cold_extra_ms']:.4f} ms  empty program "
+              f"{r['empty_program_ms']:.4f} ms")
     return 0
 
 

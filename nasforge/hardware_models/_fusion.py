@@ -3,13 +3,18 @@
 Blocks are measured one at a time, each with its input and weights hot in cache. A whole
 network run differs by a per-network cost (input hand-off, the Python/runtime call), a
 per-block cost (dispatch between modules, activations no longer cached), possibly a
-proportional term, and the cost of streaming each block's weights from memory: a block timed
-alone keeps its weights in cache from one call to the next, while a network of tens of millions
-of weights (elasticvit: 8-38 M, 32-150 MB in fp32) evicts them, so every block reads its weights
-from DRAM once per run. That cost is proportional to the weights, not to the block's time: it is
-what made small-resolution ExecuTorch networks (little compute, the same weights) run 1.3-1.7x
-their blocks' sum and large ones 1.05x (issue 24). nasforge fits, per profiled runtime, by least
-squares on a few end-to-end measurements taken while profiling::
+proportional term, and a term proportional to the blocks' weights. The last one is there
+because the network's excess over its blocks' sum depends on its size, not on its resolution:
+on ExecuTorch (issue 24) networks at 128-160 px ran 1.3-1.7x their blocks' sum and networks at
+256 px 1.04-1.12x, while a 128 px and a 256 px network with the same blocks carry the same
+weights. Fitted on 12 networks, a constant per block split the excess badly (``scale`` 0.94,
+small networks over-predicted by 7-9 %, leave-one-out error 4.7 %); a cost per weight
+predicted the held-out networks better (leave-one-out 3.1 %). The likely mechanism: a
+block timed alone keeps its weights in cache from call to call, a network of 8-38 M weights
+(32-150 MB fp32) does not (``benchmarks/executorch_block_context.py`` times blocks after a
+cache flush; on a busy machine it could not separate the weights from the activations the
+flush evicts too). nasforge fits, per profiled runtime, by least squares on a few end-to-end
+measurements taken while profiling::
 
     network_ms = per_network_ms
                  + sum over blocks (scale * block_ms + per_block_ms + per_mparam_ms * mparams)
