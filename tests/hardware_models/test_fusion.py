@@ -110,3 +110,19 @@ def test_weights_term_needs_block_keys_and_numbers() -> None:
         Fusion.from_dict({"per_mparam_ms": "fast"})
     f = Fusion(0.2, 0.01, 1.1, 12, {"form": "network+block+scale+weights"}, 0.09)
     assert Fusion.from_dict(f.to_dict()) == f
+
+
+def test_profile_writes_the_weights_term(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from nasforge.hardware_models.profiling import profile_device
+
+    monkeypatch.setenv("NASFORGE_CACHE", str(tmp_path))
+    profile_device("cpu-local", "elasticvit", budget=6, n_archs=3, seed_blocks=6, batch=2,
+                   n_networks=3, repeats=2)
+    folder = tmp_path / "devices" / "cpu-local-torch-t1"
+    fusion = DeviceProfile.load(folder).extra["fusion"]
+    assert {"per_network_ms", "per_block_ms", "scale", "per_mparam_ms"} <= set(fusion)
+    assert fusion["n_networks"] == 3 and fusion["rel_err"]["form"] in FORMS
+    model = load_profiled(folder)
+    arch = get_space("elasticvit").max_arch()
+    assert model.predict(arch) == pytest.approx(
+        sum(r.ms for r in model.explain(arch)) + model.fusion.per_network_ms)
