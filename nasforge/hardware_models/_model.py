@@ -10,7 +10,8 @@ For each block of ``space.blocks(arch)`` the device's key scheme gives a key; it
 Devices nasforge profiles itself (``cpu-local``) key blocks by their own fields
 (``keying="block"``, :mod:`~nasforge.hardware_models._blockkeys`) and carry the fusion rule of
 their runtime (:class:`~nasforge.hardware_models._fusion.Fusion`): every block's number becomes
-``scale * ms + per_block_ms`` (so :meth:`explain` rows still sum to the blocks' part) and
+``scale * ms + per_block_ms + per_mparam_ms * (its weights in millions)`` (so :meth:`explain`
+rows still sum to the blocks' part) and
 :meth:`predict` adds ``per_network_ms`` once per network.
 
 A derived device multiplies every number by its documented factor (provenance ``derived``).
@@ -33,7 +34,9 @@ import numpy as np
 
 from nasforge.errors import InvalidArchitectureError
 from nasforge.errors import MissingLatencyError
+from nasforge.hardware_models._blockkeys import block_from_key
 from nasforge.hardware_models._blockkeys import block_key_scheme
+from nasforge.hardware_models._blockkeys import is_block_key
 from nasforge.hardware_models._fusion import Fusion
 from nasforge.hardware_models._indexed import column_sums
 from nasforge.hardware_models._indexed import segment_codes
@@ -43,6 +46,7 @@ from nasforge.hardware_models._keys import key_family
 from nasforge.hardware_models.base import BlockLatency
 from nasforge.hardware_models.base import LatencyModel
 from nasforge.hardware_models.base import Provenance
+from nasforge.search_spaces.block import block_params
 from nasforge.search_spaces.registry import get_space
 
 if TYPE_CHECKING:
@@ -129,8 +133,8 @@ class BlockSumLatencyModel(LatencyModel):
                 raise MissingLatencyError(
                     f"{self.name}: {src} gave a non-positive or non-finite latency {ms!r} for "
                     f"key {k!r}; the table or regressor is broken, refit or re-import it")
-            self._keys[k] = (fuse.block(ms * self.factor), "derived" if derived else prov,
-                             src + tag)
+            self._keys[k] = (fuse.block(ms * self.factor, self._mparams(k)),
+                             "derived" if derived else prov, src + tag)
 
         rest: list[str] = []
         for k in keys:
@@ -156,6 +160,20 @@ class BlockSumLatencyModel(LatencyModel):
             for k, ms in zip(rest, self.analytic.predict(rest).tolist(), strict=True):
                 err = self.analytic.calibration_error(key_family(k))
                 put(k, ms, "predicted", f"analytic (calib. err {err:.1%})")
+
+    def _mparams(self, key: str) -> float:
+        """Weights (millions) of the block ``key`` names, when the fusion rule charges them.
+
+        Raises:
+            MissingLatencyError: the rule has a weights term but ``key`` is no block-shape key.
+        """
+        if not self.fusion.per_mparam_ms:
+            return 0.0
+        if not is_block_key(key):
+            raise MissingLatencyError(
+                f"{self.name}: its fusion rule charges blocks by their weights, but key {key!r} "
+                "is not a block-shape key; re-profile the device (nas profile)")
+        return block_params(block_from_key(key)) / 1e6
 
     # ---- the contract ---------------------------------------------------------------------
     def _scheme(self, arch: Arch) -> tuple[SearchSpace, KeyScheme]:

@@ -164,7 +164,8 @@ def _log_outcome(profile: DeviceProfile, plan: BlockPlan, table: dict[str, Laten
                  folder: Path) -> None:
     f = profile.extra["fusion"]
     rule = (f"network = {f['per_network_ms']:+.3f} ms + sum({f['scale']:.3f} x block "
-            f"{f['per_block_ms']:+.4f} ms) (form {f['rel_err']['form']}), fit on "
+            f"{f['per_block_ms']:+.4f} ms {f.get('per_mparam_ms', 0.0):+.4f} ms x M weights) "
+            f"(form {f['rel_err']['form']}), fit on "
             f"{f['n_networks']} networks") if f else "plain block sum"
     logger.info("profiled %s: %d blocks measured (%d of %d %s candidates); fusion rule: %s; "
                 "written to %s", profile.name, len(table), plan.done(table), len(plan.pool.keys),

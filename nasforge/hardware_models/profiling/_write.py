@@ -26,6 +26,7 @@ from nasforge.hardware_models._model import BlockSumLatencyModel
 from nasforge.hardware_models._profile import PROFILE_FILE
 from nasforge.hardware_models._profile import DeviceProfile
 from nasforge.hardware_models.profiling._folder import REMOTE_BACKENDS
+from nasforge.search_spaces.block import total_params
 from nasforge.search_spaces.registry import get_space
 
 if TYPE_CHECKING:
@@ -112,8 +113,10 @@ def _fusion_rule(profile: DeviceProfile, table: dict[str, LatencyEntry], regs: B
     if not fusion_nets:
         return {}
     sums = bare.predict_many(fusion_nets)
-    nblk = [len(get_space(a.space).blocks(a)) for a in fusion_nets]
-    fusion = fit_fusion(sums.tolist(), nblk, [nets[a.arch_id][0] for a in fusion_nets])
+    blocks = [get_space(a.space).blocks(a) for a in fusion_nets]
+    fusion = fit_fusion(sums.tolist(), [len(b) for b in blocks],
+                        [nets[a.arch_id][0] for a in fusion_nets],
+                        [total_params(b) / 1e6 for b in blocks])
     profile.errors["fusion"] = fusion.rel_err
     return {**fusion.to_dict(),
             "networks": [a.arch_id for a in fusion_nets],
