@@ -12,8 +12,10 @@ rejected).
 
 Modes: ``none`` (no storage), ``sqlite`` / ``postgres`` (worker 0 with claims, as when workers
 share the study), ``sqlite_single_writer`` / ``postgres_single_writer`` (``exclusive=True``:
-the study's only writer, each round one transaction without claims; what ``nas search``
-without ``--study``/``--worker`` does), and the two-worker modes.
+the study's only writer, one transaction a second without claims, the arch stored once; what
+``nas search`` without ``--study``/``--worker`` does), ``sqlite_single_writer_every_round_params``
+(the same writer with ``commit_every=0`` and ``trial_params=True``: every round, with the
+Optuna params, as before those options), and the two-worker modes (``--modes`` picks some).
 
 Prints JSON: per budget and mode ``cpu_s`` (process CPU time: the client's; a PostgreSQL
 server's own CPU is not counted), ``wall_s``, ``n_evaluated``, ``ms_per_candidate`` (CPU),
@@ -23,7 +25,8 @@ workers summed, the wall time of the pair, the trials stored (``n_stored``, must
 budget) and the distinct keys among them (``n_distinct``). Timings on a shared machine are
 noisy: read the ratios, measured side by side in one run.
 
-Usage: ``python benchmarks/persist_speed.py [--budgets 2000 20000] [--space ofa_mbv3_w12]``.
+Usage: ``python benchmarks/persist_speed.py [--budgets 2000 20000] [--space ofa_mbv3_w12]
+[--modes sqlite_single_writer ...]``.
 """
 
 from __future__ import annotations
@@ -40,6 +43,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+#: the persisted modes (see the module docstring); ``..._every_round_params``: the single
+#: writer writing every round with the Optuna params (``commit_every=0``,
+#: ``trial_params=True``), i.e. before the write interval and the arch stored once
+MODES = ("sqlite", "sqlite_single_writer", "sqlite_single_writer_every_round_params",
+         "sqlite_2_workers", "postgres", "postgres_single_writer", "postgres_2_workers")
 
 SETTINGS = {"population_size": 100, "parents": 25, "mutations": 50, "crossovers": 50,
             "mutation_prob": 0.1}
@@ -69,18 +78,23 @@ def problem(space_name: str, seed: int = 0) -> tuple[Any, Any]:
 
 
 def one_run(space_name: str, budget: int, storage: str | None, study: str = "nasforge",
-            worker: int = 0, exclusive: bool = False) -> dict[str, Any]:
+            worker: int = 0, exclusive: bool = False, commit_every: float = 1.0,
+            trial_params: bool = False) -> dict[str, Any]:
     """One search (``storage`` None: nothing persisted; ``exclusive``: the study's single
-    writer, no claims); its CPU and wall seconds."""
+    writer, no claims, writing every ``commit_every`` seconds, with ``trial_params`` or not);
+    its CPU and wall seconds."""
     from nasforge.strategies import STRATEGIES
+    from nasforge.strategies import SearchStudy
     from nasforge.strategies import run_search
 
     space, objs = problem(space_name)
     strategy = STRATEGIES.get("evolution")(space, objs, seed=1 + worker, **SETTINGS)
     c0, t0 = time.process_time(), time.perf_counter()
-    res = run_search(strategy, budget=budget, storage=storage, study_name=study,
-                     worker=worker, resume=worker > 0 or storage is not None,
-                     meta={"seed": 1}, exclusive=exclusive)
+    store = None if storage is None else SearchStudy(
+        storage, study, worker=worker, space=space, exclusive=exclusive,
+        commit_every=commit_every, trial_params=trial_params)
+    res = run_search(strategy, budget=budget, storage=store,
+                     resume=worker > 0 or storage is not None, meta={"seed": 1})
     return {"cpu_s": time.process_time() - c0, "wall_s": time.perf_counter() - t0,
             "n_evaluated": int(res.n_evaluated), "n_asked": int(res.n_asked)}
 
@@ -107,12 +121,36 @@ def two_workers(space_name: str, budget: int, url: str) -> dict[str, Any]:
             "per_worker_cpu_s": [r["cpu_s"] for r in runs]}
 
 
+def _run_mode(mode: str, space: str, budget: int, tmp: str, pg: str | None) -> dict[str, Any]:
+    """One persisted mode of :data:`MODES` (files in ``tmp``; ``pg``: the server URL)."""
+    sqlite = f"sqlite:///{tmp}/{mode}_{budget}.db"
+    fresh = f"{mode}_{uuid.uuid4().hex[:8]}"
+    if mode == "sqlite":
+        return one_run(space, budget, sqlite)
+    if mode == "sqlite_single_writer":
+        return one_run(space, budget, sqlite, exclusive=True)
+    if mode == "sqlite_single_writer_every_round_params":
+        return one_run(space, budget, sqlite, exclusive=True, commit_every=0.0,
+                       trial_params=True)
+    if mode == "sqlite_2_workers":
+        return two_workers(space, budget, sqlite)
+    assert pg is not None
+    if mode == "postgres":
+        return one_run(space, budget, pg, fresh)
+    if mode == "postgres_single_writer":
+        return one_run(space, budget, pg, fresh, exclusive=True)
+    return two_workers(space, budget, pg)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--budgets", type=int, nargs="+", default=[2000, 20000])
     ap.add_argument("--space", default="ofa_mbv3_w12")
     ap.add_argument("--out", type=Path, default=None, help="Also write the JSON here.")
+    ap.add_argument("--modes", nargs="+", default=None, choices=MODES,
+                    help="the modes to run (default: all; `none` always runs)")
     args = ap.parse_args()
+    modes = set(args.modes or MODES)
     pg = os.environ.get("NASFORGE_POSTGRES_URL")
     report: dict[str, Any] = {"space": args.space, "settings": SETTINGS,
                               "postgres": bool(pg), "load_before": os.getloadavg()[0],
@@ -120,17 +158,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for budget in args.budgets:
             rows: dict[str, Any] = {"none": one_run(args.space, budget, None)}
-            rows["sqlite"] = one_run(args.space, budget, f"sqlite:///{tmp}/b{budget}.db")
-            rows["sqlite_single_writer"] = one_run(args.space, budget,
-                                                   f"sqlite:///{tmp}/s{budget}.db",
-                                                   exclusive=True)
-            rows["sqlite_2_workers"] = two_workers(args.space, budget,
-                                                   f"sqlite:///{tmp}/w{budget}.db")
-            if pg:
-                rows["postgres"] = one_run(args.space, budget, pg, f"one_{uuid.uuid4().hex[:8]}")
-                rows["postgres_single_writer"] = one_run(
-                    args.space, budget, pg, f"single_{uuid.uuid4().hex[:8]}", exclusive=True)
-                rows["postgres_2_workers"] = two_workers(args.space, budget, pg)
+            for mode in MODES:
+                if mode in modes and (pg or not mode.startswith("postgres")):
+                    rows[mode] = _run_mode(mode, args.space, budget, tmp, pg)
             base = rows["none"]["cpu_s"]
             for row in rows.values():
                 n = budget
