@@ -17,8 +17,10 @@ in the calibration report (``ops_left_fp32``), never a reason to fail the export
   keep their input's scale, as LiteRT's int8 pool kernel assumes), converted by
   ``litert-torch`` in its static int8 mode; the file takes and gives int8 tensors, which the
   runner quantizes and dequantizes with the file's own scales. Extra ``nasforge[tflite]``.
-* ``executorch-int8``: ExecuTorch's ``XNNPACKQuantizer`` (the same scheme), lowered with the
-  XNNPACK partitioner to a ``.pte`` run by ``executorch.runtime``. Extra
+* ``executorch-int8``: ExecuTorch's ``XNNPACKQuantizer`` (the same scheme) composed with
+  :class:`~nasforge.experiments.export._pool_quantizer.SharedPoolQuantizer` for zero pads
+  (a pad keeps its input's scale; XNNPACK refuses a pad with fp32 input and int8 output),
+  lowered with the XNNPACK partitioner to a ``.pte`` run by ``executorch.runtime``. Extra
   ``nasforge[executorch]``.
 
 Example:
@@ -197,9 +199,17 @@ class ExecutorchInt8Format(ExecutorchFormat, Int8Format):
         from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import (
             get_symmetric_quantization_config,
         )
+        from torchao.quantization.pt2e.quantizer import ComposableQuantizer
 
-        return XNNPACKQuantizer().set_global(
+        from nasforge.experiments.export._pool_quantizer import ZERO_PADS
+        from nasforge.experiments.export._pool_quantizer import SharedPoolQuantizer
+
+        base = XNNPACKQuantizer().set_global(
             get_symmetric_quantization_config(is_per_channel=True))
+        # zero pads keep their input's int8 grid, else XNNPACK refuses the lowered pad
+        # (see SharedPoolQuantizer)
+        return ComposableQuantizer([base, SharedPoolQuantizer(
+            base.global_config.input_activation, targets=ZERO_PADS)])
 
     def write(self, model: nn.Module, example: torch.Tensor, path: Path, opset: int) -> None:
         # exported graphs refuse eval(): hand the lowering an exported program instead
