@@ -3,6 +3,7 @@ and the calibration set of 0 images refused in one line, exit 2."""
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 
 import numpy as np
@@ -209,6 +210,52 @@ def test_executorch_int8_with_a_zero_pad_loads_and_passes_its_check(tmp_path: Pa
     low = lower_module(torch.export.export(plain.quantized, (images[0],)), (images[0],))
     with pytest.raises(RuntimeError, match="load method"):
         method_call(low.content, 1)
+
+
+class _Norm(nn.Module):
+    """A pre-norm block, tiny: tokens -> LayerNorm -> linear, a residual add, a linear head."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stem = nn.Conv2d(3, 8, 1)
+        self.norm = nn.LayerNorm(8)
+        self.fc = nn.Linear(8, 8)
+        self.head = nn.Linear(8, 10)
+        with torch.no_grad():  # an affine part that is not the identity
+            self.norm.weight.uniform_(0.5, 1.5)
+            self.norm.bias.uniform_(-1, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        t = self.stem(x).flatten(2).transpose(1, 2)
+        t = t + self.fc(self.norm(t))
+        return self.head(t.mean(1))
+
+
+def test_layer_norm_of_the_int8_program_is_delegated_and_checks(tmp_path: Path) -> None:
+    from nasforge.experiments import export_model
+    from nasforge.experiments.export._executorch import delegation_report
+    from nasforge.experiments.export._int8 import int8_tolerance
+    from nasforge.hardware_models.profiling._executorch_prep import decompose_layer_norms
+
+    space = get_space("ofa_mbv3")  # any vision arch: the model is what is exported
+    fmt = EXPORT_FORMATS.get("executorch-int8")
+    assert isinstance(fmt, Int8Format)
+    torch.manual_seed(0)
+    gen = torch.Generator().manual_seed(1)
+    images = [torch.randn(1, 3, 4, 4, generator=gen) for _ in range(8)]
+    q = quantize_pt2e(_Norm().eval(), images[0], images, fmt.quantizer())
+    graph = copy.deepcopy(q.quantized)
+    assert decompose_layer_norms(graph) == 1
+    with torch.no_grad():  # the same function (float rounding aside)
+        torch.testing.assert_close(graph(images[1]), q(images[1]), rtol=0.0,
+                                   atol=q.calibration["output_step"])
+    atol, rtol = int8_tolerance(q.calibration)
+    r = export_model(q, space.min_arch(), space, "executorch-int8", tmp_path, input_size=4,
+                     runs=2, tolerance=atol, rtol=rtol, strict=False)
+    assert r.ok, (r.max_abs_diff, r.tolerance)
+    outside = delegation_report(r.model_path)["outside_delegate"]
+    assert not any("layer_norm" in op for op in outside), outside
+    assert any("layer_norm" in str(n.target) for n in q.quantized.graph.nodes)  # not mutated
 
 
 def test_a_calibration_set_of_0_images_is_refused() -> None:

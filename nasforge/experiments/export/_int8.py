@@ -20,7 +20,8 @@ in the calibration report (``ops_left_fp32``), never a reason to fail the export
 * ``executorch-int8``: ExecuTorch's ``XNNPACKQuantizer`` (the same scheme) composed with
   :class:`~nasforge.experiments.export._pool_quantizer.SharedPoolQuantizer` for zero pads
   (a pad keeps its input's scale; XNNPACK refuses a pad with fp32 input and int8 output),
-  lowered with the XNNPACK partitioner to a ``.pte`` run by ``executorch.runtime``. Extra
+  its float LayerNorms rewritten from ops XNNPACK delegates (as the fp32 lowering prepares
+  them), lowered with the XNNPACK partitioner to a ``.pte`` run by ``executorch.runtime``. Extra
   ``nasforge[executorch]``.
 
 Example:
@@ -32,6 +33,7 @@ Example:
 from __future__ import annotations
 
 import abc
+import copy
 from pathlib import Path
 from typing import Any
 from typing import cast
@@ -212,8 +214,15 @@ class ExecutorchInt8Format(ExecutorchFormat, Int8Format):
             base.global_config.input_activation, targets=ZERO_PADS)])
 
     def write(self, model: nn.Module, example: torch.Tensor, path: Path, opset: int) -> None:
+        from nasforge.hardware_models.profiling._executorch_prep import decompose_layer_norms
+
+        # the prepared lowering's LayerNorm, on a copy (the PT2E program stays the reference):
+        # the float LayerNorms between dequantize and quantize become ops XNNPACK delegates
+        graph = copy.deepcopy(getattr(model, "quantized", model))
+        if isinstance(graph, torch.fx.GraphModule):
+            decompose_layer_norms(graph)
         # exported graphs refuse eval(): hand the lowering an exported program instead
-        program = torch.export.export(getattr(model, "quantized", model), (example,))
+        program = torch.export.export(graph, (example,))
         super().write(cast(Any, program), example, path, opset)
 
     def runtime(self) -> str:
