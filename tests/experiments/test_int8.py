@@ -244,6 +244,8 @@ def test_layer_norm_of_the_int8_program_is_delegated_and_checks(tmp_path: Path) 
     gen = torch.Generator().manual_seed(1)
     images = [torch.randn(1, 3, 4, 4, generator=gen) for _ in range(8)]
     q = quantize_pt2e(_Norm().eval(), images[0], images, fmt.quantizer())
+    # the residual add stays float32 (XNNPACK's int8 add rounds away from the PT2E program)
+    assert q.calibration["ops_left_fp32"].get("add.Tensor") == 1
     graph = copy.deepcopy(q.quantized)
     assert decompose_layer_norms(graph) == 1
     with torch.no_grad():  # the same function (float rounding aside)
