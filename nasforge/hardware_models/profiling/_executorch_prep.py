@@ -16,6 +16,10 @@ one on its own). Before lowering, nasforge therefore
 * drops ``expand_copy`` nodes that expand a tensor to its own shape (``aten.matmul`` of 4-D
   tensors decomposes into such a no-op expand and a ``bmm``).
 
+An int8 (PT2E) program is exported before it reaches the lowering, so its LayerNorms are
+rewritten in its graph instead (:func:`decompose_layer_norms`, on a copy, by the
+``executorch-int8`` format); the edge passes run on it as on fp32 programs.
+
 Example:
     >>> import torch
     >>> ln = torch.nn.LayerNorm(8)
