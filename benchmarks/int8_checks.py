@@ -18,7 +18,7 @@ ratios mean something.
 
 Run:
     python benchmarks/int8_checks.py [--spaces elasticvit,ofa_mbv3] [--random 10]
-        [--archs min,max] [--json benchmarks/results/int8_checks.json]
+        [--archs min,max] [--only SPACE:KIND,...] [--json benchmarks/results/int8_checks.json]
 
 The archs run round-robin over the spaces (min of each space, then random0, max, random1,
 ...), so a run cut short has measured every space alike. Prints one JSON object, also written
@@ -210,6 +210,8 @@ def main() -> None:
     ap.add_argument("--archs", default="min,max", help="min, max (comma-separated)")
     ap.add_argument("--random", type=int, default=10, help="random archs per space (seeded)")
     ap.add_argument("--formats", default=",".join(FORMATS))
+    ap.add_argument("--only", default="", help="only these archs, comma-separated "
+                    "space:kind (e.g. elasticvit:random0,elasticvit_efficient:max)")
     ap.add_argument("--supernet", type=Path, help="quick elasticvit supernet (default: cached)")
     ap.add_argument("--calib-batches", type=int, default=4)
     ap.add_argument("--val-images", type=int, default=180)
@@ -241,6 +243,9 @@ def main() -> None:
         report["archs"] = json.loads(args.json.read_text())["archs"]
     done = {(a["space"], a["kind"]): a for a in report["archs"]}
     picks = _picks(args.spaces.split(","), args.archs.split(","), args.random)
+    if args.only:
+        wanted = set(args.only.split(","))
+        picks = [p for p in picks if f"{p[0].name}:{p[1]}" in wanted]
     planned = [(space.name, kind) for space, kind, _ in picks]
     for entry in report["archs"] if args.retime else []:
         _retime(entry, work, args)

@@ -3,6 +3,7 @@ and the calibration set of 0 images refused in one line, exit 2."""
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 
 import numpy as np
@@ -136,6 +137,127 @@ def test_int8_export_lowers_the_vit_head_and_checks_against_the_int8_program(
                      tolerance=atol, rtol=rtol, strict=False)
     assert r.ok, (r.max_abs_diff, r.tolerance)
     assert atol == pytest.approx(INT8_STEPS * q.calibration["output_step"]) and rtol == 0.0
+
+
+class _WindowPad(nn.Module):
+    """ElasticViT's window attention, tiny: tokens from an int8 linear, zero-padded to whole
+    windows (3x3 -> 4x4, ``F.pad``) before the float attention matmul, then a linear head."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stem = nn.Conv2d(3, 8, 1)
+        self.q, self.k = nn.Linear(8, 8), nn.Linear(8, 8)
+        self.head = nn.Linear(16 * 16, 10)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        t = self.stem(x).flatten(2).transpose(1, 2)  # (1, 9, 8)
+
+        def windows(u: torch.Tensor) -> torch.Tensor:
+            m = torch.nn.functional.pad(u.transpose(1, 2).reshape(1, 8, 3, 3), (0, 1, 0, 1))
+            return m.reshape(1, 8, 16).transpose(1, 2)  # (1, 16, 8)
+
+        attn = windows(self.q(t)) @ windows(self.k(t)).transpose(1, 2)
+        return self.head(attn.flatten(1))
+
+
+def _pad_images() -> list[torch.Tensor]:
+    gen = torch.Generator().manual_seed(1)
+    return [torch.randn(1, 3, 3, 3, generator=gen) for _ in range(8)]
+
+
+def test_zero_pad_keeps_its_input_quantization_for_executorch() -> None:
+    fmt = EXPORT_FORMATS.get("executorch-int8")
+    assert isinstance(fmt, Int8Format)
+    torch.manual_seed(0)
+    images = _pad_images()
+    q = quantize_pt2e(_WindowPad().eval(), images[0], images, fmt.quantizer())
+    pads = [n for n in q.quantized.graph.nodes if n.target == torch.ops.aten.pad.default]
+    assert len(pads) == 2 and "pad.default" not in q.calibration["ops_left_fp32"]
+    for pad in pads:
+        (quant,) = [u for u in pad.users if "quantize_per_tensor" in str(u.target)]
+        assert "dequantize_per_tensor" in str(pad.args[0].target)
+        assert quant.args[1:3] == pad.args[0].args[1:3]  # scale and zero point shared
+
+
+def test_executorch_int8_with_a_zero_pad_loads_and_passes_its_check(tmp_path: Path) -> None:
+    """The pad XNNPACK refused (elasticvit_efficient random0 / random2: the ``.pte`` did not
+    load, ``xnn_status_invalid_parameter``) loads and matches the int8 program."""
+    from nasforge.experiments import export_model
+    from nasforge.experiments.export._int8 import int8_tolerance
+    from nasforge.hardware_models.profiling._executorch import lower_module
+    from nasforge.hardware_models.profiling._executorch import method_call
+
+    space = get_space("ofa_mbv3")  # any vision arch: the model is what is exported
+    fmt = EXPORT_FORMATS.get("executorch-int8")
+    assert isinstance(fmt, Int8Format)
+    torch.manual_seed(0)
+    net, images = _WindowPad().eval(), _pad_images()
+    q = quantize_pt2e(net, images[0], images, fmt.quantizer())
+    atol, rtol = int8_tolerance(q.calibration)
+    assert rtol == 0.0  # the logits are quantized: the check counts steps
+    r = export_model(q, space.min_arch(), space, "executorch-int8", tmp_path, input_size=3,
+                     runs=2, tolerance=atol, rtol=rtol, strict=False)
+    assert r.ok, (r.max_abs_diff, r.tolerance)
+    # the cause: XNNPACK's quantizer alone leaves the pad fp32 and the lowered pad is refused
+    from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import XNNPACKQuantizer
+    from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import (
+        get_symmetric_quantization_config,
+    )
+
+    plain = quantize_pt2e(net, images[0], images, XNNPACKQuantizer().set_global(
+        get_symmetric_quantization_config(is_per_channel=True)))
+    assert plain.calibration["ops_left_fp32"].get("pad.default") == 2
+    low = lower_module(torch.export.export(plain.quantized, (images[0],)), (images[0],))
+    with pytest.raises(RuntimeError, match="load method"):
+        method_call(low.content, 1)
+
+
+class _Norm(nn.Module):
+    """A pre-norm block, tiny: tokens -> LayerNorm -> linear, a residual add, a linear head."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stem = nn.Conv2d(3, 8, 1)
+        self.norm = nn.LayerNorm(8)
+        self.fc = nn.Linear(8, 8)
+        self.head = nn.Linear(8, 10)
+        with torch.no_grad():  # an affine part that is not the identity
+            self.norm.weight.uniform_(0.5, 1.5)
+            self.norm.bias.uniform_(-1, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        t = self.stem(x).flatten(2).transpose(1, 2)
+        t = t + self.fc(self.norm(t))
+        return self.head(t.mean(1))
+
+
+def test_layer_norm_of_the_int8_program_is_delegated_and_checks(tmp_path: Path) -> None:
+    from nasforge.experiments import export_model
+    from nasforge.experiments.export._executorch import delegation_report
+    from nasforge.experiments.export._int8 import int8_tolerance
+    from nasforge.hardware_models.profiling._executorch_prep import decompose_layer_norms
+
+    space = get_space("ofa_mbv3")  # any vision arch: the model is what is exported
+    fmt = EXPORT_FORMATS.get("executorch-int8")
+    assert isinstance(fmt, Int8Format)
+    torch.manual_seed(0)
+    gen = torch.Generator().manual_seed(1)
+    images = [torch.randn(1, 3, 4, 4, generator=gen) for _ in range(8)]
+    q = quantize_pt2e(_Norm().eval(), images[0], images, fmt.quantizer())
+    # the residual add stays float32 (XNNPACK's int8 add rounds away from the PT2E program)
+    assert q.calibration["ops_left_fp32"].get("add.Tensor") == 1
+    graph = copy.deepcopy(q.quantized)
+    assert decompose_layer_norms(graph) == 1
+    with torch.no_grad():  # the same function (float rounding aside)
+        torch.testing.assert_close(graph(images[1]), q(images[1]), rtol=0.0,
+                                   atol=q.calibration["output_step"])
+    atol, rtol = int8_tolerance(q.calibration)
+    r = export_model(q, space.min_arch(), space, "executorch-int8", tmp_path, input_size=4,
+                     runs=2, tolerance=atol, rtol=rtol, strict=False)
+    assert r.ok, (r.max_abs_diff, r.tolerance)
+    outside = delegation_report(r.model_path)["outside_delegate"]
+    assert not any("layer_norm" in op for op in outside), outside
+    assert any("layer_norm" in str(n.target) for n in q.quantized.graph.nodes)  # not mutated
 
 
 def test_a_calibration_set_of_0_images_is_refused() -> None:

@@ -17,8 +17,12 @@ in the calibration report (``ops_left_fp32``), never a reason to fail the export
   keep their input's scale, as LiteRT's int8 pool kernel assumes), converted by
   ``litert-torch`` in its static int8 mode; the file takes and gives int8 tensors, which the
   runner quantizes and dequantizes with the file's own scales. Extra ``nasforge[tflite]``.
-* ``executorch-int8``: ExecuTorch's ``XNNPACKQuantizer`` (the same scheme), lowered with the
-  XNNPACK partitioner to a ``.pte`` run by ``executorch.runtime``. Extra
+* ``executorch-int8``: ExecuTorch's ``XNNPACKQuantizer`` (the same scheme, tensor adds left
+  in float32 as LiteRT's quantizer leaves them: :data:`EXECUTORCH_FLOAT_OPS`) composed with
+  :class:`~nasforge.experiments.export._pool_quantizer.SharedPoolQuantizer` for zero pads
+  (a pad keeps its input's scale; XNNPACK refuses a pad with fp32 input and int8 output),
+  its float LayerNorms rewritten from ops XNNPACK delegates (as the fp32 lowering prepares
+  them), lowered with the XNNPACK partitioner to a ``.pte`` run by ``executorch.runtime``. Extra
   ``nasforge[executorch]``.
 
 Example:
@@ -30,6 +34,7 @@ Example:
 from __future__ import annotations
 
 import abc
+import copy
 from pathlib import Path
 from typing import Any
 from typing import cast
@@ -182,6 +187,28 @@ def int8_interpreter(path: Path, threads: int) -> Runner:
     return run
 
 
+#: the ops ``executorch-int8`` leaves in float32 although ``XNNPACKQuantizer`` would quantize
+#: them: the tensor ``add`` (residual connections, the attention bias). XNNPACK's int8 add
+#: requantizes with fixed-point multipliers and rounds some outputs 1 step away from the PT2E
+#: program's ``dq -> add -> q``; a ViT's residual stream is requantized at every block, and
+#: each following LayerNorm of that coarse stream (its steps are large against its spread)
+#: multiplies such a step several times over. Measured (benchmarks/int8_checks.py, random
+#: weights, layer by layer on elasticvit_efficient max): at most 2 steps before the first
+#: transformer block, 9 after its first LayerNorm and linear, 30 at its residual add, 46 at
+#: the logits (elasticvit_efficient random1: 56, elasticvit random0 with the quick
+#: supernet's weights: 14), against 12 for LiteRT, whose quantizer leaves adds in float.
+#: With the adds in float32 (dequantize, add, quantize at the next int8 op) the same .pte
+#: differs from its PT2E program by 6 steps; its difference to fp32 goes from 0.023 to 0.026
+#: (LiteRT: 0.031). Multiplications stay int8 (they are not the cause: 7 steps with both in
+#: float).
+EXECUTORCH_FLOAT_OPS: tuple[Any, ...] = (torch.ops.aten.add.Tensor,)
+
+
+def _not_an_add(node: torch.fx.Node) -> bool:
+    """``XNNPACKQuantizer``'s filter: annotate every op but those of EXECUTORCH_FLOAT_OPS."""
+    return node.target not in EXECUTORCH_FLOAT_OPS
+
+
 class ExecutorchInt8Format(ExecutorchFormat, Int8Format):
     """``.pte`` int8: XNNPACKQuantizer, lowered with the XNNPACK partitioner as the
     ``executorch`` format lowers (its ``write`` and ``load``, and the ops left outside the
@@ -197,13 +224,29 @@ class ExecutorchInt8Format(ExecutorchFormat, Int8Format):
         from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import (
             get_symmetric_quantization_config,
         )
+        from torchao.quantization.pt2e.quantizer import ComposableQuantizer
 
-        return XNNPACKQuantizer().set_global(
+        from nasforge.experiments.export._pool_quantizer import ZERO_PADS
+        from nasforge.experiments.export._pool_quantizer import SharedPoolQuantizer
+
+        base = XNNPACKQuantizer().set_global(
             get_symmetric_quantization_config(is_per_channel=True))
+        base.set_filter_function(_not_an_add)  # see EXECUTORCH_FLOAT_OPS
+        # zero pads keep their input's int8 grid, else XNNPACK refuses the lowered pad
+        # (see SharedPoolQuantizer)
+        return ComposableQuantizer([base, SharedPoolQuantizer(
+            base.global_config.input_activation, targets=ZERO_PADS)])
 
     def write(self, model: nn.Module, example: torch.Tensor, path: Path, opset: int) -> None:
+        from nasforge.hardware_models.profiling._executorch_prep import decompose_layer_norms
+
+        # the prepared lowering's LayerNorm, on a copy (the PT2E program stays the reference):
+        # the float LayerNorms between dequantize and quantize become ops XNNPACK delegates
+        graph = copy.deepcopy(getattr(model, "quantized", model))
+        if isinstance(graph, torch.fx.GraphModule):
+            decompose_layer_norms(graph)
         # exported graphs refuse eval(): hand the lowering an exported program instead
-        program = torch.export.export(getattr(model, "quantized", model), (example,))
+        program = torch.export.export(graph, (example,))
         super().write(cast(Any, program), example, path, opset)
 
     def runtime(self) -> str:

@@ -16,6 +16,10 @@ one on its own). Before lowering, nasforge therefore
 * drops ``expand_copy`` nodes that expand a tensor to its own shape (``aten.matmul`` of 4-D
   tensors decomposes into such a no-op expand and a ``bmm``).
 
+An int8 (PT2E) program is exported before it reaches the lowering, so its LayerNorms are
+rewritten in its graph instead (:func:`decompose_layer_norms`, on a copy, by the
+``executorch-int8`` format); the edge passes run on it as on fp32 programs.
+
 Example:
     >>> import torch
     >>> ln = torch.nn.LayerNorm(8)
@@ -31,7 +35,8 @@ import copy
 import torch
 from torch import nn
 
-__all__ = ["XnnpackLayerNorm", "edge_passes", "forget_provenance", "xnnpack_ready"]
+__all__ = ["XnnpackLayerNorm", "decompose_layer_norms", "edge_passes", "forget_provenance",
+           "xnnpack_ready"]
 
 
 class XnnpackLayerNorm(nn.Module):
@@ -74,6 +79,63 @@ def xnnpack_ready(model: nn.Module) -> nn.Module:
             if _swappable(child):
                 setattr(parent, name, XnnpackLayerNorm(child))  # type: ignore[arg-type]
     return ready
+
+
+def decompose_layer_norms(graph: torch.fx.GraphModule) -> int:
+    """Rewrite each last-dim ``aten.layer_norm`` of a graph module as :class:`XnnpackLayerNorm`
+    (a ``call_module`` the next ``torch.export`` inlines), in place.
+
+    The int8 path's counterpart of :func:`xnnpack_ready`: a PT2E-quantized graph is exported
+    and lowered as it is, so its LayerNorms (which the quantizers leave in float32 between a
+    dequantize and a quantize) would stay outside the delegate, each cutting it in two. The
+    float ops that replace them compute the same function (float rounding aside), with the
+    same weight and bias tensors; quantize / dequantize ops are not touched.
+
+    Args:
+        graph: a graph module of aten ops (``torch.export.export(...).module()``, converted by
+            ``convert_pt2e`` or not) whose LayerNorm weights and biases are ``get_attr`` nodes.
+
+    Returns:
+        How many LayerNorms were rewritten.
+    """
+    done = 0
+    for node in list(graph.graph.nodes):
+        if node.op != "call_function" or node.target != torch.ops.aten.layer_norm.default:
+            continue
+        args = dict(zip(("input", "normalized_shape", "weight", "bias", "eps"), node.args,
+                        strict=False))
+        affine = [args.get(k, node.kwargs.get(k)) for k in ("weight", "bias")]
+        if len(args["normalized_shape"]) != 1 or not all(
+                a is None or (isinstance(a, torch.fx.Node) and a.op == "get_attr")
+                for a in affine):
+            continue
+        norm = nn.LayerNorm(int(args["normalized_shape"][0]),
+                            eps=float(args.get("eps", node.kwargs.get("eps", 1e-5))))
+        for key, attr in zip(("weight", "bias"), affine, strict=True):
+            setattr(norm, key, None if attr is None else nn.Parameter(
+                _attr(graph, str(attr.target)), requires_grad=False))
+        name = f"_xnnpack_layer_norm_{done}"
+        graph.add_submodule(name, XnnpackLayerNorm(norm))
+        with graph.graph.inserting_before(node):
+            new = graph.graph.call_module(name, (args["input"],))
+        new.meta = dict(node.meta)
+        node.replace_all_uses_with(new)
+        graph.graph.erase_node(node)
+        done += 1
+    if done:
+        graph.graph.eliminate_dead_code()
+        graph.recompile()
+    return done
+
+
+def _attr(graph: torch.fx.GraphModule, target: str) -> torch.Tensor:
+    """The tensor a ``get_attr`` node names (a dotted path in ``graph``)."""
+    out: object = graph
+    for part in target.split("."):
+        out = getattr(out, part)
+    if not isinstance(out, torch.Tensor):
+        raise TypeError(f"get_attr {target} is a {type(out).__name__}, not a tensor")
+    return out
 
 
 def _swappable(m: nn.Module) -> bool:
