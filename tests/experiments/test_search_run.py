@@ -124,8 +124,9 @@ def test_killed_search_resumes_without_loss_and_same_result(nb201_table: Path,
     args = ["--latency", "10", "--budget", "300", "--seed", "11"]
     assert _nas(*_tabular(csv, full, *args)).returncode == 0
     db = killed / "search.db"
+    # every round written (--commit-every 0): the kill comes once 100 candidates are stored
     proc = subprocess.Popen([sys.executable, "-m", "nasforge.cli",
-                             *_tabular(csv, killed, *args)],
+                             *_tabular(csv, killed, *args, "--commit-every", "0")],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 120
     while _count(db) < 100 and time.time() < deadline and proc.poll() is None:
