@@ -120,9 +120,17 @@ class SingleWriter:
                 for d in self._dists.values() if isinstance(d, CategoricalDistribution)]
         return self._columns, self._internal
 
-    def write_due(self) -> bool:
-        """Whether ``commit_every`` seconds have passed since the state was last written."""
-        return time.monotonic() - self._last_write >= self.commit_every
+    def defer_state(self, step: int, state: Callable[[], dict[str, Any]]) -> bool:
+        """Keep round ``step``'s state function for a later write unless ``commit_every``
+        seconds have passed since the state was last written; whether it was kept."""
+        if time.monotonic() - self._last_write >= self.commit_every:
+            return False
+        self._unsaved = (step, state)
+        return True
+
+    def unsaved_state(self) -> tuple[int, dict[str, Any]] | None:
+        """``(step, state)`` of the last round whose state was kept unwritten, or None."""
+        return None if self._unsaved is None else (self._unsaved[0], self._unsaved[1]())
 
     def write_new(self, study_attr: tuple[str, Any] | None) -> None:
         """Write the kept candidates and the study user attribute ``study_attr``

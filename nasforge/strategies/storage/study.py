@@ -327,9 +327,9 @@ class SearchStudy(StudyClaims, SingleWriter):
                 writer's last unwritten state (:meth:`save_state`) is written too.
         """
         if self.exclusive:
-            if final and study_attr is None and self._unsaved is not None:
-                step, state = self._unsaved
-                study_attr = (_STATE + str(self.worker), {"step": int(step), "state": state()})
+            kept = self.unsaved_state() if final and study_attr is None else None
+            if kept is not None:
+                study_attr = (_STATE + str(self.worker), {"step": int(kept[0]), "state": kept[1]})
             self.write_new(study_attr)
         else:
             StudyClaims.flush(self, study_attr)
@@ -407,8 +407,7 @@ class SearchStudy(StudyClaims, SingleWriter):
         yet (:meth:`flush`). A single writer does so once ``commit_every`` seconds have
         passed since its last write, else keeps the round's state for a later one (the
         ``final`` :meth:`flush` writes the last)."""
-        if self.exclusive and not self.write_due():
-            self._unsaved = (step, state)
+        if self.exclusive and self.defer_state(step, state):
             return
         self.flush((_STATE + str(self.worker), {"step": int(step), "state": state()}))
 
