@@ -23,7 +23,6 @@ a second search into the same ``out`` is refused instead of overwriting the firs
 
 from __future__ import annotations
 
-import gc
 import math
 import time
 from collections.abc import Callable
@@ -144,18 +143,11 @@ def _search(cfg: ExperimentConfig, inputs: RunInputs, built: RunObjectives, out:
     if cfg.space_options:  # a resume with other restrictions of the space is refused
         meta["space_options"] = cfg.space_options
     c1 = time.process_time()
-    # what the run loaded so far (torch, the models, the tables) is left out of the garbage
-    # collector's full passes while the search runs: a predictor-speed search allocates enough
-    # to trigger them, and each would walk every object of those imports (~0.15 s a pass)
-    gc.freeze()
-    try:
-        with ProgressBar("search", total=cfg.budget, enabled=progress) as bar:
-            shown = [_advance(bar)] if bar.shown else []  # no candidate objects when silent
-            result = run_search(strategy, budget=cfg.budget, storage=store, meta=meta,
-                                resume=cfg.resume or study is not None,
-                                callbacks=[*shown, *callbacks], eval_chunk=built.eval_chunk)
-    finally:
-        gc.unfreeze()
+    with ProgressBar("search", total=cfg.budget, enabled=progress) as bar:
+        shown = [_advance(bar)] if bar.shown else []  # no candidate objects when silent
+        result = run_search(strategy, budget=cfg.budget, storage=store, meta=meta,
+                            resume=cfg.resume or study is not None,
+                            callbacks=[*shown, *callbacks], eval_chunk=built.eval_chunk)
     c2 = time.process_time()
     return result, {"cpu_s": round(c2 - c1, 3), "storage_open_cpu_s": round(c1 - c0, 3)}
 

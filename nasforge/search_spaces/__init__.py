@@ -19,6 +19,7 @@ from nasforge.search_spaces import _hat  # noqa: F401  (registers the spaces)
 from nasforge.search_spaces import _nasbench201  # noqa: F401  (registers the spaces)
 from nasforge.search_spaces import _nasbench201_net  # noqa: F401  (registers the spaces)
 from nasforge.search_spaces import _ofa_mbv3  # noqa: F401  (registers the spaces)
+from nasforge.search_spaces._arch_text import ArchText
 from nasforge.search_spaces._elastic_lm import ElasticLMArch
 from nasforge.search_spaces._elastic_lm import ElasticLMSpace
 from nasforge.search_spaces._elasticvit import ElasticViTArch
@@ -50,6 +51,7 @@ from nasforge.search_spaces.registry import register_space
 __all__ = [
     "SPACES",
     "Arch",
+    "ArchText",
     "Block",
     "Choice",
     "ChoiceSpace",

@@ -231,6 +231,14 @@ def test_single_writer_stores_what_the_claims_store_fast_and_public(
     if not trial_params:  # the same trials less the Optuna params (the arch is a user attr)
         assert all(t[3] and t[4] for t in want[0]) and not any(t[3] or t[4] for t in got[0])
         want = ([(*t[:3], {}, {}, *t[5:]) for t in want[0]], want[1])
+    # the claims' attributes less what a single writer leaves out: the key where it is the
+    # arch_id, worker 0 (the claims' every trial has both)
+    assert all(t[5]["key"] == t[5]["arch_id"] and t[5]["worker"] == 0 for t in want[0])
+    assert not any({"key", "worker"} & set(t[5]) for t in got[0])
+    assert not any("provenance" in t.user_attrs for t in optuna.load_study(
+        storage=fast, study_name="nasforge").get_trials(deepcopy=False))
+    want = ([(*t[:5], {k: v for k, v in t[5].items() if k not in ("key", "worker")}, *t[6:])
+             for t in want[0]], want[1])
     assert got == want == pub
     assert [a.arch_id for a in res.archs] == [a.arch_id for a in ref.archs]
 
@@ -269,5 +277,6 @@ def test_a_joiner_is_refused_while_the_single_writer_runs_then_shares(tmp_path: 
                      meta={"seed": 1})
     done = [t for t in _trials(url) if t.state == optuna.trial.TrialState.COMPLETE]
     assert res.n_evaluated == len(done) == 600
-    assert len({t.user_attrs["key"] for t in done}) == 600  # each arch once
-    assert {t.user_attrs["worker"] for t in done} == {0, 1}
+    # each arch once (the single writer's trials: key = arch_id, worker 0, left out)
+    assert len({t.user_attrs.get("key", t.user_attrs["arch_id"]) for t in done}) == 600
+    assert {t.user_attrs.get("worker", 0) for t in done} == {0, 1}

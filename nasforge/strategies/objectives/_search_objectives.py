@@ -90,8 +90,16 @@ class SearchObjectives:
         self.signs = np.array([o.sign for o in objs])
         self.cheap_index = [i for i, o in enumerate(objs) if o.cheap]
         self.expensive_index = [i for i, o in enumerate(objs) if not o.cheap]
+        #: the cheap objectives with a bound: all a feasibility filter computes
+        self.bounded_cheap_index = [i for i in self.cheap_index if objs[i].bound is not None]
+        #: the other cheap objectives (reported, not filtered on)
+        self._free_cheap_index = [i for i in self.cheap_index if objs[i].bound is None]
         self._cheap_memo: ArchMemo[Arch] = ArchMemo(len(self.cheap_index), _MAX_MEMO)
-        self._row_memos: dict[ChoiceSpace, ArchMemo[bytes]] = {}
+        #: per (space, objective columns): the values of those columns per index row
+        self._row_memos: dict[tuple[ChoiceSpace, tuple[int, ...]], ArchMemo[bytes]] = {}
+        #: the space of each name whose index rows were evaluated (None: several spaces of
+        #: that name, whose archs are then evaluated as archs; see :meth:`_rows_of`)
+        self._row_spaces: dict[str, ChoiceSpace | None] = {}
 
     def _check_names(self, wanted: Sequence[str], what: str) -> None:
         for n in wanted:
@@ -116,7 +124,7 @@ class SearchObjectives:
     @property
     def has_cheap_bounds(self) -> bool:
         """Whether some cheap objective has a bound (so rejection sampling is needed)."""
-        return any(self.objectives[i].bound is not None for i in self.cheap_index)
+        return bool(self.bounded_cheap_index)
 
     # ---- evaluation ----------------------------------------------------------------------
     def evaluate_cheap(self, archs: Sequence[Arch]) -> np.ndarray:
@@ -135,10 +143,12 @@ class SearchObjectives:
     def evaluate_cheap_indices(self, space: ChoiceSpace, matrix: np.ndarray) -> np.ndarray:
         """:meth:`evaluate_cheap` of the rows of an index matrix of ``space``.
 
-        Values are memoised per row, so a row seen before costs a dict lookup and no
-        architecture is built for it; unseen rows are evaluated in one batch, through the
-        objectives' ``evaluate_indices`` when every cheap objective has one (no architecture
-        built), else as architectures (one :meth:`evaluate_cheap` call).
+        The bounded objectives' values are memoised per row (what a feasibility filter
+        computed is looked up: a dict lookup per row, no architecture built); the others (no
+        bound: only reported) are computed for every row, with no memo. Rows are evaluated in
+        one batch, through the objectives' ``evaluate_indices`` when every objective of the
+        batch has one (no architecture built), else as architectures (one
+        :meth:`evaluate_cheap` call).
 
         Args:
             space: the space the rows index (see ``ChoiceSpace.to_indices``).
@@ -148,29 +158,62 @@ class SearchObjectives:
             float64 array of shape ``(n, len(cheap_index))``.
         """
         idx = np.asarray(matrix)
-        memo = self._row_memos.get(space)
-        if memo is None:
-            memo = self._row_memos[space] = ArchMemo(len(self.cheap_index), _MAX_MEMO)
-        return memo.lookup(space.row_keys(idx), lambda todo: self._cheap_rows(space, idx[todo]))
+        out = np.empty((len(idx), len(self.cheap_index)))
+        if not self._free_cheap_index:
+            out[:] = self._indexed(space, idx, self.bounded_cheap_index)
+            return out
+        self._register(space)
+        pos = {j: c for c, j in enumerate(self.cheap_index)}
+        if self.bounded_cheap_index:
+            out[:, [pos[j] for j in self.bounded_cheap_index]] = self._indexed(
+                space, idx, self.bounded_cheap_index)
+        free = self._free_cheap_index
+        out[:, [pos[j] for j in free]] = (self._cheap_rows(space, idx, free) if len(idx)
+                                          else np.zeros((0, len(free))))
+        return out
 
-    def _cheap_rows(self, space: ChoiceSpace, rows: np.ndarray) -> np.ndarray:
-        """Cheap values of index rows: each objective's ``evaluate_indices`` when all have one
-        (no architecture built), else :meth:`evaluate_cheap` of the rows' architectures."""
+    def _indexed(self, space: ChoiceSpace, idx: np.ndarray, which: list[int]) -> np.ndarray:
+        """The values of the objectives ``which`` (cheap ones) of index rows, memoised per
+        row and per set of columns: shape ``(len(idx), len(which))``."""
+        key = (space, tuple(which))
+        memo = self._row_memos.get(key)
+        if memo is None:
+            memo = self._row_memos[key] = ArchMemo(len(which), _MAX_MEMO)
+            self._register(space)
+        return memo.lookup(space.row_keys(idx),
+                           lambda todo: self._cheap_rows(space, idx[todo], which))
+
+    def _register(self, space: ChoiceSpace) -> None:
+        """Note that rows of ``space`` were evaluated (see :meth:`_rows_of`)."""
+        if self._row_spaces.setdefault(space.name, space) not in (space, None):
+            self._row_spaces[space.name] = None
+
+    def _cheap_rows(self, space: ChoiceSpace, rows: np.ndarray, which: list[int]
+                    ) -> np.ndarray:
+        """Values of the objectives ``which`` of index rows: each objective's
+        ``evaluate_indices`` when all have one (no architecture built), else
+        :meth:`evaluate_cheap` of the rows' architectures."""
         cols = []
-        for j in self.cheap_index:
+        for j in which:
             col = self.objectives[j].evaluate_indices(space, rows)
             if col is None:
-                return self.evaluate_cheap(space.from_indices(rows, check=False))
+                vals = self.evaluate_cheap(space.from_indices(rows, check=False))
+                return vals[:, [self.cheap_index.index(k) for k in which]]
             cols.append(col)
         return np.stack(cols, axis=1) if cols else np.zeros((len(rows), 0))
 
     def cheap_feasible_indices(self, space: ChoiceSpace, matrix: np.ndarray) -> np.ndarray:
-        """:meth:`cheap_feasible` of the rows of an index matrix (see
-        :meth:`evaluate_cheap_indices`): bool array of shape ``(n,)``."""
+        """:meth:`cheap_feasible` of the rows of an index matrix (the bounded cheap objectives
+        only are computed, memoised per row as in :meth:`evaluate_cheap_indices`): bool array
+        of shape ``(n,)``."""
         n = len(matrix)
         if not self.has_cheap_bounds or n == 0:
             return np.ones(n, dtype=bool)
-        return self._within_cheap_bounds(self.evaluate_cheap_indices(space, matrix))
+        vals = self._indexed(space, np.asarray(matrix), self.bounded_cheap_index)
+        ok = np.ones(n, dtype=bool)
+        for c, j in enumerate(self.bounded_cheap_index):
+            ok &= self.objectives[j].bound.satisfied(vals[:, c])  # type: ignore[union-attr]
+        return ok
 
     def _within_cheap_bounds(self, vals: np.ndarray) -> np.ndarray:
         ok = np.ones(len(vals), dtype=bool)
@@ -207,11 +250,11 @@ class SearchObjectives:
         """``(space, index matrix)`` of ``archs`` when they all belong to the one space whose
         rows this object memoises, else None (then archs are evaluated as archs)."""
         name = archs[0].space
-        spaces = [s for s in self._row_memos if s.name == name]
-        if len(spaces) != 1 or any(a.space != name for a in archs):
+        space = self._row_spaces.get(name)
+        if space is None or any(a.space != name for a in archs):
             return None
         try:
-            return spaces[0], spaces[0].to_indices(list(archs))
+            return space, space.to_indices(list(archs))
         except InvalidArchitectureError:  # a value outside the space's options
             return None
 

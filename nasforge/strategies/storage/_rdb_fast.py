@@ -268,22 +268,42 @@ def _insert_rows(session: Any, ids: list[int], news: Sequence[NewTrials],
         rows = new.values.tolist()
         nan = np.isnan(new.values).any(axis=1).tolist()
         finite = np.isfinite(new.values).all(axis=1).tolist()
-        common = [(k, _json(v)) for k, v in new.common_attrs.items()]
-        user += [(tid, k, _json(v)) for tid, ua in zip(tids, new.user_attrs, strict=True)
-                 for k, v in ua.items()]
-        user += [(tid, k, v) for tid in tids for k, v in common]
+        user += _attr_rows(tids, new.user_attrs)
+        for k, v in new.common_attrs.items():
+            user += zip(tids, itertools.repeat(k), itertools.repeat(_json(v)))
         user += [(tid, values_attr, json.dumps([None if x != x else x for x in row]))
                  for tid, row, bad in zip(tids, rows, nan, strict=True) if bad]
         # a finite value is stored as it is (``value_to_stored_repr``'s own first case)
-        stored += [(tid, j, x, "FINITE") for tid, row, ok in zip(tids, rows, finite,
-                                                                  strict=True)
-                   if ok for j, x in enumerate(row)]
+        if all(finite):  # column by column, no Python loop per value
+            for j, col in enumerate(new.values.T.tolist()):
+                stored += zip(tids, itertools.repeat(j), col, itertools.repeat("FINITE"))
+        else:
+            stored += [(tid, j, x, "FINITE") for tid, row, ok in zip(tids, rows, finite,
+                                                                      strict=True)
+                       if ok for j, x in enumerate(row)]
         stored += [(tid, j, v, kind.name) for tid, row, bad, ok in zip(
             tids, rows, nan, finite, strict=True) if not bad and not ok
             for j, x in enumerate(row) for v, kind in [V.value_to_stored_repr(float(x))]]
     _insert_many(session, models.TrialParamModel.__table__, _PARAM_COLUMNS, params)
     _insert_many(session, models.TrialUserAttributeModel.__table__, _ATTR_COLUMNS, user)
     _insert_many(session, V.__table__, _VALUE_COLUMNS, stored)
+
+
+def _attr_rows(tids: list[int], attrs: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
+    """``(trial_id, key, JSON)`` of each trial's own user attributes: key by key when every
+    trial has the same keys (strings through the JSON module's C encoder, no Python call per
+    value), trial by trial otherwise."""
+    keys = attrs[0].keys() if attrs else {}.keys()
+    if not all(ua.keys() == keys for ua in attrs):
+        return [(tid, k, _json(v)) for tid, ua in zip(tids, attrs, strict=True)
+                for k, v in ua.items()]
+    out: list[tuple[Any, ...]] = []
+    for k in keys:
+        vals = [ua[k] for ua in attrs]
+        texts = map(encode_basestring_ascii if all(type(v) is str for v in vals) else _json,
+                    vals)
+        out += zip(tids, itertools.repeat(k), texts)
+    return out
 
 
 def _json(value: Any) -> str:

@@ -14,14 +14,21 @@ writes the rest with the last round's state. ``kill -9`` loses what was evaluate
 last write (at most ``commit_every`` seconds of rounds, and the round in flight) and nothing
 before it; a resume replays the rounds after the stored state from the stored candidates.
 
-The trials are what the claims path stores once completed (same user attributes and
-values), so a study written so can be resumed, read and later shared with claims. One
-difference by default: the architecture is stored once, as the ``arch`` user attribute (its
-canonical JSON, what every reader of the study uses), not also as one Optuna param per
-choice; ``trial_params=True`` writes those too (for optuna-dashboard's per-param plots). The
-params are most of the rows of a trial (46 of 55 in ``ofa_mbv3``) and made a predictor-speed
-search's persistence cost several times the search itself
-(``benchmarks/ofa_search.py --cli``).
+The trials are what the claims path stores once completed (same values, same user
+attributes less the ones every trial of a single writer shares), so a study written so can
+be resumed, read and later shared with claims. What differs, each row being a row SQLite
+inserts and indexes per candidate:
+
+* the architecture is stored once, as the ``arch`` user attribute (its canonical JSON, what
+  every reader of the study uses), not also as one Optuna param per choice;
+  ``trial_params=True`` writes those too (for optuna-dashboard's per-param plots). The params
+  are most of the rows of a trial (46 of 55 in ``ofa_mbv3``) and made a predictor-speed
+  search's persistence cost several times the search itself
+  (``benchmarks/ofa_search.py --cli``);
+* ``key`` is written only where the dedupe key is not the ``arch_id`` (readers take the
+  ``arch_id``), ``worker`` only when it is not 0 (readers take 0), and ``provenance`` (the
+  ``host:pid`` a claim needs while it runs) not at all: the study's
+  ``nasforge_worker:<worker>`` attribute names the writing process.
 
 On an RDB storage the write is :func:`~nasforge.strategies.storage._rdb_fast.insert_finished`;
 elsewhere one ``create_new_trial(template_trial=...)`` per trial, then the state.
@@ -46,6 +53,7 @@ from optuna.trial import FrozenTrial
 from optuna.trial import TrialState
 
 from nasforge.errors import InvalidInputError
+from nasforge.search_spaces import ArchText
 from nasforge.strategies.storage import _rdb_fast
 from nasforge.strategies.storage.claims import VALUES
 from nasforge.strategies.storage.claims import arch_json_and_id
@@ -65,7 +73,6 @@ class SingleWriter:
     storage: BaseStorage
     worker: int
     _study_id: int
-    _tag: str
     _codec: ChoiceSpace | None
     _dists: dict[str, BaseDistribution]
 
@@ -84,6 +91,7 @@ class SingleWriter:
         #: are written chunk by chunk, the state at most every ``commit_every`` seconds)
         self._last_write = time.monotonic()
         self._columns: list[tuple[str, str]] | None = None
+        self._text: ArchText | None = None
         self._internal: list[list[float]] = []
         #: the number of the next trial (None: count the study's trials under its lock, as
         #: the first insert does; the study's only writer knows it from then on)
@@ -100,15 +108,25 @@ class SingleWriter:
         rows = (codec.to_indices(list(archs)).tolist() if codec is not None
                 else [[] for _ in archs])
         attrs = []
+        encoder = self._arch_text()
         for key, arch in zip(keys, archs, strict=True):
-            text, aid = arch_json_and_id(arch)
-            attrs.append({"arch": text, "arch_id": aid,
-                          "key": aid if key is arch else key_text(key)})
+            text, aid = arch_json_and_id(arch, encoder)
+            own = aid if key is arch else key_text(key)
+            attrs.append({"arch": text, "arch_id": aid} if own == aid else
+                         {"arch": text, "arch_id": aid, "key": own})
         columns, internal = self._param_columns() if params else ([], [])
+        common: dict[str, Any] = {"step": int(step)}
+        if self.worker:
+            common["worker"] = self.worker
         self._new.append(_rdb_fast.NewTrials(
             columns, internal, rows, attrs, np.asarray(values, dtype=np.float64).reshape(
-                len(archs), -1), start, datetime.now(),
-            {"step": int(step), "worker": self.worker, "provenance": self._tag}))
+                len(archs), -1), start, datetime.now(), common))
+
+    def _arch_text(self) -> ArchText | None:
+        """The space's arch JSON template (None without an index-codec space)."""
+        if self._text is None and self._codec is not None:
+            self._text = ArchText(self._codec)
+        return self._text
 
     def _param_columns(self) -> tuple[list[tuple[str, str]], list[list[float]]]:
         """``(name, distribution JSON)`` per trial param, and each option's stored value (the

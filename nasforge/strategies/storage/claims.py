@@ -49,6 +49,7 @@ from nasforge.strategies.storage import _rdb_fast
 from nasforge.strategies.storage._errors import guarded
 
 if TYPE_CHECKING:
+    from nasforge.search_spaces import ArchText
     from nasforge.search_spaces.arch import Arch
     from nasforge.search_spaces.choice_space import ChoiceSpace
 
@@ -94,18 +95,20 @@ class _Row:
     @staticmethod
     def of(t: FrozenTrial) -> _Row:
         ua = t.user_attrs
-        return _Row(t._trial_id, t.number, t.state,
-                    None if "key" not in ua else str(ua["key"]), RELEASED in ua,
-                    ua.get("provenance"), values_of(t) is not None)
+        key = ua.get("key", ua.get("arch_id"))
+        return _Row(t._trial_id, t.number, t.state, None if key is None else str(key),
+                    RELEASED in ua, ua.get("provenance"), values_of(t) is not None)
 
 
 #: the user attributes a claim check reads of every trial (fast path), in :func:`_row` order
-_ROW_ATTRS = ("key", RELEASED, "provenance", VALUES)
+_ROW_ATTRS = ("key", RELEASED, "provenance", VALUES, "arch_id")
 
 
 def _row(tid: Any, num: Any, state: TrialState, k: str | None, r: str | None, p: str | None,
-         v: str | None) -> _Row:
-    """A :class:`_Row` from the stored JSON of :data:`_ROW_ATTRS`."""
+         v: str | None, a: str | None) -> _Row:
+    """A :class:`_Row` from the stored JSON of :data:`_ROW_ATTRS` (the key: ``key``, else
+    the ``arch_id`` of a trial whose key is its arch, see :func:`is_candidate`)."""
+    k = k if k is not None else a
     return _Row(int(tid), int(num), state, None if k is None else str(json.loads(k)),
                 r is not None, None if p is None else json.loads(p),
                 state == TrialState.COMPLETE or v is not None)
@@ -160,10 +163,12 @@ def _plain_other(value: Any) -> Any:
     return [_plain(v) for v in value]
 
 
-def arch_json_and_id(arch: Arch) -> tuple[str, str]:
+def arch_json_and_id(arch: Arch, encoder: ArchText | None = None) -> tuple[str, str]:
     """:func:`arch_json` and the ``arch_id`` hashed from it (what ``Arch.arch_id`` hashes),
-    which is cached on the arch (its ``cached_property``) so that nothing hashes it again."""
-    text = arch_json(arch)
+    which is cached on the arch (its ``cached_property``) so that nothing hashes it again.
+    ``encoder``: the space's :class:`~nasforge.search_spaces.ArchText` (the same text,
+    written by its template where that applies)."""
+    text = (encoder(arch) if encoder is not None else None) or arch_json(arch)
     aid = arch.__dict__.get("arch_id")
     if aid is None:
         aid = hashlib.sha1(text.encode()).hexdigest()[:16]
@@ -187,8 +192,13 @@ def values_of(t: FrozenTrial) -> list[float] | None:
 
 
 def is_candidate(t: FrozenTrial) -> bool:
-    """Whether ``t`` is an evaluated candidate (finished, not released, with values)."""
-    return (t.state.is_finished() and RELEASED not in t.user_attrs and "key" in t.user_attrs
+    """Whether ``t`` is an evaluated candidate (finished, not released, with values).
+
+    A candidate's trial has a dedupe key: its ``key`` user attribute, or, where that is
+    absent, its ``arch_id`` (a single writer stores ``key`` only where it differs from the
+    ``arch_id``, :mod:`~nasforge.strategies.storage._single`)."""
+    ua = t.user_attrs
+    return (t.state.is_finished() and RELEASED not in ua and ("key" in ua or "arch_id" in ua)
             and values_of(t) is not None)
 
 

@@ -14,7 +14,11 @@ Every evaluated candidate is one trial of the study ``study_name`` in the storag
   kept in the user attribute ``nasforge_values`` (Optuna stores no NaN);
 * trial user attributes: ``arch`` (canonical JSON), ``arch_id``, ``key`` (the dedupe key),
   ``step`` (ask/tell round), ``worker`` (worker number) and ``provenance`` (``host:pid`` of
-  the process that evaluated it);
+  the process that evaluated it). A single writer's trials
+  (:mod:`~nasforge.strategies.storage._single`) leave out what they would share: ``key``
+  where it is the ``arch_id``, ``worker`` 0, and ``provenance`` (the study's
+  ``nasforge_worker:<worker>`` attribute names the writer's process); readers take those
+  defaults;
 * study user attributes: ``nasforge_meta`` (strategy, space, objectives, settings, seed, and
   what the caller adds: device, metric, ...; a resume with other settings is refused, naming
   the old and new values), ``nasforge_provenance`` (the objectives' provenance) and
@@ -431,7 +435,7 @@ def _from_row(row: tuple[Any, ...]) -> StoredCandidate | None:
     """The candidate of a row of :func:`~nasforge.strategies.storage._rdb_fast.read_trials`
     with :data:`_CANDIDATE_ATTRS` (None: not a candidate; as :func:`is_candidate`)."""
     _, number, state, values, key, released, nan_values, arch, arch_id, step, worker = row
-    if not state.is_finished() or released is not None or key is None:
+    if not state.is_finished() or released is not None or (key is None and arch_id is None):
         return None
     if nan_values is not None:
         values = [float("nan") if x is None else float(x) for x in json.loads(nan_values)]
