@@ -43,7 +43,7 @@ def test_a_value_of_another_type_or_an_arch_of_another_space_is_declined(name: s
     value = getattr(arch, field)
     # a bool where an int is expected, or a tuple shortened by one: to_json's text differs
     # from what the template would write, so the template must not write it
-    odd = (True,) + tuple(value[1:]) if isinstance(value, tuple) else (value,)
+    odd = (True, *value[1:]) if isinstance(value, tuple) else (value,)
     short = tuple(value[:-1]) if isinstance(value, tuple) else [value]
     for bad in (odd, short):
         changed = dataclasses.replace(arch, **{field: bad})
