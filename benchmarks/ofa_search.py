@@ -20,11 +20,16 @@ Runs, each at ``--latency`` 20 / 25 / 30 ms for ``--seeds`` 0 1 2, each in its o
   study's single writer), its ``--budget`` the distinct candidates the library run evaluated
   (so both stop at the same point); ``loop_cpu_s`` is the summary's ``cpu_s`` (the study
   opened, every round with its writes, the last writes), ``process_cpu_s`` the child
-  process's (imports, inputs, the run folder included).
+  process's (imports, inputs, the run folder included);
+* with ``--cli``, also ``library_cli_objectives``: the library run with the objectives
+  ``nas search`` always has, MFLOPs and params (no bound) besides top-1 and latency: the
+  same search as the CLI's, unpersisted.
 
 ``loop_cpu_ratio`` (CLI over library loop CPU) is the ratio the issue's 1.2x target is read
-on; ``process_cpu_ratio`` (whole processes) is quoted beside it. ``same_result``: the CLI found
-the library's arch, top-1 and latency.
+on; ``loop_cpu_ratio_cli_objectives`` is the CLI over the same search in the library (what
+persisting costs), ``cli_extra_us_per_candidate`` that difference per evaluated candidate;
+``process_cpu_ratio`` (whole processes) is quoted beside them. ``same_result``: the CLI and
+both library runs found the same arch, top-1 and latency.
 
 Prints JSON and writes it to ``--out`` when given.
 
@@ -68,8 +73,8 @@ def _setup(predictor_file: Path, tables: Path, work: Path) -> tuple[Any, Path]:
     return get_device("note10"), pred_dir
 
 
-#: the library run, in its own process: ``PRED_DIR LATENCY SEED GENERATIONS SPACE RES,...``
-#: -> JSON
+#: the library run, in its own process: ``PRED_DIR LATENCY SEED GENERATIONS SPACE RES,...
+#: FOUR`` (``1``: also ``nas search``'s MFLOPs and params objectives) -> JSON
 LIBRARY = """
 import dataclasses, json, sys, time
 from pathlib import Path
@@ -77,17 +82,20 @@ from nasforge.evaluation import PredictorObjective
 from nasforge.hardware_models import get_device
 from nasforge.predictors import BasePredictor
 from nasforge.search_spaces import get_space
-from nasforge.strategies import (EvolutionStrategy, LatencyObjective, SearchObjectives,
-                                 run_search)
+from nasforge.strategies import (EvolutionStrategy, FlopsObjective, LatencyObjective,
+                                 ParamsObjective, SearchObjectives, run_search)
 
-pred_dir, latency, seed, generations, name, res = sys.argv[1:7]
+pred_dir, latency, seed, generations, name, res, four = sys.argv[1:8]
 latency, seed, generations = float(latency), int(seed), int(generations)
 base = get_space(name)
 space = get_space(name, cfg=dataclasses.replace(
     base.cfg, resolutions=tuple(int(r) for r in res.split(","))))
 pred_dir = Path(pred_dir)
-objs = SearchObjectives([PredictorObjective(BasePredictor.load(pred_dir), space, name="top1"),
-                         LatencyObjective(get_device("note10"), upper=latency)])
+objs = [PredictorObjective(BasePredictor.load(pred_dir), space, name="top1"),
+        LatencyObjective(get_device("note10"), upper=latency)]
+if four == "1":  # the objectives of `nas search`: MFLOPs and params too (no bound)
+    objs += [FlopsObjective(space, name="mflops"), ParamsObjective(space, name="params_m")]
+objs = SearchObjectives(objs)
 strategy = EvolutionStrategy(space, objs, seed=seed)
 c0 = time.process_time()
 res = run_search(strategy, max_steps=generations + 1)
@@ -111,10 +119,11 @@ def _child(cmd: list[str]) -> tuple[subprocess.CompletedProcess[str], float, flo
     return proc, round(cpu, 3), round(wall, 3)
 
 
-def _library(pred_dir: Path, latency: float, seed: int, generations: int) -> dict[str, Any]:
+def _library(pred_dir: Path, latency: float, seed: int, generations: int,
+             four: bool = False) -> dict[str, Any]:
     proc, cpu, wall = _child([sys.executable, "-c", LIBRARY, str(pred_dir), str(latency),
                               str(seed), str(generations), SPACE,
-                              ",".join(map(str, OFA_RESOLUTIONS))])
+                              ",".join(map(str, OFA_RESOLUTIONS)), "1" if four else "0"])
     if proc.returncode != 0:
         return {"error": proc.stderr.strip().splitlines()[-1:] or [f"exit {proc.returncode}"]}
     return {**json.loads(proc.stdout.strip().splitlines()[-1]), "process_cpu_s": cpu,
@@ -140,12 +149,16 @@ def _cli(pred_dir: Path, latency: float, seed: int, budget: int, work: Path) -> 
 
 def _compare(run: dict[str, Any]) -> None:
     """Add the CPU ratios and whether the CLI found the library's result to ``run``."""
-    lib, cli = run["library"], run["cli"]
-    if "error" in lib or "error" in cli:
+    lib, cli, four = run["library"], run["cli"], run["library_cli_objectives"]
+    if "error" in lib or "error" in cli or "error" in four:
         return
     run["loop_cpu_ratio"] = round(cli["loop_cpu_s"] / lib["loop_cpu_s"], 2)
+    run["loop_cpu_ratio_cli_objectives"] = round(cli["loop_cpu_s"] / four["loop_cpu_s"], 2)
     run["process_cpu_ratio"] = round(cli["process_cpu_s"] / lib["process_cpu_s"], 2)
-    run["same_result"] = all(cli[k] == lib[k] for k in ("arch_id", "top1", "latency_ms"))
+    run["cli_extra_us_per_candidate"] = round(
+        (cli["loop_cpu_s"] - four["loop_cpu_s"]) / cli["evaluated"] * 1e6, 1)
+    run["same_result"] = all(cli[k] == lib[k] == four[k]
+                             for k in ("arch_id", "top1", "latency_ms"))
 
 
 def main() -> None:
@@ -170,6 +183,8 @@ def main() -> None:
             run = {"latency_budget_ms": lat, "seed": seed,
                    "library": _library(pred_dir, lat, seed, args.generations)}
             if args.cli and "error" not in run["library"]:
+                run["library_cli_objectives"] = _library(pred_dir, lat, seed,
+                                                         args.generations, four=True)
                 run["cli"] = _cli(pred_dir, lat, seed, run["library"]["evaluated"], work)
                 _compare(run)
             runs.append(run)
@@ -187,6 +202,13 @@ def main() -> None:
         "target": "cli loop_cpu_s <= 1.2 x library loop_cpu_s (loop_cpu_ratio), same result; "
                   "process_cpu_ratio (whole processes, imports and outputs included) quoted",
         "loop_cpu_ratio_max": max(ratios) if ratios else None,
+        "loop_cpu_ratio_median": sorted(ratios)[len(ratios) // 2] if ratios else None,
+        "loop_cpu_ratio_cli_objectives_max": max(
+            (r["loop_cpu_ratio_cli_objectives"] for r in runs
+             if "loop_cpu_ratio_cli_objectives" in r), default=None),
+        "cli_extra_us_per_candidate_median": sorted(
+            r["cli_extra_us_per_candidate"] for r in runs
+            if "cli_extra_us_per_candidate" in r)[len(ratios) // 2] if ratios else None,
         "process_cpu_ratio_max": max((r["process_cpu_ratio"] for r in runs
                                       if "process_cpu_ratio" in r), default=None),
         "all_same_result": all(r.get("same_result", False) for r in runs) if ratios else None,
