@@ -29,6 +29,11 @@ def _plain(value: Any) -> Any:
 _CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"))
 
 
+#: the attribute of an arch's ``__dict__`` that keeps its canonical JSON once written (what
+#: ``cached_property`` does for ``arch_id``; the fields decide it, and they never change)
+JSON_TEXT = "_canonical_json"
+
+
 def canonical_json(data: dict[str, Any]) -> str:
     """The canonical JSON text of a plain dict: sorted keys, no spaces (what
     ``json.dumps(data, sort_keys=True, separators=(",", ":"))`` writes)."""
@@ -50,8 +55,12 @@ class Arch:
         return {f.name: _plain(getattr(self, f.name)) for f in dataclasses.fields(self)}
 
     def to_json(self) -> str:
-        """Canonical JSON: sorted keys, compact, ints stay ints."""
-        return canonical_json(self.to_dict())
+        """Canonical JSON: sorted keys, compact, ints stay ints (kept on the arch once written,
+        as :attr:`arch_id` is: an arch is immutable)."""
+        text = self.__dict__.get(JSON_TEXT)
+        if text is None:
+            text = self.__dict__[JSON_TEXT] = canonical_json(self.to_dict())
+        return text
 
     def to_yaml(self) -> str:
         """YAML with the same content as :meth:`to_json`, lists in flow style."""

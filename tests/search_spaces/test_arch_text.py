@@ -51,3 +51,21 @@ def test_a_value_of_another_type_or_an_arch_of_another_space_is_declined(name: s
     assert encoder(dataclasses.replace(arch, space="another")) is None
     other = get_space("hat_wmt14ende").max_arch()
     assert encoder(other) is None
+
+
+def test_the_json_text_is_kept_on_the_arch_once_written() -> None:
+    from nasforge.search_spaces.arch import JSON_TEXT
+    from nasforge.search_spaces.arch import canonical_json
+    from nasforge.strategies.storage.claims import arch_json_and_id
+
+    space = get_space("ofa_mbv3_w12")
+    assert isinstance(space, ChoiceSpace)
+    a, b = space.from_indices(space.sample_indices(np.random.default_rng(3), 2))
+    text, aid = arch_json_and_id(a, ArchText(space))  # written by the template, kept
+    assert a.__dict__[JSON_TEXT] == text == canonical_json(a.to_dict())
+    assert a.to_json() is text and a.arch_id == aid
+    assert JSON_TEXT not in b.__dict__
+    assert b.to_json() == canonical_json(b.to_dict()) == b.__dict__[JSON_TEXT]
+    other = 160 if b.resolution != 160 else 176  # a copy with another field: its own text
+    changed = dataclasses.replace(b, resolution=other)
+    assert f'"resolution":{other}' in changed.to_json() and changed.to_json() != b.to_json()

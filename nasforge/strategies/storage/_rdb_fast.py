@@ -241,16 +241,16 @@ def _insert_trials(session: Any, study_id: int, news: Sequence[NewTrials], n0: i
             rows.append((study_id, number, start, done, "FAIL" if bad else "COMPLETE"))
             number += 1
     _insert_many(session, table, _TRIAL_COLUMNS, rows)
-    new = (T.trial_id > top, T.study_id == study_id, T.number >= n0)
+    ours = (T.trial_id > top, T.study_id == study_id, T.number >= n0)
     # the usual case, checked in one aggregate: the new ids are one run, each its number plus
     # one offset (no row per trial read back)
     low, k, off_min, off_max = session.execute(select(
         func.min(T.trial_id), func.count(T.trial_id), func.min(T.trial_id - T.number),
-        func.max(T.trial_id - T.number)).where(*new)).one()
+        func.max(T.trial_id - T.number)).where(*ours)).one()
     if k == len(rows) and off_min == off_max and off_min is not None:
         return list(range(int(low), int(low) + len(rows)))
     return [int(r[0]) for r in session.execute(
-        select(T.trial_id).where(*new).order_by(T.number))]
+        select(T.trial_id).where(*ours).order_by(T.number))]
 
 
 def _insert_rows(session: Any, ids: list[int], news: Sequence[NewTrials],

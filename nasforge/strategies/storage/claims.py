@@ -45,6 +45,7 @@ from optuna.storages import BaseStorage
 from optuna.trial import FrozenTrial
 from optuna.trial import TrialState
 
+from nasforge.search_spaces.arch import JSON_TEXT
 from nasforge.strategies.storage import _rdb_fast
 from nasforge.strategies.storage._errors import guarded
 
@@ -117,15 +118,19 @@ def _row(tid: Any, num: Any, state: TrialState, k: str | None, r: str | None, p:
 def arch_json(arch: Arch) -> str:
     """``arch.to_json()``, without its copy of every tuple into a list (``json`` writes a
     tuple as a list already): a third of a persisted candidate's cost in a space of nested
-    tuples such as ``ofa_mbv3``. An arch class with its own ``to_json`` or ``to_dict`` is
-    asked for it."""
+    tuples such as ``ofa_mbv3``; kept on the arch as ``to_json`` keeps it. An arch class with
+    its own ``to_json`` or ``to_dict`` is asked for it."""
     from nasforge.search_spaces.arch import Arch as _Arch
     from nasforge.search_spaces.arch import canonical_json
 
     kind = type(arch)
     if kind.to_json is not _Arch.to_json or kind.to_dict is not _Arch.to_dict:
         return arch.to_json()
-    return canonical_json({name: getattr(arch, name) for name in _field_names(kind)})
+    text = arch.__dict__.get(JSON_TEXT)
+    if text is None:
+        text = arch.__dict__[JSON_TEXT] = canonical_json(
+            {name: getattr(arch, name) for name in _field_names(kind)})
+    return text
 
 
 #: arch class -> its dataclass field names
@@ -168,7 +173,12 @@ def arch_json_and_id(arch: Arch, encoder: ArchText | None = None) -> tuple[str, 
     which is cached on the arch (its ``cached_property``) so that nothing hashes it again.
     ``encoder``: the space's :class:`~nasforge.search_spaces.ArchText` (the same text,
     written by its template where that applies)."""
-    text = (encoder(arch) if encoder is not None else None) or arch_json(arch)
+    text = (encoder(arch) if encoder is not None and JSON_TEXT not in arch.__dict__
+            else None)
+    if text is None:
+        text = arch_json(arch)
+    else:  # kept as Arch.to_json keeps it (the same text: the template declines otherwise)
+        arch.__dict__[JSON_TEXT] = text
     aid = arch.__dict__.get("arch_id")
     if aid is None:
         aid = hashlib.sha1(text.encode()).hexdigest()[:16]
