@@ -31,6 +31,7 @@ from nasforge.strategies import SearchObjectives
 from nasforge.strategies import SearchStudy
 from nasforge.strategies import run_search
 from nasforge.strategies.storage import _rdb_fast
+from nasforge.strategies.storage import _rdb_finished
 from tests.strategies.test_rdb_fast import _new_database
 from tests.strategies.test_rdb_fast import _search
 
@@ -198,7 +199,7 @@ def test_single_writer_stores_what_the_claims_store_fast_and_public(
         backend: str, trial_params: bool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
         request: pytest.FixtureRequest) -> None:
     calls = {"finished": 0, "claims": 0}
-    finished, claims = _rdb_fast.insert_finished, _rdb_fast.insert_claims
+    finished, claims = _rdb_finished.insert_finished, _rdb_fast.insert_claims
 
     def count(name: str, fn: Any) -> Any:
         def counted(*args: Any, **kw: Any) -> Any:
@@ -206,7 +207,7 @@ def test_single_writer_stores_what_the_claims_store_fast_and_public(
             return fn(*args, **kw)
         return counted
 
-    monkeypatch.setattr(_rdb_fast, "insert_finished", count("finished", finished))
+    monkeypatch.setattr(_rdb_finished, "insert_finished", count("finished", finished))
     monkeypatch.setattr(_rdb_fast, "insert_claims", count("claims", claims))
     fast = _new_database(backend, "fast", tmp_path, request)
     res = _search(fast, exclusive=True, trial_params=trial_params)

@@ -4,6 +4,10 @@ the study read back from a trial number on, with Optuna's own table definitions 
 names of ``optuna.storages._rdb``) and one batched statement per table instead of Optuna's
 one ORM object and query per param and attribute.
 
+A single writer's inserts (finished trials, no claims) are
+:mod:`~nasforge.strategies.storage._rdb_finished`, with the row helpers of this module
+(:func:`insert_many`, :func:`json_text`, :func:`set_study_attr`, :func:`utc_naive`).
+
 Everything here sits behind one check, :func:`rdb_backend`: the path is taken only on an
 Optuna version listed in :data:`TESTED_OPTUNA` (where ``tests/strategies/test_rdb_fast.py``
 found it writes what the public storage API writes); on any other version the claims use the
@@ -19,8 +23,6 @@ import logging
 import sqlite3
 from collections.abc import Callable
 from collections.abc import Sequence
-from dataclasses import dataclass
-from dataclasses import field
 from datetime import datetime
 from datetime import timezone
 from json.encoder import encode_basestring_ascii
@@ -32,44 +34,19 @@ from optuna.storages import BaseStorage
 from optuna.trial import FrozenTrial
 from optuna.trial import TrialState
 
-__all__ = ["TESTED_OPTUNA", "NewTrials", "finish_trials", "insert_claims", "insert_finished",
-           "rdb_backend", "read_trials"]
+__all__ = ["ATTR_COLUMNS", "PARAM_COLUMNS", "TESTED_OPTUNA", "TRIAL_COLUMNS", "VALUE_COLUMNS",
+           "finish_trials", "insert_claims", "insert_many", "json_text", "rdb_backend",
+           "read_trials", "set_study_attr", "utc_naive"]
 
 logger = logging.getLogger(__name__)
 
 #: (major, minor) versions of Optuna the fast path was compared against the public API on
 TESTED_OPTUNA = ((5, 1),)
 
-_PARAM_COLUMNS = ("trial_id", "param_name", "param_value", "distribution_json")
-_ATTR_COLUMNS = ("trial_id", "key", "value_json")
-_VALUE_COLUMNS = ("trial_id", "objective", "value", "value_type")
-_TRIAL_COLUMNS = ("study_id", "number", "datetime_start", "datetime_complete", "state")
-
-@dataclass(frozen=True)
-class NewTrials:
-    """Finished trials to insert at once (a single writer's round, no claims before them).
-
-    Attributes:
-        columns: ``(param name, distribution JSON)`` per column of ``rows``.
-        internal: per column, the stored value (internal repr) of each option index.
-        rows: per trial, its option indices (empty lists: no params).
-        user_attrs: per trial, its own user attributes.
-        values: (n, n_objectives) values; a row with a NaN is a ``FAIL`` trial holding its
-            values in the attribute ``values_attr`` of :func:`insert_finished`.
-        start: the trials' start time.
-        complete: the trials' completion time.
-        common_attrs: user attributes every trial has (the round, the worker, ...).
-    """
-
-    columns: list[tuple[str, str]]
-    internal: list[list[float]]
-    rows: list[list[int]]
-    user_attrs: list[dict[str, Any]]
-    values: np.ndarray
-    start: datetime
-    complete: datetime
-    common_attrs: dict[str, Any] = field(default_factory=dict)
-
+PARAM_COLUMNS = ("trial_id", "param_name", "param_value", "distribution_json")
+ATTR_COLUMNS = ("trial_id", "key", "value_json")
+VALUE_COLUMNS = ("trial_id", "objective", "value", "value_type")
+TRIAL_COLUMNS = ("study_id", "number", "datetime_start", "datetime_complete", "state")
 
 #: ``(trial_id, why)`` of the claims to release (``FAIL`` with ``released_attr`` = ``why``)
 Releases = list[tuple[int, str]]
@@ -98,7 +75,7 @@ def rdb_backend(storage: BaseStorage) -> optuna.storages.RDBStorage | None:
     return backend
 
 
-def _utc(t: datetime) -> datetime:
+def utc_naive(t: datetime) -> datetime:
     """A datetime as Optuna's RDB storage stores it (naive UTC)."""
     return t.astimezone(timezone.utc).replace(tzinfo=None)
 
@@ -148,7 +125,7 @@ def insert_claims(rdb: optuna.storages.RDBStorage, study_id: int,
             T.study_id == study_id)) or 0)
         session.execute(insert(T.__table__), [
             {"study_id": study_id, "number": n0 + i, "state": TrialState.RUNNING,
-             "datetime_start": _utc(t.datetime_start or datetime.now())}
+             "datetime_start": utc_naive(t.datetime_start or datetime.now())}
             for i, t in enumerate(templates)])
         ids = [int(r[0]) for r in session.execute(
             select(T.trial_id).where(T.study_id == study_id, T.number >= n0).order_by(
@@ -168,152 +145,14 @@ def insert_claims(rdb: optuna.storages.RDBStorage, study_id: int,
                 params.append((tid, name, dist.to_internal_repr(value) if j is None
                                else float(j), dist_json[name]))
             user.extend((tid, k, json.dumps(v)) for k, v in t.user_attrs.items())
-        _insert_many(session, models.TrialParamModel.__table__, _PARAM_COLUMNS, params)
-        _insert_many(session, models.TrialUserAttributeModel.__table__, _ATTR_COLUMNS, user)
+        insert_many(session, models.TrialParamModel.__table__, PARAM_COLUMNS, params)
+        insert_many(session, models.TrialUserAttributeModel.__table__, ATTR_COLUMNS, user)
         rows = _read(session, study_id, since, attrs)
         _release(session, decide(ids, rows), released_attr)
     return ids, rows
 
 
-def insert_finished(rdb: optuna.storages.RDBStorage, study_id: int,
-                    news: Sequence[NewTrials], values_attr: str,
-                    study_attr: tuple[str, Any] | None = None,
-                    first_number: int | None = None) -> tuple[list[int], int]:
-    """Insert finished trials (``COMPLETE`` with their values, ``FAIL`` with NaN values in
-    ``values_attr``) with their params and user attributes, and set the study user attribute
-    ``study_attr``, in one transaction (what ``create_new_trial(template_trial=...)`` and
-    ``set_study_user_attr`` write, one batched insert per table): a single writer's rounds,
-    with no claims before them.
-
-    Args:
-        news: the trials, in number order (one :class:`NewTrials` per round or chunk).
-        first_number: the number of the first new trial, known to the study's only writer
-            from its previous insert; None: count the study's trials under its write lock.
-
-    Returns:
-        The new trials' ids, in order, and the number of the first.
-    """
-    from optuna.storages._rdb import models
-    from optuna.storages._rdb.storage import _create_scoped_session
-    from sqlalchemy import func
-    from sqlalchemy import select
-    from sqlalchemy import update
-
-    T = models.TrialModel
-    n = sum(len(new.user_attrs) for new in news)
-    n0 = first_number
-    with _create_scoped_session(rdb.scoped_session) as session:
-        ids: list[int] = []
-        if n and n0 is None:
-            session.execute(update(models.StudyModel).where(
-                models.StudyModel.study_id == study_id).values(
-                study_name=models.StudyModel.study_name))
-            n0 = int(session.scalar(select(func.count(T.trial_id)).where(
-                T.study_id == study_id)) or 0)
-        if n and n0 is not None:
-            ids = _insert_trials(session, study_id, news, n0)
-            _insert_rows(session, ids, news, values_attr)
-        if study_attr is not None:
-            _set_study_attr(session, study_id, *study_attr)
-    return ids, -1 if n0 is None else n0
-
-
-def _insert_trials(session: Any, study_id: int, news: Sequence[NewTrials], n0: int
-                   ) -> list[int]:
-    """Insert the trials of ``news`` (numbered from ``n0``); their ids, in number order."""
-    from optuna.storages._rdb import models
-    from sqlalchemy import func
-    from sqlalchemy import select
-
-    T = models.TrialModel
-    # ids grow: the new trials are above the largest id (a primary-key lookup), so reading
-    # them back never scans the study's earlier trials
-    top = int(session.scalar(select(func.max(T.trial_id))) or 0)
-    table = T.__table__
-    dialect = session.connection().dialect  # its own form of a datetime (SQLite: text)
-    stamp = table.c.datetime_start.type.dialect_impl(dialect).bind_processor(dialect)
-    rows, number = [], n0
-    for new in news:  # the start and end of a chunk are one value each: converted once
-        start, done = _utc(new.start), _utc(new.complete)
-        if stamp is not None:
-            start, done = stamp(start), stamp(done)
-        for bad in np.isnan(new.values).any(axis=1).tolist():
-            rows.append((study_id, number, start, done, "FAIL" if bad else "COMPLETE"))
-            number += 1
-    _insert_many(session, table, _TRIAL_COLUMNS, rows)
-    ours = (T.trial_id > top, T.study_id == study_id, T.number >= n0)
-    # the usual case, checked in one aggregate: the new ids are one run, each its number plus
-    # one offset (no row per trial read back)
-    low, k, off_min, off_max = session.execute(select(
-        func.min(T.trial_id), func.count(T.trial_id), func.min(T.trial_id - T.number),
-        func.max(T.trial_id - T.number)).where(*ours)).one()
-    if k == len(rows) and off_min == off_max and off_min is not None:
-        return list(range(int(low), int(low) + len(rows)))
-    return [int(r[0]) for r in session.execute(
-        select(T.trial_id).where(*ours).order_by(T.number))]
-
-
-def _insert_rows(session: Any, ids: list[int], news: Sequence[NewTrials],
-                 values_attr: str) -> None:
-    """Insert the params, user attributes and values of the trials ``ids`` of ``news``."""
-    from optuna.storages._rdb import models
-
-    V = models.TrialValueModel
-    params: list[tuple[Any, ...]] = []
-    user: list[tuple[Any, ...]] = []
-    stored: list[tuple[Any, ...]] = []
-    i = 0
-    for new in news:
-        tids = ids[i:i + len(new.user_attrs)]
-        i += len(tids)
-        cols = [(name, dj, internal) for (name, dj), internal in zip(
-            new.columns, new.internal, strict=True)]
-        if cols:
-            params += [(tid, name, internal[j], dj) for tid, row in zip(tids, new.rows,
-                                                                        strict=True)
-                       for (name, dj, internal), j in zip(cols, row, strict=True)]
-        rows = new.values.tolist()
-        nan = np.isnan(new.values).any(axis=1).tolist()
-        finite = np.isfinite(new.values).all(axis=1).tolist()
-        user += _attr_rows(tids, new.user_attrs)
-        for k, v in new.common_attrs.items():
-            user += zip(tids, itertools.repeat(k), itertools.repeat(_json(v)))
-        user += [(tid, values_attr, json.dumps([None if x != x else x for x in row]))
-                 for tid, row, bad in zip(tids, rows, nan, strict=True) if bad]
-        # a finite value is stored as it is (``value_to_stored_repr``'s own first case)
-        if all(finite):  # column by column, no Python loop per value
-            for j, col in enumerate(new.values.T.tolist()):
-                stored += zip(tids, itertools.repeat(j), col, itertools.repeat("FINITE"))
-        else:
-            stored += [(tid, j, x, "FINITE") for tid, row, ok in zip(tids, rows, finite,
-                                                                      strict=True)
-                       if ok for j, x in enumerate(row)]
-        stored += [(tid, j, v, kind.name) for tid, row, bad, ok in zip(
-            tids, rows, nan, finite, strict=True) if not bad and not ok
-            for j, x in enumerate(row) for v, kind in [V.value_to_stored_repr(float(x))]]
-    _insert_many(session, models.TrialParamModel.__table__, _PARAM_COLUMNS, params)
-    _insert_many(session, models.TrialUserAttributeModel.__table__, _ATTR_COLUMNS, user)
-    _insert_many(session, V.__table__, _VALUE_COLUMNS, stored)
-
-
-def _attr_rows(tids: list[int], attrs: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
-    """``(trial_id, key, JSON)`` of each trial's own user attributes: key by key when every
-    trial has the same keys (strings through the JSON module's C encoder, no Python call per
-    value), trial by trial otherwise."""
-    keys = attrs[0].keys() if attrs else {}.keys()
-    if not all(ua.keys() == keys for ua in attrs):
-        return [(tid, k, _json(v)) for tid, ua in zip(tids, attrs, strict=True)
-                for k, v in ua.items()]
-    out: list[tuple[Any, ...]] = []
-    for k in keys:
-        vals = [ua[k] for ua in attrs]
-        texts = map(encode_basestring_ascii if all(type(v) is str for v in vals) else _json,
-                    vals)
-        out += zip(tids, itertools.repeat(k), texts)
-    return out
-
-
-def _json(value: Any) -> str:
+def json_text(value: Any) -> str:
     """``json.dumps(value)``, without its per-call set-up for a string or an int (the JSON
     module's own C encoder of strings, ``int.__repr__``: the same text)."""
     kind = type(value)
@@ -337,7 +176,7 @@ def _choice_index(dist: Any) -> dict[Any, int]:
     return out
 
 
-def _insert_many(session: Any, table: Any, columns: tuple[str, ...],
+def insert_many(session: Any, table: Any, columns: tuple[str, ...],
                  rows: list[tuple[Any, ...]]) -> None:
     """Insert ``rows`` (plain values of ``columns``; an enum column's value as its name) into
     ``table``: multi-row ``INSERT ... VALUES (...), (...)`` statements of the driver on SQLite
@@ -408,7 +247,7 @@ def _release(session: Any, releases: Releases, released_attr: str) -> None:
     from sqlalchemy import update
 
     T = models.TrialModel
-    now = _utc(datetime.now())
+    now = utc_naive(datetime.now())
     for tid, why in releases:
         c = T.__table__.c
         done = session.execute(update(T.__table__).where(
@@ -469,7 +308,7 @@ def finish_trials(rdb: optuna.storages.RDBStorage, trial_ids: Sequence[int],
     from sqlalchemy import update
 
     T, V = models.TrialModel, models.TrialValueModel
-    now = _utc(datetime.now())
+    now = utc_naive(datetime.now())
     ids = [int(t) for t in trial_ids]
     with _create_scoped_session(rdb.scoped_session) as session:
         if ids:
@@ -486,8 +325,8 @@ def finish_trials(rdb: optuna.storages.RDBStorage, trial_ids: Sequence[int],
                       if bad]
             stored = [(t, j, v, kind.name) for t, row in good for j, x in enumerate(row)
                       for v, kind in [V.value_to_stored_repr(float(x))]]
-            _insert_many(session, V.__table__, _VALUE_COLUMNS, stored)
-            _insert_many(session, models.TrialUserAttributeModel.__table__, _ATTR_COLUMNS, [
+            insert_many(session, V.__table__, VALUE_COLUMNS, stored)
+            insert_many(session, models.TrialUserAttributeModel.__table__, ATTR_COLUMNS, [
                 (t, values_attr, json.dumps([None if x != x else x for x in row]))
                 for t, row in failed])
             for state, group in ((TrialState.COMPLETE, good), (TrialState.FAIL, failed)):
@@ -496,10 +335,10 @@ def finish_trials(rdb: optuna.storages.RDBStorage, trial_ids: Sequence[int],
                         T.__table__.c.trial_id.in_([t for t, _ in group])).values(
                         state=state, datetime_complete=now))
         if study_attr is not None:
-            _set_study_attr(session, *study_attr)
+            set_study_attr(session, *study_attr)
 
 
-def _set_study_attr(session: Any, study_id: int, key: str, value: Any) -> None:
+def set_study_attr(session: Any, study_id: int, key: str, value: Any) -> None:
     """What ``set_study_user_attr`` does, inside ``session``."""
     from optuna.storages._rdb import models
     from sqlalchemy import insert

@@ -30,7 +30,7 @@ inserts and indexes per candidate:
   ``host:pid`` a claim needs while it runs) not at all: the study's
   ``nasforge_worker:<worker>`` attribute names the writing process.
 
-On an RDB storage the write is :func:`~nasforge.strategies.storage._rdb_fast.insert_finished`;
+On an RDB storage the write is :func:`~nasforge.strategies.storage._rdb_finished.insert_finished`;
 elsewhere one ``create_new_trial(template_trial=...)`` per trial, then the state.
 """
 
@@ -55,6 +55,7 @@ from optuna.trial import TrialState
 from nasforge.errors import InvalidInputError
 from nasforge.search_spaces import ArchText
 from nasforge.strategies.storage import _rdb_fast
+from nasforge.strategies.storage import _rdb_finished
 from nasforge.strategies.storage.claims import VALUES
 from nasforge.strategies.storage.claims import arch_json_and_id
 from nasforge.strategies.storage.claims import key_text
@@ -84,7 +85,7 @@ class SingleWriter:
         #: also write the arch as one Optuna param per choice (see the module docstring)
         self.trial_params = bool(trial_params)
         #: the candidates handed over and not written yet
-        self._new: list[_rdb_fast.NewTrials] = []
+        self._new: list[_rdb_finished.NewTrials] = []
         #: ``(step, state function)`` of the last round whose state was not written yet
         self._unsaved: tuple[int, Callable[[], dict[str, Any]]] | None = None
         #: when the strategy state was last written (candidates of an ``eval_chunk`` search
@@ -118,7 +119,7 @@ class SingleWriter:
         common: dict[str, Any] = {"step": int(step)}
         if self.worker:
             common["worker"] = self.worker
-        self._new.append(_rdb_fast.NewTrials(
+        self._new.append(_rdb_finished.NewTrials(
             columns, internal, rows, attrs, np.asarray(values, dtype=np.float64).reshape(
                 len(archs), -1), start, datetime.now(), common))
 
@@ -159,7 +160,7 @@ class SingleWriter:
         rdb = _rdb_fast.rdb_backend(self.storage)
         if rdb is not None:
             if self._new or study_attr is not None:
-                ids, first = _rdb_fast.insert_finished(rdb, self._study_id, self._new, VALUES,
+                ids, first = _rdb_finished.insert_finished(rdb, self._study_id, self._new, VALUES,
                                                        study_attr, self._next_number)
                 if ids:
                     self._next_number = first + len(ids)
@@ -172,7 +173,7 @@ class SingleWriter:
         self._new.clear()
 
 
-def _templates(new: _rdb_fast.NewTrials, dists: dict[str, BaseDistribution]
+def _templates(new: _rdb_finished.NewTrials, dists: dict[str, BaseDistribution]
                ) -> list[FrozenTrial]:
     """The finished trials of ``new`` for ``create_new_trial(template_trial=...)``."""
     names = [n for n, _ in new.columns]
