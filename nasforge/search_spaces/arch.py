@@ -8,6 +8,7 @@ so the canonical JSON (``sort_keys``, no floats) is identical across runs and ma
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 from functools import cached_property
@@ -56,10 +57,14 @@ class Arch:
 
     def to_json(self) -> str:
         """Canonical JSON: sorted keys, compact, ints stay ints (kept on the arch once written,
-        as :attr:`arch_id` is: an arch is immutable)."""
+        as :attr:`arch_id` is: an arch is immutable). The fields are encoded as they are (the
+        encoder writes a tuple as a list: :meth:`to_dict`'s text without its copies) unless
+        the class has its own :meth:`to_dict`."""
         text = self.__dict__.get(JSON_TEXT)
         if text is None:
-            text = self.__dict__[JSON_TEXT] = canonical_json(self.to_dict())
+            data = (self.to_dict() if type(self).to_dict is not Arch.to_dict
+                    else {name: getattr(self, name) for name in self.field_names()})
+            text = self.__dict__[JSON_TEXT] = canonical_json(data)
         return text
 
     def to_yaml(self) -> str:
@@ -72,8 +77,9 @@ class Arch:
         return hashlib.sha1(self.to_json().encode()).hexdigest()[:16]
 
     @classmethod
+    @functools.cache
     def field_names(cls) -> tuple[str, ...]:
-        """Names of the dataclass fields, ``space`` first."""
+        """Names of the dataclass fields, ``space`` first (found once per class)."""
         return tuple(f.name for f in dataclasses.fields(cls))
 
     def replace(self, **changes: Any) -> Arch:

@@ -54,7 +54,7 @@ if TYPE_CHECKING:
     from nasforge.search_spaces.arch import Arch
     from nasforge.search_spaces.choice_space import ChoiceSpace
 
-__all__ = ["Claim", "StudyClaims", "arch_dict", "arch_json", "arch_json_and_id", "is_candidate",
+__all__ = ["Claim", "StudyClaims", "arch_dict", "arch_json_and_id", "is_candidate",
            "key_text", "process_dead", "process_tag", "values_of"]
 
 #: trial user attribute: the values of a candidate with a NaN value (a ``FAIL`` trial)
@@ -115,37 +115,6 @@ def _row(tid: Any, num: Any, state: TrialState, k: str | None, r: str | None, p:
                 state == TrialState.COMPLETE or v is not None)
 
 
-def arch_json(arch: Arch) -> str:
-    """``arch.to_json()``, without its copy of every tuple into a list (``json`` writes a
-    tuple as a list already): a third of a persisted candidate's cost in a space of nested
-    tuples such as ``ofa_mbv3``; kept on the arch as ``to_json`` keeps it. An arch class with
-    its own ``to_json`` or ``to_dict`` is asked for it."""
-    from nasforge.search_spaces.arch import Arch as _Arch
-    from nasforge.search_spaces.arch import canonical_json
-
-    kind = type(arch)
-    if kind.to_json is not _Arch.to_json or kind.to_dict is not _Arch.to_dict:
-        return arch.to_json()
-    text = arch.__dict__.get(JSON_TEXT)
-    if text is None:
-        text = arch.__dict__[JSON_TEXT] = canonical_json(
-            {name: getattr(arch, name) for name in _field_names(kind)})
-    return text
-
-
-#: arch class -> its dataclass field names
-_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
-
-
-def _field_names(kind: type) -> tuple[str, ...]:
-    """The dataclass field names of an arch class (``dataclasses.fields`` filters the class's
-    fields on every call)."""
-    names = _FIELD_NAMES.get(kind)
-    if names is None:
-        names = _FIELD_NAMES[kind] = tuple(f.name for f in dataclasses.fields(kind))
-    return names
-
-
 def arch_dict(arch: Arch) -> dict[str, Any]:
     """``arch.to_dict()`` (lists for tuples), with no function call per scalar element (the
     strategy state holds a population of such dicts per round). An arch class with its own
@@ -169,14 +138,14 @@ def _plain_other(value: Any) -> Any:
 
 
 def arch_json_and_id(arch: Arch, encoder: ArchText | None = None) -> tuple[str, str]:
-    """:func:`arch_json` and the ``arch_id`` hashed from it (what ``Arch.arch_id`` hashes),
+    """``arch.to_json()`` and the ``arch_id`` hashed from it (what ``Arch.arch_id`` hashes),
     which is cached on the arch (its ``cached_property``) so that nothing hashes it again.
     ``encoder``: the space's :class:`~nasforge.search_spaces.ArchText` (the same text,
     written by its template where that applies)."""
     text = (encoder(arch) if encoder is not None and JSON_TEXT not in arch.__dict__
             else None)
     if text is None:
-        text = arch_json(arch)
+        text = arch.to_json()
     else:  # kept as Arch.to_json keeps it (the same text: the template declines otherwise)
         arch.__dict__[JSON_TEXT] = text
     aid = arch.__dict__.get("arch_id")
@@ -363,7 +332,7 @@ class StudyClaims:
                          ) -> list[FrozenTrial]:
         """The ``RUNNING`` trials claiming ``archs``: params from one index matrix of the
         chunk, user attributes (see :mod:`~nasforge.strategies.storage.study`); the
-        ``arch_id`` is hashed from :func:`arch_json` (what ``Arch.arch_id`` hashes) unless
+        ``arch_id`` is hashed from ``arch.to_json()`` (what ``Arch.arch_id`` hashes) unless
         the arch computed it already."""
         labels = list(self._dists)
         choices = [d.choices for d in self._dists.values()]  # type: ignore[attr-defined]
@@ -373,7 +342,7 @@ class StudyClaims:
         now = datetime.now()
         out = []
         for key, arch, row in zip(keys, archs, rows, strict=True):
-            text = arch_json(arch)
+            text = arch.to_json()
             aid = arch.__dict__.get("arch_id") or hashlib.sha1(text.encode()).hexdigest()[:16]
             out.append(FrozenTrial(
                 number=0, state=TrialState.RUNNING, value=None, values=None,
