@@ -158,18 +158,12 @@ class SearchObjectives:
             float64 array of shape ``(n, len(cheap_index))``.
         """
         idx = np.asarray(matrix)
-        out = np.empty((len(idx), len(self.cheap_index)))
-        if not self._free_cheap_index:
-            out[:] = self._indexed(space, idx, self.bounded_cheap_index)
-            return out
         self._register(space)
         pos = {j: c for c, j in enumerate(self.cheap_index)}
-        if self.bounded_cheap_index:
-            out[:, [pos[j] for j in self.bounded_cheap_index]] = self._indexed(
-                space, idx, self.bounded_cheap_index)
-        free = self._free_cheap_index
-        out[:, [pos[j] for j in free]] = (self._cheap_rows(space, idx, free) if len(idx)
-                                          else np.zeros((0, len(free))))
+        out = np.empty((len(idx), len(self.cheap_index)))
+        bounded, free = self.bounded_cheap_index, self._free_cheap_index
+        out[:, [pos[j] for j in bounded]] = self._indexed(space, idx, bounded)
+        out[:, [pos[j] for j in free]] = self._cheap_rows(space, idx, free)
         return out
 
     def _indexed(self, space: ChoiceSpace, idx: np.ndarray, which: list[int]) -> np.ndarray:
@@ -193,6 +187,8 @@ class SearchObjectives:
         """Values of the objectives ``which`` of index rows: each objective's
         ``evaluate_indices`` when all have one (no architecture built), else
         :meth:`evaluate_cheap` of the rows' architectures."""
+        if not len(rows) or not which:
+            return np.zeros((len(rows), len(which)))
         cols = []
         for j in which:
             col = self.objectives[j].evaluate_indices(space, rows)
@@ -200,7 +196,7 @@ class SearchObjectives:
                 vals = self.evaluate_cheap(space.from_indices(rows, check=False))
                 return vals[:, [self.cheap_index.index(k) for k in which]]
             cols.append(col)
-        return np.stack(cols, axis=1) if cols else np.zeros((len(rows), 0))
+        return np.stack(cols, axis=1)
 
     def cheap_feasible_indices(self, space: ChoiceSpace, matrix: np.ndarray) -> np.ndarray:
         """:meth:`cheap_feasible` of the rows of an index matrix (the bounded cheap objectives
@@ -209,15 +205,14 @@ class SearchObjectives:
         n = len(matrix)
         if not self.has_cheap_bounds or n == 0:
             return np.ones(n, dtype=bool)
-        vals = self._indexed(space, np.asarray(matrix), self.bounded_cheap_index)
-        ok = np.ones(n, dtype=bool)
-        for c, j in enumerate(self.bounded_cheap_index):
-            ok &= self.objectives[j].bound.satisfied(vals[:, c])  # type: ignore[union-attr]
-        return ok
+        bounded = self.bounded_cheap_index
+        return self._within_bounds(self._indexed(space, np.asarray(matrix), bounded), bounded)
 
-    def _within_cheap_bounds(self, vals: np.ndarray) -> np.ndarray:
+    def _within_bounds(self, vals: np.ndarray, which: list[int]) -> np.ndarray:
+        """Mask of the rows of ``vals`` (one column per objective of ``which``) inside every
+        bound."""
         ok = np.ones(len(vals), dtype=bool)
-        for c, j in enumerate(self.cheap_index):
+        for c, j in enumerate(which):
             b = self.objectives[j].bound
             if b is not None:
                 ok &= b.satisfied(vals[:, c])
@@ -227,7 +222,7 @@ class SearchObjectives:
         """Mask of the archs that satisfy every cheap bound (all True when there is none)."""
         if not self.has_cheap_bounds or not archs:
             return np.ones(len(archs), dtype=bool)
-        return self._within_cheap_bounds(self.evaluate_cheap(archs))
+        return self._within_bounds(self.evaluate_cheap(archs), self.cheap_index)
 
     def evaluate(self, archs: Sequence[Arch]) -> np.ndarray:
         """Every objective: shape ``(len(archs), len(self))``, columns in :attr:`names` order.
