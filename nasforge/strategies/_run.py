@@ -85,10 +85,9 @@ def run_search(
 ) -> SearchResult:
     """Run ``strategy`` until ``budget`` distinct candidates are evaluated.
 
-    Every proposed arch is keyed by ``dedupe_key`` (default: the arch itself, i.e. its
-    ``arch_id``); an arch whose key was already evaluated is told its stored values and does
-    not count against the budget (a tabular query, a supernet evaluation, is paid once). The
-    objectives are the strategy's own (``strategy.objectives``).
+    Every proposed arch is keyed by ``dedupe_key`` (default: its ``arch_id``); a known key is
+    told its stored values and does not count against the budget (a tabular query, a supernet
+    evaluation, is paid once). The objectives are ``strategy.objectives``.
 
     Args:
         strategy: the strategy.
@@ -97,9 +96,8 @@ def run_search(
         storage: a :class:`~nasforge.strategies.SearchStudy` (then ``study_name`` and
             ``worker`` are its own), an Optuna storage, or a storage URL or SQLite file path
             (:class:`~nasforge.strategies.StorageURL`): every candidate is a trial of the
-            study ``study_name``, persisted as it is evaluated, and the strategy state after
-            every round (see :mod:`nasforge.strategies.storage`). None: nothing is persisted
-            (fastest, for searches over cheap objectives only).
+            study ``study_name``, with the strategy state (:mod:`nasforge.strategies.storage`).
+            None: nothing is persisted (fastest, for searches over cheap objectives only).
         study_name: the study in ``storage``.
         worker: this process's worker number; workers sharing a study share its budget and
             evaluate each arch once, each with its own strategy state.
@@ -112,20 +110,13 @@ def run_search(
         dedupe_key: maps an arch to its evaluation key (e.g. NB201's ``canonical_id`` to
             evaluate isomorphic cells once).
         eval_chunk: evaluate and persist new candidates in chunks of this size (None: the
-            whole batch at once, fastest for vectorised objectives; 1: persist one by one,
-            for slow objectives such as supernet accuracy).
-        max_idle_steps: stop (``stopped="stalled"``) after this many rounds in a row that
-            evaluated nothing new (a strategy that keeps proposing known archs).
-        exclusive: this process is the only writer of the study (a ``storage`` that is not
-            a :class:`SearchStudy`): each round's new candidates are written as finished
-            trials with the round's state in one transaction, without claims, and the study
-            is not re-read per round (the fastest persistence; ``kill -9`` still loses only
-            the round in flight). Claims are used instead when other live workers are
-            registered on the study; a worker joining while this search runs is refused.
+            whole batch; 1: one by one, for slow objectives such as supernet accuracy).
+        max_idle_steps: stop (``"stalled"``) after this many rounds in a row with nothing new.
+        exclusive: this process is the study's only writer (a ``storage`` that is not a
+            :class:`SearchStudy`; see that class's ``exclusive``): finished trials, no claims.
 
     Returns:
-        The :class:`SearchResult` (resumed candidates, and those of other workers of the
-        study, included).
+        The :class:`SearchResult`, resumed candidates and other workers' included.
 
     Raises:
         InvalidInputError: neither ``budget`` nor ``max_steps`` given, or a non-positive one;
@@ -144,9 +135,8 @@ def run_search(
         (10, True)
     """
     _check_arguments(budget, max_steps, eval_chunk, worker)
-    store = (storage if isinstance(storage, SearchStudy) or storage is None
-             else SearchStudy(storage, study_name, worker=worker, space=strategy.space,
-                              exclusive=exclusive))
+    store = (storage if isinstance(storage, SearchStudy) or storage is None else SearchStudy(
+        storage, study_name, worker=worker, space=strategy.space, exclusive=exclusive))
     history = History(strategy.objectives, dedupe_key)
     try:
         step = _resume(strategy, history, store, resume, meta or {})
