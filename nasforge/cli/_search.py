@@ -191,8 +191,15 @@ def _run(cfg: ExperimentConfig, quiet: bool, as_json: bool = False, *,
     if quiet or as_json:
         set_verbosity(-1)
     if not quiet and not as_json:
-        command = StorageURL.for_run(cfg.storage, Path(cfg.out)).dashboard_command()
-        console.print(f"watch it live: {command}", markup=False, highlight=False)
+        url = StorageURL.for_run(cfg.storage, Path(cfg.out))
+        if study is None and worker is None and not cfg.trial_params and url.scheme != "journal":
+            # a single writer's rows are Optuna trials once `nas trials` has turned them
+            console.print(f"for optuna-dashboard: nas trials {url.label} && "
+                          f"{url.dashboard_command()} (or search with --trial-params)",
+                          markup=False, highlight=False)
+        else:
+            console.print(f"watch it live: {url.dashboard_command()}", markup=False,
+                          highlight=False)
     outcome = run_experiment(cfg, study=study, worker=worker)
     if as_json:
         console.print_json(json.dumps({"out_dir": str(outcome.out_dir), **outcome.manifest},
@@ -232,7 +239,30 @@ def _print_outcome(cfg: ExperimentConfig, out_dir: Path, manifest: dict[str, Any
                   + f"; latency provenance: {dev.get('provenance', dev.get('source', '?'))}")
 
 
+def trials(
+    storage: Annotated[str, typer.Argument(help="The search's storage: a run folder's "
+                                           "search.db, sqlite:///PATH.db, postgresql://...")],
+    study: _Study = None,
+) -> None:
+    """Turn a single-writer search's candidates into Optuna trials, for optuna-dashboard.
+
+    `nas search` without --study, --worker and --trial-params stores each candidate as one row
+    of the study database's nasforge_candidates table (several times faster than an Optuna
+    trial); this writes them as the trials the search would otherwise have written (same
+    numbers, values and user attributes, one transaction). Workers joining the study with
+    --study do it themselves. Run it after the search, not while it runs.
+    """
+    from nasforge.strategies.storage import StorageURL
+    from nasforge.strategies.storage import write_trials
+
+    url = StorageURL.parse(storage)
+    n = write_trials(url, study or "nasforge")
+    console.print(f"{n} candidate rows written as Optuna trials; view them: "
+                  f"{url.dashboard_command()}", markup=False, highlight=False)
+
+
 def register(app: typer.Typer) -> None:
-    """Add ``search`` and ``run`` to ``app``."""
+    """Add ``search``, ``run`` and ``trials`` to ``app``."""
     app.command("search")(search)
     app.command("run")(run)
+    app.command("trials")(trials)

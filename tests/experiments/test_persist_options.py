@@ -1,6 +1,7 @@
 """How a single-writer search persists (issue 25), at the edge: ``--commit-every`` / YAML
-``commit_every`` (seconds between writes) and ``--trial-params`` / ``trial_params`` (the arch
-also as Optuna params). Bad values are one line and exit 2."""
+``commit_every`` (seconds between writes) and ``--trial-params`` / ``trial_params`` (Optuna
+trials with the arch also as Optuna params, not rows of the candidate table). Bad values are
+one line and exit 2."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import pytest
 
 from nasforge.errors import ConfigError
 from nasforge.experiments.config import ExperimentConfig
+from nasforge.strategies.storage import write_trials
 from tests.strategies.test_resume import _nb201_table
 
 
@@ -60,9 +62,16 @@ def test_trial_params_are_stored_only_when_asked(tmp_path: Path) -> None:
     plain = _search(table, tmp_path / "plain")
     asked = _search(table, tmp_path / "asked", "--trial-params", "--commit-every", "0")
     assert plain.returncode == 0 and asked.returncode == 0, plain.stderr + asked.stderr
+    # by default one row per candidate in the candidate table, no trial
+    assert _count(tmp_path / "plain" / "search.db", "nasforge_candidates") == 30
+    assert _count(tmp_path / "plain" / "search.db", "trials") == 0
+    assert _count(tmp_path / "asked" / "search.db", "trials") == 30
+    assert _count(tmp_path / "asked" / "search.db", "trial_params") == 30 * 6  # 6 NB201 edges
+    # the rows become trials when asked (what optuna-dashboard reads): no params
+    assert write_trials(f"sqlite:///{tmp_path / 'plain' / 'search.db'}", "nasforge") == 30
     assert _count(tmp_path / "plain" / "search.db", "trials") == 30
     assert _count(tmp_path / "plain" / "search.db", "trial_params") == 0
-    assert _count(tmp_path / "asked" / "search.db", "trial_params") == 30 * 6  # 6 NB201 edges
+    assert _count(tmp_path / "plain" / "search.db", "nasforge_candidates") == 0
     csv = [(tmp_path / d / "candidates.csv").read_text() for d in ("plain", "asked")]
     assert csv[0] == csv[1]  # the same search either way
 

@@ -18,6 +18,7 @@ from nasforge.strategies import CallableObjective
 from nasforge.strategies import SearchObjectives
 from nasforge.strategies import run_search
 from nasforge.testing.contracts import _synthetic_problem
+from tests.strategies._stored import completed
 
 BUDGET = 40
 SETTINGS: dict[str, dict[str, Any]] = {
@@ -174,7 +175,6 @@ def test_optuna_search_stopped_by_a_signal_resumes_onto_the_same_candidates(
     writes the candidates (ids, order, values) of the uninterrupted one."""
     import os
     import signal
-    import sqlite3
     import subprocess
     import time
 
@@ -191,15 +191,7 @@ def test_optuna_search_stopped_by_a_signal_resumes_onto_the_same_candidates(
                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 
     def stored() -> int:
-        try:
-            con = sqlite3.connect(out / "search.db")
-            try:
-                return int(con.execute("select count(*) from trials where state = "
-                                       "'COMPLETE'").fetchone()[0])
-            finally:
-                con.close()
-        except sqlite3.Error:
-            return 0
+        return max(0, completed(f"sqlite:///{out / 'search.db'}"))
 
     deadline = time.time() + 200
     while stored() < 20 and proc.poll() is None and time.time() < deadline:

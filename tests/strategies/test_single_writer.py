@@ -1,8 +1,10 @@
 """A study's single writer (issue 25): ``run_search(..., exclusive=True)`` writes each round's
-candidates as finished trials with the round's state in one transaction, without claims.
+candidates with the round's state in one transaction, without claims: as rows of nasforge's
+candidate table on an RDB storage (``trial_params=False``), else as finished trials.
 
-What it keeps: the trials are exactly those the claims path stores (fast and public-API paths
-alike; without ``trial_params`` the same less the Optuna params); ``kill -9`` loses the round in
+What it keeps: the trials (the rows once turned into trials, ``write_trials``) are exactly
+those the claims path stores (fast and public-API paths alike; without ``trial_params`` the
+same less the Optuna params); ``kill -9`` loses the round in
 flight only (``commit_every=0``) or what was evaluated in the last ``commit_every`` seconds, and
 the resumed search ends with the candidates of the uninterrupted one; a worker joining while
 the single writer runs is refused in one line, and one joining after it ended shares the study
@@ -30,8 +32,10 @@ from nasforge.strategies import CallableObjective
 from nasforge.strategies import SearchObjectives
 from nasforge.strategies import SearchStudy
 from nasforge.strategies import run_search
+from nasforge.strategies.storage import _candidate_table
 from nasforge.strategies.storage import _rdb_fast
 from nasforge.strategies.storage import _rdb_finished
+from nasforge.strategies.storage import write_trials
 from tests.strategies.test_rdb_fast import _new_database
 from tests.strategies.test_rdb_fast import _search
 
@@ -103,6 +107,7 @@ def _reference(budget: int) -> list[str]:
 
 
 def _trials(url: str) -> list[optuna.trial.FrozenTrial]:
+    write_trials(url, "nasforge")  # the single writer's rows, as Optuna trials
     study = optuna.load_study(storage=url, study_name="nasforge")
     return sorted(study.get_trials(deepcopy=False), key=lambda t: t.number)
 
@@ -171,7 +176,11 @@ def test_commit_every_sets_when_a_reader_sees_the_rounds(commit_every: float,
 
     def look(c: Any) -> bool:
         con = sqlite3.connect(tmp_path / "s.db")
-        seen.append((c.index + 1, con.execute("SELECT COUNT(*) FROM trials").fetchone()[0]))
+        rows = (con.execute("SELECT COUNT(*) FROM nasforge_candidates").fetchone()[0]
+                if con.execute("SELECT 1 FROM sqlite_master WHERE name = "
+                               "'nasforge_candidates'").fetchone() else 0)
+        seen.append((c.index + 1, rows + con.execute("SELECT COUNT(*) FROM trials"
+                                                     ).fetchone()[0]))
         con.close()
         return False
 
@@ -186,6 +195,7 @@ def test_commit_every_sets_when_a_reader_sees_the_rounds(commit_every: float,
 
 
 def _stored(url: str) -> tuple[list[tuple[Any, ...]], dict[str, Any]]:
+    write_trials(url, "nasforge")
     study = optuna.load_study(storage=url, study_name="nasforge")
     trials = [(t.number, t.state, t.values, t.params, t.distributions,
                {k: v for k, v in t.user_attrs.items() if k != "provenance"},
@@ -199,7 +209,11 @@ def test_single_writer_stores_what_the_claims_store_fast_and_public(
         backend: str, trial_params: bool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
         request: pytest.FixtureRequest) -> None:
     calls = {"finished": 0, "claims": 0}
-    finished, claims = _rdb_finished.insert_finished, _rdb_fast.insert_claims
+    claims = _rdb_fast.insert_claims
+    # a single writer's transactions: rows of the candidate table, or trials with params
+    module, name = ((_rdb_finished, "insert_finished") if trial_params
+                    else (_candidate_table, "insert"))
+    finished = getattr(module, name)
 
     def count(name: str, fn: Any) -> Any:
         def counted(*args: Any, **kw: Any) -> Any:
@@ -207,7 +221,7 @@ def test_single_writer_stores_what_the_claims_store_fast_and_public(
             return fn(*args, **kw)
         return counted
 
-    monkeypatch.setattr(_rdb_finished, "insert_finished", count("finished", finished))
+    monkeypatch.setattr(module, name, count("finished", finished))
     monkeypatch.setattr(_rdb_fast, "insert_claims", count("claims", claims))
     fast = _new_database(backend, "fast", tmp_path, request)
     res = _search(fast, exclusive=True, trial_params=trial_params)
@@ -215,6 +229,7 @@ def test_single_writer_stores_what_the_claims_store_fast_and_public(
     claimed = _new_database(backend, "claims", tmp_path, request)
     ref = _search(claimed, exclusive=False)
     assert calls["claims"] > 1
+    write_trials(fast, "nasforge")  # its rows as trials (on the fast path's Optuna version)
     monkeypatch.setattr(optuna, "__version__", "0.1.0")  # the public storage API
     public = _new_database(backend, "public", tmp_path, request)
     _search(public, exclusive=True, trial_params=trial_params)
@@ -273,9 +288,15 @@ def test_a_joiner_is_refused_while_the_single_writer_runs_then_shares(tmp_path: 
     sync.touch()
     _, err = writer.communicate(timeout=300)
     assert writer.returncode == 0, err[-2000:]
-    # the writer has ended: a second worker joins with claims and tops the study up
+    # the writer has ended: a second worker joins with claims and tops the study up, after
+    # turning the writer's rows into trials
+    con = sqlite3.connect(tmp_path / "s.db")
+    counts = "SELECT (SELECT COUNT(*) FROM nasforge_candidates), (SELECT COUNT(*) FROM trials)"
+    assert con.execute(counts).fetchone() == (400, 0)
     res = run_search(_second_worker(), budget=600, storage=url, worker=1, resume=True,
                      meta={"seed": 1})
+    assert con.execute(counts).fetchone() == (0, 600)
+    con.close()
     done = [t for t in _trials(url) if t.state == optuna.trial.TrialState.COMPLETE]
     assert res.n_evaluated == len(done) == 600
     # each arch once (the single writer's trials: key = arch_id, worker 0, left out)

@@ -29,6 +29,7 @@ from nasforge.cli._common import run_app
 from tests.conftest import _free_port
 from tests.conftest import _has_user
 from tests.conftest import _pg_tool
+from tests.strategies._stored import completed
 
 _OPS = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
 _RESULTS = ("best.yaml", "candidates.csv", "pareto.csv", "run.json")
@@ -74,22 +75,30 @@ def _cli(*args: str) -> list[str]:
 
 
 # ---- SQLite and journal files ------------------------------------------------------------------
-@pytest.mark.parametrize(("value", "needle"), [("'abc'", "could not convert string to float"),
-                                               ("NULL", "a stored value is NULL")])
-def test_a_trial_value_rewritten_is_named(table: Path, tmp_path: Path, value: str, needle: str,
-                                          capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.parametrize(("flags", "change", "needle"), [
+    (["--trial-params"], "UPDATE trial_values SET value = 'abc' WHERE trial_value_id = "
+     "(SELECT MIN(trial_value_id) FROM trial_values)", "could not convert string to float"),
+    (["--trial-params"], "UPDATE trial_values SET value = NULL WHERE trial_value_id = "
+     "(SELECT MIN(trial_value_id) FROM trial_values)", "a stored value is NULL"),
+    ([], "UPDATE nasforge_candidates SET vals = 'abc' WHERE number = 0",
+     "are not float64 bytes"),
+    ([], "UPDATE nasforge_candidates SET arch = '{' WHERE number = 0", "JSONDecodeError")])
+def test_a_stored_candidate_rewritten_is_named(table: Path, tmp_path: Path, flags: list[str],
+                                               change: str, needle: str,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    """A value or an arch rewritten outside nasforge, in an Optuna trial (``--trial-params``
+    writes trials) or in a row of the single writer's candidate table."""
     db = tmp_path / "s.db"
     assert run_app(app, _args(table, tmp_path / "first", "--budget", "12", "--storage",
-                              f"sqlite:///{db}")) == 0
+                              f"sqlite:///{db}", *flags)) == 0
     con = sqlite3.connect(db)
-    con.execute(f"UPDATE trial_values SET value = {value} WHERE trial_value_id = "
-                "(SELECT MIN(trial_value_id) FROM trial_values)")
+    assert con.execute(change).rowcount == 1
     con.commit()
     con.close()
     capsys.readouterr()
     out = tmp_path / "again"
     code, err = _run_cli(_args(table, out, "--budget", "20", "--storage", f"sqlite:///{db}",
-                               "--resume"), capsys)
+                               "--resume", *flags), capsys)
     _one_line(code, err, out, f"search storage 'sqlite:///{db}'", "cannot be read back",
               needle, "changed outside nasforge")
 
@@ -217,23 +226,6 @@ def server() -> Iterator[_Server]:
         shutil.rmtree(root, ignore_errors=True)
 
 
-def _completed(url: str) -> int:
-    from sqlalchemy import create_engine
-    from sqlalchemy import text
-
-    from nasforge.strategies.storage.url import _with_driver
-
-    engine = create_engine(_with_driver(url, url))
-    try:
-        with engine.connect() as con:
-            return int(con.execute(text(
-                "select count(*) from trials where state = 'COMPLETE'")).scalar() or 0)
-    except Exception:  # no schema yet, or the server is down
-        return -1
-    finally:
-        engine.dispose()
-
-
 @pytest.mark.slow
 def test_a_server_stopped_mid_search_ends_in_one_line_and_resume_completes(
         table: Path, tmp_path: Path, server: _Server) -> None:
@@ -247,7 +239,7 @@ def test_a_server_stopped_mid_search_ends_in_one_line_and_resume_completes(
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
                             env=dict(os.environ))
     deadline = time.time() + 120
-    while _completed(server.url) < 20 and proc.poll() is None and time.time() < deadline:
+    while completed(server.url) < 20 and proc.poll() is None and time.time() < deadline:
         time.sleep(0.05)
     assert proc.poll() is None, "the search ended before the server was stopped"
     server.stop()
@@ -257,10 +249,10 @@ def test_a_server_stopped_mid_search_ends_in_one_line_and_resume_completes(
     _one_line(proc.returncode, err, out, f"'{server.url}'", "lost the connection",
               "--resume")
     server.start()
-    kept = _completed(server.url)
+    kept = completed(server.url)
     assert kept >= 20  # what was evaluated survived
     res = subprocess.run([*cmd, "--resume"], capture_output=True, text=True,
                          env=dict(os.environ), timeout=300)
     assert res.returncode == 0, res.stderr[-3000:]
     assert len(pd.read_csv(out / "candidates.csv")) == budget
-    assert _completed(server.url) == budget
+    assert completed(server.url) == budget

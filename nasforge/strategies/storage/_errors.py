@@ -7,8 +7,8 @@ names the storage (password hidden) and the cause.
   ``--resume`` continues;
 * a SQLite file that cannot be written names the cause it can see: the file size limit
   (``ulimit -f``) reached, a full disk, or SQLite's own words;
-* a stored trial that cannot be read (a value rewritten as text or NULL, an attribute that is
-  no JSON) is named as a changed storage.
+* a stored candidate that cannot be read (a value rewritten as text or NULL, an attribute
+  or an arch that is no JSON) is named as a changed storage.
 
 :func:`guarded` wraps the methods of
 :class:`~nasforge.strategies.storage.study.SearchStudy` that touch the storage; a call inside
@@ -121,11 +121,12 @@ def write_error(label: str, path: Path | None, exc: BaseException) -> InvalidInp
 
 
 def stored_data_error(label: str, exc: BaseException) -> InvalidInputError:
-    """The one line for a stored trial or attribute that cannot be read back."""
+    """The one line for a stored candidate (a trial, an attribute, a row of the candidate
+    table) that cannot be read back."""
     what = (f"{type(exc).__name__}: {_first_line(exc)}" if str(exc).strip()
             else "a stored value is NULL")
     return InvalidInputError(
-        f"search storage {label!r} holds a trial that cannot be read back ({what}): it was "
+        f"search storage {label!r} holds a candidate that cannot be read back ({what}): it was "
         "changed outside nasforge; "
         "restore it from a copy or search into a new storage")
 

@@ -30,7 +30,7 @@ from nasforge.strategies.storage._rdb_fast import json_text
 from nasforge.strategies.storage._rdb_fast import set_study_attr
 from nasforge.strategies.storage._rdb_fast import utc_naive
 
-__all__ = ["NewTrials", "insert_finished"]
+__all__ = ["NewTrials", "insert_finished", "lock_and_count", "write_trials"]
 
 
 @dataclass(frozen=True)
@@ -78,29 +78,42 @@ def insert_finished(rdb: optuna.storages.RDBStorage, study_id: int,
     Returns:
         The new trials' ids, in order, and the number of the first.
     """
-    from optuna.storages._rdb import models
     from optuna.storages._rdb.storage import _create_scoped_session
-    from sqlalchemy import func
-    from sqlalchemy import select
-    from sqlalchemy import update
 
-    T = models.TrialModel
     n = sum(len(new.user_attrs) for new in news)
     n0 = first_number
     with _create_scoped_session(rdb.scoped_session) as session:
         ids: list[int] = []
         if n and n0 is None:
-            session.execute(update(models.StudyModel).where(
-                models.StudyModel.study_id == study_id).values(
-                study_name=models.StudyModel.study_name))
-            n0 = int(session.scalar(select(func.count(T.trial_id)).where(
-                T.study_id == study_id)) or 0)
+            n0 = lock_and_count(session, study_id)
         if n and n0 is not None:
-            ids = _insert_trials(session, study_id, news, n0)
-            _insert_rows(session, ids, news, values_attr)
+            ids = write_trials(session, study_id, news, values_attr, n0)
         if study_attr is not None:
             set_study_attr(session, study_id, *study_attr)
     return ids, -1 if n0 is None else n0
+
+
+def lock_and_count(session: Any, study_id: int) -> int:
+    """Take the study's write lock (a no-op update of its row) and count its trials: the
+    number of the next trial while the lock is held."""
+    from optuna.storages._rdb import models
+    from sqlalchemy import func
+    from sqlalchemy import select
+    from sqlalchemy import update
+
+    S, T = models.StudyModel, models.TrialModel
+    session.execute(update(S).where(S.study_id == study_id).values(study_name=S.study_name))
+    return int(session.scalar(select(func.count(T.trial_id)).where(
+        T.study_id == study_id)) or 0)
+
+
+def write_trials(session: Any, study_id: int, news: Sequence[NewTrials], values_attr: str,
+                 n0: int) -> list[int]:
+    """Insert the finished trials of ``news``, numbered from ``n0``, with their params, user
+    attributes and values, inside ``session``; their ids, in number order."""
+    ids = _insert_trials(session, study_id, news, n0)
+    _insert_rows(session, ids, news, values_attr)
+    return ids
 
 
 def _insert_trials(session: Any, study_id: int, news: Sequence[NewTrials], n0: int

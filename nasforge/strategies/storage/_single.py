@@ -1,37 +1,38 @@
-"""A single writer's persistence: evaluated candidates written as finished trials, with the
-strategy state, in one transaction at most every ``commit_every`` seconds, with no claims
-before them.
+"""A single writer's persistence: evaluated candidates written with the strategy state in one
+transaction at most every ``commit_every`` seconds, with no claims before them.
 
 A study with one worker (``run_search(..., exclusive=True)``; ``nas search`` without
-``--study`` and ``--worker``) needs none of the claims protocol: nobody else inserts trials,
+``--study`` and ``--worker``) needs none of the claims protocol: nobody else writes the study,
 so there is no budget to share and no duplicate to lose to. The driver evaluates a round as
 an unpersisted search does and hands the new candidates to :meth:`SingleWriter.add_finished`
 and the round's state to ``save_state``; once ``commit_every`` seconds have passed since the
-last write (0: after every round), the candidates kept so far are written, ``COMPLETE``
-(``FAIL`` with their values in ``nasforge_values`` when one is NaN), with the latest round's
-strategy state in one transaction (:meth:`SingleWriter.write_new`); the end of the search
-writes the rest with the last round's state. ``kill -9`` loses what was evaluated since the
-last write (at most ``commit_every`` seconds of rounds, and the round in flight) and nothing
-before it; a resume replays the rounds after the stored state from the stored candidates.
+last write (0: after every round), the candidates kept so far are written with the latest
+round's strategy state in one transaction (:meth:`SingleWriter.write_new`); the end of the
+search writes the rest with the last round's state. ``kill -9`` loses what was evaluated
+since the last write (at most ``commit_every`` seconds of rounds, and the round in flight)
+and nothing before it; a resume replays the rounds after the stored state from the stored
+candidates.
 
-The trials are what the claims path stores once completed (same values, same user
-attributes less the ones every trial of a single writer shares), so a study written so can
-be resumed, read and later shared with claims. What differs, each row being a row SQLite
-inserts and indexes per candidate:
+What a candidate is written as:
 
-* the architecture is stored once, as the ``arch`` user attribute (its canonical JSON, what
-  every reader of the study uses), not also as one Optuna param per choice;
-  ``trial_params=True`` writes those too (for optuna-dashboard's per-param plots). The params
-  are most of the rows of a trial (46 of 55 in ``ofa_mbv3``) and made a predictor-speed
-  search's persistence cost several times the search itself
-  (``benchmarks/ofa_search.py --cli``);
-* ``key`` is written only where the dedupe key is not the ``arch_id`` (readers take the
-  ``arch_id``), ``worker`` only when it is not 0 (readers take 0), and ``provenance`` (the
-  ``host:pid`` a claim needs while it runs) not at all: the study's
-  ``nasforge_worker:<worker>`` attribute names the writing process.
+* on an RDB storage, by default, one row of nasforge's candidate table
+  (:mod:`~nasforge.strategies.storage._candidate_table`: the arch's canonical JSON, its id,
+  the round, the values as float64 bytes). An Optuna trial is 8 rows over 3 tables for
+  ``nas search``'s candidate, and their inserts made persistence cost a third of a
+  predictor-speed search (``benchmarks/ofa_search.py --cli``); one row costs about 2 µs.
+  The rows become the trials below when workers join with claims or on
+  :func:`~nasforge.strategies.storage._outside.write_trials` (``nas trials``);
+* with ``trial_params=True``, or on another storage (a journal file), finished trials,
+  ``COMPLETE`` (``FAIL`` with their values in ``nasforge_values`` when one is NaN): what
+  the claims path stores once completed, less what every trial of a single writer shares
+  (``key`` where it equals the ``arch_id``, ``worker`` 0, ``provenance``: readers take
+  those defaults, and the study's ``nasforge_worker:<worker>`` attribute names the writing
+  process). ``trial_params=True`` also writes the arch as one Optuna param per choice
+  (optuna-dashboard's per-param plots); rows turned into trials have none.
 
-On an RDB storage the write is :func:`~nasforge.strategies.storage._rdb_finished.insert_finished`;
-elsewhere one ``create_new_trial(template_trial=...)`` per trial, then the state.
+On an RDB storage the trials are written by
+:func:`~nasforge.strategies.storage._rdb_finished.insert_finished`; elsewhere one
+``create_new_trial(template_trial=...)`` per trial, then the state.
 """
 
 from __future__ import annotations
@@ -54,6 +55,7 @@ from optuna.trial import TrialState
 
 from nasforge.errors import InvalidInputError
 from nasforge.search_spaces import ArchText
+from nasforge.strategies.storage import _candidate_table
 from nasforge.strategies.storage import _rdb_fast
 from nasforge.strategies.storage import _rdb_finished
 from nasforge.strategies.storage.claims import VALUES
@@ -97,19 +99,30 @@ class SingleWriter:
         #: the number of the next trial (None: count the study's trials under its lock, as
         #: the first insert does; the study's only writer knows it from then on)
         self._next_number: int | None = None
+        #: the candidates handed over and not written yet, as candidate-table rows
+        self._rows: list[_candidate_table.CandidateRows] = []
+        #: whether candidates go to the candidate table (None: not decided yet)
+        self._rows_mode: bool | None = None
+        #: whether this object created (or found) the candidate table
+        self._table_ready = False
 
     def add_finished(self, keys: Sequence[Hashable], archs: Sequence[Arch], values: np.ndarray,
                      step: int, start: datetime) -> None:
         """Keep evaluated candidates of round ``step`` (``values``: (n, n_objectives)) to be
-        written as finished trials by the next :meth:`write_new`."""
+        written (as rows or finished trials, see the module docstring) by the next
+        :meth:`write_new`."""
         if not len(archs):
             return
+        vals = np.asarray(values, dtype=np.float64).reshape(len(archs), -1)
+        if self._as_rows():
+            self._keep_rows(keys, archs, vals, step, start)
+            return
+        encoder = self._arch_text()
         codec = self._codec if self.trial_params else None
         params = codec is not None
         rows = (codec.to_indices(list(archs)).tolist() if codec is not None
                 else [[] for _ in archs])
         attrs = []
-        encoder = self._arch_text()
         for key, arch in zip(keys, archs, strict=True):
             text, aid = arch_json_and_id(arch, encoder)
             own = aid if key is arch else key_text(key)
@@ -119,9 +132,34 @@ class SingleWriter:
         common: dict[str, Any] = {"step": int(step)}
         if self.worker:
             common["worker"] = self.worker
-        self._new.append(_rdb_finished.NewTrials(
-            columns, internal, rows, attrs, np.asarray(values, dtype=np.float64).reshape(
-                len(archs), -1), start, datetime.now(), common))
+        self._new.append(_rdb_finished.NewTrials(columns, internal, rows, attrs, vals, start,
+                                                 datetime.now(), common))
+
+    def _keep_rows(self, keys: Sequence[Hashable], archs: Sequence[Arch], values: np.ndarray,
+                   step: int, start: datetime) -> None:
+        """:meth:`add_finished` as candidate-table rows (arch JSON, id, the key's text where
+        it is not the id)."""
+        encoder = self._arch_text()
+        ids: list[str] = []
+        texts: list[str] = []
+        other_keys: list[str | None] = []
+        for key, arch in zip(keys, archs, strict=True):
+            text, aid = arch_json_and_id(arch, encoder)
+            ids.append(aid)
+            texts.append(text)
+            own = None if key is arch else key_text(key)
+            other_keys.append(None if own == aid else own)
+        self._rows.append(_candidate_table.CandidateRows(
+            int(step), self.worker, ids, other_keys, texts, values, start.timestamp(),
+            time.time()))
+
+    def _as_rows(self) -> bool:
+        """Whether candidates are rows of the candidate table (an RDB storage, no trial
+        params asked for), not Optuna trials."""
+        if self._rows_mode is None:
+            self._rows_mode = (not self.trial_params
+                               and _rdb_fast.rdb_backend(self.storage) is not None)
+        return self._rows_mode
 
     def _arch_text(self) -> ArchText | None:
         """The space's arch JSON template (None without an index-codec space)."""
@@ -158,7 +196,15 @@ class SingleWriter:
             self._unsaved = None
             self._last_write = time.monotonic()
         rdb = _rdb_fast.rdb_backend(self.storage)
-        if rdb is not None:
+        if rdb is not None and self._as_rows():
+            if self._rows or study_attr is not None:
+                n, first = _candidate_table.insert(rdb, self._study_id, self._rows, study_attr,
+                                                   self._next_number,
+                                                   create=not self._table_ready)
+                if n:
+                    self._table_ready = True
+                    self._next_number = first + n
+        elif rdb is not None:
             if self._new or study_attr is not None:
                 ids, first = _rdb_finished.insert_finished(rdb, self._study_id, self._new, VALUES,
                                                        study_attr, self._next_number)
@@ -171,6 +217,7 @@ class SingleWriter:
             if study_attr is not None:
                 self.storage.set_study_user_attr(self._study_id, *study_attr)
         self._new.clear()
+        self._rows.clear()
 
 
 def _templates(new: _rdb_finished.NewTrials, dists: dict[str, BaseDistribution]

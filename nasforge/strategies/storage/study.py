@@ -3,7 +3,13 @@
 Every evaluated candidate is one trial of the study ``study_name`` in the storage given (a
 :class:`~nasforge.strategies.storage.url.StorageURL`: ``sqlite:///PATH``, ``postgresql://...``,
 ``mysql://...``, ``journal:PATH``, a plain path for SQLite, or an
-``optuna.storages.BaseStorage``):
+``optuna.storages.BaseStorage``), or, written by a single writer on an RDB storage without
+``trial_params``, one row of nasforge's candidate table in the same database
+(:mod:`~nasforge.strategies.storage._candidate_table`: a fraction of a trial's cost), which
+becomes such a trial when claims workers join or
+:func:`~nasforge.strategies.storage._outside.write_trials` is called
+(``nas trials``; what optuna-dashboard needs). Readers here see both, in number order. A
+trial holds:
 
 * trial params: the architecture's choices (one ``CategoricalDistribution`` per column of a
   :class:`~nasforge.search_spaces.base.ChoiceSpace` index codec; none for other spaces, and
@@ -50,12 +56,11 @@ from optuna.trial import TrialState
 
 from nasforge.errors import IncompatibleComponentsError
 from nasforge.errors import InvalidInputError
-from nasforge.errors import NasforgeError
 from nasforge.search_spaces.choice_space import ChoiceSpace
+from nasforge.strategies.storage import _candidate_table
 from nasforge.strategies.storage import _rdb_fast
 from nasforge.strategies.storage._errors import connection_lost
 from nasforge.strategies.storage._errors import guarded
-from nasforge.strategies.storage._errors import translate
 from nasforge.strategies.storage._single import SingleWriter
 from nasforge.strategies.storage.claims import RELEASED
 from nasforge.strategies.storage.claims import VALUES
@@ -70,11 +75,13 @@ from nasforge.strategies.storage.url import open_storage
 if TYPE_CHECKING:
     from nasforge.search_spaces.base import SearchSpace
 
-__all__ = ["SearchStudy", "StoredCandidate", "read_study"]
+__all__ = ["META", "SearchStudy", "StoredCandidate"]
 
 logger = logging.getLogger(__name__)
 
-_META = "nasforge_meta"
+#: study user attribute: the search settings (what marks a nasforge study)
+META = "nasforge_meta"
+_META = META
 _PROVENANCE = "nasforge_provenance"
 _STATE = "nasforge_state:"
 _OWNER = "nasforge_worker:"
@@ -82,53 +89,6 @@ _OWNER = "nasforge_worker:"
 _EXCLUSIVE = "nasforge_exclusive"
 #: the user attributes :meth:`SearchStudy.new_candidates` reads (fast path), in this order
 _CANDIDATE_ATTRS = ("key", RELEASED, VALUES, "arch", "arch_id", "step", "worker")
-
-
-def read_study(url: StorageURL | str, study_name: str | None = None
-               ) -> tuple[str, dict[str, Any], list[dict[str, Any]]]:
-    """A search's study read back: its name, its settings and its candidates in trial-number
-    order (each ``arch_id``, ``arch`` JSON, ``step``, ``values`` in objective order).
-
-    Args:
-        url: the storage (see :class:`~nasforge.strategies.storage.url.StorageURL`).
-        study_name: the study; None picks the storage's only nasforge study.
-
-    Raises:
-        InvalidInputError: the storage cannot be opened, the study does not exist or is not
-            a nasforge search, or several nasforge studies and no ``study_name``.
-    """
-    storage, label = open_storage(url)
-    try:
-        return _read_study(storage, label, study_name)
-    except NasforgeError:
-        raise
-    except Exception as exc:
-        err = translate(label, StorageURL.parse(url).path, exc)
-        if err is None:
-            raise
-        raise err from exc
-
-
-def _read_study(storage: BaseStorage, label: str, study_name: str | None
-                ) -> tuple[str, dict[str, Any], list[dict[str, Any]]]:
-    studies = {s.study_name: s for s in storage.get_all_studies()}
-    ours = sorted(n for n, s in studies.items() if _META in s.user_attrs)
-    if study_name is None:
-        if len(ours) != 1:
-            raise InvalidInputError(
-                f"storage {label!r} holds {len(ours)} nasforge studies ({', '.join(ours)}); "
-                "name one as URL#STUDY")
-        study_name = ours[0]
-    if study_name not in ours:
-        raise InvalidInputError(
-            f"storage {label!r} has no nasforge study {study_name!r}; its nasforge studies: "
-            f"{', '.join(ours) or 'none'}")
-    study_id = storage.get_study_id_from_name(study_name)
-    rows = [{"arch_id": t.user_attrs["arch_id"], "arch": t.user_attrs["arch"],
-             "step": int(t.user_attrs["step"]), "values": values_of(t)}
-            for t in sorted(storage.get_all_trials(study_id, deepcopy=False),
-                            key=lambda t: t.number) if is_candidate(t)]
-    return study_name, dict(studies[study_name].user_attrs[_META]), rows
 
 
 # ---- what is stored ----------------------------------------------------------------------------
@@ -230,9 +190,12 @@ class SearchStudy(StudyClaims, SingleWriter):
                 live process runs this worker number.
         """
         fresh = json.loads(json.dumps(meta, sort_keys=True, default=str))
+        rdb = _rdb_fast.rdb_backend(self.storage)
         try:
             self._study_id = self.storage.create_new_study(
                 [_direction(d) for d in directions], self.study_name)
+            if rdb is not None:
+                _candidate_table.forget(rdb, self._study_id)
         except optuna.exceptions.DuplicatedStudyError:
             self._study_id = self.storage.get_study_id_from_name(self.study_name)
         except Exception as exc:
@@ -247,6 +210,8 @@ class SearchStudy(StudyClaims, SingleWriter):
         attrs = self.storage.get_study_user_attrs(self._study_id)
         old = attrs.get(_META)
         n_done = sum(1 for t in trials if is_candidate(t))
+        if rdb is not None:
+            n_done += _candidate_table.count(rdb, self._study_id)
         if old is None and trials:
             raise IncompatibleComponentsError(
                 f"study {self.study_name!r} in {self.label!r} holds {len(trials)} trials not "
@@ -276,6 +241,8 @@ class SearchStudy(StudyClaims, SingleWriter):
         self._own_worker_slot(attrs)
         self.release_dead_claims()
         self._choose_mode()
+        if rdb is not None and not (self.exclusive and self._as_rows()):
+            _candidate_table.to_trials(rdb, self._study_id, VALUES)
         self._init_sync()
 
     def _choose_mode(self) -> None:
@@ -366,7 +333,18 @@ class SearchStudy(StudyClaims, SingleWriter):
     def candidates(self, after: int = -1) -> list[StoredCandidate]:
         """Completed candidates with a trial number over ``after``, in number order."""
         got = [_from_trial(t) for t in self._trials() if t.number > after]
+        got += self._stored_rows(after + 1)
         return sorted((c for c in got if c is not None), key=lambda c: c.number)
+
+    def _stored_rows(self, since: int) -> list[StoredCandidate]:
+        """The candidates numbered ``since`` and on that are rows of the candidate table
+        (:mod:`~nasforge.strategies.storage._candidate_table`), in number order."""
+        rdb = _rdb_fast.rdb_backend(self.storage)
+        if rdb is None:
+            return []
+        return [StoredCandidate(r.number, r.arch_id, json.loads(r.arch), r.values, r.step,
+                                r.worker)
+                for r in _candidate_table.read(rdb, self._study_id, since)]
 
     def _init_sync(self) -> None:
         #: trials numbered below this one are finished and were read by new_candidates
@@ -403,6 +381,13 @@ class SearchStudy(StudyClaims, SingleWriter):
         if rows:
             self._sync_from = low if low is not None else max(r[1] for r in rows) + 1
             self._seen = {n for n in self._seen if n >= self._sync_from}
+        if low is None and self.exclusive and self._as_rows():
+            # a single writer's rows (claims turned them into trials at init): after the
+            # trials, all finished
+            kept = [c for c in self._stored_rows(self._sync_from) if c.number not in self._seen]
+            out += kept
+            if kept:
+                self._sync_from = kept[-1].number + 1
         return out
 
     def save_state(self, step: int, state: Callable[[], dict[str, Any]]) -> None:

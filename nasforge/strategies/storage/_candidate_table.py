@@ -1,0 +1,310 @@
+"""A single writer's candidates on an RDB storage: one row each in nasforge's own table,
+``nasforge_candidates``, of the study's database, until the study is shared.
+
+An Optuna trial is 8 rows over 3 tables for ``nas search``'s candidate (the trial, its
+``arch``, ``arch_id`` and ``step`` attributes, one row per objective value), and SQLite's
+insert of each row with its index entries costs about a microsecond. A predictor- or
+table-driven search evaluates a candidate in ~50 µs, so those rows made persistence cost
+more than a third of the search (``benchmarks/ofa_search.py --cli``). Here a candidate is
+one row of this table: ``(study_id, number, step, worker, arch_id, key, arch, vals,
+t_start, t_complete)``, with ``arch`` the canonical JSON, ``key`` the dedupe key where it is
+not the ``arch_id`` (else NULL), ``vals`` the objective values as little-endian float64
+bytes (NaN kept as NaN, bit-exact) and the times as POSIX seconds.
+
+The rows of a study continue its trial numbers (``number``: the study's trials, then these
+rows, one sequence), and nothing else writes the study while they exist: a single writer
+holds the study (:mod:`~nasforge.strategies.storage._single`). Whoever opens the study to
+write it otherwise (claims workers joining, a single writer asked for Optuna trials) first
+turns the rows into the trials the single writer would have written
+(:func:`to_trials`: the same numbers, values and user attributes, in one transaction with
+the rows' deletion), so Optuna's tools, optuna-dashboard among them, see every candidate
+from then on. :class:`~nasforge.strategies.storage.study.SearchStudy` reads both.
+
+Example:
+    >>> import numpy as np, optuna
+    >>> from optuna.storages import RDBStorage
+    >>> rdb = RDBStorage("sqlite:///:memory:")
+    >>> sid = rdb.create_new_study([optuna.study.StudyDirection.MAXIMIZE], "s")
+    >>> new = CandidateRows(1, 0, ["a1"], [None], ['{"x": 1}'], np.array([[0.5]]), 0.0, 1.0)
+    >>> insert(rdb, sid, [new], None, None)
+    (1, 0)
+    >>> [(r.number, r.arch_id, r.values) for r in read(rdb, sid)]
+    [(0, 'a1', [0.5])]
+    >>> to_trials(rdb, sid, "nasforge_values"), read(rdb, sid)
+    (1, [])
+    >>> t = rdb.get_all_trials(sid)[0]
+    >>> t.number, t.values, t.user_attrs["arch_id"], t.user_attrs["step"]
+    (0, [0.5], 'a1', 1)
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from typing import NamedTuple
+
+import numpy as np
+import optuna
+
+from nasforge.strategies.storage._rdb_fast import insert_many
+from nasforge.strategies.storage._rdb_fast import set_study_attr
+from nasforge.strategies.storage._rdb_finished import NewTrials
+from nasforge.strategies.storage._rdb_finished import lock_and_count
+from nasforge.strategies.storage._rdb_finished import write_trials
+
+__all__ = ["TABLE_NAME", "CandidateRows", "StoredRow", "count", "forget", "insert", "read",
+           "to_trials"]
+
+logger = logging.getLogger(__name__)
+
+TABLE_NAME = "nasforge_candidates"
+_COLUMNS = ("study_id", "number", "step", "worker", "arch_id", "key", "arch", "vals",
+            "t_start", "t_complete")
+_FLOAT = np.dtype("<f8")
+
+
+@dataclass(frozen=True)
+class CandidateRows:
+    """Candidates of one round to insert (a single writer's, kept until its next write).
+
+    Attributes:
+        step: the round.
+        worker: the writer's worker number.
+        arch_ids: per candidate, its ``arch_id``.
+        keys: per candidate, its dedupe key's text where that is not the ``arch_id``, else
+            None.
+        archs: per candidate, its canonical arch JSON.
+        values: (n, n_objectives) float64 values (NaN where an evaluation failed).
+        start: when the round's evaluation started (POSIX seconds).
+        complete: when it ended (POSIX seconds).
+    """
+
+    step: int
+    worker: int
+    arch_ids: list[str]
+    keys: list[str | None]
+    archs: list[str]
+    values: np.ndarray
+    start: float
+    complete: float
+
+    def rows(self, study_id: int, first: int) -> list[tuple[Any, ...]]:
+        """The table rows of these candidates, numbered from ``first``."""
+        n = len(self.arch_ids)
+        if not n:
+            return []
+        blob = np.ascontiguousarray(self.values, dtype=_FLOAT).tobytes()
+        width = len(blob) // n
+        repeat = itertools.repeat
+        return list(zip(repeat(study_id), range(first, first + n), repeat(self.step),
+                        repeat(self.worker), self.arch_ids, self.keys, self.archs,
+                        [blob[i:i + width] for i in range(0, len(blob), width)],
+                        repeat(self.start), repeat(self.complete), strict=False))
+
+
+class StoredRow(NamedTuple):
+    """A candidate read back (:func:`read`)."""
+
+    number: int
+    step: int
+    worker: int
+    arch_id: str
+    key: str | None
+    arch: str
+    values: list[float]
+    start: float
+    complete: float
+
+
+@functools.cache
+def _table() -> Any:
+    """The table's SQLAlchemy definition (built once, on first use: no SQLAlchemy import
+    before a storage is opened)."""
+    from sqlalchemy import Column
+    from sqlalchemy import Float
+    from sqlalchemy import Integer
+    from sqlalchemy import LargeBinary
+    from sqlalchemy import MetaData
+    from sqlalchemy import PrimaryKeyConstraint
+    from sqlalchemy import String
+    from sqlalchemy import Table
+    from sqlalchemy import Text
+
+    return Table(TABLE_NAME, MetaData(),
+                 Column("study_id", Integer, nullable=False),
+                 Column("number", Integer, nullable=False),
+                 Column("step", Integer, nullable=False),
+                 Column("worker", Integer, nullable=False),
+                 Column("arch_id", String(64), nullable=False),
+                 Column("key", Text, nullable=True),
+                 Column("arch", Text, nullable=False),
+                 Column("vals", LargeBinary, nullable=False),
+                 Column("t_start", Float, nullable=False),
+                 Column("t_complete", Float, nullable=False),
+                 PrimaryKeyConstraint("study_id", "number"),
+                 # SQLite: the rows are the key's B-tree (one insert per row, not a table row
+                 # and an index entry: half the cost, benchmarks/writer_cost.py)
+                 sqlite_with_rowid=False)
+
+
+def _exists(rdb: optuna.storages.RDBStorage) -> bool:
+    from sqlalchemy import inspect
+
+    return bool(inspect(rdb.engine).has_table(TABLE_NAME))
+
+
+def _create(rdb: optuna.storages.RDBStorage) -> None:
+    """Create the table unless it exists (two processes creating it at once: the loser's
+    error is dropped once the table is there)."""
+    if _exists(rdb):
+        return
+    try:
+        _table().create(rdb.engine, checkfirst=True)
+    except Exception:
+        if not _exists(rdb):
+            raise
+
+
+def _session(rdb: optuna.storages.RDBStorage) -> Any:
+    from optuna.storages._rdb.storage import _create_scoped_session
+
+    return _create_scoped_session(rdb.scoped_session)
+
+
+def _count(session: Any, study_id: int) -> int:
+    from sqlalchemy import func
+    from sqlalchemy import select
+
+    t = _table()
+    return int(session.scalar(select(func.count()).select_from(t).where(
+        t.c.study_id == study_id)) or 0)
+
+
+def count(rdb: optuna.storages.RDBStorage, study_id: int) -> int:
+    """How many candidates of the study are rows of the table (0 where it does not exist)."""
+    if not _exists(rdb):
+        return 0
+    with _session(rdb) as session:
+        return _count(session, study_id)
+
+
+def forget(rdb: optuna.storages.RDBStorage, study_id: int) -> None:
+    """Delete the rows of ``study_id``: a study just created under the id of one deleted
+    through Optuna, whose rows stayed."""
+    from sqlalchemy import delete
+
+    if _exists(rdb):
+        with _session(rdb) as session:
+            session.execute(delete(_table()).where(_table().c.study_id == study_id))
+
+
+def insert(rdb: optuna.storages.RDBStorage, study_id: int, news: Sequence[CandidateRows],
+           study_attr: tuple[str, Any] | None, first_number: int | None, *,
+           create: bool = True) -> tuple[int, int]:
+    """Insert the candidates of ``news`` and set the study user attribute ``study_attr``, in
+    one transaction.
+
+    Args:
+        first_number: the number of the first new candidate, known to the study's only
+            writer from its previous insert; None: the study's trials and rows counted under
+            its write lock.
+        create: create the table first unless it exists (False: the caller knows it does).
+
+    Returns:
+        How many candidates were inserted and the number of the first.
+    """
+    n = sum(len(new.arch_ids) for new in news)
+    n0 = first_number
+    if n and create:
+        _create(rdb)
+    with _session(rdb) as session:
+        if n:
+            if n0 is None:
+                n0 = lock_and_count(session, study_id) + _count(session, study_id)
+            rows: list[tuple[Any, ...]] = []
+            for new in news:
+                rows += new.rows(study_id, n0 + len(rows))
+            insert_many(session, _table(), _COLUMNS, rows)
+        if study_attr is not None:
+            set_study_attr(session, study_id, *study_attr)
+    return n, -1 if n0 is None else n0
+
+
+def _read(session: Any, study_id: int, since: int) -> list[StoredRow]:
+    from sqlalchemy import select
+
+    t = _table()
+    got = session.execute(select(*(t.c[c] for c in _COLUMNS[1:])).where(
+        t.c.study_id == study_id, t.c.number >= since).order_by(t.c.number))
+    return [StoredRow(int(number), int(step), int(worker), str(aid), key, str(arch),
+                      _values(number, vals), float(t0), float(t1))
+            for number, step, worker, aid, key, arch, vals, t0, t1 in got]
+
+
+def _values(number: int, blob: Any) -> list[float]:
+    """The values of a row's ``vals`` (bytes; a server driver's memoryview).
+
+    Raises:
+        ValueError: not float64 bytes (the row was changed outside nasforge).
+    """
+    if not isinstance(blob, bytes | bytearray | memoryview) or not len(blob) or len(blob) % 8:
+        raise ValueError(f"the values of candidate {number} are not float64 bytes "
+                         f"({type(blob).__name__} {str(blob)[:40]!r})")
+    return np.frombuffer(bytes(blob), dtype=_FLOAT).tolist()
+
+
+def read(rdb: optuna.storages.RDBStorage, study_id: int, since: int = 0) -> list[StoredRow]:
+    """The study's rows numbered ``since`` and on, in number order (none where the table
+    does not exist)."""
+    if not _exists(rdb):
+        return []
+    with _session(rdb) as session:
+        return _read(session, study_id, since)
+
+
+def to_trials(rdb: optuna.storages.RDBStorage, study_id: int, values_attr: str) -> int:
+    """Turn the study's rows into the finished trials a single writer writes
+    (:func:`~nasforge.strategies.storage._rdb_finished.write_trials`: ``COMPLETE`` with
+    their values, ``FAIL`` with NaN values in ``values_attr``; ``arch``, ``arch_id``,
+    ``step`` and, where not the defaults, ``key`` and ``worker``), numbered in the rows'
+    order after the study's trials, and delete the rows: one transaction. How many."""
+    from sqlalchemy import delete
+
+    if not _exists(rdb):
+        return 0
+    with _session(rdb) as session:
+        n0 = lock_and_count(session, study_id)
+        rows = _read(session, study_id, 0)
+        if not rows:
+            return 0
+        if rows[0].number != n0:
+            logger.warning("study %d: its candidate rows start at number %d, its trials end "
+                           "at %d; the trials are numbered from %d", study_id,
+                           rows[0].number, n0, n0)
+        write_trials(session, study_id, _as_trials(rows), values_attr, n0)
+        session.execute(delete(_table()).where(_table().c.study_id == study_id))
+    logger.debug("study %d: %d candidate rows written as Optuna trials", study_id, len(rows))
+    return len(rows)
+
+
+def _as_trials(rows: list[StoredRow]) -> list[NewTrials]:
+    """The rows as :class:`NewTrials`, one per run of rows of one round, worker and times."""
+    out = []
+    for (step, worker, t0, t1), group in itertools.groupby(
+            rows, key=lambda r: (r.step, r.worker, r.start, r.complete)):
+        got = list(group)
+        common: dict[str, Any] = {"step": step}
+        if worker:
+            common["worker"] = worker
+        out.append(NewTrials(
+            [], [], [[] for _ in got],
+            [{"arch": r.arch, "arch_id": r.arch_id} if r.key is None else
+             {"arch": r.arch, "arch_id": r.arch_id, "key": r.key} for r in got],
+            np.asarray([r.values for r in got], dtype=np.float64),
+            datetime.fromtimestamp(t0), datetime.fromtimestamp(t1), common))
+    return out
