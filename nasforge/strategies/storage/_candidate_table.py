@@ -39,9 +39,12 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import gc
 import itertools
 import logging
+from collections.abc import Iterator
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -226,13 +229,42 @@ def insert(rdb: optuna.storages.RDBStorage, study_id: int, news: Sequence[Candid
         if n:
             if n0 is None:
                 n0 = lock_and_count(session, study_id) + _count(session, study_id)
-            rows: list[tuple[Any, ...]] = []
-            for new in news:
-                rows += new.rows(study_id, n0 + len(rows))
-            insert_many(session, _table(), _COLUMNS, rows)
+            firsts = itertools.accumulate([n0] + [len(new.arch_ids) for new in news])
+            with _gc_held():  # tuples dropped right after (see _gc_held)
+                _insert_rows(session, [row for new, first in zip(news, firsts, strict=False)
+                                       for row in new.rows(study_id, first)])
         if study_attr is not None:
             set_study_attr(session, study_id, *study_attr)
     return n, -1 if n0 is None else n0
+
+
+@contextlib.contextmanager
+def _gc_held() -> Iterator[None]:
+    """The garbage collector held while rows are built and inserted: they are tuples without
+    cycles, dropped right after, and the allocations would trigger a full pass over every
+    object the search holds (a third of the write's cost at 12,000 candidates)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _insert_rows(session: Any, rows: list[tuple[Any, ...]]) -> None:
+    """Insert rows of the table: the driver's ``executemany`` on SQLite (one prepared
+    statement stepped per row, no flattened parameter tuple: cheaper than a multi-row
+    ``VALUES`` for rows this wide); a batched Core insert elsewhere."""
+    con = session.connection()
+    if con.dialect.name == "sqlite":
+        con.exec_driver_sql(_INSERT, rows)
+    else:
+        insert_many(session, _table(), _COLUMNS, rows)
+
+
+_INSERT = (f"INSERT INTO {TABLE_NAME} ({', '.join(_COLUMNS)}) "
+           f"VALUES ({', '.join('?' for _ in _COLUMNS)})")
 
 
 def _read(session: Any, study_id: int, since: int) -> list[StoredRow]:
