@@ -77,9 +77,10 @@ _CommitEvery = Annotated[float, typer.Option(
     "search (its candidates and state, one transaction; 0: after every round). A kill loses "
     "what was evaluated since the last write; slow evaluations are written every round.")]
 _TrialParams = Annotated[bool, typer.Option(
-    "--trial-params", help="Also store each architecture as Optuna trial params (one per "
-    "choice, for optuna-dashboard's param plots) in a single-writer search; by default it is "
-    "stored once, as the trial's `arch` user attribute (several times faster).")]
+    "--trial-params", help="Store a single-writer search's candidates as Optuna trials with "
+    "the architecture also as one param per choice (optuna-dashboard's param plots); by "
+    "default each is one row of the study database's nasforge_candidates table, several "
+    "times faster, which `nas trials` turns into trials.")]
 _Workers = Annotated[int, typer.Option("--workers", min=1,
                                        help="Parallel supernet evaluators (Ray actors).")]
 _Accelerator = Annotated[str, typer.Option("--accelerator", help="cpu, cuda or auto.")]
@@ -108,9 +109,11 @@ def search(
     Accuracy comes from exactly one source: --accuracy SPEC (every spec `nas rank --a` takes),
     or its older forms --supernet, --predictor, --benchmark CSV --metric COL; with none, the
     embedded quick supernet trained on `digits` (once, cached). Writes best.yaml, pareto.csv,
-    candidates.csv, pareto.png and run.json into --out. Every evaluation is a trial of an
-    Optuna study (--storage, --study), so --resume continues a killed search, several
-    processes given one --storage and --study cooperate, and optuna-dashboard shows it.
+    candidates.csv, pareto.png and run.json into --out. Every evaluation is stored as it
+    happens (--storage), so --resume continues a killed search, and several processes given
+    one --storage and --study cooperate as workers of one Optuna study. A single writer
+    (neither --study nor --worker) stores one row per candidate; `nas trials STORAGE` turns
+    them into Optuna trials for optuna-dashboard.
     """
     _run(_search_config(dict(locals())), quiet, as_json, study=study, worker=worker)
 

@@ -21,6 +21,7 @@ search combines them (parent selection, offspring, rejection) lives with the str
 from __future__ import annotations
 
 import math
+import uuid
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 from typing import Any
@@ -41,7 +42,6 @@ __all__ = ["IndexCodec"]
 
 #: Architectures :meth:`IndexCodec.from_indices` memoises per space before starting afresh.
 _MEMO_SIZE = 200_000
-
 
 
 class IndexCodec:
@@ -73,6 +73,16 @@ class IndexCodec:
         self._key_dtype = np.uint8 if int(self._n_opts.max(initial=1)) <= 256 else np.int64
         self._memo: dict[bytes, Arch] = {}
         self._has_repair = type(self)._repair_row is not IndexCodec._repair_row
+        #: where an arch built by :meth:`from_indices` keeps its row key (:meth:`row_keys`),
+        #: when its row is the only one of its values (the codec's own ``_build`` and
+        #: ``_flatten``, distinct options per column): :meth:`to_indices` reads it back, and
+        #: ``ArchText`` writes the JSON from it; None: not kept
+        self.row_attr: str | None = (
+            f"_nasforge_row_{uuid.uuid4().hex}"  # unique, also in another process
+            if type(self)._build is IndexCodec._build
+            and type(self)._flatten is IndexCodec._flatten
+            and all(len(m) == len(o) for m, o in zip(self._index_of, self._flat, strict=True))
+            else None)
 
     # ---- hooks (space knowledge) ---------------------------------------------------------
     def _check(self, arch: Arch) -> None:
@@ -292,6 +302,9 @@ class IndexCodec:
             InvalidArchitectureError: an arch of another space or with a value outside the space.
         """
         maps, cls, name = self._index_of, self.arch_cls, self.name
+        kept = self._kept_rows(archs)
+        if kept is not None:
+            return kept
         rows: list[list[int]] = []
         for a in archs:
             if type(a) is not cls or a.space != name:
@@ -304,6 +317,21 @@ class IndexCodec:
         if not rows:
             return np.zeros((0, len(self._flat)), dtype=np.int64)
         return np.asarray(rows, dtype=np.int64)
+
+    def _kept_rows(self, archs: Sequence[Arch]) -> np.ndarray | None:
+        """The index matrix of ``archs`` from the row keys :meth:`from_indices` kept on them
+        (see :attr:`row_attr`), or None where one has none (or is of another class or space)."""
+        attr, cls, name = self.row_attr, self.arch_cls, self.name
+        if attr is None or not archs:
+            return None
+        keys = []
+        for a in archs:
+            key = a.__dict__.get(attr) if type(a) is cls and a.space == name else None
+            if key is None:
+                return None
+            keys.append(key)
+        flat = np.frombuffer(b"".join(keys), dtype=self._key_dtype)
+        return flat.reshape(len(keys), len(self._flat)).astype(np.int64)
 
     def from_indices(self, matrix: np.ndarray, *, check: bool = True) -> list[Arch]:
         """The architectures of the rows of an index matrix.
@@ -338,6 +366,8 @@ class IndexCodec:
                 a = memo.get(keys[i])  # a duplicate row earlier in this batch
                 if a is None:
                     a = memo[keys[i]] = self._build(row)
+                    if self.row_attr is not None:  # archs are immutable: the row stays true
+                        a.__dict__[self.row_attr] = keys[i]
                 out[i] = a
         archs = cast("list[Arch]", out)  # every slot is filled above
         if check:

@@ -81,3 +81,26 @@ def test_bad_commit_every_flag_is_one_line_exit_2(value: str, tmp_path: Path) ->
     res = _search(tmp_path / "none.csv", tmp_path / "run", "--commit-every", value)
     assert res.returncode == 2, res.stderr[-2000:]
     assert "--commit-every" in res.stderr and len(res.stderr.strip().splitlines()) == 1
+
+
+def test_nas_trials_turns_a_single_writer_s_rows_into_trials_once(tmp_path: Path) -> None:
+    table = _nb201_table(tmp_path / "nb201.csv")
+    assert _search(table, tmp_path / "run").returncode == 0
+    db = tmp_path / "run" / "search.db"
+
+    def trials(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "nasforge.cli", "trials", *args],
+                              capture_output=True, text=True, timeout=120)
+
+    first, again = trials(str(db)), trials(f"sqlite:///{db}")
+    assert first.returncode == again.returncode == 0, first.stderr + again.stderr
+    assert first.stdout.startswith("30 candidate rows written as Optuna trials")
+    assert again.stdout.startswith("0 candidate rows")
+    assert "optuna-dashboard sqlite:///" in first.stdout
+    assert (_count(db, "trials"), _count(db, "nasforge_candidates")) == (30, 0)
+    for args, needle in [((str(tmp_path / "none.db"),), "no such file"),
+                         ((str(db), "--study", "other"), "has no study 'other'")]:
+        bad = trials(*args)
+        assert bad.returncode == 2 and needle in bad.stderr, bad.stderr
+        assert len(bad.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "none.db").exists()  # a missing file is not created

@@ -69,3 +69,43 @@ def test_the_json_text_is_kept_on_the_arch_once_written() -> None:
     other = 160 if b.resolution != 160 else 176  # a copy with another field: its own text
     changed = dataclasses.replace(b, resolution=other)
     assert f'"resolution":{other}' in changed.to_json() and changed.to_json() != b.to_json()
+
+
+@pytest.mark.parametrize("name", SPACES.list())
+def test_a_built_arch_keeps_its_row_and_both_paths_agree(name: str) -> None:
+    """``from_indices`` keeps each built arch's row key (where the row is the only one of its
+    values): ``to_indices`` and the template read it back, and both give what the arch's
+    values give (a copy without the key, written from its values)."""
+    space = get_space(name)
+    assert isinstance(space, ChoiceSpace)
+    encoder = ArchText(space)
+    rows = space.repair_indices(space.sample_indices(np.random.default_rng(1), 200),
+                                np.random.default_rng(2))
+    archs = space.from_indices(rows, check=False)
+    copies = [dataclasses.replace(a) for a in archs]  # same values, no kept row
+    attr = space.row_attr
+    assert (attr is not None) == (name in FIXED_SHAPE)
+    if attr is None:
+        return
+    assert all(attr in a.__dict__ for a in archs) and not any(attr in c.__dict__ for c in copies)
+    assert np.array_equal(space.to_indices(archs), space.to_indices(copies))
+    assert [encoder(a) for a in archs] == [encoder(c) for c in copies] == [
+        c.to_json() for c in copies]
+
+
+
+@pytest.mark.parametrize("name", ["ofa_mbv3", "ofa_mbv3_w12"])
+def test_a_kept_row_is_read_by_its_own_space_only(name: str) -> None:
+    """Another instance of the space (here with fewer resolutions: other option indices)
+    reads the arch's values, not the row the first instance kept."""
+    space = get_space(name)
+    assert isinstance(space, ChoiceSpace)
+    cfg = space.cfg  # type: ignore[attr-defined]
+    other = get_space(name, cfg=dataclasses.replace(cfg, resolutions=cfg.resolutions[-2:]))
+    assert isinstance(other, ChoiceSpace) and other.row_attr != space.row_attr
+    rows = space.sample_indices(np.random.default_rng(4), 50)
+    rows[:, space.index_names().index("resolution")] = len(cfg.resolutions) - 1
+    archs = space.from_indices(rows, check=False)
+    got = other.to_indices(archs)
+    assert not np.array_equal(got, rows)  # the resolution has another index there
+    assert np.array_equal(got, other.to_indices([dataclasses.replace(a) for a in archs]))
