@@ -49,6 +49,7 @@ import argparse
 import json
 import os
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -138,6 +139,7 @@ def _library(pred_dir: Path, latency: float, seed: int, generations: int,
 
 def _cli(pred_dir: Path, latency: float, seed: int, budget: int, work: Path) -> dict[str, Any]:
     out = work / f"cli-{latency}-{seed}"
+    shutil.rmtree(out, ignore_errors=True)  # a fresh study per try
     cmd = [sys.executable, "-m", "nasforge.cli", "search", "--space", SPACE, "--space-opt",
            "resolutions=" + ",".join(map(str, OFA_RESOLUTIONS)), "--predictor", str(pred_dir),
            "--device", "note10", "--latency", str(latency), "--budget", str(budget),
