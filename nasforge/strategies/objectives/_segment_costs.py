@@ -53,8 +53,12 @@ class SegmentCosts:
         self.space = space
         self.cost = cost
         size = int(getattr(space, "num_segment_codes", lambda: 0)())
-        self._table: np.ndarray | None = (np.full(size, _UNKNOWN, dtype=np.int64) if size
-                                          else None)
+        #: per code its cost, and one 0 after the last: the ``-1`` of an inactive slot
+        #: reads it (one gather per call, no mask)
+        self._table: np.ndarray | None = None
+        if size:
+            self._table = np.full(size + 1, _UNKNOWN, dtype=np.int64)
+            self._table[-1] = 0
 
     @property
     def served(self) -> bool:
@@ -69,12 +73,12 @@ class SegmentCosts:
         codes = self.space.segment_codes(np.asarray(matrix))  # type: ignore[attr-defined]
         if codes is None:
             return None
-        present = codes >= 0
-        safe = np.where(present, codes, 0)
         table = self._table
-        if (np.where(present, table[safe], 0) == _UNKNOWN).any():
+        vals = table[codes]  # an inactive slot's -1 reads the trailing 0
+        if (vals == _UNKNOWN).any():
             self._fill(table, np.asarray(matrix), codes)
-        return np.where(present, table[safe], 0).sum(axis=1)
+            vals = table[codes]
+        return vals.sum(axis=1)
 
     def _fill(self, table: np.ndarray, matrix: np.ndarray, codes: np.ndarray) -> None:
         """Cost the codes of ``codes`` not in ``table`` yet: one architecture is built per
