@@ -285,6 +285,8 @@ def test_a_joiner_is_refused_while_the_single_writer_runs_then_shares(tmp_path: 
         run_search(_second_worker(), budget=600, storage=url, worker=1, resume=True,
                    meta={"seed": 1})
     assert "\n" not in str(info.value)
+    with pytest.raises(InvalidInputError, match="being written by a single-worker search"):
+        write_trials(url, "nasforge")  # its rows stay rows while it runs
     sync.touch()
     _, err = writer.communicate(timeout=300)
     assert writer.returncode == 0, err[-2000:]

@@ -15,8 +15,10 @@ from nasforge.strategies.storage import _rdb_fast
 from nasforge.strategies.storage._errors import translate
 from nasforge.strategies.storage.claims import VALUES
 from nasforge.strategies.storage.claims import is_candidate
+from nasforge.strategies.storage.claims import process_dead
 from nasforge.strategies.storage.claims import values_of
-from nasforge.strategies.storage.study import META as _META
+from nasforge.strategies.storage.study import EXCLUSIVE
+from nasforge.strategies.storage.study import META
 from nasforge.strategies.storage.url import StorageURL
 from nasforge.strategies.storage.url import open_storage
 
@@ -51,7 +53,7 @@ def read_study(url: StorageURL | str, study_name: str | None = None
 def _read_study(storage: BaseStorage, label: str, study_name: str | None
                 ) -> tuple[str, dict[str, Any], list[dict[str, Any]]]:
     studies = {s.study_name: s for s in storage.get_all_studies()}
-    ours = sorted(n for n, s in studies.items() if _META in s.user_attrs)
+    ours = sorted(n for n, s in studies.items() if META in s.user_attrs)
     if study_name is None:
         if len(ours) != 1:
             raise InvalidInputError(
@@ -71,7 +73,7 @@ def _read_study(storage: BaseStorage, label: str, study_name: str | None
         got += [(r.number, {"arch_id": r.arch_id, "arch": r.arch, "step": r.step,
                             "values": r.values}) for r in _candidate_table.read(rdb, study_id)]
     rows = [row for _, row in sorted(got, key=lambda g: g[0])]
-    return study_name, dict(studies[study_name].user_attrs[_META]), rows
+    return study_name, dict(studies[study_name].user_attrs[META]), rows
 
 
 def write_trials(url: StorageURL | str, study_name: str) -> int:
@@ -81,12 +83,12 @@ def write_trials(url: StorageURL | str, study_name: str) -> int:
 
     A single writer on an RDB storage keeps its candidates as rows of nasforge's table
     (:mod:`~nasforge.strategies.storage._candidate_table`); claims workers joining the study
-    do this themselves. Do not call it while the single writer runs (its next rows would
-    follow the trials in number order, and its search would not know).
+    do this themselves. It is refused while the single writer runs (its next rows are
+    numbered after the rows it knows of).
 
     Raises:
         InvalidInputError: the storage cannot be opened (a file that does not exist is not
-            created) or holds no study ``study_name``.
+            created), holds no study ``study_name``, or a single writer still writes it.
     """
     parsed = StorageURL.parse(url)
     if parsed.path is not None and not parsed.path.is_file():
@@ -96,5 +98,10 @@ def write_trials(url: StorageURL | str, study_name: str) -> int:
         study_id = storage.get_study_id_from_name(study_name)
     except KeyError:
         raise InvalidInputError(f"storage {label!r} has no study {study_name!r}") from None
+    holder = storage.get_study_user_attrs(study_id).get(EXCLUSIVE)
+    if holder and not process_dead(holder):
+        raise InvalidInputError(
+            f"study {study_name!r} in {label!r} is being written by a single-worker search "
+            f"(process {holder}); turn its rows into trials once it has ended")
     rdb = _rdb_fast.rdb_backend(storage)
     return 0 if rdb is None else _candidate_table.to_trials(rdb, study_id, VALUES)

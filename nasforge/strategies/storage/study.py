@@ -75,18 +75,17 @@ from nasforge.strategies.storage.url import open_storage
 if TYPE_CHECKING:
     from nasforge.search_spaces.base import SearchSpace
 
-__all__ = ["META", "SearchStudy", "StoredCandidate"]
+__all__ = ["EXCLUSIVE", "META", "SearchStudy", "StoredCandidate"]
 
 logger = logging.getLogger(__name__)
 
 #: study user attribute: the search settings (what marks a nasforge study)
 META = "nasforge_meta"
-_META = META
 _PROVENANCE = "nasforge_provenance"
 _STATE = "nasforge_state:"
 _OWNER = "nasforge_worker:"
 #: study user attribute: the ``host:pid`` of a single writer running on the study (None: none)
-_EXCLUSIVE = "nasforge_exclusive"
+EXCLUSIVE = "nasforge_exclusive"
 #: the user attributes :meth:`SearchStudy.new_candidates` reads (fast path), in this order
 _CANDIDATE_ATTRS = ("key", RELEASED, VALUES, "arch", "arch_id", "step", "worker")
 
@@ -208,7 +207,7 @@ class SearchStudy(StudyClaims, SingleWriter):
         # worker joining meanwhile never sees trials without settings
         trials = list(self._trials())
         attrs = self.storage.get_study_user_attrs(self._study_id)
-        old = attrs.get(_META)
+        old = attrs.get(META)
         n_done = sum(1 for t in trials if is_candidate(t))
         if rdb is not None:
             n_done += _candidate_table.count(rdb, self._study_id)
@@ -228,7 +227,7 @@ class SearchStudy(StudyClaims, SingleWriter):
             logger.info("study %r holds no candidate; its settings are replaced", self.study_name)
             old = None
         if old is None:
-            self.storage.set_study_user_attr(self._study_id, _META, fresh)
+            self.storage.set_study_user_attr(self._study_id, META, fresh)
             self.storage.set_study_user_attr(
                 self._study_id, _PROVENANCE, json.loads(json.dumps(provenance, default=str)))
             for k in attrs:
@@ -255,7 +254,7 @@ class SearchStudy(StudyClaims, SingleWriter):
             InvalidInputError: joining with claims a study whose single writer still runs.
         """
         attrs = self.storage.get_study_user_attrs(self._study_id)
-        holder = attrs.get(_EXCLUSIVE)
+        holder = attrs.get(EXCLUSIVE)
         if holder and holder != self._tag and not process_dead(holder):
             raise InvalidInputError(
                 f"study {self.study_name!r} in {self.label!r} is being written by a "
@@ -263,16 +262,16 @@ class SearchStudy(StudyClaims, SingleWriter):
                 "--worker); wait for it to end, or start every worker with --study NAME")
         if not self.exclusive:
             if holder:
-                self.storage.set_study_user_attr(self._study_id, _EXCLUSIVE, None)
+                self.storage.set_study_user_attr(self._study_id, EXCLUSIVE, None)
             return
-        self.storage.set_study_user_attr(self._study_id, _EXCLUSIVE, self._tag)
+        self.storage.set_study_user_attr(self._study_id, EXCLUSIVE, self._tag)
         others = self._other_workers(self.storage.get_study_user_attrs(self._study_id))
         running = self.storage.get_all_trials(self._study_id, deepcopy=False,
                                               states=(TrialState.RUNNING,))
         if others or running or self._slot_elsewhere:
             logger.info("study %r is shared (workers %s, running trials %d): claims are used",
                         self.study_name, others, len(running))
-            self.storage.set_study_user_attr(self._study_id, _EXCLUSIVE, None)
+            self.storage.set_study_user_attr(self._study_id, EXCLUSIVE, None)
             self.exclusive = False
 
     def _other_workers(self, attrs: dict[str, Any]) -> list[int]:
@@ -285,7 +284,7 @@ class SearchStudy(StudyClaims, SingleWriter):
     def end(self) -> None:
         """Give the single-writer flag back (a no-op with claims): workers may join."""
         if self.exclusive and self._study_id >= 0:
-            self.storage.set_study_user_attr(self._study_id, _EXCLUSIVE, None)
+            self.storage.set_study_user_attr(self._study_id, EXCLUSIVE, None)
 
     @guarded
     def flush(self, study_attr: tuple[str, Any] | None = None, *, final: bool = False) -> None:
@@ -312,7 +311,7 @@ class SearchStudy(StudyClaims, SingleWriter):
             study_id = self.storage.get_study_id_from_name(self.study_name)
         except KeyError:
             return None
-        got = self.storage.get_study_user_attrs(study_id).get(_META)
+        got = self.storage.get_study_user_attrs(study_id).get(META)
         return dict(got) if isinstance(got, dict) else None
 
     def _own_worker_slot(self, attrs: dict[str, Any]) -> None:
