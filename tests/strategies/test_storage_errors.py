@@ -256,3 +256,30 @@ def test_a_server_stopped_mid_search_ends_in_one_line_and_resume_completes(
     assert res.returncode == 0, res.stderr[-3000:]
     assert len(pd.read_csv(out / "candidates.csv")) == budget
     assert completed(server.url) == budget
+
+
+def test_database_locked_names_sqlite_s_lock_only(tmp_path: Path) -> None:
+    """What ``SearchStudy.init`` retries when it creates a study: SQLite's own "database is
+    locked" (another process writing the file), raised here for real, through Optuna's wrap."""
+    import optuna
+    import sqlalchemy.exc as sa_exc
+
+    from nasforge.strategies.storage._errors import database_locked
+
+    db = tmp_path / "l.db"
+    holder = sqlite3.connect(db, isolation_level=None)
+    holder.execute("CREATE TABLE t (x)")
+    holder.execute("BEGIN IMMEDIATE")  # the write lock, held
+    other = sqlite3.connect(db, timeout=0, isolation_level=None)
+    with pytest.raises(sqlite3.OperationalError) as info:
+        other.execute("BEGIN IMMEDIATE")
+    try:
+        wrapped = sa_exc.OperationalError("BEGIN", {}, info.value)
+        raise optuna.exceptions.StorageInternalError("commit failed") from wrapped
+    except optuna.exceptions.StorageInternalError as exc:
+        assert database_locked(exc)
+    assert not database_locked(ValueError("locked"))  # no database error under it
+    assert not database_locked(sqlite3.OperationalError("no such table: t2"))
+    holder.execute("ROLLBACK")
+    holder.close()
+    other.close()

@@ -31,8 +31,8 @@ from typing import TypeVar
 from nasforge.errors import InvalidInputError
 from nasforge.errors import NasforgeError
 
-__all__ = ["RETRY_DELAYS_S", "connection_lost", "guarded", "stored_data_error", "translate",
-           "write_error"]
+__all__ = ["RETRY_DELAYS_S", "connection_lost", "database_locked", "guarded", "stored_data_error",
+           "translate", "write_error"]
 
 logger = logging.getLogger(__name__)
 
@@ -81,6 +81,14 @@ def _database_error(exc: BaseException) -> BaseException | None:
         if isinstance(e, sa_exc.SQLAlchemyError):
             return e
     return None
+
+
+def database_locked(exc: BaseException) -> bool:
+    """Whether ``exc`` is SQLite's "database is locked": another process holds the write
+    lock, or (WAL) committed after this transaction's read began, so it may not write; a
+    new transaction succeeds."""
+    err = _database_error(exc)
+    return err is not None and "locked" in _first_line(err).lower()
 
 
 def connection_lost(exc: BaseException) -> bool:

@@ -40,6 +40,7 @@ from __future__ import annotations
 import json
 import logging
 import socket
+import time
 from collections.abc import Callable
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -60,6 +61,7 @@ from nasforge.search_spaces.choice_space import ChoiceSpace
 from nasforge.strategies.storage import _candidate_table
 from nasforge.strategies.storage import _rdb_fast
 from nasforge.strategies.storage._errors import connection_lost
+from nasforge.strategies.storage._errors import database_locked
 from nasforge.strategies.storage._errors import guarded
 from nasforge.strategies.storage._single import SingleWriter
 from nasforge.strategies.storage.claims import RELEASED
@@ -86,6 +88,8 @@ _STATE = "nasforge_state:"
 _OWNER = "nasforge_worker:"
 #: study user attribute: the ``host:pid`` of a single writer running on the study (None: none)
 EXCLUSIVE = "nasforge_exclusive"
+#: seconds waited before each new try of creating a study whose SQLite file is locked
+_LOCKED_WAITS_S = (0.1, 0.3, 1.0, 2.0)
 #: the user attributes :meth:`SearchStudy.new_candidates` reads (fast path), in this order
 _CANDIDATE_ATTRS = ("key", RELEASED, VALUES, "arch", "arch_id", "step", "worker")
 
@@ -190,19 +194,13 @@ class SearchStudy(StudyClaims, SingleWriter):
         """
         fresh = json.loads(json.dumps(meta, sort_keys=True, default=str))
         rdb = _rdb_fast.rdb_backend(self.storage)
-        try:
-            self._study_id = self.storage.create_new_study(
-                [_direction(d) for d in directions], self.study_name)
+        created = self._create(directions)
+        if created is None:
+            self._study_id = self.storage.get_study_id_from_name(self.study_name)
+        else:
+            self._study_id = created
             if rdb is not None:
                 _candidate_table.forget(rdb, self._study_id)
-        except optuna.exceptions.DuplicatedStudyError:
-            self._study_id = self.storage.get_study_id_from_name(self.study_name)
-        except Exception as exc:
-            if connection_lost(exc):
-                raise
-            raise InvalidInputError(
-                f"cannot create study {self.study_name!r} in {self.label!r}: "
-                f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
         # trials first: a study's creator stores its settings before its first trial, so a
         # worker joining meanwhile never sees trials without settings
         trials = list(self._trials())
@@ -243,6 +241,31 @@ class SearchStudy(StudyClaims, SingleWriter):
         if rdb is not None and not (self.exclusive and self._as_rows()):
             _candidate_table.to_trials(rdb, self._study_id, VALUES)
         self._init_sync()
+
+    def _create(self, directions: Sequence[str]) -> int | None:
+        """Create the study; its id, or None when it exists. SQLite's "database is locked"
+        (another worker writing the file as this one starts) is retried a few times.
+
+        Raises:
+            InvalidInputError: the study cannot be created (one line).
+        """
+        for wait in (*_LOCKED_WAITS_S, None):
+            try:
+                return self.storage.create_new_study(
+                    [_direction(d) for d in directions], self.study_name)
+            except optuna.exceptions.DuplicatedStudyError:
+                return None
+            except Exception as exc:
+                if connection_lost(exc):
+                    raise
+                if wait is not None and database_locked(exc):
+                    time.sleep(wait)
+                    continue
+                raise InvalidInputError(
+                    f"cannot create study {self.study_name!r} in {self.label!r}: "
+                    f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
+                ) from None
+        raise AssertionError("unreachable: the last try returns or raises")
 
     def _choose_mode(self) -> None:
         """Take the single-writer flag (:attr:`exclusive`), or check that no single writer
