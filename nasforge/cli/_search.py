@@ -245,7 +245,9 @@ def _print_outcome(cfg: ExperimentConfig, out_dir: Path, manifest: dict[str, Any
 def trials(
     storage: Annotated[str, typer.Argument(help="The search's storage: a run folder's "
                                            "search.db, sqlite:///PATH.db, postgresql://...")],
-    study: _Study = None,
+    study: Annotated[str | None, typer.Option(
+        "--study", help="The study in STORAGE (default: nasforge, the name nas search gives "
+        "it).")] = None,
 ) -> None:
     """Turn a single-writer search's candidates into Optuna trials, for optuna-dashboard.
 
