@@ -1,17 +1,30 @@
 """An annotation pass for PT2E quantization: ops that only move or average int8 values keep
 their input's quantization (average pools for LiteRT, zero pads for ExecuTorch).
 
-Imported lazily (it needs ``torchao``, which the int8 extras bring).
+Imported lazily, by the int8 export only: it subclasses ``torchao``'s PT2E ``Quantizer``, and
+torchao comes with the ``tflite`` and ``executorch`` extras, not with a plain install (without
+it, importing this module is one line naming the extra).
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
 from typing import Any
 
 import torch
-from torchao.quantization.pt2e.quantizer import QuantizationAnnotation
-from torchao.quantization.pt2e.quantizer import Quantizer
-from torchao.quantization.pt2e.quantizer import SharedQuantizationSpec
+
+from nasforge._extras import import_optional
+
+if TYPE_CHECKING:
+    from torchao.quantization.pt2e.quantizer import QuantizationAnnotation
+    from torchao.quantization.pt2e.quantizer import Quantizer
+    from torchao.quantization.pt2e.quantizer import SharedQuantizationSpec
+else:
+    _pt2e = import_optional("torchao.quantization.pt2e.quantizer", extra="tflite",
+                            package="torchao", feature="int8 export (LiteRT or ExecuTorch)")
+    QuantizationAnnotation = _pt2e.QuantizationAnnotation
+    Quantizer = _pt2e.Quantizer
+    SharedQuantizationSpec = _pt2e.SharedQuantizationSpec
 
 __all__ = ["AVG_POOLS", "ZERO_PADS", "SharedPoolQuantizer"]
 
