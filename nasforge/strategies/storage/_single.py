@@ -114,44 +114,40 @@ class SingleWriter:
         if not len(archs):
             return
         vals = np.asarray(values, dtype=np.float64).reshape(len(archs), -1)
+        texts, ids, other_keys = self._identities(keys, archs)
         if self._as_rows():
-            self._keep_rows(keys, archs, vals, step, start)
+            self._rows.append(_candidate_table.CandidateRows(
+                int(step), self.worker, ids, other_keys, texts, vals, start.timestamp(),
+                time.time()))
             return
-        encoder = self._arch_text()
         codec = self._codec if self.trial_params else None
-        params = codec is not None
         rows = (codec.to_indices(list(archs)).tolist() if codec is not None
                 else [[] for _ in archs])
-        attrs = []
-        for key, arch in zip(keys, archs, strict=True):
-            text, aid = arch_json_and_id(arch, encoder)
-            own = aid if key is arch else key_text(key)
-            attrs.append({"arch": text, "arch_id": aid} if own == aid else
-                         {"arch": text, "arch_id": aid, "key": own})
-        columns, internal = self._param_columns() if params else ([], [])
+        attrs = [{"arch": text, "arch_id": aid} if own is None else
+                 {"arch": text, "arch_id": aid, "key": own}
+                 for text, aid, own in zip(texts, ids, other_keys, strict=True)]
+        columns, internal = self._param_columns() if codec is not None else ([], [])
         common: dict[str, Any] = {"step": int(step)}
         if self.worker:
             common["worker"] = self.worker
         self._new.append(_rdb_finished.NewTrials(columns, internal, rows, attrs, vals, start,
                                                  datetime.now(), common))
 
-    def _keep_rows(self, keys: Sequence[Hashable], archs: Sequence[Arch], values: np.ndarray,
-                   step: int, start: datetime) -> None:
-        """:meth:`add_finished` as candidate-table rows (arch JSON, id, the key's text where
-        it is not the id)."""
+    def _identities(self, keys: Sequence[Hashable], archs: Sequence[Arch]
+                    ) -> tuple[list[str], list[str], list[str | None]]:
+        """Per candidate: its arch JSON, its ``arch_id`` and its dedupe key's text where that
+        is not the ``arch_id`` (else None: readers take the ``arch_id``)."""
         encoder = self._arch_text()
-        ids: list[str] = []
         texts: list[str] = []
+        ids: list[str] = []
         other_keys: list[str | None] = []
         for key, arch in zip(keys, archs, strict=True):
             text, aid = arch_json_and_id(arch, encoder)
-            ids.append(aid)
             texts.append(text)
+            ids.append(aid)
             own = None if key is arch else key_text(key)
             other_keys.append(None if own == aid else own)
-        self._rows.append(_candidate_table.CandidateRows(
-            int(step), self.worker, ids, other_keys, texts, values, start.timestamp(),
-            time.time()))
+        return texts, ids, other_keys
 
     def _as_rows(self) -> bool:
         """Whether candidates are rows of the candidate table (an RDB storage, no trial

@@ -249,7 +249,8 @@ class SearchStudy(StudyClaims, SingleWriter):
         Raises:
             InvalidInputError: the study cannot be created (one line).
         """
-        for wait in (*_LOCKED_WAITS_S, None):
+        waits = iter(_LOCKED_WAITS_S)
+        while True:
             try:
                 return self.storage.create_new_study(
                     [_direction(d) for d in directions], self.study_name)
@@ -258,14 +259,13 @@ class SearchStudy(StudyClaims, SingleWriter):
             except Exception as exc:
                 if connection_lost(exc):
                     raise
-                if wait is not None and database_locked(exc):
-                    time.sleep(wait)
-                    continue
-                raise InvalidInputError(
-                    f"cannot create study {self.study_name!r} in {self.label!r}: "
-                    f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
-                ) from None
-        raise AssertionError("unreachable: the last try returns or raises")
+                wait = next(waits, None) if database_locked(exc) else None
+                if wait is None:
+                    raise InvalidInputError(
+                        f"cannot create study {self.study_name!r} in {self.label!r}: "
+                        f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
+                    ) from None
+                time.sleep(wait)
 
     def _choose_mode(self) -> None:
         """Take the single-writer flag (:attr:`exclusive`), or check that no single writer
