@@ -20,6 +20,7 @@ from nasforge.search_spaces import _nasbench201  # noqa: F401  (registers the sp
 from nasforge.search_spaces import _nasbench201_net  # noqa: F401  (registers the spaces)
 from nasforge.search_spaces import _ofa_mbv3  # noqa: F401  (registers the spaces)
 from nasforge.search_spaces._arch_text import ArchText
+from nasforge.search_spaces._arch_text import RowText
 from nasforge.search_spaces._elastic_lm import ElasticLMArch
 from nasforge.search_spaces._elastic_lm import ElasticLMSpace
 from nasforge.search_spaces._elasticvit import ElasticViTArch
@@ -68,6 +69,7 @@ __all__ = [
     "NB201Space",
     "OFAArch",
     "OFAMobileNetV3Space",
+    "RowText",
     "SearchSpace",
     "arch_from_nb201_str",
     "arch_from_ofa_config",

@@ -21,6 +21,12 @@ character JSON escapes); and, per arch, every value has its column's exact type.
 else (a ``bool`` where ints are expected, a value of another type, an arch of another class
 or space) is left to ``to_json`` (the encoder returns None).
 
+The per-option pieces are also a self-contained *row format* (:attr:`ArchText.row_format`,
+plain JSON): :class:`RowText` writes the JSON of a row key from it with no space at hand.
+This is how a single writer stores a candidate: its row key (a few dozen bytes) with the
+format stored once per study, not its JSON, whose writing and hashing cost more than the
+insert (``benchmarks/writer_cost.py``).
+
 Example:
     >>> from nasforge.search_spaces import get_space
     >>> import numpy as np
@@ -46,7 +52,7 @@ if TYPE_CHECKING:
     from nasforge.search_spaces.arch import Arch
     from nasforge.search_spaces.codec import IndexCodec
 
-__all__ = ["ArchText"]
+__all__ = ["ArchText", "RowText"]
 
 #: a string JSON writes as itself between quotes, and ``%`` leaves alone
 _PLAIN = re.compile(r"[ -~]*").fullmatch
@@ -81,6 +87,8 @@ class ArchText:
         self._space = codec.name
         self._flatten: Callable[[Arch], list[Any]] = codec._flatten
         self._template: str | None = None
+        self._row_attr: str | None = None
+        self._row_format: dict[str, Any] | None = None
         names = [f.name for f in dataclasses.fields(self._cls)]
         spans = {f: (start, end, scalar) for f, start, end, scalar in codec._fields}
         kinds = [_kind(o) for o in codec.index_options()]
@@ -101,27 +109,44 @@ class ArchText:
         # the text of an arch that keeps its row key (codec.row_attr): per column, in the
         # template's order, its text before the value and the value, for every option
         self._row_attr = codec.row_attr
-        options = codec.index_options()
-        self._pieces = [[b + conv[c] % (v,) for v in options[c]]
-                        for b, c in zip(before, order, strict=True)]
-        self._tail = tail
-        wide = codec._key_dtype != np.uint8  # int64 keys: read as machine integers
-        self._key_ints: Callable[[bytes], Any] = (
-            (lambda key: memoryview(key).cast("q")) if wide else (lambda key: key))
+        if self._row_attr is not None:
+            options = codec.index_options()
+            self._row_format = {
+                "pieces": [[b + conv[c] % (v,) for v in options[c]]
+                           for b, c in zip(before, order, strict=True)],
+                "columns": order, "tail": tail, "width": np.dtype(codec._key_dtype).itemsize,
+                "num_columns": len(options)}
+            self._rows = RowText(self._row_format)
 
     @property
     def applies(self) -> bool:
         """Whether the space's archs are written by the template at all."""
         return self._template is not None
 
+    @property
+    def row_format(self) -> dict[str, Any] | None:
+        """The space's row format (plain JSON, for :class:`RowText`): the text of each option
+        per template position (``pieces``), the column each position reads (``columns``),
+        the text after the last (``tail``), the bytes per index of a row key (``width``) and
+        the number of columns; None where archs keep no row key or the template does not
+        apply."""
+        return self._row_format
+
+    def row_key(self, arch: Arch) -> bytes | None:
+        """The row key ``arch`` keeps (its JSON is that of the key in :attr:`row_format`),
+        or None (an arch built otherwise, of another class or space)."""
+        attr = self._row_attr if self._row_format is not None else None
+        if attr is None or type(arch) is not self._cls or arch.space != self._space:
+            return None
+        return arch.__dict__.get(attr)
+
     def __call__(self, arch: Arch) -> str | None:
         """``arch.to_json()``, or None where the template does not apply to ``arch``."""
         if self._template is None or type(arch) is not self._cls or arch.space != self._space:
             return None
-        key = arch.__dict__.get(self._row_attr) if self._row_attr is not None else None
+        key = self.row_key(arch)
         if key is not None:  # its row's pieces: no values read, no type to check
-            return "".join(map(list.__getitem__, self._pieces,
-                               self._pick(self._key_ints(key)))) + self._tail
+            return self._rows.text(key)
         flat = self._flatten(arch)
         if tuple(map(type, flat)) != self._types:
             return None
@@ -148,3 +173,64 @@ def _layout(names: list[str], space: str, spans: dict[str, tuple[int, int, bool]
             text = ""
         text += "" if scalar else "]"
     return before, order, text + "}"
+
+
+class RowText:
+    """The canonical JSON of row keys, from a space's row format
+    (:attr:`ArchText.row_format`) alone: no space, no arch.
+
+    Args:
+        row_format: the format (as stored: lists, not tuples).
+
+    Raises:
+        ValueError: ``row_format`` is not a row format.
+
+    Example:
+        >>> import numpy as np
+        >>> from nasforge.search_spaces import get_space
+        >>> space = get_space("ofa_mbv3_w12")
+        >>> arch = space.from_indices(space.sample_indices(np.random.default_rng(0), 1))[0]
+        >>> rows = RowText(ArchText(space).row_format)
+        >>> rows.checked_text(ArchText(space).row_key(arch)) == arch.to_json()
+        True
+    """
+
+    def __init__(self, row_format: dict[str, Any]) -> None:
+        try:
+            self._pieces: list[list[str]] = [list(map(str, p)) for p in row_format["pieces"]]
+            columns = [int(c) for c in row_format["columns"]]
+            self._tail = str(row_format["tail"])
+            self._width = int(row_format["width"])
+            self._num = int(row_format["num_columns"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"not a row format ({type(exc).__name__}: {exc})") from None
+        if (len(columns) != len(self._pieces) or self._width not in (1, 8)
+                or any(not 0 <= c < self._num for c in columns)):
+            raise ValueError(f"not a row format ({len(columns)} columns for "
+                             f"{len(self._pieces)} positions, width {self._width})")
+        self._pick: Callable[[Any], Any] = (
+            operator.itemgetter(*columns) if len(columns) > 1
+            else lambda ints: tuple(ints[c] for c in columns))
+
+    def text(self, key: bytes) -> str:
+        """The JSON of a row key written with this format (unchecked: a key of another
+        format gives another text or an ``IndexError``)."""
+        ints = memoryview(key).cast("q") if self._width == 8 else key
+        return "".join(map(list.__getitem__, self._pieces, self._pick(ints))) + self._tail
+
+    def checked_text(self, key: bytes) -> str:
+        """:meth:`text` of a key read back from storage.
+
+        Raises:
+            ValueError: ``key`` is not a row of this format (its length, an index out of
+                range).
+        """
+        if not isinstance(key, bytes) or len(key) != self._num * self._width:
+            raise ValueError(f"{len(key) if isinstance(key, bytes) else type(key).__name__} "
+                             f"bytes, not a row of {self._num} indices of {self._width} "
+                             "bytes")
+        ints = memoryview(key).cast("Q") if self._width == 8 else key  # negatives: too big
+        try:
+            return "".join(map(list.__getitem__, self._pieces, self._pick(ints))) + self._tail
+        except IndexError:
+            raise ValueError("an index out of its column's options") from None

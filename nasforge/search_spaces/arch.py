@@ -41,6 +41,12 @@ def canonical_json(data: dict[str, Any]) -> str:
     return _CANONICAL.encode(data)
 
 
+def json_id(text: str) -> str:
+    """The ``arch_id`` of an arch whose canonical JSON is ``text``: the first 16 hex digits
+    of its sha1."""
+    return hashlib.sha1(text.encode()).hexdigest()[:16]
+
+
 @dataclasses.dataclass(frozen=True)
 class Arch:
     """Base of every space's architecture dataclass.
@@ -74,7 +80,7 @@ class Arch:
     @cached_property
     def arch_id(self) -> str:
         """First 16 hex digits of the sha1 of the canonical JSON."""
-        return hashlib.sha1(self.to_json().encode()).hexdigest()[:16]
+        return json_id(self.to_json())
 
     @classmethod
     @functools.cache

@@ -10,6 +10,7 @@ import pytest
 from nasforge.search_spaces import SPACES
 from nasforge.search_spaces import ArchText
 from nasforge.search_spaces import ChoiceSpace
+from nasforge.search_spaces import RowText
 from nasforge.search_spaces import get_space
 
 #: the spaces whose archs have one fixed JSON shape (the others drop inactive slots)
@@ -109,3 +110,48 @@ def test_a_kept_row_is_read_by_its_own_space_only(name: str) -> None:
     got = other.to_indices(archs)
     assert not np.array_equal(got, rows)  # the resolution has another index there
     assert np.array_equal(got, other.to_indices([dataclasses.replace(a) for a in archs]))
+
+
+@pytest.mark.parametrize("name", SPACES.list())
+def test_a_row_format_writes_every_row_s_json_with_no_space(name: str) -> None:
+    """The row format, through JSON and back, writes the canonical JSON of each arch's row
+    key (what a stored candidate row is read back as); spaces whose archs keep no row key
+    have none."""
+    import json
+
+    space = get_space(name)
+    assert isinstance(space, ChoiceSpace)
+    encoder = ArchText(space)
+    fmt = encoder.row_format
+    assert (fmt is not None) == (name in FIXED_SHAPE)
+    rows = space.repair_indices(space.sample_indices(np.random.default_rng(3), 100),
+                                np.random.default_rng(4))
+    archs = space.from_indices(rows, check=False)
+    if fmt is None:
+        assert all(encoder.row_key(a) is None for a in archs)
+        return
+    stored = RowText(json.loads(json.dumps(fmt)))
+    keys = [encoder.row_key(a) for a in archs]
+    assert all(isinstance(k, bytes) for k in keys)
+    assert [stored.checked_text(k) for k in keys] == [  # type: ignore[arg-type]
+        dataclasses.replace(a).to_json() for a in archs]
+    assert encoder.row_key(dataclasses.replace(archs[0])) is None  # built otherwise
+
+
+def test_a_key_or_a_format_that_does_not_fit_is_refused() -> None:
+    space = get_space("nasbench201")
+    assert isinstance(space, ChoiceSpace)
+    fmt = ArchText(space).row_format
+    assert fmt is not None
+    rows = RowText(fmt)
+    key = ArchText(space).row_key(space.from_indices(space.sample_indices(
+        np.random.default_rng(0), 1))[0])
+    assert key is not None
+    with pytest.raises(ValueError, match="not a row of 6 indices of 1 bytes"):
+        rows.checked_text(key + b"\x00")
+    with pytest.raises(ValueError, match="an index out of its column's options"):
+        rows.checked_text(b"\x05" + key[1:])  # 5 options: 0..4
+    with pytest.raises(ValueError, match="not a row format"):
+        RowText({**fmt, "columns": fmt["columns"][1:]})
+    with pytest.raises(ValueError, match="not a row format"):
+        RowText({"pieces": []})

@@ -5,6 +5,7 @@ in number order, and never inherited by a study created under a deleted one's id
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 
@@ -12,6 +13,7 @@ import numpy as np
 import optuna
 import pytest
 
+from nasforge.search_spaces.arch import json_id
 from nasforge.strategies import STRATEGIES
 from nasforge.strategies import SearchStudy
 from nasforge.strategies import run_search
@@ -96,3 +98,113 @@ def test_a_study_created_under_a_deleted_study_s_id_starts_empty(tmp_path: Path)
     assert rdb is not None and table.count(rdb, 1) == 12
     assert len(_search(url, 6)) == 6  # a new study, the same id: not a resume of 12 rows
     assert len(read_study(url)[2]) == 6
+
+
+def _stored(url: str) -> list[tuple[str, str, bytes | None]]:
+    """``(arch_id, arch, indices)`` of every row, as the database holds them."""
+    import sqlite3
+
+    con = sqlite3.connect(url.removeprefix("sqlite:///"))
+    try:
+        return con.execute(f"SELECT arch_id, arch, indices FROM {table.TABLE_NAME} "
+                           "ORDER BY number").fetchall()
+    finally:
+        con.close()
+
+
+def _search_archs(url: str, budget: int, *, resume: bool = False) -> list[str]:
+    """The arch JSON of every candidate a 5-seeded evolution evaluated, in order."""
+    space, objs = _synthetic_problem()
+    strategy = STRATEGIES.get("evolution")(space, objs, seed=5, population_size=8, parents=2,
+                                           mutations=4, crossovers=4)
+    store = SearchStudy(url, "nasforge", space=space, exclusive=True, commit_every=0)
+    res = run_search(strategy, budget=budget, storage=store, resume=resume, meta={"seed": 5})
+    return [a.to_json() for a in res.archs]
+
+
+def test_a_search_stores_row_keys_read_back_as_the_archs_json(tmp_path: Path) -> None:
+    """A single writer's rows hold the archs' row keys (no JSON, no id), the study holds the
+    space's row format, and every reader gets each arch's own JSON and ``arch_id``."""
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    want = _search_archs(url, 16)
+    held = _stored(url)
+    assert len(held) == 16 and all(aid == "" and arch == "" and len(key or b"") == 6
+                                   for aid, arch, key in held)
+    rdb = rdb_backend(optuna.storages.get_storage(url))
+    assert rdb is not None
+    attrs = rdb.get_study_user_attrs(rdb.get_study_id_from_name("nasforge"))
+    assert attrs[table.FORMAT_ATTR]["num_columns"] == 6
+    got = table.read(rdb, rdb.get_study_id_from_name("nasforge"))
+    assert [r.arch for r in got] == want
+    assert [r.arch_id for r in got] == [json_id(t) for t in want]
+    assert [r["arch"] for r in read_study(url)[2]] == want
+    assert write_trials(url, "nasforge") == 16
+    trials = rdb.get_all_trials(rdb.get_study_id_from_name("nasforge"))
+    assert [t.user_attrs["arch"] for t in trials] == want
+    # no row left: no row format either (the study is what the trials alone make it)
+    assert table.FORMAT_ATTR not in rdb.get_study_user_attrs(rdb.get_study_id_from_name(
+        "nasforge"))
+
+
+def test_a_study_of_another_row_format_gets_json_rows(tmp_path: Path) -> None:
+    """A study whose stored row format is not the space's (another version of it) gets the
+    JSON of its new candidates, and its old rows are read in their own format."""
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    want = _search_archs(f"sqlite:///{tmp_path / 'ref.db'}", 24)
+    assert _search_archs(url, 12) == want[:12]
+    rdb = rdb_backend(optuna.storages.get_storage(url))
+    assert rdb is not None
+    sid = rdb.get_study_id_from_name("nasforge")
+    fmt = rdb.get_study_user_attrs(sid)[table.FORMAT_ATTR]
+    rdb.set_study_user_attr(sid, table.FORMAT_ATTR, {**fmt, "tail": fmt["tail"]})  # same
+    assert _search_archs(url, 16, resume=True) == want[:16]
+    assert all(arch == "" for _, arch, _ in _stored(url))
+    # another version's format (the space had one more option in its first position): it
+    # still writes the stored rows, and is not the space's
+    other = {**fmt, "pieces": [[*fmt["pieces"][0], fmt["pieces"][0][0] + "0"],
+                               *fmt["pieces"][1:]]}
+    rdb.set_study_user_attr(sid, table.FORMAT_ATTR, other)
+    held_before = _stored(url)
+    assert _search_archs(url, 24, resume=True) == want
+    held = _stored(url)
+    assert held[:16] == held_before and all(k is None and arch for _, arch, k in held[16:])
+    assert [json.loads(arch) for _, arch, _ in held[16:]] == [json.loads(w) for w in want[16:]]
+    assert [r.arch for r in table.read(rdb, sid)][16:] == want[16:]
+
+
+def test_a_table_made_before_indices_gets_the_column_and_keeps_its_rows(
+        tmp_path: Path) -> None:
+    """A candidate table without ``indices`` (an earlier nasforge): read as JSON rows; a
+    writer resuming the study adds the column and stores row keys after them."""
+    import sqlite3
+
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    want = _search_archs(f"sqlite:///{tmp_path / 'ref.db'}", 24)
+    assert _search_archs(url, 12) == want[:12]
+    rdb = rdb_backend(optuna.storages.get_storage(url))
+    assert rdb is not None
+    sid = rdb.get_study_id_from_name("nasforge")
+    old = [(r.number, r.step, r.worker, r.arch_id, r.arch, r.values) for r in table.read(rdb, sid)]
+    con = sqlite3.connect(tmp_path / "s.db")
+    columns = ", ".join(table._COLUMNS[:-1])
+    con.executescript(f"""
+        CREATE TABLE old AS SELECT {columns} FROM {table.TABLE_NAME};
+        DROP TABLE {table.TABLE_NAME};
+        CREATE TABLE {table.TABLE_NAME} (study_id INTEGER NOT NULL, number INTEGER NOT NULL,
+            step INTEGER NOT NULL, worker INTEGER NOT NULL, arch_id VARCHAR(64) NOT NULL,
+            key TEXT, arch TEXT NOT NULL, vals BLOB NOT NULL, t_start FLOAT NOT NULL,
+            t_complete FLOAT NOT NULL, PRIMARY KEY (study_id, number)) WITHOUT ROWID;""")
+    for number, step, worker, aid, arch, vals in old:  # the old writer's JSON rows
+        con.execute(f"INSERT INTO {table.TABLE_NAME} VALUES (?,?,?,?,?,?,?,?,?,?)",
+                    (sid, number, step, worker, aid, None, arch,
+                     np.asarray(vals, dtype="<f8").tobytes(), 1.0, 2.0))
+    con.execute("DROP TABLE old")
+    con.commit()
+    con.close()
+    assert not table._has_indices(rdb)
+    assert [r.arch for r in table.read(rdb, sid)] == want[:12]
+    assert _search_archs(url, 24, resume=True) == want
+    assert table._has_indices(rdb)
+    held = _stored(url)
+    assert all(k is None for _, _, k in held[:12]) and all(k for _, _, k in held[12:])
+    assert [r.arch for r in table.read(rdb, sid)] == want

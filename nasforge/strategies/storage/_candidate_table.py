@@ -7,9 +7,24 @@ insert of each row with its index entries costs about a microsecond. A predictor
 table-driven search evaluates a candidate in ~50 µs, so those rows made persistence cost
 more than a third of the search (``benchmarks/ofa_search.py --cli``). Here a candidate is
 one row of this table: ``(study_id, number, step, worker, arch_id, key, arch, vals,
-t_start, t_complete)``, with ``arch`` the canonical JSON, ``key`` the dedupe key where it is
-not the ``arch_id`` (else NULL), ``vals`` the objective values as little-endian float64
-bytes (NaN kept as NaN, bit-exact) and the times as POSIX seconds.
+t_start, t_complete, indices)``, with ``key`` the dedupe key where it is not the ``arch_id``
+(else NULL), ``vals`` the objective values as little-endian float64 bytes (NaN kept as NaN,
+bit-exact) and the times as POSIX seconds. The arch is stored in one of two forms:
+
+* ``indices``: the arch's row key, its option index per column of the space's index matrix
+  (one byte each for every registered space), with ``arch`` and ``arch_id`` empty. The
+  study's user attribute ``nasforge_rows`` (:data:`FORMAT_ATTR`) holds the space's row
+  format (:attr:`~nasforge.search_spaces.ArchText.row_format`, written with the first such
+  row), from which readers write the canonical JSON and hash the ``arch_id``
+  (:class:`~nasforge.search_spaces.RowText`; no space needed, and the same text as
+  ``Arch.to_json``). Writing the JSON and its sha1 cost more than the insert; the key is the
+  bytes the arch already holds, and a 30-byte row is a cheaper insert than a 400-byte one.
+* ``arch``, the canonical JSON, and ``arch_id`` (``indices`` NULL): any other arch (one not
+  built from an index row, a space without a row format, a study whose stored format is
+  another version's).
+
+A table made before ``indices`` existed gets the column when a writer opens it; its rows are
+read as JSON rows.
 
 The rows of a study continue its trial numbers (``number``: the study's trials, then these
 rows, one sequence), and nothing else writes the study while they exist: a single writer
@@ -43,6 +58,7 @@ import contextlib
 import functools
 import gc
 import itertools
+import json
 import logging
 from collections.abc import Iterator
 from collections.abc import Sequence
@@ -54,20 +70,24 @@ from typing import NamedTuple
 import numpy as np
 import optuna
 
+from nasforge.search_spaces import RowText
+from nasforge.search_spaces.arch import json_id
 from nasforge.strategies.storage._rdb_fast import insert_many
 from nasforge.strategies.storage._rdb_fast import set_study_attr
 from nasforge.strategies.storage._rdb_finished import NewTrials
 from nasforge.strategies.storage._rdb_finished import lock_and_count
 from nasforge.strategies.storage._rdb_finished import write_trials
 
-__all__ = ["TABLE_NAME", "CandidateRows", "StoredRow", "count", "forget", "insert", "read",
-           "to_trials"]
+__all__ = ["FORMAT_ATTR", "TABLE_NAME", "CandidateRows", "StoredRow", "count", "forget",
+           "insert", "read", "to_trials"]
 
 logger = logging.getLogger(__name__)
 
 TABLE_NAME = "nasforge_candidates"
+#: the study user attribute that holds the row format of the study's ``indices`` rows
+FORMAT_ATTR = "nasforge_rows"
 _COLUMNS = ("study_id", "number", "step", "worker", "arch_id", "key", "arch", "vals",
-            "t_start", "t_complete")
+            "t_start", "t_complete", "indices")
 _FLOAT = np.dtype("<f8")
 
 
@@ -78,13 +98,15 @@ class CandidateRows:
     Attributes:
         step: the round.
         worker: the writer's worker number.
-        arch_ids: per candidate, its ``arch_id``.
+        arch_ids: per candidate, its ``arch_id`` ("" where ``indices`` holds the arch).
         keys: per candidate, its dedupe key's text where that is not the ``arch_id``, else
             None.
-        archs: per candidate, its canonical arch JSON.
+        archs: per candidate, its canonical arch JSON ("" where ``indices`` holds the arch).
         values: (n, n_objectives) float64 values (NaN where an evaluation failed).
         start: when the round's evaluation started (POSIX seconds).
         complete: when it ended (POSIX seconds).
+        indices: per candidate, its row key in the study's row format, or None (the JSON
+            holds the arch); None: no candidate has one.
     """
 
     step: int
@@ -95,6 +117,7 @@ class CandidateRows:
     values: np.ndarray
     start: float
     complete: float
+    indices: Sequence[bytes | None] | None = None
 
     def rows(self, study_id: int, first: int) -> list[tuple[Any, ...]]:
         """The table rows of these candidates, numbered from ``first``."""
@@ -107,7 +130,8 @@ class CandidateRows:
         return list(zip(repeat(study_id), range(first, first + n), repeat(self.step),
                         repeat(self.worker), self.arch_ids, self.keys, self.archs,
                         [blob[i:i + width] for i in range(0, len(blob), width)],
-                        repeat(self.start), repeat(self.complete), strict=False))
+                        repeat(self.start), repeat(self.complete),
+                        repeat(None) if self.indices is None else self.indices, strict=False))
 
 
 class StoredRow(NamedTuple):
@@ -149,6 +173,7 @@ def _table() -> Any:
                  Column("vals", LargeBinary, nullable=False),
                  Column("t_start", Float, nullable=False),
                  Column("t_complete", Float, nullable=False),
+                 Column("indices", LargeBinary, nullable=True),
                  PrimaryKeyConstraint("study_id", "number"),
                  # SQLite: the rows are the key's B-tree (one insert per row, not a table row
                  # and an index entry: half the cost, benchmarks/writer_cost.py)
@@ -161,15 +186,28 @@ def _exists(rdb: optuna.storages.RDBStorage) -> bool:
     return bool(inspect(rdb.engine).has_table(TABLE_NAME))
 
 
+def _has_indices(rdb: optuna.storages.RDBStorage) -> bool:
+    """Whether the table has the ``indices`` column (a table made before it: no)."""
+    from sqlalchemy import inspect
+
+    return "indices" in {c["name"] for c in inspect(rdb.engine).get_columns(TABLE_NAME)}
+
+
 def _create(rdb: optuna.storages.RDBStorage) -> None:
-    """Create the table unless it exists (two processes creating it at once: the loser's
-    error is dropped once the table is there)."""
-    if _exists(rdb):
+    """Create the table unless it exists, or add ``indices`` to one made before it (two
+    processes doing so at once: the loser's error is dropped once the table is right)."""
+    if _exists(rdb) and _has_indices(rdb):
         return
     try:
-        _table().create(rdb.engine, checkfirst=True)
-    except Exception:
         if not _exists(rdb):
+            _table().create(rdb.engine, checkfirst=True)
+        else:
+            blob = _table().c.indices.type.compile(dialect=rdb.engine.dialect)
+            with rdb.engine.begin() as con:
+                con.exec_driver_sql(f"ALTER TABLE {TABLE_NAME} ADD COLUMN indices {blob}")
+            logger.info("the candidate table got its indices column")
+    except Exception:
+        if not (_exists(rdb) and _has_indices(rdb)):
             raise
 
 
@@ -208,7 +246,7 @@ def forget(rdb: optuna.storages.RDBStorage, study_id: int) -> None:
 
 def insert(rdb: optuna.storages.RDBStorage, study_id: int, news: Sequence[CandidateRows],
            study_attr: tuple[str, Any] | None, first_number: int | None, *,
-           create: bool = True) -> tuple[int, int]:
+           create: bool = True, row_format: dict[str, Any] | None = None) -> tuple[int, int]:
     """Insert the candidates of ``news`` and set the study user attribute ``study_attr``, in
     one transaction.
 
@@ -217,6 +255,9 @@ def insert(rdb: optuna.storages.RDBStorage, study_id: int, news: Sequence[Candid
             writer from its previous insert; None: the study's trials and rows counted under
             its write lock.
         create: create the table first unless it exists (False: the caller knows it does).
+        row_format: the row format of the ``indices`` of ``news``, stored as the study's
+            :data:`FORMAT_ATTR` in the same transaction (None: stored already, or no
+            candidate has indices).
 
     Returns:
         How many candidates were inserted and the number of the first.
@@ -233,6 +274,8 @@ def insert(rdb: optuna.storages.RDBStorage, study_id: int, news: Sequence[Candid
             with _gc_held():  # tuples dropped right after (see _gc_held)
                 _insert_rows(session, [row for new, first in zip(news, firsts, strict=False)
                                        for row in new.rows(study_id, first)])
+        if row_format is not None:
+            set_study_attr(session, study_id, FORMAT_ATTR, row_format)
         if study_attr is not None:
             set_study_attr(session, study_id, *study_attr)
     return n, -1 if n0 is None else n0
@@ -267,15 +310,62 @@ _INSERT = (f"INSERT INTO {TABLE_NAME} ({', '.join(_COLUMNS)}) "
            f"VALUES ({', '.join('?' for _ in _COLUMNS)})")
 
 
-def _read(session: Any, study_id: int, since: int) -> list[StoredRow]:
+def _read(session: Any, study_id: int, since: int, indices: bool) -> list[StoredRow]:
+    """The rows numbered ``since`` and on (``indices``: the table has that column)."""
     from sqlalchemy import select
 
     t = _table()
-    got = session.execute(select(*(t.c[c] for c in _COLUMNS[1:])).where(
-        t.c.study_id == study_id, t.c.number >= since).order_by(t.c.number))
-    return [StoredRow(int(number), int(step), int(worker), str(aid), key, str(arch),
-                      _values(number, vals), float(t0), float(t1))
-            for number, step, worker, aid, key, arch, vals, t0, t1 in got]
+    columns = _COLUMNS[1:] if indices else _COLUMNS[1:-1]
+    got = session.execute(select(*(t.c[c] for c in columns)).where(
+        t.c.study_id == study_id, t.c.number >= since).order_by(t.c.number)).all()
+    texts = _RowTexts(session, study_id)
+    out = []
+    for number, step, worker, aid, key, arch, vals, t0, t1, *more in got:
+        aid, arch = texts(number, aid, arch, more[0] if more else None)
+        out.append(StoredRow(int(number), int(step), int(worker), aid, key, arch,
+                             _values(number, vals), float(t0), float(t1)))
+    return out
+
+
+class _RowTexts:
+    """``(arch_id, arch JSON)`` of a stored row: its own, or those of its ``indices`` in the
+    study's row format (read once, on the first such row)."""
+
+    def __init__(self, session: Any, study_id: int) -> None:
+        self._session = session
+        self._study_id = study_id
+        self._rows: RowText | None = None
+
+    def __call__(self, number: int, aid: Any, arch: Any, indices: Any) -> tuple[str, str]:
+        """Raises:
+            ValueError: the row's indices are not a row of the study's format, or the study
+                has none (the row was changed outside nasforge)."""
+        if indices is None:
+            return str(aid), str(arch)
+        try:
+            text = self._format().checked_text(bytes(indices))
+        except ValueError as exc:
+            raise ValueError(f"the indices of candidate {number} are not an arch of the "
+                             f"study's row format: {exc}") from None
+        return json_id(text), text
+
+    def _format(self) -> RowText:
+        if self._rows is None:
+            from sqlalchemy import select
+
+            A = _attribute_model()
+            got = self._session.scalar(select(A.value_json).where(
+                A.study_id == self._study_id, A.key == FORMAT_ATTR))
+            if got is None:
+                raise ValueError(f"the study has no {FORMAT_ATTR} attribute")
+            self._rows = RowText(json.loads(got))
+        return self._rows
+
+
+def _attribute_model() -> Any:
+    from optuna.storages._rdb import models
+
+    return models.StudyUserAttributeModel
 
 
 def _values(number: int, blob: Any) -> list[float]:
@@ -295,8 +385,9 @@ def read(rdb: optuna.storages.RDBStorage, study_id: int, since: int = 0) -> list
     does not exist)."""
     if not _exists(rdb):
         return []
+    indices = _has_indices(rdb)
     with _session(rdb) as session:
-        return _read(session, study_id, since)
+        return _read(session, study_id, since, indices)
 
 
 def to_trials(rdb: optuna.storages.RDBStorage, study_id: int, values_attr: str) -> int:
@@ -304,14 +395,16 @@ def to_trials(rdb: optuna.storages.RDBStorage, study_id: int, values_attr: str) 
     (:func:`~nasforge.strategies.storage._rdb_finished.write_trials`: ``COMPLETE`` with
     their values, ``FAIL`` with NaN values in ``values_attr``; ``arch``, ``arch_id``,
     ``step`` and, where not the defaults, ``key`` and ``worker``), numbered in the rows'
-    order after the study's trials, and delete the rows: one transaction. How many."""
+    order after the study's trials, and delete the rows and the study's row format: one
+    transaction. How many."""
     from sqlalchemy import delete
 
     if not _exists(rdb):
         return 0
+    indices = _has_indices(rdb)
     with _session(rdb) as session:
         n0 = lock_and_count(session, study_id)
-        rows = _read(session, study_id, 0)
+        rows = _read(session, study_id, 0, indices)
         if not rows:
             return 0
         if rows[0].number != n0:
@@ -320,6 +413,8 @@ def to_trials(rdb: optuna.storages.RDBStorage, study_id: int, values_attr: str) 
                            rows[0].number, n0, n0)
         write_trials(session, study_id, _as_trials(rows), values_attr, n0)
         session.execute(delete(_table()).where(_table().c.study_id == study_id))
+        A = _attribute_model().__table__  # no row left to read in the format
+        session.execute(delete(A).where(A.c.study_id == study_id, A.c.key == FORMAT_ATTR))
     logger.debug("study %d: %d candidate rows written as Optuna trials", study_id, len(rows))
     return len(rows)
 

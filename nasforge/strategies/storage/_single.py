@@ -105,6 +105,10 @@ class SingleWriter:
         self._rows_mode: bool | None = None
         #: whether this object created (or found) the candidate table
         self._table_ready = False
+        #: whether candidates are stored by row key (None: not decided yet), and the row
+        #: format to store with the next rows (the study has none yet)
+        self._row_format_ok: bool | None = None
+        self._pending_format: dict[str, Any] | None = None
 
     def add_finished(self, keys: Sequence[Hashable], archs: Sequence[Arch], values: np.ndarray,
                      step: int, start: datetime) -> None:
@@ -114,6 +118,14 @@ class SingleWriter:
         if not len(archs):
             return
         vals = np.asarray(values, dtype=np.float64).reshape(len(archs), -1)
+        if self._as_rows():
+            indices = self._row_keys(keys, archs)
+            if indices is not None:  # the archs' own row keys: no JSON, no hash
+                blank = [""] * len(archs)
+                self._rows.append(_candidate_table.CandidateRows(
+                    int(step), self.worker, blank, [None] * len(archs), blank, vals,
+                    start.timestamp(), time.time(), indices))
+                return
         texts, ids, other_keys = self._identities(keys, archs)
         if self._as_rows():
             self._rows.append(_candidate_table.CandidateRows(
@@ -148,6 +160,35 @@ class SingleWriter:
             own = None if key is arch else key_text(key)
             other_keys.append(None if own == aid else own)
         return texts, ids, other_keys
+
+    def _row_keys(self, keys: Sequence[Hashable], archs: Sequence[Arch]
+                  ) -> list[bytes] | None:
+        """Per candidate, the row key its arch keeps, when every arch has one, is its own
+        dedupe key and the study's row format is the space's; else None (store JSON)."""
+        text = self._arch_text()
+        if text is None or not self._format_agreed(text):
+            return None
+        row_key = text.row_key
+        out = []
+        for key, arch in zip(keys, archs, strict=True):
+            got = row_key(arch) if key is arch else None
+            if got is None:
+                return None
+            out.append(got)
+        return out
+
+    def _format_agreed(self, text: ArchText) -> bool:
+        """Whether the study's row format (:data:`~._candidate_table.FORMAT_ATTR`) is the
+        space's: stored, or to be stored with the next rows (none stored yet). A study
+        whose format is another (written by another version of the space) gets JSON."""
+        if self._row_format_ok is None:
+            ours = text.row_format
+            stored = (self.storage.get_study_user_attrs(self._study_id)
+                      .get(_candidate_table.FORMAT_ATTR) if ours is not None else None)
+            self._row_format_ok = ours is not None and stored in (None, ours)
+            if self._row_format_ok and stored is None:
+                self._pending_format = ours
+        return self._row_format_ok
 
     def _as_rows(self) -> bool:
         """Whether candidates are rows of the candidate table (an RDB storage, no trial
@@ -194,9 +235,14 @@ class SingleWriter:
         rdb = _rdb_fast.rdb_backend(self.storage)
         if rdb is not None and self._as_rows():
             if self._rows or study_attr is not None:
+                fmt = (self._pending_format
+                       if any(r.indices is not None for r in self._rows) else None)
                 n, first = _candidate_table.insert(rdb, self._study_id, self._rows, study_attr,
                                                    self._next_number,
-                                                   create=not self._table_ready)
+                                                   create=not self._table_ready,
+                                                   row_format=fmt)
+                if fmt is not None:
+                    self._pending_format = None
                 if n:
                     self._table_ready = True
                     self._next_number = first + n

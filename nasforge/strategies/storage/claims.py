@@ -27,7 +27,6 @@ storage API (same trials, one call per trial).
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import os
 import socket
@@ -46,6 +45,7 @@ from optuna.trial import FrozenTrial
 from optuna.trial import TrialState
 
 from nasforge.search_spaces.arch import JSON_TEXT
+from nasforge.search_spaces.arch import json_id
 from nasforge.strategies.storage import _rdb_fast
 from nasforge.strategies.storage._errors import guarded
 
@@ -150,7 +150,7 @@ def arch_json_and_id(arch: Arch, encoder: ArchText | None = None) -> tuple[str, 
         arch.__dict__[JSON_TEXT] = text
     aid = arch.__dict__.get("arch_id")
     if aid is None:
-        aid = hashlib.sha1(text.encode()).hexdigest()[:16]
+        aid = json_id(text)
         arch.__dict__["arch_id"] = aid
     return text, aid
 
@@ -343,7 +343,7 @@ class StudyClaims:
         out = []
         for key, arch, row in zip(keys, archs, rows, strict=True):
             text = arch.to_json()
-            aid = arch.__dict__.get("arch_id") or hashlib.sha1(text.encode()).hexdigest()[:16]
+            aid = arch.__dict__.get("arch_id") or json_id(text)
             out.append(FrozenTrial(
                 number=0, state=TrialState.RUNNING, value=None, values=None,
                 datetime_start=now, datetime_complete=None,
