@@ -204,3 +204,34 @@ def test_docstring_examples_run(module: str) -> None:
     mod = importlib.import_module(f"nasforge.strategies.{module}")
     failed, attempted = doctest.testmod(mod, optionflags=doctest.ELLIPSIS)
     assert attempted > 0 and failed == 0
+
+
+def test_the_loop_collects_young_objects_in_bigger_passes_and_hands_the_heap_back() -> None:
+    """While a search loop runs, what the process held before it is frozen and the young
+    generation's threshold is at least 50,000; after it, both are as they were, and a
+    process that froze its heap itself keeps it frozen."""
+    import gc
+
+    seen: list[tuple[int, int]] = []
+
+    def search() -> None:
+        space, objs = _synthetic_problem()
+        run_search(STRATEGIES.get("random")(space, objs, seed=0), budget=4,
+                   callbacks=[lambda c: seen.append((gc.get_threshold()[0],
+                                                     gc.get_freeze_count()))])
+
+    before = gc.get_threshold()
+    try:
+        gc.set_threshold(700, 10, 10)
+        search()
+        assert seen and all(t == 50_000 and n > 0 for t, n in seen)
+        assert gc.get_threshold() == (700, 10, 10) and gc.get_freeze_count() == 0
+        gc.set_threshold(80_000, 10, 10)  # a process's own bigger threshold is kept
+        gc.freeze()
+        seen.clear()
+        search()
+        assert seen and all(t == 80_000 for t, _ in seen)
+        assert gc.get_freeze_count() > 0  # not handed back: the process froze it
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*before)
