@@ -4,6 +4,8 @@ space that offers segment codes; the others return None and keep the per-archite
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
 
@@ -48,3 +50,34 @@ def test_search_objectives_build_no_arch_for_indexed_cheap_rows() -> None:
     assert np.array_equal(vals, np.stack([[space.flops(a) / 1e6, space.params(a) / 1e6]
                                           for a in archs]))
     assert len(objs._cheap_memo) == 0
+
+
+def test_flops_and_params_of_one_space_share_its_codes_and_its_built_blocks() -> None:
+    """The FLOPs and params of one matrix: the space's codes computed once, and each row
+    bringing new codes built and split into blocks once for both (the same sums as each
+    alone)."""
+    space = get_space("ofa_mbv3_w12")
+    assert isinstance(space, ChoiceSpace)
+    calls = {"codes": 0, "blocks": 0}
+    codes, blocks = space.segment_codes, space.blocks  # type: ignore[attr-defined]
+
+    def counted(name: str, fn: Any) -> Any:
+        def wrapper(*args: Any) -> Any:
+            calls[name] += 1
+            return fn(*args)
+        return wrapper
+
+    space.segment_codes = counted("codes", codes)  # type: ignore[attr-defined]
+    space.blocks = counted("blocks", blocks)  # type: ignore[method-assign]
+    flops, params = FlopsObjective(space), ParamsObjective(space)
+    rows = space.sample_indices(np.random.default_rng(2), 40)
+    got_f = flops.evaluate_indices(space, rows)
+    after_flops = dict(calls)
+    got_p = params.evaluate_indices(space, rows)
+    assert calls == after_flops and after_flops["codes"] == 1 and after_flops["blocks"] > 0
+    archs = space.from_indices(rows)
+    assert np.array_equal(got_f, [space.flops(a) / 1e6 for a in archs])
+    assert np.array_equal(got_p, [space.params(a) / 1e6 for a in archs])
+    other = space.sample_indices(np.random.default_rng(3), 40)  # another matrix: its codes
+    params.evaluate_indices(space, other)
+    assert calls["codes"] == 2

@@ -23,9 +23,11 @@ Example:
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
+from typing import ClassVar
 
 import numpy as np
 
@@ -44,6 +46,10 @@ _UNKNOWN = -1
 class SegmentCosts:
     """Per-code integer costs of a space's blocks and their row sums (see the module docstring).
 
+    Every ``SegmentCosts`` of one space shares one :class:`_CodeTable`: the codes of a matrix
+    are computed once for all of them (FLOPs and params objectives read the same rows in a
+    row), and the architecture built for a row bringing new codes is costed for all of them.
+
     Args:
         space: the search space (served when it offers ``segment_codes``).
         cost: the cost of one block (e.g. ``block_flops``, ``block_params``).
@@ -53,57 +59,104 @@ class SegmentCosts:
         self.space = space
         self.cost = cost
         size = int(getattr(space, "num_segment_codes", lambda: 0)())
-        #: per code its cost, and one 0 after the last: the ``-1`` of an inactive slot
-        #: reads it (one gather per call, no mask)
-        self._table: np.ndarray | None = None
-        if size:
-            self._table = np.full(size + 1, _UNKNOWN, dtype=np.int64)
-            self._table[-1] = 0
+        self._shared = _CodeTable.of(space, size) if size else None
+        self._column = self._shared.column(cost) if self._shared is not None else -1
 
     @property
     def served(self) -> bool:
         """Whether the space offers segment codes (else :meth:`sums` returns None)."""
-        return self._table is not None
+        return self._shared is not None
 
     def sums(self, matrix: np.ndarray) -> np.ndarray | None:
         """The cost of each row of ``matrix`` (option indices of valid rows): int64 array of
         shape ``(n,)``, or None when the space offers no segment codes."""
-        if self._table is None:
-            return None
-        codes = self.space.segment_codes(np.asarray(matrix))  # type: ignore[attr-defined]
+        return (None if self._shared is None
+                else self._shared.sums(self.space, matrix, self._column))
+
+
+class _CodeTable:
+    """One space's per-code costs, a column per cost function, and the codes of the last
+    matrix asked for (see :class:`SegmentCosts`)."""
+
+    #: per space, its table (weakly, and a table holds no reference to its space: a space
+    #: dropped drops its table)
+    _of: ClassVar[weakref.WeakKeyDictionary[SearchSpace, _CodeTable]] = (
+        weakref.WeakKeyDictionary())
+
+    @classmethod
+    def of(cls, space: SearchSpace, size: int) -> _CodeTable:
+        table = cls._of.get(space)
+        if table is None or table.size != size:
+            table = cls._of[space] = cls(size)
+        return table
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.costs: list[Callable[[Block], int]] = []
+        #: per code its cost per column, and one row of 0 after the last: the ``-1`` of an
+        #: inactive slot reads it (one gather per call, no mask)
+        self.table = np.zeros((size + 1, 0), dtype=np.int64)
+        self._last: tuple[bytes, tuple[int, ...], np.ndarray] | None = None
+
+    def column(self, cost: Callable[[Block], int]) -> int:
+        """The column of ``cost`` (added, unknown for every code, on first use)."""
+        if cost in self.costs:
+            return self.costs.index(cost)
+        self.costs.append(cost)
+        new = np.full((self.size + 1, 1), _UNKNOWN, dtype=np.int64)
+        new[-1] = 0
+        self.table = np.concatenate([self.table, new], axis=1)
+        return len(self.costs) - 1
+
+    def codes(self, space: SearchSpace, matrix: np.ndarray) -> np.ndarray | None:
+        """``space.segment_codes(matrix)``, computed once for consecutive asks of one
+        matrix."""
+        key = matrix.tobytes()
+        last = self._last
+        if last is not None and last[1] == matrix.shape and last[0] == key:
+            return last[2]
+        codes = space.segment_codes(matrix)  # type: ignore[attr-defined]
+        if codes is not None:
+            self._last = (key, matrix.shape, codes)
+        return codes
+
+    def sums(self, space: SearchSpace, matrix: np.ndarray, column: int) -> np.ndarray | None:
+        """The row sums of ``column`` over the codes of ``matrix`` (None: no codes)."""
+        matrix = np.asarray(matrix)
+        codes = self.codes(space, matrix)
         if codes is None:
             return None
-        table = self._table
-        vals = table[codes]  # an inactive slot's -1 reads the trailing 0
+        vals = self.table[codes, column]  # an inactive slot's -1 reads the trailing 0
         if (vals == _UNKNOWN).any():
-            self._fill(table, np.asarray(matrix), codes)
-            vals = table[codes]
+            self._fill(space, matrix, codes)
+            vals = self.table[codes, column]
         return vals.sum(axis=1)
 
-    def _fill(self, table: np.ndarray, matrix: np.ndarray, codes: np.ndarray) -> None:
-        """Cost the codes of ``codes`` not in ``table`` yet: one architecture is built per
-        row that brings a new code.
+    def _fill(self, space: SearchSpace, matrix: np.ndarray, codes: np.ndarray) -> None:
+        """Cost, in every column, the codes of ``codes`` not costed yet: one architecture is
+        built per row that brings a new code.
 
         Raises:
             InvalidArchitectureError: a row whose blocks do not fit its codes (a wrong hook).
         """
+        known = (self.table != _UNKNOWN).all(axis=1)
         planned: set[int] = set()
         rows: list[int] = []
         for r, cells in enumerate(codes.tolist()):
-            new = [c for c in cells if c >= 0 and table[c] == _UNKNOWN and c not in planned]
+            new = [c for c in cells if c >= 0 and not known[c] and c not in planned]
             if new:
                 planned.update(new)
                 rows.append(r)
-        archs = self.space.from_indices(matrix[rows], check=False)  # type: ignore[attr-defined]
+        archs = space.from_indices(matrix[rows], check=False)  # type: ignore[attr-defined]
         for r, arch in zip(rows, archs, strict=True):
-            blocks = self.space.blocks(arch)
+            blocks = space.blocks(arch)
             cells = [int(c) for c in codes[r] if c >= 0]
             if len(cells) != len(blocks):
                 raise InvalidArchitectureError(
-                    f"space {self.space.name!r}: a row has {len(cells)} block codes but "
+                    f"space {space.name!r}: a row has {len(cells)} block codes but "
                     f"{len(blocks)} blocks; its segment_codes hook is wrong")
             for c, b in zip(cells, blocks, strict=True):
-                table[c] = int(self.cost(b))
+                self.table[c] = [int(cost(b)) for cost in self.costs]
 
 
 def indexed_rows(costs: SegmentCosts, archs: Sequence[Arch]) -> np.ndarray | None:
