@@ -79,8 +79,8 @@ _CommitEvery = Annotated[float, typer.Option(
 _TrialParams = Annotated[bool, typer.Option(
     "--trial-params", help="Store a single-writer search's candidates as Optuna trials with "
     "the architecture also as one param per choice (optuna-dashboard's param plots); by "
-    "default each is one row of the study database's nasforge_candidates table, several "
-    "times faster, which `nas trials` turns into trials.")]
+    "default they go to the study database's nasforge_candidates table (a generation a "
+    "row, many times faster), which `nas trials` turns into trials.")]
 _Workers = Annotated[int, typer.Option("--workers", min=1,
                                        help="Parallel supernet evaluators (Ray actors).")]
 _Accelerator = Annotated[str, typer.Option("--accelerator", help="cpu, cuda or auto.")]
@@ -112,8 +112,8 @@ def search(
     candidates.csv, pareto.png and run.json into --out. Every evaluation is stored as it
     happens (--storage), so --resume continues a killed search, and several processes given
     one --storage and --study cooperate as workers of one Optuna study. A single writer
-    (neither --study nor --worker) stores one row per candidate; `nas trials STORAGE` turns
-    them into Optuna trials for optuna-dashboard.
+    (neither --study nor --worker) stores a generation of candidates a row; `nas trials
+    STORAGE` turns them into Optuna trials for optuna-dashboard.
     """
     _run(_search_config(dict(locals())), quiet, as_json, study=study, worker=worker)
 
@@ -251,9 +251,9 @@ def trials(
 ) -> None:
     """Turn a single-writer search's candidates into Optuna trials, for optuna-dashboard.
 
-    `nas search` without --study, --worker and --trial-params stores each candidate as one row
-    of the study database's nasforge_candidates table (several times faster than an Optuna
-    trial); this writes them as the trials the search would otherwise have written (same
+    `nas search` without --study, --worker and --trial-params stores its candidates in the
+    study database's nasforge_candidates table (a generation a row, many times faster than
+    Optuna trials); this writes them as the trials the search would otherwise have written (same
     numbers, values and user attributes, one transaction). Workers joining the study with
     --study do it themselves. Run it after the search, not while it runs.
     """

@@ -50,9 +50,11 @@ def _search(table: Path, out: Path, *extra: str) -> subprocess.CompletedProcess[
 
 
 def _count(db: Path, table: str) -> int:
+    """Rows of ``table``; candidates of the candidate table (a row holds ``n``)."""
+    each = "COALESCE(SUM(n), 0)" if table == "nasforge_candidates" else "COUNT(*)"
     con = sqlite3.connect(db)
     try:
-        return int(con.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0])
+        return int(con.execute(f"SELECT {each} FROM {table}").fetchone()[0])
     finally:
         con.close()
 

@@ -1,5 +1,5 @@
 """How many candidates a study database holds, read by another connection while (or after) a
-search writes it: its ``COMPLETE`` trials and the rows of a single writer's candidate table
+search writes it: its ``COMPLETE`` trials and the candidates of a single writer's candidate table
 (:mod:`nasforge.strategies.storage._candidate_table`)."""
 
 from __future__ import annotations
@@ -22,7 +22,8 @@ def completed(url: str) -> int:
             n = int(con.execute(text(
                 "select count(*) from trials where state = 'COMPLETE'")).scalar() or 0)
             if inspect(con).has_table(TABLE_NAME):
-                n += int(con.execute(text(f"select count(*) from {TABLE_NAME}")).scalar() or 0)
+                n += int(con.execute(text(  # a row holds n candidates (NULL: one)
+                    f"select sum(coalesce(n, 1)) from {TABLE_NAME}")).scalar() or 0)
             return n
     except Exception:  # no schema yet, or the server is down
         return -1

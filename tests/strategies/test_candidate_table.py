@@ -5,6 +5,7 @@ in number order, and never inherited by a study created under a deleted one's id
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 from pathlib import Path
@@ -100,13 +101,14 @@ def test_a_study_created_under_a_deleted_study_s_id_starts_empty(tmp_path: Path)
     assert len(read_study(url)[2]) == 6
 
 
-def _stored(url: str) -> list[tuple[str, str, bytes | None]]:
-    """``(arch_id, arch, indices)`` of every row, as the database holds them."""
+def _stored(url: str) -> list[tuple[int, int | None, str, str, bytes | None]]:
+    """``(number, n, arch_id, arch, indices)`` of every table row, as the database holds
+    them."""
     import sqlite3
 
     con = sqlite3.connect(url.removeprefix("sqlite:///"))
     try:
-        return con.execute(f"SELECT arch_id, arch, indices FROM {table.TABLE_NAME} "
+        return con.execute(f"SELECT number, n, arch_id, arch, indices FROM {table.TABLE_NAME} "
                            "ORDER BY number").fetchall()
     finally:
         con.close()
@@ -123,13 +125,17 @@ def _search_archs(url: str, budget: int, *, resume: bool = False) -> list[str]:
 
 
 def test_a_search_stores_row_keys_read_back_as_the_archs_json(tmp_path: Path) -> None:
-    """A single writer's rows hold the archs' row keys (no JSON, no id), the study holds the
-    space's row format, and every reader gets each arch's own JSON and ``arch_id``."""
+    """A single writer's rows hold a round of candidates each, as the archs' row keys (no
+    JSON, no id); the study holds the space's row format, and every reader gets each arch's
+    own JSON and ``arch_id``."""
     url = f"sqlite:///{tmp_path / 's.db'}"
     want = _search_archs(url, 16)
     held = _stored(url)
-    assert len(held) == 16 and all(aid == "" and arch == "" and len(key or b"") == 6
-                                   for aid, arch, key in held)
+    assert sum(n or 0 for _, n, *_ in held) == 16 and len(held) < 16
+    assert all(aid == "" and arch == "" and len(key or b"") == 6 * (n or 0)
+               for _, n, aid, arch, key in held)
+    assert [number for number, *_ in held] == list(
+        itertools.accumulate([0] + [n or 0 for _, n, *_ in held[:-1]]))
     rdb = rdb_backend(optuna.storages.get_storage(url))
     assert rdb is not None
     attrs = rdb.get_study_user_attrs(rdb.get_study_id_from_name("nasforge"))
@@ -158,7 +164,7 @@ def test_a_study_of_another_row_format_gets_json_rows(tmp_path: Path) -> None:
     fmt = rdb.get_study_user_attrs(sid)[table.FORMAT_ATTR]
     rdb.set_study_user_attr(sid, table.FORMAT_ATTR, {**fmt, "tail": fmt["tail"]})  # same
     assert _search_archs(url, 16, resume=True) == want[:16]
-    assert all(arch == "" for _, arch, _ in _stored(url))
+    assert all(arch == "" for *_, arch, _ in _stored(url))
     # another version's format (the space had one more option in its first position): it
     # still writes the stored rows, and is not the space's
     other = {**fmt, "pieces": [[*fmt["pieces"][0], fmt["pieces"][0][0] + "0"],
@@ -167,15 +173,18 @@ def test_a_study_of_another_row_format_gets_json_rows(tmp_path: Path) -> None:
     held_before = _stored(url)
     assert _search_archs(url, 24, resume=True) == want
     held = _stored(url)
-    assert held[:16] == held_before and all(k is None and arch for _, arch, k in held[16:])
-    assert [json.loads(arch) for _, arch, _ in held[16:]] == [json.loads(w) for w in want[16:]]
+    json_rows = [row for row in held if row[0] >= 16]
+    assert held[:len(held_before)] == held_before and len(json_rows) == 8
+    assert all(n == 1 and k is None and arch for _, n, _, arch, k in json_rows)
+    assert [json.loads(row[3]) for row in json_rows] == [json.loads(w) for w in want[16:]]
     assert [r.arch for r in table.read(rdb, sid)][16:] == want[16:]
 
 
-def test_a_table_made_before_indices_gets_the_column_and_keeps_its_rows(
+def test_a_table_made_before_indices_gets_the_columns_and_keeps_its_rows(
         tmp_path: Path) -> None:
-    """A candidate table without ``indices`` (an earlier nasforge): read as JSON rows; a
-    writer resuming the study adds the column and stores row keys after them."""
+    """A candidate table without ``indices`` and ``n`` (an earlier nasforge): read as one
+    JSON candidate a row; a writer resuming the study adds the columns and stores rounds of
+    row keys after them."""
     import sqlite3
 
     url = f"sqlite:///{tmp_path / 's.db'}"
@@ -186,9 +195,7 @@ def test_a_table_made_before_indices_gets_the_column_and_keeps_its_rows(
     sid = rdb.get_study_id_from_name("nasforge")
     old = [(r.number, r.step, r.worker, r.arch_id, r.arch, r.values) for r in table.read(rdb, sid)]
     con = sqlite3.connect(tmp_path / "s.db")
-    columns = ", ".join(table._COLUMNS[:-1])
     con.executescript(f"""
-        CREATE TABLE old AS SELECT {columns} FROM {table.TABLE_NAME};
         DROP TABLE {table.TABLE_NAME};
         CREATE TABLE {table.TABLE_NAME} (study_id INTEGER NOT NULL, number INTEGER NOT NULL,
             step INTEGER NOT NULL, worker INTEGER NOT NULL, arch_id VARCHAR(64) NOT NULL,
@@ -198,13 +205,16 @@ def test_a_table_made_before_indices_gets_the_column_and_keeps_its_rows(
         con.execute(f"INSERT INTO {table.TABLE_NAME} VALUES (?,?,?,?,?,?,?,?,?,?)",
                     (sid, number, step, worker, aid, None, arch,
                      np.asarray(vals, dtype="<f8").tobytes(), 1.0, 2.0))
-    con.execute("DROP TABLE old")
     con.commit()
     con.close()
-    assert not table._has_indices(rdb)
+    assert table._lacks(rdb) == ["indices", "n"]
     assert [r.arch for r in table.read(rdb, sid)] == want[:12]
     assert _search_archs(url, 24, resume=True) == want
-    assert table._has_indices(rdb)
+    assert table._lacks(rdb) == []
     held = _stored(url)
-    assert all(k is None for _, _, k in held[:12]) and all(k for _, _, k in held[12:])
+    assert [(number, n, k) for number, n, _, _, k in held[:12]] == [
+        (i, None, None) for i in range(12)]
+    assert all(k and n for _, n, _, _, k in held[12:]) and held[12][0] == 12
+    assert table.count(rdb, sid) == 24
     assert [r.arch for r in table.read(rdb, sid)] == want
+    assert [r.number for r in table.read(rdb, sid, since=13)] == list(range(13, 24))

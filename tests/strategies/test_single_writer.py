@@ -176,7 +176,8 @@ def test_commit_every_sets_when_a_reader_sees_the_rounds(commit_every: float,
 
     def look(c: Any) -> bool:
         con = sqlite3.connect(tmp_path / "s.db")
-        rows = (con.execute("SELECT COUNT(*) FROM nasforge_candidates").fetchone()[0]
+        rows = (con.execute("SELECT COALESCE(SUM(n), 0) FROM nasforge_candidates"
+                            ).fetchone()[0]
                 if con.execute("SELECT 1 FROM sqlite_master WHERE name = "
                                "'nasforge_candidates'").fetchone() else 0)
         seen.append((c.index + 1, rows + con.execute("SELECT COUNT(*) FROM trials"
@@ -293,7 +294,8 @@ def test_a_joiner_is_refused_while_the_single_writer_runs_then_shares(tmp_path: 
     # the writer has ended: a second worker joins with claims and tops the study up, after
     # turning the writer's rows into trials
     con = sqlite3.connect(tmp_path / "s.db")
-    counts = "SELECT (SELECT COUNT(*) FROM nasforge_candidates), (SELECT COUNT(*) FROM trials)"
+    counts = ("SELECT (SELECT COALESCE(SUM(n), 0) FROM nasforge_candidates), "
+              "(SELECT COUNT(*) FROM trials)")
     assert con.execute(counts).fetchone() == (400, 0)
     res = run_search(_second_worker(), budget=600, storage=url, worker=1, resume=True,
                      meta={"seed": 1})

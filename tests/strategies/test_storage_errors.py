@@ -82,10 +82,13 @@ def _cli(*args: str) -> list[str]:
      "(SELECT MIN(trial_value_id) FROM trial_values)", "a stored value is NULL"),
     ([], "UPDATE nasforge_candidates SET vals = 'abc' WHERE number = 0",
      "are not float64 bytes"),
-    ([], "UPDATE nasforge_candidates SET indices = NULL, arch = '{' WHERE number = 0",
+    ([], "UPDATE nasforge_candidates SET indices = NULL, n = 1, arch = '{' WHERE number = 0",
      "JSONDecodeError"),
-    ([], "UPDATE nasforge_candidates SET indices = X'FF' WHERE number = 0",
+    ([], "UPDATE nasforge_candidates SET indices = CAST(X'FF' || substr(indices, 2) AS BLOB) "
+     "WHERE number = 0",
      "the indices of candidate 0 are not an arch of the study's row format"),
+    ([], "UPDATE nasforge_candidates SET indices = X'FF' WHERE number = 0",
+     "the row of candidate 0 holds 1 index bytes for"),
     ([], "DELETE FROM study_user_attributes WHERE key = 'nasforge_rows'",
      "the study has no nasforge_rows attribute")])
 def test_a_stored_candidate_rewritten_is_named(table: Path, tmp_path: Path, flags: list[str],

@@ -5,26 +5,30 @@ An Optuna trial is 8 rows over 3 tables for ``nas search``'s candidate (the tria
 ``arch``, ``arch_id`` and ``step`` attributes, one row per objective value), and SQLite's
 insert of each row with its index entries costs about a microsecond. A predictor- or
 table-driven search evaluates a candidate in ~50 µs, so those rows made persistence cost
-more than a third of the search (``benchmarks/ofa_search.py --cli``). Here a candidate is
-one row of this table: ``(study_id, number, step, worker, arch_id, key, arch, vals,
-t_start, t_complete, indices)``, with ``key`` the dedupe key where it is not the ``arch_id``
-(else NULL), ``vals`` the objective values as little-endian float64 bytes (NaN kept as NaN,
-bit-exact) and the times as POSIX seconds. The arch is stored in one of two forms:
+more than a third of the search (``benchmarks/ofa_search.py --cli``). Here a table row,
+``(study_id, number, step, worker, arch_id, key, arch, vals, t_start, t_complete, indices,
+n)``, holds the ``n`` candidates numbered ``number`` to ``number + n - 1`` of one round
+(``step``) of one worker, evaluated from ``t_start`` to ``t_complete`` (POSIX seconds), with
+``vals`` their objective values as little-endian float64 bytes (``n`` x objectives, NaN kept
+as NaN, bit-exact). Their archs are stored in one of two forms:
 
-* ``indices``: the arch's row key, its option index per column of the space's index matrix
-  (one byte each for every registered space), with ``arch`` and ``arch_id`` empty. The
-  study's user attribute ``nasforge_rows`` (:data:`FORMAT_ATTR`) holds the space's row
-  format (:attr:`~nasforge.search_spaces.ArchText.row_format`, written with the first such
-  row), from which readers write the canonical JSON and hash the ``arch_id``
+* ``indices``: per candidate its arch's row key, its option index per column of the space's
+  index matrix (one byte each for every registered space), concatenated, with ``arch`` and
+  ``arch_id`` empty: a whole round in one row. The study's user attribute ``nasforge_rows``
+  (:data:`FORMAT_ATTR`) holds the space's row format
+  (:attr:`~nasforge.search_spaces.ArchText.row_format`, written with the first such row),
+  from which readers write the canonical JSON and hash the ``arch_id``
   (:class:`~nasforge.search_spaces.RowText`; no space needed, and the same text as
-  ``Arch.to_json``). Writing the JSON and its sha1 cost more than the insert; the key is the
-  bytes the arch already holds, and a 30-byte row is a cheaper insert than a 400-byte one.
-* ``arch``, the canonical JSON, and ``arch_id`` (``indices`` NULL): any other arch (one not
-  built from an index row, a space without a row format, a study whose stored format is
-  another version's).
+  ``Arch.to_json``). Writing the JSON and its sha1 cost more than the insert, and a row per
+  candidate (11 values bound and a B-tree insert) cost more than the rest of the write
+  (``benchmarks/writer_cost.py``): a round is one insert of two short byte strings.
+* ``arch``, the canonical JSON, ``arch_id`` and ``key``, the dedupe key where it is not the
+  ``arch_id`` (else NULL), with ``n`` 1 and ``indices`` NULL: any other arch (one not built
+  from an index row, a space without a row format, a study whose stored format is another
+  version's), a row each.
 
-A table made before ``indices`` existed gets the column when a writer opens it; its rows are
-read as JSON rows.
+A table made before ``indices`` and ``n`` existed gets them when a writer opens it; its rows
+are read as one JSON candidate each (``n`` NULL is 1).
 
 The rows of a study continue its trial numbers (``number``: the study's trials, then these
 rows, one sequence), and nothing else writes the study while they exist: a single writer
@@ -87,7 +91,9 @@ TABLE_NAME = "nasforge_candidates"
 #: the study user attribute that holds the row format of the study's ``indices`` rows
 FORMAT_ATTR = "nasforge_rows"
 _COLUMNS = ("study_id", "number", "step", "worker", "arch_id", "key", "arch", "vals",
-            "t_start", "t_complete", "indices")
+            "t_start", "t_complete", "indices", "n")
+#: the columns a table made by an earlier nasforge may lack
+_LATER = ("indices", "n")
 _FLOAT = np.dtype("<f8")
 
 
@@ -105,8 +111,9 @@ class CandidateRows:
         values: (n, n_objectives) float64 values (NaN where an evaluation failed).
         start: when the round's evaluation started (POSIX seconds).
         complete: when it ended (POSIX seconds).
-        indices: per candidate, its row key in the study's row format, or None (the JSON
-            holds the arch); None: no candidate has one.
+        indices: per candidate, its row key in the study's row format (``archs``,
+            ``arch_ids`` and ``keys`` empty: the round is one table row); None: the JSON
+            holds each arch (a table row each).
     """
 
     step: int
@@ -117,21 +124,27 @@ class CandidateRows:
     values: np.ndarray
     start: float
     complete: float
-    indices: Sequence[bytes | None] | None = None
+    indices: Sequence[bytes] | None = None
+
+    def __len__(self) -> int:
+        return len(self.values)
 
     def rows(self, study_id: int, first: int) -> list[tuple[Any, ...]]:
         """The table rows of these candidates, numbered from ``first``."""
-        n = len(self.arch_ids)
+        n = len(self)
         if not n:
             return []
         blob = np.ascontiguousarray(self.values, dtype=_FLOAT).tobytes()
+        if self.indices is not None:
+            return [(study_id, first, self.step, self.worker, "", None, "", blob, self.start,
+                     self.complete, b"".join(self.indices), n)]
         width = len(blob) // n
         repeat = itertools.repeat
         return list(zip(repeat(study_id), range(first, first + n), repeat(self.step),
                         repeat(self.worker), self.arch_ids, self.keys, self.archs,
                         [blob[i:i + width] for i in range(0, len(blob), width)],
-                        repeat(self.start), repeat(self.complete),
-                        repeat(None) if self.indices is None else self.indices, strict=False))
+                        repeat(self.start), repeat(self.complete), repeat(None), repeat(1),
+                        strict=False))
 
 
 class StoredRow(NamedTuple):
@@ -174,6 +187,7 @@ def _table() -> Any:
                  Column("t_start", Float, nullable=False),
                  Column("t_complete", Float, nullable=False),
                  Column("indices", LargeBinary, nullable=True),
+                 Column("n", Integer, nullable=True),
                  PrimaryKeyConstraint("study_id", "number"),
                  # SQLite: the rows are the key's B-tree (one insert per row, not a table row
                  # and an index entry: half the cost, benchmarks/writer_cost.py)
@@ -186,28 +200,29 @@ def _exists(rdb: optuna.storages.RDBStorage) -> bool:
     return bool(inspect(rdb.engine).has_table(TABLE_NAME))
 
 
-def _has_indices(rdb: optuna.storages.RDBStorage) -> bool:
-    """Whether the table has the ``indices`` column (a table made before it: no)."""
+def _lacks(rdb: optuna.storages.RDBStorage) -> list[str]:
+    """The columns of :data:`_LATER` the table lacks (one made by an earlier nasforge)."""
     from sqlalchemy import inspect
 
-    return "indices" in {c["name"] for c in inspect(rdb.engine).get_columns(TABLE_NAME)}
+    have = {c["name"] for c in inspect(rdb.engine).get_columns(TABLE_NAME)}
+    return [c for c in _LATER if c not in have]
 
 
 def _create(rdb: optuna.storages.RDBStorage) -> None:
-    """Create the table unless it exists, or add ``indices`` to one made before it (two
+    """Create the table unless it exists, or add the columns one made before them lacks (two
     processes doing so at once: the loser's error is dropped once the table is right)."""
-    if _exists(rdb) and _has_indices(rdb):
+    if _exists(rdb) and not _lacks(rdb):
         return
     try:
         if not _exists(rdb):
             _table().create(rdb.engine, checkfirst=True)
-        else:
-            blob = _table().c.indices.type.compile(dialect=rdb.engine.dialect)
+        for name in _lacks(rdb):
+            kind = _table().c[name].type.compile(dialect=rdb.engine.dialect)
             with rdb.engine.begin() as con:
-                con.exec_driver_sql(f"ALTER TABLE {TABLE_NAME} ADD COLUMN indices {blob}")
-            logger.info("the candidate table got its indices column")
+                con.exec_driver_sql(f"ALTER TABLE {TABLE_NAME} ADD COLUMN {name} {kind}")
+            logger.info("the candidate table got its %s column", name)
     except Exception:
-        if not (_exists(rdb) and _has_indices(rdb)):
+        if not _exists(rdb) or _lacks(rdb):
             raise
 
 
@@ -217,21 +232,24 @@ def _session(rdb: optuna.storages.RDBStorage) -> Any:
     return _create_scoped_session(rdb.scoped_session)
 
 
-def _count(session: Any, study_id: int) -> int:
+def _count(session: Any, study_id: int, sized: bool = True) -> int:
+    """How many candidates the study's rows hold (``sized``: the table has ``n``)."""
     from sqlalchemy import func
     from sqlalchemy import select
 
     t = _table()
-    return int(session.scalar(select(func.count()).select_from(t).where(
+    each = func.sum(func.coalesce(t.c.n, 1)) if sized else func.count()
+    return int(session.scalar(select(each).select_from(t).where(
         t.c.study_id == study_id)) or 0)
 
 
 def count(rdb: optuna.storages.RDBStorage, study_id: int) -> int:
-    """How many candidates of the study are rows of the table (0 where it does not exist)."""
+    """How many candidates of the study are in the table (0 where it does not exist)."""
     if not _exists(rdb):
         return 0
+    sized = "n" not in _lacks(rdb)
     with _session(rdb) as session:
-        return _count(session, study_id)
+        return _count(session, study_id, sized)
 
 
 def forget(rdb: optuna.storages.RDBStorage, study_id: int) -> None:
@@ -262,7 +280,7 @@ def insert(rdb: optuna.storages.RDBStorage, study_id: int, news: Sequence[Candid
     Returns:
         How many candidates were inserted and the number of the first.
     """
-    n = sum(len(new.arch_ids) for new in news)
+    n = sum(len(new) for new in news)
     n0 = first_number
     if n and create:
         _create(rdb)
@@ -270,7 +288,7 @@ def insert(rdb: optuna.storages.RDBStorage, study_id: int, news: Sequence[Candid
         if n:
             if n0 is None:
                 n0 = lock_and_count(session, study_id) + _count(session, study_id)
-            firsts = itertools.accumulate([n0] + [len(new.arch_ids) for new in news])
+            firsts = itertools.accumulate([n0] + [len(new) for new in news])
             with _gc_held():  # tuples dropped right after (see _gc_held)
                 _insert_rows(session, [row for new, first in zip(news, firsts, strict=False)
                                        for row in new.rows(study_id, first)])
@@ -310,21 +328,53 @@ _INSERT = (f"INSERT INTO {TABLE_NAME} ({', '.join(_COLUMNS)}) "
            f"VALUES ({', '.join('?' for _ in _COLUMNS)})")
 
 
-def _read(session: Any, study_id: int, since: int, indices: bool) -> list[StoredRow]:
-    """The rows numbered ``since`` and on (``indices``: the table has that column)."""
+def _read(session: Any, study_id: int, since: int, lacks: Sequence[str]) -> list[StoredRow]:
+    """The candidates numbered ``since`` and on, in number order (``lacks``: the columns of
+    :data:`_LATER` the table lacks)."""
+    from sqlalchemy import func
+    from sqlalchemy import literal
     from sqlalchemy import select
 
     t = _table()
-    columns = _COLUMNS[1:] if indices else _COLUMNS[1:-1]
-    got = session.execute(select(*(t.c[c] for c in columns)).where(
-        t.c.study_id == study_id, t.c.number >= since).order_by(t.c.number)).all()
+    columns = [t.c[c] if c not in lacks else literal(None) for c in _COLUMNS[1:]]
+    got = session.execute(select(*columns).where(
+        t.c.study_id == study_id,
+        t.c.number + (func.coalesce(t.c.n, 1) if "n" not in lacks else 1) > since,
+    ).order_by(t.c.number)).all()
     texts = _RowTexts(session, study_id)
     out = []
-    for number, step, worker, aid, key, arch, vals, t0, t1, *more in got:
-        aid, arch = texts(number, aid, arch, more[0] if more else None)
-        out.append(StoredRow(int(number), int(step), int(worker), aid, key, arch,
-                             _values(number, vals), float(t0), float(t1)))
+    for number, step, worker, aid, key, arch, vals, t0, t1, indices, n in got:
+        keys, values = _split(number, indices, 1 if n is None else n, vals)
+        for i, (one, v) in enumerate(zip(keys, values, strict=True)):
+            if number + i >= since:
+                text_id = texts(number + i, aid, arch, one)
+                out.append(StoredRow(int(number) + i, int(step), int(worker), text_id[0],
+                                     key, text_id[1], v, float(t0), float(t1)))
     return out
+
+
+def _split(number: int, indices: Any, n: int, vals: Any
+           ) -> tuple[list[bytes | None], list[list[float]]]:
+    """Per candidate of a row, its row key (None: a JSON row) and its values.
+
+    Raises:
+        ValueError: the row's sizes do not fit ``n`` (it was changed outside nasforge).
+    """
+    values = _values(number, vals)
+    if n < 1 or len(values) % n or (indices is None and n != 1):
+        raise ValueError(f"the row of candidate {number} holds {len(values)} values and "
+                         f"{'no' if indices is None else len(indices)} index bytes for "
+                         f"{n} candidates")
+    k = len(values) // n
+    per = [values[i * k:(i + 1) * k] for i in range(n)]
+    if indices is None:
+        return [None], per
+    blob = bytes(indices)
+    if len(blob) % n:
+        raise ValueError(f"the row of candidate {number} holds {len(blob)} index bytes for "
+                         f"{n} candidates")
+    w = len(blob) // n
+    return [blob[i * w:(i + 1) * w] for i in range(n)], per
 
 
 class _RowTexts:
@@ -385,9 +435,9 @@ def read(rdb: optuna.storages.RDBStorage, study_id: int, since: int = 0) -> list
     does not exist)."""
     if not _exists(rdb):
         return []
-    indices = _has_indices(rdb)
+    lacks = _lacks(rdb)
     with _session(rdb) as session:
-        return _read(session, study_id, since, indices)
+        return _read(session, study_id, since, lacks)
 
 
 def to_trials(rdb: optuna.storages.RDBStorage, study_id: int, values_attr: str) -> int:
@@ -401,10 +451,10 @@ def to_trials(rdb: optuna.storages.RDBStorage, study_id: int, values_attr: str) 
 
     if not _exists(rdb):
         return 0
-    indices = _has_indices(rdb)
+    lacks = _lacks(rdb)
     with _session(rdb) as session:
         n0 = lock_and_count(session, study_id)
-        rows = _read(session, study_id, 0, indices)
+        rows = _read(session, study_id, 0, lacks)
         if not rows:
             return 0
         if rows[0].number != n0:

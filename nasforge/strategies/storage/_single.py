@@ -15,11 +15,14 @@ candidates.
 
 What a candidate is written as:
 
-* on an RDB storage, by default, one row of nasforge's candidate table
-  (:mod:`~nasforge.strategies.storage._candidate_table`: the arch's canonical JSON, its id,
-  the round, the values as float64 bytes). An Optuna trial is 8 rows over 3 tables for
+* on an RDB storage, by default, rows of nasforge's candidate table
+  (:mod:`~nasforge.strategies.storage._candidate_table`): a round's candidates in one row,
+  as their archs' row keys (option indices, which the archs already hold: no JSON, no
+  hash) and their values as float64 bytes; the canonical JSON and ``arch_id`` of an arch
+  that keeps no row key, a row each. An Optuna trial is 8 rows over 3 tables for
   ``nas search``'s candidate, and their inserts made persistence cost a third of a
-  predictor-speed search (``benchmarks/ofa_search.py --cli``); one row costs about 2 µs.
+  predictor-speed search (``benchmarks/ofa_search.py --cli``); a candidate now costs
+  well under a microsecond (``benchmarks/writer_cost.py``).
   The rows become the trials below when workers join with claims or on
   :func:`~nasforge.strategies.storage._outside.write_trials` (``nas trials``);
 * with ``trial_params=True``, or on another storage (a journal file), finished trials,
@@ -121,10 +124,9 @@ class SingleWriter:
         if self._as_rows():
             indices = self._row_keys(keys, archs)
             if indices is not None:  # the archs' own row keys: no JSON, no hash
-                blank = [""] * len(archs)
                 self._rows.append(_candidate_table.CandidateRows(
-                    int(step), self.worker, blank, [None] * len(archs), blank, vals,
-                    start.timestamp(), time.time(), indices))
+                    int(step), self.worker, [], [], [], vals, start.timestamp(), time.time(),
+                    indices))
                 return
         texts, ids, other_keys = self._identities(keys, archs)
         if self._as_rows():

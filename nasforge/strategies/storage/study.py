@@ -4,9 +4,9 @@ Every evaluated candidate is one trial of the study ``study_name`` in the storag
 :class:`~nasforge.strategies.storage.url.StorageURL`: ``sqlite:///PATH``, ``postgresql://...``,
 ``mysql://...``, ``journal:PATH``, a plain path for SQLite, or an
 ``optuna.storages.BaseStorage``), or, written by a single writer on an RDB storage without
-``trial_params``, one row of nasforge's candidate table in the same database
-(:mod:`~nasforge.strategies.storage._candidate_table`: a fraction of a trial's cost), which
-becomes such a trial when claims workers join or
+``trial_params``, part of a row of nasforge's candidate table in the same database
+(:mod:`~nasforge.strategies.storage._candidate_table`: a round a row, a fraction of a
+trial's cost), which becomes such a trial when claims workers join or
 :func:`~nasforge.strategies.storage._outside.write_trials` is called
 (``nas trials``; what optuna-dashboard needs). Readers here see both, in number order. A
 trial holds:
