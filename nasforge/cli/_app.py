@@ -26,6 +26,7 @@ from nasforge.cli import _spaces
 from nasforge.cli import _train
 from nasforge.cli._common import EXIT_USAGE
 from nasforge.cli._common import err_console
+from nasforge.cli._common import flow_help
 from nasforge.cli._common import run_app
 from nasforge.cli._common import set_verbosity
 from nasforge.cli._resource_errors import cwd_error_line
@@ -61,6 +62,7 @@ def _global_options(
 for _topic in (_spaces, _arch, _hw, _train, _finetune, _search, _experiments, _predictor,
                _rank):
     _topic.register(app)
+flow_help(app)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -129,6 +129,22 @@ def _click_exception() -> type[Exception]:
     return cls
 
 
+def flow_help(app: typer.Typer) -> None:
+    """Let every command's help text (its docstring) wrap to the terminal: typer's rich help
+    keeps a paragraph's line breaks, which at 80 columns break each 92-column docstring
+    line in two. A paragraph starting with ``\\b`` keeps its lines (click's marker)."""
+    import inspect
+
+    for info in app.registered_commands:
+        doc = info.help or inspect.getdoc(info.callback) or ""
+        first, *rest = doc.split("\n\n")
+        info.help = "\n\n".join([first, *(p if p.startswith("\b") else " ".join(p.split("\n"))
+                                          for p in rest)])
+    for group in app.registered_groups:
+        if group.typer_instance is not None:
+            flow_help(group.typer_instance)
+
+
 def run_app(app: typer.Typer, argv: list[str] | None = None) -> int:
     """Run ``app``; user errors become one line on stderr and exit code 2, no traceback."""
     command = typer.main.get_command(app)
