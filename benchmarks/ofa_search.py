@@ -28,8 +28,10 @@ Runs, each at ``--latency`` 20 / 25 / 30 ms for ``--seeds`` 0 1 2, each in its o
 ``loop_cpu_ratio`` (CLI over library loop CPU) is the ratio the issue's 1.2x target is read
 on; ``loop_cpu_ratio_cli_objectives`` is the CLI over the same search in the library (what
 persisting costs), ``cli_extra_us_per_candidate`` that difference per evaluated candidate;
-``process_cpu_ratio`` (whole processes) is quoted beside them. ``same_result``: the CLI and
-both library runs found the same arch, top-1 and latency.
+``process_cpu_ratio`` (whole processes) is quoted beside them: the ``nas`` process tunes its
+garbage collector (bigger passes, the heap frozen at exit: ``nasforge.cli._app``), the
+library's script runs with Python's defaults. ``same_result``: the CLI and both library runs
+found the same arch, top-1 and latency.
 
 With ``--repeats K`` every variant of a setting runs K times, interleaved (library, its CLI
 objectives, CLI, then again), and each keeps its try with the least loop CPU (its process CPU:
