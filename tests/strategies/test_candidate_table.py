@@ -9,11 +9,13 @@ import itertools
 import json
 import math
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import optuna
 import pytest
 
+from nasforge.search_spaces.arch import Arch
 from nasforge.search_spaces.arch import json_id
 from nasforge.strategies import STRATEGIES
 from nasforge.strategies import SearchStudy
@@ -66,13 +68,24 @@ def test_rows_read_back_exactly_and_become_trials_after_the_study_s_trials(
     assert (a.datetime_complete - a.datetime_start).total_seconds() == pytest.approx(2.5)
 
 
-def _search(url: str, budget: int, *, resume: bool = False) -> list[str]:
+def _search_archs(url: str, budget: int, *, resume: bool = False) -> list[Arch]:
+    """The archs a 5-seeded evolution evaluated, in order, written by a single writer."""
     space, objs = _synthetic_problem()
     strategy = STRATEGIES.get("evolution")(space, objs, seed=5, population_size=8, parents=2,
                                            mutations=4, crossovers=4)
     store = SearchStudy(url, "nasforge", space=space, exclusive=True, commit_every=0)
     res = run_search(strategy, budget=budget, storage=store, resume=resume, meta={"seed": 5})
-    return [a.arch_id for a in res.archs]
+    return list(res.archs)
+
+
+def _search(url: str, budget: int, *, resume: bool = False) -> list[str]:
+    """The ``arch_id`` of each candidate of :func:`_search_archs`."""
+    return [a.arch_id for a in _search_archs(url, budget, resume=resume)]
+
+
+def _search_json(url: str, budget: int, *, resume: bool = False) -> list[str]:
+    """The canonical JSON of each candidate of :func:`_search_archs`."""
+    return [a.to_json() for a in _search_archs(url, budget, resume=resume)]
 
 
 def test_trials_and_rows_are_read_in_number_order(tmp_path: Path) -> None:
@@ -114,22 +127,12 @@ def _stored(url: str) -> list[tuple[int, int | None, str, str, bytes | None]]:
         con.close()
 
 
-def _search_archs(url: str, budget: int, *, resume: bool = False) -> list[str]:
-    """The arch JSON of every candidate a 5-seeded evolution evaluated, in order."""
-    space, objs = _synthetic_problem()
-    strategy = STRATEGIES.get("evolution")(space, objs, seed=5, population_size=8, parents=2,
-                                           mutations=4, crossovers=4)
-    store = SearchStudy(url, "nasforge", space=space, exclusive=True, commit_every=0)
-    res = run_search(strategy, budget=budget, storage=store, resume=resume, meta={"seed": 5})
-    return [a.to_json() for a in res.archs]
-
-
 def test_a_search_stores_row_keys_read_back_as_the_archs_json(tmp_path: Path) -> None:
     """A single writer's rows hold a round of candidates each, as the archs' row keys (no
     JSON, no id); the study holds the space's row format, and every reader gets each arch's
     own JSON and ``arch_id``."""
     url = f"sqlite:///{tmp_path / 's.db'}"
-    want = _search_archs(url, 16)
+    want = _search_json(url, 16)
     held = _stored(url)
     assert sum(n or 0 for _, n, *_ in held) == 16 and len(held) < 16
     assert all(aid == "" and arch == "" and len(key or b"") == 6 * (n or 0)
@@ -152,18 +155,24 @@ def test_a_search_stores_row_keys_read_back_as_the_archs_json(tmp_path: Path) ->
         "nasforge"))
 
 
+def _half_searched(tmp_path: Path) -> tuple[str, list[str], Any, int]:
+    """A study of the first 12 of 24 candidates (the archs' JSON of all 24 in ``want``):
+    ``(url, want, its RDB storage, its study id)``."""
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    want = _search_json(f"sqlite:///{tmp_path / 'ref.db'}", 24)
+    assert _search_json(url, 12) == want[:12]
+    rdb = rdb_backend(optuna.storages.get_storage(url))
+    assert rdb is not None
+    return url, want, rdb, rdb.get_study_id_from_name("nasforge")
+
+
 def test_a_study_of_another_row_format_gets_json_rows(tmp_path: Path) -> None:
     """A study whose stored row format is not the space's (another version of it) gets the
     JSON of its new candidates, and its old rows are read in their own format."""
-    url = f"sqlite:///{tmp_path / 's.db'}"
-    want = _search_archs(f"sqlite:///{tmp_path / 'ref.db'}", 24)
-    assert _search_archs(url, 12) == want[:12]
-    rdb = rdb_backend(optuna.storages.get_storage(url))
-    assert rdb is not None
-    sid = rdb.get_study_id_from_name("nasforge")
+    url, want, rdb, sid = _half_searched(tmp_path)
     fmt = rdb.get_study_user_attrs(sid)[table.FORMAT_ATTR]
     rdb.set_study_user_attr(sid, table.FORMAT_ATTR, {**fmt, "tail": fmt["tail"]})  # same
-    assert _search_archs(url, 16, resume=True) == want[:16]
+    assert _search_json(url, 16, resume=True) == want[:16]
     assert all(arch == "" for *_, arch, _ in _stored(url))
     # another version's format (the space had one more option in its first position): it
     # still writes the stored rows, and is not the space's
@@ -171,7 +180,7 @@ def test_a_study_of_another_row_format_gets_json_rows(tmp_path: Path) -> None:
                                *fmt["pieces"][1:]]}
     rdb.set_study_user_attr(sid, table.FORMAT_ATTR, other)
     held_before = _stored(url)
-    assert _search_archs(url, 24, resume=True) == want
+    assert _search_json(url, 24, resume=True) == want
     held = _stored(url)
     json_rows = [row for row in held if row[0] >= 16]
     assert held[:len(held_before)] == held_before and len(json_rows) == 8
@@ -187,12 +196,7 @@ def test_a_table_made_before_indices_gets_the_columns_and_keeps_its_rows(
     row keys after them."""
     import sqlite3
 
-    url = f"sqlite:///{tmp_path / 's.db'}"
-    want = _search_archs(f"sqlite:///{tmp_path / 'ref.db'}", 24)
-    assert _search_archs(url, 12) == want[:12]
-    rdb = rdb_backend(optuna.storages.get_storage(url))
-    assert rdb is not None
-    sid = rdb.get_study_id_from_name("nasforge")
+    url, want, rdb, sid = _half_searched(tmp_path)
     old = [(r.number, r.step, r.worker, r.arch_id, r.arch, r.values) for r in table.read(rdb, sid)]
     con = sqlite3.connect(tmp_path / "s.db")
     con.executescript(f"""
@@ -209,7 +213,7 @@ def test_a_table_made_before_indices_gets_the_columns_and_keeps_its_rows(
     con.close()
     assert table._lacks(rdb) == ["indices", "n"]
     assert [r.arch for r in table.read(rdb, sid)] == want[:12]
-    assert _search_archs(url, 24, resume=True) == want
+    assert _search_json(url, 24, resume=True) == want
     assert table._lacks(rdb) == []
     held = _stored(url)
     assert [(number, n, k) for number, n, _, _, k in held[:12]] == [
