@@ -222,3 +222,30 @@ def test_a_table_made_before_indices_gets_the_columns_and_keeps_its_rows(
     assert table.count(rdb, sid) == 24
     assert [r.arch for r in table.read(rdb, sid)] == want
     assert [r.number for r in table.read(rdb, sid, since=13)] == list(range(13, 24))
+
+
+def test_a_big_round_is_several_bounded_rows_read_back_in_order(tmp_path: Path) -> None:
+    """A round of 2,500 candidates (a random search's batch) is stored as rows of at most
+    1,024, read back as 2,500 candidates with their own numbers, archs and values."""
+    from nasforge.search_spaces import ArchText
+    from nasforge.search_spaces import get_space
+
+    space = get_space("nasbench201")
+    text = ArchText(space)  # type: ignore[arg-type]
+    archs = space.from_indices(  # type: ignore[attr-defined]
+        space.sample_indices(np.random.default_rng(0), 2500), check=False)  # type: ignore[attr-defined]
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    rdb = rdb_backend(optuna.storages.get_storage(url))
+    assert rdb is not None
+    sid = rdb.create_new_study([optuna.study.StudyDirection.MAXIMIZE], "s")
+    values = np.random.default_rng(1).random((2500, 1))
+    new = table.CandidateRows(0, 0, [], [], [], values, 1.0, 2.0,
+                              [text.row_key(a) for a in archs])  # type: ignore[misc]
+    assert table.insert(rdb, sid, [new], None, None, row_format=text.row_format) == (2500, 0)
+    assert [(number, n) for number, n, *_ in _stored(url)] == [(0, 1024), (1024, 1024),
+                                                               (2048, 452)]
+    got = table.read(rdb, sid)
+    assert [r.number for r in got] == list(range(2500)) and table.count(rdb, sid) == 2500
+    assert [r.arch for r in got] == [a.to_json() for a in archs]
+    assert np.array_equal([r.values for r in got], values)
+    assert [r.number for r in table.read(rdb, sid, since=1500)] == list(range(1500, 2500))

@@ -14,7 +14,7 @@ as NaN, bit-exact). Their archs are stored in one of two forms:
 
 * ``indices``: per candidate its arch's row key, its option index per column of the space's
   index matrix (one byte each for every registered space), concatenated, with ``arch`` and
-  ``arch_id`` empty: a whole round in one row. The study's user attribute ``nasforge_rows``
+  ``arch_id`` empty: a round in one row (a row per 1,024 candidates of a bigger one). The study's user attribute ``nasforge_rows``
   (:data:`FORMAT_ATTR`) holds the space's row format
   (:attr:`~nasforge.search_spaces.ArchText.row_format`, written with the first such row),
   from which readers write the canonical JSON and hash the ``arch_id``
@@ -95,6 +95,11 @@ _COLUMNS = ("study_id", "number", "step", "worker", "arch_id", "key", "arch", "v
 #: the columns a table made by an earlier nasforge may lack
 _LATER = ("indices", "n")
 _FLOAT = np.dtype("<f8")
+#: the most candidates one table row holds (a round of more is several rows: a row stays a
+#: few hundred kB at most)
+_ROUND_ROW = 1024
+#: the byte strings' declared size (MySQL: MEDIUMBLOB, not a 64 kB BLOB; others ignore it)
+_BYTES = 1 << 24
 
 
 @dataclass(frozen=True)
@@ -135,9 +140,13 @@ class CandidateRows:
         if not n:
             return []
         blob = np.ascontiguousarray(self.values, dtype=_FLOAT).tobytes()
-        if self.indices is not None:
-            return [(study_id, first, self.step, self.worker, "", None, "", blob, self.start,
-                     self.complete, b"".join(self.indices), n)]
+        if self.indices is not None:  # a row per _ROUND_ROW candidates (a bounded row)
+            width = len(blob) // n
+            return [(study_id, first + i, self.step, self.worker, "", None, "",
+                     blob[i * width:(i + len(part)) * width], self.start, self.complete,
+                     b"".join(part), len(part))
+                    for i in range(0, n, _ROUND_ROW)
+                    for part in [self.indices[i:i + _ROUND_ROW]]]
         width = len(blob) // n
         repeat = itertools.repeat
         return list(zip(repeat(study_id), range(first, first + n), repeat(self.step),
@@ -183,10 +192,10 @@ def _table() -> Any:
                  Column("arch_id", String(64), nullable=False),
                  Column("key", Text, nullable=True),
                  Column("arch", Text, nullable=False),
-                 Column("vals", LargeBinary, nullable=False),
+                 Column("vals", LargeBinary(_BYTES), nullable=False),
                  Column("t_start", Float, nullable=False),
                  Column("t_complete", Float, nullable=False),
-                 Column("indices", LargeBinary, nullable=True),
+                 Column("indices", LargeBinary(_BYTES), nullable=True),
                  Column("n", Integer, nullable=True),
                  PrimaryKeyConstraint("study_id", "number"),
                  # SQLite: the rows are the key's B-tree (one insert per row, not a table row
