@@ -187,6 +187,26 @@ def _compare(run: dict[str, Any]) -> None:
                              for k in ("arch_id", "top1", "latency_ms"))
 
 
+def _setting(pred_dir: Path, lat: float, seed: int, args: argparse.Namespace,
+             work: Path) -> dict[str, Any]:
+    """One (latency budget, seed): every variant ``args.repeats`` times, interleaved."""
+    tries: dict[str, list[dict[str, Any]]] = {}
+    for _ in range(args.repeats):  # the variants interleaved, each repeat
+        lib = _library(pred_dir, lat, seed, args.generations)
+        tries.setdefault("library", []).append(lib)
+        if args.cli and "error" not in lib:
+            tries.setdefault("library_cli_objectives", []).append(
+                _library(pred_dir, lat, seed, args.generations, four=True))
+            tries.setdefault("cli", []).append(
+                _cli(pred_dir, lat, seed, lib["evaluated"], work))
+    run: dict[str, Any] = {"latency_budget_ms": lat, "seed": seed}
+    run.update({k: _least(v) for k, v in tries.items()})
+    if "cli" in run:
+        _compare(run)
+    print(json.dumps(run), file=sys.stderr, flush=True)
+    return run
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("predictor", type=Path, help="OFA's acc_predictor.pth")
@@ -202,28 +222,14 @@ def main() -> None:
     p.add_argument("--out", type=Path, default=None, help="also write the JSON here")
     args = p.parse_args()
     work = Path(tempfile.mkdtemp(prefix="nasforge_ofa_search_"))
-    os.environ["NASFORGE_CACHE"] = str(work / "cache")
-
-    _, pred_dir = _setup(args.predictor, args.tables or args.predictor.parent, work)
-    runs: list[dict[str, Any]] = []
-    load_before = os.getloadavg()
-    for lat in args.latency:
-        for seed in args.seeds:
-            tries: dict[str, list[dict[str, Any]]] = {}
-            for _ in range(args.repeats):  # the variants interleaved, each repeat
-                lib = _library(pred_dir, lat, seed, args.generations)
-                tries.setdefault("library", []).append(lib)
-                if args.cli and "error" not in lib:
-                    tries.setdefault("library_cli_objectives", []).append(
-                        _library(pred_dir, lat, seed, args.generations, four=True))
-                    tries.setdefault("cli", []).append(
-                        _cli(pred_dir, lat, seed, lib["evaluated"], work))
-            run: dict[str, Any] = {"latency_budget_ms": lat, "seed": seed}
-            run.update({k: _least(v) for k, v in tries.items()})
-            if "cli" in run:
-                _compare(run)
-            runs.append(run)
-            print(json.dumps(run), file=sys.stderr, flush=True)
+    try:  # the work folder (cache, predictor, studies) goes with the run
+        os.environ["NASFORGE_CACHE"] = str(work / "cache")
+        _, pred_dir = _setup(args.predictor, args.tables or args.predictor.parent, work)
+        load_before = os.getloadavg()
+        runs = [_setting(pred_dir, lat, seed, args, work)
+                for lat in args.latency for seed in args.seeds]
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
     lib_cpu = sorted(r["library"].get("loop_cpu_s", float("nan")) for r in runs)
     ratios = [r["loop_cpu_ratio"] for r in runs if "loop_cpu_ratio" in r]
     out = {

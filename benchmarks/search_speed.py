@@ -32,8 +32,10 @@ The issue's figure (median of 5) is of separate processes, i.e. cold runs:
 from __future__ import annotations
 
 import argparse
+import atexit
 import json
 import os
+import shutil
 import tempfile
 import time
 from collections.abc import Callable
@@ -90,7 +92,8 @@ def main() -> None:
     device_note = "pixel6 from the nn-Meter LUT (measured)"
     cheap: Any
     try:
-        os.environ["NASFORGE_CACHE"] = tempfile.mkdtemp(prefix="nasforge_speed_")
+        os.environ["NASFORGE_CACHE"] = cache = tempfile.mkdtemp(prefix="nasforge_speed_")
+        atexit.register(shutil.rmtree, cache, True)  # the imported table goes with the run
         from nasforge.hardware_models import get_device
         from nasforge.hardware_models import import_table
 
