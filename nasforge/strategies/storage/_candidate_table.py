@@ -14,10 +14,10 @@ as NaN, bit-exact). Their archs are stored in one of two forms:
 
 * ``indices``: per candidate its arch's row key, its option index per column of the space's
   index matrix (one byte each for every registered space), concatenated, with ``arch`` and
-  ``arch_id`` empty: a round in one row (a row per 1,024 candidates of a bigger one). The study's user attribute ``nasforge_rows``
-  (:data:`FORMAT_ATTR`) holds the space's row format
-  (:attr:`~nasforge.search_spaces.ArchText.row_format`, written with the first such row),
-  from which readers write the canonical JSON and hash the ``arch_id``
+  ``arch_id`` empty: a round in one row (a row per 1,024 candidates of a bigger one). The
+  study's user attribute ``nasforge_rows`` (:data:`FORMAT_ATTR`) holds the space's row
+  format (:attr:`~nasforge.search_spaces.ArchText.row_format`, written with the first such
+  row), from which readers write the canonical JSON and hash the ``arch_id``
   (:class:`~nasforge.search_spaces.RowText`; no space needed, and the same text as
   ``Arch.to_json``). Writing the JSON and its sha1 cost more than the insert, and a row per
   candidate (11 values bound and a B-tree insert) cost more than the rest of the write
