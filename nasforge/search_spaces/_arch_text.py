@@ -144,7 +144,8 @@ class ArchText:
         """``arch.to_json()``, or None where the template does not apply to ``arch``."""
         if self._template is None or type(arch) is not self._cls or arch.space != self._space:
             return None
-        key = self.row_key(arch)
+        attr = self._row_attr
+        key = arch.__dict__.get(attr) if attr is not None else None
         if key is not None:  # its row's pieces: no values read, no type to check
             return self._rows.text(key)
         flat = self._flatten(arch)

@@ -140,7 +140,7 @@ def run_search(
     history = History(strategy.objectives, dedupe_key)
     try:
         step = _resume(strategy, history, store, resume, meta or {})
-        with _gc_frozen():
+        with _loop_collector():
             return _optimize(strategy, history, store, step,
                              _Limits(budget, max_steps, max_idle_steps), callbacks, eval_chunk)
     finally:
@@ -154,7 +154,7 @@ _LOOP_GC_THRESHOLD = 50_000
 
 
 @contextlib.contextmanager
-def _gc_frozen() -> Iterator[None]:
+def _loop_collector() -> Iterator[None]:
     """Leave what the process holds before the loop (torch, the models, the tables) out of
     the garbage collector's passes while the loop runs (``gc.freeze``): a predictor-speed
     search allocates enough to trigger full passes, and each walks every object of those

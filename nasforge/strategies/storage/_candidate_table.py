@@ -62,7 +62,6 @@ import contextlib
 import functools
 import gc
 import itertools
-import json
 import logging
 from collections.abc import Iterator
 from collections.abc import Sequence
@@ -76,8 +75,10 @@ import optuna
 
 from nasforge.search_spaces import RowText
 from nasforge.search_spaces.arch import json_id
+from nasforge.strategies.storage._rdb_fast import delete_study_attr
 from nasforge.strategies.storage._rdb_fast import insert_many
 from nasforge.strategies.storage._rdb_fast import set_study_attr
+from nasforge.strategies.storage._rdb_fast import study_attr
 from nasforge.strategies.storage._rdb_finished import NewTrials
 from nasforge.strategies.storage._rdb_finished import lock_and_count
 from nasforge.strategies.storage._rdb_finished import write_trials
@@ -109,10 +110,11 @@ class CandidateRows:
     Attributes:
         step: the round.
         worker: the writer's worker number.
-        arch_ids: per candidate, its ``arch_id`` ("" where ``indices`` holds the arch).
+        arch_ids: per candidate, its ``arch_id`` (empty where ``indices`` holds the archs).
         keys: per candidate, its dedupe key's text where that is not the ``arch_id``, else
             None.
-        archs: per candidate, its canonical arch JSON ("" where ``indices`` holds the arch).
+        archs: per candidate, its canonical arch JSON (empty where ``indices`` holds the
+            archs).
         values: (n, n_objectives) float64 values (NaN where an evaluation failed).
         start: when the round's evaluation started (POSIX seconds).
         complete: when it ended (POSIX seconds).
@@ -356,9 +358,9 @@ def _read(session: Any, study_id: int, since: int, lacks: Sequence[str]) -> list
         keys, values = _split(number, indices, 1 if n is None else n, vals)
         for i, (one, v) in enumerate(zip(keys, values, strict=True)):
             if number + i >= since:
-                text_id = texts(number + i, aid, arch, one)
-                out.append(StoredRow(int(number) + i, int(step), int(worker), text_id[0],
-                                     key, text_id[1], v, float(t0), float(t1)))
+                own_id, own_arch = texts(number + i, aid, arch, one)
+                out.append(StoredRow(int(number) + i, int(step), int(worker), own_id, key,
+                                     own_arch, v, float(t0), float(t1)))
     return out
 
 
@@ -410,21 +412,11 @@ class _RowTexts:
 
     def _format(self) -> RowText:
         if self._rows is None:
-            from sqlalchemy import select
-
-            A = _attribute_model()
-            got = self._session.scalar(select(A.value_json).where(
-                A.study_id == self._study_id, A.key == FORMAT_ATTR))
+            got = study_attr(self._session, self._study_id, FORMAT_ATTR)
             if got is None:
                 raise ValueError(f"the study has no {FORMAT_ATTR} attribute")
-            self._rows = RowText(json.loads(got))
+            self._rows = RowText(got)
         return self._rows
-
-
-def _attribute_model() -> Any:
-    from optuna.storages._rdb import models
-
-    return models.StudyUserAttributeModel
 
 
 def _values(number: int, blob: Any) -> list[float]:
@@ -472,8 +464,7 @@ def to_trials(rdb: optuna.storages.RDBStorage, study_id: int, values_attr: str) 
                            rows[0].number, n0, n0)
         write_trials(session, study_id, _as_trials(rows), values_attr, n0)
         session.execute(delete(_table()).where(_table().c.study_id == study_id))
-        A = _attribute_model().__table__  # no row left to read in the format
-        session.execute(delete(A).where(A.c.study_id == study_id, A.c.key == FORMAT_ATTR))
+        delete_study_attr(session, study_id, FORMAT_ATTR)  # no row left to read in it
     logger.debug("study %d: %d candidate rows written as Optuna trials", study_id, len(rows))
     return len(rows)
 

@@ -351,3 +351,23 @@ def set_study_attr(session: Any, study_id: int, key: str, value: Any) -> None:
                            .values(value_json=text)).rowcount:
         session.execute(insert(A.__table__).values(study_id=study_id, key=key,
                                                    value_json=text))
+
+
+def study_attr(session: Any, study_id: int, key: str) -> Any:
+    """The study user attribute ``key`` read inside ``session`` (None where it is not set:
+    ``KeyError`` is not raised)."""
+    from optuna.storages._rdb import models
+    from sqlalchemy import select
+
+    c = models.StudyUserAttributeModel.__table__.c
+    got = session.scalar(select(c.value_json).where(c.study_id == study_id, c.key == key))
+    return None if got is None else json.loads(got)
+
+
+def delete_study_attr(session: Any, study_id: int, key: str) -> None:
+    """Remove the study user attribute ``key`` inside ``session`` (nothing where unset)."""
+    from optuna.storages._rdb import models
+    from sqlalchemy import delete
+
+    table = models.StudyUserAttributeModel.__table__
+    session.execute(delete(table).where(table.c.study_id == study_id, table.c.key == key))
